@@ -1,0 +1,112 @@
+"""Model configuration: the T5 hyper-parameters and the standard sizes.
+
+Plain Python (no TensorFlow, no gin): gin files bind `T5Config` fields by name,
+and a converted checkpoint stores `T5Config.to_dict()` next to its parameters.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from typing import Any
+
+_FEED_FORWARD = ("gated-gelu", "relu")
+_ATTENTION_IMPLS = ("auto", "xla", "cudnn")
+_REMAT = ("none", "minimal", "full", "dots", "dots_with_no_batch_dims")
+
+
+@dataclasses.dataclass(frozen=True)
+class T5Config:
+  """Hyper-parameters of a T5 encoder-decoder (defaults: T5 v1.1 / Flan-T5 small)."""
+
+  vocab_size: int = 32128
+  d_model: int = 512
+  d_ff: int = 1024
+  num_heads: int = 6
+  head_dim: int = 64
+  num_encoder_layers: int = 8
+  num_decoder_layers: int = 8
+  relative_attention_num_buckets: int = 32
+  relative_attention_max_distance: int = 128
+  dropout_rate: float = 0.0
+  layer_norm_epsilon: float = 1e-6
+  # "gated-gelu": T5 v1.1 / Flan-T5. "relu": T5 v1.0.
+  feed_forward_proj: str = "gated-gelu"
+  # v1.0 ties the output layer to the embedding and rescales by d_model**-0.5.
+  tie_word_embeddings: bool = False
+  # Activation (compute) dtype and parameter (storage) dtype.
+  dtype: str = "bfloat16"
+  param_dtype: str = "float32"
+  # Performance knobs: these change speed and memory, never the maths.
+  scan_layers: bool = False
+  remat_policy: str = "none"
+  attention_impl: str = "auto"
+  pad_token_id: int = 0
+  eos_token_id: int = 1
+  decoder_start_token_id: int = 0
+
+  def __post_init__(self):
+    if self.feed_forward_proj not in _FEED_FORWARD:
+      raise ValueError(f"T5Config.feed_forward_proj={self.feed_forward_proj!r}: "
+                       f"use one of {_FEED_FORWARD}.")
+    if self.attention_impl not in _ATTENTION_IMPLS:
+      raise ValueError(f"T5Config.attention_impl={self.attention_impl!r}: "
+                       f"use one of {_ATTENTION_IMPLS}.")
+    if self.remat_policy not in _REMAT:
+      raise ValueError(f"T5Config.remat_policy={self.remat_policy!r}: use one of {_REMAT}.")
+    for name in ("vocab_size", "d_model", "d_ff", "num_heads", "head_dim",
+                 "num_encoder_layers", "num_decoder_layers"):
+      if getattr(self, name) <= 0:
+        raise ValueError(f"T5Config.{name} must be positive, got {getattr(self, name)}.")
+
+  @property
+  def gated(self) -> bool:
+    return self.feed_forward_proj == "gated-gelu"
+
+  @property
+  def joined_kv(self) -> int:
+    return self.num_heads * self.head_dim
+
+  def replace(self, **changes) -> "T5Config":
+    return dataclasses.replace(self, **changes)
+
+  def to_dict(self) -> dict[str, Any]:
+    return dataclasses.asdict(self)
+
+  def to_json(self) -> str:
+    return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+  @classmethod
+  def from_dict(cls, d: dict[str, Any]) -> "T5Config":
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+      hints = {k: difflib.get_close_matches(k, names, n=1) for k in unknown}
+      raise ValueError(f"Unknown T5Config fields {unknown}; closest: {hints}.")
+    return cls(**d)
+
+
+# Sizes of T5 v1.1 / Flan-T5 (head_dim 64, vocab 32128). "tiny" is for tests and the quickstart.
+SIZES: dict[str, dict[str, Any]] = {
+    "tiny": dict(d_model=64, d_ff=128, num_heads=4, head_dim=16,
+                 num_encoder_layers=2, num_decoder_layers=2),
+    "small": dict(d_model=512, d_ff=1024, num_heads=6, num_encoder_layers=8,
+                  num_decoder_layers=8),
+    "base": dict(d_model=768, d_ff=2048, num_heads=12, num_encoder_layers=12,
+                 num_decoder_layers=12),
+    "large": dict(d_model=1024, d_ff=2816, num_heads=16, num_encoder_layers=24,
+                  num_decoder_layers=24),
+    "xl": dict(d_model=2048, d_ff=5120, num_heads=32, num_encoder_layers=24,
+               num_decoder_layers=24),
+    "xxl": dict(d_model=4096, d_ff=10240, num_heads=64, num_encoder_layers=24,
+                num_decoder_layers=24),
+}
+
+
+def get_config(size: str = "small", **overrides) -> T5Config:
+  """Returns the T5 v1.1 config of a named size, with field overrides."""
+  if size not in SIZES:
+    close = difflib.get_close_matches(size, SIZES, n=2)
+    raise ValueError(f"Unknown model size {size!r}; sizes: {sorted(SIZES)}"
+                     + (f" (did you mean {close[0]!r}?)" if close else ""))
+  return T5Config(**{**SIZES[size], **overrides})
