@@ -54,6 +54,18 @@ def _user_error_types() -> tuple[type, ...]:
   return tuple(types)
 
 
+def _quiet_libraries() -> None:
+  """Keeps TensorFlow's C++ logs and absl's INFO/WARNING chatter off the console.
+
+  FLANJAX_VERBOSE=1 restores them.
+  """
+  if os.environ.get("FLANJAX_VERBOSE"):
+    return
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+  import logging
+  logging.getLogger("absl").setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
   argv = list(sys.argv[1:] if argv is None else argv)
   if not argv or argv[0] in ("-h", "--help", "help"):
@@ -71,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
           file=sys.stderr)
     return 2
   module_name, fn_name, _ = COMMANDS[name]
+  _quiet_libraries()
   fn = getattr(importlib.import_module(module_name), fn_name)
   try:
     result = fn(rest)
