@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Single GPU host (all local GPUs, one process): `launch/gpu_host.sh MODEL_DIR [train flags...]`.
+# The mesh uses every local GPU (train.mesh_shape=(-1, 1): data parallel; set
+# --gin.train.mesh_shape="(4, 2)" for data x model). Re-run the same command to resume.
+set -euo pipefail
+if [ $# -lt 1 ]; then
+  sed -n '2,4p' "$0"; exit 2
+fi
+MODEL_DIR=$1; shift
+export XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_enable_latency_hiding_scheduler=true"
+exec flanjax train --model_dir="$MODEL_DIR" "$@"
