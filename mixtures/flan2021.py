@@ -1,0 +1,81 @@
+"""Mixtures of the FLAN 2021 collection (tasks in `flanjax.tasks.flan2021`).
+
+- `flan2021`: every task with a train split, examples-proportional with cap 3,000 (FLAN 2021:
+  rate = min(train examples, 3000), train splits already capped at 30k).
+- `flan2021_without_<cluster>`: the training mixture for evaluating <cluster> zero-shot: all
+  training tasks except those of the held-out clusters `heldout_clusters(<cluster>)`, which
+  follow FLAN's overlap rules: NLI and paraphrase are held out together, and reading
+  comprehension with commonsense leaves training whenever reading comprehension or commonsense
+  is held out.
+- `flan2021_heldout_<cluster>`: the evaluation mixture: the cluster's tasks (including
+  evaluation-only ones such as WSC273), equal rates; evaluate it on split "validation"
+  (`flanjax.tasks.flan2021.HELDOUT_EVAL_SPLIT`), the split the FLAN paper reports.
+
+Cluster keys: nli, commonsense, sentiment, paraphrase, closed_book_qa, struct_to_text,
+translation, reading_comprehension, reading_comprehension_with_commonsense, coreference, misc,
+summarization.
+"""
+from __future__ import annotations
+
+import difflib
+
+from flanjax.tasks import flan2021
+
+from flanjax import mixing
+
+CLUSTERS = flan2021.CLUSTERS
+CAP = 3000
+NAME = "flan2021"
+
+# Held out together: evaluating one member removes all of them from training.
+_HELD_OUT_TOGETHER = ({"nli", "paraphrase"},)
+# Child cluster -> parents: the child leaves training whenever a parent is held out.
+_CHILD_OF = {"reading_comprehension_with_commonsense": {"reading_comprehension", "commonsense"}}
+
+
+def _check_cluster(cluster: str) -> None:
+  if cluster not in CLUSTERS:
+    close = difflib.get_close_matches(cluster, CLUSTERS, n=3)
+    raise ValueError(f"Unknown FLAN 2021 cluster {cluster!r}; valid: {', '.join(CLUSTERS)}."
+                     + (f" Closest: {', '.join(close)}." if close else ""))
+
+
+def heldout_clusters(cluster: str) -> list[str]:
+  """Clusters removed from training when `cluster` is evaluated zero-shot (FLAN's rules)."""
+  _check_cluster(cluster)
+  out = {cluster}
+  for group in _HELD_OUT_TOGETHER:
+    if cluster in group:
+      out |= group
+  for child, parents in _CHILD_OF.items():
+    if out & parents:
+      out.add(child)
+  return [c for c in CLUSTERS if c in out]
+
+
+def train_tasks(exclude_clusters=()) -> list[str]:
+  """Names of the catalog tasks with a train split, outside `exclude_clusters`."""
+  excluded = set(exclude_clusters)
+  return [s.name for s in flan2021.SPECS if s.has_train and s.cluster not in excluded]
+
+
+def eval_tasks(cluster: str) -> list[str]:
+  """Names of the cluster's tasks (all of them have the evaluation split)."""
+  _check_cluster(cluster)
+  return flan2021.task_names(cluster)
+
+
+def register_all() -> list[str]:
+  """Registers `flan2021` and the per-cluster mixtures; returns their names."""
+  rate = mixing.examples_rate(CAP)
+  names = [NAME]
+  mixing.register_mixture(NAME, train_tasks(), rate=rate)
+  for c in CLUSTERS:
+    without, heldout = f"{NAME}_without_{c}", f"{NAME}_heldout_{c}"
+    mixing.register_mixture(without, train_tasks(heldout_clusters(c)), rate=rate)
+    mixing.register_mixture(heldout, eval_tasks(c), rate=mixing.equal_rate())
+    names += [without, heldout]
+  return names
+
+
+MIXTURES = register_all()

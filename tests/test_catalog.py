@@ -1,0 +1,237 @@
+"""The FLAN 2021 task catalog: datasets, clusters, templates, field mappings, TFDS specs."""
+import collections
+
+import numpy as np
+import pytest
+import seqio
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from flanjax.tasks import flan2021
+
+from flanjax import registration
+
+PAPER_COUNTS = {  # FLAN paper, Figure 3
+    "nli": 7, "commonsense": 4, "sentiment": 4, "paraphrase": 4, "closed_book_qa": 3,
+    "struct_to_text": 4, "translation": 8, "reading_comprehension": 5,
+    "reading_comprehension_with_commonsense": 2, "coreference": 3, "misc": 7,
+    "summarization": 11,
+}
+BYTES_PREFIX = "bytes_flan2021_"
+# Tasks whose filter rejects every mock example; their field mapping is checked on the raw mock
+# data instead.
+FILTERED_UNDER_MOCK = {
+    "fix_punct": "mock text (letters and spaces) has no punctuation to remove",
+}
+
+
+def test_collection_has_the_papers_62_datasets_in_12_clusters():
+  datasets = flan2021.paper_datasets()
+  assert {c: len(d) for c, d in datasets.items()} == PAPER_COUNTS
+  assert sum(PAPER_COUNTS.values()) == 62
+  assert len(flan2021.SPECS) == 67  # ANLI x3, MNLI x2, ARC x2, SQuAD x2 as in the FLAN code
+  assert len({s.name for s in flan2021.SPECS}) == 67
+  for spec in flan2021.SPECS:  # registered on import, with the catalog's metadata
+    assert spec.name in seqio.TaskRegistry.names()
+    info = registration.TASK_INFO[spec.name]
+    assert (info.cluster, info.metric) == (spec.cluster, spec.metric)
+    assert info.num_train_examples == spec.num_train_examples
+    assert dict(info.splits)["validation"] == spec.splits["validation"]
+  metrics = {s.key: s.metric for s in flan2021.SPECS}
+  assert metrics["xsum"] == metrics["common_gen"] == "rouge"
+  assert metrics["wmt16_translate_deen"] == "bleu"
+  assert metrics["squad_v1"] == metrics["drop"] == "squad"
+  assert metrics["anli_r1"] == metrics["winogrande"] == "accuracy"
+  with pytest.raises(ValueError, match="Closest: sentiment"):
+    flan2021.task_names("sentimnet")
+
+
+def test_templates_count_options_and_inversion():
+  for spec in flan2021.SPECS:
+    templates = spec.templates()
+    direct = [t for t in templates if not t.inverted]
+    assert len(templates) >= 10 and len(direct) >= 10, spec.name
+    assert len(templates) - len(direct) <= 3, spec.name
+    info = registration.TASK_INFO[spec.name]
+    for t in direct:
+      # Option tasks show the OPTIONS block in every direct template and target the option text.
+      assert t.uses_options == info.has_options, (spec.name, t.inputs)
+      if info.has_options:
+        assert t.targets == "{answer}", spec.name
+    for t in templates:
+      if t.inverted:
+        assert not t.uses_options, spec.name
+    assert len({t.inputs for t in templates}) == len(templates), f"duplicate in {spec.name}"
+
+
+def test_tfds_names_versions_and_train_sizes():
+  for spec in flan2021.SPECS:
+    name, version = spec.tfds_name.split(":")
+    builder = tfds.builder(spec.tfds_name, data_dir="/tmp/flanjax-no-data")
+    assert str(builder.version) == version, spec.tfds_name
+    assert spec.manual_download == bool(builder.MANUAL_DOWNLOAD_INSTRUCTIONS), spec.tfds_name
+    assert spec.train_size == flan2021.TRAIN_SIZES[name] > 0
+  sizes = {s.key: s.num_train_examples for s in flan2021.SPECS}
+  assert sizes["cb"] == 250 and sizes["copa"] == 400 and sizes["anli_r3"] == 30_000
+  assert sizes["opinion_abstracts_idebate"] == 2_259 - 500
+  assert sizes["wsc273"] == 0  # evaluation only
+
+
+def _run(fn, ex):
+  out = fn({k: tf.constant(v) if not isinstance(v, dict) else
+            {kk: tf.constant(vv) for kk, vv in v.items()} for k, v in ex.items()})
+  return {k: (v.numpy().tolist() if v.shape.rank else v.numpy()) for k, v in out.items()}
+
+
+def _spec(key):
+  return flan2021.SPECS_BY_NAME[flan2021.PREFIX + key]
+
+
+def test_field_mappings_follow_the_label_conventions():
+  """Label orders come from the TFDS feature specs (ClassLabel names), checked by hand."""
+  ex = {"premise": "p", "hypothesis": "h", "idx": 0}
+  assert _run(_spec("cb").preprocessor, dict(ex, label=1))["answer"] == b"no"  # contradiction
+  assert _run(_spec("cb").preprocessor, dict(ex, label=2))["answer"] == \
+      b"it is not possible to tell"
+  assert _run(_spec("rte").preprocessor, dict(ex, label=1))["answer"] == b"no"
+  assert _run(_spec("anli_r1").preprocessor,
+              {"context": "c", "hypothesis": "h", "label": 2, "uid": "u"})["premise"] == b"c"
+  wnli = _run(_spec("wnli").preprocessor, {"sentence1": "a", "sentence2": "b", "label": 1,
+                                           "idx": 0})
+  assert (wnli["premise"], wnli["answer"]) == (b"a", b"yes")  # 1 = entailment in glue/wnli
+  assert _run(_spec("trec").preprocessor, {"text": "q", "label-coarse": 2,
+                                           "label-fine": 0})["answer"] == b"abbreviation"
+  s140 = _spec("sentiment140").preprocessor
+  base = {"text": "t", "date": "", "query": "", "user": ""}
+  assert _run(s140, dict(base, polarity=4))["answer"] == b"positive"
+  assert _run(s140, dict(base, polarity=0))["answer"] == b"negative"
+  assert _run(s140, dict(base, polarity=2))["answer"] == b""  # neutral: no answer
+  assert _run(_spec("story_cloze").preprocessor,
+              {"context": "c", "endings": ["a", "b"], "label": 2})["answer"] == b"b"
+  assert _run(_spec("stsb").preprocessor, {"sentence1": "a", "sentence2": "b", "label": 3.6,
+                                           "idx": 0})["answer"] == b"4"
+  out = _run(_spec("bool_q").preprocessor, {"answer": True, "passage": "p", "question": "q",
+                                            "title": "t"})
+  assert (out["answer"], out["text"]) == (b"yes", b"p")
+
+
+def test_field_mappings_of_structured_datasets():
+  wino = _run(_spec("winogrande").preprocessor,
+              {"sentence": "Tom gave Bob a book because _ was kind.", "option1": "Tom",
+               "option2": "Bob", "label": 0})
+  assert wino["context"] == b"Tom gave Bob a book because"
+  assert wino["options"] == [b"Tom was kind.", b"Bob was kind."]
+  assert wino["answer"] == b"Tom was kind."
+  text = "The trophy doesn't fit in the suitcase because it is too big."
+  start = text.index(" it ") + 1
+  wsc = _run(_spec("wsc273").preprocessor,
+             {"text": text, "pronoun_start": start, "pronoun_end": start + 2, "label": 0,
+              "pronoun_text": "it", "option1": "the trophy", "option2": "the suitcase",
+              "option1_normalized": "the trophy", "option2_normalized": "the suitcase",
+              "idx": 0})
+  assert wsc["context"] == b"The trophy doesn't fit in the suitcase because"
+  assert wsc["answer"] == b"the trophy is too big."
+  rec = _run(_spec("record").preprocessor,
+             {"passage": "Story about Alice.\n@highlight\nA line", "query": "@placeholder won.",
+              "entities": ["Alice", "Bob"], "answers": ["Alice"],
+              "idx": {"passage": 0, "query": 0}})
+  assert rec["passage"] == b"Story about Alice." and rec["query"] == b""
+  assert rec["options"] == [b"Alice won.", b"Bob won."] and rec["answer"] == b"Alice won."
+  sq2 = _spec("squad_v2").preprocessor
+  base = {"context": "c", "id": "i", "question": "q", "title": "New_York",
+          "plausible_answers": {"answer_start": np.zeros([0], np.int32),
+                                "text": np.zeros([0], np.str_)}}
+  out = _run(sq2, dict(base, is_impossible=True,
+                       answers={"answer_start": np.zeros([0], np.int32),
+                                "text": np.zeros([0], np.str_)}))
+  assert (out["answer"], out["title"]) == (b"unanswerable", b"New York")
+  out = _run(sq2, dict(base, is_impossible=False,
+                       answers={"answer_start": [0, 3], "text": ["x", "y"]}))
+  assert out["answer"] == b"x"
+  arc = _run(_spec("arc_easy").preprocessor,
+             {"answerKey": 1, "question": "q", "id": "i",
+              "choices": {"label": [0, 1, 2], "text": ["a", "b", "c"]}})
+  assert arc["options"] == [b"a", b"b", b"c"] and arc["answer"] == b"b"
+  coqa = _run(_spec("coqa").preprocessor,
+              {"story": "s", "source": "x", "questions": ["q1", "q2"],
+               "answers": {"answer_start": [0, 0], "answer_end": [1, 1],
+                           "input_text": ["a1", "a2"]}})
+  assert coqa["numbered_questions"] == b"1. q1\n2. q2"
+  assert coqa["numbered_answers"] == b"1. a1\n2. a2"
+  e2e = _run(_spec("e2e_nlg").preprocessor,
+             {"meaning_representation": "name[The Eagle], food[French]", "target": "t",
+              "gem_id": "", "gem_parent_id": "", "references": ["t"]})
+  assert e2e["meaning_representation"] == b"name = The Eagle, food = French"
+  math = _run(_spec("math_dataset").preprocessor,
+              {"question": "b'Solve 2*x = 4 for x.\\n'", "answer": "b'2\\n'"})
+  assert (math["question"], math["answer"]) == (b"Solve 2*x = 4 for x.", b"2")
+  punct = _run(_spec("fix_punct").preprocessor, {"en": "Hello, world!", "da": "x"})
+  assert (punct["no_punct"], punct["answer"]) == (b"Hello world", b"Hello, world!")
+  cnn = _run(_spec("cnn_dailymail").preprocessor,
+             {"article": "LONDON, England (CNN) -- The news.", "highlights": "h", "id": "",
+              "publisher": ""})
+  assert cnn["text"] == b"The news."
+
+
+def test_filters_drop_unlabelled_examples():
+  snli = _spec("snli").filter_fn
+  assert bool(snli({"label": tf.constant(2, tf.int64)}))
+  assert not bool(snli({"label": tf.constant(-1, tf.int64)}))
+  s140 = _spec("sentiment140").filter_fn
+  assert not bool(s140({"polarity": tf.constant(2)})) and bool(s140({"polarity": tf.constant(4)}))
+  hs = _spec("hellaswag").filter_fn
+  assert bool(hs({"label": tf.constant(3), "endings": tf.constant(["a", "b", "c", "d"])}))
+  assert not bool(hs({"label": tf.constant(-1), "endings": tf.constant(["a", "b", "c", "d"])}))
+
+
+@pytest.fixture(scope="module")
+def byte_tasks():
+  """The whole catalog registered again with seqio.ByteVocabulary (fast, no T5 vocab)."""
+  return flan2021.register_flan2021(vocabulary=seqio.ByteVocabulary(), prefix=BYTES_PREFIX,
+                                    max_eval_examples=10)
+
+
+def test_every_task_yields_tokenized_examples_under_mock_data(byte_tasks):
+  """mock_data generates examples from each builder's real feature spec, so a wrong field name
+  or type in a preprocessor or template fails here. (mock_data accepts any split name, so split
+  names were checked by hand against the builders' _split_generators.)"""
+  assert len(byte_tasks) == len(flan2021.SPECS)
+  lengths = {"inputs": 256, "targets": 64}
+  answered = collections.Counter()
+  with tfds.testing.mock_data(num_examples=5, max_value=3,
+                              policy=tfds.testing.MockPolicy.USE_CODE):
+    for spec, name in zip(flan2021.SPECS, byte_tasks):
+      split = "train" if spec.has_train else "validation"
+      task = seqio.get_mixture_or_task(name)
+      assert set(task.splits) == set(spec.splits)
+      ds = task.get_dataset(lengths, split=split, shuffle=False, try_in_mem_cache=False,
+                            use_cached=False)
+      examples = list(ds.as_numpy_iterator())
+      if spec.key in FILTERED_UNDER_MOCK:
+        assert not examples, f"{name}: {FILTERED_UNDER_MOCK[spec.key]}, yet examples passed"
+        raw = tfds.load(spec.tfds_name, split=spec.splits[split])
+        fields = next(iter(raw.map(spec.preprocessor).take(1).as_numpy_iterator()))
+        assert all(f in fields for t in spec.templates() for f in t.fields()), name
+        continue
+      assert examples, f"{name}: no examples"
+      for ex in examples:
+        assert ex["inputs"].dtype == np.int32 and ex["inputs"].size > 0, name
+        assert ex["targets"][-1] == 1 or ex["targets"].size == lengths["targets"], name
+        assert ex["inputs_pretokenized"], name
+        if registration.TASK_INFO[name].has_options:
+          assert ex["options"].size >= 2, name
+          answered[name] += int(ex["answer_index"] >= 0)
+  option_tasks = [n for n in byte_tasks if registration.TASK_INFO[n].has_options]
+  # Random ReCoRD answers are never among the random entities; real answers always are.
+  unanswered = [n for n in option_tasks if not answered[n] and not n.endswith("record")]
+  assert not unanswered, unanswered
+
+
+def test_an_unprepared_dataset_names_the_dataset_dir_and_command(tmp_path):
+  name, = flan2021.register_flan2021(vocabulary=seqio.ByteVocabulary(), prefix="unprepared_",
+                                     keys=["cb"], tfds_data_dir=str(tmp_path))
+  with pytest.raises(registration.DatasetNotPreparedError) as e:
+    seqio.get_mixture_or_task(name).get_dataset({"inputs": 32, "targets": 8}, split="train")
+  msg = str(e.value)
+  assert "super_glue/cb" in msg and str(tmp_path) in msg and "tfds build super_glue/cb" in msg
+  with pytest.raises(KeyError, match="Closest: cb"):
+    flan2021.register_flan2021(vocabulary=seqio.ByteVocabulary(), keys=["cbb"])

@@ -1,0 +1,103 @@
+"""FLAN 2021 mixtures: flan2021, flan2021_without_<cluster>, flan2021_heldout_<cluster>."""
+import flanjax.mixtures  # noqa: F401  (registers the mixtures)
+import pytest
+import seqio
+from flanjax.mixtures import flan2021 as fm
+from flanjax.tasks import flan2021
+
+from flanjax import mixing, registration
+
+CLUSTERS = ("nli", "commonsense", "sentiment", "paraphrase", "closed_book_qa", "struct_to_text",
+            "translation", "reading_comprehension", "reading_comprehension_with_commonsense",
+            "coreference", "misc", "summarization")
+RCC = "reading_comprehension_with_commonsense"
+
+
+def _tasks(mixture):
+  return {t.name for t in seqio.get_mixture_or_task(mixture).tasks}
+
+
+def _clusters(tasks):
+  return {registration.TASK_INFO[t].cluster for t in tasks}
+
+
+def test_every_cluster_has_both_mixtures():
+  assert fm.CLUSTERS == CLUSTERS
+  names = set(seqio.MixtureRegistry.names())
+  assert "flan2021" in names
+  for c in CLUSTERS:
+    assert f"flan2021_without_{c}" in names and f"flan2021_heldout_{c}" in names
+  assert len(fm.MIXTURES) == 1 + 2 * len(CLUSTERS)
+
+
+def test_flan2021_is_examples_proportional_with_cap_3000():
+  tasks = _tasks("flan2021")
+  # Every task with a train split; WSC273 (test split only) is evaluation-only.
+  assert tasks == {s.name for s in flan2021.SPECS if s.key != "wsc273"}
+  assert len(tasks) == 66 and _clusters(tasks) == set(CLUSTERS)
+  rates = mixing.effective_rates("flan2021")
+  assert sum(rates.values()) == pytest.approx(1.0)
+  # min(n, 3000): CB has 250 train examples, ANLI R1 16,946 and MNLI 392,702 (both capped).
+  p = {k[len("flan2021_"):]: v for k, v in rates.items()}
+  assert p["cb"] / p["anli_r1"] == pytest.approx(250 / 3000)
+  assert p["anli_r1"] == pytest.approx(p["mnli_matched"])
+  assert p["story_cloze"] / p["xsum"] == pytest.approx(1871 / 3000)
+  assert p["opinion_abstracts_idebate"] / p["xsum"] == pytest.approx((2259 - 500) / 3000)
+  assert max(rates.values()) == pytest.approx(3000 / sum(
+      min(s.num_train_examples, 3000) for s in flan2021.SPECS))
+
+
+def test_without_mixtures_follow_flans_overlap_rules():
+  everything = _tasks("flan2021")
+  expected_removed = {
+      "nli": {"nli", "paraphrase"}, "paraphrase": {"nli", "paraphrase"},
+      "reading_comprehension": {"reading_comprehension", RCC},
+      "commonsense": {"commonsense", RCC}, RCC: {RCC},
+  }
+  for c in CLUSTERS:
+    removed = expected_removed.get(c, {c})
+    assert set(fm.heldout_clusters(c)) == removed, c
+    train = _tasks(f"flan2021_without_{c}")
+    assert _clusters(train) == set(CLUSTERS) - removed, c
+    assert train == {t for t in everything if registration.TASK_INFO[t].cluster not in removed}
+    # No held-out evaluation task is trained on.
+    assert not train & _tasks(f"flan2021_heldout_{c}"), c
+  rates = mixing.effective_rates("flan2021_without_nli")
+  assert sum(rates.values()) == pytest.approx(1.0) and len(rates) == 66 - 10 - 4
+
+
+def test_heldout_mixtures_are_the_clusters_tasks_with_an_eval_split():
+  for c in CLUSTERS:
+    tasks = _tasks(f"flan2021_heldout_{c}")
+    assert tasks == set(flan2021.task_names(c)) and _clusters(tasks) == {c}
+    for t in seqio.get_mixture_or_task(f"flan2021_heldout_{c}").tasks:
+      assert flan2021.HELDOUT_EVAL_SPLIT in t.splits, t.name
+  assert "flan2021_wsc273" in _tasks("flan2021_heldout_coreference")
+  assert len(_tasks("flan2021_heldout_nli")) == 10  # ANLI x3, MNLI x2 and five more
+  assert len(_tasks("flan2021_heldout_summarization")) == 11
+
+
+def test_unknown_cluster_names_the_closest():
+  with pytest.raises(ValueError, match="Closest: commonsense"):
+    fm.heldout_clusters("comonsense")
+  with pytest.raises(ValueError, match="valid: nli"):
+    fm.eval_tasks("qa")
+
+
+def test_catalog_tasks_of_different_kinds_mix_and_pack():
+  """Static options (CB), per-example options (HellaSwag) and no options (XSum, SQuAD) mix."""
+  import tensorflow_datasets as tfds
+
+  names = flan2021.register_flan2021(vocabulary=seqio.ByteVocabulary(), prefix="mixtest_",
+                                     keys=["cb", "hellaswag", "xsum", "squad_v1"])
+  mixing.register_mixture("mixtest_flan2021", names, rate=mixing.examples_rate(3000))
+  lengths = {"inputs": 128, "targets": 32}
+  with tfds.testing.mock_data(num_examples=5, max_value=3,
+                              policy=tfds.testing.MockPolicy.USE_CODE):
+    ds = seqio.get_mixture_or_task("mixtest_flan2021").get_dataset(
+        lengths, split="train", shuffle=False, use_cached=False, seed=0)
+    ds = seqio.EncDecFeatureConverter(pack=True)(ds, lengths)
+    batch = next(iter(ds.batch(4).as_numpy_iterator()))
+  assert batch["encoder_input_tokens"].shape == (4, 128)
+  assert batch["decoder_target_tokens"].shape == (4, 32)
+  assert (batch["encoder_segment_ids"] > 0).any()
