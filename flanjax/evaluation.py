@@ -1,0 +1,613 @@
+"""`flanjax eval`: evaluate a checkpoint on seqio tasks or mixtures, per task and per cluster.
+
+Generation metrics come from greedy (or beam) decoding through `seqio.Evaluator` (the task's
+postprocessor and metric functions); option tasks are also scored by rank classification: every
+option is scored by its log-likelihood given the input and the highest one wins. Params live on a
+`data` x `model` mesh like in training; decoding and scoring are jitted, batched and padded to a
+fixed batch size (one compilation per shape).
+
+Plain-Python API (used by the quickstart and `flanjax heldout`):
+  evaluate_tasks(config, params, vocabulary, tasks, split, output_dir, ...) -> results dict
+The data side (seqio / TensorFlow) is imported inside the functions that need it.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import difflib
+import logging
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import gin
+from flanjax import metrics as metrics_lib
+from flanjax import reports
+from flanjax.config import T5Config
+from flanjax.errors import FlanjaxError
+
+log = logging.getLogger("flanjax.evaluation")
+
+
+class EvalError(FlanjaxError):
+  """An evaluation request that cannot run as asked (bad task, split, checkpoint, flags)."""
+
+
+# --------------------------------------------------------------------------- model functions
+
+
+@dataclasses.dataclass
+class ModelFns:
+  """Sharded batch functions (flanjax.decoding, jitted there) over a fixed batch size.
+
+  predict(tokens int32 [n, input_len]) -> int32 [n, max_decode_length]
+  score(batch dict of [n, len] arrays) -> float32 [n] (sum of target log-probs)
+  Rows are padded to a multiple of `batch_size` and lengths to `bucket_length` (zero pads are
+  masked in attention and have loss weight 0), then run batch by batch.
+  """
+  config: T5Config
+  params: Any
+  batch_size: int
+  mesh: Any = None
+  decode_method: str = "greedy"
+  num_beams: int = 4
+
+  def _batch_sharding(self):
+    if self.mesh is None:
+      return None
+    from flanjax import partitioning
+    return partitioning.batch_sharding(self.mesh)
+
+  def _put(self, x: np.ndarray):
+    """Places a host batch (the same full batch on every process) on the mesh, batch-sharded."""
+    sharding = self._batch_sharding()
+    if sharding is None:
+      return jnp.asarray(x)
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+  @staticmethod
+  def _fetch(x) -> np.ndarray:
+    if jax.process_count() > 1 and not x.is_fully_addressable:
+      from jax.experimental import multihost_utils
+      return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return np.asarray(jax.device_get(x))
+
+  def __post_init__(self):
+    if self.mesh is not None:
+      from flanjax import partitioning
+      partitioning.check_batch_size(self.batch_size, self.mesh)
+
+  def _mesh_context(self):
+    return jax.set_mesh(self.mesh) if self.mesh is not None else contextlib.nullcontext()
+
+  def predict(self, tokens: np.ndarray, max_decode_length: int) -> np.ndarray:
+    from flanjax import decoding
+    out = []
+    with self._mesh_context():
+      for start in range(0, len(tokens), self.batch_size):
+        chunk = _pad_length(_pad_rows(tokens[start:start + self.batch_size], self.batch_size))
+        pred = decoding.predict(self.config, self.params, self._put(chunk),
+                                max_decode_length=max_decode_length, method=self.decode_method,
+                                num_beams=self.num_beams)
+        out.append(self._fetch(pred)[:min(self.batch_size, len(tokens) - start)])
+    if not out:
+      return np.zeros((0, max_decode_length), np.int32)
+    return np.concatenate(out)
+
+  def score(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+    from flanjax import decoding
+    n = len(batch["decoder_target_tokens"])
+    out = []
+    with self._mesh_context():
+      for start in range(0, n, self.batch_size):
+        chunk = {k: self._put(_pad_length(_pad_rows(v[start:start + self.batch_size],
+                                                    self.batch_size)))
+                 for k, v in batch.items()}
+        scores = decoding.score(self.config, self.params, chunk)
+        out.append(self._fetch(scores)[:min(self.batch_size, n - start)])
+    if not out:
+      return np.zeros((0,), np.float32)
+    return np.concatenate(out).astype(np.float32)
+
+
+def _pad_rows(x: np.ndarray, rows: int) -> np.ndarray:
+  x = np.asarray(x)
+  if len(x) == rows:
+    return x
+  pad = np.zeros((rows - len(x),) + x.shape[1:], x.dtype)
+  return np.concatenate([x, pad])
+
+
+def bucket_length(n: int) -> int:
+  """Length buckets that bound recompilation: powers of two up to 64, then multiples of 64."""
+  if n <= 64:
+    return max(8, 1 << (max(n, 1) - 1).bit_length())
+  return -(-n // 64) * 64
+
+
+def _pad_length(x: np.ndarray) -> np.ndarray:
+  """Zero-pads the length axis of [batch, length] to its bucket (pads are masked / weight 0)."""
+  x = np.asarray(x)
+  target = bucket_length(x.shape[1])
+  if target == x.shape[1]:
+    return x
+  return np.pad(x, [(0, 0), (0, target - x.shape[1])])
+
+
+def _pad_cols(rows: Sequence[Sequence[int]], length: int) -> np.ndarray:
+  out = np.zeros((len(rows), length), np.int32)
+  for i, r in enumerate(rows):
+    r = list(r)[:length]
+    out[i, :len(r)] = r
+  return out
+
+
+def score_batch_from_targets(inputs: Sequence[Sequence[int]], targets: Sequence[Sequence[int]],
+                             input_len: int, target_len: int,
+                             decoder_start_token_id: int = 0) -> dict[str, np.ndarray]:
+  """An unpacked scoring batch (EncDecFeatureConverter fields) from token lists (EOS included)."""
+  enc = _pad_cols(inputs, input_len)
+  tgt = _pad_cols(targets, target_len)
+  dec_in = np.full_like(tgt, decoder_start_token_id)
+  dec_in[:, 1:] = tgt[:, :-1]  # shifted right, like seqio's autoregressive_inputs
+  return {"encoder_input_tokens": enc, "decoder_input_tokens": dec_in,
+          "decoder_target_tokens": tgt,
+          "decoder_loss_weights": (tgt != 0).astype(np.float32)}
+
+
+def make_mesh_and_shard(config: T5Config, params, mesh_shape=(-1, 1)):
+  """Builds a (data, model) mesh and places `params` on it with the model's logical shardings."""
+  from flanjax import model as model_lib
+  from flanjax import partitioning
+  mesh = partitioning.make_mesh(mesh_shape)
+  shardings = partitioning.logical_to_mesh_sharding(model_lib.param_logical_axes(config), mesh)
+  check_params_match(config, params)
+  params = jax.tree.map(lambda x, s: jax.device_put(x, s), params, shardings)
+  return mesh, params
+
+
+def check_params_match(config: T5Config, params, where: str = "the checkpoint") -> None:
+  """Raises EvalError when the param tree/shapes do not match the model built from `config`."""
+  from flanjax import model as model_lib
+  expected = model_lib.param_shapes(config)
+  flat_e = {jax.tree_util.keystr(p): v.shape
+            for p, v in jax.tree_util.tree_flatten_with_path(expected)[0]}
+  flat_p = {jax.tree_util.keystr(p): tuple(np.shape(v))
+            for p, v in jax.tree_util.tree_flatten_with_path(params)[0]}
+  missing = sorted(set(flat_e) - set(flat_p))
+  extra = sorted(set(flat_p) - set(flat_e))
+  wrong = sorted(k for k in set(flat_e) & set(flat_p) if tuple(flat_e[k]) != flat_p[k])
+  if missing or extra or wrong:
+    details = []
+    if missing:
+      details.append(f"missing {missing[:5]}")
+    if extra:
+      details.append(f"unexpected {extra[:5]}")
+    if wrong:
+      details.append("shape mismatch " + ", ".join(
+          f"{k}: model {tuple(flat_e[k])} vs {flat_p[k]}" for k in wrong[:5]))
+    raise EvalError(f"The parameters of {where} do not match the model config "
+                    f"(d_model={config.d_model}, layers={config.num_encoder_layers}/"
+                    f"{config.num_decoder_layers}, vocab={config.vocab_size}, "
+                    f"scan_layers={config.scan_layers}): " + "; ".join(details)
+                    + ". Evaluate with the config saved in the checkpoint (no size overrides).")
+
+
+# --------------------------------------------------------------------------- task resolution
+
+
+def resolve_tasks(names: Sequence[str] | str, split: str) -> list[Any]:
+  """seqio tasks of task/mixture names that have `split`; a clear error when none does."""
+  import seqio
+  if isinstance(names, str):
+    names = [names]
+  known = sorted(set(seqio.TaskRegistry.names()) | set(seqio.MixtureRegistry.names()))
+  tasks, seen = [], set()
+  for name in names:
+    try:
+      provider = seqio.get_mixture_or_task(name)
+    except ValueError:
+      close = difflib.get_close_matches(name, known, n=3)
+      raise EvalError(f"No task or mixture named {name!r}"
+                      + (f"; did you mean {close}?" if close else
+                         "; list them with `flanjax mixture`.")) from None
+    subtasks = seqio.get_subtasks(provider)
+    with_split = [t for t in subtasks if split in t.splits]
+    if not with_split:
+      available = sorted({s for t in subtasks for s in t.splits})
+      raise EvalError(f"{name!r} has no {split!r} split in any of its {len(subtasks)} tasks "
+                      f"(splits there: {available}); pass --split with one of those.")
+    skipped = [t.name for t in subtasks if split not in t.splits]
+    if skipped:
+      log.warning("Skipping %d task(s) of %s without a %r split: %s", len(skipped), name, split,
+                  skipped)
+    for t in with_split:
+      if t.name not in seen:
+        seen.add(t.name)
+        tasks.append(t)
+  return tasks
+
+
+def task_meta(task) -> dict[str, Any]:
+  """Cluster and metric kind of a task (flanjax.registration.TASK_INFO; inferred otherwise)."""
+  info = None
+  try:
+    from flanjax import registration
+    info = registration.TASK_INFO.get(task.name)
+  except ImportError:
+    pass
+  if info is not None:
+    return {"cluster": getattr(info, "cluster", "unknown"), "metric": getattr(info, "metric", None)}
+  names = {getattr(f, "__name__", "") for f in task.metric_fns}
+  kind = next((k for k in metrics_lib.METRIC_KINDS if k in names), None)
+  return {"cluster": "unknown", "metric": kind}
+
+
+def fewshot_task(task, num_shots: int) -> Any:
+  """The k-shot variant of a flanjax-registered task (`registration.task_variant`)."""
+  import seqio
+  if num_shots <= 0:
+    return task
+  from flanjax import registration
+  info = registration.TASK_INFO.get(task.name)
+  base = (info.base or info.name or task.name) if info is not None else task.name
+  if base not in getattr(registration, "_BUILDERS", {}):
+    raise EvalError(f"Few-shot eval needs a task registered with flanjax.registration; "
+                    f"{task.name!r} is not. Use --num_shots 0.")
+  if "train" not in task.splits:
+    raise EvalError(f"Few-shot eval of {task.name!r} draws exemplars from its 'train' split, "
+                    f"which it lacks (splits: {list(task.splits)}). Use --num_shots 0.")
+  return seqio.get_mixture_or_task(registration.task_variant(base, num_shots=num_shots))
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _seqio_predict_fn(fns: ModelFns, max_decode_length: int):
+  def predict_fn(ds, model_feature_shapes=None):
+    del model_feature_shapes
+    idx, toks = [], []
+    for i, ex in ds.as_numpy_iterator():
+      idx.append(int(i))
+      toks.append(ex["encoder_input_tokens"])
+    if not idx:
+      return []
+    out = fns.predict(np.stack(toks), max_decode_length)
+    return list(zip(idx, [list(map(int, row)) for row in out]))
+  return predict_fn
+
+
+def _model_batch(ds) -> tuple[list[int], dict[str, np.ndarray]]:
+  idx, rows = [], []
+  for i, ex in ds.as_numpy_iterator():
+    idx.append(int(i))
+    rows.append(ex)
+  keys = ("encoder_input_tokens", "decoder_input_tokens", "decoder_target_tokens",
+          "decoder_loss_weights")
+  batch = {k: np.stack([r[k] for r in rows]) for k in keys} if rows else {}
+  return idx, batch
+
+
+def _seqio_score_fn(fns: ModelFns):
+  def score_fn(ds, model_feature_shapes=None):
+    del model_feature_shapes
+    idx, batch = _model_batch(ds)
+    if not idx:
+      return []
+    return list(zip(idx, fns.score(batch).tolist()))
+  return score_fn
+
+
+def _text(x) -> str:
+  return x.decode("utf-8") if isinstance(x, bytes) else str(x)
+
+
+def _rank_options(fns: ModelFns, task_examples: list[dict], vocab, input_len: int,
+                  eos_id: int, decoder_start: int) -> tuple[list[list[float]], list[int]] | None:
+  """Scores every option of every example: (option scores per example, answer indices).
+
+  None when the task's examples have no options (flanjax tasks carry an empty `options` list and
+  `answer_index` -1 then). The answer is `answer_index`, else the option equal to the target.
+  """
+  if not task_examples or len(task_examples[0].get("options", ())) == 0:
+    return None
+  inputs, targets, owners, answers = [], [], [], []
+  for i, ex in enumerate(task_examples):
+    options = [_text(o) for o in ex.get("options", ())]
+    if len(options) < 2:
+      raise EvalError(f"Example {i} has {len(options)} option(s) while others have options; "
+                      "rank classification needs at least 2 options per example.")
+    answer = int(ex.get("answer_index", -1))
+    if answer < 0:
+      target = _text(ex.get("targets_pretokenized", b""))
+      if target not in options:
+        raise EvalError(f"Example {i}: its target {target!r} is not one of its options {options}; "
+                        "rank classification needs the answer among the options.")
+      answer = options.index(target)
+    answers.append(answer)
+    for o in options:
+      inputs.append(list(ex["inputs"]))
+      targets.append(list(vocab.encode(o)) + [eos_id])
+      owners.append(i)
+  target_len = max(len(t) for t in targets)
+  batch = score_batch_from_targets(inputs, targets, input_len, target_len, decoder_start)
+  scores = fns.score(batch)
+  per_example: list[list[float]] = [[] for _ in task_examples]
+  for owner, s in zip(owners, scores.tolist()):
+    per_example[owner].append(s)
+  return per_example, answers
+
+
+def evaluate_tasks(config: T5Config, params, vocabulary, tasks: Sequence[str] | str,
+                   split: str = "validation", output_dir: str | None = None, *,
+                   num_shots: int = 0, batch_size: int = 16, max_examples: int | None = None,
+                   max_decode_length: int | None = None,
+                   task_feature_lengths: dict[str, int] | None = None, mesh=None,
+                   decode_method: str = "greedy", rank_classification: bool = True,
+                   title: str | None = None, run_info: dict[str, Any] | None = None,
+                   contamination: dict[str, Any] | None = None,
+                   write_reports: bool = True) -> dict[str, Any]:
+  """Evaluates `params` on tasks/mixtures; writes reports to `output_dir`; returns the results.
+
+  Results: {"tasks": {task: {"cluster", "metric_kind", "metrics", "primary", "num_examples"}},
+  "clusters": {cluster: {"score", "num_tasks", "tasks"}}, ...run_info}; metrics are 0-100.
+  `vocabulary` (seqio vocabulary, the checkpoint's) encodes options for rank classification;
+  None uses each task's own output vocabulary.
+  """
+  import seqio
+
+  fns = ModelFns(config, params, batch_size, mesh, decode_method)
+  if mesh is not None:
+    from flanjax import partitioning
+    partitioning.check_batch_size(batch_size, mesh)
+  eval_tasks = resolve_tasks(tasks, split)
+  task_metrics, task_info, rows = {}, {}, []
+  for task in eval_tasks:
+    t0 = time.time()
+    meta = task_meta(task)
+    run_task = fewshot_task(task, num_shots) if num_shots else task
+    task_vocab = run_task.output_features["targets"].vocabulary
+    if task_vocab.vocab_size > config.vocab_size:
+      raise EvalError(f"Task {task.name!r} uses a vocabulary of {task_vocab.vocab_size} ids but the "
+                      f"model has vocab_size={config.vocab_size}: the checkpoint does not match "
+                      "this task's vocabulary.")
+    if not run_task.metric_fns and not getattr(run_task, "score_metric_fns", None) and not (
+        meta["metric"]):
+      raise EvalError(f"Task {task.name!r} has no metric functions; register it with a metric.")
+    evaluator = seqio.Evaluator(
+        run_task.name, seqio.EncDecFeatureConverter(pack=False), eval_split=split,
+        sequence_length=dict(task_feature_lengths) if task_feature_lengths else None,
+        num_examples=max_examples, use_memory_cache=True,
+        async_compute_metrics=False)
+    if run_task.name not in [t.name for t in evaluator.eval_tasks]:
+      raise EvalError(f"seqio found nothing to evaluate in {task.name!r} (split {split!r}); does "
+                      "it have metric functions?")
+    shapes = evaluator.model_feature_shapes
+    decode_len = max_decode_length or shapes["decoder_target_tokens"][0]
+    input_len = shapes["encoder_input_tokens"][0]
+    future, outputs = evaluator.evaluate(
+        compute_metrics=True, predict_fn=_seqio_predict_fn(fns, decode_len),
+        score_fn=_seqio_score_fn(fns))
+    m = dict(future.result()[run_task.name])
+    evaluator.close()
+    examples = list(evaluator.cached_task_datasets[run_task.name].as_numpy_iterator())
+    # Per-example log-likelihood of the reference target (for predictions.jsonl).
+    idx, model_batch = _model_batch(evaluator.cached_model_datasets[run_task.name])
+    target_scores = fns.score(model_batch) if idx else np.zeros((0,), np.float32)
+    option_scores = None
+    if rank_classification and "rank_accuracy" not in m:
+      ranked = _rank_options(fns, examples, vocabulary or task_vocab, input_len,
+                             config.eos_token_id, config.decoder_start_token_id)
+      if ranked is not None:
+        option_scores, answers = ranked
+        m.update(metrics_lib.rank_options(option_scores, answers))
+    task_metrics[task.name] = {k: float(getattr(v, "value", v)) for k, v in m.items()}
+    task_info[task.name] = {**meta, "num_examples": len(examples)}
+    predicted = outputs[run_task.name].get(seqio.metrics.ModelOutputType.PREDICTION)
+    for i, ex in enumerate(examples):
+      row = {"task": task.name, "input": _text(ex.get("inputs_pretokenized", "")),
+             "target": _text(ex.get("targets_pretokenized", "")),
+             "score": float(target_scores[i]) if i < len(target_scores) else None}
+      if predicted is not None:
+        row["prediction"] = task_vocab.decode(list(map(int, predicted[i])))
+      if option_scores is not None:
+        row["option_scores"] = option_scores[i]
+        row["rank_prediction"] = _text(ex["options"][int(np.argmax(option_scores[i]))])
+      rows.append(row)
+    log.info("%s: %s (%d examples, %.1fs)", task.name, task_metrics[task.name], len(examples),
+             time.time() - t0)
+  results = reports.task_results(task_metrics, task_info)
+  # Flat views (for the trainer's periodic eval summaries and best-checkpoint metrics).
+  results["metrics"] = {f"{t}/{k}": v for t, e in results["tasks"].items()
+                        for k, v in e["metrics"].items()}
+  results["cluster_scores"] = {c: e["score"] for c, e in results["clusters"].items()}
+  results["mean_cluster_score"] = (float(np.mean(list(results["cluster_scores"].values())))
+                                   if results["cluster_scores"] else None)
+  results.update(split=split, num_shots=num_shots, title=title, **dict(run_info or {}))
+  if contamination is not None:
+    results["contamination"] = contamination
+  if output_dir and write_reports and jax.process_index() == 0:
+    reports.write_eval_reports(output_dir, results, rows)
+  return results
+
+
+def _is_hf_dir(path: str) -> bool:
+  return (os.path.exists(os.path.join(path, "config.json"))
+          and not os.path.exists(os.path.join(path, "flanjax_model.json")))
+
+
+def load_checkpoint(checkpoint: str, step: int | None = None, mesh_shape=(-1, 1),
+                    dtype: str | None = None):
+  """(config, params on a mesh, vocabulary, mesh, step) from a checkpoint directory.
+
+  A flanjax checkpoint (flanjax_model.json + steps), or a local Hugging Face T5 directory
+  (config.json + weights, converted on the fly; its spiece.model is the vocabulary).
+  dtype: overrides the compute dtype of the saved config (e.g. "float32"; params are unchanged).
+  """
+  from flanjax import checkpoints, partitioning
+  from flanjax import model as model_lib
+
+  mesh = partitioning.make_mesh(mesh_shape)
+  if os.path.isdir(checkpoint) and _is_hf_dir(checkpoint):
+    from flanjax import convert
+    config, params = convert.load_hf(checkpoint)
+    config = config.replace(dtype=dtype) if dtype else config
+    check_params_match(config, params, checkpoint)
+    shardings = partitioning.logical_to_mesh_sharding(model_lib.param_logical_axes(config), mesh)
+    params = jax.tree.map(jax.device_put, params, shardings)
+    spm = os.path.join(checkpoint, "spiece.model")
+    vocabulary = (checkpoints.make_vocabulary({"type": "sentencepiece", "path": spm,
+                                               "extra_ids": 100})
+                  if os.path.exists(spm) else None)
+    return config, params, vocabulary, mesh, 0
+  info = checkpoints.read_model_info(checkpoint)
+  config = T5Config.from_dict(info["model_config"])
+  shardings = partitioning.logical_to_mesh_sharding(model_lib.param_logical_axes(config), mesh)
+  try:
+    config, params, vocab_info = checkpoints.load_pretrained(checkpoint, step, shardings=shardings)
+  except checkpoints.CheckpointError:
+    raise
+  except (ValueError, KeyError, TypeError) as e:
+    raise EvalError(f"Could not restore {checkpoint} onto the model of its own config "
+                    f"(does the checkpoint match its flanjax_model.json?): {e}") from e
+  config = config.replace(dtype=dtype) if dtype else config
+  check_params_match(config, params, checkpoint)
+  if step is None:
+    step = checkpoints.finalized_steps(checkpoint)[-1]
+  vocabulary = checkpoints.make_vocabulary(vocab_info) if vocab_info else None
+  return config, params, vocabulary, mesh, step
+
+
+def run_contamination_check(eval_tasks: Sequence[str], train_mixture: str, split: str, *,
+                            n: int = 13, threshold: float = 0.01,
+                            max_train_examples: int | None = 20000,
+                            max_eval_examples: int | None = None) -> dict[str, Any]:
+  """n-gram overlap between eval inputs and the training mixture's inputs; warns over threshold."""
+  from flanjax import contamination as cont
+  index = cont.NgramIndex(n).add_all(
+      cont.mixture_inputs(train_mixture, "train", max_examples=max_train_examples))
+  eval_inputs = {t.name: cont.mixture_inputs(t.name, split, max_examples=max_eval_examples)
+                 for t in resolve_tasks(eval_tasks, split)}
+  report = cont.overlap_report(eval_inputs, index, threshold=threshold)
+  report["train_mixture"] = train_mixture
+  cont.log_warnings(report, log)
+  return report
+
+
+@gin.configurable(denylist=["checkpoint", "tasks"])
+def evaluate(checkpoint: str, tasks: Sequence[str] | str, *, output_dir: str | None = None,
+             split: str = "validation", step: int | None = None, num_shots: int = 0,
+             batch_size: int = 16, max_examples: int | None = None,
+             max_decode_length: int | None = None, task_feature_lengths: dict | None = None,
+             mesh_shape: Sequence[int] = (-1, 1), decode_method: str = "greedy",
+             dtype: str | None = None, tfds_data_dir: str | None = None,
+             contamination_mixture: str | None = None,
+             contamination_threshold: float = 0.01) -> dict[str, Any]:
+  """Restores a flanjax checkpoint and evaluates it; reports go to `output_dir`.
+
+  Default output_dir: `<checkpoint>/eval_<split>[_<k>shot]`.
+  """
+  if tfds_data_dir:
+    import seqio
+    seqio.set_tfds_data_dir_override(tfds_data_dir)
+  _import_catalog()
+  config, params, vocabulary, mesh, step = load_checkpoint(checkpoint, step, mesh_shape, dtype)
+  output_dir = output_dir or os.path.join(
+      checkpoint, f"eval_{split}" + (f"_{num_shots}shot" if num_shots else ""))
+  report = None
+  if contamination_mixture:
+    report = run_contamination_check(tasks, contamination_mixture, split,
+                                     threshold=contamination_threshold,
+                                     max_eval_examples=max_examples)
+  return evaluate_tasks(config, params, vocabulary, tasks, split, output_dir, num_shots=num_shots,
+                        batch_size=batch_size, max_examples=max_examples,
+                        max_decode_length=max_decode_length,
+                        task_feature_lengths=task_feature_lengths,
+                        mesh=mesh, decode_method=decode_method,
+                        run_info={"checkpoint": os.path.abspath(checkpoint), "step": step},
+                        contamination=report)
+
+
+def _import_catalog() -> None:
+  """Registers flanjax's tasks and mixtures (the data side), if installed."""
+  for mod in ("flanjax.tasks", "flanjax.mixtures"):
+    try:
+      __import__(mod)
+    except ImportError as e:
+      log.warning("Could not import %s: %s", mod, e)
+
+
+def build_parser() -> argparse.ArgumentParser:
+  from flanjax import gin_config
+  p = argparse.ArgumentParser(prog="flanjax eval", description=(
+      "Evaluate a flanjax checkpoint (or a converted HF checkpoint) on a task or mixture: "
+      "generation metrics and rank classification, per task and per cluster (0-100). "
+      "evaluate(...) arguments can also be set with --gin.evaluate.NAME=VALUE."))
+  gin_config.add_common_flags(p)  # --gin_file, --gin_search_paths, --model_dir, --tfds_data_dir
+  p.add_argument("--checkpoint", help="flanjax checkpoint directory (same as --model_dir)")
+  what = p.add_mutually_exclusive_group(required=True)
+  what.add_argument("--task", action="append", help="task name (repeatable)")
+  what.add_argument("--mixture", help="mixture name")
+  p.add_argument("--split", default="validation")
+  p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
+  p.add_argument("--num_shots", type=int, default=0)
+  p.add_argument("--output_dir", default=None,
+                 help="where to write reports (default: <checkpoint>/eval_<split>)")
+  p.add_argument("--max_examples", type=int, default=None, help="per task")
+  p.add_argument("--batch_size", type=int, default=16)
+  p.add_argument("--max_decode_length", type=int, default=None)
+  p.add_argument("--mesh_shape", default="-1,1", help="data,model (e.g. -1,1 or 2,4)")
+  p.add_argument("--decode_method", default="greedy", choices=("greedy", "beam"))
+  p.add_argument("--dtype", default=None, help="compute dtype override, e.g. float32")
+  p.add_argument("--contamination_mixture", default=None,
+                 help="training mixture to check 13-gram overlap against before evaluating")
+  p.add_argument("--contamination_threshold", type=float, default=0.01)
+  return p
+
+
+def parse_mesh_shape(text: str) -> tuple[int, ...]:
+  try:
+    return tuple(int(x) for x in text.split(","))
+  except ValueError:
+    raise EvalError(f"--mesh_shape={text!r}: use comma-separated ints like -1,1 or 2,4."
+                    ) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  """`flanjax eval` (flags: see --help; `--gin.evaluate.X=Y` bindings are accepted)."""
+  import sys
+
+  from flanjax import gin_config
+  argv = list(sys.argv[1:] if argv is None else argv)
+  bindings, argv = gin_config.split_gin_flags(argv)
+  args = build_parser().parse_args(argv)
+  checkpoint = args.checkpoint or args.model_dir
+  if not checkpoint:
+    raise EvalError("flanjax eval: give --checkpoint DIR (or --model_dir DIR).")
+  if args.checkpoint and args.model_dir and args.checkpoint != args.model_dir:
+    raise EvalError("Give either --checkpoint or --model_dir, not both.")
+  from flanjax import distributed
+  distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
+  gin_config.parse_gin(args.gin_file, bindings,
+                       [p for p in args.gin_search_paths.split(",") if p])
+  logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+  if args.num_shots < 0:
+    raise EvalError(f"--num_shots must be >= 0, got {args.num_shots}.")
+  results = evaluate(checkpoint, args.task or args.mixture,
+                     output_dir=args.output_dir, split=args.split, step=args.step,
+                     num_shots=args.num_shots, batch_size=args.batch_size,
+                     max_examples=args.max_examples, max_decode_length=args.max_decode_length,
+                     mesh_shape=parse_mesh_shape(args.mesh_shape),
+                     decode_method=args.decode_method, dtype=args.dtype,
+                     tfds_data_dir=args.tfds_data_dir,
+                     contamination_mixture=args.contamination_mixture,
+                     contamination_threshold=args.contamination_threshold)
+  print(reports.markdown_table(results))
+  return 0

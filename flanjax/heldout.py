@@ -1,0 +1,279 @@
+"""`flanjax heldout`: the FLAN experiment, leave one task cluster out.
+
+For a held-out cluster C of a collection P (default `flan2021`):
+  1. contamination check: 13-gram overlap of `P_heldout_C`'s eval inputs with `P_without_C`'s
+     training inputs (`<out>/C/contamination.json`, a warning above the threshold);
+  2. "before": evaluate the starting checkpoint on `P_heldout_C` (`<out>/C/before/`);
+  3. train from the starting checkpoint on `P_without_C` (`<out>/C/model/`, resumable);
+  4. "after": evaluate the trained model on `P_heldout_C` (`<out>/C/after/`);
+  5. the zero-shot gain after - before (`<out>/C/comparison.{json,md,png}`).
+`--all` runs every cluster in turn (or, with `--emit_jobs`, prints one command per cluster for a
+cluster launcher plus the `--collect` command) and then writes the cross-cluster comparison
+(`<out>/comparison.{json,md,png}`). Every finished stage is found and skipped on a rerun.
+
+Without `--init_checkpoint` the run starts from a random initialisation of `--model_size`, saved
+once to `<out>/start/` so that every cluster starts from the same weights.
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import logging
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from flanjax import reports
+from flanjax.errors import FlanjaxError
+
+log = logging.getLogger("flanjax.heldout")
+COLLECTIONS = {"flan2021": "flan2021", "offline": "offline"}
+
+
+class HeldoutError(FlanjaxError):
+  """A bad `flanjax heldout` request."""
+
+
+def mixture_names(prefix: str, cluster: str) -> tuple[str, str]:
+  """(training mixture without the cluster, held-out evaluation mixture)."""
+  return f"{prefix}_without_{cluster}", f"{prefix}_heldout_{cluster}"
+
+
+def available_clusters(prefix: str) -> list[str]:
+  """Clusters C with both `<prefix>_without_C` and `<prefix>_heldout_C` registered."""
+  import seqio
+  names = set(seqio.MixtureRegistry.names()) | set(seqio.TaskRegistry.names())
+  head = f"{prefix}_heldout_"
+  return sorted(n[len(head):] for n in names
+                if n.startswith(head) and f"{prefix}_without_{n[len(head):]}" in names)
+
+
+def check_cluster(prefix: str, cluster: str) -> None:
+  clusters = available_clusters(prefix)
+  if cluster not in clusters:
+    close = difflib.get_close_matches(cluster, clusters, n=2)
+    raise HeldoutError(
+        f"No held-out cluster {cluster!r} in collection {prefix!r} (needs mixtures "
+        f"{prefix}_without_{cluster} and {prefix}_heldout_{cluster}); clusters: {clusters}"
+        + (f". Did you mean {close[0]!r}?" if close else "."))
+
+
+def _is_complete(path: str) -> bool:
+  try:
+    with open(path) as f:
+      return bool(json.load(f).get("complete"))
+  except (OSError, ValueError):
+    return False
+
+
+def starting_checkpoint(output_dir: str, init_checkpoint: str | None, model_size: str,
+                        vocabulary, seed: int = 0) -> str:
+  """The checkpoint every cluster starts from: `init_checkpoint`, else a saved random init."""
+  from flanjax import checkpoints
+  if init_checkpoint:
+    checkpoints.read_model_info(init_checkpoint)  # clear error when it is not a checkpoint
+    return init_checkpoint
+  start = os.path.join(output_dir, "start")
+  if checkpoints.finalized_steps(start):
+    return start
+  import jax
+
+  from flanjax import config as config_lib
+  from flanjax import model as model_lib
+  vocab_size = -(-vocabulary.vocab_size // 128) * 128  # padded like T5's 32128
+  config = config_lib.get_config(model_size, vocab_size=vocab_size)
+  params = jax.device_get(model_lib.init_params(config, jax.random.PRNGKey(seed)))
+  checkpoints.save_pretrained(start, params, config, vocabulary, step=0)
+  return start
+
+
+def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
+                init_checkpoint: str | None = None, model_size: str = "small",
+                train_kwargs: dict[str, Any] | None = None, eval_kwargs: dict[str, Any] | None = None,
+                contamination_threshold: float = 0.01, contamination_max_train: int = 20000,
+                seed: int = 0) -> dict[str, Any]:
+  """Runs (or resumes) the held-out experiment for one cluster; returns its comparison row."""
+  from flanjax import evaluation, train
+
+  evaluation._import_catalog()
+  check_cluster(prefix, cluster)
+  train_mixture, eval_mixture = mixture_names(prefix, cluster)
+  cdir = os.path.join(output_dir, cluster)
+  eval_kwargs = dict(eval_kwargs or {})
+  split = eval_kwargs.get("split", "validation")
+  evaluation.resolve_tasks(eval_mixture, split)  # clear error when there is no eval split
+
+  cont_path = os.path.join(cdir, "contamination.json")
+  if not _is_complete(cont_path):
+    report = evaluation.run_contamination_check(
+        eval_mixture, train_mixture, split, threshold=contamination_threshold,
+        max_train_examples=contamination_max_train,
+        max_eval_examples=eval_kwargs.get("max_examples"))
+    with reports.ReportWriter(cdir) as w:
+      w.write_json("contamination.json", {**report, "complete": True}, last=True)
+
+  vocabulary = _mixture_vocabulary(train_mixture)
+  start = starting_checkpoint(output_dir, init_checkpoint, model_size, vocabulary, seed)
+  before_dir = os.path.join(cdir, "before")
+  if not _is_complete(os.path.join(before_dir, reports.METRICS_JSON)):
+    evaluation.evaluate(start, eval_mixture, output_dir=before_dir, **eval_kwargs)
+  model_dir = os.path.join(cdir, "model")
+  train.train(model_dir=model_dir, mixture=train_mixture, init_checkpoint=start, seed=seed,
+              **dict(train_kwargs or {}))
+  after_dir = os.path.join(cdir, "after")
+  # Re-evaluate whenever the model moved on since the last "after" evaluation.
+  from flanjax import checkpoints
+  last_step = checkpoints.finalized_steps(model_dir)[-1]
+  after_file = os.path.join(after_dir, reports.METRICS_JSON)
+  if not _is_complete(after_file) or reports.read_metrics(after_dir).get("step") != last_step:
+    evaluation.evaluate(model_dir, eval_mixture, output_dir=after_dir, **eval_kwargs)
+  return collect_cluster(output_dir, cluster, prefix=prefix)
+
+
+def _mixture_vocabulary(mixture: str):
+  import seqio
+  tasks = seqio.get_subtasks(seqio.get_mixture_or_task(mixture))
+  return tasks[0].output_features["targets"].vocabulary
+
+
+def collect_cluster(output_dir: str, cluster: str, prefix: str = "flan2021") -> dict[str, Any]:
+  """Writes `<out>/<cluster>/comparison.*` from its before/after metrics; returns the row."""
+  cdir = os.path.join(output_dir, cluster)
+  before = reports.read_metrics(os.path.join(cdir, "before"))
+  after = reports.read_metrics(os.path.join(cdir, "after"))
+  rows = reports.comparison(before, after)
+  if cluster not in rows:
+    raise HeldoutError(f"{cdir}: the evaluations have no cluster {cluster!r} (found "
+                       f"{sorted(rows)}); are the tasks of {prefix}_heldout_{cluster} "
+                       "registered with that cluster?")
+  row = dict(rows[cluster])
+  row.update(after_step=after.get("step"), train_mixture=mixture_names(prefix, cluster)[0],
+             eval_mixture=mixture_names(prefix, cluster)[1])
+  cont = os.path.join(cdir, "contamination.json")
+  if os.path.exists(cont):
+    with open(cont) as f:
+      c = json.load(f)
+    row["contaminated_tasks"] = c.get("warn", [])
+  reports.write_comparison(cdir, {cluster: row}, title=f"Held-out cluster: {cluster}",
+                           extra={"collection": prefix})
+  return row
+
+
+def collect_all(output_dir: str, clusters: Sequence[str], prefix: str) -> dict[str, Any]:
+  """The cross-cluster comparison from finished clusters; names the unfinished ones."""
+  rows, missing = {}, []
+  for c in clusters:
+    if _is_complete(os.path.join(output_dir, c, "after", reports.METRICS_JSON)) and \
+        _is_complete(os.path.join(output_dir, c, "before", reports.METRICS_JSON)):
+      rows[c] = collect_cluster(output_dir, c, prefix)
+    else:
+      missing.append(c)
+  if not rows:
+    raise HeldoutError(f"No finished cluster under {output_dir} (expected <cluster>/before and "
+                       f"<cluster>/after with a complete metrics.json for {list(clusters)}).")
+  title = f"{prefix}: zero-shot performance on held-out clusters"
+  reports.write_comparison(output_dir, rows, title=title,
+                           extra={"collection": prefix, "unfinished": missing})
+  if missing:
+    log.warning("Clusters not finished yet (left out of the comparison): %s", missing)
+  return {"clusters": rows, "unfinished": missing}
+
+
+def emit_jobs(argv: Sequence[str], clusters: Sequence[str]) -> list[str]:
+  """One `flanjax heldout --cluster C ...` command per cluster, then the `--collect` command."""
+  rest = [a for a in argv if a not in ("--all", "--emit_jobs", "--emit-jobs", "--collect")]
+  base = ["flanjax", "heldout"] + rest
+  cmds = [shlex.join(base + ["--cluster", c]) for c in clusters]
+  cmds.append(shlex.join(base + ["--all", "--collect"]))
+  return cmds
+
+
+def build_parser() -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(prog="flanjax heldout", description=(
+      "Leave-one-cluster-out: train on <collection>_without_<C>, evaluate zero-shot on "
+      "<collection>_heldout_<C>, compare with the starting checkpoint."))
+  which = p.add_mutually_exclusive_group(required=True)
+  which.add_argument("--cluster", help="the held-out cluster (e.g. nli)")
+  which.add_argument("--all", action="store_true", help="every cluster of the collection")
+  p.add_argument("--emit_jobs", "--emit-jobs", action="store_true",
+                 help="with --all: print one command per cluster (and the collect command)")
+  p.add_argument("--collect", action="store_true",
+                 help="with --all: only gather finished clusters into the comparison")
+  p.add_argument("--collection", default="flan2021",
+                 help="mixture prefix: flan2021 (default), offline, or any registered prefix")
+  p.add_argument("--output_dir", required=True)
+  p.add_argument("--init_checkpoint", default=None,
+                 help="starting checkpoint (default: a random init of --model_size)")
+  p.add_argument("--model_size", default="small")
+  p.add_argument("--num_steps", type=int, default=None)
+  p.add_argument("--batch_size", type=int, default=None)
+  p.add_argument("--input_length", type=int, default=None)
+  p.add_argument("--target_length", type=int, default=None)
+  p.add_argument("--checkpoint_period", type=int, default=None)
+  p.add_argument("--eval_batch_size", type=int, default=16)
+  p.add_argument("--max_eval_examples", type=int, default=None, help="per task")
+  p.add_argument("--split", default="validation")
+  p.add_argument("--contamination_threshold", type=float, default=0.01,
+                 help="warn when more than this fraction of a task's eval examples overlap")
+  p.add_argument("--contamination_max_train", type=int, default=20000,
+                 help="training inputs read per task for the 13-gram index")
+  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--tfds_data_dir", default=None)
+  p.add_argument("--gin_file", action="append", default=[])
+  return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  """`flanjax heldout --cluster C | --all [--emit_jobs | --collect]`."""
+  from flanjax import evaluation, gin_config
+  argv = list(sys.argv[1:] if argv is None else argv)
+  bindings, rest = gin_config.split_gin_flags(argv)
+  args = build_parser().parse_args(rest)
+  if (args.emit_jobs or args.collect) and not args.all:
+    raise HeldoutError("--emit_jobs and --collect go with --all.")
+  gin_config.parse_gin(args.gin_file, bindings)
+  if args.tfds_data_dir:
+    import seqio
+    seqio.set_tfds_data_dir_override(args.tfds_data_dir)
+  evaluation._import_catalog()
+  prefix = COLLECTIONS.get(args.collection, args.collection)
+  clusters = [args.cluster] if args.cluster else available_clusters(prefix)
+  if not clusters:
+    raise HeldoutError(f"Collection {prefix!r} has no held-out mixtures registered "
+                       f"({prefix}_heldout_<cluster> with {prefix}_without_<cluster>).")
+  if args.emit_jobs:
+    print("\n".join(emit_jobs(argv, clusters)))
+    return 0
+  if args.collect:
+    out = collect_all(args.output_dir, clusters, prefix)
+    print(open(os.path.join(args.output_dir, reports.COMPARISON_MD)).read())
+    return 0 if not out["unfinished"] else 1
+  train_kwargs = {}
+  for key, value in (("num_steps", args.num_steps), ("batch_size", args.batch_size),
+                     ("checkpoint_period", args.checkpoint_period)):
+    if value is not None:
+      train_kwargs[key] = value
+  if args.input_length or args.target_length:
+    if not (args.input_length and args.target_length):
+      raise HeldoutError("Give both --input_length and --target_length (or neither).")
+    train_kwargs["task_feature_lengths"] = {"inputs": args.input_length,
+                                            "targets": args.target_length}
+  if args.tfds_data_dir:
+    train_kwargs["tfds_data_dir"] = args.tfds_data_dir
+  eval_kwargs = {"split": args.split, "batch_size": args.eval_batch_size,
+                 "max_examples": args.max_eval_examples}
+  for c in clusters:
+    row = run_cluster(c, output_dir=args.output_dir, prefix=prefix,
+                      init_checkpoint=args.init_checkpoint, model_size=args.model_size,
+                      train_kwargs=train_kwargs, eval_kwargs=eval_kwargs,
+                      contamination_threshold=args.contamination_threshold,
+                      contamination_max_train=args.contamination_max_train, seed=args.seed)
+    print(f"{c}: before {row['before']:.2f} after {row['after']:.2f} "
+          f"gain {row['gain']:+.2f}")
+  if args.all:
+    collect_all(args.output_dir, clusters, prefix)
+    print(open(os.path.join(args.output_dir, reports.COMPARISON_MD)).read())
+  return 0

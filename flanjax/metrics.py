@@ -1,0 +1,263 @@
+"""Evaluation metrics with seqio's signatures, reported on a 0-100 scale (like T5).
+
+Predict metrics are `fn(targets, predictions) -> dict[str, float]`; score metrics are
+`fn(targets, scores) -> dict[str, float]`. A target may be a string or, where the data has several
+references, a list of strings: every metric then takes the best match over the references.
+
+Plain Python (rouge-score, sacrebleu, numpy): no TensorFlow.
+"""
+from __future__ import annotations
+
+import collections
+import difflib
+import re
+import string
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+# The metric kinds a task declares (`TaskInfo.metric`) and the headline number of each kind, the
+# one that per-cluster means, tables and plots use. For option tasks FLAN reports rank
+# classification, so `rank_accuracy` is preferred over generation accuracy when it was computed.
+METRIC_KINDS = ("accuracy", "rouge", "bleu", "squad")
+PRIMARY_METRIC = {
+    "accuracy": ("rank_accuracy", "accuracy"),
+    "rouge": ("rougeLsum", "rougeL", "rouge1"),
+    "bleu": ("bleu",),
+    "squad": ("f1", "em"),
+}
+
+
+def _references(target: Any) -> list[str]:
+  """A target as a non-empty list of reference strings."""
+  if isinstance(target, bytes):
+    return [target.decode("utf-8")]
+  if isinstance(target, str):
+    return [target]
+  if isinstance(target, np.ndarray):
+    target = target.tolist()
+  if isinstance(target, (list, tuple)):
+    refs = [t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in target]
+    if not refs:
+      raise ValueError("A target has an empty list of references; every example needs at "
+                       "least one reference answer.")
+    return refs
+  return [str(target)]
+
+
+def _as_text(prediction: Any) -> str:
+  if isinstance(prediction, bytes):
+    return prediction.decode("utf-8")
+  return str(prediction)
+
+
+def _check_lengths(targets: Sequence[Any], outputs: Sequence[Any], what: str) -> None:
+  if len(targets) != len(outputs):
+    raise ValueError(f"Got {len(targets)} targets but {len(outputs)} {what}: each example needs "
+                     f"exactly one {what[:-1]}.")
+  if len(targets) == 0:
+    raise ValueError(f"No examples to score: got 0 targets and 0 {what}.")
+
+
+def accuracy(targets: Sequence[Any], predictions: Sequence[Any]) -> dict[str, float]:
+  """Exact-match accuracy (0-100); with several references any exact match counts."""
+  _check_lengths(targets, predictions, "predictions")
+  hits = [_as_text(p) in _references(t) for t, p in zip(targets, predictions)]
+  return {"accuracy": 100.0 * float(np.mean(hits))}
+
+
+def _rougelsum_text(text: str) -> str:
+  """Splits a summary into one sentence per line, the form rougeLsum expects."""
+  # Like T5: rougeLsum splits on newlines; add one after each sentence end.
+  return re.sub(r"([.!?])\s+", r"\1\n", text.strip())
+
+
+def rouge(targets: Sequence[Any], predictions: Sequence[Any]) -> dict[str, float]:
+  """Mean ROUGE-1/2/Lsum F-measure (0-100) via rouge-score; max over references per example."""
+  from rouge_score import rouge_scorer
+
+  _check_lengths(targets, predictions, "predictions")
+  keys = ("rouge1", "rouge2", "rougeLsum")
+  scorer = rouge_scorer.RougeScorer(list(keys))
+  totals = collections.defaultdict(float)
+  for target, prediction in zip(targets, predictions):
+    refs = [_rougelsum_text(r) for r in _references(target)]
+    scores = scorer.score_multi(refs, _rougelsum_text(_as_text(prediction)))
+    for k in keys:
+      totals[k] += scores[k].fmeasure
+  return {k: 100.0 * totals[k] / len(targets) for k in keys}
+
+
+def bleu(targets: Sequence[Any], predictions: Sequence[Any]) -> dict[str, float]:
+  """Corpus BLEU (0-100) via sacrebleu (T5's settings: intl tokenizer, exp smoothing).
+
+  With a list of references per example, all of them are used (a varying number is fine).
+  """
+  import sacrebleu
+
+  _check_lengths(targets, predictions, "predictions")
+  refs = [_references(t) for t in targets]
+  num_refs = max(len(r) for r in refs)
+  # sacrebleu wants one stream per reference slot; None marks a missing reference.
+  streams = [[r[i] if i < len(r) else None for r in refs] for i in range(num_refs)]
+  result = sacrebleu.corpus_bleu([_as_text(p) for p in predictions], streams,
+                                 smooth_method="exp", smooth_value=0.0, force=False,
+                                 lowercase=False, tokenize="intl", use_effective_order=False)
+  return {"bleu": float(result.score)}
+
+
+def normalize_squad(text: str) -> str:
+  """SQuAD answer normalisation: lower case, no punctuation, no articles, single spaces."""
+  text = text.lower()
+  text = "".join(ch for ch in text if ch not in set(string.punctuation))
+  text = re.sub(r"\b(a|an|the)\b", " ", text)
+  return " ".join(text.split())
+
+
+def _squad_f1(gold: str, prediction: str) -> float:
+  gold_tokens = normalize_squad(gold).split()
+  pred_tokens = normalize_squad(prediction).split()
+  if not gold_tokens or not pred_tokens:
+    return float(gold_tokens == pred_tokens)
+  common = collections.Counter(gold_tokens) & collections.Counter(pred_tokens)
+  overlap = sum(common.values())
+  if overlap == 0:
+    return 0.0
+  precision = overlap / len(pred_tokens)
+  recall = overlap / len(gold_tokens)
+  return 2 * precision * recall / (precision + recall)
+
+
+def squad(targets: Sequence[Any], predictions: Sequence[Any]) -> dict[str, float]:
+  """SQuAD token F1 and exact match (0-100), max over the gold answers of each example."""
+  _check_lengths(targets, predictions, "predictions")
+  f1s, ems = [], []
+  for target, prediction in zip(targets, predictions):
+    golds = _references(target)
+    pred = _as_text(prediction)
+    ems.append(max(float(normalize_squad(g) == normalize_squad(pred)) for g in golds))
+    f1s.append(max(_squad_f1(g, pred) for g in golds))
+  return {"f1": 100.0 * float(np.mean(f1s)), "em": 100.0 * float(np.mean(ems))}
+
+
+def _parse_rank_target(target: Any) -> tuple[Any, int, bool, float]:
+  """One rank-classification target as (example_id, option_id, is_correct, weight).
+
+  Accepted forms: a dict with `idx` (an `(example, option)` pair or an example id) and
+  `is_correct` (optional `weight`), or a tuple `(idx, is_correct[, weight[, target_length]])` as
+  T5's `rank_classification` postprocessor emits.
+  """
+  if isinstance(target, dict):
+    if "idx" not in target or "is_correct" not in target:
+      raise ValueError(f"A rank-classification target needs 'idx' and 'is_correct'; got keys "
+                       f"{sorted(target)}.")
+    idx, is_correct, weight = target["idx"], target["is_correct"], target.get("weight", 1.0)
+  elif isinstance(target, (tuple, list, np.ndarray)) and 2 <= len(target) <= 4:
+    idx, is_correct = target[0], target[1]
+    weight = target[2] if len(target) > 2 else 1.0
+  else:
+    raise ValueError(f"Unrecognised rank-classification target {target!r}: expected "
+                     "(idx, is_correct[, weight]) or a dict with 'idx' and 'is_correct'.")
+  if isinstance(idx, np.ndarray):
+    idx = idx.tolist()
+  if isinstance(idx, (tuple, list)):
+    if len(idx) != 2:
+      raise ValueError(f"rank-classification idx {idx!r} should be (example_index, option_index).")
+    example_id, option_id = idx[0], int(idx[1])
+  else:
+    example_id, option_id = idx, -1
+  return example_id, option_id, bool(is_correct), float(weight)
+
+
+def rank_classification(targets: Sequence[Any], scores: Sequence[float]) -> dict[str, float]:
+  """Rank classification (0-100): per example the option with the highest score wins.
+
+  `targets` hold one entry per (example, option) pair (see `_parse_rank_target`); `scores` the
+  log-likelihood of that option. Ties go to the lowest option index. An example with several
+  correct options counts as right when the winner is any of them.
+  """
+  _check_lengths(targets, scores, "scores")
+  groups: dict[Any, list[tuple[int, float, bool, float]]] = {}
+  for position, (target, score) in enumerate(zip(targets, scores)):
+    example_id, option_id, is_correct, weight = _parse_rank_target(target)
+    example_id = tuple(example_id) if isinstance(example_id, list) else example_id
+    option_id = position if option_id < 0 else option_id
+    groups.setdefault(example_id, []).append((option_id, float(score), is_correct, weight))
+  hits, weights = [], []
+  for example_id, options in groups.items():
+    if not any(correct for _, _, correct, _ in options):
+      raise ValueError(f"Example {example_id!r} has no correct option among its "
+                       f"{len(options)} options; check the answer of that example.")
+    best = max(options, key=lambda o: (o[1], -o[0]))
+    hits.append(float(best[2]))
+    weights.append(options[0][3])
+  return {"rank_accuracy": 100.0 * float(np.average(hits, weights=weights))}
+
+
+def rank_options(option_scores: Sequence[Sequence[float]],
+                 answer_indices: Sequence[int]) -> dict[str, float]:
+  """Rank classification from per-example option scores `[[score per option], ...]` (0-100)."""
+  _check_lengths(answer_indices, option_scores, "option score lists")
+  hits = []
+  for i, (scores, answer) in enumerate(zip(option_scores, answer_indices)):
+    if not 0 <= int(answer) < len(scores):
+      raise ValueError(f"Example {i}: answer index {answer} is outside its {len(scores)} options.")
+    hits.append(float(int(np.argmax(scores)) == int(answer)))
+  return {"rank_accuracy": 100.0 * float(np.mean(hits))}
+
+
+PREDICT_METRICS: dict[str, Callable[..., dict[str, float]]] = {
+    "accuracy": accuracy, "rouge": rouge, "bleu": bleu, "squad": squad,
+}
+
+
+def _check_kind(kind: str) -> None:
+  if kind not in METRIC_KINDS:
+    close = difflib.get_close_matches(kind, METRIC_KINDS, n=1)
+    raise ValueError(f"Unknown metric kind {kind!r}; kinds: {list(METRIC_KINDS)}"
+                     + (f" (did you mean {close[0]!r}?)" if close else "."))
+
+
+def metric_fns(kind: str, *, rank: bool = False) -> list[Callable[..., dict[str, float]]]:
+  """The seqio metric functions of a metric kind (plus rank classification when `rank`)."""
+  _check_kind(kind)
+  fns = [PREDICT_METRICS[kind]]
+  if rank:
+    fns.append(rank_classification)
+  return fns
+
+
+def primary_metric(metrics: dict[str, float], kind: str | None = None) -> tuple[str, float]:
+  """The headline (name, value) of a task's metrics dict, for per-cluster means and plots."""
+  if kind is not None:
+    _check_kind(kind)
+    candidates = PRIMARY_METRIC[kind]
+  else:
+    candidates = tuple(n for kind_names in PRIMARY_METRIC.values() for n in kind_names)
+  for name in candidates:
+    if name in metrics:
+      return name, float(metrics[name])
+  raise ValueError(f"None of the metrics {sorted(metrics)} is a headline metric "
+                   f"{list(candidates)}" + (f" of kind {kind!r}." if kind else "."))
+
+
+def cluster_means(task_metrics: dict[str, dict[str, float]], task_clusters: dict[str, str],
+                  task_kinds: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+  """Per cluster, the mean over its tasks of each task's headline metric.
+
+  Returns `{cluster: {"score": mean, "num_tasks": n, "tasks": {task: (metric, value)}}}`.
+  """
+  out: dict[str, dict[str, Any]] = {}
+  for task, metrics in sorted(task_metrics.items()):
+    if task not in task_clusters:
+      raise ValueError(f"Task {task!r} has no cluster; known: {sorted(task_clusters)}.")
+    kind = (task_kinds or {}).get(task)
+    name, value = primary_metric(metrics, kind)
+    entry = out.setdefault(task_clusters[task], {"tasks": {}})
+    entry["tasks"][task] = (name, value)
+  for entry in out.values():
+    values = [v for _, v in entry["tasks"].values()]
+    entry["score"] = float(np.mean(values))
+    entry["num_tasks"] = len(values)
+  return out

@@ -1,0 +1,61 @@
+"""13-gram contamination check between eval inputs and training inputs."""
+import logging
+
+import pytest
+
+from flanjax import contamination
+
+LEAK = ("the quick brown fox jumps over the lazy dog near the old river bank today while "
+        "children watch")
+
+
+def _train_texts():
+  # 40 training texts share the same instruction (boilerplate); one contains the leaked passage.
+  instruction = "Read the following passage carefully and then answer the question that comes after it"
+  texts = [f"{instruction}. passage number {i} talks about topic {i * 7} only" for i in range(40)]
+  texts.append(f"Summarise: {LEAK}.")
+  return texts
+
+
+def test_tokens_and_ngrams():
+  assert contamination.tokens("Hello, World!  foo_bar") == ["hello", "world", "foo_bar"]
+  assert len(contamination.ngram_hashes("a b c d", n=2)) == 3
+  # Shorter than n: the whole text is one gram, so exact duplicates match.
+  assert contamination.ngram_hashes("Yes.", n=13) == contamination.ngram_hashes("yes", n=13)
+  assert contamination.ngram_hashes("", n=13) == set()
+  with pytest.raises(ValueError, match="at least 1"):
+    contamination.ngram_hashes("a", n=0)
+
+
+def test_overlap_report_finds_leak_and_ignores_boilerplate(caplog):
+  index = contamination.NgramIndex(13).add_all(_train_texts())
+  instruction = "Read the following passage carefully and then answer the question that comes after it"
+  eval_inputs = {
+      "clean": [f"{instruction}. a brand new passage about unseen things {i}" for i in range(4)],
+      "leaky": [f"Question: {LEAK}?", "something entirely different and short"],
+  }
+  report = contamination.overlap_report(eval_inputs, index, threshold=0.1)
+  assert report["num_train_texts"] == 41
+  assert report["num_boilerplate_ngrams"] > 0
+  assert report["tasks"]["clean"]["contaminated_examples"] == 0
+  assert report["tasks"]["leaky"]["contaminated_examples"] == 1
+  assert report["tasks"]["leaky"]["fraction"] == pytest.approx(0.5)
+  assert 0 < report["tasks"]["leaky"]["ngram_overlap"] < 1
+  assert report["warn"] == ["leaky"]
+  with caplog.at_level(logging.WARNING):
+    msgs = contamination.log_warnings(report)
+  assert len(msgs) == 1 and "'leaky'" in msgs[0] and "13-gram" in msgs[0]
+  assert "1/2 eval examples" in caplog.text
+
+
+def test_boilerplate_counts_without_filter():
+  index = contamination.NgramIndex(13).add_all(_train_texts())
+  instruction = "Read the following passage carefully and then answer the question that comes after it"
+  report = contamination.overlap_report({"clean": [f"{instruction}. new"]}, index,
+                                        max_train_doc_fraction=1.0)
+  assert report["tasks"]["clean"]["contaminated_examples"] == 1
+
+
+def test_threshold_validation():
+  with pytest.raises(ValueError, match=r"fraction in \[0, 1\]"):
+    contamination.overlap_report({}, contamination.NgramIndex(), threshold=5)

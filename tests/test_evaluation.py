@@ -1,0 +1,326 @@
+"""flanjax eval: seqio Evaluator flow, rank classification, reports, errors, the CLI end to end.
+
+Uses a toy seqio task (byte vocabulary, six in-memory examples) and a tiny random T5.
+"""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from flanjax import evaluation, reports
+
+TOY_TASK = "h5_toy_parity"
+TOY_TRAIN_ONLY = "h5_toy_train_only"
+EXAMPLES = [{"inputs": f"Is {i} even?", "targets": "yes" if i % 2 == 0 else "no",
+             "options": ["yes", "no"], "answer_index": 0 if i % 2 == 0 else 1}
+            for i in range(6)]
+
+
+def register_toy_tasks():
+  """Registers TOY_TASK (validation split, accuracy) and TOY_TRAIN_ONLY (train split only)."""
+  import seqio
+  import tensorflow as tf
+
+  from flanjax import metrics, registration
+
+  def dataset_fn(split, shuffle_files, seed=None):
+    del split, shuffle_files, seed
+    return tf.data.Dataset.from_tensor_slices({k: [e[k] for e in EXAMPLES] for k in EXAMPLES[0]})
+
+  vocab = seqio.ByteVocabulary()
+  feats = {"inputs": seqio.Feature(vocab, add_eos=True),
+           "targets": seqio.Feature(vocab, add_eos=True)}
+  for name, splits in ((TOY_TASK, ["validation"]), (TOY_TRAIN_ONLY, ["train"])):
+    if name in seqio.TaskRegistry.names():
+      continue
+    seqio.TaskRegistry.add(
+        name, source=seqio.FunctionDataSource(dataset_fn, splits=splits),
+        preprocessors=[seqio.preprocessors.tokenize, seqio.preprocessors.append_eos_after_trim],
+        output_features=feats, metric_fns=[metrics.accuracy])
+    registration.TASK_INFO[name] = registration.TaskInfo(
+        cluster="parity", metric="accuracy", has_options=True, dataset=name, name=name)
+  return vocab
+
+
+def tiny_config(vocab_size: int = 264):
+  from flanjax.config import get_config
+  return get_config("tiny", vocab_size=vocab_size, dtype="float32")
+
+
+def save_tiny_checkpoint(path: str, seed: int = 0):
+  """A randomly initialised tiny T5 saved as a flanjax checkpoint with the byte vocabulary."""
+  import jax
+
+  from flanjax import checkpoints, model
+  config = tiny_config()
+  params = jax.device_get(model.init_params(config, jax.random.PRNGKey(seed)))
+  checkpoints.save_pretrained(path, params, config, {"type": "byte", "extra_ids": 0}, step=0)
+  return config, params
+
+
+_REFERENCE = {}
+
+
+def reference_log_likelihood(config, params, inputs, targets) -> float:
+  """log p(targets | inputs), summed over target tokens, computed directly with model.apply."""
+  import jax
+  import jax.numpy as jnp
+
+  from flanjax import model
+  if config not in _REFERENCE:
+    def logp(params, enc, dec_in):
+      logits = model.T5(config).apply({"params": params}, enc, dec_in)
+      return jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+    _REFERENCE[config] = jax.jit(logp)
+  tgt = np.asarray([targets], np.int32)
+  dec_in = np.zeros_like(tgt)
+  dec_in[:, 1:] = tgt[:, :-1]
+  logp = np.asarray(_REFERENCE[config](params, np.asarray([inputs], np.int32), dec_in))
+  return float(np.take_along_axis(logp, tgt[..., None], axis=-1).sum())
+
+
+@pytest.fixture(scope="module")
+def vocab():
+  return register_toy_tasks()
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+  path = str(tmp_path_factory.mktemp("ckpt") / "tiny")
+  config, params = save_tiny_checkpoint(path)
+  return path, config, params
+
+
+class FakeFns(evaluation.ModelFns):
+  """Always predicts "yes"; scores a target by minus its length (shorter option "no" wins)."""
+
+  def predict(self, tokens, max_decode_length):
+    out = np.zeros((len(tokens), max(max_decode_length, 4)), np.int32)
+    out[:, :3] = [ord(c) + 3 for c in "yes"]  # ByteVocabulary: id = byte + 3
+    out[:, 3] = 1
+    return out[:, :max_decode_length]
+
+  def score(self, batch):
+    return -batch["decoder_loss_weights"].sum(-1)
+
+
+def test_score_batch_from_targets():
+  b = evaluation.score_batch_from_targets([[5, 6, 1], [4, 1]], [[7, 8, 1], [9, 1]], 4, 3)
+  assert b["encoder_input_tokens"].tolist() == [[5, 6, 1, 0], [4, 1, 0, 0]]
+  assert b["decoder_target_tokens"].tolist() == [[7, 8, 1], [9, 1, 0]]
+  assert b["decoder_input_tokens"].tolist() == [[0, 7, 8], [0, 9, 1]]  # as seqio shifts
+  assert b["decoder_loss_weights"].tolist() == [[1, 1, 1], [1, 1, 0]]
+
+
+def test_bucket_length():
+  assert [evaluation.bucket_length(n) for n in (1, 8, 9, 33, 64, 65, 200)] == [
+      8, 8, 16, 64, 64, 128, 256]
+  assert evaluation._pad_length(np.ones((2, 9), np.int32)).tolist()[0] == [1] * 9 + [0] * 7
+
+
+def test_evaluate_tasks_fake_model_writes_reports(vocab, tmp_path, monkeypatch):
+  monkeypatch.setattr(evaluation, "ModelFns", FakeFns)
+  res = evaluation.evaluate_tasks(tiny_config(), None, vocab, TOY_TASK, "validation",
+                                  str(tmp_path), batch_size=4)
+  m = res["tasks"][TOY_TASK]["metrics"]
+  assert m["accuracy"] == pytest.approx(50.0)  # "yes" is right for the 3 even numbers
+  assert m["rank_accuracy"] == pytest.approx(50.0)  # "no" (shorter) always wins
+  assert res["clusters"] == {"parity": {"score": 50.0, "num_tasks": 1, "tasks": [TOY_TASK]}}
+  assert res["cluster_scores"] == {"parity": 50.0}
+  assert res["metrics"][f"{TOY_TASK}/accuracy"] == 50.0
+  rows = reports.read_predictions(str(tmp_path / "predictions.jsonl"))
+  assert len(rows) == 6
+  assert rows[1] == {"task": TOY_TASK, "input": "Is 1 even?", "target": "no",
+                     "prediction": "yes", "score": -3.0, "option_scores": [-4.0, -3.0],
+                     "rank_prediction": "no"}
+  assert sorted(os.listdir(tmp_path)) == ["cluster_parity.png", "clusters.png", "metrics.json",
+                                          "metrics.md", "predictions.jsonl"]
+  assert reports.read_metrics(str(tmp_path))["complete"]
+
+
+def test_resolve_tasks_errors(vocab):
+  with pytest.raises(evaluation.EvalError, match="did you mean.*h5_toy_parity"):
+    evaluation.resolve_tasks("h5_toy_parityy", "validation")
+  with pytest.raises(evaluation.EvalError, match=r"has no 'validation' split.*\['train'\]"):
+    evaluation.resolve_tasks(TOY_TRAIN_ONLY, "validation")
+
+
+def test_failed_eval_writes_nothing(vocab, tmp_path, monkeypatch):
+  class Broken(FakeFns):
+    def score(self, batch):
+      raise RuntimeError("device lost")
+  monkeypatch.setattr(evaluation, "ModelFns", Broken)
+  with pytest.raises(RuntimeError, match="device lost"):
+    evaluation.evaluate_tasks(tiny_config(), None, vocab, TOY_TASK, "validation", str(tmp_path))
+  assert os.listdir(tmp_path) == []
+
+
+def test_checkpoint_that_does_not_match_the_model(tiny_ckpt):
+  _, config, params = tiny_ckpt
+  with pytest.raises(evaluation.EvalError, match=r"do not match the model config.*shape mismatch"):
+    evaluation.check_params_match(config.replace(d_ff=256), params)
+  bad = dict(params)
+  del bad["token_embedder"]
+  with pytest.raises(evaluation.EvalError, match="missing.*token_embedder"):
+    evaluation.check_params_match(config, bad)
+
+
+def test_rank_classification_matches_direct_likelihoods(vocab, tiny_ckpt):
+  """The option with the highest log-likelihood (computed independently) is the prediction."""
+  _, config, params = tiny_ckpt
+  fns = evaluation.ModelFns(config, params, batch_size=4)
+  examples = []
+  for e in EXAMPLES[:3]:
+    examples.append({"inputs": np.asarray(list(vocab.encode(e["inputs"])) + [1], np.int32),
+                     "options": [o.encode() for o in e["options"]],
+                     "answer_index": e["answer_index"]})
+  option_scores, answers = evaluation._rank_options(fns, examples, vocab, 16, 1, 0)
+  assert answers == [0, 1, 0]
+  for ex, scores in zip(examples, option_scores):
+    expected = [reference_log_likelihood(config, params, list(ex["inputs"]),
+                                         list(vocab.encode(o.decode())) + [1])
+                for o in ex["options"]]
+    np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-4)
+    assert int(np.argmax(scores)) == int(np.argmax(expected))
+
+
+def test_eval_cli_end_to_end(vocab, tiny_ckpt, tmp_path):
+  """`flanjax eval` restores the checkpoint (config + vocabulary) and writes every output."""
+  path, config, params = tiny_ckpt
+  out = tmp_path / "eval"
+  rc = evaluation.main(["--checkpoint", path, "--task", TOY_TASK, "--output_dir", str(out),
+                        "--batch_size", "4", "--max_decode_length", "6"])
+  assert rc == 0
+  m = reports.read_metrics(str(out))
+  assert m["step"] == 0 and m["checkpoint"] == os.path.abspath(path)
+  task = m["tasks"][TOY_TASK]
+  assert set(task["metrics"]) == {"accuracy", "rank_accuracy"}
+  assert 0.0 <= task["metrics"]["rank_accuracy"] <= 100.0
+  rows = reports.read_predictions(str(out / "predictions.jsonl"))
+  assert [r["target"] for r in rows] == [e["targets"] for e in EXAMPLES]
+  # The per-example score is log p(target | input) of the restored model.
+  want = reference_log_likelihood(config, params, list(vocab.encode(EXAMPLES[0]["inputs"])) + [1],
+                                  list(vocab.encode(EXAMPLES[0]["targets"])) + [1])
+  assert rows[0]["score"] == pytest.approx(want, abs=1e-3)
+  # The rank prediction agrees with the option scores, and accuracy with the predictions.
+  for r in rows:
+    assert r["rank_prediction"] == ["yes", "no"][int(np.argmax(r["option_scores"]))]
+  acc = 100 * np.mean([r["prediction"] == r["target"] for r in rows])
+  assert task["metrics"]["accuracy"] == pytest.approx(acc)
+  assert {"metrics.md", "clusters.png", "cluster_parity.png"} <= set(os.listdir(out))
+  assert json.load(open(out / "metrics.json"))["scale"] == "0-100"
+
+
+def test_eval_cli_errors(vocab, tiny_ckpt, tmp_path):
+  path, _, _ = tiny_ckpt
+  with pytest.raises(evaluation.EvalError, match="has no 'validation' split"):
+    evaluation.main(["--checkpoint", path, "--task", TOY_TRAIN_ONLY])
+  from flanjax import checkpoints
+  with pytest.raises(checkpoints.CheckpointError, match="not a flanjax checkpoint"):
+    evaluation.main(["--checkpoint", str(tmp_path), "--task", TOY_TASK])
+
+
+def test_checkpoint_config_mismatch_is_one_clear_error(vocab, tiny_ckpt, tmp_path):
+  """A flanjax_model.json that does not describe the saved params: one clear message."""
+  import shutil
+  path, _, _ = tiny_ckpt
+  bad = tmp_path / "bad"
+  shutil.copytree(path, bad)
+  info = json.load(open(bad / "flanjax_model.json"))
+  info["model_config"]["d_ff"] = 96
+  (bad / "flanjax_model.json").write_text(json.dumps(info))
+  from flanjax.errors import FlanjaxError
+  with pytest.raises(FlanjaxError, match="do not match the model config.*shape mismatch.*wi_0"):
+    evaluation.main(["--checkpoint", str(bad), "--task", TOY_TASK, "--output_dir",
+                     str(tmp_path / "out")])
+  assert not (tmp_path / "out").exists()
+
+
+def test_eval_hf_directory_matches_transformers(vocab, tmp_path):
+  """A local HF T5 directory is converted on the fly; scores equal transformers' likelihoods."""
+  torch = pytest.importorskip("torch")
+  transformers = pytest.importorskip("transformers")
+  torch.manual_seed(0)
+  hf_cfg = transformers.T5Config(
+      vocab_size=264, d_model=32, d_kv=8, d_ff=48, num_layers=2, num_decoder_layers=2,
+      num_heads=4, relative_attention_num_buckets=8, relative_attention_max_distance=20,
+      dropout_rate=0.0, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
+      decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+  hf = transformers.T5ForConditionalGeneration(hf_cfg).eval()
+  # transformers 5 ties in memory; give v1.1 its own output layer, as Flan-T5 has.
+  hf.lm_head.weight = torch.nn.Parameter(torch.randn(264, 32) * 0.2)
+  hf.save_pretrained(tmp_path / "hf")
+  out = tmp_path / "eval"
+  assert evaluation.main(["--checkpoint", str(tmp_path / "hf"), "--task", TOY_TASK,
+                          "--output_dir", str(out), "--batch_size", "8",
+                          "--max_decode_length", "4", "--dtype", "float32"]) == 0
+  rows = reports.read_predictions(str(out / "predictions.jsonl"))
+  for row in rows[:2]:
+    enc = torch.tensor([list(vocab.encode(row["input"])) + [1]])
+    for option, got in zip(["yes", "no"], row["option_scores"]):
+      labels = torch.tensor([list(vocab.encode(option)) + [1]])
+      with torch.no_grad():
+        loss = hf(input_ids=enc, labels=labels).loss  # mean NLL over label tokens
+      assert got == pytest.approx(-float(loss) * labels.shape[1], abs=2e-3)
+
+
+MESH_CODE = """
+import sys
+sys.path.insert(0, TESTS_DIR)
+import jax
+import numpy as np
+from test_evaluation import TOY_TASK, register_toy_tasks, tiny_config
+from flanjax import evaluation, model
+
+assert jax.device_count() == 2
+vocab = register_toy_tasks()
+config = tiny_config()
+params = jax.device_get(model.init_params(config, jax.random.PRNGKey(0)))
+rng = np.random.RandomState(0)
+tokens = rng.randint(3, 200, size=(5, 12)).astype(np.int32)
+batch = evaluation.score_batch_from_targets(tokens, rng.randint(3, 200, size=(5, 6)), 12, 6)
+ref = evaluation.ModelFns(config, params, batch_size=2)
+want_scores, want_pred = ref.score(batch), ref.predict(tokens, 5)
+want_metrics = evaluation.evaluate_tasks(config, params, vocab, TOY_TASK, batch_size=2,
+                                         max_decode_length=4)["metrics"]
+for shape in [(2, 1), (1, 2)]:
+  mesh, sharded = evaluation.make_mesh_and_shard(config, params, shape)
+  kernel = sharded["decoder"]["logits_dense"]["kernel"]
+  assert len(kernel.sharding.device_set) == 2
+  if shape == (1, 2):  # vocab over `model`: each device holds half the output layer
+    assert kernel.addressable_shards[0].data.shape == (64, 132), kernel.sharding
+  fns = evaluation.ModelFns(config, sharded, batch_size=2, mesh=mesh)
+  np.testing.assert_allclose(fns.score(batch), want_scores, rtol=1e-5, atol=1e-5)
+  np.testing.assert_array_equal(fns.predict(tokens, 5), want_pred)
+  got = evaluation.evaluate_tasks(config, sharded, vocab, TOY_TASK, batch_size=2,
+                                  max_decode_length=4, mesh=mesh)["metrics"]
+  assert got == want_metrics, (got, want_metrics)
+print("MESH_OK")
+"""
+
+
+@pytest.mark.slow
+def test_eval_on_a_mesh_matches_one_device(python_runner, tmp_path):
+  """Sharded params (data or model parallel over 2 devices) give the same scores/predictions."""
+  # Run outside the repo root: there `import gin` would find the repo's gin/ folder.
+  code = MESH_CODE.replace("TESTS_DIR", repr(os.path.dirname(os.path.abspath(__file__))))
+  proc = python_runner(code, devices=2, cwd=str(tmp_path))
+  assert "MESH_OK" in proc.stdout
+
+
+def test_few_shot_eval_of_an_offline_task(vocab, tmp_path, monkeypatch):
+  """--num_shots k evaluates the registered k-shot variant: k solved exemplars before the input."""
+  import flanjax.tasks  # noqa: F401  (offline_* tasks; their data is generated locally)
+  monkeypatch.setattr(evaluation, "ModelFns", FakeFns)
+  res = evaluation.evaluate_tasks(tiny_config(2048), None, None, "offline_sentiment",
+                                  "validation", str(tmp_path), num_shots=2, max_examples=3,
+                                  batch_size=4)
+  assert res["num_shots"] == 2
+  assert res["tasks"]["offline_sentiment"]["num_examples"] == 3
+  rows = reports.read_predictions(str(tmp_path / "predictions.jsonl"))
+  for r in rows:
+    assert r["input"].count("OPTIONS:") == 3  # two exemplars + the question
+    assert r["input"].rstrip().endswith("- positive")
+  with pytest.raises(evaluation.EvalError, match="registered with flanjax.registration"):
+    evaluation.evaluate_tasks(tiny_config(), None, None, TOY_TASK, num_shots=1)

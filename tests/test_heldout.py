@@ -1,0 +1,92 @@
+"""`flanjax heldout`: cluster discovery, job emission, collection, and one tiny offline run."""
+import json
+import os
+
+import pytest
+
+from flanjax import heldout, reports
+
+
+@pytest.fixture(scope="module")
+def mixtures():
+  import flanjax.mixtures  # noqa: F401  (registers offline_* and flan2021_* mixtures)
+
+
+def _fake_eval(folder, cluster, score, step=None):
+  res = reports.task_results({f"t_{cluster}": {"accuracy": score}},
+                             {f"t_{cluster}": {"cluster": cluster, "metric": "accuracy"}})
+  res["step"] = step
+  reports.write_eval_reports(str(folder), res)
+
+
+def test_available_clusters_and_errors(mixtures):
+  clusters = heldout.available_clusters("offline")
+  assert "nli" in clusters and "sentiment" in clusters
+  assert heldout.mixture_names("offline", "nli") == ("offline_without_nli", "offline_heldout_nli")
+  with pytest.raises(heldout.HeldoutError, match="No held-out cluster 'nil'.*Did you mean 'nli'"):
+    heldout.check_cluster("offline", "nil")
+
+
+def test_emit_jobs(mixtures, capsys):
+  argv = ["--all", "--emit_jobs", "--collection", "offline", "--output_dir", "/tmp/x y",
+          "--num_steps", "10"]
+  assert heldout.main(argv) == 0
+  lines = capsys.readouterr().out.strip().splitlines()
+  clusters = heldout.available_clusters("offline")
+  assert len(lines) == len(clusters) + 1
+  assert lines[0] == ("flanjax heldout --collection offline --output_dir '/tmp/x y' "
+                      f"--num_steps 10 --cluster {clusters[0]}")
+  assert lines[-1].endswith("--all --collect")
+
+
+def test_collect_all(tmp_path):
+  _fake_eval(tmp_path / "nli" / "before", "nli", 30.0)
+  _fake_eval(tmp_path / "nli" / "after", "nli", 45.0, step=10)
+  _fake_eval(tmp_path / "topic" / "before", "topic", 50.0)
+  _fake_eval(tmp_path / "topic" / "after", "topic", 40.0, step=10)
+  _fake_eval(tmp_path / "math" / "before", "math", 1.0)  # unfinished: no "after"
+  out = heldout.collect_all(str(tmp_path), ["math", "nli", "topic"], "offline")
+  assert out["unfinished"] == ["math"]
+  assert out["clusters"]["nli"]["gain"] == pytest.approx(15.0)
+  assert out["clusters"]["topic"]["gain"] == pytest.approx(-10.0)
+  md = open(tmp_path / "comparison.md").read()
+  assert "| nli | 30.00 | 45.00 | +15.00 |" in md and "| **mean** | | | +2.50 |" in md
+  payload = json.load(open(tmp_path / "comparison.json"))
+  assert payload["complete"] and payload["unfinished"] == ["math"]
+  assert os.path.exists(tmp_path / "comparison.png")
+  assert os.path.exists(tmp_path / "nli" / "comparison.md")
+
+
+def test_collect_all_nothing_finished(tmp_path):
+  with pytest.raises(heldout.HeldoutError, match="No finished cluster"):
+    heldout.collect_all(str(tmp_path), ["nli"], "offline")
+
+
+def test_flag_errors(mixtures):
+  with pytest.raises(heldout.HeldoutError, match="go with --all"):
+    heldout.main(["--cluster", "nli", "--emit_jobs", "--output_dir", "/tmp/x"])
+
+
+@pytest.mark.slow
+def test_heldout_offline_end_to_end(mixtures, tmp_path, capsys):
+  """Train a tiny T5 for 2 steps without nli, evaluate before/after, write every report."""
+  out = tmp_path / "held"
+  argv = ["--collection", "offline", "--cluster", "nli", "--model_size", "tiny",
+          "--num_steps", "2", "--batch_size", "4", "--input_length", "64",
+          "--target_length", "16", "--max_eval_examples", "4", "--eval_batch_size", "4",
+          "--contamination_max_train", "50", "--output_dir", str(out)]
+  assert heldout.main(argv) == 0
+  assert "nli: before" in capsys.readouterr().out
+  for stage in ("before", "after"):
+    m = reports.read_metrics(str(out / "nli" / stage))
+    assert set(m["clusters"]) == {"nli"}
+    assert m["tasks"]["offline_nli"]["num_examples"] == 4
+  assert reports.read_metrics(str(out / "nli" / "after"))["step"] == 2
+  cmp_ = json.load(open(out / "nli" / "comparison.json"))["clusters"]["nli"]
+  assert cmp_["gain"] == pytest.approx(cmp_["after"] - cmp_["before"])
+  cont = json.load(open(out / "nli" / "contamination.json"))
+  assert cont["train_mixture"] == "offline_without_nli" and cont["n"] == 13
+  # A rerun finds every stage done and changes nothing.
+  before = os.path.getmtime(out / "nli" / "after" / "metrics.json")
+  assert heldout.main(argv) == 0
+  assert os.path.getmtime(out / "nli" / "after" / "metrics.json") == before

@@ -1,0 +1,131 @@
+"""Metric functions on hand-made predictions with known scores (0-100 scale)."""
+import math
+
+import pytest
+
+from flanjax import metrics
+
+
+def test_accuracy():
+  assert metrics.accuracy(["yes", "no", "no", "yes"], ["yes", "no", "yes", "no"]) == {
+      "accuracy": 50.0}
+  # Several references: any exact match counts; bytes are decoded.
+  assert metrics.accuracy([["a", "b"], b"c"], ["b", "c"])["accuracy"] == 100.0
+  assert metrics.accuracy(["a"], ["A"])["accuracy"] == 0.0
+
+
+def test_accuracy_errors():
+  with pytest.raises(ValueError, match="2 targets but 1 predictions"):
+    metrics.accuracy(["a", "b"], ["a"])
+  with pytest.raises(ValueError, match="No examples"):
+    metrics.accuracy([], [])
+  with pytest.raises(ValueError, match="empty list of references"):
+    metrics.accuracy([[]], ["a"])
+
+
+def test_rouge_known_values():
+  m = metrics.rouge(["the cat sat"], ["the cat"])
+  # rouge1: P=1, R=2/3 -> F=0.8. rouge2: P=1, R=1/2 -> F=2/3. LCS = 2 -> F=0.8.
+  assert m["rouge1"] == pytest.approx(80.0)
+  assert m["rouge2"] == pytest.approx(200 / 3)
+  assert m["rougeLsum"] == pytest.approx(80.0)
+  assert metrics.rouge(["a b c"], ["a b c"]) == {"rouge1": 100.0, "rouge2": 100.0,
+                                                  "rougeLsum": 100.0}
+  # Mean over examples: one perfect, one with nothing in common.
+  assert metrics.rouge(["a b", "c d"], ["a b", "x y"])["rouge1"] == pytest.approx(50.0)
+
+
+def test_rouge_multi_reference_takes_best():
+  m = metrics.rouge([["dogs bark loudly", "the cat sat"]], ["the cat sat"])
+  assert m["rouge1"] == pytest.approx(100.0)
+  assert m["rougeLsum"] == pytest.approx(100.0)
+
+
+def test_rougelsum_uses_sentences():
+  # Two sentences in swapped order: LCS over the whole text is 2 of 4 tokens, rougeLsum
+  # takes the union LCS per reference sentence and finds all 4.
+  m = metrics.rouge(["a b. c d."], ["c d. a b."])
+  assert m["rougeLsum"] == pytest.approx(100.0)
+
+
+def test_bleu_known_values():
+  assert metrics.bleu(["the cat is on the mat"], ["the cat is on the mat"])["bleu"] == (
+      pytest.approx(100.0))
+  assert metrics.bleu(["the cat is on the mat"], ["xx yy zz ww"])["bleu"] == pytest.approx(0.0)
+  # All n-gram precisions 1, brevity penalty exp(1 - 6/4).
+  assert metrics.bleu(["a b c d e f"], ["a b c d"])["bleu"] == pytest.approx(
+      100 * math.exp(-0.5), abs=1e-6)
+
+
+def test_bleu_multi_reference_variable_count():
+  m = metrics.bleu([["x y z w", "a b c d e f"], "a b c d"], ["a b c d e f", "a b c d"])
+  assert m["bleu"] == pytest.approx(100.0)
+
+
+def test_squad_f1_em():
+  m = metrics.squad(["Eiffel tower", "Paris"], ["the Eiffel Tower!", "Paris France"])
+  # Example 1: exact after normalisation. Example 2: P=1/2, R=1 -> F1=2/3, EM=0.
+  assert m["em"] == pytest.approx(50.0)
+  assert m["f1"] == pytest.approx(100 * (1 + 2 / 3) / 2)
+  # Max over gold answers.
+  assert metrics.squad([["London", "Paris France"]], ["Paris France"]) == {"f1": 100.0,
+                                                                          "em": 100.0}
+
+
+def test_normalize_squad():
+  assert metrics.normalize_squad("  The  Quick, brown fox.") == "quick brown fox"
+
+
+def test_rank_classification_tuples():
+  # Two examples with three options each; T5's (idx, is_correct, weight, length) form.
+  targets = [((0, 0), False, 1.0, 3), ((0, 1), True, 1.0, 3), ((0, 2), False, 1.0, 3),
+             ((1, 0), True, 1.0, 2), ((1, 1), False, 1.0, 2), ((1, 2), False, 1.0, 2)]
+  scores = [-5.0, -1.0, -3.0, -4.0, -0.5, -9.0]
+  assert metrics.rank_classification(targets, scores) == {"rank_accuracy": 50.0}
+
+
+def test_rank_classification_dicts_and_ties():
+  targets = [{"idx": [3, 0], "is_correct": True}, {"idx": [3, 1], "is_correct": False}]
+  # A tie goes to the lowest option index.
+  assert metrics.rank_classification(targets, [-1.0, -1.0])["rank_accuracy"] == 100.0
+
+
+def test_rank_classification_errors():
+  with pytest.raises(ValueError, match="no correct option"):
+    metrics.rank_classification([((0, 0), False), ((0, 1), False)], [0.0, 1.0])
+  with pytest.raises(ValueError, match="Unrecognised rank-classification target"):
+    metrics.rank_classification(["oops"], [0.0])
+
+
+def test_rank_options():
+  assert metrics.rank_options([[-1.0, -2.0], [-3.0, -0.1]], [0, 0]) == {"rank_accuracy": 50.0}
+  with pytest.raises(ValueError, match="outside its 2 options"):
+    metrics.rank_options([[-1.0, -2.0]], [2])
+
+
+def test_metric_fns_are_seqio_compatible():
+  import inspect
+  for kind in metrics.METRIC_KINDS:
+    for fn in metrics.metric_fns(kind, rank=True):
+      params = [p for p, v in inspect.signature(fn).parameters.items()
+                if v.default is inspect.Parameter.empty]
+      assert params in (["targets", "predictions"], ["targets", "scores"])
+  with pytest.raises(ValueError, match="did you mean 'rouge'"):
+    metrics.metric_fns("rogue")
+
+
+def test_primary_metric_and_cluster_means():
+  assert metrics.primary_metric({"accuracy": 10.0, "rank_accuracy": 30.0}, "accuracy") == (
+      "rank_accuracy", 30.0)
+  assert metrics.primary_metric({"accuracy": 10.0}, "accuracy") == ("accuracy", 10.0)
+  assert metrics.primary_metric({"rouge1": 1.0, "rougeLsum": 2.0}) == ("rougeLsum", 2.0)
+  with pytest.raises(ValueError, match="headline"):
+    metrics.primary_metric({"loss": 1.0})
+  means = metrics.cluster_means(
+      {"t1": {"accuracy": 40.0}, "t2": {"accuracy": 60.0}, "t3": {"bleu": 12.0}},
+      {"t1": "nli", "t2": "nli", "t3": "translation"})
+  assert means["nli"]["score"] == pytest.approx(50.0)
+  assert means["nli"]["num_tasks"] == 2
+  assert means["translation"]["tasks"] == {"t3": ("bleu", 12.0)}
+  with pytest.raises(ValueError, match="no cluster"):
+    metrics.cluster_means({"t9": {"accuracy": 1.0}}, {})

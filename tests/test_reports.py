@@ -1,0 +1,111 @@
+"""Reports: metrics.json / metrics.md / PNGs / predictions.jsonl, written all-or-nothing."""
+import json
+import os
+
+import pytest
+
+from flanjax import reports
+
+TASK_METRICS = {
+    "anli_r1": {"accuracy": 30.0, "rank_accuracy": 40.0},
+    "rte": {"accuracy": 50.0, "rank_accuracy": 60.0},
+    "wmt16_ende": {"bleu": 12.5},
+}
+TASK_INFO = {
+    "anli_r1": {"cluster": "nli", "metric": "accuracy", "num_examples": 3},
+    "rte": {"cluster": "nli", "metric": "accuracy", "num_examples": 3},
+    "wmt16_ende": {"cluster": "translation", "metric": "bleu", "num_examples": 2},
+}
+ROWS = [{"task": "rte", "input": "premise ... ?", "target": "yes", "prediction": "no",
+         "score": -1.5}]
+
+
+def _results():
+  res = reports.task_results(TASK_METRICS, TASK_INFO)
+  res.update(checkpoint="/ckpt", step=7, split="validation", num_shots=0)
+  return res
+
+
+def test_task_results_cluster_means():
+  res = reports.task_results(TASK_METRICS, TASK_INFO)
+  assert res["clusters"]["nli"]["score"] == pytest.approx(50.0)  # mean of rank accuracies
+  assert res["clusters"]["nli"]["tasks"] == ["anli_r1", "rte"]
+  assert res["clusters"]["translation"]["score"] == pytest.approx(12.5)
+  assert res["tasks"]["rte"]["primary"] == ["rank_accuracy", 60.0]
+
+
+def test_write_eval_reports(tmp_path):
+  out = reports.write_eval_reports(str(tmp_path), _results(), ROWS)
+  names = sorted(os.listdir(tmp_path))
+  assert names == sorted(["metrics.json", "metrics.md", "predictions.jsonl", "clusters.png",
+                          "cluster_nli.png", "cluster_translation.png"])
+  m = reports.read_metrics(str(tmp_path))
+  assert m["complete"] is True and m["scale"] == "0-100" and m["step"] == 7
+  assert m["tasks"]["wmt16_ende"]["metrics"]["bleu"] == 12.5
+  md = open(out["markdown"]).read()
+  assert "| nli | 50.00 | 2 |" in md
+  assert "| rte | nli | 3 | rank_accuracy 60.00 |" in md
+  with open(out["clusters_png"], "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+  assert reports.read_predictions(out["predictions"]) == ROWS
+
+
+def test_failed_write_publishes_nothing_and_keeps_old_reports(tmp_path):
+  reports.write_eval_reports(str(tmp_path), _results(), ROWS)
+  before = {n: open(tmp_path / n, "rb").read() for n in os.listdir(tmp_path)}
+  bad_rows = ROWS + [{"task": "rte", "input": "x", "prediction": "y"}]  # target missing
+  changed = _results()
+  changed["step"] = 8
+  with pytest.raises(ValueError, match=r"Prediction row 1 lacks \['target'\]"):
+    reports.write_eval_reports(str(tmp_path), changed, bad_rows)
+  after = {n: open(tmp_path / n, "rb").read() for n in os.listdir(tmp_path)}
+  assert after == before  # no staging folder left, nothing replaced
+  assert reports.read_metrics(str(tmp_path))["step"] == 7
+
+
+def test_read_metrics_refuses_partial(tmp_path):
+  with pytest.raises(FileNotFoundError, match="has not finished"):
+    reports.read_metrics(str(tmp_path))
+  (tmp_path / "metrics.json").write_text(json.dumps({"tasks": {}}))
+  with pytest.raises(ValueError, match="not marked complete"):
+    reports.read_metrics(str(tmp_path))
+
+
+def test_read_predictions_target_missing(tmp_path):
+  p = tmp_path / "predictions.jsonl"
+  p.write_text('{"input": "a", "target": "b", "prediction": "b"}\n{"input": "a"}\n')
+  with pytest.raises(ValueError, match=r"predictions.jsonl:2: row has no 'target'"):
+    reports.read_predictions(str(p))
+  p.write_text("not json\n")
+  with pytest.raises(ValueError, match="not valid JSON"):
+    reports.read_predictions(str(p))
+
+
+def test_nan_is_written_as_null(tmp_path):
+  res = reports.task_results({"t": {"bleu": float("nan")}},
+                             {"t": {"cluster": "c", "metric": "bleu"}})
+  reports.write_eval_reports(str(tmp_path), res)
+  m = json.load(open(tmp_path / "metrics.json"))
+  assert m["tasks"]["t"]["metrics"]["bleu"] is None
+
+
+def test_atomic_write(tmp_path):
+  path = tmp_path / "sub" / "f.txt"
+  reports.atomic_write(str(path), "hello")
+  assert path.read_text() == "hello"
+  assert os.listdir(tmp_path / "sub") == ["f.txt"]
+
+
+def test_comparison(tmp_path):
+  before = {"clusters": {"nli": {"score": 40.0}, "qa": {"score": 10.0}}}
+  after = {"clusters": {"nli": {"score": 55.0}, "qa": {"score": 5.0}}}
+  rows = reports.comparison(before, after)
+  assert rows["nli"]["gain"] == pytest.approx(15.0)
+  assert rows["qa"]["gain"] == pytest.approx(-5.0)
+  out = reports.write_comparison(str(tmp_path), rows, extra={"steps": 3})
+  md = open(out["markdown"]).read()
+  assert "| nli | 40.00 | 55.00 | +15.00 |" in md
+  assert "| **mean** | | | +5.00 |" in md
+  payload = json.load(open(out["json"]))
+  assert payload["complete"] and payload["steps"] == 3
+  assert os.path.getsize(out["png"]) > 1000
