@@ -1,0 +1,121 @@
+"""`flanjax mixture NAME` (rates table) and `flanjax preview TASK -n 3` (rendered examples)."""
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+
+
+def _names():
+  import seqio
+
+  import flanjax.mixtures  # noqa: F401  (registers the catalog)
+  return list(seqio.TaskRegistry.names()), list(seqio.MixtureRegistry.names())
+
+
+def _unknown(kind: str, name: str, known) -> int:
+  close = difflib.get_close_matches(name, known, n=5)
+  hint = f" Closest: {', '.join(close)}." if close else ""
+  print(f"flanjax: unknown {kind} {name!r}.{hint}", file=sys.stderr)
+  return 2
+
+
+def mixture_table(name: str) -> list[tuple[str, str, int | None, int | None, float]]:
+  """Rows (task, cluster, examples, cap, rate %) of a task or mixture, sorted by rate."""
+  from flanjax import mixing, registration
+  rates = mixing.effective_rates(name)
+  rows = []
+  for task, p in rates.items():
+    info = registration.TASK_INFO.get(task)
+    try:
+      n = mixing.num_train_examples(task)
+    except mixing.MixtureError:
+      n = None
+    cap = _cap_of(name, task)
+    rows.append((task, info.cluster if info else "?", n, cap, 100.0 * p))
+  rows.sort(key=lambda r: (-r[4], r[0]))
+  return rows
+
+
+def _cap_of(mixture: str, task: str) -> int | None:
+  import seqio
+  if mixture in seqio.TaskRegistry.names():
+    return None
+  mix = seqio.get_mixture_or_task(mixture)
+  for sub, rate in mix.rate_per_task_name.items():
+    name = getattr(rate, "__name__", "")
+    if sub == task and "cap" in name:
+      tail = name.rsplit("cap", 1)[1]
+      return int(tail) if tail.isdigit() else None
+    if sub != task and sub in seqio.MixtureRegistry.names():
+      if task in {t.name for t in seqio.get_mixture_or_task(sub).tasks}:
+        return _cap_of(sub, task)
+  return None
+
+
+def main_mixture(argv=None) -> int:
+  p = argparse.ArgumentParser(prog="flanjax mixture",
+                              description="Print a mixture's tasks and sampling rates.")
+  p.add_argument("name")
+  args = p.parse_args(argv)
+  tasks, mixtures = _names()
+  if args.name not in tasks and args.name not in mixtures:
+    return _unknown("mixture", args.name, mixtures + tasks)
+  rows = mixture_table(args.name)
+  w = max([len("task")] + [len(r[0]) for r in rows])
+  c = max([len("cluster")] + [len(r[1]) for r in rows])
+  print(f"{'task':<{w}}  {'cluster':<{c}}  {'examples':>9}  {'cap':>6}  {'rate (%)':>8}")
+  for task, cluster, n, cap, rate in rows:
+    print(f"{task:<{w}}  {cluster:<{c}}  {n if n is not None else '?':>9}  "
+          f"{cap if cap is not None else '-':>6}  {rate:8.2f}")
+  print(f"{len(rows)} tasks")
+  return 0
+
+
+def preview(task: str, n: int = 3, split: str = "train", seed: int = 0, num_shots: int = 0,
+            mode: str = "instruction") -> list[tuple[str, str]]:
+  """The first n rendered (inputs, targets) of a task's split (shuffled with seed)."""
+  import seqio
+
+  from flanjax import registration
+  name = task
+  if num_shots or mode != "instruction":
+    name = registration.task_variant(task, mode=mode, num_shots=num_shots)
+  t = seqio.get_mixture_or_task(name)
+  ds = t.get_dataset({"inputs": 4096, "targets": 1024}, split=split, use_cached=False,
+                     shuffle=True, seed=seed, num_epochs=1)
+  out = []
+  for ex in ds.take(n).as_numpy_iterator():
+    out.append((ex["inputs_pretokenized"].decode(), ex["targets_pretokenized"].decode()))
+  return out
+
+
+def main_preview(argv=None) -> int:
+  p = argparse.ArgumentParser(prog="flanjax preview",
+                              description="Print rendered inputs/targets of a task.")
+  p.add_argument("task")
+  p.add_argument("-n", type=int, default=3)
+  p.add_argument("--split", default="train")
+  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--num_shots", type=int, default=0)
+  p.add_argument("--mode", default="instruction", choices=["instruction", "no_template",
+                                                           "dataset_name"])
+  args = p.parse_args(argv)
+  tasks, _ = _names()
+  if args.task not in tasks:
+    return _unknown("task", args.task, tasks)
+  for i, (inputs, targets) in enumerate(preview(args.task, args.n, args.split, args.seed,
+                                                args.num_shots, args.mode)):
+    print(f"=== {args.task} [{args.split}] example {i} ===")
+    print(f"--- inputs ---\n{inputs}\n--- targets ---\n{targets}\n")
+  return 0
+
+
+if __name__ == "__main__":
+  cmd = sys.argv[1] if len(sys.argv) > 1 else ""
+  if cmd == "mixture":
+    sys.exit(main_mixture(sys.argv[2:]))
+  if cmd == "preview":
+    sys.exit(main_preview(sys.argv[2:]))
+  print("usage: python -m flanjax.catalog {mixture NAME | preview TASK [-n N]}", file=sys.stderr)
+  sys.exit(2)

@@ -1,0 +1,151 @@
+"""Host input pipeline: seqio task/mixture -> EncDecFeatureConverter -> numpy batches.
+
+`train_batches` is deterministic: the same (mixture, seed, lengths, batch size, shard) gives
+the same batches in every run and process (seeded TFDS file order, seeded shuffles and mixture
+sampling, templates drawn from (seed, example index), deterministic tf.data maps).
+`start_batch=k` resumes exactly: it rebuilds the same stream and skips its first k batches
+(cost: the skipped examples are still read and preprocessed, about as fast as training data
+is produced; see bench/pipeline.py for rates). For long runs `train_iterator(...)` gives an
+iterator whose tf.data state can be saved and restored in O(1).
+
+`batch_size` is the global batch; each of `num_shards` hosts reads its own shard of every task
+(`seqio.ShardInfo(shard_index, num_shards)`) and yields `batch_size // num_shards` rows.
+"""
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping
+
+import numpy as np
+
+
+def get_provider(name: str):
+  """The registered seqio Task or Mixture `name` (imports the catalog on demand)."""
+  import seqio
+  if name not in seqio.TaskRegistry.names() and name not in seqio.MixtureRegistry.names():
+    import flanjax.mixtures  # noqa: F401  (registers the catalog's tasks and mixtures)
+  if name in seqio.TaskRegistry.names() or name in seqio.MixtureRegistry.names():
+    return seqio.get_mixture_or_task(name)
+  known = list(seqio.TaskRegistry.names()) + list(seqio.MixtureRegistry.names())
+  close = difflib.get_close_matches(name, known, n=3)
+  hint = f" Closest: {', '.join(close)}." if close else ""
+  raise KeyError(f"Unknown task or mixture {name!r}.{hint}")
+
+
+def _check_lengths(task_feature_lengths: Mapping[str, int]):
+  for k in ("inputs", "targets"):
+    if k not in task_feature_lengths or int(task_feature_lengths[k]) <= 0:
+      raise ValueError(f"task_feature_lengths needs a positive {k!r} length, got "
+                       f"{dict(task_feature_lengths)}.")
+
+
+def train_dataset(mixture_or_task: str, *, task_feature_lengths: Mapping[str, int],
+                  batch_size: int, seed: int, pack: bool = True, shard_index: int = 0,
+                  num_shards: int = 1, start_batch: int = 0, split: str = "train"):
+  """The tf.data.Dataset behind `train_batches` (batched, infinite, starting at start_batch)."""
+  import seqio
+  import tensorflow as tf
+  _check_lengths(task_feature_lengths)
+  if num_shards < 1 or not 0 <= shard_index < num_shards:
+    raise ValueError(f"shard_index={shard_index} must be in [0, num_shards={num_shards}).")
+  if batch_size % num_shards:
+    raise ValueError(f"batch_size={batch_size} must be divisible by num_shards={num_shards}.")
+  if start_batch < 0:
+    raise ValueError(f"start_batch must be >= 0, got {start_batch}.")
+  if seed is None:
+    raise ValueError("train_batches needs an integer seed (determinism and exact resume).")
+  provider = get_provider(mixture_or_task)
+  lengths = {"inputs": int(task_feature_lengths["inputs"]),
+             "targets": int(task_feature_lengths["targets"])}
+  ds = provider.get_dataset(
+      lengths, split=split, use_cached=False, shuffle=True, seed=int(seed),
+      shard_info=seqio.ShardInfo(shard_index, num_shards), num_epochs=None,
+      trim_output_features=True)
+  converter = seqio.EncDecFeatureConverter(pack=pack)
+  ds = converter(ds, lengths)
+  ds = ds.batch(batch_size // num_shards, drop_remainder=True)
+  options = tf.data.Options()
+  options.deterministic = True
+  ds = ds.with_options(options)
+  if start_batch:
+    ds = ds.skip(start_batch)
+  return ds.prefetch(2)
+
+
+def train_batches(mixture_or_task: str, *, task_feature_lengths: Mapping[str, int],
+                  batch_size: int, seed: int, pack: bool = True, shard_index: int = 0,
+                  num_shards: int = 1, start_batch: int = 0) -> Iterator[dict[str, np.ndarray]]:
+  """Infinite iterator of dicts of numpy arrays [batch_size // num_shards, length].
+
+  Keys: encoder_input_tokens, decoder_input_tokens, decoder_target_tokens,
+  decoder_loss_weights and, when packed, encoder/decoder_segment_ids and _positions.
+  """
+  ds = train_dataset(mixture_or_task, task_feature_lengths=task_feature_lengths,
+                     batch_size=batch_size, seed=seed, pack=pack, shard_index=shard_index,
+                     num_shards=num_shards, start_batch=start_batch)
+  return ds.as_numpy_iterator()
+
+
+class TrainIterator:
+  """An iterator of numpy batches whose position can be saved and restored exactly.
+
+  `save(prefix)` writes the tf.data iterator state (shuffle buffers, file positions, mixture
+  sampler) with tf.train.Checkpoint and returns the path; `restore(path)` on an iterator built
+  with the same arguments continues exactly there -- O(1) instead of `start_batch`'s O(k)
+  skip. The state is per host (a few MB to a few hundred MB: it holds shuffle buffers).
+  """
+
+  def __init__(self, dataset):
+    import tensorflow as tf
+    self._it = iter(dataset)
+    self._ckpt = tf.train.Checkpoint(iterator=self._it)
+
+  def __iter__(self):
+    return self
+
+  def __next__(self) -> dict[str, np.ndarray]:
+    return {k: v.numpy() for k, v in next(self._it).items()}
+
+  def save(self, prefix: str) -> str:
+    return self._ckpt.write(prefix)
+
+  def restore(self, path: str) -> None:
+    self._ckpt.read(path).assert_consumed()
+
+
+def train_iterator(mixture_or_task: str, **kwargs) -> TrainIterator:
+  """Like `train_batches` (same arguments), with `save` / `restore` of the exact position."""
+  return TrainIterator(train_dataset(mixture_or_task, **kwargs))
+
+
+def eval_datasets(task_or_mixture: str, split: str = "validation", *,
+                  task_feature_lengths: Mapping[str, int] | None = None,
+                  max_examples: int | None = None, num_shots: int = 0,
+                  mode: str = "instruction", options: bool = True) -> dict:
+  """{task name: tf.data.Dataset} of tokenized eval examples, in order, not shuffled.
+
+  Examples keep `inputs_pretokenized`, `targets_pretokenized`, `options`, `answer_index`.
+  Variants (num_shots / mode / options) are registered on demand. Raises if a task has no
+  such split.
+  """
+  from flanjax import registration
+  provider = get_provider(task_or_mixture)
+  import seqio
+  names = ([t.name for t in provider.tasks] if isinstance(provider, seqio.Mixture)
+           else [provider.name])
+  out = {}
+  for name in names:
+    base = registration.TASK_INFO.get(name)
+    if base is not None and (num_shots or mode != "instruction" or not options):
+      name = registration.task_variant(base.base or name, mode=mode, num_shots=num_shots,
+                                       options=options)
+    task = get_provider(name)
+    if split not in task.splits:
+      raise ValueError(f"Task {name!r} has no split {split!r} (splits: "
+                       f"{', '.join(task.splits)}).")
+    ds = task.get_dataset(task_feature_lengths, split=split, use_cached=False, shuffle=False,
+                          seed=None, num_epochs=1, trim_output_features=False)
+    if max_examples:
+      ds = ds.take(max_examples)
+    out[name] = ds
+  return out

@@ -1,0 +1,184 @@
+"""tf.data preprocessors that turn raw examples into instruction examples.
+
+Pipeline of every registered task (see flanjax.registration):
+  source (adds `_is_train`, `_index`) -> `fields_fn` (user preprocessor; options/answer_index)
+  -> `render_fn` (template by mode) [-> `few_shot_fn`] [-> `scoring_fn`] -> seqio tokenize -> EOS.
+
+Every task emits the same structure so any tasks can be mixed: `inputs`, `targets` (strings,
+then tokens), `options` (tf.string [n]; empty for non-option tasks) and `answer_index`
+(int32; -1 when there are no options).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from flanjax import templates as tmpl
+
+FEW_SHOT_SEPARATOR = "\n\n"
+FEW_SHOT_POOL = 128
+
+
+def current_seed() -> int:
+  """The seed seqio's get_dataset is running under (0 when none): templates depend on it."""
+  import seqio
+  seed = getattr(seqio.utils, "_NEXT_MAP_SEED", None)
+  return 0 if seed is None else int(seed)
+
+
+def fields_fn(task: str, preprocessor: Callable | None, options: Sequence[str] | None,
+              filter_fn: Callable | None = None):
+  """Dataset fn: drops raw examples failing filter_fn, applies the user preprocessor and
+  normalises `options` / `answer_index`."""
+  import tensorflow as tf
+
+  def fn(ex):
+    is_train, index = ex.pop("_is_train"), ex.pop("_index")
+    out = dict(preprocessor(ex)) if preprocessor is not None else dict(ex)
+    for k in list(out):
+      if k == "options":
+        continue
+      out[k] = tf.convert_to_tensor(out[k])
+      if out[k].dtype != tf.string:
+        out[k] = tf.strings.as_string(out[k])
+      if out[k].shape.rank != 0:
+        raise ValueError(f"Task {task!r}: preprocessor field {k!r} must be a scalar string, got "
+                         f"shape {out[k].shape} (only 'options' may be a list).")
+    if options is not None:
+      out["options"] = tf.constant(list(options), tf.string)
+    if "options" in out:
+      opts = tf.reshape(tf.convert_to_tensor(out["options"], tf.string), [-1])
+      out["options"] = opts
+      if "answer" not in out:
+        raise ValueError(f"Task {task!r}: an option task's preprocessor must emit 'answer' "
+                         "(the correct option's text).")
+      hit = tf.where(tf.equal(opts, out["answer"]))
+      out["answer_index"] = tf.cond(tf.size(hit) > 0, lambda: tf.cast(hit[0, 0], tf.int32),
+                                    lambda: tf.constant(-1, tf.int32))
+    # Content key of the raw example (template-independent): k-shot never picks the example.
+    content = [out[k] for k in sorted(out) if k not in ("options", "answer_index")]
+    out["_key"] = tf.strings.to_hash_bucket_fast(
+        tf.strings.reduce_join(tf.stack(content), separator="\x1e"), 2**62)
+    out["_is_train"], out["_index"] = is_train, index
+    return out
+
+  def apply(dataset_):
+    if filter_fn is not None:
+      dataset_ = dataset_.filter(
+          lambda ex: filter_fn({k: v for k, v in ex.items() if not k.startswith("_")}))
+    return dataset_.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+  return apply
+
+
+def render_fn(task: str, templates: Sequence[tmpl.Template], *, mode: str, dataset: str,
+              cluster: str, with_options: bool = True):
+  """Dataset-level preprocessor: renders `inputs` / `targets` with a per-example template."""
+  import tensorflow as tf
+  if mode not in tmpl.MODES:
+    raise ValueError(f"Unknown mode {mode!r}; valid: {', '.join(tmpl.MODES)}.")
+  templates = list(templates)
+  direct = [i for i, t in enumerate(templates) if not t.inverted]
+  if not direct:
+    raise tmpl.TemplateError(f"Task {task!r}: needs at least one non-inverted template.")
+  salt = sum(ord(c) * 31 ** (i % 7) for i, c in enumerate(task)) % 1_000_003
+
+  def apply(dataset_):
+    seed = current_seed()
+    # Check fields before tracing, so the error is a plain TemplateError (not a StagingError).
+    fields = [k for k in dataset_.element_spec if not k.startswith("_")]
+    tmpl.check_fields(task, templates, fields)
+
+    def fn(ex):
+      is_train, index, key = ex.pop("_is_train"), ex.pop("_index"), ex.pop("_key")
+      has_options = "options" in ex
+      if mode == "instruction":
+        i_all = tmpl.template_index_tf(len(templates), seed, index, salt)
+        i_dir = tf.gather(tf.constant(direct, tf.int32),
+                          tmpl.template_index_tf(len(direct), seed, index, salt))
+        choice = tf.where(is_train, i_all, i_dir)  # inverted templates only for training
+        inputs, targets = tmpl.render_any_tf(templates, ex, choice,
+                                             with_options=with_options, task=task)
+      else:
+        first = templates[direct[0]]
+        prefix = f"[{cluster.replace('_', ' ').title()}: {dataset}] " if mode == "dataset_name" \
+            else ""
+        inputs = tmpl.raw_input_tf(templates, ex, with_options=with_options, prefix=prefix)
+        _, targets = tmpl.render_tf(first, ex, with_options=False, task=task, index=direct[0])
+      out = {"inputs": inputs, "targets": targets}
+      out["options"] = ex["options"] if has_options else tf.zeros([0], tf.string)
+      out["answer_index"] = ex["answer_index"] if has_options else tf.constant(-1, tf.int32)
+      out["_index"], out["_key"] = index, key
+      return out
+
+    return dataset_.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+  return apply
+
+
+def drop_index(dataset_):
+  return dataset_.map(lambda ex: {k: v for k, v in ex.items() if not k.startswith("_")})
+
+
+def few_shot_fn(task: str, num_shots: int, pool_fn: Callable[[], object]):
+  """k-shot: prepends up to `num_shots` train exemplars, never the example itself.
+
+  pool_fn() returns a rendered train dataset (inputs/targets strings). Exemplars are drawn per
+  example from the first FEW_SHOT_POOL train examples, deterministically from (seed, index),
+  formatted "inputs\\ntargets", joined with FEW_SHOT_SEPARATOR, and pruned (last ones first) so
+  the tokenized input fits `sequence_length["inputs"]`.
+  """
+  import tensorflow as tf
+
+  def apply(dataset_, sequence_length=None, output_features=None):
+    seed = current_seed()
+    pool = pool_fn().take(FEW_SHOT_POOL).batch(FEW_SHOT_POOL).get_single_element()
+    pool_inputs, pool_targets = pool["inputs"], pool["targets"]  # [P] strings
+    pool_keys = pool["_key"]  # [P] int64 content keys
+    shots = tf.strings.join([pool_inputs, pool_targets], separator="\n")  # [P]
+    vocab = output_features["inputs"].vocabulary if output_features else None
+    max_len = (sequence_length or {}).get("inputs") if sequence_length else None
+    shot_lens = (vocab.encode_tf(shots + FEW_SHOT_SEPARATOR).row_lengths()
+                 if vocab is not None and max_len else None)
+    n_pool = tf.shape(pool_inputs)[0]
+
+    def fn(ex):
+      key = tf.stack([tf.cast(seed, tf.int64) + 7919, tf.cast(ex["_index"], tf.int64)])
+      order = tf.argsort(tf.random.stateless_uniform([n_pool], seed=key))
+      ok = tf.gather(tf.not_equal(pool_keys, ex["_key"]), order)  # never the example itself
+      chosen = tf.boolean_mask(order, ok)[:num_shots]
+      if shot_lens is not None:
+        budget = max_len - 1 - tf.shape(vocab.encode_tf(ex["inputs"]))[0]
+        lens = tf.cast(tf.gather(shot_lens, chosen), tf.int32)
+        keep = tf.cumsum(lens) <= budget
+        chosen = tf.boolean_mask(chosen, keep)
+      picked = tf.gather(shots, chosen)
+      prefix = tf.strings.reduce_join(picked, separator=FEW_SHOT_SEPARATOR)
+      out = dict(ex)
+      out["inputs"] = tf.cond(tf.size(chosen) > 0,
+                              lambda: prefix + FEW_SHOT_SEPARATOR + ex["inputs"],
+                              lambda: ex["inputs"])
+      return out
+
+    return dataset_.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+  return apply
+
+
+def scoring_fn(dataset_):
+  """Rank-classification rows: one per option, with `idx` [example, option] and `is_correct`."""
+  import tensorflow as tf
+
+  def rows(ex):
+    n = tf.size(ex["options"])
+    j = tf.range(n, dtype=tf.int32)
+    index = tf.cast(ex["_index"], tf.int32)
+    return tf.data.Dataset.from_tensor_slices({
+        "inputs": tf.fill([n], ex["inputs"]),
+        "targets": ex["options"],
+        "idx": tf.stack([tf.fill([n], index), j], axis=1),
+        "is_correct": tf.equal(j, ex["answer_index"]),
+        "answer_index": tf.fill([n], ex["answer_index"]),
+
+    })
+
+  return dataset_.flat_map(rows)

@@ -1,0 +1,490 @@
+"""Registering instruction tasks: any TFDS dataset or local JSONL/CSV/TSV files + templates.
+
+    from flanjax.registration import register_tfds_task
+    from flanjax.templates import Template
+    register_tfds_task(
+        "my_rte", "glue/rte:2.0.0", cluster="nli", metric="accuracy",
+        splits={"train": "train", "validation": "validation"},
+        preprocessor=lambda ex: {"premise": ex["sentence1"], "hypothesis": ex["sentence2"],
+                                 "answer": tf.gather(["yes", "no"], ex["label"])},
+        options=["yes", "no"],
+        templates=[Template("{premise}\\nDoes this mean that \\"{hypothesis}\\"?{options_}",
+                            "{answer}"), ...])
+
+Each call registers a seqio Task `name` (instruction mode, zero-shot) with features `inputs` /
+`targets` (EOS appended) and records `TASK_INFO[name]`. Every task's examples also carry
+`inputs_pretokenized`, `targets_pretokenized`, `options` (tf.string [n], empty when the task
+has none) and `answer_index` (int32, -1 without options), so any tasks can be mixed.
+
+Variants (`task_variant(name, mode=..., num_shots=..., options=..., scoring=...)`) are
+registered on demand as "<name>__<suffix>": modes `no_template` / `dataset_name`, k-shot, no
+OPTIONS block, and rank classification.
+
+Rank classification (chosen design): the `scoring=True` variant is a seqio Task with one row
+per (example, option): `inputs` = the rendered prompt, `targets` = the option text,
+`idx` = [example_index, option_index] and `is_correct`. Its postprocess_fn turns targets into
+`(tuple(idx), is_correct)` and its score metric is `flanjax.metrics.rank_classification(targets,
+scores)`: the option with the highest log-likelihood per example is the prediction.
+`rank_classification_examples(example)` does the same expansion in Python.
+
+The split map caps training at `max_train_examples` (TFDS slice "train[:N]") and eval splits
+at `max_eval_examples`. A TFDS dataset that is not prepared raises `DatasetNotPreparedError`
+naming the dataset, the data dir searched and the command that prepares it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import os
+from collections.abc import Callable, Mapping, Sequence
+
+from flanjax import preprocessors as pp
+from flanjax import templates as tmpl
+
+METRICS = ("accuracy", "rouge", "bleu", "squad")
+FILE_FORMATS = ("jsonl", "csv", "tsv")
+OPTIONS_SEP = "\x1f"  # joins a file task's per-example options list into one string field
+
+
+class DatasetNotPreparedError(RuntimeError):
+  """A TFDS dataset whose data is not in the data dir."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskInfo:
+  """What flanjax knows about a registered task (beyond the seqio Task)."""
+
+  cluster: str
+  metric: str
+  has_options: bool
+  dataset: str
+  name: str = ""
+  templates: tuple = ()
+  splits: tuple = ()  # ((seqio split, source split), ...)
+  num_train_examples: int | None = None  # static size hint (when the data is not prepared)
+  max_train_examples: int = 30_000
+  base: str = ""  # the base task of a variant ("" for a base task)
+  mode: str = "instruction"
+  num_shots: int = 0
+  scoring: bool = False
+
+
+TASK_INFO: dict[str, TaskInfo] = {}
+_BUILDERS: dict[str, Callable[..., object]] = {}  # base name -> fn(**variant) -> seqio.Task
+
+
+def _close(name: str, names) -> str:
+  c = difflib.get_close_matches(name, list(names), n=3)
+  return f" Closest: {', '.join(c)}." if c else ""
+
+
+def get_task_info(name: str) -> TaskInfo:
+  if name not in TASK_INFO:
+    raise KeyError(f"Unknown task {name!r}.{_close(name, TASK_INFO)}")
+  return TASK_INFO[name]
+
+
+# ------------------------------------------------------------------------------------------
+# Metrics: flanjax.metrics is imported lazily, by name.
+
+
+def _predict_metric(name: str):
+  def fn(targets, predictions):
+    from flanjax import metrics
+    return getattr(metrics, name)(targets, predictions)
+  fn.__name__ = name
+  return fn
+
+
+def _score_metric(name: str):
+  def fn(targets, scores):
+    from flanjax import metrics
+    return getattr(metrics, name)(targets, scores)
+  fn.__name__ = name
+  return fn
+
+
+def _scoring_postprocess(output, example=None, is_target=False):
+  if is_target and example is not None:
+    return (tuple(int(i) for i in example["idx"]), bool(example["is_correct"]))
+  return output
+
+
+# ------------------------------------------------------------------------------------------
+# Sources.
+
+
+def _prepare_command(tfds_name: str, data_dir: str | None) -> str:
+  d = f" --data_dir={data_dir}" if data_dir else ""
+  return f"tfds build {tfds_name.split(':')[0]}{d}"
+
+
+def _make_tfds_source(tfds_name, splits, caps, tfds_data_dir, data_dir_fn, prepare_fn,
+                      decoders, builder_kwargs):
+  import seqio
+  import tensorflow as tf
+  split_map = dict(splits)  # shared with the LazyTfdsLoader: capped slices are filled in lazily
+  capped = set()
+
+  class TfdsSource(seqio.TfdsDataSource):
+    """TfdsDataSource that never downloads, caps splits and explains an unprepared dataset."""
+
+    def _resolve(self, split=None):
+      if data_dir_fn is not None:
+        self.tfds_dataset.override_data_dir(data_dir_fn())
+      if prepare_fn is not None:
+        prepare_fn()
+      if split in caps and split not in capped and "[" not in split_map[split]:
+        # TFDS slices do not clip: slice only a split that is larger than its cap.
+        try:
+          n = self.tfds_dataset.builder.info.splits[split_map[split]].num_examples
+        except Exception:  # no split metadata (e.g. under tfds.testing.mock_data): no slice
+          n = 0
+        if n and n > caps[split]:
+          split_map[split] = f"{split_map[split]}[:{caps[split]}]"
+        capped.add(split)
+
+    def _not_prepared(self, err):
+      text = str(err)
+      if "cannot be loaded at version" in text or "not found in" in text and "version" in text:
+        return DatasetNotPreparedError(
+            f"TFDS dataset {tfds_name!r}: {text.splitlines()[0][:300]} Fix the version in the "
+            "task's tfds_name.")
+      if type(err).__name__ == "DatasetNotFoundError":
+        return DatasetNotPreparedError(
+            f"TFDS has no dataset {tfds_name!r}: {text.splitlines()[0][:300]}")
+      data_dir = self.tfds_dataset.data_dir or os.environ.get("TFDS_DATA_DIR") or \
+          "~/tensorflow_datasets"
+      return DatasetNotPreparedError(
+          f"TFDS dataset {tfds_name!r} is not prepared in data_dir {data_dir!r}. Prepare it "
+          f"with: {_prepare_command(tfds_name, self.tfds_dataset.data_dir)} (or pass "
+          f"tfds_data_dir=/--tfds_data_dir= where it is prepared). [{type(err).__name__}: "
+          f"{str(err).splitlines()[0][:200] if str(err) else ''}]")
+
+    def get_dataset(self, split=None, shuffle=True, seed=None, shard_info=None, **kwargs):
+      try:
+        self._resolve(split)
+        ds = super().get_dataset(split, shuffle=shuffle, seed=seed, shard_info=shard_info,
+                                 **kwargs)
+      except DatasetNotPreparedError:
+        raise
+      except (AssertionError, FileNotFoundError, tf.errors.NotFoundError) as e:
+        raise self._not_prepared(e) from e
+      except Exception as e:  # tfds raises several types for a missing dataset
+        if "not found" in str(e).lower() or "could not find" in str(e).lower():
+          raise self._not_prepared(e) from e
+        raise
+      is_train = tf.constant(split == "train")
+      return ds.enumerate().map(
+          lambda i, ex: dict(ex, _is_train=is_train, _index=i),
+          num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    def list_shards(self, split):
+      try:
+        self._resolve(split)
+        return super().list_shards(split)
+      except DatasetNotPreparedError:
+        raise
+      except Exception as e:
+        raise self._not_prepared(e) from e
+
+    def num_input_examples(self, split):
+      """The split's size (after the cap), or None when TFDS does not know it (not prepared,
+      or mocked): get_dataset raises the explanatory error in that case."""
+      try:
+        self._resolve(split)
+        return super().num_input_examples(split)
+      except Exception:
+        return None
+
+  return TfdsSource(tfds_name, tfds_data_dir=tfds_data_dir, splits=split_map, read_only=True,
+                    decoders=decoders, tfds_builder_kwargs=builder_kwargs)
+
+
+def _read_rows(path: str, fmt: str) -> list[dict]:
+  import csv
+  import json
+
+  import tensorflow as tf
+  with tf.io.gfile.GFile(path, "r") as f:
+    if fmt == "jsonl":
+      rows = []
+      for n, line in enumerate(f, 1):
+        line = line.strip()
+        if line:
+          try:
+            rows.append(json.loads(line))
+          except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{n}: not valid JSON ({e}).") from e
+      return rows
+    return list(csv.DictReader(f, delimiter="\t" if fmt == "tsv" else ","))
+
+
+def _make_file_source(name, paths: Mapping[str, str], fmt: str, max_train_examples=None):
+  import seqio
+  import tensorflow as tf
+
+  @functools.lru_cache(maxsize=None)
+  def columns(split):
+    import glob as _glob
+    files = sorted(tf.io.gfile.glob(paths[split])) if any(c in paths[split] for c in "*?[") \
+        else [paths[split]]
+    del _glob
+    rows = []
+    for p in files:
+      if not tf.io.gfile.exists(p):
+        raise FileNotFoundError(f"Task {name!r}: split {split!r} file {p!r} does not exist.")
+      rows.extend(_read_rows(p, fmt))
+    if not rows:
+      raise ValueError(f"Task {name!r}: split {split!r} ({paths[split]}) has no rows.")
+    keys = list(rows[0])
+    cols = {}
+    for k in keys:
+      vals = []
+      for r in rows:
+        v = r.get(k, "")
+        if isinstance(v, list):
+          v = OPTIONS_SEP.join(str(x) for x in v)
+        vals.append("" if v is None else str(v))
+      cols[k] = vals[:max_train_examples] if split == "train" and max_train_examples else vals
+    return cols
+
+  def dataset_fn(split, shuffle_files, seed=None):
+    del shuffle_files, seed
+    ds = tf.data.Dataset.from_tensor_slices(columns(split))
+    is_train = tf.constant(split == "train")
+    return ds.enumerate().map(lambda i, ex: dict(ex, _is_train=is_train, _index=i))
+
+  return seqio.FunctionDataSource(dataset_fn, splits=list(paths),
+                                  num_input_examples={s: None for s in paths})
+
+
+# ------------------------------------------------------------------------------------------
+# Task construction.
+
+
+def _validate(name, cluster, templates, metric, options):
+  if not name or not name.replace("_", "").replace(".", "").isalnum():
+    raise ValueError(f"Task name {name!r}: use letters, digits, '_' and '.'.")
+  if metric not in METRICS:
+    raise ValueError(f"Task {name!r}: metric {metric!r} is not one of {METRICS}.{_close(metric, METRICS)}")
+  templates = tuple(templates)
+  if not templates or not all(isinstance(t, tmpl.Template) for t in templates):
+    raise ValueError(f"Task {name!r}: templates must be a non-empty list of "
+                     "flanjax.templates.Template.")
+  if options is not None and len(options) < 2:
+    raise ValueError(f"Task {name!r}: options must list at least 2 choices.")
+  if not cluster:
+    raise ValueError(f"Task {name!r}: give a cluster (e.g. 'nli').")
+  return templates
+
+
+def _output_features(vocabulary):
+  import seqio
+  return {"inputs": seqio.Feature(vocabulary, add_eos=True, required=False),
+          "targets": seqio.Feature(vocabulary, add_eos=True)}
+
+
+def _variant_suffix(mode, num_shots, options, scoring):
+  parts = []
+  if mode != "instruction":
+    parts.append(mode)
+  if num_shots:
+    parts.append(f"{num_shots}shot")
+  if not options:
+    parts.append("no_opt")
+  if scoring:
+    parts.append("scoring")
+  return "__".join(parts)
+
+
+def _register(name, *, source_fn, dataset, cluster, templates, preprocessor, metric, options,
+              vocabulary, has_options, splits, num_train_examples, max_train_examples,
+              task_kwargs, filter_fn=None):
+  import seqio
+
+  if vocabulary is None:
+    from flanjax import vocab
+    vocabulary = vocab.default_vocabulary()  # read on first use
+  source_cache = {}
+
+  def source():
+    if "s" not in source_cache:
+      source_cache["s"] = source_fn()
+    return source_cache["s"]
+
+  def build(mode="instruction", num_shots=0, options_block=True, scoring=False):
+    suffix = _variant_suffix(mode, num_shots, options_block, scoring)
+    task_name = f"{name}__{suffix}" if suffix else name
+    if task_name in seqio.TaskRegistry.names():
+      return seqio.TaskRegistry.get(task_name)
+    steps = [pp.fields_fn(name, preprocessor, options, filter_fn),
+             pp.render_fn(name, templates, mode=mode, dataset=dataset, cluster=cluster,
+                          with_options=options_block)]
+    if num_shots:
+      if "train" not in splits:
+        raise ValueError(f"Task {name!r} has no train split: k-shot exemplars come from it.")
+
+      def pool():
+        ds = source().get_dataset("train", shuffle=False)
+        ds = ds.map(lambda ex: dict(ex, _is_train=False))  # exemplars: direct templates only
+        for step in steps[:2]:
+          ds = step(ds)
+        return ds
+      steps.append(pp.few_shot_fn(name, num_shots, pool))
+    if scoring:
+      if not has_options:
+        raise ValueError(f"Task {name!r} has no options: rank classification needs options.")
+      steps.append(pp.scoring_fn)
+    else:
+      steps.append(pp.drop_index)
+    tokenize = functools.partial(seqio.preprocessors.tokenize, copy_pretokenized=True)
+    if num_shots:  # pruning exemplars needs the run-time sequence length: after the cache point
+      fns = ([steps[0], steps[1], seqio.CacheDatasetPlaceholder()] +
+             steps[2:] + [tokenize])
+    else:
+      fns = steps + [tokenize, seqio.CacheDatasetPlaceholder()]
+    fns.append(seqio.preprocessors.append_eos_after_trim)
+    if scoring:
+      metric_fns, postprocess = [_score_metric("rank_classification")], _scoring_postprocess
+    else:
+      metric_fns, postprocess = [_predict_metric(metric)], None
+    task = seqio.Task(task_name, source=source(), preprocessors=fns,
+                      output_features=_output_features(vocabulary),
+                      metric_fns=metric_fns, postprocess_fn=postprocess, **task_kwargs)
+    seqio.TaskRegistry.add_provider(task_name, task)
+    TASK_INFO[task_name] = dataclasses.replace(
+        TASK_INFO[name], name=task_name, base=name if suffix else "", mode=mode,
+        num_shots=num_shots, scoring=scoring)
+    return task
+
+  if name in seqio.TaskRegistry.names():
+    raise ValueError(f"Task {name!r} is already registered; pick another name or call "
+                     "seqio.TaskRegistry.remove(name) first.")
+  TASK_INFO[name] = TaskInfo(
+      cluster=cluster, metric=metric, has_options=has_options, dataset=dataset, name=name,
+      templates=tuple(templates), splits=tuple(splits.items()),
+      num_train_examples=num_train_examples, max_train_examples=max_train_examples)
+  _BUILDERS[name] = build
+  try:
+    return build()
+  except Exception:
+    TASK_INFO.pop(name, None)
+    _BUILDERS.pop(name, None)
+    raise
+
+
+def _split_caps(splits: Mapping[str, str], max_train: int | None, max_eval: int | None):
+  out = {}
+  for k in splits:
+    cap = max_train if k == "train" else max_eval
+    if cap is not None:
+      out[k] = int(cap)
+  return out
+
+
+def register_tfds_task(name: str, tfds_name: str, *, cluster: str,
+                       templates: Sequence[tmpl.Template], preprocessor: Callable | None,
+                       splits: Mapping[str, str], metric: str,
+                       options: Sequence[str] | None = None, max_train_examples: int = 30_000,
+                       max_eval_examples: int | None = None, vocabulary=None,
+                       tfds_data_dir: str | None = None, num_train_examples: int | None = None,
+                       has_options: bool | None = None, decoders=None,
+                       tfds_builder_kwargs=None, data_dir_fn: Callable[[], str] | None = None,
+                       prepare_fn: Callable[[], object] | None = None,
+                       filter_fn: Callable | None = None, **task_kwargs):
+  """Registers a TFDS dataset as an instruction task; returns the seqio.Task.
+
+  preprocessor: tf-traceable fn(raw TFDS example) -> dict of flat tf.string fields; option tasks
+    emit `answer` (the correct option's text) and either pass static `options` or emit an
+    `options` field (tf.string [n]). has_options defaults to whether options are static or
+    any template uses {options_}.
+  num_train_examples: optional static size of the train split for mixing rates when the data
+    is not prepared. data_dir_fn / prepare_fn: resolve the data dir / prepare data lazily
+    (the offline collection uses them). filter_fn: tf predicate on the raw example; examples
+    where it is False are dropped (e.g. unlabeled test rows).
+  """
+  templates = _validate(name, cluster, templates, metric, options)
+  if has_options is None:
+    has_options = options is not None or any(t.uses_options for t in templates)
+  if "train" not in splits and not splits:
+    raise ValueError(f"Task {name!r}: give splits, e.g. {{'train': 'train', 'validation': ...}}.")
+  caps = _split_caps(splits, max_train_examples, max_eval_examples)
+  source_fn = functools.partial(_make_tfds_source, tfds_name, dict(splits), caps, tfds_data_dir,
+                                data_dir_fn, prepare_fn, decoders, tfds_builder_kwargs)
+  return _register(name, source_fn=source_fn, dataset=tfds_name.split(":")[0], cluster=cluster,
+                   templates=templates, preprocessor=preprocessor, metric=metric,
+                   options=options, vocabulary=vocabulary, has_options=has_options,
+                   splits=dict(splits), num_train_examples=num_train_examples,
+                   max_train_examples=max_train_examples, task_kwargs=task_kwargs,
+                   filter_fn=filter_fn)
+
+
+def register_file_task(name: str, paths: Mapping[str, str], *, format: str | None = None,
+                       cluster: str = "custom", templates: Sequence[tmpl.Template], metric: str,
+                       preprocessor: Callable | None = None,
+                       options: Sequence[str] | None = None, vocabulary=None,
+                       max_train_examples: int = 30_000, **task_kwargs):
+  """Registers local JSONL/CSV/TSV files (one per split; globs allowed) as a task.
+
+  Rows are read in Python (string columns; a JSON list, e.g. per-example "options", becomes a
+  tf.string [n] field). format defaults to the files' extension.
+  """
+  templates = _validate(name, cluster, templates, metric, options)
+  if not paths:
+    raise ValueError(f"Task {name!r}: paths must map splits to files, e.g. "
+                     "{'train': 'train.jsonl', 'validation': 'dev.jsonl'}.")
+  if format is None:
+    exts = {os.path.splitext(p)[1].lstrip(".").lower() for p in paths.values()}
+    exts = {"jsonl" if e in ("json", "jsonl") else e for e in exts}
+    if len(exts) != 1 or next(iter(exts)) not in FILE_FORMATS:
+      raise ValueError(f"Task {name!r}: cannot infer the format from {sorted(exts)}; pass "
+                       f"format= one of {FILE_FORMATS}.")
+    format = next(iter(exts))
+  if format not in FILE_FORMATS:
+    raise ValueError(f"Task {name!r}: format {format!r} is not one of {FILE_FORMATS}.")
+
+  import tensorflow as tf
+
+  def split_options(ex):
+    out = dict(preprocessor(ex)) if preprocessor is not None else dict(ex)
+    if "options" in out and out["options"].shape.rank == 0:
+      out["options"] = tf.strings.split(out["options"], OPTIONS_SEP)
+    return out
+
+  has_options = options is not None or any(t.uses_options for t in templates)
+  return _register(name, source_fn=lambda: _make_file_source(name, paths, format,
+                                                             max_train_examples),
+                   dataset=name, cluster=cluster, templates=templates,
+                   preprocessor=split_options, metric=metric, options=options,
+                   vocabulary=vocabulary, has_options=has_options, splits=dict(paths),
+                   num_train_examples=None, max_train_examples=max_train_examples,
+                   task_kwargs=task_kwargs)
+
+
+def task_variant(name: str, *, mode: str = "instruction", num_shots: int = 0,
+                 options: bool = True, scoring: bool = False) -> str:
+  """Registers (once) and returns the name of a variant of base task `name`.
+
+  mode: "instruction" | "no_template" | "dataset_name"; num_shots: k-shot exemplars from the
+  train split; options=False drops the OPTIONS block; scoring=True: rank-classification rows.
+  """
+  if name not in _BUILDERS:
+    raise KeyError(f"Unknown base task {name!r}.{_close(name, _BUILDERS)}")
+  if mode not in tmpl.MODES:
+    raise ValueError(f"Unknown mode {mode!r}; valid: {', '.join(tmpl.MODES)}.")
+  if num_shots < 0:
+    raise ValueError(f"num_shots must be >= 0, got {num_shots}.")
+  return _BUILDERS[name](mode=mode, num_shots=num_shots, options_block=options,
+                         scoring=scoring).name
+
+
+def rank_classification_examples(example: Mapping) -> list[dict]:
+  """Python expansion of one eval example (numpy/bytes) into one row per option."""
+  opts = [o.decode() if isinstance(o, bytes) else str(o) for o in example["options"]]
+  inputs = example["inputs_pretokenized"]
+  inputs = inputs.decode() if isinstance(inputs, bytes) else inputs
+  ans = int(example["answer_index"])
+  return [{"inputs": inputs, "targets": o, "option_index": j, "is_correct": j == ans}
+          for j, o in enumerate(opts)]

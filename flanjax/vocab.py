@@ -1,0 +1,114 @@
+"""Vocabularies: the T5 SentencePiece model (default) and the small offline one shipped here.
+
+- `default_vocabulary()`: T5's SentencePiece model (32,000 pieces + 100 extra ids). Its path is
+  `$FLANJAX_T5_VOCAB`, else the public GCS path T5X uses. Nothing can be downloaded here, so a
+  missing file raises one message saying how to point flanjax at a local copy.
+- `offline_vocabulary()`: a SentencePiece model trained once on the offline collection
+  (`flanjax/assets/offline_spm.model`, T5 ids pad=0 eos=1 unk=2, byte fallback) plus 100 extra
+  ids. Regenerate it with `python -m flanjax.vocab --train_offline` (see `train_offline_spm`).
+"""
+from __future__ import annotations
+
+import os
+
+T5_GCS_VOCAB = "gs://t5-data/vocabs/cc_all.32000.100extra/sentencepiece.model"
+EXTRA_IDS = 100
+OFFLINE_SPM_PIECES = 896 - EXTRA_IDS  # 896 ids in all (7 * 128)
+ASSETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
+OFFLINE_SPM_PATH = os.path.join(ASSETS_DIR, "offline_spm.model")
+
+
+def t5_vocab_path() -> str:
+  return os.environ.get("FLANJAX_T5_VOCAB", T5_GCS_VOCAB)
+
+
+def _missing_message(path: str) -> str:
+  return (f"T5 SentencePiece model not found at {path!r}. Copy T5's sentencepiece.model "
+          f"(from {T5_GCS_VOCAB} or an HF t5 checkpoint's spiece.model) to a local file and set "
+          "FLANJAX_T5_VOCAB=/path/to/spiece.model (or pass vocabulary=... when registering). "
+          "Tests and the quickstart use flanjax.vocab.offline_vocabulary() instead.")
+
+
+_T5_VOCABS = {}
+
+
+def default_vocabulary(path: str | None = None, extra_ids: int = EXTRA_IDS, *,
+                       check: bool = False):
+  """The T5 SentencePiece vocabulary (path: arg, else $FLANJAX_T5_VOCAB, else T5's GCS path).
+
+  The file is read when first used (so tasks can be registered without it); a missing file then
+  raises FileNotFoundError saying how to point flanjax at a local copy. check=True checks now.
+  """
+  import seqio
+  import tensorflow as tf
+  path = path or t5_vocab_path()
+  if check and not tf.io.gfile.exists(path):
+    raise FileNotFoundError(_missing_message(path))
+  key = (path, extra_ids)
+  if key not in _T5_VOCABS:
+
+    class T5Vocabulary(seqio.SentencePieceVocabulary):
+      """SentencePieceVocabulary that explains a missing model file on first use."""
+
+      def _model_context(self):
+        if not self._model and not tf.io.gfile.exists(self.sentencepiece_model_file):
+          raise FileNotFoundError(_missing_message(self.sentencepiece_model_file))
+        return super()._model_context()
+
+    _T5_VOCABS[key] = T5Vocabulary(path, extra_ids=extra_ids)
+  return _T5_VOCABS[key]
+
+
+def offline_vocabulary():
+  """The small SentencePiece vocabulary of the offline collection (896 ids incl. 100 extra ids)."""
+  import seqio
+  if not os.path.exists(OFFLINE_SPM_PATH):
+    raise FileNotFoundError(
+        f"{OFFLINE_SPM_PATH} is missing: regenerate it with `python -m flanjax.vocab "
+        "--train_offline` (or reinstall flanjax).")
+  return seqio.SentencePieceVocabulary(OFFLINE_SPM_PATH, extra_ids=EXTRA_IDS)
+
+
+def vocabulary_spec(vocabulary) -> dict:
+  """JSON description of a vocabulary for checkpoints: {"type", "path", "extra_ids"}."""
+  import seqio
+  if isinstance(vocabulary, seqio.SentencePieceVocabulary):
+    return {"type": "sentencepiece", "path": vocabulary.sentencepiece_model_file,
+            "extra_ids": vocabulary.extra_ids}
+  if isinstance(vocabulary, seqio.ByteVocabulary):
+    return {"type": "byte", "extra_ids": vocabulary.extra_ids}
+  raise TypeError(f"Unsupported vocabulary type {type(vocabulary).__name__}.")
+
+
+def train_offline_spm(output_path: str = OFFLINE_SPM_PATH, num_sentences: int = 40_000) -> str:
+  """Trains the offline SentencePiece model on rendered offline-collection text (deterministic).
+
+  The corpus is every field and every rendered template of the offline collection's train
+  splits (see flanjax.offline.corpus). Run once; the result is shipped in flanjax/assets/.
+  """
+  import sentencepiece as spm
+
+  os.environ["_FLANJAX_TRAINING_OFFLINE_SPM"] = "1"
+  from flanjax import offline
+  lines = offline.corpus(max_lines=num_sentences)
+  prefix = output_path[:-len(".model")] if output_path.endswith(".model") else output_path
+  os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
+  spm.SentencePieceTrainer.train(
+      sentence_iterator=iter(lines), model_prefix=prefix, vocab_size=OFFLINE_SPM_PIECES,
+      model_type="unigram", character_coverage=1.0, byte_fallback=True,
+      pad_id=0, eos_id=1, unk_id=2, bos_id=-1, num_threads=1, input_sentence_size=0,
+      shuffle_input_sentence=False, hard_vocab_limit=True, split_digits=True,
+      normalization_rule_name="identity", remove_extra_whitespaces=False,
+      allow_whitespace_only_pieces=True, user_defined_symbols=["\n"])
+  vocab_file = prefix + ".vocab"
+  if os.path.exists(vocab_file):
+    os.remove(vocab_file)
+  return prefix + ".model"
+
+
+if __name__ == "__main__":
+  import sys
+  if "--train_offline" in sys.argv:
+    print(train_offline_spm())
+  else:
+    print("usage: python -m flanjax.vocab --train_offline")

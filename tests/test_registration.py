@@ -1,0 +1,210 @@
+"""register_tfds_task / register_file_task, variants, errors, rank classification rows."""
+import json
+
+import pytest
+import seqio
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from flanjax import registration
+from flanjax.templates import Template, TemplateError
+
+LENGTHS = {"inputs": 256, "targets": 16}
+CB_TEMPLATES = [
+    Template("{premise}\nDoes this imply \"{hypothesis}\"?{options_}", "{answer}"),
+    Template("Premise: {premise}\nHypothesis: {hypothesis}{options_}", "{answer}"),
+    Template("{premise}\nWrite a consequence.", "{hypothesis}", inverted=True),
+]
+
+
+def _vocab():
+  from flanjax import vocab
+  return vocab.offline_vocabulary()
+
+
+def _cb_pre(ex):
+  return {"premise": ex["premise"], "hypothesis": ex["hypothesis"],
+          "answer": tf.gather(tf.constant(["yes", "no", "maybe"]), ex["label"])}
+
+
+@pytest.fixture(scope="module")
+def cb_task():
+  name = "regtest_cb"
+  if name not in seqio.TaskRegistry.names():
+    registration.register_tfds_task(
+        name, "super_glue/cb:1.0.2", cluster="nli", templates=CB_TEMPLATES, preprocessor=_cb_pre,
+        splits={"train": "train", "validation": "validation"}, metric="accuracy",
+        options=["yes", "no", "maybe"], vocabulary=_vocab(), max_eval_examples=4)
+  return name
+
+
+def _examples(name, split="validation", n=5, seed=None):
+  with tfds.testing.mock_data(num_examples=n):
+    ds = seqio.get_mixture_or_task(name).get_dataset(
+        LENGTHS, split=split, shuffle=seed is not None, seed=seed, use_cached=False,
+        num_epochs=1)
+    return list(ds.as_numpy_iterator())
+
+
+def test_tfds_task_under_mock_data(cb_task):
+  info = registration.TASK_INFO[cb_task]
+  assert (info.cluster, info.metric, info.has_options, info.dataset) == (
+      "nli", "accuracy", True, "super_glue/cb")
+  exs = _examples(cb_task)
+  assert len(exs) == 5
+  for ex in exs:
+    inputs = ex["inputs_pretokenized"].decode()
+    assert inputs.endswith("\n\nOPTIONS:\n- yes\n- no\n- maybe")
+    assert ex["options"].tolist() == [b"yes", b"no", b"maybe"]
+    target = ex["targets_pretokenized"].decode()
+    assert target in ("yes", "no", "maybe")  # eval never uses the inverted template
+    assert ex["answer_index"] == ["yes", "no", "maybe"].index(target)
+    assert ex["inputs"][-1] == 1 and len(ex["targets"]) >= 2
+
+
+def test_train_uses_inverted_and_is_deterministic(cb_task):
+  a = _examples(cb_task, "train", n=40, seed=3)
+  b = _examples(cb_task, "train", n=40, seed=3)
+  assert [x["inputs_pretokenized"] for x in a] == [x["inputs_pretokenized"] for x in b]
+  assert any(b"Write a consequence." in x["inputs_pretokenized"] for x in a)
+
+
+def test_variants(cb_task):
+  raw = _examples(cb_task, n=3)
+  nt = _examples(registration.task_variant(cb_task, mode="no_template"), n=3)
+  dn = _examples(registration.task_variant(cb_task, mode="dataset_name"), n=3)
+  no = _examples(registration.task_variant(cb_task, options=False), n=3)
+  for r, x, y, z in zip(raw, nt, dn, no):
+    assert y["inputs_pretokenized"].startswith(b"[Nli: super_glue/cb] ")
+    assert y["inputs_pretokenized"][len(b"[Nli: super_glue/cb] "):] == x["inputs_pretokenized"]
+    assert x["inputs_pretokenized"].endswith(b"OPTIONS:\n- yes\n- no\n- maybe")
+    assert b"OPTIONS" not in z["inputs_pretokenized"]
+    assert r["targets_pretokenized"] == x["targets_pretokenized"] == z["targets_pretokenized"]
+  assert registration.TASK_INFO[f"{cb_task}__no_template"].base == cb_task
+
+
+def test_few_shot(cb_task):
+  name = registration.task_variant(cb_task, num_shots=2)
+  exs = _examples(name, n=5)
+  zero = _examples(cb_task, n=5)
+  for ex, z in zip(exs, zero):
+    inputs = ex["inputs_pretokenized"].decode()
+    assert inputs.endswith(z["inputs_pretokenized"].decode())  # the example itself comes last
+    shots = inputs[:-len(z["inputs_pretokenized"].decode())].split("\n\nOPTIONS:")
+    assert inputs.count("OPTIONS:") == 3  # two exemplars + the example
+    assert len(shots) >= 2
+    assert len(ex["inputs"]) <= LENGTHS["inputs"]
+  # Pruned to fit a short input length: fewer exemplars, never over the length.
+  with tfds.testing.mock_data(num_examples=5):
+    ds = seqio.get_mixture_or_task(name).get_dataset(
+        {"inputs": 60, "targets": 8}, split="validation", shuffle=False, use_cached=False,
+        num_epochs=1, trim_output_features=False)
+    short = list(ds.as_numpy_iterator())
+  assert all(x["inputs_pretokenized"].decode().count("OPTIONS:") < 3 for x in short)
+
+
+def test_scoring_rows(cb_task):
+  name = registration.task_variant(cb_task, scoring=True)
+  rows = _examples(name, n=2)
+  assert len(rows) == 6  # 2 examples x 3 options
+  assert [r["idx"].tolist() for r in rows[:3]] == [[0, 0], [0, 1], [0, 2]]
+  assert sum(r["is_correct"] for r in rows[:3]) == 1
+  assert rows[0]["inputs_pretokenized"] == rows[1]["inputs_pretokenized"]
+  task = seqio.get_mixture_or_task(name)
+  assert task.postprocess_fn("x", example=rows[1], is_target=True) == ((0, 1),
+                                                                       bool(rows[1]["is_correct"]))
+  assert [f.__name__ for f in task.score_metric_fns] == ["rank_classification"]
+  ex = _examples(cb_task, n=1)[0]
+  py_rows = registration.rank_classification_examples(ex)
+  assert [r["targets"] for r in py_rows] == ["yes", "no", "maybe"]
+  assert [r["is_correct"] for r in py_rows].index(True) == ex["answer_index"]
+
+
+def test_not_prepared_error(tmp_path):
+  name = "regtest_rte_unprepared"
+  if name not in seqio.TaskRegistry.names():
+    registration.register_tfds_task(
+        name, "glue/rte:2.0.0", cluster="nli", templates=CB_TEMPLATES[:1],
+        preprocessor=lambda ex: {"premise": ex["sentence1"], "hypothesis": ex["sentence2"],
+                                 "answer": tf.gather(tf.constant(["yes", "no"]), ex["label"])},
+        splits={"train": "train"}, metric="accuracy", options=["yes", "no"],
+        vocabulary=_vocab(), tfds_data_dir=str(tmp_path))
+  with pytest.raises(registration.DatasetNotPreparedError) as e:
+    seqio.get_mixture_or_task(name).get_dataset(LENGTHS, split="train", use_cached=False)
+  msg = str(e.value)
+  assert "'glue/rte:2.0.0'" in msg and str(tmp_path) in msg and "tfds build glue/rte" in msg
+
+
+def test_missing_field_error():
+  name = "regtest_badfield"
+  if name not in seqio.TaskRegistry.names():
+    registration.register_tfds_task(
+        name, "super_glue/cb:1.0.2", cluster="nli", preprocessor=_cb_pre, metric="accuracy",
+        templates=[CB_TEMPLATES[0], Template("{premis}{options_}", "{answer}")],
+        splits={"validation": "validation"}, options=["yes", "no", "maybe"], vocabulary=_vocab())
+  with pytest.raises(TemplateError, match=r"'regtest_badfield', template 1: field '\{premis\}'"):
+    _examples(name)
+
+
+def test_registration_argument_errors():
+  with pytest.raises(ValueError, match="metric 'acc'.*accuracy"):
+    registration.register_tfds_task("regtest_x", "glue/rte", cluster="nli", metric="acc",
+                                    templates=CB_TEMPLATES, preprocessor=None,
+                                    splits={"train": "train"})
+  with pytest.raises(KeyError, match="Closest: regtest_cb"):
+    registration.task_variant("regtest_cbb", mode="no_template")
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "tsv"])
+def test_file_task(tmp_path, fmt):
+  rows = [{"question": f"What is {i} plus 1?", "answer": str(i + 1)} for i in range(6)]
+  paths = {}
+  for split, part in (("train", rows[:4]), ("validation", rows[4:])):
+    p = tmp_path / f"{split}.{fmt}"
+    if fmt == "jsonl":
+      p.write_text("".join(json.dumps(r) + "\n" for r in part))
+    else:
+      sep = "," if fmt == "csv" else "\t"
+      p.write_text("question" + sep + "answer\n" +
+                   "".join(f"{r['question']}{sep}{r['answer']}\n" for r in part))
+    paths[split] = str(p)
+  name = f"regtest_file_{fmt}"
+  registration.register_file_task(
+      name, paths, cluster="math", metric="accuracy", vocabulary=_vocab(), max_train_examples=3,
+      templates=[Template("{question}", "{answer}"), Template("Q: {question} A:", "{answer}")])
+  train = seqio.get_mixture_or_task(name).get_dataset(LENGTHS, split="train", shuffle=False,
+                                                      use_cached=False, num_epochs=1)
+  assert len(list(train.as_numpy_iterator())) == 3  # capped
+  ds = seqio.get_mixture_or_task(name).get_dataset(LENGTHS, split="validation", shuffle=False,
+                                                   use_cached=False, num_epochs=1)
+  exs = list(ds.as_numpy_iterator())
+  assert [x["targets_pretokenized"] for x in exs] == [b"5", b"6"]
+  assert exs[0]["inputs_pretokenized"].decode() in ("What is 4 plus 1?", "Q: What is 4 plus 1? A:")
+
+
+def test_file_task_with_per_example_options(tmp_path):
+  p = tmp_path / "train.jsonl"
+  p.write_text(json.dumps({"q": "Sky?", "options": ["blue", "green"], "answer": "blue"}) + "\n")
+  registration.register_file_task(
+      "regtest_file_opts", {"train": str(p)}, metric="accuracy", vocabulary=_vocab(),
+      templates=[Template("{q}{options_}", "{answer}")])
+  ex = next(seqio.get_mixture_or_task("regtest_file_opts").get_dataset(
+      LENGTHS, split="train", shuffle=False, use_cached=False, num_epochs=1).as_numpy_iterator())
+  assert ex["inputs_pretokenized"] == b"Sky?\n\nOPTIONS:\n- blue\n- green"
+  assert ex["answer_index"] == 0
+
+
+def test_few_shot_never_includes_the_example_itself(cb_task):
+  name = registration.task_variant(cb_task, num_shots=4)
+  with tfds.testing.mock_data(num_examples=5):
+    raw = list(tfds.load("super_glue/cb:1.0.2", split="train").as_numpy_iterator())
+    ds = seqio.get_mixture_or_task(name).get_dataset(
+        {"inputs": 2048, "targets": 64}, split="train", shuffle=False, use_cached=False,
+        num_epochs=1)
+    exs = list(ds.as_numpy_iterator())
+  premises = [r["premise"].decode() for r in raw]
+  assert len(set(premises)) == 5
+  for ex in exs:
+    inputs = ex["inputs_pretokenized"].decode()
+    counts = [inputs.count(p) for p in premises]
+    assert counts == [1, 1, 1, 1, 1], counts  # 4 other exemplars + the example, once each
