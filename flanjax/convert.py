@@ -1,0 +1,464 @@
+"""Checkpoint conversion: Hugging Face T5 / Flan-T5 and T5X checkpoints to and from flanjax.
+
+  flanjax convert --from-hf DIR  --to CKPT_DIR [--vocab spiece.model]
+  flanjax convert --from-t5x DIR --to CKPT_DIR [--vocab spiece.model] [--size base]
+  flanjax convert --from CKPT_DIR --to-hf DIR
+
+Never unpickles: safetensors first; `pytorch_model.bin` only via `torch.load(weights_only=True)`.
+No TensorFlow here; torch is needed only for `.bin` checkpoints.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+import jax
+import numpy as np
+
+from flanjax.config import SIZES, T5Config, get_config
+from flanjax.errors import FlanjaxError
+
+SAFETENSORS = "model.safetensors"
+SAFETENSORS_INDEX = "model.safetensors.index.json"
+TORCH_BIN = "pytorch_model.bin"
+TORCH_BIN_INDEX = "pytorch_model.bin.index.json"
+VOCAB_FILES = ("spiece.model", "sentencepiece.model")
+
+
+class ConvertError(FlanjaxError):
+  """A checkpoint that cannot be converted (missing files, mismatched names or shapes)."""
+
+
+# --------------------------------------------------------------------------- configs
+
+
+def config_from_hf(hf: dict[str, Any], **overrides) -> T5Config:
+  """Maps a Hugging Face T5 config.json dict to a `T5Config`."""
+  ff = hf.get("feed_forward_proj", "relu")
+  if ff not in ("gated-gelu", "relu"):
+    raise ConvertError(f"HF config feed_forward_proj={ff!r} is not supported: flanjax has "
+                       "'gated-gelu' (T5 v1.1 / Flan-T5) and 'relu' (T5 v1.0).")
+  # transformers 5 writes `scale_decoder_outputs` (and always tie_word_embeddings=true); older
+  # versions use tie_word_embeddings (default true) for both the tying and the output rescale.
+  tied = hf.get("scale_decoder_outputs", hf.get("tie_word_embeddings", True))
+  eos = hf.get("eos_token_id", 1)
+  if isinstance(eos, list):
+    eos = eos[0]
+  fields = dict(
+      vocab_size=hf["vocab_size"], d_model=hf["d_model"], d_ff=hf["d_ff"],
+      num_heads=hf["num_heads"], head_dim=hf["d_kv"], num_encoder_layers=hf["num_layers"],
+      num_decoder_layers=hf.get("num_decoder_layers") or hf["num_layers"],
+      relative_attention_num_buckets=hf.get("relative_attention_num_buckets", 32),
+      relative_attention_max_distance=hf.get("relative_attention_max_distance", 128),
+      dropout_rate=hf.get("dropout_rate", 0.1),
+      layer_norm_epsilon=hf.get("layer_norm_epsilon", 1e-6), feed_forward_proj=ff,
+      tie_word_embeddings=bool(tied), pad_token_id=hf.get("pad_token_id", 0) or 0,
+      eos_token_id=eos, decoder_start_token_id=hf.get("decoder_start_token_id", 0) or 0)
+  fields.update(overrides)
+  return T5Config(**fields)
+
+
+def config_to_hf(config: T5Config) -> dict[str, Any]:
+  """A Hugging Face config.json dict for `config` (loads in transformers 4.x and 5.x)."""
+  gated = config.gated
+  return {
+      "architectures": ["T5ForConditionalGeneration"], "model_type": "t5",
+      "vocab_size": config.vocab_size, "d_model": config.d_model, "d_kv": config.head_dim,
+      "d_ff": config.d_ff, "num_layers": config.num_encoder_layers,
+      "num_decoder_layers": config.num_decoder_layers, "num_heads": config.num_heads,
+      "relative_attention_num_buckets": config.relative_attention_num_buckets,
+      "relative_attention_max_distance": config.relative_attention_max_distance,
+      "dropout_rate": config.dropout_rate, "layer_norm_epsilon": config.layer_norm_epsilon,
+      "initializer_factor": 1.0, "feed_forward_proj": config.feed_forward_proj,
+      "dense_act_fn": "gelu_new" if gated else "relu", "is_gated_act": gated,
+      "tie_word_embeddings": config.tie_word_embeddings,
+      "scale_decoder_outputs": config.tie_word_embeddings,
+      "is_encoder_decoder": True, "use_cache": True, "pad_token_id": config.pad_token_id,
+      "eos_token_id": config.eos_token_id,
+      "decoder_start_token_id": config.decoder_start_token_id,
+  }
+
+
+# --------------------------------------------------------------------------- name mapping
+
+
+def _hf_names(config: T5Config) -> list[tuple[str, tuple[str, ...], bool]]:
+  """(HF name, flanjax path, transpose) for every parameter of `config` (unscanned)."""
+  out = [("shared.weight", ("token_embedder", "embedding"), False)]
+  mlp = ("wi_0", "wi_1", "wo") if config.gated else ("wi", "wo")
+  for stack, n in (("encoder", config.num_encoder_layers), ("decoder", config.num_decoder_layers)):
+    out.append((f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+                (stack, "relpos_bias", "rel_embedding"), True))
+    for i in range(n):
+      hb = f"{stack}.block.{i}.layer"
+      fl = (stack, f"layers_{i}")
+      if stack == "encoder":
+        attn = [("0.SelfAttention", "attention", "0.layer_norm", "pre_attention_layer_norm")]
+        ff_idx = 1
+      else:
+        attn = [("0.SelfAttention", "self_attention", "0.layer_norm",
+                 "pre_self_attention_layer_norm"),
+                ("1.EncDecAttention", "encoder_decoder_attention", "1.layer_norm",
+                 "pre_cross_attention_layer_norm")]
+        ff_idx = 2
+      for h_attn, f_attn, h_ln, f_ln in attn:
+        out.append((f"{hb}.{h_ln}.weight", fl + (f_ln, "scale"), False))
+        for h_proj, f_proj in (("q", "query"), ("k", "key"), ("v", "value"), ("o", "out")):
+          out.append((f"{hb}.{h_attn}.{h_proj}.weight", fl + (f_attn, f_proj, "kernel"), True))
+      out.append((f"{hb}.{ff_idx}.layer_norm.weight", fl + ("pre_mlp_layer_norm", "scale"), False))
+      for w in mlp:
+        out.append((f"{hb}.{ff_idx}.DenseReluDense.{w}.weight", fl + ("mlp", w, "kernel"), True))
+    out.append((f"{stack}.final_layer_norm.weight", (stack, f"{stack}_norm", "scale"), False))
+  if not config.tie_word_embeddings:
+    out.append(("lm_head.weight", ("decoder", "logits_dense", "kernel"), True))
+  return out
+
+
+def _set(tree: dict, path: tuple[str, ...], value):
+  for k in path[:-1]:
+    tree = tree.setdefault(k, {})
+  tree[path[-1]] = value
+
+
+def _get(tree, path: tuple[str, ...]):
+  for k in path:
+    tree = tree[k]
+  return tree
+
+
+def _flatten(tree, prefix=()) -> dict[tuple[str, ...], Any]:
+  out = {}
+  for k, v in tree.items():
+    if isinstance(v, dict):
+      out.update(_flatten(v, prefix + (k,)))
+    else:
+      out[prefix + (k,)] = v
+  return out
+
+
+def params_from_hf_state(config: T5Config, state: dict[str, np.ndarray]) -> dict:
+  """Maps a HF T5 state dict (name -> array) to flanjax params (float32 numpy, unscanned)."""
+  names = _hf_names(config)
+  missing = [h for h, _, _ in names if h not in state]
+  if missing:
+    raise ConvertError(f"The HF checkpoint lacks {len(missing)} parameters the config needs, "
+                       f"e.g. {missing[:5]}. Is config.json the one of these weights?")
+  if (config.tie_word_embeddings and "lm_head.weight" in state
+      and not np.array_equal(state["lm_head.weight"], state["shared.weight"])):
+    raise ConvertError("config.json ties the output layer to the embedding (T5 v1.0) but the "
+                       "checkpoint holds a separate lm_head.weight: set tie_word_embeddings="
+                       "false in config.json (T5 v1.1 / Flan-T5).")
+  params: dict = {}
+  for hf_name, path, transpose in names:
+    x = np.asarray(state[hf_name], dtype=np.float32)
+    _set(params, path, np.ascontiguousarray(x.T) if transpose else x)
+  check_shapes(config, params, source="HF checkpoint")
+  return params
+
+
+def params_to_hf_state(config: T5Config, params) -> dict[str, np.ndarray]:
+  """Maps flanjax params (unscanned or scanned) to a HF T5 state dict of float32 arrays."""
+  from flanjax.model import unscan_params
+  params = unscan_params(jax.tree.map(np.asarray, params), config)
+  check_shapes(config, params, source="flanjax params")
+  state = {}
+  for hf_name, path, transpose in _hf_names(config):
+    x = np.asarray(_get(params, path), dtype=np.float32)
+    state[hf_name] = np.ascontiguousarray(x.T if transpose else x)
+  return state
+
+
+def _suggest_size(params_flat: dict[tuple[str, ...], Any]) -> str | None:
+  emb = params_flat.get(("token_embedder", "embedding"))
+  if emb is None:
+    return None
+  d_model = emb.shape[-1]
+  for size, fields in SIZES.items():
+    if fields["d_model"] == d_model:
+      return size
+  return None
+
+
+def check_shapes(config: T5Config, params, source: str = "checkpoint"):
+  """Raises ConvertError listing every parameter whose name or shape differs from `config`."""
+  from flanjax.model import param_shapes
+  expected = _flatten(jax.tree.map(lambda s: s.shape, param_shapes(config.replace(
+      scan_layers=False))))
+  got = {k: tuple(np.shape(v)) for k, v in _flatten(params).items()}
+  problems = []
+  # Stack-level parameters (embedding, norms) first: they tell the size apart at a glance.
+  for k in sorted(set(expected) | set(got), key=lambda k: (any("layers" in p for p in k), k)):
+    name = "/".join(k)
+    if k not in got:
+      problems.append(f"  {name}: missing (expected {expected[k]})")
+    elif k not in expected:
+      problems.append(f"  {name}: unexpected {got[k]}")
+    elif got[k] != tuple(expected[k]):
+      problems.append(f"  {name}: shape {got[k]}, expected {tuple(expected[k])}")
+  if problems:
+    flat = _flatten(params)
+    size = _suggest_size(flat)
+    relu = any(k[-2] == "wi" for k in flat if len(k) >= 2)
+    gin = f"gin/models/{'t5_1_0' if relu else 't5_1_1'}_{size}.gin"
+    extra = ", feed_forward_proj='relu', tie_word_embeddings=True" if relu else ""
+    hint = (f" The weights look like size {size!r}: use {gin} (or get_config({size!r}{extra}))."
+            if size else "")
+    shown = problems[:20] + ([f"  ... and {len(problems) - 20} more"] if len(problems) > 20
+                             else [])
+    raise ConvertError(f"The {source} does not match the configured model "
+                       f"({len(problems)} mismatches):\n" + "\n".join(shown) + hint)
+
+
+# --------------------------------------------------------------------------- HF files
+
+
+def _read_safetensors(path: str) -> dict[str, np.ndarray]:
+  from safetensors import safe_open
+  out = {}
+  # framework="flax" reads bfloat16 too (plain numpy has no bfloat16).
+  with safe_open(path, framework="flax") as f:
+    for k in f.keys():
+      out[k] = np.asarray(f.get_tensor(k), dtype=np.float32)
+  return out
+
+
+def _read_torch_bin(path: str) -> dict[str, np.ndarray]:
+  try:
+    import torch
+  except ImportError as e:
+    raise ConvertError(f"{path} is a PyTorch checkpoint and torch is not installed: install "
+                       "torch, or convert the checkpoint to safetensors.") from e
+  state = torch.load(path, map_location="cpu", weights_only=True)
+  return {k: v.float().numpy() for k, v in state.items()}
+
+
+def read_hf_state(hf_dir: str) -> dict[str, np.ndarray]:
+  """Reads a HF checkpoint's tensors (safetensors or .bin, sharded or not) as float32 numpy."""
+  def shards(index_file):
+    with open(os.path.join(hf_dir, index_file)) as f:
+      files = sorted(set(json.load(f)["weight_map"].values()))
+    return [os.path.join(hf_dir, name) for name in files]
+
+  if os.path.exists(os.path.join(hf_dir, SAFETENSORS)):
+    files, reader = [os.path.join(hf_dir, SAFETENSORS)], _read_safetensors
+  elif os.path.exists(os.path.join(hf_dir, SAFETENSORS_INDEX)):
+    files, reader = shards(SAFETENSORS_INDEX), _read_safetensors
+  elif os.path.exists(os.path.join(hf_dir, TORCH_BIN)):
+    files, reader = [os.path.join(hf_dir, TORCH_BIN)], _read_torch_bin
+  elif os.path.exists(os.path.join(hf_dir, TORCH_BIN_INDEX)):
+    files, reader = shards(TORCH_BIN_INDEX), _read_torch_bin
+  else:
+    raise ConvertError(f"{hf_dir} holds no {SAFETENSORS}, {SAFETENSORS_INDEX}, {TORCH_BIN} or "
+                       f"{TORCH_BIN_INDEX}: is it a Hugging Face model directory?")
+  state = {}
+  for path in files:
+    if not os.path.exists(path):
+      raise ConvertError(f"Shard {path} listed in the index is missing.")
+    state.update(reader(path))
+  return state
+
+
+def load_hf(hf_dir: str, **config_overrides) -> tuple[T5Config, dict]:
+  """Imports a local HF T5 / Flan-T5 directory: returns (T5Config, float32 numpy params)."""
+  hf_dir = os.fspath(hf_dir)
+  cfg_path = os.path.join(hf_dir, "config.json")
+  if not os.path.exists(cfg_path):
+    raise ConvertError(f"{hf_dir} has no config.json: pass the directory of a downloaded Hugging "
+                       "Face model (e.g. google/flan-t5-base).")
+  with open(cfg_path) as f:
+    hf_cfg = json.load(f)
+  if hf_cfg.get("model_type", "t5") != "t5":
+    raise ConvertError(f"{cfg_path}: model_type {hf_cfg.get('model_type')!r} is not 't5'.")
+  config = config_from_hf(hf_cfg, **config_overrides)
+  return config, params_from_hf_state(config, read_hf_state(hf_dir))
+
+
+def save_hf(hf_dir: str, config: T5Config, params, vocab_path: str | None = None):
+  """Exports params to `hf_dir` (config.json + model.safetensors) for transformers to load."""
+  from safetensors.numpy import save_file
+  hf_dir = os.fspath(hf_dir)
+  if os.path.exists(os.path.join(hf_dir, SAFETENSORS)):
+    raise ConvertError(f"{hf_dir} already holds {SAFETENSORS}; choose an empty directory "
+                       "(flanjax never overwrites a checkpoint).")
+  os.makedirs(hf_dir, exist_ok=True)
+  state = params_to_hf_state(config, params)
+  tmp = os.path.join(hf_dir, f".{SAFETENSORS}.tmp")
+  save_file(state, tmp, metadata={"format": "pt"})
+  with open(os.path.join(hf_dir, "config.json"), "w") as f:
+    json.dump(config_to_hf(config), f, indent=2, sort_keys=True)
+  if vocab_path:
+    import shutil
+    shutil.copyfile(vocab_path, os.path.join(hf_dir, "spiece.model"))
+  os.replace(tmp, os.path.join(hf_dir, SAFETENSORS))
+
+
+# --------------------------------------------------------------------------- T5X
+
+
+def _read_t5x_leaf(ckpt_dir: str, leaf, name: str) -> np.ndarray:
+  """A T5X leaf: an inline array (msgpack) or a TensorStore spec dict (zarr array on disk)."""
+  if isinstance(leaf, dict) and "kvstore" in leaf and "driver" in leaf:
+    import tensorstore as ts
+    spec = json.loads(json.dumps(leaf))  # a mutable deep copy
+    kv = spec["kvstore"]
+    if kv.get("driver") in ("gcs", "gfile"):
+      kv.pop("bucket", None)
+      kv["driver"] = "file"
+    # Paths are relative to the checkpoint directory (tensorstore >= 0.1.14 keeps it in kvstore).
+    if "path" in kv:
+      kv["path"] = os.path.join(ckpt_dir, kv["path"])
+    elif "path" in spec:
+      kv["path"] = os.path.join(ckpt_dir, spec.pop("path"))
+    spec.pop("dtype", None)
+    spec.pop("metadata", None)
+    try:
+      arr = ts.open(spec, open=True).result().read().result()
+    except Exception as e:  # tensorstore raises ValueError subclasses with the path
+      raise ConvertError(f"Cannot read T5X array {name} at {kv.get('path')}: {e}") from e
+    return np.asarray(arr, dtype=np.float32)
+  arr = np.asarray(leaf)
+  if arr.dtype.kind not in "fiu":
+    raise ConvertError(f"T5X checkpoint leaf {name} is neither an array nor a TensorStore spec.")
+  return arr.astype(np.float32)
+
+
+def _config_from_shapes(target: dict, **overrides) -> T5Config:
+  """Infers a T5Config from the shapes of a T5X parameter tree."""
+  try:
+    vocab, d_model = np.shape(target["token_embedder"]["embedding"])
+    heads, buckets = np.shape(target["encoder"]["relpos_bias"]["rel_embedding"])
+    layer0 = target["encoder"]["layers_0"]
+    joined = np.shape(layer0["attention"]["query"]["kernel"])[1]
+    gated = "wi_0" in layer0["mlp"]
+    d_ff = np.shape(layer0["mlp"]["wi_0" if gated else "wi"]["kernel"])[1]
+  except KeyError as e:
+    raise ConvertError(f"The T5X checkpoint lacks {e}: is it an (unscanned) T5 encoder-decoder "
+                       "checkpoint (token_embedder/, encoder/layers_0/, ...)?") from e
+  n_enc = sum(1 for k in target["encoder"] if k.startswith("layers_"))
+  n_dec = sum(1 for k in target["decoder"] if k.startswith("layers_"))
+  fields = dict(vocab_size=int(vocab), d_model=int(d_model), d_ff=int(d_ff),
+                num_heads=int(heads), head_dim=int(joined) // int(heads),
+                num_encoder_layers=n_enc, num_decoder_layers=n_dec,
+                relative_attention_num_buckets=int(buckets),
+                feed_forward_proj="gated-gelu" if gated else "relu",
+                tie_word_embeddings="logits_dense" not in target["decoder"])
+  fields.update(overrides)
+  return T5Config(**fields)
+
+
+def load_t5x(ckpt_dir: str, size: str | None = None, **config_overrides) -> tuple[T5Config, dict]:
+  """Imports a T5X checkpoint directory (`checkpoint` msgpack + TensorStore zarr arrays).
+
+  The model config is inferred from the parameter shapes (or taken from `size`, then checked);
+  relative_attention_max_distance cannot be inferred and defaults to 128 (T5's value).
+  """
+  from flax import serialization
+  ckpt_dir = os.path.abspath(os.fspath(ckpt_dir))
+  path = os.path.join(ckpt_dir, "checkpoint")
+  if not os.path.exists(path):
+    raise ConvertError(f"{ckpt_dir} has no `checkpoint` file: pass a T5X step directory such as "
+                       ".../flan_t5_base/checkpoint_1184000.")
+  with open(path, "rb") as f:
+    contents = serialization.msgpack_restore(f.read())
+  contents = contents.get("optimizer", contents)
+  if "target" not in contents:
+    raise ConvertError(f"{path} holds no 'target' parameter tree (keys: {sorted(contents)}).")
+  target = contents["target"]
+  for stack in ("encoder", "decoder"):
+    if "layers" in target.get(stack, {}):
+      raise ConvertError(f"{ckpt_dir} is a scanned T5X checkpoint ({stack}/layers); flanjax "
+                         "imports unscanned checkpoints (the published T5 / Flan-T5 ones).")
+
+  def read(tree, prefix):
+    out = {}
+    for k, v in tree.items():
+      name = f"{prefix}/{k}"
+      if isinstance(v, dict) and not ("kvstore" in v and "driver" in v):
+        out[k] = read(v, name)
+      else:
+        out[k] = _read_t5x_leaf(ckpt_dir, v, name)
+    return out
+  params = read(target, "target")
+  if size is not None:
+    config = get_config(size, **config_overrides)
+  else:
+    config = _config_from_shapes(params, **config_overrides)
+  check_shapes(config, params, source="T5X checkpoint")
+  return config, params
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _find_vocab(src_dir: str | None) -> str | None:
+  if not src_dir:
+    return None
+  for name in VOCAB_FILES:
+    path = os.path.join(src_dir, name)
+    if os.path.exists(path):
+      return path
+  return None
+
+
+def main(argv: list[str] | None = None) -> int:
+  """`flanjax convert`: HF / T5X -> flanjax checkpoint, or flanjax checkpoint -> HF."""
+  parser = argparse.ArgumentParser(
+      prog="flanjax convert", description=__doc__.split("\n")[0],
+      epilog="examples:\n  flanjax convert --from-hf ~/flan-t5-base --to /ckpt/flan_t5_base\n"
+             "  flanjax convert --from-t5x gs_copy/flan_t5_base/checkpoint_1184000 "
+             "--to /ckpt/flan_t5_base --vocab spiece.model\n"
+             "  flanjax convert --from /ckpt/run1 --to-hf /export/run1_hf",
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  src = parser.add_mutually_exclusive_group(required=True)
+  src.add_argument("--from-hf", metavar="DIR", help="a Hugging Face T5 / Flan-T5 model directory")
+  src.add_argument("--from-t5x", metavar="DIR", help="a T5X checkpoint step directory")
+  src.add_argument("--from", dest="from_ckpt", metavar="CKPT_DIR", help="a flanjax checkpoint")
+  dst = parser.add_mutually_exclusive_group(required=True)
+  dst.add_argument("--to", metavar="CKPT_DIR", help="write a flanjax checkpoint here")
+  dst.add_argument("--to-hf", metavar="DIR", help="write a Hugging Face model directory here")
+  parser.add_argument("--vocab", metavar="PATH",
+                      help="SentencePiece model to record (default: spiece.model of the source)")
+  parser.add_argument("--size", choices=sorted(SIZES),
+                      help="T5X only: the model size (default: inferred from the shapes)")
+  parser.add_argument("--step", type=int, default=None, help="--from: the step to export")
+  args = parser.parse_args(argv)
+
+  from flanjax import checkpoints
+  vocab = args.vocab
+  if vocab is not None and not os.path.exists(vocab):
+    raise ConvertError(f"--vocab {vocab} does not exist.")
+  if args.from_hf:
+    config, params = load_hf(args.from_hf)
+    vocab = vocab or _find_vocab(args.from_hf)
+  elif args.from_t5x:
+    config, params = load_t5x(args.from_t5x, size=args.size)
+  else:
+    config, params, vocab_info = checkpoints.load_pretrained(args.from_ckpt, step=args.step)
+    if config.scan_layers:
+      from flanjax.model import unscan_params
+      params = unscan_params(params, config)
+      config = config.replace(scan_layers=False)
+    if vocab is None and vocab_info and vocab_info.get("type") == "sentencepiece":
+      vocab = vocab_info.get("path")
+  n = sum(int(np.prod(np.shape(x))) for x in jax.tree.leaves(params))
+  if args.to:
+    if vocab is not None and (args.from_hf or args.from_t5x):
+      # Keep the checkpoint self-contained: copy the vocabulary next to the parameters.
+      import shutil
+      os.makedirs(args.to, exist_ok=True)
+      local = os.path.join(os.path.abspath(args.to), "spiece.model")
+      if not os.path.exists(local):
+        shutil.copyfile(vocab, local)
+      vocab = local
+    elif vocab is not None:
+      vocab = os.path.abspath(vocab)
+    checkpoints.save_pretrained(args.to, params, config, vocab)
+    print(f"Wrote flanjax checkpoint {args.to} ({n / 1e6:.1f}M parameters, "
+          f"vocabulary: {vocab or 'none recorded'}).")
+  else:
+    save_hf(args.to_hf, config, params, vocab_path=vocab if vocab and os.path.exists(vocab)
+            else None)
+    print(f"Wrote Hugging Face model {args.to_hf} ({n / 1e6:.1f}M parameters).")
+  return 0

@@ -1,0 +1,360 @@
+"""The T5 encoder-decoder (v1.1 / Flan-T5 and v1.0) in Flax linen, with T5X parameter names.
+
+`T5(config)(encoder_input_tokens, decoder_input_tokens, ...)` returns float32 logits
+`[batch, target_len, vocab]`. Packed inputs pass `*_segment_ids` and `*_positions`: examples never
+attend across segments and the relative bias is computed from position differences.
+See docs/design.md for the parameter tree and the logical axis names.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from flanjax.config import T5Config
+from flanjax.layers import (
+    Dense,
+    Embed,
+    LayerNorm,
+    MlpBlock,
+    MultiHeadAttention,
+    RelativePositionBiases,
+    constrain,
+    dtype_of,
+    remat_policy,
+)
+
+Array = Any
+_ACT = ("batch", "length", "embed")
+
+
+def resolve_attention_impl(config: T5Config, *, packed: bool, dropout: bool) -> str | None:
+  """The fused implementation to use ("cudnn") or None for the einsum reference path.
+
+  "auto" picks cuDNN only on a GPU backend and when the case is supported: no packing (per-batch
+  segment masks would be folded into the bias, losing its gradient), no attention dropout, a
+  16-bit compute dtype and a head_dim cuDNN accepts.
+  """
+  impl = config.attention_impl
+  if impl == "xla":
+    return None
+  supported = (not packed and not dropout and config.dtype in ("bfloat16", "float16")
+               and config.head_dim % 8 == 0 and config.head_dim <= 128)
+  if impl == "cudnn":
+    if not supported:
+      raise ValueError(
+          "attention_impl='cudnn' does not support this case (packed inputs with segment ids, "
+          "attention dropout, float32 compute or head_dim not a multiple of 8 up to 128): use "
+          "attention_impl='auto' to fall back to the einsum path automatically.")
+    return "cudnn"
+  return "cudnn" if supported and jax.default_backend() == "gpu" else None
+
+
+def _segment_mask(q_seg: Array | None, k_seg: Array | None) -> Array | None:
+  if q_seg is None or k_seg is None:
+    return None
+  return (q_seg[:, :, None] == k_seg[:, None, :])[:, None]  # [batch, 1, q, k]
+
+
+def _and(*masks):
+  out = None
+  for m in masks:
+    if m is not None:
+      out = m if out is None else jnp.logical_and(out, m)
+  return out
+
+
+class EncoderLayer(nn.Module):
+  """Pre-norm self-attention + MLP block."""
+  config: T5Config
+  deterministic: bool = True
+  fused_impl: str | None = None
+  scanned: bool = False
+
+  @nn.compact
+  def __call__(self, x, bias, mask, kv_lengths):
+    cfg = self.config
+    drop = nn.Dropout(rate=cfg.dropout_rate, broadcast_dims=(-2,))
+    h = LayerNorm(cfg, name="pre_attention_layer_norm")(x)
+    h = MultiHeadAttention(cfg, self.deterministic, fused_impl=self.fused_impl,
+                           name="attention")(h, h, bias, mask, kv_lengths=kv_lengths)
+    x = x + drop(h, deterministic=self.deterministic)
+    x = constrain(x, _ACT)
+    h = LayerNorm(cfg, name="pre_mlp_layer_norm")(x)
+    h = MlpBlock(cfg, self.deterministic, name="mlp")(h)
+    x = x + drop(h, deterministic=self.deterministic)
+    x = constrain(x, _ACT)
+    return (x, None) if self.scanned else x
+
+
+class DecoderLayer(nn.Module):
+  """Pre-norm causal self-attention + cross-attention + MLP block."""
+  config: T5Config
+  deterministic: bool = True
+  decode: bool = False
+  fused_impl: str | None = None
+  scanned: bool = False
+  decode_length: int | None = None
+
+  @nn.compact
+  def __call__(self, y, encoded, self_bias, self_mask, cross_mask, enc_lengths, decode_index):
+    cfg = self.config
+    drop = nn.Dropout(rate=cfg.dropout_rate, broadcast_dims=(-2,))
+    h = LayerNorm(cfg, name="pre_self_attention_layer_norm")(y)
+    h = MultiHeadAttention(cfg, self.deterministic, self.decode, fused_impl=self.fused_impl,
+                           is_causal=True, decode_length=self.decode_length,
+                           name="self_attention")(
+                               h, h, self_bias, self_mask, decode_index=decode_index)
+    y = y + drop(h, deterministic=self.deterministic)
+    y = constrain(y, _ACT)
+    h = LayerNorm(cfg, name="pre_cross_attention_layer_norm")(y)
+    h = MultiHeadAttention(cfg, self.deterministic, self.decode, fused_impl=self.fused_impl,
+                           cross=True, name="encoder_decoder_attention")(
+                               h, encoded, None, cross_mask, kv_lengths=enc_lengths)
+    y = y + drop(h, deterministic=self.deterministic)
+    y = constrain(y, _ACT)
+    h = LayerNorm(cfg, name="pre_mlp_layer_norm")(y)
+    h = MlpBlock(cfg, self.deterministic, name="mlp")(h)
+    y = y + drop(h, deterministic=self.deterministic)
+    y = constrain(y, _ACT)
+    return (y, None) if self.scanned else y
+
+
+def _stack(layer_cls, config: T5Config, num_layers: int, num_args: int, **attrs):
+  """Returns a function creating the layers (a list, or one nn.scan) and applying them."""
+  cls = layer_cls
+  if config.remat_policy != "none":
+    cls = nn.remat(cls, policy=remat_policy(config.remat_policy),
+                   prevent_cse=not config.scan_layers)
+  if config.scan_layers:
+    scanned = nn.scan(cls, variable_axes={"params": 0, "cache": 0},
+                      split_rngs={"params": True, "dropout": True},
+                      in_axes=(nn.broadcast,) * num_args, length=num_layers,
+                      metadata_params={nn.PARTITION_NAME: "layers"})
+
+    def apply_scanned(x, *args):
+      x, _ = scanned(config, scanned=True, name="layers", **attrs)(x, *args)
+      return x
+    return apply_scanned
+
+  def apply_layers(x, *args):
+    for i in range(num_layers):
+      x = cls(config, name=f"layers_{i}", **attrs)(x, *args)
+    return x
+  return apply_layers
+
+
+def _default_positions(tokens: Array) -> Array:
+  return jnp.arange(tokens.shape[1], dtype=jnp.int32)[None]  # [1, length]
+
+
+class Encoder(nn.Module):
+  """T5 encoder stack; the embedding is shared with the decoder."""
+  config: T5Config
+  embedder: nn.Module
+
+  @nn.compact
+  def __call__(self, tokens, segment_ids=None, positions=None, enable_dropout=False):
+    cfg = self.config
+    deterministic = not enable_dropout
+    x = self.embedder(tokens)  # [batch, length, embed]
+    x = nn.Dropout(rate=cfg.dropout_rate, broadcast_dims=(-2,))(x, deterministic=deterministic)
+    x = constrain(x, _ACT)
+    impl = resolve_attention_impl(cfg, packed=segment_ids is not None,
+                                  dropout=enable_dropout and cfg.dropout_rate > 0)
+    relpos = RelativePositionBiases(cfg, bidirectional=True, name="relpos_bias")
+    valid = tokens > 0  # [batch, length]
+    if impl is not None:
+      pos = _default_positions(tokens)
+      bias = relpos(pos, pos)  # [1, heads, length, length]
+      mask, kv_lengths = None, jnp.sum(valid, axis=-1, dtype=jnp.int32)
+    else:
+      pos = _default_positions(tokens) if positions is None else positions.astype(jnp.int32)
+      bias = relpos(pos, pos)  # [batch|1, heads, length, length]
+      mask = _and(valid[:, None, None, :], _segment_mask(segment_ids, segment_ids))
+      kv_lengths = None
+    x = _stack(EncoderLayer, cfg, cfg.num_encoder_layers, 3, deterministic=deterministic,
+               fused_impl=impl)(x, bias, mask, kv_lengths)
+    x = LayerNorm(cfg, name="encoder_norm")(x)
+    x = nn.Dropout(rate=cfg.dropout_rate, broadcast_dims=(-2,))(x, deterministic=deterministic)
+    return constrain(x, _ACT)
+
+
+class Decoder(nn.Module):
+  """T5 decoder stack with the output layer (tied or `logits_dense`)."""
+  config: T5Config
+  embedder: nn.Module
+
+  @nn.compact
+  def __call__(self, encoded, encoder_input_tokens, decoder_input_tokens,
+               encoder_segment_ids=None, decoder_segment_ids=None, decoder_positions=None,
+               enable_dropout=False, decode=False, max_decode_length=None):
+    cfg = self.config
+    deterministic = not enable_dropout
+    y = self.embedder(decoder_input_tokens)  # [batch, target_len, embed]
+    y = nn.Dropout(rate=cfg.dropout_rate, broadcast_dims=(-2,))(y, deterministic=deterministic)
+    y = constrain(y, _ACT)
+    relpos = RelativePositionBiases(cfg, bidirectional=False, name="relpos_bias")
+    enc_valid = encoder_input_tokens > 0  # [batch, input_len]
+    packed = encoder_segment_ids is not None or decoder_segment_ids is not None
+    impl = None if decode else resolve_attention_impl(
+        cfg, packed=packed, dropout=enable_dropout and cfg.dropout_rate > 0)
+    decode_index, max_len = None, None
+    if decode:
+      initialized = self.has_variable("cache", "decode_index")
+      index_var = self.variable("cache", "decode_index", lambda: jnp.zeros((), jnp.int32))
+      if initialized:
+        decode_index = index_var.value
+        max_len = self.get_variable("cache", "max_length_marker").shape[0]
+        index_var.value = decode_index + 1
+        k_pos = jnp.arange(max_len, dtype=jnp.int32)[None]  # [1, max_len]
+        self_bias = relpos(decode_index[None, None], k_pos)  # [1, heads, 1, max_len]
+        self_mask = (k_pos <= decode_index)[:, None, None, :]  # [1, 1, 1, max_len]
+      else:  # the initialising call: creates the cache, projects the cross-attention keys/values
+        max_len = max_decode_length or decoder_input_tokens.shape[1]
+        self.variable("cache", "max_length_marker", lambda: jnp.zeros((max_len,), jnp.int8))
+        pos = _default_positions(decoder_input_tokens)
+        self_bias = relpos(pos, pos)
+        t = decoder_input_tokens.shape[1]
+        self_mask = (jnp.arange(t)[:, None] >= jnp.arange(t)[None, :])[None, None]
+      cross_mask, enc_lengths = enc_valid[:, None, None, :], None
+    elif impl is not None:
+      pos = _default_positions(decoder_input_tokens)
+      self_bias = relpos(pos, pos)  # [1, heads, target_len, target_len]
+      self_mask, cross_mask = None, None
+      enc_lengths = jnp.sum(enc_valid, axis=-1, dtype=jnp.int32)
+    else:
+      pos = (_default_positions(decoder_input_tokens) if decoder_positions is None
+             else decoder_positions.astype(jnp.int32))
+      self_bias = relpos(pos, pos)  # [batch|1, heads, target_len, target_len]
+      t = decoder_input_tokens.shape[1]
+      causal = (jnp.arange(t)[:, None] >= jnp.arange(t)[None, :])[None, None]  # [1,1,t,t]
+      self_mask = _and(causal, _segment_mask(decoder_segment_ids, decoder_segment_ids))
+      cross_mask = _and(enc_valid[:, None, None, :],
+                        _segment_mask(decoder_segment_ids, encoder_segment_ids))
+      enc_lengths = None
+    y = _stack(DecoderLayer, cfg, cfg.num_decoder_layers, 6, deterministic=deterministic,
+               decode=decode, fused_impl=impl,
+               decode_length=max_len if decode else None)(
+                   y, encoded, self_bias, self_mask, cross_mask, enc_lengths, decode_index)
+    y = LayerNorm(cfg, name="decoder_norm")(y)
+    y = nn.Dropout(rate=cfg.dropout_rate, broadcast_dims=(-2,))(y, deterministic=deterministic)
+    y = constrain(y, _ACT)
+    if cfg.tie_word_embeddings:
+      logits = self.embedder.attend(y * (cfg.d_model ** -0.5))
+    else:
+      logits = Dense(cfg.vocab_size, ("embed", "vocab"), cfg, init_std=cfg.d_model ** -0.5,
+                     fp32_out=True, name="logits_dense")(y)
+    logits = logits.astype(jnp.float32)  # [batch, target_len, vocab]
+    return constrain(logits, ("batch", "length", "vocab"))
+
+
+class T5(nn.Module):
+  """T5 encoder-decoder; see docs/design.md."""
+  config: T5Config
+
+  def setup(self):
+    self.token_embedder = Embed(self.config)
+    self.encoder = Encoder(self.config, self.token_embedder)
+    self.decoder = Decoder(self.config, self.token_embedder)
+
+  def encode(self, encoder_input_tokens, encoder_segment_ids=None, encoder_positions=None, *,
+             enable_dropout=False):
+    """Encoder outputs [batch, input_len, embed] in the compute dtype."""
+    return self.encoder(encoder_input_tokens, encoder_segment_ids, encoder_positions,
+                        enable_dropout)
+
+  def decode(self, encoded, encoder_input_tokens, decoder_input_tokens,
+             encoder_segment_ids=None, decoder_segment_ids=None, decoder_positions=None, *,
+             enable_dropout=False, decode=False, max_decode_length=None):
+    """Decoder logits float32 [batch, target_len, vocab].
+
+    `decode=True`: incremental decoding with the `cache` collection. The first call (no cache
+    yet, `mutable=["cache"]`) creates it for `max_decode_length` steps (default: the length of
+    `decoder_input_tokens`) and projects the cross-attention keys/values once; later calls
+    take one token [batch, 1] each.
+    """
+    return self.decoder(encoded, encoder_input_tokens, decoder_input_tokens,
+                        encoder_segment_ids, decoder_segment_ids, decoder_positions,
+                        enable_dropout, decode, max_decode_length)
+
+  def __call__(self, encoder_input_tokens, decoder_input_tokens, encoder_segment_ids=None,
+               decoder_segment_ids=None, encoder_positions=None, decoder_positions=None, *,
+               enable_dropout=False):
+    encoded = self.encode(encoder_input_tokens, encoder_segment_ids, encoder_positions,
+                          enable_dropout=enable_dropout)
+    return self.decode(encoded, encoder_input_tokens, decoder_input_tokens,
+                       encoder_segment_ids, decoder_segment_ids, decoder_positions,
+                       enable_dropout=enable_dropout)
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def _init_boxed(config: T5Config, rng, input_len: int, target_len: int):
+  model = T5(config)
+  enc = jnp.ones((1, input_len), jnp.int32)
+  dec = jnp.ones((1, target_len), jnp.int32)
+  return model.init({"params": rng}, enc, dec)["params"]
+
+
+def init_params(config: T5Config, rng, input_len: int = 8, target_len: int = 8):
+  """Randomly initialised parameters (plain arrays, `config.param_dtype`), jitted."""
+  fn = jax.jit(lambda r: nn.unbox(_init_boxed(config, r, input_len, target_len)))
+  return fn(rng)
+
+
+def param_shapes(config: T5Config):
+  """The `jax.ShapeDtypeStruct` tree of the parameters (no compute)."""
+  return jax.eval_shape(lambda: nn.unbox(_init_boxed(config, jax.random.PRNGKey(0), 2, 2)))
+
+
+def param_logical_axes(config: T5Config):
+  """A pytree of `PartitionSpec`s of logical axis names, same structure as the params."""
+  boxed = jax.eval_shape(lambda: _init_boxed(config, jax.random.PRNGKey(0), 2, 2))
+  return nn.get_partition_spec(boxed)
+
+
+_LAYER_RE = re.compile(r"^layers_(\d+)$")
+
+
+def scan_params(params, config: T5Config):
+  """Stacks `{encoder,decoder}/layers_{i}` into `{encoder,decoder}/layers` (leading axis)."""
+  out = dict(params)
+  for stack, n in (("encoder", config.num_encoder_layers), ("decoder", config.num_decoder_layers)):
+    sub = dict(params[stack])
+    if "layers" in sub:
+      continue
+    layers = [sub.pop(f"layers_{i}") for i in range(n)]
+    extra = [k for k in sub if _LAYER_RE.match(k)]
+    if extra:
+      raise ValueError(f"{stack} has {extra} beyond num_layers={n}.")
+    sub["layers"] = jax.tree.map(lambda *xs: jnp.stack(xs), *layers)
+    out[stack] = sub
+  return out
+
+
+def unscan_params(params, config: T5Config):
+  """Splits `{encoder,decoder}/layers` (leading axis) into `layers_{i}` subtrees."""
+  out = dict(params)
+  for stack, n in (("encoder", config.num_encoder_layers), ("decoder", config.num_decoder_layers)):
+    sub = dict(params[stack])
+    if "layers" not in sub:
+      continue
+    stacked = sub.pop("layers")
+    for i in range(n):
+      sub[f"layers_{i}"] = jax.tree.map(lambda x, i=i: x[i], stacked)
+    out[stack] = sub
+  return out
+
+
+def count_params(params) -> int:
+  return int(sum(np.prod(x.shape) for x in jax.tree.leaves(params)))
+
+
+def cast_for_compute(config: T5Config):
+  return dtype_of(config.dtype)

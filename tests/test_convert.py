@@ -1,0 +1,183 @@
+"""Checkpoint conversion: HF import/export (parity with transformers), T5X import, the CLI."""
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from flanjax import convert
+from flanjax import model as M
+from flanjax.config import get_config
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+VOCAB = 61
+
+
+def _hf_model(v11: bool, seed=0):
+  torch.manual_seed(seed)
+  cfg = transformers.T5Config(
+      vocab_size=VOCAB, d_model=32, d_kv=8, d_ff=40, num_layers=2, num_decoder_layers=2,
+      num_heads=4, relative_attention_num_buckets=8, relative_attention_max_distance=20,
+      dropout_rate=0.0, feed_forward_proj="gated-gelu" if v11 else "relu",
+      tie_word_embeddings=not v11, decoder_start_token_id=0)
+  m = transformers.T5ForConditionalGeneration(cfg).eval()
+  with torch.no_grad():
+    for p in m.parameters():
+      p.add_(0.05 * torch.randn_like(p))
+    if v11:
+      m.lm_head.weight = torch.nn.Parameter(torch.randn(VOCAB, 32) * 0.2)
+  return m
+
+
+def _inputs():
+  rng = np.random.default_rng(0)
+  enc = rng.integers(2, VOCAB, size=(2, 7)).astype(np.int32)
+  enc[1, 4:] = 0
+  dec = rng.integers(2, VOCAB, size=(2, 5)).astype(np.int32)
+  dec[:, 0] = 0
+  return enc, dec
+
+
+def _hf_logits(m, enc, dec):
+  with torch.no_grad():
+    return m(input_ids=torch.tensor(enc, dtype=torch.long),
+             attention_mask=torch.tensor(enc > 0, dtype=torch.long),
+             decoder_input_ids=torch.tensor(dec, dtype=torch.long)).logits.numpy()
+
+
+def _assert_trees_equal(a, b):
+  assert jax.tree.structure(a) == jax.tree.structure(b)
+  jax.tree.map(lambda x, y: np.testing.assert_array_equal(np.asarray(x), np.asarray(y)), a, b)
+
+
+@pytest.mark.parametrize("v11", [True, False])
+def test_hf_import_export_roundtrip(tmp_path, v11):
+  m = _hf_model(v11)
+  m.save_pretrained(tmp_path / "hf")
+  config, params = convert.load_hf(tmp_path / "hf")
+  assert config.gated == v11 and config.tie_word_embeddings == (not v11)
+  assert config.head_dim == 8 and config.relative_attention_max_distance == 20
+  enc, dec = _inputs()
+  ref = _hf_logits(m, enc, dec)
+  got = M.T5(config.replace(dtype="float32")).apply({"params": params}, enc, dec)
+  assert np.max(np.abs(np.asarray(got) - ref)) <= 1e-4
+  # Export -> import is exact, and transformers loads the export with the same logits.
+  convert.save_hf(tmp_path / "out", config, params)
+  config2, params2 = convert.load_hf(tmp_path / "out")
+  assert config2 == config
+  _assert_trees_equal(params2, params)
+  m2 = transformers.T5ForConditionalGeneration.from_pretrained(tmp_path / "out").eval()
+  assert np.max(np.abs(_hf_logits(m2, enc, dec) - ref)) <= 1e-5
+  with pytest.raises(convert.ConvertError, match="never overwrites"):
+    convert.save_hf(tmp_path / "out", config, params)
+
+
+def test_hf_sharded_safetensors_and_torch_bin(tmp_path):
+  m = _hf_model(True, seed=1)
+  m.save_pretrained(tmp_path / "sharded", max_shard_size="20KB")
+  assert os.path.exists(tmp_path / "sharded" / convert.SAFETENSORS_INDEX)
+  config, params = convert.load_hf(tmp_path / "sharded")
+  # pytorch_model.bin (read with weights_only=True)
+  os.makedirs(tmp_path / "bin")
+  (tmp_path / "bin" / "config.json").write_text((tmp_path / "sharded" / "config.json").read_text())
+  torch.save(m.state_dict(), tmp_path / "bin" / convert.TORCH_BIN)
+  config_b, params_b = convert.load_hf(tmp_path / "bin")
+  assert config_b == config
+  _assert_trees_equal(params_b, params)
+
+
+def test_mismatch_errors_list_parameters_and_suggest_size(tmp_path):
+  config = get_config("tiny", vocab_size=VOCAB)
+  params = jax.tree.map(np.asarray, M.init_params(config, jax.random.PRNGKey(0)))
+  wrong = get_config("small", vocab_size=VOCAB)
+  with pytest.raises(convert.ConvertError) as e:
+    convert.check_shapes(wrong, params)
+  msg = str(e.value)
+  assert "token_embedder/embedding: shape (61, 64), expected (61, 512)" in msg
+  assert "mismatches" in msg and "more" in msg and "t5_1_1_tiny.gin" in msg
+  with pytest.raises(convert.ConvertError, match="no config.json"):
+    convert.load_hf(tmp_path)
+  (tmp_path / "config.json").write_text(json.dumps({"model_type": "t5"}))
+  with pytest.raises(convert.ConvertError, match="model.safetensors"):
+    convert.read_hf_state(str(tmp_path))
+
+
+def _write_t5x(ckpt_dir, params, inline=("encoder/encoder_norm/scale",)):
+  """Writes `params` in T5X's layout: `checkpoint` msgpack + TensorStore zarr arrays."""
+  import tensorstore as ts
+  from flax import serialization
+  os.makedirs(ckpt_dir)
+  flat = {"/".join(k): v for k, v in convert._flatten(params).items()}
+  target = {}
+  for name, arr in flat.items():
+    arr = np.asarray(arr)
+    if name in inline:
+      leaf = arr
+    else:
+      # Store the big matrices in bfloat16 as the published checkpoints partly do.
+      dtype = "bfloat16" if name.endswith("kernel") and "query" in name else "float32"
+      rel = f"target.{name.replace('/', '.')}"
+      spec = {"driver": "zarr", "dtype": dtype,
+              "kvstore": {"driver": "file", "path": rel},
+              "metadata": {"shape": list(arr.shape), "chunks": list(arr.shape),
+                           "compressor": {"id": "gzip"}}}
+      abs_spec = json.loads(json.dumps(spec))
+      abs_spec["kvstore"]["path"] = os.path.join(ckpt_dir, rel)
+      store = ts.open(abs_spec, create=True).result()
+      store.write(arr.astype(jax.numpy.bfloat16) if dtype == "bfloat16" else arr).result()
+      leaf = spec
+    convert._set(target, tuple(name.split("/")), leaf)
+  state = {"optimizer": {"target": target,
+                         "state": {"step": np.int32(1184000), "param_states": {}}}}
+  with open(os.path.join(ckpt_dir, "checkpoint"), "wb") as f:
+    f.write(serialization.msgpack_serialize(state))
+
+
+def test_t5x_import(tmp_path):
+  config = get_config("tiny", vocab_size=VOCAB, num_decoder_layers=3)
+  params = jax.tree.map(np.asarray, M.init_params(config, jax.random.PRNGKey(1)))
+  _write_t5x(str(tmp_path / "checkpoint_1184000"), params)
+  got_config, got = convert.load_t5x(tmp_path / "checkpoint_1184000")
+  assert got_config == config.replace(dropout_rate=got_config.dropout_rate)
+  # Query kernels were stored in bfloat16: expect their bfloat16 rounding.
+  expect = jax.tree.map(lambda x: x, params)
+  for stack, attn in (("encoder", "attention"), ("decoder", "self_attention"),
+                      ("decoder", "encoder_decoder_attention")):
+    n = config.num_encoder_layers if stack == "encoder" else config.num_decoder_layers
+    for i in range(n):
+      path = (stack, f"layers_{i}", attn, "query", "kernel")
+      convert._set(expect, path, np.asarray(convert._get(params, path)).astype(
+          jax.numpy.bfloat16).astype(np.float32))
+  _assert_trees_equal(got, expect)
+  with pytest.raises(convert.ConvertError, match="t5_1_1_tiny.gin"):
+    convert.load_t5x(tmp_path / "checkpoint_1184000", size="base")
+  with pytest.raises(convert.ConvertError, match="no `checkpoint` file"):
+    convert.load_t5x(tmp_path)
+
+
+def test_cli_roundtrip(tmp_path, capsys):
+  checkpoints = pytest.importorskip("flanjax.checkpoints")
+  m = _hf_model(True, seed=2)
+  m.save_pretrained(tmp_path / "hf")
+  (tmp_path / "hf" / "spiece.model").write_bytes(b"not really a sentencepiece model")
+  assert convert.main(["--from-hf", str(tmp_path / "hf"), "--to", str(tmp_path / "ckpt")]) == 0
+  config, params, vocab = checkpoints.load_pretrained(str(tmp_path / "ckpt"))
+  ref_config, ref_params = convert.load_hf(tmp_path / "hf")
+  assert config == ref_config
+  assert vocab["path"] == str(tmp_path / "ckpt" / "spiece.model")  # copied: self-contained
+  _assert_trees_equal(params, ref_params)
+  assert convert.main(["--from", str(tmp_path / "ckpt"), "--to-hf", str(tmp_path / "out")]) == 0
+  assert os.path.exists(tmp_path / "out" / "spiece.model")
+  m2 = transformers.T5ForConditionalGeneration.from_pretrained(tmp_path / "out").eval()
+  enc, dec = _inputs()
+  np.testing.assert_array_equal(_hf_logits(m2, enc, dec), _hf_logits(m, enc, dec))
+  # T5X -> flanjax through the CLI.
+  _write_t5x(str(tmp_path / "t5x" / "checkpoint_5"), jax.tree.map(np.asarray, ref_params))
+  assert convert.main(["--from-t5x", str(tmp_path / "t5x" / "checkpoint_5"),
+                       "--to", str(tmp_path / "ckpt2")]) == 0
+  assert checkpoints.load_pretrained(str(tmp_path / "ckpt2"))[0].d_ff == 40
+  with pytest.raises(SystemExit):
+    convert.main(["--from-hf", "x", "--from-t5x", "y", "--to", "z"])

@@ -1,0 +1,193 @@
+"""T5 model: HF parity (v1.1 and v1.0), packing, logical axes, scan/remat, fused attention."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from flanjax import model as M
+from flanjax.config import get_config
+from flanjax.convert import params_from_hf_state
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+VOCAB = 97
+
+
+def hf_model(v11: bool, seed=0):
+  """A randomly initialised tiny HF T5 (v1.1: gated-GELU, untied; v1.0: ReLU, tied)."""
+  torch.manual_seed(seed)
+  cfg = transformers.T5Config(
+      vocab_size=VOCAB, d_model=32, d_kv=8, d_ff=48, num_layers=2, num_decoder_layers=3,
+      num_heads=4, relative_attention_num_buckets=8, relative_attention_max_distance=20,
+      dropout_rate=0.0, feed_forward_proj="gated-gelu" if v11 else "relu",
+      tie_word_embeddings=not v11, decoder_start_token_id=0)
+  m = transformers.T5ForConditionalGeneration(cfg).eval()
+  with torch.no_grad():
+    for p in m.parameters():  # larger weights than HF's init make the test more sensitive
+      p.add_(0.05 * torch.randn_like(p))
+    if v11:  # transformers 5 ties in memory; give v1.1 its own output layer as Flan-T5 has
+      m.lm_head.weight = torch.nn.Parameter(torch.randn(VOCAB, 32) * 0.2)
+  return m
+
+
+def flanjax_from_hf(m, v11: bool, **overrides):
+  config = get_config("tiny", vocab_size=VOCAB, d_model=32, head_dim=8, d_ff=48,
+                      num_encoder_layers=2, num_decoder_layers=3, num_heads=4,
+                      relative_attention_num_buckets=8, relative_attention_max_distance=20,
+                      feed_forward_proj="gated-gelu" if v11 else "relu",
+                      tie_word_embeddings=not v11, dtype="float32", **overrides)
+  state = {k: v.detach().numpy() for k, v in m.state_dict().items()}
+  return config, params_from_hf_state(config, state)
+
+
+def _inputs(rng, batch=3, in_len=11, tgt_len=7):
+  enc = rng.integers(2, VOCAB, size=(batch, in_len)).astype(np.int32)
+  enc[1, 6:] = 0  # padding
+  enc[2, 9:] = 0
+  dec = rng.integers(2, VOCAB, size=(batch, tgt_len)).astype(np.int32)
+  dec[:, 0] = 0
+  return enc, dec
+
+
+@pytest.mark.parametrize("v11", [True, False])
+def test_logits_match_transformers(v11):
+  m = hf_model(v11)
+  config, params = flanjax_from_hf(m, v11)
+  enc, dec = _inputs(np.random.default_rng(0))
+  with torch.no_grad():
+    ref = m(input_ids=torch.tensor(enc, dtype=torch.long),
+            attention_mask=torch.tensor(enc > 0, dtype=torch.long),
+            decoder_input_ids=torch.tensor(dec, dtype=torch.long)).logits.numpy()
+  got = np.asarray(jax.jit(M.T5(config).apply)({"params": params}, enc, dec))
+  assert got.dtype == np.float32 and got.shape == ref.shape
+  assert np.max(np.abs(got - ref)) <= 1e-4, np.max(np.abs(got - ref))
+
+
+def test_packed_equals_separate_examples():
+  m = hf_model(True)
+  config, params = flanjax_from_hf(m, True)
+  apply = jax.jit(M.T5(config).apply)
+  rng = np.random.default_rng(1)
+  a_in, b_in = rng.integers(2, VOCAB, 5), rng.integers(2, VOCAB, 4)
+  a_tg, b_tg = rng.integers(2, VOCAB, 3), rng.integers(2, VOCAB, 4)
+  def shift(t):
+    return np.concatenate([[0], t[:-1]])
+  enc = np.zeros((1, 12), np.int32)
+  enc[0, :9] = np.concatenate([a_in, b_in])
+  enc_seg = np.array([[1] * 5 + [2] * 4 + [0] * 3], np.int32)
+  enc_pos = np.array([list(range(5)) + list(range(4)) + [0] * 3], np.int32)
+  dec = np.zeros((1, 9), np.int32)
+  dec[0, :7] = np.concatenate([shift(a_tg), shift(b_tg)])
+  dec_seg = np.array([[1] * 3 + [2] * 4 + [0] * 2], np.int32)
+  dec_pos = np.array([list(range(3)) + list(range(4)) + [0] * 2], np.int32)
+  packed = apply({"params": params}, enc, dec, enc_seg, dec_seg, enc_pos, dec_pos)
+  la = apply({"params": params}, a_in[None], shift(a_tg)[None])
+  lb = apply({"params": params}, b_in[None], shift(b_tg)[None])
+  np.testing.assert_allclose(packed[0, :3], la[0], atol=1e-5)
+  np.testing.assert_allclose(packed[0, 3:7], lb[0], atol=1e-5)
+
+
+def test_logical_axes_cover_params():
+  config = get_config("tiny")
+  shapes = M.param_shapes(config)
+  axes = M.param_logical_axes(config)
+  flat_s = jax.tree_util.tree_leaves_with_path(shapes)
+  flat_a = dict(jax.tree_util.tree_leaves_with_path(
+      axes, is_leaf=lambda x: isinstance(x, jax.sharding.PartitionSpec)))
+  assert len(flat_s) == len(flat_a)
+  for path, s in flat_s:
+    spec = flat_a[path]
+    assert len(spec) == len(s.shape), (path, spec, s.shape)
+  assert axes["token_embedder"]["embedding"] == jax.sharding.PartitionSpec("vocab", "embed")
+  assert (axes["decoder"]["layers_0"]["self_attention"]["query"]["kernel"]
+          == jax.sharding.PartitionSpec("embed", "joined_kv"))
+  assert axes["decoder"]["relpos_bias"]["rel_embedding"] == jax.sharding.PartitionSpec(
+      "heads", "relpos_buckets")
+  assert s.dtype == jnp.float32
+  scanned = M.param_logical_axes(config.replace(scan_layers=True))
+  assert scanned["encoder"]["layers"]["mlp"]["wi_0"]["kernel"] == jax.sharding.PartitionSpec(
+      "layers", "embed", "mlp")
+
+
+@pytest.mark.parametrize("remat", ["none", "full",
+                                   pytest.param("minimal", marks=pytest.mark.slow)])
+def test_scan_layers_and_remat_same_logits(remat):
+  m = hf_model(True)
+  config, params = flanjax_from_hf(m, True)
+  enc, dec = _inputs(np.random.default_rng(2))
+  ref = jax.jit(M.T5(config).apply)({"params": params}, enc, dec)
+  scfg = config.replace(scan_layers=True, remat_policy=remat)
+  sparams = M.scan_params(params, scfg)
+  assert sparams["encoder"]["layers"]["mlp"]["wo"]["kernel"].shape == (2, 48, 32)
+  shapes = M.param_shapes(scfg)
+  assert jax.tree.map(lambda s: s.shape, shapes) == jax.tree.map(jnp.shape, sparams)
+  got = jax.jit(M.T5(scfg).apply)({"params": sparams}, enc, dec)
+  np.testing.assert_allclose(got, ref, atol=1e-5)
+  back = M.unscan_params(sparams, scfg)
+  assert jax.tree.all(jax.tree.map(lambda a, b: bool(np.array_equal(a, b)), back, params))
+  # Gradients agree too (remat must not change the maths).
+  def loss(p, cfg):
+    return jnp.sum(M.T5(cfg).apply({"params": p}, enc, dec) ** 2)
+  g_ref = jax.jit(jax.grad(loss), static_argnums=1)(params, config)
+  g = M.unscan_params(jax.jit(jax.grad(loss), static_argnums=1)(sparams, scfg), scfg)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4), g, g_ref)
+
+
+def test_bf16_default_runs_and_dropout_changes_outputs():
+  config = get_config("tiny", vocab_size=VOCAB, dropout_rate=0.3)
+  assert config.dtype == "bfloat16"
+  params = M.init_params(config, jax.random.PRNGKey(0))
+  assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(params))
+  enc, dec = _inputs(np.random.default_rng(3))
+  model = M.T5(config)
+  apply = jax.jit(model.apply, static_argnames="enable_dropout")
+  a = apply({"params": params}, enc, dec)
+  b = apply({"params": params}, enc, dec)
+  assert a.dtype == jnp.float32 and np.array_equal(a, b)
+  c = apply({"params": params}, enc, dec, enable_dropout=True,
+            rngs={"dropout": jax.random.PRNGKey(1)})
+  assert not np.allclose(a, c)
+
+
+def test_fused_attention_matches_einsum_outputs_and_grads():
+  """jax.nn.dot_product_attention (xla) with the cuDNN-path arguments == the einsum path."""
+  from flanjax.layers import einsum_attention, fused_attention
+  rng = np.random.default_rng(4)
+  b, t, s, h, d = 2, 5, 6, 3, 8
+  q = jnp.asarray(rng.normal(size=(b, t, h, d)), jnp.float32)
+  k = jnp.asarray(rng.normal(size=(b, s, h, d)), jnp.float32)
+  v = jnp.asarray(rng.normal(size=(b, s, h, d)), jnp.float32)
+  bias = jnp.asarray(rng.normal(size=(1, h, t, s)), jnp.float32)
+  lengths = jnp.array([6, 4], jnp.int32)
+  for causal in (False, True):
+    tt = t if not causal else s
+    qq = q if not causal else jnp.asarray(rng.normal(size=(b, s, h, d)), jnp.float32)
+    bb = bias if not causal else jnp.asarray(rng.normal(size=(1, h, s, s)), jnp.float32)
+    mask = (jnp.arange(s)[None, :] < lengths[:, None])[:, None, None, :]  # [b, 1, 1, s]
+    if causal:
+      mask = mask & (jnp.arange(tt)[:, None] >= jnp.arange(s)[None, :])[None, None]
+
+    def f_ref(qq, k, v, bb, mask=mask):
+      return jnp.sum(jnp.sin(einsum_attention(qq, k, v, bb, mask)))
+
+    def f_fused(qq, k, v, bb, causal=causal):
+      return jnp.sum(jnp.sin(fused_attention(qq, k, v, bb, is_causal=causal, q_lengths=None,
+                                             kv_lengths=lengths, implementation="xla")))
+    np.testing.assert_allclose(f_fused(qq, k, v, bb), f_ref(qq, k, v, bb), rtol=1e-5)
+    g_ref = jax.jit(jax.grad(f_ref, argnums=(0, 1, 2, 3)))(qq, k, v, bb)
+    g = jax.jit(jax.grad(f_fused, argnums=(0, 1, 2, 3)))(qq, k, v, bb)
+    assert float(jnp.max(jnp.abs(g_ref[3]))) > 1e-3  # the bias gradient is really there
+    for a, r in zip(g, g_ref):
+      np.testing.assert_allclose(a, r, rtol=1e-4, atol=1e-5)
+
+
+def test_attention_impl_resolution():
+  cfg = get_config("tiny", attention_impl="cudnn")
+  with pytest.raises(ValueError, match="does not support"):
+    M.resolve_attention_impl(cfg, packed=True, dropout=False)
+  assert M.resolve_attention_impl(cfg, packed=False, dropout=False) == "cudnn"
+  auto = get_config("tiny")
+  expect = "cudnn" if jax.default_backend() == "gpu" else None
+  assert M.resolve_attention_impl(auto, packed=False, dropout=False) == expect
+  assert M.resolve_attention_impl(auto, packed=True, dropout=False) is None
