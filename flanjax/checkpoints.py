@@ -1,0 +1,322 @@
+"""flanjax checkpoints: pretrained/converted parameters and the trainer's checkpoint manager.
+
+Layout of a checkpoint directory (a `--model_dir`, or the output of `flanjax convert`):
+
+  flanjax_model.json   {"model_config": T5Config.to_dict(), "vocabulary": {...}, "format_version": 1}
+  <step>/              Orbax CheckpointManager step folders with items
+    params/            always (a pytree of arrays, the model's parameter tree)
+    opt_state/         training checkpoints only (the optax state)
+    meta/              JSON: step, batches consumed (data iterator position), seed, ...
+
+Orbax writes each step into a temporary folder and renames it when complete, and its
+`CheckpointManager` lists only finalised steps, so a half-written checkpoint never looks valid;
+`TrainCheckpointManager.latest_step()` additionally checks that every required item is present.
+No TensorFlow here.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from flanjax.config import T5Config
+from flanjax.errors import FlanjaxError
+
+MODEL_INFO_FILE = "flanjax_model.json"
+FORMAT_VERSION = 1
+_STEP_RE = re.compile(r"^\d+$")
+
+
+class CheckpointError(FlanjaxError):
+  """A checkpoint directory that is missing, incomplete or does not match the request."""
+
+
+def vocabulary_info(vocabulary) -> dict[str, Any] | None:
+  """Normalises a vocabulary description to the JSON form stored in flanjax_model.json.
+
+  Accepts None, a dict with a "type" key, a path to a SentencePiece model (str), or a seqio
+  vocabulary object (SentencePieceVocabulary / ByteVocabulary), without importing seqio.
+  """
+  if vocabulary is None:
+    return None
+  if isinstance(vocabulary, dict):
+    if vocabulary.get("type") not in ("sentencepiece", "byte"):
+      raise CheckpointError(f"vocabulary dict {vocabulary!r}: 'type' must be 'sentencepiece' or "
+                            "'byte'.")
+    return dict(vocabulary)
+  if isinstance(vocabulary, (str, os.PathLike)):
+    return {"type": "sentencepiece", "path": os.fspath(vocabulary)}
+  path = getattr(vocabulary, "sentencepiece_model_file", None)
+  if path is not None:
+    info = {"type": "sentencepiece", "path": str(path)}
+    extra = getattr(vocabulary, "extra_ids", None)
+    if extra is not None:
+      info["extra_ids"] = int(extra)
+    return info
+  if type(vocabulary).__name__ == "ByteVocabulary":
+    return {"type": "byte", "extra_ids": int(getattr(vocabulary, "extra_ids", 0) or 0)}
+  raise CheckpointError(f"Cannot describe vocabulary {vocabulary!r}: pass a SentencePiece model "
+                        "path, a seqio SentencePieceVocabulary/ByteVocabulary, or a dict "
+                        "{'type': 'sentencepiece', 'path': ...}.")
+
+
+def make_vocabulary(info: dict[str, Any] | None):
+  """Builds the seqio vocabulary described by `info` (imports seqio lazily; data side only)."""
+  if info is None:
+    return None
+  import seqio  # noqa: PLC0415  (TensorFlow boundary: only when a vocabulary object is needed)
+  if info["type"] == "byte":
+    return seqio.ByteVocabulary(extra_ids=info.get("extra_ids", 0))
+  return seqio.SentencePieceVocabulary(info["path"], extra_ids=info.get("extra_ids", 0))
+
+
+def _atomic_write_text(path: str, text: str):
+  tmp = f"{path}.tmp-{os.getpid()}"
+  with open(tmp, "w") as f:
+    f.write(text)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
+def write_model_info(ckpt_dir: str, config: T5Config, vocabulary=None, **extra):
+  """Writes flanjax_model.json (atomically, process 0 only)."""
+  if jax.process_index() != 0:
+    return
+  os.makedirs(ckpt_dir, exist_ok=True)
+  info = {"model_config": config.to_dict(), "vocabulary": vocabulary_info(vocabulary),
+          "format_version": FORMAT_VERSION, **extra}
+  _atomic_write_text(os.path.join(ckpt_dir, MODEL_INFO_FILE), json.dumps(info, indent=2) + "\n")
+
+
+def read_model_info(ckpt_dir: str) -> dict[str, Any]:
+  """Reads flanjax_model.json of a checkpoint directory."""
+  path = os.path.join(os.fspath(ckpt_dir), MODEL_INFO_FILE)
+  if not os.path.isdir(os.fspath(ckpt_dir)):
+    raise CheckpointError(f"Checkpoint directory {ckpt_dir} does not exist.")
+  if not os.path.exists(path):
+    raise CheckpointError(
+        f"{ckpt_dir} is not a flanjax checkpoint: {MODEL_INFO_FILE} is missing. Convert a "
+        "Hugging Face or T5X checkpoint first: `flanjax convert --from-hf DIR --to CKPT_DIR`.")
+  with open(path) as f:
+    info = json.load(f)
+  version = info.get("format_version")
+  if version != FORMAT_VERSION:
+    raise CheckpointError(f"{path}: format_version {version} is not supported "
+                          f"(this flanjax reads {FORMAT_VERSION}).")
+  return info
+
+
+def finalized_steps(ckpt_dir: str, required_items=("params",)) -> list[int]:
+  """Steps of `ckpt_dir` whose step folder was finalised and holds all `required_items`."""
+  ckpt_dir = os.fspath(ckpt_dir)
+  if not os.path.isdir(ckpt_dir):
+    return []
+  steps = []
+  for name in os.listdir(ckpt_dir):
+    folder = os.path.join(ckpt_dir, name)
+    # Orbax writes `<step>.orbax-checkpoint-tmp-*` and renames it to `<step>` when complete.
+    if not _STEP_RE.match(name) or not os.path.isdir(folder):
+      continue
+    if all(os.path.isdir(os.path.join(folder, item)) for item in required_items):
+      steps.append(int(name))
+  return sorted(steps)
+
+
+def _abstract_tree(shapes, shardings):
+  """ShapeDtypeStructs carrying target shardings (for restoring onto any mesh)."""
+  return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+                      shapes, shardings)
+
+
+def _numpy_restore_args(metadata_tree):
+  return jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), metadata_tree)
+
+
+def save_pretrained(ckpt_dir: str, params, config: T5Config, vocabulary=None, step: int = 0):
+  """Saves `params` (+ model config and vocabulary) as a flanjax checkpoint at `step`.
+
+  The directory must not already hold a checkpoint at `step` (never overwrite a user's
+  checkpoint). Params are saved in whatever layout they are in; converted checkpoints should be
+  unscanned (the layout is recorded through `config.scan_layers`).
+  """
+  ckpt_dir = os.path.abspath(os.fspath(ckpt_dir))
+  if step in finalized_steps(ckpt_dir):
+    raise CheckpointError(f"{ckpt_dir} already holds a checkpoint at step {step}; choose another "
+                          "directory (flanjax never overwrites a checkpoint).")
+  write_model_info(ckpt_dir, config, vocabulary)
+  with ocp.CheckpointManager(
+      ckpt_dir, item_names=("params",),
+      options=ocp.CheckpointManagerOptions(enable_async_checkpointing=False,
+                                           create=True)) as mngr:
+    mngr.save(step, args=ocp.args.Composite(params=ocp.args.StandardSave(params)))
+    mngr.wait_until_finished()
+
+
+def load_pretrained(ckpt_dir: str, step: int | None = None, shardings=None):
+  """Loads (config, params, vocabulary_info) from a flanjax checkpoint directory.
+
+  step: a step to load (default: the latest finalised one).
+  shardings: optional pytree of `jax.sharding.Sharding` matching the params: the arrays are
+    restored directly onto them (any mesh). Without it the params come back as numpy arrays.
+  Returns the model config saved with the checkpoint, the params (in the layout of
+  `config.scan_layers`), and the vocabulary description dict (see `make_vocabulary`).
+  """
+  ckpt_dir = os.path.abspath(os.fspath(ckpt_dir))
+  info = read_model_info(ckpt_dir)
+  config = T5Config.from_dict(info["model_config"])
+  steps = finalized_steps(ckpt_dir)
+  if not steps:
+    raise CheckpointError(f"{ckpt_dir} holds no complete checkpoint step (no finalised "
+                          "<step>/params folder).")
+  if step is None:
+    step = steps[-1]
+  elif step not in steps:
+    raise CheckpointError(f"{ckpt_dir} has no checkpoint at step {step}; available: {steps}.")
+  params = restore_params(ckpt_dir, step, shardings)
+  return config, params, info.get("vocabulary")
+
+
+def restore_params(ckpt_dir: str, step: int, shardings=None):
+  """Restores the `params` item of one step (onto `shardings`, or as numpy arrays)."""
+  with ocp.CheckpointManager(
+      ckpt_dir, item_handlers={"params": ocp.PyTreeCheckpointHandler(),
+                               # Registered so that training checkpoints' other items are
+                               # known (and silently skipped).
+                               "opt_state": ocp.PyTreeCheckpointHandler(),
+                               "meta": ocp.JsonCheckpointHandler()},
+      options=ocp.CheckpointManagerOptions(create=False)) as mngr:
+    meta = mngr.item_metadata(step)["params"]
+    meta = getattr(meta, "tree", meta)  # orbax TreeMetadata -> the plain pytree of ArrayMetadata
+    if shardings is None:
+      restored = mngr.restore(step, args=ocp.args.Composite(
+          params=ocp.args.PyTreeRestore(restore_args=_numpy_restore_args(meta))))
+      return restored["params"]
+    _check_tree_matches(meta, shardings, ckpt_dir)
+    target = _abstract_tree(meta, shardings)
+    restored = mngr.restore(step, args=ocp.args.Composite(params=ocp.args.PyTreeRestore(
+        item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target))))
+    return restored["params"]
+
+
+def _flat_names(tree) -> dict[str, Any]:
+  flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+  return {"/".join(str(getattr(k, "key", getattr(k, "name", k))) for k in path): v
+          for path, v in flat}
+
+
+def _check_tree_matches(saved, target, ckpt_dir):
+  a = set(_flat_names(saved))
+  b = set(_flat_names(target))
+  if a != b:
+    missing, extra = sorted(b - a)[:8], sorted(a - b)[:8]
+    raise CheckpointError(f"{ckpt_dir}: the saved parameter tree does not match the model: "
+                          f"missing in checkpoint {missing}, unexpected in checkpoint {extra}.")
+
+
+def check_params_match(params, expected_shapes, source: str):
+  """Raises a CheckpointError listing parameters whose names or shapes differ from the model."""
+  got = {k: tuple(np.shape(v)) for k, v in _flat_names(params).items()}
+  want = {k: tuple(v.shape) for k, v in _flat_names(expected_shapes).items()}
+  problems = [f"{k}: missing (expected {want[k]})" for k in sorted(set(want) - set(got))]
+  problems += [f"{k}: unexpected" for k in sorted(set(got) - set(want))]
+  problems += [f"{k}: {got[k]} != expected {want[k]}" for k in sorted(set(got) & set(want))
+               if got[k] != want[k]]
+  if problems:
+    shown = "; ".join(problems[:6]) + (f"; ... ({len(problems)} in all)"
+                                       if len(problems) > 6 else "")
+    raise CheckpointError(f"{source} does not match the configured model: {shown}. Use the "
+                          "model config saved with the checkpoint (leave train.model_config "
+                          "unset) or the matching gin/models/t5_1_1_<size>.gin.")
+
+
+class TrainCheckpointManager:
+  """The trainer's Orbax CheckpointManager: items params / opt_state / meta.
+
+  Saves every `save_period` steps (asynchronously unless async_save=False), keeps the last
+  `keep` checkpoints and, with keep_best > 0, also the best `keep_best` by `best_metric` (from
+  the metrics passed to `save`). Only finalised steps holding all items are ever restored.
+  """
+
+  ITEMS = ("params", "opt_state", "meta")
+
+  def __init__(self, model_dir: str, *, save_period: int = 1000, keep: int | None = 3,
+               keep_best: int = 0, best_metric: str | None = None, best_mode: str = "max",
+               async_save: bool = True):
+    from orbax.checkpoint import checkpoint_managers as cm
+    if save_period <= 0:
+      raise CheckpointError(f"checkpoint_period={save_period} must be > 0.")
+    if keep is not None and keep < 1:
+      raise CheckpointError(f"keep_checkpoints={keep} must be >= 1 (or None to keep all).")
+    if keep_best and not best_metric:
+      raise CheckpointError("keep_best > 0 needs best_metric (an evaluation metric name).")
+    if best_mode not in ("max", "min"):
+      raise CheckpointError(f"best_mode={best_mode!r}: use 'max' or 'min'.")
+    self.model_dir = os.path.abspath(os.fspath(model_dir))
+    self.save_period = save_period
+    policies = [cm.LatestN(n=keep)]
+    if keep_best:
+      policies.append(cm.BestN(get_metric_fn=lambda m: m[best_metric], reverse=best_mode == "min",
+                               n=keep_best, keep_checkpoints_without_metrics=False))
+    options = ocp.CheckpointManagerOptions(
+        create=True, enable_async_checkpointing=async_save,
+        # The trainer decides when to save (period, end of run, SIGTERM) and passes force=True.
+        preservation_policy=cm.AnyPreservationPolicy(policies),
+        cleanup_tmp_directories=True)
+    self._mngr = ocp.CheckpointManager(
+        self.model_dir, options=options,
+        item_handlers={"params": ocp.PyTreeCheckpointHandler(),
+                       "opt_state": ocp.PyTreeCheckpointHandler(),
+                       "meta": ocp.JsonCheckpointHandler()})
+
+  def should_save(self, step: int) -> bool:
+    return step % self.save_period == 0
+
+  def latest_step(self) -> int | None:
+    """The latest finalised step that holds params, opt_state and meta."""
+    self._mngr.reload()
+    orbax_steps = set(self._mngr.all_steps())
+    steps = [s for s in finalized_steps(self.model_dir, self.ITEMS) if s in orbax_steps]
+    return steps[-1] if steps else None
+
+  def save(self, step: int, state, meta: dict, metrics: dict | None = None, force: bool = False):
+    """Starts saving `state` (a TrainState) + `meta` at `step` (returns before the write ends
+    when async)."""
+    del force  # the trainer only calls save when it wants a checkpoint
+    if step in self._mngr.all_steps():
+      return False
+    args = ocp.args.Composite(
+        params=ocp.args.PyTreeSave(state.params),
+        opt_state=ocp.args.PyTreeSave(state.opt_state),
+        meta=ocp.args.JsonSave(meta))
+    return self._mngr.save(step, args=args, metrics=metrics, force=True)
+
+  def restore(self, step: int, abstract_state, shardings):
+    """Restores (state, meta) at `step` onto `shardings` (any mesh)."""
+    target_params = _abstract_tree(abstract_state.params, shardings.params)
+    target_opt = _abstract_tree(abstract_state.opt_state, shardings.opt_state)
+    restored = self._mngr.restore(step, args=ocp.args.Composite(
+        params=ocp.args.PyTreeRestore(
+            item=target_params,
+            restore_args=ocp.checkpoint_utils.construct_restore_args(target_params)),
+        opt_state=ocp.args.PyTreeRestore(
+            item=target_opt,
+            restore_args=ocp.checkpoint_utils.construct_restore_args(target_opt)),
+        meta=ocp.args.JsonRestore()))
+    meta = restored["meta"]
+    step_arr = jax.device_put(np.asarray(meta["step"], np.int32), shardings.step)
+    state = abstract_state.replace(step=step_arr, params=restored["params"],
+                                   opt_state=restored["opt_state"])
+    return state, meta
+
+  def wait(self):
+    self._mngr.wait_until_finished()
+
+  def close(self):
+    self._mngr.wait_until_finished()
+    self._mngr.close()

@@ -1,0 +1,77 @@
+"""Multi-host start-up: `jax.distributed.initialize` from flags or the environment.
+
+Order of precedence:
+  1. explicit arguments (the `--coordinator_address/--num_processes/--process_id` flags);
+  2. env FLANJAX_COORDINATOR_ADDRESS, FLANJAX_NUM_PROCESSES, FLANJAX_PROCESS_ID (GPU clusters);
+  3. SLURM (SLURM_JOB_ID + SLURM_NTASKS > 1) and multi-host Cloud TPU (TPU_WORKER_HOSTNAMES
+     with several hosts, or MEGASCALE_COORDINATOR_ADDRESS): jax's own cluster auto-detection;
+  4. otherwise a single process: nothing to do.
+Must run before anything touches a JAX device. On CPU, jax uses gloo collectives across processes.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import jax
+
+from flanjax.errors import FlanjaxError
+
+log = logging.getLogger(__name__)
+
+
+def _env_int(name):
+  v = os.environ.get(name)
+  if v in (None, ""):
+    return None
+  try:
+    return int(v)
+  except ValueError:
+    raise FlanjaxError(f"Environment variable {name}={v!r} must be an integer.") from None
+
+
+def detect_cluster() -> str | None:
+  """'slurm' / 'tpu' when the environment is a multi-process job jax can auto-detect."""
+  if "SLURM_JOB_ID" in os.environ and (_env_int("SLURM_NTASKS") or 1) > 1:
+    return "slurm"
+  hosts = os.environ.get("TPU_WORKER_HOSTNAMES", "")
+  if len([h for h in hosts.split(",") if h]) > 1 or os.environ.get(
+      "MEGASCALE_COORDINATOR_ADDRESS"):
+    return "tpu"
+  return None
+
+
+def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
+               process_id: int | None = None, local_device_ids=None) -> bool:
+  """Initialises multi-process JAX if this is a multi-process job. Returns True if it did."""
+  if jax.distributed.is_initialized():
+    return True
+  coordinator_address = coordinator_address or os.environ.get("FLANJAX_COORDINATOR_ADDRESS")
+  num_processes = num_processes if num_processes is not None else _env_int(
+      "FLANJAX_NUM_PROCESSES")
+  process_id = process_id if process_id is not None else _env_int("FLANJAX_PROCESS_ID")
+  explicit = [coordinator_address, num_processes, process_id]
+  if any(x is not None for x in explicit):
+    if any(x is None for x in explicit):
+      raise FlanjaxError(
+          "Multi-host needs all of --coordinator_address (host:port of process 0), "
+          "--num_processes and --process_id (or FLANJAX_COORDINATOR_ADDRESS, "
+          "FLANJAX_NUM_PROCESSES, FLANJAX_PROCESS_ID); got "
+          f"coordinator_address={coordinator_address}, num_processes={num_processes}, "
+          f"process_id={process_id}.")
+    if not 0 <= process_id < num_processes:
+      raise FlanjaxError(f"process_id={process_id} must be in [0, num_processes={num_processes}).")
+    if num_processes == 1:
+      return False
+    log.info("jax.distributed.initialize(%s, num_processes=%d, process_id=%d)",
+             coordinator_address, num_processes, process_id)
+    jax.distributed.initialize(coordinator_address=coordinator_address,
+                               num_processes=num_processes, process_id=process_id,
+                               local_device_ids=local_device_ids)
+    return True
+  cluster = detect_cluster()
+  if cluster is not None:
+    log.info("jax.distributed.initialize() with %s auto-detection", cluster)
+    jax.distributed.initialize(local_device_ids=local_device_ids)
+    return True
+  return False

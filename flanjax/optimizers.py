@@ -1,0 +1,145 @@
+"""Optimizers and learning-rate schedules (optax): Adafactor with T5 defaults, AdamW.
+
+`OptimizerConfig` is bound in gin (`OptimizerConfig.learning_rate = 1e-3` ...);
+`make_optimizer(cfg, trainable=None)` returns (optax transformation, schedule).
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from flanjax.errors import FlanjaxError
+
+OPTIMIZERS = ("adafactor", "adamw")
+SCHEDULES = ("constant", "rsqrt", "cosine", "linear")
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+  """Optimizer + schedule hyper-parameters (defaults: T5 fine-tuning with Adafactor)."""
+
+  name: str = "adafactor"
+  learning_rate: float = 1e-3
+  # "constant": peak after a linear warm-up (warmup_steps may be 0).
+  # "rsqrt": linear warm-up to the peak, then peak * sqrt(warmup_steps / step) (T5 pre-training).
+  # "cosine": linear warm-up, cosine decay to end_learning_rate at decay_steps.
+  # "linear": linear warm-up, linear decay to end_learning_rate at decay_steps.
+  schedule: str = "constant"
+  warmup_steps: int = 0
+  decay_steps: int | None = None  # cosine/linear: the last step (default: the run's num_steps)
+  end_learning_rate: float = 0.0
+  # Adafactor (T5 / T5X defaults).
+  decay_rate: float = 0.8
+  clipping_threshold: float | None = 1.0
+  multiply_by_parameter_scale: bool = True
+  factored: bool = True
+  min_dim_size_to_factor: int = 128
+  momentum: float | None = None
+  # AdamW.
+  b1: float = 0.9
+  b2: float = 0.999
+  eps: float = 1e-8
+  weight_decay: float = 0.0
+  # Optional global-norm gradient clipping before the optimizer (None: off, T5's default).
+  max_grad_norm: float | None = None
+
+  def __post_init__(self):
+    if self.name not in OPTIMIZERS:
+      raise FlanjaxError(f"OptimizerConfig.name={self.name!r}: use one of {OPTIMIZERS}.")
+    if self.schedule not in SCHEDULES:
+      raise FlanjaxError(f"OptimizerConfig.schedule={self.schedule!r}: use one of {SCHEDULES}.")
+    if self.learning_rate <= 0:
+      raise FlanjaxError(f"OptimizerConfig.learning_rate must be > 0, got {self.learning_rate}.")
+    if self.warmup_steps < 0:
+      raise FlanjaxError(f"OptimizerConfig.warmup_steps must be >= 0, got {self.warmup_steps}.")
+
+
+def make_schedule(cfg: OptimizerConfig, num_steps: int | None = None) -> optax.Schedule:
+  """The learning-rate schedule of `cfg` (a function of the step count, 0-based)."""
+  peak, warm = cfg.learning_rate, cfg.warmup_steps
+
+  def warmup(step):
+    if warm == 0:
+      return jnp.asarray(peak, jnp.float32)
+    return peak * jnp.minimum(1.0, (step + 1) / warm)
+
+  if cfg.schedule == "constant":
+    return lambda step: warmup(jnp.asarray(step, jnp.float32))
+  if cfg.schedule == "rsqrt":
+    def rsqrt(step):
+      step = jnp.asarray(step, jnp.float32)
+      return jnp.where(step + 1 <= max(warm, 1), warmup(step),
+                       peak * jnp.sqrt(max(warm, 1) / (step + 1)))
+    return rsqrt
+  decay = cfg.decay_steps or num_steps
+  if not decay:
+    raise FlanjaxError(f"schedule={cfg.schedule!r} needs OptimizerConfig.decay_steps "
+                       "(or the run's num_steps).")
+  if decay <= warm:
+    raise FlanjaxError(f"OptimizerConfig.decay_steps={decay} must exceed warmup_steps={warm}.")
+  if cfg.schedule == "cosine":
+    main = optax.cosine_decay_schedule(peak, decay - warm, alpha=cfg.end_learning_rate / peak)
+  else:
+    main = optax.linear_schedule(peak, cfg.end_learning_rate, decay - warm)
+
+  def sched(step):
+    step = jnp.asarray(step, jnp.float32)
+    return jnp.where(step + 1 <= warm, warmup(step), main(jnp.maximum(step + 1 - warm, 0)))
+  return sched
+
+
+def _base_optimizer(cfg: OptimizerConfig, schedule) -> optax.GradientTransformation:
+  if cfg.name == "adafactor":
+    return optax.adafactor(
+        learning_rate=schedule, min_dim_size_to_factor=cfg.min_dim_size_to_factor,
+        decay_rate=cfg.decay_rate, multiply_by_parameter_scale=cfg.multiply_by_parameter_scale,
+        clipping_threshold=cfg.clipping_threshold, momentum=cfg.momentum, factored=cfg.factored)
+  return optax.adamw(schedule, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay)
+
+
+def param_path_names(params) -> list[str]:
+  """'/'-joined names of the param leaves ('encoder/layers_0/mlp/wo/kernel', ...)."""
+  flat = jax.tree_util.tree_flatten_with_path(params)[0]
+  return ["/".join(str(getattr(k, "key", k)) for k in path) for path, _ in flat]
+
+
+def trainable_mask(params, trainable: str | Sequence[str] | Callable[[str], bool] | None):
+  """A bool pytree: which params train. `trainable`: regex(es) over param paths, or a predicate.
+
+  None trains everything. Example: `trainable=("decoder/.*",)` freezes the encoder.
+  """
+  if trainable is None:
+    return jax.tree.map(lambda _: True, params)
+  if callable(trainable):
+    pred = trainable
+  else:
+    pats = [trainable] if isinstance(trainable, str) else list(trainable)
+    compiled = [re.compile(p) for p in pats]
+    pred = lambda name: any(c.fullmatch(name) or c.match(name) for c in compiled)
+  names = param_path_names(params)
+  flags = [bool(pred(n)) for n in names]
+  if not any(flags):
+    raise FlanjaxError(f"trainable={trainable!r} matches no parameter; parameter names look like "
+                       f"{names[:3]}.")
+  return jax.tree.unflatten(jax.tree.structure(params), flags)
+
+
+def make_optimizer(cfg: OptimizerConfig, params=None, trainable=None, num_steps: int | None = None):
+  """Returns (optax transformation, schedule). Frozen params (see `trainable_mask`) get zero
+  updates and no optimizer state."""
+  schedule = make_schedule(cfg, num_steps)
+  tx = _base_optimizer(cfg, schedule)
+  if cfg.max_grad_norm is not None:
+    tx = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), tx)
+  if trainable is not None:
+    if params is None:
+      raise FlanjaxError("make_optimizer(trainable=...) needs the params (or their shapes).")
+    mask = trainable_mask(params, trainable)
+    labels = jax.tree.map(lambda m: "train" if m else "freeze", mask)
+    tx = optax.multi_transform({"train": tx, "freeze": optax.set_to_zero()}, labels)
+  return tx, schedule

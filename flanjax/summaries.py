@@ -1,0 +1,106 @@
+"""Metric logging: TensorBoard (tensorboardX, TF-free), a JSONL file, and a console progress bar.
+
+Only process 0 writes. Files in the model dir:
+  metrics.jsonl           one JSON object per logged step: {"step": s, "split": "train", ...}
+  tensorboard/<split>/    TensorBoard event files (scalar per metric)
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+
+import jax
+
+
+def _jsonable(v):
+  try:
+    f = float(v)
+  except (TypeError, ValueError):
+    return v
+  return f if math.isfinite(f) else str(f)
+
+
+class MetricsWriter:
+  """Writes metrics to TensorBoard + metrics.jsonl, and drives a tqdm progress bar."""
+
+  def __init__(self, model_dir: str | None, *, total_steps: int, initial_step: int = 0,
+               tensorboard: bool = True, progress: bool = True):
+    self.enabled = jax.process_index() == 0
+    self.model_dir = model_dir
+    self._tb: dict[str, object] = {}
+    self._tensorboard = tensorboard and model_dir is not None
+    self._jsonl = None
+    self._bar = None
+    if not self.enabled:
+      return
+    if model_dir is not None:
+      os.makedirs(model_dir, exist_ok=True)
+      self._jsonl = open(os.path.join(model_dir, "metrics.jsonl"), "a")
+    if progress:
+      from tqdm import tqdm
+      self._bar = tqdm(total=total_steps, initial=initial_step, unit="step", dynamic_ncols=True,
+                       file=sys.stderr, smoothing=0.1, mininterval=1.0)
+
+  def _writer(self, split: str):
+    if split not in self._tb:
+      try:
+        from tensorboardX import SummaryWriter
+      except ImportError:  # a bare accelerator image: keep the JSONL and the progress bar
+        self.message("tensorboardX is not installed: TensorBoard logging is off "
+                     "(pip install tensorboardX); metrics.jsonl is still written.")
+        self._tensorboard = False
+        return None
+      self._tb[split] = SummaryWriter(os.path.join(self.model_dir, "tensorboard", split))
+    return self._tb[split]
+
+  def write(self, step: int, metrics: dict, split: str = "train"):
+    """Logs `metrics` (name -> scalar) at `step`."""
+    if not self.enabled:
+      return
+    row = {"step": int(step), "split": split, "time": time.time()}
+    row.update({k: _jsonable(v) for k, v in metrics.items() if v is not None})
+    if self._jsonl is not None:
+      self._jsonl.write(json.dumps(row) + "\n")
+      self._jsonl.flush()
+    w = self._writer(split) if self._tensorboard else None
+    if w is not None:
+      for k, v in metrics.items():
+        if isinstance(v, (int, float)) or hasattr(v, "dtype"):
+          w.add_scalar(k, float(v), int(step))
+      w.flush()
+
+  def progress(self, step: int, metrics: dict):
+    """Advances the progress bar to `step` showing loss and tokens/s (ETA comes from tqdm)."""
+    if self._bar is None:
+      return
+    post = {}
+    if "loss" in metrics:
+      post["loss"] = f"{float(metrics['loss']):.4f}"
+    if metrics.get("tokens_per_sec"):
+      post["tok/s"] = f"{float(metrics['tokens_per_sec']):.3g}"
+    self._bar.set_postfix(post, refresh=False)
+    self._bar.update(int(step) - self._bar.n)
+
+  def message(self, text: str):
+    if not self.enabled:
+      return
+    if self._bar is not None:
+      self._bar.write(text, file=sys.stderr)
+    else:
+      print(text, file=sys.stderr, flush=True)
+
+  def close(self):
+    if not self.enabled:
+      return
+    if self._bar is not None:
+      self._bar.close()
+      self._bar = None
+    for w in self._tb.values():
+      w.close()
+    self._tb = {}
+    if self._jsonl is not None:
+      self._jsonl.close()
+      self._jsonl = None

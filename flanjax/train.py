@@ -1,0 +1,637 @@
+"""The trainer: `flanjax train` / `python -m flanjax.train`, and the gin-configurable `train(...)`.
+
+Read `train()` top to bottom: mesh -> model config -> optimizer -> sharded state (eval_shape ->
+shardings -> jit(init)) -> resume or initialise from a checkpoint -> data (resumes at the
+checkpoint's data position) -> the jitted step loop with metrics, checkpoints, evaluation,
+SIGTERM handling and NaN checks.
+
+Exact resume: the data iterator restarts at the number of batches consumed (stored in the
+checkpoint's `meta`), the dropout RNG is `fold_in(PRNGKey(seed), step)`, and the state
+(params + optimizer state + step) is restored bit-exactly, so an interrupted run reproduces the
+uninterrupted run's per-step losses exactly (on CPU).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from flanjax import checkpoints as ckpt_lib
+from flanjax import flops as flops_lib
+from flanjax import losses, partitioning, summaries
+from flanjax.config import T5Config
+from flanjax.errors import FlanjaxError
+from flanjax.optimizers import OptimizerConfig, make_optimizer
+
+log = logging.getLogger("flanjax.train")
+
+MODEL_INPUTS = ("encoder_input_tokens", "decoder_input_tokens", "encoder_segment_ids",
+                "decoder_segment_ids", "encoder_positions", "decoder_positions")
+
+
+# Tests only: seconds to sleep after each step, so that a test can kill a run mid-way.
+_TEST_STEP_DELAY_S = float(os.environ.get("FLANJAX_TEST_STEP_DELAY_S", "0") or 0)
+
+
+class TrainingError(FlanjaxError):
+  """Training stopped (e.g. a NaN/Inf loss)."""
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array  # int32 scalar: number of updates applied
+  params: Any
+  opt_state: Any
+
+
+# --------------------------------------------------------------------------- shardings
+
+
+def _path_keys(path) -> tuple:
+  return tuple(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k))) for k in path)
+
+
+def _fit_spec(spec: P, shape, mesh) -> P:
+  """Drops mesh axes from dims they do not divide (e.g. 4 heads over an 8-way model axis)."""
+  out = []
+  for dim, axes in zip(shape, tuple(spec) + (None,) * (len(shape) - len(spec))):
+    names = () if axes is None else (axes if isinstance(axes, tuple) else (axes,))
+    size = math.prod(mesh.shape[a] for a in names) if names else 1
+    out.append(axes if size == 1 or dim % size == 0 else None)
+  return P(*out)
+
+
+def param_shardings(config: T5Config, mesh, rules, shapes):
+  """NamedShardings of the params from the model's logical axes and `rules`."""
+  from flanjax import model as model_lib
+  logical = model_lib.param_logical_axes(config)
+  shardings = partitioning.logical_to_mesh_sharding(logical, mesh, rules)
+  return jax.tree.map(lambda sh, s: NamedSharding(mesh, _fit_spec(sh.spec, s.shape, mesh)),
+                      shardings, shapes)
+
+
+def opt_state_shardings(abstract_opt_state, params_shapes, params_shardings, mesh):
+  """Shardings of the optimizer state: param-shaped leaves follow their parameter; factored
+  Adafactor statistics (a param's shape with one dim removed) keep the remaining dims' axes;
+  everything else is replicated."""
+  by_path = {}
+  for path, (shape, sh) in zip(
+      [_path_keys(p) for p, _ in jax.tree_util.tree_flatten_with_path(params_shapes)[0]],
+      zip(jax.tree.leaves(params_shapes), jax.tree.leaves(params_shardings))):
+    by_path[path] = (shape.shape, sh.spec)
+  replicated = NamedSharding(mesh, P())
+
+  def one(path, leaf):
+    keys = _path_keys(path)
+    for start in range(len(keys)):
+      hit = by_path.get(keys[start:])
+      if hit is None:
+        continue
+      pshape, spec = hit
+      spec = tuple(spec) + (None,) * (len(pshape) - len(spec))
+      if tuple(leaf.shape) == tuple(pshape):
+        return NamedSharding(mesh, P(*spec))
+      if len(leaf.shape) == len(pshape) - 1:
+        for i in range(len(pshape)):
+          if tuple(pshape[:i] + pshape[i + 1:]) == tuple(leaf.shape):
+            return NamedSharding(mesh, P(*(spec[:i] + spec[i + 1:])))
+      return replicated
+    return replicated
+  return jax.tree_util.tree_map_with_path(one, abstract_opt_state)
+
+
+# --------------------------------------------------------------------------- the step
+
+
+def _split_microbatches(batch, num_microbatches):
+  """[B, ...] -> [M, B/M, ...]; microbatch i takes rows i, i+M, ... (spread over data shards)."""
+  def split(x):
+    x = x.reshape((x.shape[0] // num_microbatches, num_microbatches) + x.shape[1:])
+    x = jnp.swapaxes(x, 0, 1)
+    return jax.lax.with_sharding_constraint(x, P(None, partitioning.DATA))
+  return jax.tree.map(split, batch)
+
+
+def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule, *, mesh, rules,
+                    state_shardings, batch_keys: Sequence[str], num_microbatches: int = 1,
+                    z_loss: float = 1e-4, label_smoothing: float = 0.0,
+                    loss_normalizer="num_real_target_tokens", seed: int = 0):
+  """One `jax.jit` train step `(state, batch) -> (state, metrics)` with explicit in/out
+  shardings and the state donated. Call it under `jax.set_mesh(mesh)`.
+
+  Gradients of microbatches are summed and divided by the normaliser of the full batch, so
+  `num_microbatches > 1` gives the same update as one full batch.
+  """
+  from flanjax.model import T5
+  model = T5(config)
+  dropout = config.dropout_rate > 0
+
+  def sums_fn(params, mb, rng):
+    inputs = {k: mb[k] for k in MODEL_INPUTS if k in mb}
+    logits = model.apply({"params": params}, **inputs, enable_dropout=dropout,
+                         rngs={"dropout": rng} if dropout else None)  # [b, target_len, vocab]
+    sums = losses.weighted_sums(logits, mb["decoder_target_tokens"], mb["decoder_loss_weights"],
+                                z_loss=z_loss, label_smoothing=label_smoothing)
+    return sums["loss"], sums
+
+  grad_fn = jax.value_and_grad(sums_fn, has_aux=True)
+
+  def step_fn(state: TrainState, batch):
+    with nn.logical_axis_rules(rules):
+      rng = jax.random.fold_in(jax.random.PRNGKey(seed), state.step)
+      weights = batch["decoder_loss_weights"]
+      denom = losses.loss_denominator(weights, loss_normalizer)
+      if num_microbatches == 1:
+        (_, sums), grads = grad_fn(state.params, batch, rng)
+      else:
+        mbs = _split_microbatches(batch, num_microbatches)
+        zeros = jax.tree.map(jnp.zeros_like, state.params)
+        zero_sums = {k: jnp.zeros((), jnp.float32) for k in ("loss", "z_loss", "correct",
+                                                             "weight")}
+
+        def body(carry, xs):
+          g_acc, s_acc = carry
+          mb, i = xs
+          (_, s), g = grad_fn(state.params, mb, jax.random.fold_in(rng, i))
+          return (jax.tree.map(jnp.add, g_acc, g), jax.tree.map(jnp.add, s_acc, s)), None
+
+        (grads, sums), _ = jax.lax.scan(body, (zeros, zero_sums),
+                                        (mbs, jnp.arange(num_microbatches)))
+      grads = jax.tree.map(lambda g: (g / denom).astype(g.dtype), grads)
+      updates, opt_state = tx.update(grads, state.opt_state, state.params)
+      params = optax.apply_updates(state.params, updates)
+      new_state = TrainState(step=state.step + 1, params=params, opt_state=opt_state)
+      enc = batch["encoder_input_tokens"]
+      metrics = {
+          "loss": sums["loss"] / denom,
+          "z_loss": sums["z_loss"] / denom,
+          "cross_entropy": (sums["loss"] - sums["z_loss"]) / denom,
+          "accuracy": sums["correct"] / jnp.maximum(sums["weight"], 1.0),
+          "learning_rate": schedule(state.step),
+          "grad_norm": optax.tree.norm(grads),
+          "param_norm": optax.tree.norm(params),
+          "num_target_tokens": sums["weight"],
+          "nonpad_fraction_inputs": jnp.mean((enc != 0).astype(jnp.float32)),
+          "nonpad_fraction_targets": jnp.mean((weights > 0).astype(jnp.float32)),
+      }
+      return new_state, metrics
+
+  batch_shardings = {k: partitioning.batch_sharding(mesh) for k in batch_keys}
+  return jax.jit(step_fn, in_shardings=(state_shardings, batch_shardings),
+                 out_shardings=(state_shardings, NamedSharding(mesh, P())),
+                 donate_argnums=(0,))
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _data_iterator(*, mixture, synthetic_data, config, task_feature_lengths, batch_size, seed,
+                   mesh, start_batch, pack, tfds_data_dir) -> Iterator[dict]:
+  """Yields global, sharded batches; each process reads only its own rows."""
+  # The pipeline and synthetic.batches take the global batch size and yield this shard's rows.
+  shard_index, num_shards, _ = partitioning.process_batch_slice(mesh, batch_size)
+  if synthetic_data:
+    from flanjax import synthetic
+    it = synthetic.batches(config, batch_size, task_feature_lengths["inputs"],
+                           task_feature_lengths["targets"], seed, shard_index=shard_index,
+                           num_shards=num_shards, start_batch=start_batch, pack=pack)
+  else:
+    from flanjax import pipeline  # TensorFlow boundary: only when training on a mixture
+    it = pipeline.train_batches(mixture, task_feature_lengths=dict(task_feature_lengths),
+                                batch_size=batch_size, seed=seed, pack=pack,
+                                shard_index=shard_index, num_shards=num_shards,
+                                start_batch=start_batch)
+  for b in it:
+    yield partitioning.global_batch(b, mesh, batch_size)
+
+
+def _mixture_vocabulary(mixture, config: T5Config):
+  """The vocabulary description of a mixture's `targets` feature (data side, lazy); checks
+  that the model's vocab_size covers it."""
+  from flanjax import pipeline
+  try:
+    provider = pipeline.get_provider(mixture)
+  except KeyError as e:
+    raise FlanjaxError(str(e).strip("'\"")) from None
+  vocab = provider.output_features["targets"].vocabulary
+  if vocab.vocab_size > config.vocab_size:
+    raise FlanjaxError(f"mixture {mixture!r} uses a vocabulary of {vocab.vocab_size} ids but the "
+                       f"model has vocab_size={config.vocab_size}; set T5Config.vocab_size >= "
+                       f"{vocab.vocab_size}.")
+  try:
+    return ckpt_lib.vocabulary_info(vocab)
+  except FlanjaxError as e:  # informational only: never block training on it
+    log.warning("could not record the vocabulary of %s: %s", mixture, e)
+    return None
+
+
+# --------------------------------------------------------------------------- signals
+
+
+class _Preemption:
+  """Records SIGTERM; the loop finishes its step, saves and exits 0."""
+
+  def __init__(self):
+    self.requested = False
+    self._old = None
+
+  def __enter__(self):
+    if jax.process_count() >= 1 and _is_main_thread():
+      self._old = signal.signal(signal.SIGTERM, self._handler)
+    return self
+
+  def _handler(self, signum, frame):
+    del frame
+    if self.requested:  # a second SIGTERM: stop now, without the final checkpoint
+      signal.signal(signum, signal.SIG_DFL)
+      os.kill(os.getpid(), signum)
+    self.requested = True
+
+  def __exit__(self, *exc):
+    if self._old is not None:
+      signal.signal(signal.SIGTERM, self._old)
+
+  def check(self) -> bool:
+    if jax.process_count() == 1:
+      return self.requested
+    from jax.experimental import multihost_utils
+    flags = multihost_utils.process_allgather(np.asarray([self.requested], np.int32))
+    return bool(np.any(flags))
+
+
+def _is_main_thread():
+  import threading
+  return threading.current_thread() is threading.main_thread()
+
+
+# --------------------------------------------------------------------------- train
+
+
+def train(
+    *,
+    model_dir: str | None = None,
+    model_config: T5Config | None = None,
+    model_overrides: Mapping[str, Any] | None = None,
+    mixture: str | None = None,
+    synthetic_data: bool = False,
+    task_feature_lengths: Mapping[str, int] = (("inputs", 512), ("targets", 128)),
+    batch_size: int = 128,
+    num_steps: int = 1000,
+    optimizer: OptimizerConfig = OptimizerConfig(),
+    mesh_shape: Sequence[int] = (-1, 1),
+    parameter_partitioning_dims: int = 1,
+    activation_partitioning_dims: int = 1,
+    checkpoint_period: int = 1000,
+    keep_checkpoints: int = 3,
+    keep_best: int = 0,
+    best_metric: str | None = None,
+    best_mode: str = "max",
+    async_checkpointing: bool = True,
+    eval_period: int = 0,
+    eval_mixture: str | None = None,
+    eval_split: str = "validation",
+    eval_max_examples: int | None = 200,
+    eval_fn: Callable[[int, Any], dict] | None = None,
+    init_checkpoint: str | None = None,
+    seed: int = 0,
+    num_microbatches: int = 1,
+    z_loss: float = 1e-4,
+    label_smoothing: float = 0.0,
+    loss_normalizer: str | float = "num_real_target_tokens",
+    trainable: str | Sequence[str] | None = None,
+    pack: bool = True,
+    log_period: int = 10,
+    peak_flops: float | None = None,
+    tfds_data_dir: str | None = None,
+    progress: bool = True,
+    stop_after_steps: int | None = None,
+) -> dict[str, float]:
+  """Trains (or fine-tunes) a T5 and returns the last logged training metrics.
+
+  model_config: the T5Config (bind `train.model_config = @T5Config()` in gin); defaults to the
+    init_checkpoint's / model_dir's saved config. model_overrides: T5Config fields to change
+    on it (dropout_rate, dtype, scan_layers, remat_policy, ...).
+  mixture / synthetic_data: a registered seqio mixture or task, or TF-free synthetic batches.
+  task_feature_lengths: {"inputs": Te, "targets": Td}. batch_size: global (all hosts).
+  mesh_shape: (data, model); -1 fills the remaining devices. parameter_partitioning_dims=2
+    also shards params over `data` (FSDP-like).
+  checkpoint_period / keep_checkpoints: save every N steps (async), keep the last K; keep_best
+    extra checkpoints by `best_metric` of the periodic evaluation (`best_mode` max|min).
+  eval_period / eval_mixture: periodic evaluation (`eval_fn(step, params) -> metrics`
+    overrides the default seqio evaluation).
+  init_checkpoint: a flanjax checkpoint dir (e.g. converted from HF) to start from.
+  trainable: regex(es) over parameter paths to train; the rest stay frozen.
+  stop_after_steps: stop (with a checkpoint) after this many steps of this invocation (tests).
+  """
+  t_start = time.time()
+  if not model_dir:
+    raise FlanjaxError("train: --model_dir is required (checkpoints, metrics and the resume "
+                       "point live there).")
+  model_dir = os.path.abspath(os.fspath(model_dir))
+  task_feature_lengths = dict(task_feature_lengths)
+  if not synthetic_data and not mixture:
+    raise FlanjaxError("train: set `mixture` (a registered seqio mixture or task) or "
+                       "`synthetic_data=True`.")
+  if set(task_feature_lengths) != {"inputs", "targets"}:
+    raise FlanjaxError(f"task_feature_lengths={task_feature_lengths}: give exactly 'inputs' "
+                       "and 'targets'.")
+  if num_microbatches < 1:
+    raise FlanjaxError(f"num_microbatches={num_microbatches} must be >= 1.")
+  if tfds_data_dir:  # catalog tasks without their own data dir read TFDS_DATA_DIR
+    os.environ["TFDS_DATA_DIR"] = tfds_data_dir
+
+  # 1. Mesh and partitioning rules.
+  mesh = partitioning.make_mesh(mesh_shape)
+  rules = partitioning.standard_logical_axis_rules(parameter_partitioning_dims,
+                                                   activation_partitioning_dims)
+  partitioning.check_batch_size(batch_size, mesh, num_microbatches)
+
+  # 2. Model config: explicit, else the model_dir's (resume), else the init checkpoint's.
+  saved_info = None
+  if os.path.exists(os.path.join(model_dir, ckpt_lib.MODEL_INFO_FILE)):
+    saved_info = ckpt_lib.read_model_info(model_dir)
+  init_info = ckpt_lib.read_model_info(init_checkpoint) if init_checkpoint else None
+  if model_config is None:
+    src = saved_info or init_info
+    if src is None:
+      raise FlanjaxError("train: no model config; bind `train.model_config = @T5Config()` "
+                         "(e.g. --gin_file=models/t5_1_1_small.gin) or set init_checkpoint.")
+    model_config = T5Config.from_dict(src["model_config"])
+  if model_overrides:
+    # e.g. {"dropout_rate": 0.05, "dtype": "bfloat16", "scan_layers": True} on a loaded config.
+    model_config = T5Config.from_dict({**model_config.to_dict(), **dict(model_overrides)})
+  if saved_info is not None:
+    saved_cfg = T5Config.from_dict(saved_info["model_config"])
+    shape_fields = ("vocab_size", "d_model", "d_ff", "num_heads", "head_dim",
+                    "num_encoder_layers", "num_decoder_layers", "feed_forward_proj",
+                    "tie_word_embeddings")
+    diff = [f for f in shape_fields if getattr(saved_cfg, f) != getattr(model_config, f)]
+    if diff and ckpt_lib.finalized_steps(model_dir):
+      raise FlanjaxError(f"model_dir {model_dir} holds checkpoints of a different model "
+                         f"(fields {diff} differ); use a new --model_dir.")
+  vocabulary = (init_info or {}).get("vocabulary") if init_info else None
+  if mixture and not synthetic_data:
+    mixture_vocab = _mixture_vocabulary(mixture, model_config)
+    vocabulary = vocabulary or mixture_vocab
+  ckpt_lib.write_model_info(model_dir, model_config, vocabulary)
+
+  # 3. Optimizer and the sharded state (eval_shape -> shardings -> jit(init)).
+  from flanjax import model as model_lib
+  shapes = model_lib.param_shapes(model_config)
+  tx, schedule = make_optimizer(optimizer, params=shapes, trainable=trainable,
+                                num_steps=num_steps)
+  p_shard = param_shardings(model_config, mesh, rules, shapes)
+  abstract_opt = jax.eval_shape(tx.init, shapes)
+  o_shard = opt_state_shardings(abstract_opt, shapes, p_shard, mesh)
+  state_shardings = TrainState(step=NamedSharding(mesh, P()), params=p_shard, opt_state=o_shard)
+  abstract_state = TrainState(step=jax.ShapeDtypeStruct((), jnp.int32), params=shapes,
+                              opt_state=abstract_opt)
+
+  def init_state(rng):
+    params = _init_unjitted(model_config, rng)
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
+
+  def state_from_params(params):
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
+
+  # 4. Resume from model_dir, else initialise (from init_checkpoint or at random).
+  manager = ckpt_lib.TrainCheckpointManager(
+      model_dir, save_period=checkpoint_period, keep=keep_checkpoints, keep_best=keep_best,
+      best_metric=best_metric, best_mode=best_mode, async_save=async_checkpointing)
+  writer = None
+  try:
+    latest = manager.latest_step()
+    with jax.set_mesh(mesh):
+      if latest is not None:
+        state, meta = manager.restore(latest, abstract_state, state_shardings)
+        start_batch = int(meta["batches_consumed"])
+        for key, now in (("batch_size", batch_size), ("seed", seed)):
+          if key in meta and meta[key] != now:
+            log.warning("resuming with %s=%s but the checkpoint was written with %s=%s",
+                        key, now, key, meta[key])
+        log.info("resumed from %s step %d", model_dir, latest)
+      elif init_checkpoint:
+        params = _load_init_params(init_checkpoint, model_config, p_shard)
+        state = jax.jit(state_from_params, in_shardings=(p_shard,),
+                        out_shardings=state_shardings)(params)
+        start_batch = 0
+      else:
+        state = jax.jit(init_state, out_shardings=state_shardings)(jax.random.PRNGKey(seed))
+        start_batch = 0
+    first_step = int(jax.device_get(state.step))
+    if first_step >= num_steps:
+      _message(f"model_dir {model_dir} is already at step {first_step} >= num_steps="
+               f"{num_steps}; nothing to do.")
+      return {}
+
+    # 5. Data, positioned at the checkpoint's data position.
+    batches = _data_iterator(mixture=mixture, synthetic_data=synthetic_data, config=model_config,
+                             task_feature_lengths=task_feature_lengths, batch_size=batch_size,
+                             seed=seed, mesh=mesh, start_batch=start_batch, pack=pack,
+                             tfds_data_dir=tfds_data_dir)
+
+    # 6. The loop.
+    writer = summaries.MetricsWriter(model_dir, total_steps=num_steps, initial_step=first_step,
+                                     progress=progress)
+    flops_per_step = batch_size * flops_lib.t5_train_flops_per_sequence(
+        model_config, task_feature_lengths["inputs"], task_feature_lengths["targets"])
+    peak = flops_lib.peak_flops_per_device(jax.devices()[0].device_kind, peak_flops)
+    if eval_fn is None and eval_period and eval_mixture:
+      eval_fn = _default_eval_fn(model_config, vocabulary, eval_mixture, eval_split,
+                                 eval_max_examples, task_feature_lengths, model_dir, mesh)
+    tokens_per_step = batch_size * (task_feature_lengths["inputs"]
+                                    + task_feature_lengths["targets"])
+    last_metrics: dict[str, float] = {}
+    pending: list[tuple[int, dict]] = []
+    window_start, window_steps = time.time(), 0
+    batches_consumed = start_batch
+    step = first_step
+    train_step = None
+
+    def meta_now(step):
+      return {"step": step, "batches_consumed": batches_consumed, "seed": seed,
+              "batch_size": batch_size, "mixture": mixture or "synthetic",
+              "num_microbatches": num_microbatches}
+
+    def flush(step):
+      """Fetches pending metrics, stops on NaN/Inf, logs the last ones."""
+      nonlocal pending, window_start, window_steps, last_metrics
+      if not pending:
+        return
+      fetched = jax.device_get([m for _, m in pending])
+      for (s, _), m in zip(pending, fetched):
+        if not (np.isfinite(m["loss"]) and np.isfinite(m["grad_norm"])):
+          good = manager.latest_step()
+          raise TrainingError(
+              f"NaN/Inf loss at step {s} (loss={m['loss']}, grad_norm={m['grad_norm']}); "
+              f"stopping. The last good checkpoint is "
+              f"{'step ' + str(good) if good is not None else 'none'} in {model_dir}.")
+      dt = time.time() - window_start
+      per_step = dt / max(window_steps, 1)
+      for s, m in zip([s for s, _ in pending], fetched):
+        row = {k: float(v) for k, v in m.items()}
+        row["steps_per_sec"] = 1.0 / per_step if per_step else 0.0
+        row["seqs_per_sec"] = batch_size / per_step if per_step else 0.0
+        row["tokens_per_sec"] = tokens_per_step / per_step if per_step else 0.0
+        row["nonpad_tokens_per_sec"] = row["tokens_per_sec"] * (
+            row["nonpad_fraction_inputs"] * task_feature_lengths["inputs"]
+            + row["nonpad_fraction_targets"] * task_feature_lengths["targets"]) / (
+                task_feature_lengths["inputs"] + task_feature_lengths["targets"])
+        row["flops_per_step"] = float(flops_per_step)
+        u = flops_lib.mfu(flops_per_step, per_step, jax.device_count(), peak)
+        if u is not None:
+          row["mfu"] = u
+        writer.write(s, row)
+        last_metrics = row
+      writer.progress(step, last_metrics)
+      pending = []
+      window_start, window_steps = time.time(), 0
+
+    with _Preemption() as preempt, jax.set_mesh(mesh):
+      while step < num_steps:
+        batch = next(batches)
+        batches_consumed += 1
+        if train_step is None:
+          train_step = make_train_step(
+              model_config, tx, schedule, mesh=mesh, rules=rules,
+              state_shardings=state_shardings, batch_keys=sorted(batch),
+              num_microbatches=num_microbatches, z_loss=z_loss, label_smoothing=label_smoothing,
+              loss_normalizer=loss_normalizer, seed=seed)
+        state, metrics = train_step(state, batch)
+        step += 1
+        window_steps += 1
+        if _TEST_STEP_DELAY_S:
+          time.sleep(_TEST_STEP_DELAY_S)
+        pending.append((step, metrics))
+        is_last = step == num_steps
+        stop_now = stop_after_steps is not None and step - first_step >= stop_after_steps
+        if step % log_period == 0 or is_last or step == first_step + 1:
+          flush(step)
+        eval_metrics = None
+        if eval_fn is not None and eval_period and (step % eval_period == 0 or is_last):
+          flush(step)
+          eval_metrics = eval_fn(step, state.params)
+          writer.write(step, eval_metrics, split="eval")
+        preempted = preempt.check()
+        if (manager.should_save(step) or is_last or stop_now or preempted
+            or (eval_metrics and keep_best)):
+          flush(step)  # never checkpoint a NaN state
+          manager.save(step, state, meta_now(step), metrics=eval_metrics,
+                       force=is_last or stop_now or preempted)
+        if preempted:
+          manager.wait()
+          writer.message(f"SIGTERM received: saved checkpoint at step {step} in {model_dir}; "
+                         "exiting (rerun the same command to resume).")
+          last_metrics["preempted_at_step"] = step
+          break
+        if stop_now:
+          break
+      flush(step)
+    manager.wait()
+    if jax.process_index() == 0:
+      writer.message(f"done: step {step}/{num_steps} in {time.time() - t_start:.1f}s; "
+                     f"checkpoints in {model_dir}")
+    return last_metrics
+  finally:
+    if writer is not None:
+      writer.close()
+    manager.close()
+
+
+def _init_unjitted(config, rng):
+  from flanjax import model as model_lib
+  enc = jnp.ones((1, 8), jnp.int32)
+  dec = jnp.ones((1, 8), jnp.int32)
+  return nn.unbox(model_lib.T5(config).init({"params": rng}, enc, dec)["params"])
+
+
+def _load_init_params(init_checkpoint, config: T5Config, shardings):
+  """Params of a flanjax checkpoint, converted to `config`'s layout and placed on `shardings`."""
+  from flanjax import model as model_lib
+  saved_cfg, params, _ = ckpt_lib.load_pretrained(init_checkpoint)
+  if saved_cfg.scan_layers != config.scan_layers:
+    params = (model_lib.scan_params(params, saved_cfg) if config.scan_layers
+              else model_lib.unscan_params(params, saved_cfg))
+  expected = model_lib.param_shapes(config)
+  ckpt_lib.check_params_match(params, expected, init_checkpoint)
+  return jax.tree.map(lambda x, s, sh: jax.device_put(np.asarray(x, s.dtype), sh),
+                      params, expected, shardings)
+
+
+def _default_eval_fn(config, vocabulary, eval_mixture, split, max_examples,
+                     task_feature_lengths, model_dir, mesh):
+  """Periodic evaluation through flanjax.evaluation (seqio tasks, generation + rank
+  classification), imported lazily. Logged metrics: `<task>/<metric>`, `cluster/<cluster>`
+  and `average` (the mean cluster score; a good `best_metric`)."""
+  def fn(step, params):
+    from flanjax import evaluation
+    vocab = ckpt_lib.make_vocabulary(vocabulary) if vocabulary else None
+    out = evaluation.evaluate_tasks(
+        config, params, vocab, eval_mixture, split=split,
+        output_dir=os.path.join(model_dir, "eval", f"step_{step}"), max_examples=max_examples,
+        task_feature_lengths=dict(task_feature_lengths), mesh=mesh,
+        title=f"step {step}")
+    flat = {}
+    for task, res in (out.get("tasks") or {}).items():
+      for k, v in (res.get("metrics") or {}).items():
+        if isinstance(v, (int, float)):
+          flat[f"{task}/{k}"] = float(v)
+    scores = []
+    for cluster, res in (out.get("clusters") or {}).items():
+      if isinstance(res.get("score"), (int, float)):
+        flat[f"cluster/{cluster}"] = float(res["score"])
+        scores.append(float(res["score"]))
+    if scores:
+      flat["average"] = sum(scores) / len(scores)
+    return flat
+  return fn
+
+
+def _message(text):
+  if jax.process_index() == 0:
+    print(text, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  """`flanjax train` / `python -m flanjax.train`: parses flags + gin, then calls `train()`."""
+  from flanjax import distributed, gin_config
+  from flanjax.gin_config import gin
+  args = gin_config.parse_train_flags(list(sys.argv[1:] if argv is None else argv),
+                                      prog="flanjax train")
+  distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
+  logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+  gin_config.parse_gin(args.gin_file, args.gin_bindings, args.gin_search_paths)
+  kwargs = {}
+  if args.model_dir:
+    kwargs["model_dir"] = args.model_dir
+  if args.tfds_data_dir:
+    kwargs["tfds_data_dir"] = args.tfds_data_dir
+  try:
+    gin.get_configurable("train")(**kwargs)
+  except FlanjaxError as e:  # gin appends "In call to configurable ..." lines: keep one line
+    raise FlanjaxError(str(e).splitlines()[0]) from None
+  if args.model_dir and jax.process_index() == 0:
+    gin_config.write_operative_config(args.model_dir)
+  return 0
+
+
+if __name__ == "__main__":
+  from flanjax.cli import main as cli_main
+  sys.exit(cli_main(["train", *sys.argv[1:]]))

@@ -1,0 +1,55 @@
+"""Shared pytest setup.
+
+Device count: tests run with the default device count (1 CPU device). Tests that need several
+devices (mesh equivalence, restore onto another mesh, multi-host) start subprocesses with
+XLA_FLAGS=--xla_force_host_platform_device_count=N, because XLA_FLAGS must be set before jax is
+imported and a session-wide setting would change every other test's device count.
+"""
+import os
+import subprocess
+import sys
+
+import jax
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# A persistent XLA compilation cache shared by the tests and their subprocesses: the trainer
+# tests compile the same tiny train step many times (it does not change numerics: a cache hit
+# loads the executable the compiler would have produced).
+CACHE_ENV = {
+    "JAX_COMPILATION_CACHE_DIR": os.environ.get(
+        "FLANJAX_TEST_JAX_CACHE", os.path.join("/tmp", f"flanjax_test_jax_cache_{os.getuid()}")),
+    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+    "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+}
+jax.config.update("jax_compilation_cache_dir", CACHE_ENV["JAX_COMPILATION_CACHE_DIR"])
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def pytest_configure(config):
+  config.addinivalue_line("markers", "slow: takes more than ~30 s on 2 CPU cores")
+
+
+def run_python(code: str, *, devices: int = 1, env: dict | None = None, timeout: int = 300,
+               cwd: str | None = None) -> subprocess.CompletedProcess:
+  """Runs `code` in a fresh python with `devices` fake CPU devices; raises with its output on
+  failure."""
+  full_env = dict(os.environ)
+  full_env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+  full_env["JAX_PLATFORMS"] = "cpu"
+  full_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+  full_env.update(CACHE_ENV)
+  full_env.update(env or {})
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                        env=full_env, timeout=timeout, cwd=cwd or REPO)
+  if proc.returncode != 0:
+    raise AssertionError(f"subprocess failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
+                         f"{proc.stderr[-6000:]}")
+  return proc
+
+
+@pytest.fixture
+def python_runner():
+  return run_python

@@ -1,0 +1,64 @@
+"""Cross entropy with z-loss and label smoothing against direct formulas; normalisers."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from flanjax import losses
+from flanjax.errors import FlanjaxError
+
+
+def _ref(logits, targets, z_loss, ls):
+  """Direct float64 formula: -sum_v q_v log softmax_v + z_loss log(Z)^2 - H(q)."""
+  logits = np.asarray(logits, np.float64)
+  v = logits.shape[-1]
+  log_z = np.log(np.sum(np.exp(logits - logits.max(-1, keepdims=True)), -1)) + logits.max(-1)
+  logp = logits - log_z[..., None]
+  q = np.full(logits.shape, ls / (v - 1))
+  np.put_along_axis(q, targets[..., None], 1.0 - ls, axis=-1)
+  ent = -np.sum(np.where(q > 0, q * np.log(np.maximum(q, 1e-300)), 0.0), -1)
+  return -np.sum(q * logp, -1) - ent + z_loss * log_z ** 2, z_loss * log_z ** 2
+
+
+@pytest.mark.parametrize("z_loss,ls", [(0.0, 0.0), (1e-4, 0.0), (1e-4, 0.1), (0.0, 0.3)])
+def test_cross_entropy_matches_reference(z_loss, ls):
+  rng = np.random.default_rng(0)
+  logits = rng.normal(size=(3, 5, 11)).astype(np.float32) * 3
+  targets = rng.integers(0, 11, size=(3, 5))
+  loss, zl = losses.cross_entropy_with_logits(jnp.asarray(logits), jnp.asarray(targets),
+                                              z_loss=z_loss, label_smoothing=ls)
+  want, want_z = _ref(logits, targets, z_loss, ls)
+  np.testing.assert_allclose(loss, want, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(zl, want_z, rtol=1e-5, atol=1e-7)
+
+
+def test_perfect_prediction_has_zero_smoothed_loss():
+  v, ls = 7, 0.2
+  q = np.full((1, 1, v), ls / (v - 1))
+  q[0, 0, 3] = 1 - ls
+  loss, _ = losses.cross_entropy_with_logits(jnp.log(jnp.asarray(q, jnp.float32)),
+                                             jnp.asarray([[3]]), label_smoothing=ls)
+  assert abs(float(loss[0, 0])) < 1e-5
+
+
+def test_weighted_sums_and_normalisers():
+  logits = jnp.asarray([[[5.0, 0.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, 5.0]]])
+  targets = jnp.asarray([[0, 2, 2]])
+  weights = jnp.asarray([[1, 1, 0]])
+  s = losses.weighted_sums(logits, targets, weights)
+  assert float(s["weight"]) == 2.0
+  assert float(s["correct"]) == 1.0  # the padded (weight 0) correct token does not count
+  per_tok, _ = losses.cross_entropy_with_logits(logits, targets)
+  assert float(s["loss"]) == pytest.approx(float(per_tok[0, 0] + per_tok[0, 1]), rel=1e-6)
+  assert float(losses.loss_denominator(weights, "num_real_target_tokens")) == 2.0
+  assert float(losses.loss_denominator(weights, "num_total_target_tokens")) == 3.0
+  assert float(losses.loss_denominator(weights, 512.0)) == 512.0
+  with pytest.raises(FlanjaxError, match="loss_normalizer='tokens'"):
+    losses.loss_denominator(weights, "tokens")
+
+
+def test_z_loss_gradient_pushes_log_z_to_zero():
+  logits = jnp.full((1, 1, 4), 3.0)
+  g = jax.grad(lambda x: losses.cross_entropy_with_logits(x, jnp.asarray([[0]]), z_loss=1.0)[1]
+               .sum())(logits)
+  assert np.all(np.asarray(g) > 0)  # lowering every logit lowers log Z

@@ -1,0 +1,113 @@
+"""Meshes, logical axis rules, batch sharding; loss equality across meshes on 8 CPU devices."""
+import json
+
+import jax
+import numpy as np
+import pytest
+from jax.sharding import PartitionSpec as P
+
+from flanjax import partitioning
+from flanjax.config import get_config
+from flanjax.errors import FlanjaxError
+from flanjax.train import _fit_spec, param_shardings
+
+
+def test_make_mesh_checks_device_count():
+  n = jax.device_count()
+  mesh = partitioning.make_mesh((-1, 1))
+  assert dict(mesh.shape) == {"data": n, "model": 1}
+  assert all(t == jax.sharding.AxisType.Auto for t in mesh.axis_types)
+  with pytest.raises(FlanjaxError, match=r"mesh_shape \(2, 4\).*8 devices.*does not match the "
+                                         rf"{n} available devices"):
+    partitioning.make_mesh((2, 4))
+  with pytest.raises(FlanjaxError, match="at most one entry may be -1"):
+    partitioning.make_mesh((-1, -1))
+
+
+def test_batch_size_must_divide_data_axis():
+  mesh = partitioning.make_mesh((1, 1))
+  partitioning.check_batch_size(6, mesh)
+  with pytest.raises(FlanjaxError, match="num_microbatches=4"):
+    partitioning.check_batch_size(6, mesh, num_microbatches=4)
+
+
+def test_rules_map_logical_axes():
+  rules1 = partitioning.standard_logical_axis_rules(1)
+  rules2 = partitioning.standard_logical_axis_rules(2)
+  import flax.linen as nn
+  assert nn.logical_to_mesh_axes(("embed", "mlp"), rules1) == P(None, "model")
+  assert nn.logical_to_mesh_axes(("embed", "mlp"), rules2) == P("data", "model")
+  assert nn.logical_to_mesh_axes(("vocab", "embed"), rules2) == P("model", "data")
+  # Activations keep batch on data: embed does not take `data` a second time.
+  assert nn.logical_to_mesh_axes(("batch", "length", "embed"), rules2) == P("data", None, None)
+  with pytest.raises(FlanjaxError, match="parameter_partitioning_dims=3"):
+    partitioning.standard_logical_axis_rules(3)
+
+
+def test_param_shardings_cover_every_param():
+  config = get_config("tiny", vocab_size=128)
+  mesh = partitioning.make_mesh((1, 1))
+  from flanjax import model
+  shapes = model.param_shapes(config)
+  sh = param_shardings(config, mesh, partitioning.STANDARD_LOGICAL_AXIS_RULES, shapes)
+  assert jax.tree.structure(sh) == jax.tree.structure(shapes)
+  spec = sh["encoder"]["layers_0"]["mlp"]["wi_0"]["kernel"].spec
+  assert spec == P(None, "model")
+
+
+def test_fit_spec_drops_axes_that_do_not_divide():
+  mesh = np.empty((2, 4))
+  fake = type("M", (), {"shape": {"data": 2, "model": 4}})()
+  del mesh
+  assert _fit_spec(P("model", None), (4, 32), fake) == P("model", None)
+  assert _fit_spec(P("model", None), (6, 32), fake) == P(None, None)
+  assert _fit_spec(P(("data", "model")), (16,), fake) == P(("data", "model"))
+
+
+def test_process_batch_slice_single_process():
+  mesh = partitioning.make_mesh((-1, 1))
+  assert partitioning.process_batch_slice(mesh, 8) == (0, 1, slice(0, 8))
+
+
+MESH_SCRIPT = r"""
+import json, shutil, sys, tempfile
+import jax
+assert jax.device_count() == 8, jax.devices()
+from flanjax.train import train
+from flanjax.config import get_config
+from flanjax.optimizers import OptimizerConfig
+config = get_config("tiny", vocab_size=128, dtype="float32")
+base = tempfile.mkdtemp()
+def run(name, steps, **kw):
+  args = dict(model_dir=f"{base}/{name}", model_config=config, synthetic_data=True,
+              task_feature_lengths={"inputs": 24, "targets": 12}, batch_size=16, num_steps=steps,
+              checkpoint_period=2, log_period=1, progress=False, async_checkpointing=False,
+              optimizer=OptimizerConfig(learning_rate=1e-2))
+  args.update(kw)
+  train(**args)
+  rows = [json.loads(l) for l in open(f"{base}/{name}/metrics.jsonl")]
+  return {r["step"]: r["loss"] for r in rows if r["split"] == "train"}
+out = {}
+out["8x1"] = run("a", 3, mesh_shape=(8, 1))
+out["2x4"] = run("b", 3, mesh_shape=(2, 4))
+out["1x8"] = run("c", 3, mesh_shape=(1, 8))
+out["2x4_fsdp"] = run("d", 3, mesh_shape=(2, 4), parameter_partitioning_dims=2)
+out["4x2_micro2"] = run("e", 3, mesh_shape=(4, 2), num_microbatches=2)
+# Restore onto a different mesh: 2 steps on 8x1, then resume on 2x4 up to step 3.
+run("f", 2, mesh_shape=(8, 1))
+out["8x1_then_2x4"] = run("f", 3, mesh_shape=(2, 4))
+shutil.rmtree(base)
+print("RESULT" + json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_loss_is_the_same_on_every_mesh(python_runner):
+  proc = python_runner(MESH_SCRIPT, devices=8, timeout=600)
+  out = json.loads(proc.stdout.split("RESULT")[-1])
+  ref = out["8x1"]
+  assert sorted(ref) == ["1", "2", "3"]
+  assert ref["3"] < ref["1"]  # it trains
+  for name, losses in out.items():
+    for step in ref:
+      assert abs(losses[step] - ref[step]) <= 1e-5, (name, step, losses[step], ref[step])

@@ -1,0 +1,208 @@
+"""The trainer in one process: gradient accumulation, init from a checkpoint, frozen params,
+NaN stop, periodic evaluation with keep-best, metrics files."""
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from flanjax import checkpoints, losses, partitioning, synthetic
+from flanjax import model as model_lib
+from flanjax.config import get_config
+from flanjax.errors import FlanjaxError
+from flanjax.optimizers import OptimizerConfig
+from flanjax.train import TrainingError, TrainState, make_train_step, train
+
+CONFIG = get_config("tiny", vocab_size=128, dtype="float32")
+LENGTHS = {"inputs": 24, "targets": 12}
+
+
+def _run(model_dir, **kw):
+  args = dict(model_dir=str(model_dir), model_config=CONFIG, synthetic_data=True,
+              task_feature_lengths=LENGTHS, batch_size=8, num_steps=4, checkpoint_period=2,
+              log_period=1, progress=False, async_checkpointing=False,
+              optimizer=OptimizerConfig(learning_rate=1e-2))
+  args.update(kw)
+  return train(**args)
+
+
+def _metrics(model_dir, split="train"):
+  rows = [json.loads(x) for x in open(os.path.join(model_dir, "metrics.jsonl"))]
+  return {r["step"]: r for r in rows if r["split"] == split}
+
+
+@pytest.mark.parametrize("normalizer", ["num_real_target_tokens", 100.0])
+def test_microbatches_give_the_full_batch_update(normalizer):
+  mesh = partitioning.make_mesh((1, 1))
+  params = model_lib.init_params(CONFIG, jax.random.PRNGKey(0))
+  # A "transformation" that records the gradient it is given (and leaves params unchanged).
+  tx = optax.GradientTransformation(
+      lambda p: {"grad": jax.tree.map(jnp.zeros_like, p)},
+      lambda g, state, p=None: (jax.tree.map(jnp.zeros_like, g), {"grad": g}))
+  batch = synthetic.make_batch(CONFIG, 8, LENGTHS["inputs"], LENGTHS["targets"], 0, 0)
+  rep = NamedSharding(mesh, P())
+  outs = {}
+  for m in (1, 4):
+    fresh = jax.tree.map(jnp.copy, params)  # the step donates its state
+    state = TrainState(step=jnp.zeros((), jnp.int32), params=fresh, opt_state=tx.init(fresh))
+    shardings = jax.tree.map(lambda _: rep, state)
+    step = make_train_step(CONFIG, tx, lambda s: 1.0, mesh=mesh,
+                           rules=partitioning.STANDARD_LOGICAL_AXIS_RULES,
+                           state_shardings=shardings, batch_keys=sorted(batch),
+                           num_microbatches=m, loss_normalizer=normalizer)
+    with jax.set_mesh(mesh):
+      new, metrics = step(state, {k: jnp.asarray(v) for k, v in batch.items()})
+    outs[m] = (jax.device_get(new.opt_state["grad"]), jax.device_get(metrics))
+  (g1, m1), (g4, m4) = outs[1], outs[4]
+  np.testing.assert_allclose(m1["loss"], m4["loss"], rtol=1e-6)
+  np.testing.assert_allclose(m1["accuracy"], m4["accuracy"], rtol=1e-6)
+  np.testing.assert_allclose(m1["grad_norm"], m4["grad_norm"], rtol=1e-5)
+  # Same gradient up to fp32 summation order (relative to each tensor's largest entry).
+  for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g4)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * float(np.abs(a).max()))
+  assert max(float(np.abs(x).max()) for x in jax.tree.leaves(g1)) > 1e-4
+
+
+def test_train_writes_metrics_checkpoints_and_resumes(tmp_path):
+  out = _run(tmp_path, num_steps=4)
+  rows = _metrics(tmp_path)
+  assert sorted(rows) == [1, 2, 3, 4]
+  for key in ("loss", "z_loss", "accuracy", "learning_rate", "grad_norm", "seqs_per_sec",
+              "tokens_per_sec", "nonpad_fraction_inputs", "flops_per_step"):
+    assert key in rows[4], key
+  assert out["loss"] == pytest.approx(rows[4]["loss"])
+  assert checkpoints.finalized_steps(tmp_path, ("params", "opt_state", "meta")) == [2, 4]
+  assert os.path.isdir(tmp_path / "tensorboard" / "train")
+  # Rerunning with more steps resumes at step 4 instead of starting over.
+  _run(tmp_path, num_steps=6)
+  rows = [json.loads(x) for x in open(tmp_path / "metrics.jsonl")]
+  assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
+  info = checkpoints.read_model_info(tmp_path)
+  assert info["model_config"]["d_model"] == CONFIG.d_model
+
+
+def test_init_checkpoint_and_frozen_params(tmp_path):
+  init = model_lib.init_params(CONFIG, jax.random.PRNGKey(7))
+  checkpoints.save_pretrained(tmp_path / "init", jax.device_get(init), CONFIG, {"type": "byte"})
+  # The first step's loss is that of the loaded params on synthetic batch 0.
+  batch = synthetic.make_batch(CONFIG, 8, LENGTHS["inputs"], LENGTHS["targets"], 0, 0)
+  inputs = {k: batch[k] for k in batch if k not in ("decoder_target_tokens",
+                                                    "decoder_loss_weights")}
+  logits = model_lib.T5(CONFIG).apply({"params": init}, **inputs)
+  sums = losses.weighted_sums(logits, batch["decoder_target_tokens"],
+                              batch["decoder_loss_weights"], z_loss=1e-4)
+  expected = float(sums["loss"] / sums["weight"])
+  _run(tmp_path / "run", model_config=None, init_checkpoint=str(tmp_path / "init"),
+       trainable="decoder/.*", num_steps=2)
+  assert _metrics(tmp_path / "run")[1]["loss"] == pytest.approx(expected, rel=1e-5)
+  assert checkpoints.read_model_info(tmp_path / "run")["vocabulary"] == {"type": "byte"}
+  _, trained, _ = checkpoints.load_pretrained(tmp_path / "run")
+  for name in ("encoder", "token_embedder"):
+    for a, b in zip(jax.tree.leaves(trained[name]), jax.tree.leaves(init[name])):
+      np.testing.assert_array_equal(a, np.asarray(b))
+  changed = [not np.array_equal(a, np.asarray(b))
+             for a, b in zip(jax.tree.leaves(trained["decoder"]), jax.tree.leaves(init["decoder"]))]
+  assert all(changed)
+
+
+def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
+  _run(tmp_path, num_steps=4)
+  with pytest.raises(TrainingError, match=r"NaN/Inf loss at step 5.*last good checkpoint is "
+                                          r"step 4"):
+    _run(tmp_path, num_steps=8, z_loss=float("nan"))
+  assert checkpoints.finalized_steps(tmp_path, ("params", "opt_state", "meta")) == [2, 4]
+
+
+def test_periodic_eval_and_keep_best(tmp_path):
+  scores = {2: 5.0, 4: 1.0, 6: 2.0, 8: 0.5}
+  calls = []
+
+  def eval_fn(step, params):
+    calls.append(step)
+    assert jax.tree.leaves(params)
+    return {"score": scores[step]}
+
+  _run(tmp_path, num_steps=8, eval_period=2, eval_fn=eval_fn, keep_checkpoints=1, keep_best=1,
+       best_metric="score")
+  assert calls == [2, 4, 6, 8]
+  # Kept: the latest (8) and the best by score (2).
+  assert checkpoints.finalized_steps(tmp_path) == [2, 8]
+  assert _metrics(tmp_path, "eval")[4]["score"] == 1.0
+
+
+def test_bad_batch_and_config_errors(tmp_path):
+  with pytest.raises(FlanjaxError, match="num_microbatches=3"):
+    _run(tmp_path, num_microbatches=3)
+  with pytest.raises(FlanjaxError, match="mixture"):
+    _run(tmp_path, synthetic_data=False)
+  with pytest.raises(FlanjaxError, match="model_dir"):
+    train(model_dir=None, model_config=CONFIG, synthetic_data=True)
+
+
+def _hlo_matmul_flops(config, te, td):
+  """2 * out * contracted, summed over the dot_generals of the jitted forward pass (the
+  relative-position one-hot lookup [.., buckets] x [heads, buckets] excluded)."""
+  import re
+  f = lambda p, e, d: model_lib.T5(config).apply({"params": p}, e, d)
+  text = jax.jit(f).lower(model_lib.param_shapes(config),
+                          jax.ShapeDtypeStruct((1, te), jnp.int32),
+                          jax.ShapeDtypeStruct((1, td), jnp.int32)).as_text()
+  total = 0
+  for line in text.splitlines():
+    if "dot_general" not in line:
+      continue
+    cdims = [int(x) for x in re.search(r"contracting_dims = \[([\d, ]*)\] x", line)
+             .group(1).split(",")]
+    shapes = [[int(v) for v in s.rstrip("x").split("x")]
+              for s in re.findall(r"tensor<((?:\d+x)+)f32>", line)]
+    lhs, rhs, out = shapes[0], shapes[1], shapes[-1]
+    if rhs == [config.num_heads, config.relative_attention_num_buckets]:
+      continue
+    total += 2 * int(np.prod(out)) * int(np.prod([lhs[c] for c in cdims]))
+  return total
+
+
+@pytest.mark.parametrize("ff,tied", [("gated-gelu", False), ("relu", True)])
+def test_flop_count_equals_the_compiled_matmuls(ff, tied):
+  from flanjax import flops
+  config = get_config("tiny", vocab_size=128, dtype="float32", num_decoder_layers=3,
+                      feed_forward_proj=ff, tie_word_embeddings=tied)
+  want = _hlo_matmul_flops(config, 24, 12)
+  assert flops.t5_forward_flops_per_sequence(config, 24, 12) == want
+  assert flops.t5_train_flops_per_sequence(config, 24, 12) == 3 * want
+
+
+def test_peak_flops_and_mfu():
+  from flanjax import flops
+  assert flops.peak_flops_per_device("NVIDIA H100 80GB HBM3") == 989e12
+  assert flops.peak_flops_per_device("TPU v5 lite") == 197e12
+  assert flops.peak_flops_per_device("TPU v4") == 275e12
+  assert flops.peak_flops_per_device("cpu") is None
+  assert flops.peak_flops_per_device("cpu", override=1e12) == 1e12
+  assert flops.mfu(989e12, 1.0, 2, 989e12) == pytest.approx(0.5)
+  assert flops.mfu(1.0, 1.0, 1, None) is None
+
+
+@pytest.mark.slow
+def test_offline_mixture_with_periodic_seqio_eval(tmp_path):
+  out = _run(tmp_path, model_config=get_config("tiny", vocab_size=1024, dtype="float32"),
+             synthetic_data=False, mixture="offline_without_nli",
+             task_feature_lengths={"inputs": 64, "targets": 16}, eval_period=2,
+             eval_mixture="offline_heldout_nli", eval_max_examples=4, keep_checkpoints=1,
+             keep_best=1, best_metric="average")
+  assert np.isfinite(out["loss"])
+  evals = _metrics(tmp_path, "eval")
+  assert sorted(evals) == [2, 4]
+  assert "cluster/nli" in evals[2] and "average" in evals[2]
+  assert os.path.exists(tmp_path / "eval" / "step_4" / "metrics.json")
+  # The latest, plus step 2 if it was strictly better (on a tie the later step is the best).
+  want = {2, 4} if evals[2]["average"] > evals[4]["average"] else {4}
+  assert set(checkpoints.finalized_steps(tmp_path)) == want
+  assert checkpoints.read_model_info(tmp_path)["vocabulary"]["type"] == "sentencepiece"
+  with pytest.raises(FlanjaxError, match="vocab_size=128; set T5Config.vocab_size >= "):
+    _run(tmp_path / "small_vocab", synthetic_data=False, mixture="offline")
