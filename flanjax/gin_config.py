@@ -13,37 +13,16 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import importlib
 import os
 import re
-import sys
 from collections.abc import Sequence
 
+import gin  # gin-config (the repo's gin/ folder holds config files and is not a package)
 from flanjax.config import T5Config, get_config
 from flanjax.errors import FlanjaxError
 from flanjax.optimizers import OptimizerConfig
 
-
-def _import_gin_config():
-  """Imports gin-config even when run from the repository root, where the gin/ directory of
-  config files (a package, for packaging as flanjax.gin) would shadow it on sys.path."""
-  mod = importlib.import_module("gin")
-  if hasattr(mod, "configurable"):
-    return mod
-  shadow = os.path.dirname(os.path.dirname(os.path.abspath(mod.__file__)))
-  del sys.modules["gin"]
-  saved = list(sys.path)
-  try:
-    sys.path[:] = [p for p in sys.path
-                   if os.path.abspath(p or os.getcwd()) != shadow]
-    return importlib.import_module("gin")
-  finally:
-    sys.path[:] = saved
-
-
-gin = _import_gin_config()
-
-GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gin")
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 class ConfigError(FlanjaxError):
@@ -51,15 +30,13 @@ class ConfigError(FlanjaxError):
 
 
 def packaged_gin_dir() -> str:
-  """The directory of flanjax's gin files (installed package data, or the repo's gin/)."""
-  try:
-    import flanjax.gin as pkg
-    d = os.path.dirname(os.path.abspath(pkg.__file__))
-    if os.path.isdir(d):
+  """The directory of flanjax's gin files: flanjax/gin when installed, the repo's gin/ when
+  installed in editable mode (setup.py maps gin/ to flanjax/gin)."""
+  for d in (os.path.join(_PKG_DIR, "gin"), os.path.join(os.path.dirname(_PKG_DIR), "gin")):
+    if os.path.isdir(os.path.join(d, "models")):
       return d
-  except ImportError:
-    pass
-  return GIN_DIR
+  raise ConfigError(f"flanjax's gin files are missing (looked in {_PKG_DIR}/gin); "
+                    "reinstall flanjax with `pip install .`.")
 
 
 _REGISTERED = False
