@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 import os
 import sys
 
@@ -24,6 +25,9 @@ COMMANDS = {
     "mixture": ("flanjax.catalog", "main_mixture", "print a mixture's tasks, sizes and rates"),
     "preview": ("flanjax.catalog", "main_preview", "print rendered examples of a task"),
 }
+
+# Commands that read seqio tasks (and so TensorFlow).
+_DATA_COMMANDS = ("quickstart", "train", "eval", "heldout", "mixture", "preview")
 
 USAGE = """usage: flanjax <command> [flags]   (flanjax <command> --help for its flags)
 
@@ -54,7 +58,7 @@ def _user_error_types() -> tuple[type, ...]:
   return tuple(types)
 
 
-def _quiet_libraries() -> None:
+def _quiet_libraries(command: str) -> None:
   """Keeps TensorFlow's C++ logs and absl's INFO/WARNING chatter off the console.
 
   FLANJAX_VERBOSE=1 restores them.
@@ -64,6 +68,18 @@ def _quiet_libraries() -> None:
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   import logging
   logging.getLogger("absl").setLevel(logging.ERROR)
+  if command in _DATA_COMMANDS and importlib.util.find_spec("tensorflow") is not None:
+    # TensorFlow's C++ start-up lines (oneDNN, CUDA stubs) ignore TF_CPP_MIN_LOG_LEVEL: import
+    # it once with the stderr file descriptor pointed at /dev/null. Python errors still surface.
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    sys.stderr.flush()
+    os.dup2(devnull, 2)
+    try:
+      import tensorflow  # noqa: F401
+    finally:
+      os.dup2(saved, 2)
+      os.close(saved)
+      os.close(devnull)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
           file=sys.stderr)
     return 2
   module_name, fn_name, _ = COMMANDS[name]
-  _quiet_libraries()
+  _quiet_libraries(name)
   fn = getattr(importlib.import_module(module_name), fn_name)
   try:
     result = fn(rest)
