@@ -8,11 +8,16 @@ imported and a session-wide setting would change every other test's device count
 import os
 import subprocess
 import sys
+import tempfile
 
 import jax
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Subprocesses run outside the repository: `python -c` / `python -m` put the working directory
+# on sys.path, and from the repo root that would import the source tree instead of the
+# installed package (where tasks/ and mixtures/ live under flanjax/).
+NEUTRAL_CWD = tempfile.mkdtemp(prefix="flanjax_test_cwd_")
 
 # A persistent XLA compilation cache shared by the tests and their subprocesses: the trainer
 # tests compile the same tiny train step many times (it does not change numerics: a cache hit
@@ -43,7 +48,7 @@ def run_python(code: str, *, devices: int = 1, env: dict | None = None, timeout:
   full_env.update(CACHE_ENV)
   full_env.update(env or {})
   proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                        env=full_env, timeout=timeout, cwd=cwd or REPO)
+                        env=full_env, timeout=timeout, cwd=cwd or NEUTRAL_CWD)
   if proc.returncode != 0:
     raise AssertionError(f"subprocess failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
                          f"{proc.stderr[-6000:]}")

@@ -9,7 +9,7 @@ import sys
 import jax
 import numpy as np
 import pytest
-from conftest import CACHE_ENV, REPO
+from conftest import CACHE_ENV, NEUTRAL_CWD
 
 from flanjax import checkpoints
 
@@ -37,7 +37,7 @@ def _start(flags, devices, extra=()):
   env.update(CACHE_ENV)
   env.update({"JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3",
               "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"})
-  return subprocess.Popen([sys.executable, "-m", "flanjax.train", *flags, *extra], cwd=REPO,
+  return subprocess.Popen([sys.executable, "-m", "flanjax.train", *flags, *extra], cwd=NEUTRAL_CWD,
                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -12,7 +12,7 @@ import sys
 import time
 
 import pytest
-from conftest import CACHE_ENV, REPO
+from conftest import CACHE_ENV, NEUTRAL_CWD
 
 from flanjax import checkpoints
 
@@ -43,7 +43,7 @@ def _env(delay=0.0):
 
 def _train(model_dir, delay=0.0, **kw):
   return subprocess.Popen([sys.executable, "-m", "flanjax.train", *_flags(model_dir, **kw)],
-                          cwd=REPO, env=_env(delay), stdout=subprocess.PIPE,
+                          cwd=NEUTRAL_CWD, env=_env(delay), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
 
 

@@ -1,0 +1,47 @@
+"""`flanjax quickstart` end to end through the console script: outputs and run-twice determinism."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from conftest import CACHE_ENV
+
+
+def _quickstart(out_dir: pathlib.Path, cwd: pathlib.Path) -> dict:
+  exe = pathlib.Path(sys.executable).parent / "flanjax"
+  env = {**os.environ, **CACHE_ENV, "JAX_PLATFORMS": "cpu"}
+  proc = subprocess.run(
+      [str(exe), "quickstart", "--output_dir", str(out_dir), "--steps", "4",
+       "--eval_examples", "2", "--no_progress"],
+      cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+  assert "Traceback" not in proc.stderr
+  assert "| offline_nli | nli | held-out |" in proc.stdout  # the printed per-task table
+  return json.loads((out_dir / "quickstart.json").read_text())
+
+
+@pytest.mark.slow
+def test_quickstart_writes_everything_and_is_deterministic(tmp_path):
+  a = _quickstart(tmp_path / "a", tmp_path)
+  for rel in ("quickstart.md", "model/flanjax_model.json", "model/metrics.jsonl",
+              "eval/metrics.json", "eval/metrics.md", "eval/clusters.png",
+              "eval/predictions.jsonl"):
+    assert (tmp_path / "a" / rel).exists(), rel
+  assert any((tmp_path / "a" / "model" / "tensorboard").rglob("events.out.tfevents*"))
+  assert sorted(p.name for p in (tmp_path / "a" / "model").iterdir() if p.name.isdigit())
+  splits = {r["split"] for r in a["tasks"]}
+  assert splits == {"held-in", "held-out"}
+  assert len(a["losses"]) >= 2 and all(loss > 0 for _, loss in a["losses"])
+
+  b = _quickstart(tmp_path / "b", tmp_path)
+  assert a["losses"] == b["losses"]  # same seed, same losses, bit for bit
+
+
+def test_quickstart_rejects_unknown_cluster(capsys):
+  from flanjax import cli
+  assert cli.main(["quickstart", "--heldout_cluster", "nlii", "--output_dir", "/tmp/x"]) == 2
+  err = capsys.readouterr().err
+  assert "nlii" in err and "nli" in err and "Traceback" not in err
