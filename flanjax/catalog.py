@@ -5,6 +5,8 @@ import argparse
 import difflib
 import sys
 
+from flanjax.errors import FlanjaxError
+
 
 def _names():
   import seqio
@@ -13,11 +15,10 @@ def _names():
   return list(seqio.TaskRegistry.names()), list(seqio.MixtureRegistry.names())
 
 
-def _unknown(kind: str, name: str, known) -> int:
+def _unknown(kind: str, name: str, known) -> FlanjaxError:
   close = difflib.get_close_matches(name, known, n=5)
   hint = f" Closest: {', '.join(close)}." if close else ""
-  print(f"flanjax: unknown {kind} {name!r}.{hint}", file=sys.stderr)
-  return 2
+  return FlanjaxError(f"unknown {kind} {name!r}.{hint}")
 
 
 def mixture_table(name: str) -> list[tuple[str, str, int | None, int | None, float]]:
@@ -60,7 +61,7 @@ def main_mixture(argv=None) -> int:
   args = p.parse_args(argv)
   tasks, mixtures = _names()
   if args.name not in tasks and args.name not in mixtures:
-    return _unknown("mixture", args.name, mixtures + tasks)
+    raise _unknown("mixture", args.name, mixtures + tasks)
   rows = mixture_table(args.name)
   w = max([len("task")] + [len(r[0]) for r in rows])
   c = max([len("cluster")] + [len(r[1]) for r in rows])
@@ -81,7 +82,13 @@ def preview(task: str, n: int = 3, split: str = "train", seed: int = 0, num_shot
   name = task
   if num_shots or mode != "instruction":
     name = registration.task_variant(task, mode=mode, num_shots=num_shots)
+  if n < 1:
+    raise FlanjaxError(f"preview: n must be >= 1, got {n}.")
   t = seqio.get_mixture_or_task(name)
+  if split not in t.splits:
+    close = difflib.get_close_matches(split, list(t.splits), n=3)
+    raise FlanjaxError(f"Task {task!r} has no split {split!r}; splits: {', '.join(t.splits)}."
+                       + (f" Closest: {', '.join(close)}." if close else ""))
   ds = t.get_dataset({"inputs": 4096, "targets": 1024}, split=split, use_cached=False,
                      shuffle=True, seed=seed, num_epochs=1)
   out = []
@@ -103,7 +110,9 @@ def main_preview(argv=None) -> int:
   args = p.parse_args(argv)
   tasks, _ = _names()
   if args.task not in tasks:
-    return _unknown("task", args.task, tasks)
+    raise _unknown("task", args.task, tasks)
+  if args.n < 1:
+    raise FlanjaxError(f"-n must be a positive number of examples, got {args.n}.")
   for i, (inputs, targets) in enumerate(preview(args.task, args.n, args.split, args.seed,
                                                 args.num_shots, args.mode)):
     print(f"=== {args.task} [{args.split}] example {i} ===")

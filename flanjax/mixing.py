@@ -17,10 +17,12 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Sequence
 
+from flanjax.errors import FlanjaxError
+
 DEFAULT_CAP = 3000
 
 
-class MixtureError(ValueError):
+class MixtureError(FlanjaxError):
   """A mixture with an unknown or empty task."""
 
 
@@ -71,7 +73,7 @@ def examples_rate(cap: int | None = DEFAULT_CAP) -> Callable:
 def temperature_rate(temperature: float = 1.0, cap: int | None = None) -> Callable:
   """Rate fn: min(n_train, cap) ** (1 / temperature)."""
   if temperature <= 0:
-    raise ValueError(f"temperature must be > 0, got {temperature}.")
+    raise MixtureError(f"temperature must be > 0, got {temperature}.")
 
   def rate(task) -> float:
     n = _nonzero(task)

@@ -18,6 +18,8 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
+from flanjax.errors import FlanjaxError
+
 
 def get_provider(name: str):
   """The registered seqio Task or Mixture `name` (imports the catalog on demand)."""
@@ -29,13 +31,14 @@ def get_provider(name: str):
   known = list(seqio.TaskRegistry.names()) + list(seqio.MixtureRegistry.names())
   close = difflib.get_close_matches(name, known, n=3)
   hint = f" Closest: {', '.join(close)}." if close else ""
-  raise KeyError(f"Unknown task or mixture {name!r}.{hint}")
+  from flanjax.registration import UnknownNameError
+  raise UnknownNameError(f"Unknown task or mixture {name!r}.{hint}")
 
 
 def _check_lengths(task_feature_lengths: Mapping[str, int]):
   for k in ("inputs", "targets"):
     if k not in task_feature_lengths or int(task_feature_lengths[k]) <= 0:
-      raise ValueError(f"task_feature_lengths needs a positive {k!r} length, got "
+      raise FlanjaxError(f"task_feature_lengths needs a positive {k!r} length, got "
                        f"{dict(task_feature_lengths)}.")
 
 
@@ -47,13 +50,13 @@ def train_dataset(mixture_or_task: str, *, task_feature_lengths: Mapping[str, in
   import tensorflow as tf
   _check_lengths(task_feature_lengths)
   if num_shards < 1 or not 0 <= shard_index < num_shards:
-    raise ValueError(f"shard_index={shard_index} must be in [0, num_shards={num_shards}).")
+    raise FlanjaxError(f"shard_index={shard_index} must be in [0, num_shards={num_shards}).")
   if batch_size % num_shards:
-    raise ValueError(f"batch_size={batch_size} must be divisible by num_shards={num_shards}.")
+    raise FlanjaxError(f"batch_size={batch_size} must be divisible by num_shards={num_shards}.")
   if start_batch < 0:
-    raise ValueError(f"start_batch must be >= 0, got {start_batch}.")
+    raise FlanjaxError(f"start_batch must be >= 0, got {start_batch}.")
   if seed is None:
-    raise ValueError("train_batches needs an integer seed (determinism and exact resume).")
+    raise FlanjaxError("train_batches needs an integer seed (determinism and exact resume).")
   provider = get_provider(mixture_or_task)
   lengths = {"inputs": int(task_feature_lengths["inputs"]),
              "targets": int(task_feature_lengths["targets"])}
@@ -141,7 +144,7 @@ def eval_datasets(task_or_mixture: str, split: str = "validation", *,
                                        options=options)
     task = get_provider(name)
     if split not in task.splits:
-      raise ValueError(f"Task {name!r} has no split {split!r} (splits: "
+      raise FlanjaxError(f"Task {name!r} has no split {split!r} (splits: "
                        f"{', '.join(task.splits)}).")
     ds = task.get_dataset(task_feature_lengths, split=split, use_cached=False, shuffle=False,
                           seed=None, num_epochs=1, trim_output_features=False)

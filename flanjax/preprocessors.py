@@ -5,8 +5,9 @@ Pipeline of every registered task (see flanjax.registration):
   -> `render_fn` (template by mode) [-> `few_shot_fn`] [-> `scoring_fn`] -> seqio tokenize -> EOS.
 
 Every task emits the same structure so any tasks can be mixed: `inputs`, `targets` (strings,
-then tokens), `options` (tf.string [n]; empty for non-option tasks) and `answer_index`
-(int32; -1 when there are no options).
+then tokens), `options` (tf.string [n]; empty for non-option tasks), `answer_index`
+(int32; -1 when there are no options) and `references` (tf.string [n]: every gold answer or
+reference text when the preprocessor emits them, else empty; eval targets use them).
 """
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ from collections.abc import Callable, Sequence
 from flanjax import templates as tmpl
 
 FEW_SHOT_SEPARATOR = "\n\n"
+# Fields a user preprocessor may emit as lists (tf.string [n]): the answer options, and every
+# gold answer / reference for the metric (eval targets become this list; see
+# `references_postprocess`).
+LIST_FIELDS = ("options", "references")
 FEW_SHOT_POOL = 128
 
 
@@ -35,7 +40,7 @@ def fields_fn(task: str, preprocessor: Callable | None, options: Sequence[str] |
     is_train, index = ex.pop("_is_train"), ex.pop("_index")
     out = dict(preprocessor(ex)) if preprocessor is not None else dict(ex)
     for k in list(out):
-      if k == "options":
+      if k in LIST_FIELDS:
         continue
       out[k] = tf.convert_to_tensor(out[k])
       if out[k].dtype != tf.string:
@@ -54,8 +59,10 @@ def fields_fn(task: str, preprocessor: Callable | None, options: Sequence[str] |
       hit = tf.where(tf.equal(opts, out["answer"]))
       out["answer_index"] = tf.cond(tf.size(hit) > 0, lambda: tf.cast(hit[0, 0], tf.int32),
                                     lambda: tf.constant(-1, tf.int32))
+    if "references" in out:
+      out["references"] = tf.reshape(tf.convert_to_tensor(out["references"], tf.string), [-1])
     # Content key of the raw example (template-independent): k-shot never picks the example.
-    content = [out[k] for k in sorted(out) if k not in ("options", "answer_index")]
+    content = [out[k] for k in sorted(out) if k not in LIST_FIELDS + ("answer_index",)]
     out["_key"] = tf.strings.to_hash_bucket_fast(
         tf.strings.reduce_join(tf.stack(content), separator="\x1e"), 2**62)
     out["_is_train"], out["_index"] = is_train, index
@@ -75,7 +82,7 @@ def render_fn(task: str, templates: Sequence[tmpl.Template], *, mode: str, datas
   """Dataset-level preprocessor: renders `inputs` / `targets` with a per-example template."""
   import tensorflow as tf
   if mode not in tmpl.MODES:
-    raise ValueError(f"Unknown mode {mode!r}; valid: {', '.join(tmpl.MODES)}.")
+    raise tmpl.TemplateError(f"Unknown mode {mode!r}; valid: {', '.join(tmpl.MODES)}.")
   templates = list(templates)
   direct = [i for i, t in enumerate(templates) if not t.inverted]
   if not direct:
@@ -107,12 +114,28 @@ def render_fn(task: str, templates: Sequence[tmpl.Template], *, mode: str, datas
       out = {"inputs": inputs, "targets": targets}
       out["options"] = ex["options"] if has_options else tf.zeros([0], tf.string)
       out["answer_index"] = ex["answer_index"] if has_options else tf.constant(-1, tf.int32)
+      refs = ex.get("references", tf.zeros([0], tf.string))
+      if mode == "instruction" and any(t.inverted for t in templates):
+        # An inverted template's target is not the answer: no references.
+        inverted = tf.gather(tf.constant([t.inverted for t in templates]), choice)
+        refs = tf.cond(inverted, lambda: tf.zeros([0], tf.string), lambda: refs)
+      out["references"] = refs
       out["_index"], out["_key"] = index, key
       return out
 
     return dataset_.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
   return apply
+
+
+def references_postprocess(output, example=None, is_target=False):
+  """seqio postprocess_fn: an eval target becomes the example's list of gold references (all
+  answers / reference texts, for multi-reference metrics) when it has any; else unchanged."""
+  if is_target and example is not None:
+    refs = example.get("references")
+    if refs is not None and len(refs):
+      return [r.decode("utf-8") if isinstance(r, bytes) else str(r) for r in refs]
+  return output
 
 
 def drop_index(dataset_):

@@ -14,7 +14,10 @@
 Each call registers a seqio Task `name` (instruction mode, zero-shot) with features `inputs` /
 `targets` (EOS appended) and records `TASK_INFO[name]`. Every task's examples also carry
 `inputs_pretokenized`, `targets_pretokenized`, `options` (tf.string [n], empty when the task
-has none) and `answer_index` (int32, -1 without options), so any tasks can be mixed.
+has none), `answer_index` (int32, -1 without options) and `references` (tf.string [n]: all gold
+answers / references when the preprocessor emits a `references` list, else empty), so any tasks
+can be mixed. Eval targets of a task with references are the list (multi-reference squad /
+rouge / bleu in flanjax.metrics).
 
 Variants (`task_variant(name, mode=..., num_shots=..., options=..., scoring=...)`) are
 registered on demand as "<name>__<suffix>": modes `no_template` / `dataset_name`, k-shot, no
@@ -41,14 +44,22 @@ from collections.abc import Callable, Mapping, Sequence
 
 from flanjax import preprocessors as pp
 from flanjax import templates as tmpl
+from flanjax.errors import FlanjaxError
 
 METRICS = ("accuracy", "rouge", "bleu", "squad")
 FILE_FORMATS = ("jsonl", "csv", "tsv")
 OPTIONS_SEP = "\x1f"  # joins a file task's per-example options list into one string field
 
 
-class DatasetNotPreparedError(RuntimeError):
-  """A TFDS dataset whose data is not in the data dir."""
+class DatasetNotPreparedError(FlanjaxError):
+  """A TFDS dataset whose data is not in the data dir (the message says how to prepare it)."""
+
+
+class UnknownNameError(FlanjaxError, KeyError):
+  """An unknown task / mixture / variant name (a KeyError too; the message names the closest)."""
+
+  def __str__(self):  # KeyError would quote the message
+    return str(self.args[0]) if self.args else ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +92,7 @@ def _close(name: str, names) -> str:
 
 def get_task_info(name: str) -> TaskInfo:
   if name not in TASK_INFO:
-    raise KeyError(f"Unknown task {name!r}.{_close(name, TASK_INFO)}")
+    raise UnknownNameError(f"Unknown task {name!r}.{_close(name, TASK_INFO)}")
   return TASK_INFO[name]
 
 
@@ -115,9 +126,44 @@ def _scoring_postprocess(output, example=None, is_target=False):
 # Sources.
 
 
-def _prepare_command(tfds_name: str, data_dir: str | None) -> str:
+def _prepare_command(tfds_name: str, data_dir: str | None, manual: bool = False) -> str:
   d = f" --data_dir={data_dir}" if data_dir else ""
-  return f"tfds build {tfds_name.split(':')[0]}{d}"
+  m = " --manual_dir=/path/to/downloaded/files" if manual else ""
+  return f"tfds build {tfds_name.split(':')[0]}{d}{m}"
+
+
+def _manual_instructions(tfds_name: str) -> str | None:
+  """Where to get a manual-download dataset's files, in one line (None: not manual)."""
+  import re
+  try:
+    import tensorflow_datasets as tfds
+    text = tfds.builder_cls(tfds_name.split(":")[0].split("/")[0]).MANUAL_DOWNLOAD_INSTRUCTIONS
+  except Exception:  # unknown builder: the caller's error says so
+    return None
+  if not text:
+    return None
+  urls = list(dict.fromkeys(u.rstrip(".,)") for u in re.findall(r"https?://\S+", text)))
+  if urls:
+    return "get the files from " + " and ".join(urls[:2])
+  line = " ".join(text.split())
+  return line[:300] + ("..." if len(line) > 300 else "")
+
+
+def not_prepared_message(tfds_name: str, data_dir: str | None, detail: str = "") -> str:
+  """One-line explanation of an unprepared TFDS dataset: name, data dir, prepare command."""
+  searched = data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser(
+      "~/tensorflow_datasets")
+  manual = _manual_instructions(tfds_name)
+  msg = (f"TFDS dataset {tfds_name!r} is not prepared in data_dir {searched!r}. ")
+  if manual:
+    msg += (f"It needs a manual download: {manual}, put them in a directory and prepare with: "
+            f"{_prepare_command(tfds_name, data_dir, manual=True)}")
+  else:
+    msg += f"Prepare it with: {_prepare_command(tfds_name, data_dir)}"
+  msg += " (or pass tfds_data_dir= / --tfds_data_dir= where it is prepared)."
+  if detail:
+    msg += f" [{detail}]"
+  return msg
 
 
 def _make_tfds_source(tfds_name, splits, caps, tfds_data_dir, data_dir_fn, prepare_fn,
@@ -154,13 +200,11 @@ def _make_tfds_source(tfds_name, splits, caps, tfds_data_dir, data_dir_fn, prepa
       if type(err).__name__ == "DatasetNotFoundError":
         return DatasetNotPreparedError(
             f"TFDS has no dataset {tfds_name!r}: {text.splitlines()[0][:300]}")
-      data_dir = self.tfds_dataset.data_dir or os.environ.get("TFDS_DATA_DIR") or \
-          "~/tensorflow_datasets"
+      first = " ".join(text.split())
+      detail = "" if "could not find data" in first else \
+          f"{type(err).__name__}: {first[:200]}"
       return DatasetNotPreparedError(
-          f"TFDS dataset {tfds_name!r} is not prepared in data_dir {data_dir!r}. Prepare it "
-          f"with: {_prepare_command(tfds_name, self.tfds_dataset.data_dir)} (or pass "
-          f"tfds_data_dir=/--tfds_data_dir= where it is prepared). [{type(err).__name__}: "
-          f"{str(err).splitlines()[0][:200] if str(err) else ''}]")
+          not_prepared_message(tfds_name, self.tfds_dataset.data_dir, detail))
 
     def get_dataset(self, split=None, shuffle=True, seed=None, shard_info=None, **kwargs):
       try:
@@ -181,13 +225,14 @@ def _make_tfds_source(tfds_name, splits, caps, tfds_data_dir, data_dir_fn, prepa
           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     def list_shards(self, split):
+      """The split's files; [] when TFDS cannot list them (no split metadata, e.g. under
+      tfds.testing.mock_data, or not prepared). seqio then reads the whole split and shards
+      the examples (`ds.shard`), and get_dataset raises the not-prepared error if need be."""
+      self._resolve(split)
       try:
-        self._resolve(split)
         return super().list_shards(split)
-      except DatasetNotPreparedError:
-        raise
-      except Exception as e:
-        raise self._not_prepared(e) from e
+      except Exception:
+        return []
 
     def num_input_examples(self, split):
       """The split's size (after the cap), or None when TFDS does not know it (not prepared,
@@ -216,7 +261,7 @@ def _read_rows(path: str, fmt: str) -> list[dict]:
           try:
             rows.append(json.loads(line))
           except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{n}: not valid JSON ({e}).") from e
+            raise FlanjaxError(f"{path}:{n}: not valid JSON ({e}).") from e
       return rows
     return list(csv.DictReader(f, delimiter="\t" if fmt == "tsv" else ","))
 
@@ -237,7 +282,7 @@ def _make_file_source(name, paths: Mapping[str, str], fmt: str, max_train_exampl
         raise FileNotFoundError(f"Task {name!r}: split {split!r} file {p!r} does not exist.")
       rows.extend(_read_rows(p, fmt))
     if not rows:
-      raise ValueError(f"Task {name!r}: split {split!r} ({paths[split]}) has no rows.")
+      raise FlanjaxError(f"Task {name!r}: split {split!r} ({paths[split]}) has no rows.")
     keys = list(rows[0])
     cols = {}
     for k in keys:
@@ -266,17 +311,17 @@ def _make_file_source(name, paths: Mapping[str, str], fmt: str, max_train_exampl
 
 def _validate(name, cluster, templates, metric, options):
   if not name or not name.replace("_", "").replace(".", "").isalnum():
-    raise ValueError(f"Task name {name!r}: use letters, digits, '_' and '.'.")
+    raise FlanjaxError(f"Task name {name!r}: use letters, digits, '_' and '.'.")
   if metric not in METRICS:
-    raise ValueError(f"Task {name!r}: metric {metric!r} is not one of {METRICS}.{_close(metric, METRICS)}")
+    raise FlanjaxError(f"Task {name!r}: metric {metric!r} is not one of {METRICS}.{_close(metric, METRICS)}")
   templates = tuple(templates)
   if not templates or not all(isinstance(t, tmpl.Template) for t in templates):
-    raise ValueError(f"Task {name!r}: templates must be a non-empty list of "
+    raise FlanjaxError(f"Task {name!r}: templates must be a non-empty list of "
                      "flanjax.templates.Template.")
   if options is not None and len(options) < 2:
-    raise ValueError(f"Task {name!r}: options must list at least 2 choices.")
+    raise FlanjaxError(f"Task {name!r}: options must list at least 2 choices.")
   if not cluster:
-    raise ValueError(f"Task {name!r}: give a cluster (e.g. 'nli').")
+    raise FlanjaxError(f"Task {name!r}: give a cluster (e.g. 'nli').")
   return templates
 
 
@@ -324,7 +369,7 @@ def _register(name, *, source_fn, dataset, cluster, templates, preprocessor, met
                           with_options=options_block)]
     if num_shots:
       if "train" not in splits:
-        raise ValueError(f"Task {name!r} has no train split: k-shot exemplars come from it.")
+        raise FlanjaxError(f"Task {name!r} has no train split: k-shot exemplars come from it.")
 
       def pool():
         ds = source().get_dataset("train", shuffle=False)
@@ -335,7 +380,7 @@ def _register(name, *, source_fn, dataset, cluster, templates, preprocessor, met
       steps.append(pp.few_shot_fn(name, num_shots, pool))
     if scoring:
       if not has_options:
-        raise ValueError(f"Task {name!r} has no options: rank classification needs options.")
+        raise FlanjaxError(f"Task {name!r} has no options: rank classification needs options.")
       steps.append(pp.scoring_fn)
     else:
       steps.append(pp.drop_index)
@@ -349,7 +394,7 @@ def _register(name, *, source_fn, dataset, cluster, templates, preprocessor, met
     if scoring:
       metric_fns, postprocess = [_score_metric("rank_classification")], _scoring_postprocess
     else:
-      metric_fns, postprocess = [_predict_metric(metric)], None
+      metric_fns, postprocess = [_predict_metric(metric)], pp.references_postprocess
     task = seqio.Task(task_name, source=source(), preprocessors=fns,
                       output_features=_output_features(vocabulary),
                       metric_fns=metric_fns, postprocess_fn=postprocess, **task_kwargs)
@@ -360,7 +405,7 @@ def _register(name, *, source_fn, dataset, cluster, templates, preprocessor, met
     return task
 
   if name in seqio.TaskRegistry.names():
-    raise ValueError(f"Task {name!r} is already registered; pick another name or call "
+    raise FlanjaxError(f"Task {name!r} is already registered; pick another name or call "
                      "seqio.TaskRegistry.remove(name) first.")
   TASK_INFO[name] = TaskInfo(
       cluster=cluster, metric=metric, has_options=has_options, dataset=dataset, name=name,
@@ -409,7 +454,7 @@ def register_tfds_task(name: str, tfds_name: str, *, cluster: str,
   if has_options is None:
     has_options = options is not None or any(t.uses_options for t in templates)
   if "train" not in splits and not splits:
-    raise ValueError(f"Task {name!r}: give splits, e.g. {{'train': 'train', 'validation': ...}}.")
+    raise FlanjaxError(f"Task {name!r}: give splits, e.g. {{'train': 'train', 'validation': ...}}.")
   caps = _split_caps(splits, max_train_examples, max_eval_examples)
   source_fn = functools.partial(_make_tfds_source, tfds_name, dict(splits), caps, tfds_data_dir,
                                 data_dir_fn, prepare_fn, decoders, tfds_builder_kwargs)
@@ -433,17 +478,17 @@ def register_file_task(name: str, paths: Mapping[str, str], *, format: str | Non
   """
   templates = _validate(name, cluster, templates, metric, options)
   if not paths:
-    raise ValueError(f"Task {name!r}: paths must map splits to files, e.g. "
+    raise FlanjaxError(f"Task {name!r}: paths must map splits to files, e.g. "
                      "{'train': 'train.jsonl', 'validation': 'dev.jsonl'}.")
   if format is None:
     exts = {os.path.splitext(p)[1].lstrip(".").lower() for p in paths.values()}
     exts = {"jsonl" if e in ("json", "jsonl") else e for e in exts}
     if len(exts) != 1 or next(iter(exts)) not in FILE_FORMATS:
-      raise ValueError(f"Task {name!r}: cannot infer the format from {sorted(exts)}; pass "
+      raise FlanjaxError(f"Task {name!r}: cannot infer the format from {sorted(exts)}; pass "
                        f"format= one of {FILE_FORMATS}.")
     format = next(iter(exts))
   if format not in FILE_FORMATS:
-    raise ValueError(f"Task {name!r}: format {format!r} is not one of {FILE_FORMATS}.")
+    raise FlanjaxError(f"Task {name!r}: format {format!r} is not one of {FILE_FORMATS}.")
 
   import tensorflow as tf
 
@@ -471,11 +516,11 @@ def task_variant(name: str, *, mode: str = "instruction", num_shots: int = 0,
   train split; options=False drops the OPTIONS block; scoring=True: rank-classification rows.
   """
   if name not in _BUILDERS:
-    raise KeyError(f"Unknown base task {name!r}.{_close(name, _BUILDERS)}")
+    raise UnknownNameError(f"Unknown base task {name!r}.{_close(name, _BUILDERS)}")
   if mode not in tmpl.MODES:
-    raise ValueError(f"Unknown mode {mode!r}; valid: {', '.join(tmpl.MODES)}.")
+    raise FlanjaxError(f"Unknown mode {mode!r}; valid: {', '.join(tmpl.MODES)}.")
   if num_shots < 0:
-    raise ValueError(f"num_shots must be >= 0, got {num_shots}.")
+    raise FlanjaxError(f"num_shots must be >= 0, got {num_shots}.")
   return _BUILDERS[name](mode=mode, num_shots=num_shots, options_block=options,
                          scoring=scoring).name
 

@@ -20,13 +20,15 @@ import string
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from flanjax.errors import FlanjaxError
+
 OPTIONS_FIELD = "options_"
 OPTIONS_HEADER = "\n\nOPTIONS:\n- "
 OPTIONS_SEPARATOR = "\n- "
 MODES = ("instruction", "no_template", "dataset_name")
 
 
-class TemplateError(ValueError):
+class TemplateError(FlanjaxError):
   """A template that names a field the example does not have, or is malformed."""
 
 

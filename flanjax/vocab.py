@@ -59,14 +59,21 @@ def default_vocabulary(path: str | None = None, extra_ids: int = EXTRA_IDS, *,
   return _T5_VOCABS[key]
 
 
+_OFFLINE_VOCAB = []
+
+
 def offline_vocabulary():
-  """The small SentencePiece vocabulary of the offline collection (896 ids incl. 100 extra ids)."""
+  """The small SentencePiece vocabulary of the offline collection (896 ids incl. 100 extra ids).
+
+  One shared object per process (the model is read once)."""
   import seqio
   if not os.path.exists(OFFLINE_SPM_PATH):
     raise FileNotFoundError(
         f"{OFFLINE_SPM_PATH} is missing: regenerate it with `python -m flanjax.vocab "
         "--train_offline` (or reinstall flanjax).")
-  return seqio.SentencePieceVocabulary(OFFLINE_SPM_PATH, extra_ids=EXTRA_IDS)
+  if not _OFFLINE_VOCAB:
+    _OFFLINE_VOCAB.append(seqio.SentencePieceVocabulary(OFFLINE_SPM_PATH, extra_ids=EXTRA_IDS))
+  return _OFFLINE_VOCAB[0]
 
 
 def vocabulary_spec(vocabulary) -> dict:
@@ -103,12 +110,65 @@ def train_offline_spm(output_path: str = OFFLINE_SPM_PATH, num_sentences: int = 
   vocab_file = prefix + ".vocab"
   if os.path.exists(vocab_file):
     os.remove(vocab_file)
+  set_identity_charsmap(prefix + ".model")
   return prefix + ".model"
+
+
+_PRIVATE_USE = 0xE000  # a codepoint that the identity charsmap "maps" (to itself)
+
+
+def identity_charsmap() -> bytes:
+  """A compiled SentencePiece charsmap that maps U+E000 to itself: identity normalization.
+
+  A model with identity normalization stores an empty charsmap, and every load of it by
+  tensorflow_text's SentencePiece op (seqio's tokenizer, once per task and split) logs
+  "normalizer.cc(51) LOG(INFO) precompiled_charsmap is empty". A non-empty identity map
+  normalizes exactly the same way and logs nothing. SentencePiece's builder refuses an identity
+  rule, so this compiles U+E000 -> U+E001 and patches the target back to U+E000 (same length).
+  """
+  import tempfile
+
+  import sentencepiece as spm
+  from sentencepiece import sentencepiece_model_pb2 as pb
+  with tempfile.TemporaryDirectory() as d:
+    rule = os.path.join(d, "rule.tsv")
+    with open(rule, "w") as f:
+      f.write(f"{_PRIVATE_USE:04X}\t{_PRIVATE_USE + 1:04X}\n")
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter([f"identity charsmap {i}" for i in range(64)]),
+        model_prefix=os.path.join(d, "m"), vocab_size=32, normalization_rule_tsv=rule,
+        num_threads=1, minloglevel=2)
+    with open(os.path.join(d, "m.model"), "rb") as f:
+      blob = pb.ModelProto.FromString(f.read()).normalizer_spec.precompiled_charsmap
+  trie_size = int.from_bytes(blob[:4], "little")
+  src, dst = chr(_PRIVATE_USE).encode(), chr(_PRIVATE_USE + 1).encode()
+  targets = blob[4 + trie_size:]
+  if targets != dst + b"\0":
+    raise RuntimeError(f"Unexpected SentencePiece charsmap layout ({targets!r}).")
+  return blob[:4 + trie_size] + src + b"\0"
+
+
+def set_identity_charsmap(model_path: str) -> None:
+  """Rewrites an identity-normalization model with a non-empty identity charsmap (same
+  tokenization, no "precompiled_charsmap is empty" log on every load)."""
+  from sentencepiece import sentencepiece_model_pb2 as pb
+  with open(model_path, "rb") as f:
+    model = pb.ModelProto.FromString(f.read())
+  if model.normalizer_spec.precompiled_charsmap:
+    if model.normalizer_spec.name != "identity":
+      raise ValueError(f"{model_path} normalizes ({model.normalizer_spec.name}): not rewritten.")
+    return
+  model.normalizer_spec.precompiled_charsmap = identity_charsmap()
+  with open(model_path, "wb") as f:
+    f.write(model.SerializeToString())
 
 
 if __name__ == "__main__":
   import sys
   if "--train_offline" in sys.argv:
     print(train_offline_spm())
+  elif "--identity_charsmap" in sys.argv:  # fix up an existing model in place
+    set_identity_charsmap(sys.argv[-1])
+    print(sys.argv[-1])
   else:
-    print("usage: python -m flanjax.vocab --train_offline")
+    print("usage: python -m flanjax.vocab --train_offline | --identity_charsmap MODEL")

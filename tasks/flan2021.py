@@ -251,37 +251,51 @@ def _arc(ex):
   return {"question": ex["question"], "options": opts, "answer": answer}
 
 
+def _refs(first, more=None):
+  """Every gold answer / reference: [first] + more (tf.string [n]); duplicates are harmless to
+  the max-over-references metrics."""
+  first = tf.reshape(tf.convert_to_tensor(first, tf.string), [1])
+  if more is None:
+    return first
+  return tf.concat([first, tf.reshape(more, [-1])], axis=0)
+
+
 def _nq(ex):
   answers = tf.concat([ex["answer"], tf.constant([""])], axis=0)
-  return {"question": tf.strings.join([ex["question"], "?"]), "answer": answers[0]}
+  return {"question": tf.strings.join([ex["question"], "?"]), "answer": answers[0],
+          "references": _refs(answers[0], ex["answer"])}
 
 
 def _trivia_qa(ex):
-  return {"question": ex["question"], "answer": ex["answer"]["value"]}
+  return {"question": ex["question"], "answer": ex["answer"]["value"],
+          "references": _refs(ex["answer"]["value"], ex["answer"]["aliases"])}
 
 
 def _common_gen(ex):
   return {"concepts": tf.strings.reduce_join(ex["concepts"], separator=", "),
-          "target": ex["target"]}
+          "target": ex["target"], "references": _refs(ex["target"], ex["references"])}
 
 
 def _dart(ex):
   triples = tf.strings.reduce_join(ex["tripleset"], separator="; ")
   triples = tf.strings.regex_replace(triples, r"\[(TITLE|TABLECONTEXT)\]", "")
-  return {"tripleset": _clean(triples), "target": ex["target"]}
+  return {"tripleset": _clean(triples), "target": ex["target"],
+          "references": _refs(ex["target"], ex["references"])}
 
 
 def _e2e(ex):
   mr = tf.strings.regex_replace(ex["meaning_representation"], r"\[", " = ")
   mr = tf.strings.regex_replace(mr, r"\]", "")
-  return {"meaning_representation": mr, "target": ex["target"]}
+  return {"meaning_representation": mr, "target": ex["target"],
+          "references": _refs(ex["target"], ex["references"])}
 
 
 def _web_nlg(ex):
   triples = tf.strings.reduce_join(ex["input"], separator="; ")
   triples = tf.strings.regex_replace(triples, "_", " ")
   triples = tf.strings.regex_replace(triples, r" \| ", ", ")
-  return {"input_string": triples, "target": ex["target"]}
+  return {"input_string": triples, "target": ex["target"],
+          "references": _refs(ex["target"], ex["references"])}
 
 
 _LANGS = {"cs": "Czech", "de": "German", "es": "Spanish", "fi": "Finnish", "fr": "French",
@@ -302,7 +316,8 @@ def _bool_q(ex):
 
 
 def _drop(ex):
-  return {"context": ex["passage"], "question": ex["question"], "answer": ex["answer"]}
+  return {"context": ex["passage"], "question": ex["question"], "answer": ex["answer"],
+          "references": _refs(ex["answer"], ex["validated_answers"])}
 
 
 def _multirc(ex):
@@ -325,8 +340,11 @@ def _squad(v2: bool):
   def fn(ex):
     first = tf.concat([ex["answers"]["text"], tf.constant([UNANSWERABLE])], axis=0)[0]
     answer = tf.where(ex["is_impossible"], tf.constant(UNANSWERABLE), first) if v2 else first
+    more = ex["answers"]["text"]
+    if v2:  # an unanswerable question's only reference is UNANSWERABLE
+      more = tf.cond(ex["is_impossible"], lambda: tf.zeros([0], tf.string), lambda: more)
     return {"title": tf.strings.regex_replace(ex["title"], "_", " "), "context": ex["context"],
-            "question": ex["question"], "answer": answer}
+            "question": ex["question"], "answer": answer, "references": _refs(answer, more)}
   return fn
 
 
@@ -343,8 +361,10 @@ def _record(ex):
   opts = tf.strings.join([entities, tf.fill(tf.shape(entities), right)])
   answers = tf.concat([tf.reshape(ex["answers"], [-1]), tf.constant([""])], axis=0)
   answer = tf.strings.join([answers[0], right])
+  gold = tf.reshape(ex["answers"], [-1])
   return {"passage": tf.strings.strip(passage), "query": tf.strings.strip(left),
-          "options": opts, "answer": answer}
+          "options": opts, "answer": answer,
+          "references": _refs(answer, tf.strings.join([gold, tf.fill(tf.shape(gold), right)]))}
 
 
 def _dpr(ex):
@@ -379,7 +399,8 @@ def _coqa(ex):
 
 def _quac(ex):
   return {"title": ex["title"], "background": ex["background"], "context": ex["context"],
-          "question": ex["question"], "answer": ex["orig_answer"]["text"]}
+          "question": ex["question"], "answer": ex["orig_answer"]["text"],
+          "references": _refs(ex["orig_answer"]["text"], ex["answers"]["text"])}
 
 
 _TREC = ["description", "entity", "abbreviation", "human", "numeric", "location"]
@@ -719,23 +740,6 @@ def paper_datasets() -> dict[str, list[str]]:
   return out
 
 
-class T5Vocabulary(seqio.SentencePieceVocabulary):
-  """seqio's SentencePieceVocabulary that reads its model file only when first used, and then
-  raises flanjax's error (how to point $FLANJAX_T5_VOCAB at a local copy) if it is missing."""
-
-  def _model_context(self):
-    if not self._model and not tf.io.gfile.exists(self._sentencepiece_model_file):
-      from flanjax import vocab
-      vocab.default_vocabulary(self._sentencepiece_model_file)  # raises the clear error
-    return super()._model_context()
-
-
-def default_vocabulary() -> T5Vocabulary:
-  """The catalog's default vocabulary: T5's SentencePiece model at flanjax.vocab.t5_vocab_path()."""
-  from flanjax import vocab
-  return T5Vocabulary(vocab.t5_vocab_path(), extra_ids=vocab.EXTRA_IDS)
-
-
 def register_flan2021(*, vocabulary=None, tfds_data_dir: str | None = None,
                       max_eval_examples: int | None = None, prefix: str = PREFIX,
                       keys: Sequence[str] | None = None) -> list[str]:
@@ -750,7 +754,8 @@ def register_flan2021(*, vocabulary=None, tfds_data_dir: str | None = None,
 
   specs = SPECS if keys is None else [_spec_by_key(k) for k in keys]
   if vocabulary is None:
-    vocabulary = default_vocabulary()
+    from flanjax import vocab
+    vocabulary = vocab.default_vocabulary()  # lazy: the file is read when first used
   if max_eval_examples is None and os.environ.get(MAX_EVAL_EXAMPLES_ENV):
     max_eval_examples = int(os.environ[MAX_EVAL_EXAMPLES_ENV])
   names = []

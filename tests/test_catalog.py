@@ -136,6 +136,7 @@ def test_field_mappings_of_structured_datasets():
               "idx": {"passage": 0, "query": 0}})
   assert rec["passage"] == b"Story about Alice." and rec["query"] == b""
   assert rec["options"] == [b"Alice won.", b"Bob won."] and rec["answer"] == b"Alice won."
+  assert rec["references"] == [b"Alice won.", b"Alice won."]
   sq2 = _spec("squad_v2").preprocessor
   base = {"context": "c", "id": "i", "question": "q", "title": "New_York",
           "plausible_answers": {"answer_start": np.zeros([0], np.int32),
@@ -144,9 +145,13 @@ def test_field_mappings_of_structured_datasets():
                        answers={"answer_start": np.zeros([0], np.int32),
                                 "text": np.zeros([0], np.str_)}))
   assert (out["answer"], out["title"]) == (b"unanswerable", b"New York")
+  assert out["references"] == [b"unanswerable"]
   out = _run(sq2, dict(base, is_impossible=False,
                        answers={"answer_start": [0, 3], "text": ["x", "y"]}))
-  assert out["answer"] == b"x"
+  assert out["answer"] == b"x" and out["references"] == [b"x", b"x", b"y"]
+  drop = _run(_spec("drop").preprocessor, {"passage": "p", "question": "q", "query_id": "",
+                                           "answer": "4", "validated_answers": ["four", "4"]})
+  assert drop["references"] == [b"4", b"four", b"4"]
   arc = _run(_spec("arc_easy").preprocessor,
              {"answerKey": 1, "question": "q", "id": "i",
               "choices": {"label": [0, 1, 2], "text": ["a", "b", "c"]}})
@@ -161,6 +166,7 @@ def test_field_mappings_of_structured_datasets():
              {"meaning_representation": "name[The Eagle], food[French]", "target": "t",
               "gem_id": "", "gem_parent_id": "", "references": ["t"]})
   assert e2e["meaning_representation"] == b"name = The Eagle, food = French"
+  assert e2e["references"] == [b"t", b"t"]
   math = _run(_spec("math_dataset").preprocessor,
               {"question": "b'Solve 2*x = 4 for x.\\n'", "answer": "b'2\\n'"})
   assert (math["question"], math["answer"]) == (b"Solve 2*x = 4 for x.", b"2")
@@ -197,6 +203,7 @@ def test_every_task_yields_tokenized_examples_under_mock_data(byte_tasks):
   assert len(byte_tasks) == len(flan2021.SPECS)
   lengths = {"inputs": 256, "targets": 64}
   answered = collections.Counter()
+  with_refs = set()
   with tfds.testing.mock_data(num_examples=5, max_value=3,
                               policy=tfds.testing.MockPolicy.USE_CODE):
     for spec, name in zip(flan2021.SPECS, byte_tasks):
@@ -217,6 +224,14 @@ def test_every_task_yields_tokenized_examples_under_mock_data(byte_tasks):
         assert ex["inputs"].dtype == np.int32 and ex["inputs"].size > 0, name
         assert ex["targets"][-1] == 1 or ex["targets"].size == lengths["targets"], name
         assert ex["inputs_pretokenized"], name
+        target = task.postprocess_fn(ex["targets_pretokenized"].decode(), example=ex,
+                                     is_target=True)
+        if ex["references"].size:  # every gold answer / reference (none for inverted templates)
+          assert target == [r.decode() for r in ex["references"]], name
+          assert ex["targets_pretokenized"].decode() in target, name
+          with_refs.add(spec.key)
+        else:
+          assert target == ex["targets_pretokenized"].decode(), name
         if registration.TASK_INFO[name].has_options:
           assert ex["options"].size >= 2, name
           answered[name] += int(ex["answer_index"] >= 0)
@@ -224,6 +239,23 @@ def test_every_task_yields_tokenized_examples_under_mock_data(byte_tasks):
   # Random ReCoRD answers are never among the random entities; real answers always are.
   unanswered = [n for n in option_tasks if not answered[n] and not n.endswith("record")]
   assert not unanswered, unanswered
+  assert {"squad_v1", "squad_v2", "drop", "trivia_qa", "natural_questions", "quac", "record",
+          "common_gen", "dart", "e2e_nlg", "web_nlg_en"} <= with_refs, with_refs
+
+
+def test_eval_targets_carry_every_gold_answer_for_the_metric():
+  """A prediction matching any gold answer (not only the first) scores full marks."""
+  from flanjax import metrics, preprocessors
+  ex = {"targets_pretokenized": b"Denver Broncos",
+        "references": np.array([b"Denver Broncos", b"Broncos", b"the Broncos"], object)}
+  target = preprocessors.references_postprocess("Denver Broncos", example=ex, is_target=True)
+  assert target == ["Denver Broncos", "Broncos", "the Broncos"]
+  assert metrics.squad([target], ["Broncos"]) == {"f1": 100.0, "em": 100.0}
+  assert metrics.squad(["Denver Broncos"], ["Broncos"])["em"] == 0.0
+  assert metrics.rouge([target], ["the Broncos"])["rougeLsum"] == 100.0
+  empty = dict(ex, references=np.zeros([0], object))
+  assert preprocessors.references_postprocess("x", example=empty, is_target=True) == "x"
+  assert preprocessors.references_postprocess("p", example=ex, is_target=False) == "p"
 
 
 def test_an_unprepared_dataset_names_the_dataset_dir_and_command(tmp_path):
@@ -235,3 +267,18 @@ def test_an_unprepared_dataset_names_the_dataset_dir_and_command(tmp_path):
   assert "super_glue/cb" in msg and str(tmp_path) in msg and "tfds build super_glue/cb" in msg
   with pytest.raises(KeyError, match="Closest: cb"):
     flan2021.register_flan2021(vocabulary=seqio.ByteVocabulary(), keys=["cbb"])
+
+
+def test_catalog_commands_raise_one_line_errors_with_closest_names():
+  from flanjax import catalog
+  from flanjax.errors import FlanjaxError
+  cases = [(catalog.main_preview, ["flan2021_cbb"], "unknown task 'flan2021_cbb'.*flan2021_cb"),
+           (catalog.main_mixture, ["flan2021_withou_nli"],
+            "unknown mixture 'flan2021_withou_nli'.*flan2021_without_nli"),
+           (catalog.main_preview, ["flan2021_cb", "-n", "0"], "-n must be a positive"),
+           (catalog.main_preview, ["flan2021_cb", "--split", "dev"],
+            "no split 'dev'; splits: train, validation")]
+  for fn, argv, pattern in cases:
+    with pytest.raises(FlanjaxError, match=pattern) as e:
+      fn(argv)
+    assert "\n" not in str(e.value)

@@ -68,6 +68,34 @@ def test_vocabulary_t5_conventions():
   assert max(ids) < 796 and len(ids) < len(text) / 1.5
 
 
+def test_vocabulary_loads_quietly_with_identical_tokenization(tmp_path, capfd):
+  """The shipped model has a non-empty identity charsmap: tensorflow_text's SentencePiece op
+  does not log "precompiled_charsmap is empty" on every load, and tokenization is unchanged."""
+  import seqio
+  import tensorflow as tf
+  from sentencepiece import sentencepiece_model_pb2 as pb
+  with open(vocab.OFFLINE_SPM_PATH, "rb") as f:
+    model = pb.ModelProto.FromString(f.read())
+  assert model.normalizer_spec.name == "identity" and model.normalizer_spec.precompiled_charsmap
+  model.normalizer_spec.precompiled_charsmap = b""  # the model as first trained
+  empty = str(tmp_path / "empty_charsmap.model")
+  with open(empty, "wb") as f:
+    f.write(model.SerializeToString())
+  text = ["Premise: Mona's cat\tis  jumping.\n- yes", "caf\u00e9 \uff21\u2460\ufb01 \u00a0x",
+          "\ue000\ue001 \U0001F600 x\u0301", ""]
+  capfd.readouterr()
+  quiet = seqio.SentencePieceVocabulary(vocab.OFFLINE_SPM_PATH, extra_ids=100)
+  got = quiet.encode_tf(tf.constant(text)).to_list()
+  assert "precompiled_charsmap is empty" not in capfd.readouterr().err
+  noisy = seqio.SentencePieceVocabulary(empty, extra_ids=100)
+  want = noisy.encode_tf(tf.constant(text)).to_list()
+  assert "precompiled_charsmap is empty" in capfd.readouterr().err  # the log this avoids
+  assert got == want and [quiet.encode(t) for t in text] == [noisy.encode(t) for t in text]
+  vocab.set_identity_charsmap(empty)  # what train_offline_spm applies to a new model
+  with open(empty, "rb") as f, open(vocab.OFFLINE_SPM_PATH, "rb") as g:
+    assert f.read() == g.read()
+
+
 def test_t5_vocabulary_missing_is_explained(monkeypatch, tmp_path):
   monkeypatch.setenv("FLANJAX_T5_VOCAB", str(tmp_path / "missing.model"))
   with pytest.raises(FileNotFoundError, match="FLANJAX_T5_VOCAB"):

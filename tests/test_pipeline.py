@@ -100,3 +100,37 @@ def test_train_iterator_save_restore(tmp_path):
   got = [next(fresh) for _ in range(2)]
   assert all(_equal(a, b) for a, b in zip(want, got))
   assert _equal(want[0], _take(3)[2])  # same stream as train_batches
+
+
+def test_packed_batches_from_flan2021_subset_under_mock_data():
+  """mock_data has no split metadata (no shard files): the pipeline shards examples instead."""
+  import gc
+
+  import seqio
+  import tensorflow_datasets as tfds
+  from flanjax.tasks import flan2021
+
+  from flanjax import mixing, pipeline, vocab
+  small = vocab.offline_vocabulary()
+  names = flan2021.register_flan2021(vocabulary=small, prefix="pipemock_",
+                                     keys=["cb", "squad_v1", "xsum"])
+  mixing.register_mixture("pipemock_mix", names, rate=mixing.examples_rate(3000))
+  args = dict(task_feature_lengths={"inputs": 128, "targets": 32}, seed=3)
+  with tfds.testing.mock_data(num_examples=8, max_value=3,
+                              policy=tfds.testing.MockPolicy.USE_CODE):
+    it = pipeline.train_batches("pipemock_mix", batch_size=4, **args)
+    first = [next(it) for _ in range(2)]
+    again = next(pipeline.train_batches("pipemock_mix", batch_size=4, **args))
+    shards = [next(pipeline.train_batches("pipemock_mix", batch_size=4, num_shards=2,
+                                          shard_index=i, **args)) for i in range(2)]
+    del it
+    gc.collect()  # a live iterator over mock data's generator would block interpreter exit
+  b = first[0]
+  assert b["encoder_input_tokens"].shape == (4, 128) and b["decoder_target_tokens"].shape == (4, 32)
+  assert b["encoder_segment_ids"].max() >= 2  # packed
+  assert 0 < b["encoder_input_tokens"].max() < small.vocab_size
+  assert _equal(first[0], again)
+  assert not _equal(first[0], first[1])
+  assert shards[0]["encoder_input_tokens"].shape == (2, 128)
+  assert not _equal(shards[0], shards[1])
+  assert isinstance(seqio.get_mixture_or_task("pipemock_mix"), seqio.Mixture)

@@ -7,6 +7,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from flanjax import registration
+from flanjax.errors import FlanjaxError
 from flanjax.templates import Template, TemplateError
 
 LENGTHS = {"inputs": 256, "targets": 16}
@@ -133,6 +134,17 @@ def test_not_prepared_error(tmp_path):
     seqio.get_mixture_or_task(name).get_dataset(LENGTHS, split="train", use_cached=False)
   msg = str(e.value)
   assert "'glue/rte:2.0.0'" in msg and str(tmp_path) in msg and "tfds build glue/rte" in msg
+  assert isinstance(e.value, FlanjaxError) and "\n" not in msg  # the CLI prints one line
+  assert "--manual_dir" not in msg
+
+
+def test_not_prepared_manual_download_says_where_to_get_the_files(tmp_path):
+  msg = registration.not_prepared_message("story_cloze/2016:1.0.0", str(tmp_path))
+  assert "\n" not in msg and str(tmp_path) in msg
+  assert f"tfds build story_cloze/2016 --data_dir={tmp_path} --manual_dir=" in msg
+  assert "https://www.cs.rochester.edu/nlp/rocstories/" in msg
+  xsum = registration.not_prepared_message("xsum:1.2.0", None)
+  assert "--manual_dir" in xsum and "github.com/EdinburghNLP/XSum" in xsum
 
 
 def test_missing_field_error():
@@ -153,6 +165,9 @@ def test_registration_argument_errors():
                                     splits={"train": "train"})
   with pytest.raises(KeyError, match="Closest: regtest_cb"):
     registration.task_variant("regtest_cbb", mode="no_template")
+  with pytest.raises(FlanjaxError, match="^Unknown base task 'regtest_cbb'"):  # unquoted
+    registration.task_variant("regtest_cbb")
+  assert issubclass(TemplateError, FlanjaxError)
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "tsv"])
