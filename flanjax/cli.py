@@ -106,7 +106,10 @@ def main(argv: list[str] | None = None) -> int:
   except _user_error_types() as e:
     if os.environ.get("FLANJAX_TRACEBACK"):
       raise
-    print(f"flanjax {name}: error: {e}", file=sys.stderr)
+    # gin appends "In call to configurable ..." lines to errors raised inside configurables.
+    msg = "\n".join(line for line in str(e).splitlines()
+                    if not line.strip().startswith("In call to configurable"))
+    print(f"flanjax {name}: error: {msg}", file=sys.stderr)
     print("(set FLANJAX_TRACEBACK=1 for the full stack trace)", file=sys.stderr)
     return 2
   except KeyboardInterrupt:
