@@ -272,10 +272,8 @@ def _make_file_source(name, paths: Mapping[str, str], fmt: str, max_train_exampl
 
   @functools.lru_cache(maxsize=None)
   def columns(split):
-    import glob as _glob
     files = sorted(tf.io.gfile.glob(paths[split])) if any(c in paths[split] for c in "*?[") \
         else [paths[split]]
-    del _glob
     rows = []
     for p in files:
       if not tf.io.gfile.exists(p):
@@ -301,8 +299,13 @@ def _make_file_source(name, paths: Mapping[str, str], fmt: str, max_train_exampl
     is_train = tf.constant(split == "train")
     return ds.enumerate().map(lambda i, ex: dict(ex, _is_train=is_train, _index=i))
 
-  return seqio.FunctionDataSource(dataset_fn, splits=list(paths),
-                                  num_input_examples={s: None for s in paths})
+  class FileSource(seqio.FunctionDataSource):
+    """The files' rows; sizes are counted from the files (the mixing rates need them)."""
+
+    def num_input_examples(self, split: str) -> int:
+      return len(next(iter(columns(split).values())))
+
+  return FileSource(dataset_fn, splits=list(paths))
 
 
 # ------------------------------------------------------------------------------------------

@@ -54,3 +54,30 @@ def test_ci_runs_the_readme_test_command_verbatim():
   test_cmd = _readme_block("test-command")
   ci = (REPO / ".ci" / "run").read_text()
   assert test_cmd in ci.splitlines(), (test_cmd, "not a line of .ci/run")
+
+
+def test_readme_register_task_snippet_runs(tmp_path, monkeypatch):
+  """The README's "Registering your own task" code works as printed, on local JSONL files."""
+  import json
+
+  text = (REPO / "README.md").read_text()
+  m = re.search(r"<!-- register-task -->\s*```python\n(.*?)```", text, re.S)
+  assert m, "README.md has no '<!-- register-task -->' python block"
+  code = m.group(1)
+  assert len(code.strip().splitlines()) <= 15
+  data = tmp_path / "data"
+  data.mkdir()
+  for split, n in (("train", 20), ("dev", 6)):
+    with open(data / f"{split}.jsonl", "w") as f:
+      for i in range(n):
+        f.write(json.dumps({"review": f"review number {i} was {'great' if i % 2 else 'bad'}",
+                            "label": "positive" if i % 2 else "negative"}) + "\n")
+  monkeypatch.chdir(tmp_path)
+  from flanjax import vocab
+  # Stands in for T5's spiece.model (the default vocabulary), which cannot be downloaded here.
+  monkeypatch.setenv("FLANJAX_T5_VOCAB", vocab.OFFLINE_SPM_PATH)
+  exec(compile(code, "README.md", "exec"), {})
+  from flanjax import catalog
+  rows = catalog.preview("my_reviews", n=2)
+  assert len(rows) == 2 and "OPTIONS:" in rows[0][0] + rows[1][0]
+  assert {r[0] for r in catalog.mixture_table("my_mix")} == {"my_reviews", "flan2021_sst2"}
