@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from flanjax.errors import FlanjaxError
 
-# Why these numbers: a 2+2-layer, d_model 128 T5 (~0.6M params with the 896-piece offline
+# Why these numbers: a 2+2-layer, d_model 128 T5 (1.0M params with the 896-piece offline
 # vocabulary) learns the option tasks of the offline collection in a few hundred steps; batch 32
 # of packed 128/32 rows keeps a step at ~0.2-0.4 s on 2 CPU cores, so 400 steps fit in ~3 minutes.
 MODEL = dict(d_model=128, d_ff=256, num_heads=4, head_dim=32, num_encoder_layers=2,
