@@ -3,9 +3,30 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import importlib
 import sys
+from collections.abc import Sequence
 
 from flanjax.errors import FlanjaxError
+
+
+def import_modules(names: Sequence[str]) -> None:
+  """Imports user modules (e.g. the one registering your tasks) named by `--module NAME`."""
+  for name in names:
+    try:
+      importlib.import_module(name)
+    except ModuleNotFoundError as e:
+      if e.name and (name == e.name or name.startswith(e.name + ".")):
+        raise FlanjaxError(f"--module {name}: no module named {e.name!r} on the Python path; "
+                           "run from its folder or add that folder to PYTHONPATH.") from None
+      raise FlanjaxError(f"--module {name}: importing it failed: {e}.") from None
+
+
+def add_module_flag(parser: argparse.ArgumentParser) -> None:
+  """Adds the repeatable `--module NAME` flag (see `import_modules`)."""
+  parser.add_argument("--module", action="append", default=[], metavar="NAME",
+                      help="Python module to import first, e.g. the one registering your tasks "
+                           "or mixtures (repeatable)")
 
 
 def _names():
@@ -58,7 +79,9 @@ def main_mixture(argv=None) -> int:
   p = argparse.ArgumentParser(prog="flanjax mixture",
                               description="Print a mixture's tasks and sampling rates.")
   p.add_argument("name")
+  add_module_flag(p)
   args = p.parse_args(argv)
+  import_modules(args.module)
   tasks, mixtures = _names()
   if args.name not in tasks and args.name not in mixtures:
     raise _unknown("mixture", args.name, mixtures + tasks)
@@ -107,7 +130,9 @@ def main_preview(argv=None) -> int:
   p.add_argument("--num_shots", type=int, default=0)
   p.add_argument("--mode", default="instruction", choices=["instruction", "no_template",
                                                            "dataset_name"])
+  add_module_flag(p)
   args = p.parse_args(argv)
+  import_modules(args.module)
   tasks, _ = _names()
   if args.task not in tasks:
     raise _unknown("task", args.task, tasks)

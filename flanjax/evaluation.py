@@ -174,30 +174,24 @@ def make_mesh_and_shard(config: T5Config, params, mesh_shape=(-1, 1)):
 
 
 def check_params_match(config: T5Config, params, where: str = "the checkpoint") -> None:
-  """Raises EvalError when the param tree/shapes do not match the model built from `config`."""
+  """Raises EvalError when the param tree/shapes do not match the model built from `config`.
+
+  The comparison is `checkpoints.check_params_match`; the message adds the model's config.
+  """
+  from flanjax import checkpoints
   from flanjax import model as model_lib
-  expected = model_lib.param_shapes(config)
-  flat_e = {jax.tree_util.keystr(p): v.shape
-            for p, v in jax.tree_util.tree_flatten_with_path(expected)[0]}
-  flat_p = {jax.tree_util.keystr(p): tuple(np.shape(v))
-            for p, v in jax.tree_util.tree_flatten_with_path(params)[0]}
-  missing = sorted(set(flat_e) - set(flat_p))
-  extra = sorted(set(flat_p) - set(flat_e))
-  wrong = sorted(k for k in set(flat_e) & set(flat_p) if tuple(flat_e[k]) != flat_p[k])
-  if missing or extra or wrong:
-    details = []
-    if missing:
-      details.append(f"missing {missing[:5]}")
-    if extra:
-      details.append(f"unexpected {extra[:5]}")
-    if wrong:
-      details.append("shape mismatch " + ", ".join(
-          f"{k}: model {tuple(flat_e[k])} vs {flat_p[k]}" for k in wrong[:5]))
+  try:
+    checkpoints.check_params_match(params, model_lib.param_shapes(config), where)
+  except checkpoints.CheckpointError as e:
+    msg = str(e)
+    head = " does not match the configured model: "
+    details = msg.split(head, 1)[1] if head in msg else msg
+    details = details.split(". Use the model config", 1)[0].rstrip(".")
     raise EvalError(f"The parameters of {where} do not match the model config "
                     f"(d_model={config.d_model}, layers={config.num_encoder_layers}/"
                     f"{config.num_decoder_layers}, vocab={config.vocab_size}, "
-                    f"scan_layers={config.scan_layers}): " + "; ".join(details)
-                    + ". Evaluate with the config saved in the checkpoint (no size overrides).")
+                    f"scan_layers={config.scan_layers}): {details}. Evaluate with the config "
+                    "saved in the checkpoint (no size overrides).") from None
 
 
 # --------------------------------------------------------------------------- task resolution
@@ -512,7 +506,7 @@ def evaluate(checkpoint: str, tasks: Sequence[str] | str, *, output_dir: str | N
              contamination_threshold: float = 0.01) -> dict[str, Any]:
   """Restores a flanjax checkpoint and evaluates it; reports go to `output_dir`.
 
-  Default output_dir: `<checkpoint>/eval_<split>[_<k>shot]`.
+  Default output_dir: `<checkpoint>/eval_<split>[_<k>shot]_step<N>` (N: the evaluated step).
   """
   if tfds_data_dir:
     import seqio
@@ -520,7 +514,7 @@ def evaluate(checkpoint: str, tasks: Sequence[str] | str, *, output_dir: str | N
   _import_catalog()
   config, params, vocabulary, mesh, step = load_checkpoint(checkpoint, step, mesh_shape, dtype)
   output_dir = output_dir or os.path.join(
-      checkpoint, f"eval_{split}" + (f"_{num_shots}shot" if num_shots else ""))
+      checkpoint, f"eval_{split}" + (f"_{num_shots}shot" if num_shots else "") + f"_step{step}")
   report = None
   if contamination_mixture:
     report = run_contamination_check(tasks, contamination_mixture, split,
@@ -555,24 +549,29 @@ def build_parser() -> argparse.ArgumentParser:
   what = p.add_mutually_exclusive_group(required=True)
   what.add_argument("--task", action="append", help="task name (repeatable)")
   what.add_argument("--mixture", help="mixture name")
-  p.add_argument("--split", default="validation")
+  # Defaults are None: an unset flag leaves evaluate()'s gin binding (or its default) in force.
+  p.add_argument("--split", default=None, help="default: validation")
   p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
-  p.add_argument("--num_shots", type=int, default=0)
+  p.add_argument("--num_shots", type=int, default=None, help="default: 0")
   p.add_argument("--output_dir", default=None,
-                 help="where to write reports (default: <checkpoint>/eval_<split>)")
+                 help="where to write reports (default: <checkpoint>/eval_<split>_step<N>)")
   p.add_argument("--max_examples", type=int, default=None, help="per task")
-  p.add_argument("--batch_size", type=int, default=16)
+  p.add_argument("--batch_size", type=int, default=None, help="default: 16")
   p.add_argument("--max_decode_length", type=int, default=None)
-  p.add_argument("--mesh_shape", default="-1,1", help="data,model (e.g. -1,1 or 2,4)")
-  p.add_argument("--decode_method", default="greedy", choices=("greedy", "beam"))
+  p.add_argument("--mesh_shape", default=None, help="data,model (default -1,1; e.g. 2,4)")
+  p.add_argument("--decode_method", default=None, choices=("greedy", "beam"),
+                 help="default: greedy")
   p.add_argument("--dtype", default=None, help="compute dtype override, e.g. float32")
   p.add_argument("--contamination_mixture", default=None,
                  help="training mixture to check 13-gram overlap against before evaluating")
-  p.add_argument("--contamination_threshold", type=float, default=0.01)
+  p.add_argument("--contamination_threshold", type=float, default=None, help="default: 0.01")
+  from flanjax import catalog
+  catalog.add_module_flag(p)
   return p
 
 
 def parse_mesh_shape(text: str) -> tuple[int, ...]:
+  """`"-1,1"` -> (-1, 1); a FlanjaxError (EvalError) naming the flag otherwise."""
   try:
     return tuple(int(x) for x in text.split(","))
   except ValueError:
@@ -593,21 +592,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise EvalError("flanjax eval: give --checkpoint DIR (or --model_dir DIR).")
   if args.checkpoint and args.model_dir and args.checkpoint != args.model_dir:
     raise EvalError("Give either --checkpoint or --model_dir, not both.")
-  from flanjax import distributed
+  from flanjax import catalog, distributed
   distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
+  catalog.import_modules(args.module)
   gin_config.parse_gin(args.gin_file, bindings,
                        [p for p in args.gin_search_paths.split(",") if p])
   logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
-  if args.num_shots < 0:
+  if args.num_shots is not None and args.num_shots < 0:
     raise EvalError(f"--num_shots must be >= 0, got {args.num_shots}.")
-  results = evaluate(checkpoint, args.task or args.mixture,
-                     output_dir=args.output_dir, split=args.split, step=args.step,
-                     num_shots=args.num_shots, batch_size=args.batch_size,
-                     max_examples=args.max_examples, max_decode_length=args.max_decode_length,
-                     mesh_shape=parse_mesh_shape(args.mesh_shape),
-                     decode_method=args.decode_method, dtype=args.dtype,
-                     tfds_data_dir=args.tfds_data_dir,
-                     contamination_mixture=args.contamination_mixture,
-                     contamination_threshold=args.contamination_threshold)
+  flags = dict(output_dir=args.output_dir, split=args.split, step=args.step,
+               num_shots=args.num_shots, batch_size=args.batch_size,
+               max_examples=args.max_examples, max_decode_length=args.max_decode_length,
+               mesh_shape=parse_mesh_shape(args.mesh_shape) if args.mesh_shape else None,
+               decode_method=args.decode_method, dtype=args.dtype,
+               tfds_data_dir=args.tfds_data_dir,
+               contamination_mixture=args.contamination_mixture,
+               contamination_threshold=args.contamination_threshold)
+  # Only the flags given: gin bindings (--gin.evaluate.X=Y, gin files) apply to the rest.
+  kwargs = {k: v for k, v in flags.items() if v is not None}
+  try:
+    results = evaluate(checkpoint, args.task or args.mixture, **kwargs)
+  except FlanjaxError as e:  # gin appends "In call to configurable ..." lines: keep one line
+    lines = str(e).splitlines()
+    if len(lines) <= 1:
+      raise
+    cls = type(e).__mro__[1] if type(e).__name__ == type(e).__mro__[1].__name__ else type(e)
+    try:  # gin raises a proxy subclass of the original error: rebuild the original class
+      short = cls(lines[0])
+    except TypeError:
+      short = EvalError(lines[0])
+    raise short from None
   print(reports.markdown_table(results))
   return 0

@@ -26,7 +26,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from flanjax import reports
+from flanjax import catalog, reports
 from flanjax.errors import FlanjaxError
 
 log = logging.getLogger("flanjax.heldout")
@@ -95,15 +95,19 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
                 train_kwargs: dict[str, Any] | None = None, eval_kwargs: dict[str, Any] | None = None,
                 contamination_threshold: float = 0.01, contamination_max_train: int = 20000,
                 seed: int = 0) -> dict[str, Any]:
-  """Runs (or resumes) the held-out experiment for one cluster; returns its comparison row."""
-  from flanjax import evaluation, train
+  """Runs (or resumes) the held-out experiment for one cluster; returns its comparison row.
+
+  Training goes through gin's `train` configurable, so gin files / `--gin.train.X=Y` bindings
+  apply (explicit `train_kwargs` win); evaluation through gin's `evaluate` likewise.
+  """
+  from flanjax import evaluation
 
   evaluation._import_catalog()
   check_cluster(prefix, cluster)
   train_mixture, eval_mixture = mixture_names(prefix, cluster)
   cdir = os.path.join(output_dir, cluster)
   eval_kwargs = dict(eval_kwargs or {})
-  split = eval_kwargs.get("split", "validation")
+  split = eval_kwargs.get("split") or _evaluate_setting("split", "validation")
   evaluation.resolve_tasks(eval_mixture, split)  # clear error when there is no eval split
 
   cont_path = os.path.join(cdir, "contamination.json")
@@ -111,7 +115,8 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
     report = evaluation.run_contamination_check(
         eval_mixture, train_mixture, split, threshold=contamination_threshold,
         max_train_examples=contamination_max_train,
-        max_eval_examples=eval_kwargs.get("max_examples"))
+        max_eval_examples=eval_kwargs.get("max_examples",
+                                          _evaluate_setting("max_examples", None)))
     with reports.ReportWriter(cdir) as w:
       w.write_json("contamination.json", {**report, "complete": True}, last=True)
 
@@ -121,8 +126,8 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
   if not _is_complete(os.path.join(before_dir, reports.METRICS_JSON)):
     evaluation.evaluate(start, eval_mixture, output_dir=before_dir, **eval_kwargs)
   model_dir = os.path.join(cdir, "model")
-  train.train(model_dir=model_dir, mixture=train_mixture, init_checkpoint=start, seed=seed,
-              **dict(train_kwargs or {}))
+  _train(model_dir=model_dir, mixture=train_mixture, init_checkpoint=start, seed=seed,
+         **dict(train_kwargs or {}))
   after_dir = os.path.join(cdir, "after")
   # Re-evaluate whenever the model moved on since the last "after" evaluation.
   from flanjax import checkpoints
@@ -131,6 +136,26 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
   if not _is_complete(after_file) or reports.read_metrics(after_dir).get("step") != last_step:
     evaluation.evaluate(model_dir, eval_mixture, output_dir=after_dir, **eval_kwargs)
   return collect_cluster(output_dir, cluster, prefix=prefix)
+
+
+def _train(**kwargs) -> None:
+  """Calls `train` through gin (so gin bindings apply), with one-line user errors."""
+  from flanjax import gin_config
+  from flanjax.gin_config import gin
+  gin_config.register()
+  try:
+    gin.get_configurable("train")(**kwargs)
+  except FlanjaxError as e:  # gin appends "In call to configurable ..." lines: keep one line
+    raise HeldoutError(str(e).splitlines()[0]) from None
+
+
+def _evaluate_setting(name: str, default: Any) -> Any:
+  """The gin binding of `evaluate.<name>`, else `default`."""
+  from flanjax.gin_config import gin
+  try:
+    return gin.query_parameter(f"evaluate.{name}")
+  except ValueError:
+    return default
 
 
 def _mixture_vocabulary(mixture: str):
@@ -213,16 +238,19 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--input_length", type=int, default=None)
   p.add_argument("--target_length", type=int, default=None)
   p.add_argument("--checkpoint_period", type=int, default=None)
-  p.add_argument("--eval_batch_size", type=int, default=16)
+  p.add_argument("--eval_batch_size", type=int, default=None,
+                 help="default: evaluate.batch_size (gin) or 16")
   p.add_argument("--max_eval_examples", type=int, default=None, help="per task")
-  p.add_argument("--split", default="validation")
+  p.add_argument("--split", default=None, help="default: evaluate.split (gin) or validation")
   p.add_argument("--contamination_threshold", type=float, default=0.01,
                  help="warn when more than this fraction of a task's eval examples overlap")
   p.add_argument("--contamination_max_train", type=int, default=20000,
                  help="training inputs read per task for the 13-gram index")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--tfds_data_dir", default=None)
-  p.add_argument("--gin_file", action="append", default=[])
+  p.add_argument("--gin_file", action="append", default=[],
+                 help="gin file (repeatable); train.X / evaluate.X bindings apply")
+  catalog.add_module_flag(p)
   return p
 
 
@@ -234,6 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   args = build_parser().parse_args(rest)
   if (args.emit_jobs or args.collect) and not args.all:
     raise HeldoutError("--emit_jobs and --collect go with --all.")
+  catalog.import_modules(args.module)
   gin_config.parse_gin(args.gin_file, bindings)
   if args.tfds_data_dir:
     import seqio
@@ -263,16 +292,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                                             "targets": args.target_length}
   if args.tfds_data_dir:
     train_kwargs["tfds_data_dir"] = args.tfds_data_dir
-  eval_kwargs = {"split": args.split, "batch_size": args.eval_batch_size,
-                 "max_examples": args.max_eval_examples}
+  # Only flags the user gave: gin bindings of `evaluate` apply to the rest.
+  eval_kwargs = {k: v for k, v in (("split", args.split), ("batch_size", args.eval_batch_size),
+                                   ("max_examples", args.max_eval_examples)) if v is not None}
   for c in clusters:
     row = run_cluster(c, output_dir=args.output_dir, prefix=prefix,
                       init_checkpoint=args.init_checkpoint, model_size=args.model_size,
                       train_kwargs=train_kwargs, eval_kwargs=eval_kwargs,
                       contamination_threshold=args.contamination_threshold,
                       contamination_max_train=args.contamination_max_train, seed=args.seed)
-    print(f"{c}: before {row['before']:.2f} after {row['after']:.2f} "
-          f"gain {row['gain']:+.2f}")
+    print(f"{c}: before {reports.format_score(row.get('before'))} "
+          f"after {reports.format_score(row.get('after'))} "
+          f"gain {reports.format_score(row.get('gain'), signed=True)}")
   if args.all:
     collect_all(args.output_dir, clusters, prefix)
     print(open(os.path.join(args.output_dir, reports.COMPARISON_MD)).read())

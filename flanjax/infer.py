@@ -69,11 +69,6 @@ def task_rows(task: str, split: str, max_examples: int | None = None) -> list[di
   return out
 
 
-def _bucket(n: int, cap: int) -> int:
-  """Pads lengths to a power of two (>= 8) to bound recompilations, capped at `cap`."""
-  return min(cap, max(8, 1 << (max(n, 1) - 1).bit_length()))
-
-
 def _encode(vocabulary, texts: Sequence[str], eos_id: int, max_len: int, what: str):
   ids = [list(vocabulary.encode(t)) for t in texts]
   truncated = sum(len(x) + 1 > max_len for x in ids)
@@ -98,7 +93,7 @@ def run(config, params, vocabulary, rows: list[dict[str, Any]], mode: str, *,
   fns = evaluation.ModelFns(config, params, batch_size, mesh, decode_method)
   enc = _encode(vocabulary, [r["inputs"] for r in rows], config.eos_token_id, max_input_length,
                 "inputs")
-  input_len = _bucket(max(len(x) for x in enc), max_input_length)
+  input_len = min(max_input_length, evaluation.bucket_length(max(len(x) for x in enc)))
   out = []
   if mode == "predict":
     tokens = evaluation._pad_cols(enc, input_len)
@@ -108,7 +103,7 @@ def run(config, params, vocabulary, rows: list[dict[str, Any]], mode: str, *,
   else:
     tgt = _encode(vocabulary, [r["targets"] for r in rows], config.eos_token_id,
                   max_target_length, "targets")
-    target_len = _bucket(max(len(x) for x in tgt), max_target_length)
+    target_len = min(max_target_length, evaluation.bucket_length(max(len(x) for x in tgt)))
     batch = evaluation.score_batch_from_targets(enc, tgt, input_len, target_len,
                                                 config.decoder_start_token_id)
     scores = fns.score(batch)
@@ -135,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--split", default="validation", help="with --task")
   p.add_argument("--max_examples", type=int, default=None, help="with --task, per task")
   p.add_argument("--output", required=True, help="JSONL file to write (one row per input)")
+  p.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
   p.add_argument("--batch_size", type=int, default=16)
   p.add_argument("--max_input_length", type=int, default=512)
   p.add_argument("--max_target_length", type=int, default=512)
@@ -142,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--decode_method", default="greedy", choices=("greedy", "beam"))
   p.add_argument("--mesh_shape", default="-1,1")
   p.add_argument("--tfds_data_dir", default=None)
+  from flanjax import catalog
+  catalog.add_module_flag(p)
   return p
 
 
@@ -149,16 +147,22 @@ def main(argv: Sequence[str] | None = None) -> int:
   """`flanjax infer` (see the module docstring)."""
   import sys
 
-  from flanjax import evaluation
+  from flanjax import catalog, evaluation
   args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
   if args.input and os.path.abspath(args.input) == os.path.abspath(args.output):
     raise InferError("--output must differ from --input (flanjax never overwrites your data).")
+  if os.path.exists(args.output) and not args.overwrite:
+    raise InferError(f"--output {args.output} already exists; pass --overwrite to replace it, "
+                     "or choose another file.")
+  if os.path.isdir(args.output):
+    raise InferError(f"--output {args.output} is a directory; give a .jsonl file path.")
+  mesh_shape = evaluation.parse_mesh_shape(args.mesh_shape)
+  catalog.import_modules(args.module)
   if args.tfds_data_dir:
     import seqio
     seqio.set_tfds_data_dir_override(args.tfds_data_dir)
   rows = (read_rows(args.input, args.mode) if args.input
           else task_rows(args.task, args.split, args.max_examples))
-  mesh_shape = tuple(int(x) for x in args.mesh_shape.split(","))
   config, params, vocabulary, mesh, _ = evaluation.load_checkpoint(args.checkpoint, args.step,
                                                                    mesh_shape)
   out = run(config, params, vocabulary, rows, args.mode, batch_size=args.batch_size,

@@ -7,6 +7,8 @@ canvas, no pyplot state): no TensorFlow.
 """
 from __future__ import annotations
 
+import contextlib
+import fnmatch
 import json
 import math
 import os
@@ -70,6 +72,11 @@ def atomic_write(path: str, data: str | bytes) -> None:
     raise
 
 
+def _remove(path: str) -> None:
+  with contextlib.suppress(FileNotFoundError):
+    os.remove(path)
+
+
 class ReportWriter:
   """Stages report files and publishes them together (`metrics.json`-like marker last).
 
@@ -77,10 +84,13 @@ class ReportWriter:
     w.write_text("metrics.md", ...)
     w.write_json("metrics.json", ..., last=True)
   On an exception inside the block nothing is published and the staging folder is removed.
+  On success the old `last` files are removed first, then files of the previous report that
+  match a `stale` glob (e.g. "cluster_*.png") and are not rewritten, then the new files move in.
   """
 
-  def __init__(self, output_dir: str):
+  def __init__(self, output_dir: str, stale: Sequence[str] = ()):
     self.output_dir = output_dir
+    self.stale = tuple(stale)
     self._staging = None
     self._order: list[str] = []
     self._last: list[str] = []
@@ -130,11 +140,21 @@ class ReportWriter:
   def __exit__(self, exc_type, exc, tb) -> None:
     try:
       if exc_type is None:
-        for name in self._order + self._last:
-          f = os.path.join(self._staging, name)
-          with open(f, "rb") as fh:
+        names = self._order + self._last
+        for name in names:
+          with open(os.path.join(self._staging, name), "rb") as fh:
             os.fsync(fh.fileno())
-          os.replace(f, os.path.join(self.output_dir, name))
+        # Retire the previous report first: its completion markers (the `last` files, e.g.
+        # metrics.json), so a crash below never leaves an old complete marker beside new
+        # files; then its `stale` files this report does not rewrite.
+        for name in self._last:
+          _remove(os.path.join(self.output_dir, name))
+        fresh = set(names)
+        for name in os.listdir(self.output_dir):
+          if name not in fresh and any(fnmatch.fnmatchcase(name, g) for g in self.stale):
+            _remove(os.path.join(self.output_dir, name))
+        for name in names:
+          os.replace(os.path.join(self._staging, name), os.path.join(self.output_dir, name))
     finally:
       shutil.rmtree(self._staging, ignore_errors=True)
 
@@ -169,6 +189,13 @@ def _fmt(x: Any) -> str:
   if isinstance(x, float):
     return f"{x:.2f}"
   return str(x)
+
+
+def format_score(x: Any, signed: bool = False) -> str:
+  """A score with 2 decimals (`+` sign when `signed`), or "-" when there is none (None/NaN)."""
+  if x is None or (isinstance(x, float) and not math.isfinite(x)):
+    return "-"
+  return f"{float(x):+.2f}" if signed else f"{float(x):.2f}"
 
 
 def markdown_table(results: Mapping[str, Any]) -> str:
@@ -242,7 +269,7 @@ def write_eval_reports(output_dir: str, results: Mapping[str, Any],
   results = dict(results)
   results.update(format_version=FORMAT_VERSION, scale="0-100", complete=True)
   out = {}
-  with ReportWriter(output_dir) as w:
+  with ReportWriter(output_dir, stale=("cluster_*.png", CLUSTERS_PNG, PREDICTIONS_JSONL)) as w:
     if predictions is not None:
       out["predictions"] = w.write_jsonl(PREDICTIONS_JSONL, _check_rows(predictions))
     out["markdown"] = w.write_text(METRICS_MD, markdown_table(results))

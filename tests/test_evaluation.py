@@ -158,11 +158,12 @@ def test_failed_eval_writes_nothing(vocab, tmp_path, monkeypatch):
 
 def test_checkpoint_that_does_not_match_the_model(tiny_ckpt):
   _, config, params = tiny_ckpt
-  with pytest.raises(evaluation.EvalError, match=r"do not match the model config.*shape mismatch"):
+  want = r"do not match the model config.*wi_0/kernel: \(64, 128\) != expected \(64, 256\)"
+  with pytest.raises(evaluation.EvalError, match=want):
     evaluation.check_params_match(config.replace(d_ff=256), params)
   bad = dict(params)
   del bad["token_embedder"]
-  with pytest.raises(evaluation.EvalError, match="missing.*token_embedder"):
+  with pytest.raises(evaluation.EvalError, match=r"token_embedder/embedding: missing \(expected"):
     evaluation.check_params_match(config, bad)
 
 
@@ -231,7 +232,7 @@ def test_checkpoint_config_mismatch_is_one_clear_error(vocab, tiny_ckpt, tmp_pat
   info["model_config"]["d_ff"] = 96
   (bad / "flanjax_model.json").write_text(json.dumps(info))
   from flanjax.errors import FlanjaxError
-  with pytest.raises(FlanjaxError, match="do not match the model config.*shape mismatch.*wi_0"):
+  with pytest.raises(FlanjaxError, match="do not match the model config.*wi_0.*!= expected"):
     evaluation.main(["--checkpoint", str(bad), "--task", TOY_TASK, "--output_dir",
                      str(tmp_path / "out")])
   assert not (tmp_path / "out").exists()
@@ -324,3 +325,30 @@ def test_few_shot_eval_of_an_offline_task(vocab, tmp_path, monkeypatch):
     assert r["input"].rstrip().endswith("- positive")
   with pytest.raises(evaluation.EvalError, match="registered with flanjax.registration"):
     evaluation.evaluate_tasks(tiny_config(), None, None, TOY_TASK, num_shots=1)
+
+
+def test_eval_gin_bindings_apply_to_unset_flags_and_step_in_default_dir(vocab, tiny_ckpt, tmp_path):
+  """`--gin.evaluate.X=Y` works for flag-backed args unless the flag is given; the default report
+  folder names the step, so evaluating another step never overwrites it."""
+  import shutil
+
+  from flanjax.gin_config import gin
+  path, _, _ = tiny_ckpt
+  ckpt = tmp_path / "ckpt"
+  shutil.copytree(path, ckpt)
+  gin.clear_config()
+  try:
+    assert evaluation.main(["--checkpoint", str(ckpt), "--task", TOY_TASK,
+                            "--max_decode_length", "4", "--gin.evaluate.max_examples=2",
+                            "--gin.evaluate.batch_size=2"]) == 0
+    m = reports.read_metrics(str(ckpt / "eval_validation_step0"))
+    assert m["tasks"][TOY_TASK]["num_examples"] == 2 and m["step"] == 0
+    out = tmp_path / "flag"
+    assert evaluation.main(["--checkpoint", str(ckpt), "--task", TOY_TASK, "--output_dir",
+                            str(out), "--max_decode_length", "4", "--max_examples", "3",
+                            "--gin.evaluate.max_examples=2", "--gin.evaluate.batch_size=2"]) == 0
+    assert reports.read_metrics(str(out))["tasks"][TOY_TASK]["num_examples"] == 3
+  finally:
+    gin.clear_config()
+  with pytest.raises(evaluation.EvalError, match="--mesh_shape='2x1'"):
+    evaluation.main(["--checkpoint", str(ckpt), "--task", TOY_TASK, "--mesh_shape", "2x1"])

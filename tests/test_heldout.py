@@ -90,3 +90,57 @@ def test_heldout_offline_end_to_end(mixtures, tmp_path, capsys):
   before = os.path.getmtime(out / "nli" / "after" / "metrics.json")
   assert heldout.main(argv) == 0
   assert os.path.getmtime(out / "nli" / "after" / "metrics.json") == before
+
+
+@pytest.fixture
+def clean_gin():
+  from flanjax.gin_config import gin
+  gin.clear_config()
+  yield
+  gin.clear_config()
+
+
+def test_gin_bindings_reach_train_and_evaluate(mixtures, tmp_path, monkeypatch, clean_gin):
+  """`--gin.train.X` configures training; unset eval flags leave `evaluate.X` bindings in force."""
+  from flanjax import evaluation
+  calls = {}
+
+  def fake_contamination(eval_mixture, train_mixture, split, **kw):
+    calls["contamination"] = dict(kw, split=split)
+    return {"n": 13, "warn": []}
+
+  def fake_evaluate(checkpoint, tasks, **kw):
+    calls.setdefault("evaluate", []).append(kw)
+    _fake_eval(kw["output_dir"], "nli", 30.0)
+
+  monkeypatch.setattr(evaluation, "run_contamination_check", fake_contamination)
+  monkeypatch.setattr(evaluation, "evaluate", fake_evaluate)
+  monkeypatch.setattr(heldout, "starting_checkpoint", lambda *a, **k: str(tmp_path / "start"))
+  argv = ["--collection", "offline", "--cluster", "nli", "--output_dir", str(tmp_path / "o"),
+          "--gin.train.num_steps=0", "--gin.evaluate.max_examples=3"]
+  # train's own check rejects num_steps=0: proof that the gin binding reached train().
+  with pytest.raises(heldout.HeldoutError, match=r"^train: num_steps=0 must be an integer >= 1\.$"):
+    heldout.main(argv)
+  assert calls["contamination"]["max_eval_examples"] == 3
+  assert calls["contamination"]["split"] == "validation"
+  assert calls["evaluate"][0]["output_dir"].endswith("before")
+  assert not {"split", "batch_size", "max_examples"} & set(calls["evaluate"][0])
+  calls.clear()
+  with pytest.raises(heldout.HeldoutError, match="num_steps=0"):
+    heldout.main(argv[:-2] + ["--gin.train.num_steps=0", "--output_dir", str(tmp_path / "p"),
+                              "--eval_batch_size", "4", "--max_eval_examples", "2"])
+  assert calls["evaluate"][0]["batch_size"] == 4 and calls["evaluate"][0]["max_examples"] == 2
+  assert calls["contamination"]["max_eval_examples"] == 2
+
+
+def test_missing_score_prints_a_dash(mixtures, monkeypatch, capsys):
+  monkeypatch.setattr(heldout, "run_cluster",
+                      lambda c, **kw: {"before": None, "after": 45.0, "gain": None})
+  assert heldout.main(["--collection", "offline", "--cluster", "nli", "--output_dir", "/tmp/x"]) == 0
+  assert "nli: before - after 45.00 gain -" in capsys.readouterr().out
+
+
+def test_unknown_module_is_one_line_error(mixtures):
+  from flanjax.errors import FlanjaxError
+  with pytest.raises(FlanjaxError, match="--module nope_mod_xyz: no module named 'nope_mod_xyz'"):
+    heldout.main(["--cluster", "nli", "--output_dir", "/tmp/x", "--module", "nope_mod_xyz"])

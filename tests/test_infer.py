@@ -95,3 +95,30 @@ def test_infer_refuses_to_overwrite_input(tiny_ckpt, tmp_path):
   src = _write(tmp_path / "in.jsonl", [{"inputs": "x"}])
   with pytest.raises(infer.InferError, match="must differ"):
     infer.main(["--checkpoint", path, "--mode", "predict", "--input", src, "--output", src])
+
+
+def test_infer_refuses_existing_output_unless_overwrite(tiny_ckpt, tmp_path):
+  path, _, _ = tiny_ckpt
+  src = _write(tmp_path / "in.jsonl", [{"inputs": "x"}])
+  out = tmp_path / "out.jsonl"
+  out.write_text("precious\n")
+  argv = ["--checkpoint", path, "--mode", "predict", "--input", src, "--output", str(out),
+          "--max_decode_length", "3"]
+  with pytest.raises(infer.InferError, match="already exists; pass --overwrite"):
+    infer.main(argv)
+  assert out.read_text() == "precious\n"
+  assert infer.main(argv + ["--overwrite"]) == 0
+  assert len(_read(out)) == 1 and "prediction" in _read(out)[0]
+
+
+def test_infer_bad_mesh_shape_and_module_are_one_line_errors(tiny_ckpt, tmp_path):
+  from flanjax.errors import FlanjaxError
+  path, _, _ = tiny_ckpt
+  src = _write(tmp_path / "in.jsonl", [{"inputs": "x"}])
+  base = ["--checkpoint", path, "--mode", "predict", "--input", src,
+          "--output", str(tmp_path / "o.jsonl")]
+  with pytest.raises(FlanjaxError, match=r"--mesh_shape='a': use comma-separated ints"):
+    infer.main(base + ["--mesh_shape", "a"])
+  with pytest.raises(FlanjaxError, match=r"--module no_such_mod_xyz: no module named"):
+    infer.main(base + ["--module", "no_such_mod_xyz"])
+  assert not (tmp_path / "o.jsonl").exists()

@@ -109,3 +109,37 @@ def test_comparison(tmp_path):
   payload = json.load(open(out["json"]))
   assert payload["complete"] and payload["steps"] == 3
   assert os.path.getsize(out["png"]) > 1000
+
+
+def test_rewrite_removes_stale_cluster_charts(tmp_path):
+  reports.write_eval_reports(str(tmp_path), _results(), ROWS)
+  only_nli = reports.task_results({"rte": TASK_METRICS["rte"]}, TASK_INFO)
+  reports.write_eval_reports(str(tmp_path), only_nli)  # no predictions, one cluster
+  assert sorted(os.listdir(tmp_path)) == ["cluster_nli.png", "clusters.png", "metrics.json",
+                                          "metrics.md"]
+  assert set(reports.read_metrics(str(tmp_path))["clusters"]) == {"nli"}
+
+
+def test_crash_while_publishing_never_leaves_old_complete_metrics(tmp_path, monkeypatch):
+  reports.write_eval_reports(str(tmp_path), _results(), ROWS)
+  real_replace, moved = os.replace, []
+
+  def flaky_replace(src, dst):
+    if moved:  # the first new file moves in, then the "crash"
+      raise OSError("disk full")
+    moved.append(dst)
+    real_replace(src, dst)
+
+  monkeypatch.setattr(reports.os, "replace", flaky_replace)
+  changed = _results()
+  changed["step"] = 8
+  with pytest.raises(OSError, match="disk full"):
+    reports.write_eval_reports(str(tmp_path), changed, ROWS)
+  assert moved and not os.path.exists(tmp_path / "metrics.json")
+  with pytest.raises(FileNotFoundError, match="has not finished"):
+    reports.read_metrics(str(tmp_path))
+
+
+def test_format_score():
+  assert reports.format_score(None) == "-" and reports.format_score(float("nan")) == "-"
+  assert reports.format_score(3) == "3.00" and reports.format_score(1.234, signed=True) == "+1.23"
