@@ -204,10 +204,20 @@ def restore_params(ckpt_dir: str, step: int, shardings=None):
     return restored["params"]
 
 
+def path_keys(path) -> tuple:
+  """The plain keys of a jax key path: dict keys, attribute names (e.g. optax state fields)
+  and sequence indices, e.g. ('encoder', 'layers_0', 'mlp', 'wo', 'kernel')."""
+  return tuple(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k))) for k in path)
+
+
+def path_name(path) -> str:
+  """A jax key path as a '/'-joined name ('encoder/layers_0/mlp/wo/kernel')."""
+  return "/".join(str(k) for k in path_keys(path))
+
+
 def _flat_names(tree) -> dict[str, Any]:
   flat = jax.tree_util.tree_flatten_with_path(tree)[0]
-  return {"/".join(str(getattr(k, "key", getattr(k, "name", k))) for k in path): v
-          for path, v in flat}
+  return {path_name(path): v for path, v in flat}
 
 
 def _check_tree_matches(saved, target, ckpt_dir):

@@ -426,6 +426,10 @@ def main(argv: list[str] | None = None) -> int:
   args = parser.parse_args(argv)
 
   from flanjax import checkpoints
+  if args.to and os.path.exists(args.to) and (not os.path.isdir(args.to) or os.listdir(args.to)):
+    # Checked before anything is read or written: never overwrite a run or a checkpoint.
+    raise ConvertError(f"--to {args.to} already exists and is not empty; give a new (or empty) "
+                       "directory (flanjax convert never overwrites a checkpoint).")
   vocab = args.vocab
   if vocab is not None and not os.path.exists(vocab):
     raise ConvertError(f"--vocab {vocab} does not exist.")

@@ -32,7 +32,13 @@ class ConfigError(FlanjaxError):
 def packaged_gin_dir() -> str:
   """The directory of flanjax's gin files: flanjax/gin when installed, the repo's gin/ when
   installed in editable mode (setup.py maps gin/ to flanjax/gin)."""
-  for d in (os.path.join(_PKG_DIR, "gin"), os.path.join(os.path.dirname(_PKG_DIR), "gin")):
+  candidates = [os.path.join(_PKG_DIR, "gin")]
+  repo = os.path.dirname(_PKG_DIR)
+  # Editable install: the repo's gin/ (only in a source checkout, never site-packages/gin,
+  # which is gin-config's own package).
+  if os.path.exists(os.path.join(repo, "setup.py")):
+    candidates.append(os.path.join(repo, "gin"))
+  for d in candidates:
     if os.path.isdir(os.path.join(d, "models")):
       return d
   raise ConfigError(f"flanjax's gin files are missing (looked in {_PKG_DIR}/gin); "

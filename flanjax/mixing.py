@@ -34,9 +34,9 @@ def num_train_examples(task_name: str) -> int:
   try:
     import seqio
     n = seqio.get_mixture_or_task(task_name).num_input_examples("train")
-  except registration.DatasetNotPreparedError:
-    n = None
-  except Exception:
+  except (registration.DatasetNotPreparedError, NotImplementedError):
+    # Not prepared, or a data source that cannot count its examples (seqio's DataSource base
+    # raises NotImplementedError; flanjax's TFDS source returns None when TFDS does not know).
     n = None
   if n is None and info is not None:
     n = info.num_train_examples

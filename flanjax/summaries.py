@@ -23,6 +23,31 @@ def _jsonable(v):
   return f if math.isfinite(f) else str(f)
 
 
+def _drop_rows_after(path: str, step: int):
+  """Rewrites `path` (atomically) without the rows of steps > `step`: after a kill and a resume
+  from `step`, those steps are trained and logged again."""
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    lines = f.readlines()
+  keep = []
+  for line in lines:
+    try:
+      row_step = int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):  # a torn last line (killed mid-write): drop it
+      continue
+    if row_step <= step:
+      keep.append(line if line.endswith("\n") else line + "\n")
+  if keep == lines:
+    return
+  tmp = f"{path}.tmp-{os.getpid()}"
+  with open(tmp, "w") as f:
+    f.writelines(keep)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
 class MetricsWriter:
   """Writes metrics to TensorBoard + metrics.jsonl, and drives a tqdm progress bar."""
 
@@ -38,7 +63,9 @@ class MetricsWriter:
       return
     if model_dir is not None:
       os.makedirs(model_dir, exist_ok=True)
-      self._jsonl = open(os.path.join(model_dir, "metrics.jsonl"), "a")
+      path = os.path.join(model_dir, "metrics.jsonl")
+      _drop_rows_after(path, initial_step)  # rows logged after the checkpoint we resume from
+      self._jsonl = open(path, "a")
     if progress:
       from tqdm import tqdm
       self._bar = tqdm(total=total_steps, initial=initial_step, unit="step", dynamic_ncols=True,

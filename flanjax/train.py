@@ -61,10 +61,6 @@ class TrainState:
 # --------------------------------------------------------------------------- shardings
 
 
-def _path_keys(path) -> tuple:
-  return tuple(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k))) for k in path)
-
-
 def _fit_spec(spec: P, shape, mesh) -> P:
   """Drops mesh axes from dims they do not divide (e.g. 4 heads over an 8-way model axis)."""
   out = []
@@ -90,13 +86,13 @@ def opt_state_shardings(abstract_opt_state, params_shapes, params_shardings, mes
   everything else is replicated."""
   by_path = {}
   for path, (shape, sh) in zip(
-      [_path_keys(p) for p, _ in jax.tree_util.tree_flatten_with_path(params_shapes)[0]],
+      [ckpt_lib.path_keys(p) for p, _ in jax.tree_util.tree_flatten_with_path(params_shapes)[0]],
       zip(jax.tree.leaves(params_shapes), jax.tree.leaves(params_shardings))):
     by_path[path] = (shape.shape, sh.spec)
   replicated = NamedSharding(mesh, P())
 
   def one(path, leaf):
-    keys = _path_keys(path)
+    keys = ckpt_lib.path_keys(path)
     for start in range(len(keys)):
       hit = by_path.get(keys[start:])
       if hit is None:
@@ -200,7 +196,7 @@ def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule
 
 
 def _data_iterator(*, mixture, synthetic_data, config, task_feature_lengths, batch_size, seed,
-                   mesh, start_batch, pack, tfds_data_dir) -> Iterator[dict]:
+                   mesh, start_batch, pack) -> Iterator[dict]:
   """Yields global, sharded batches; each process reads only its own rows."""
   # The pipeline and synthetic.batches take the global batch size and yield this shard's rows.
   shard_index, num_shards, _ = partitioning.process_batch_slice(mesh, batch_size)
@@ -217,6 +213,20 @@ def _data_iterator(*, mixture, synthetic_data, config, task_feature_lengths, bat
                                 start_batch=start_batch)
   for b in it:
     yield partitioning.global_batch(b, mesh, batch_size)
+
+
+def _set_tfds_data_dir(path: str | None, synthetic_data: bool):
+  """Points seqio/tfds at `path` (works after tfds was imported, unlike TFDS_DATA_DIR)."""
+  if not path:
+    return
+  try:
+    import seqio  # TensorFlow boundary: only when a data dir is given
+  except ImportError:
+    if synthetic_data:  # a TF-free machine training on synthetic data: nothing reads TFDS
+      return
+    raise FlanjaxError("--tfds_data_dir needs seqio and tensorflow-datasets installed "
+                       "(pip install seqio tensorflow-datasets).") from None
+  seqio.set_tfds_data_dir_override(path)
 
 
 def _mixture_vocabulary(mixture, config: T5Config):
@@ -250,7 +260,7 @@ class _Preemption:
     self._old = None
 
   def __enter__(self):
-    if jax.process_count() >= 1 and _is_main_thread():
+    if _is_main_thread():  # signal handlers can only be installed from the main thread
       self._old = signal.signal(signal.SIGTERM, self._handler)
     return self
 
@@ -349,16 +359,28 @@ def train(
   if set(task_feature_lengths) != {"inputs", "targets"}:
     raise FlanjaxError(f"task_feature_lengths={task_feature_lengths}: give exactly 'inputs' "
                        "and 'targets'.")
-  if num_microbatches < 1:
-    raise FlanjaxError(f"num_microbatches={num_microbatches} must be >= 1.")
-  if tfds_data_dir:  # catalog tasks without their own data dir read TFDS_DATA_DIR
-    os.environ["TFDS_DATA_DIR"] = tfds_data_dir
+  for name, value in (("num_microbatches", num_microbatches), ("num_steps", num_steps),
+                      ("batch_size", batch_size), ("log_period", log_period),
+                      ("checkpoint_period", checkpoint_period)):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+      raise FlanjaxError(f"train: {name}={value!r} must be an integer >= 1.")
+  _set_tfds_data_dir(tfds_data_dir, synthetic_data)
 
   # 1. Mesh and partitioning rules.
   mesh = partitioning.make_mesh(mesh_shape)
   rules = partitioning.standard_logical_axis_rules(parameter_partitioning_dims,
                                                    activation_partitioning_dims)
   partitioning.check_batch_size(batch_size, mesh, num_microbatches)
+
+  # A converted/pretrained checkpoint (params only) is never a resume point, and Orbax's
+  # LatestN would delete it: refuse to train into it.
+  all_steps = ckpt_lib.finalized_steps(model_dir)
+  train_steps = ckpt_lib.finalized_steps(model_dir, ckpt_lib.TrainCheckpointManager.ITEMS)
+  if all_steps and set(all_steps) != set(train_steps):
+    raise FlanjaxError(
+        f"model_dir {model_dir} holds a pretrained/converted checkpoint (no optimizer state at "
+        f"step(s) {sorted(set(all_steps) - set(train_steps))}); pass it as "
+        f"--gin.train.init_checkpoint=\"'{model_dir}'\" and use a new --model_dir.")
 
   # 2. Model config: explicit, else the model_dir's (resume), else the init checkpoint's.
   saved_info = None
@@ -378,7 +400,7 @@ def train(
     saved_cfg = T5Config.from_dict(saved_info["model_config"])
     shape_fields = ("vocab_size", "d_model", "d_ff", "num_heads", "head_dim",
                     "num_encoder_layers", "num_decoder_layers", "feed_forward_proj",
-                    "tie_word_embeddings")
+                    "tie_word_embeddings", "scan_layers")
     diff = [f for f in shape_fields if getattr(saved_cfg, f) != getattr(model_config, f)]
     if diff and ckpt_lib.finalized_steps(model_dir):
       raise FlanjaxError(f"model_dir {model_dir} holds checkpoints of a different model "
@@ -409,6 +431,10 @@ def train(
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
 
   # 4. Resume from model_dir, else initialise (from init_checkpoint or at random).
+  # The data stream's settings: stored in each checkpoint's meta and checked on resume.
+  data_settings = {"mixture": mixture or "synthetic",
+                   "task_feature_lengths": dict(task_feature_lengths), "pack": bool(pack),
+                   "batch_size": batch_size, "seed": seed}
   manager = ckpt_lib.TrainCheckpointManager(
       model_dir, save_period=checkpoint_period, keep=keep_checkpoints, keep_best=keep_best,
       best_metric=best_metric, best_mode=best_mode, async_save=async_checkpointing)
@@ -419,10 +445,7 @@ def train(
       if latest is not None:
         state, meta = manager.restore(latest, abstract_state, state_shardings)
         start_batch = int(meta["batches_consumed"])
-        for key, now in (("batch_size", batch_size), ("seed", seed)):
-          if key in meta and meta[key] != now:
-            log.warning("resuming with %s=%s but the checkpoint was written with %s=%s",
-                        key, now, key, meta[key])
+        _check_resume_settings(meta, model_dir, latest, data_settings)
         log.info("resumed from %s step %d", model_dir, latest)
       elif init_checkpoint:
         params = _load_init_params(init_checkpoint, model_config, p_shard)
@@ -441,8 +464,7 @@ def train(
     # 5. Data, positioned at the checkpoint's data position.
     batches = _data_iterator(mixture=mixture, synthetic_data=synthetic_data, config=model_config,
                              task_feature_lengths=task_feature_lengths, batch_size=batch_size,
-                             seed=seed, mesh=mesh, start_batch=start_batch, pack=pack,
-                             tfds_data_dir=tfds_data_dir)
+                             seed=seed, mesh=mesh, start_batch=start_batch, pack=pack)
 
     # 6. The loop.
     writer = summaries.MetricsWriter(model_dir, total_steps=num_steps, initial_step=first_step,
@@ -463,9 +485,8 @@ def train(
     train_step = None
 
     def meta_now(step):
-      return {"step": step, "batches_consumed": batches_consumed, "seed": seed,
-              "batch_size": batch_size, "mixture": mixture or "synthetic",
-              "num_microbatches": num_microbatches}
+      return {"step": step, "batches_consumed": batches_consumed,
+              "num_microbatches": num_microbatches, **data_settings}
 
     def flush(step):
       """Fetches pending metrics, stops on NaN/Inf, logs the last ones."""
@@ -525,6 +546,10 @@ def train(
         if eval_fn is not None and eval_period and (step % eval_period == 0 or is_last):
           flush(step)
           eval_metrics = eval_fn(step, state.params)
+          if best_metric and best_metric not in (eval_metrics or {}):
+            raise FlanjaxError(f"best_metric={best_metric!r} is not among the evaluation "
+                               f"metrics {sorted(eval_metrics or {})}; set train.best_metric "
+                               "to one of them.")
           writer.write(step, eval_metrics, split="eval")
         preempted = preempt.check()
         if (manager.should_save(step) or is_last or stop_now or preempted
@@ -550,6 +575,18 @@ def train(
     if writer is not None:
       writer.close()
     manager.close()
+
+
+def _check_resume_settings(meta: Mapping[str, Any], model_dir: str, step: int,
+                           now: Mapping[str, Any]):
+  """Raises if the data settings differ from the checkpoint's (keys missing in old checkpoints
+  are not checked)."""
+  diff = [f"{k}={now[k]!r} (checkpoint: {meta[k]!r})" for k in now
+          if k in meta and meta[k] != now[k]]
+  if diff:
+    raise FlanjaxError(f"model_dir {model_dir} step {step} was trained with other data settings: "
+                       f"{', '.join(diff)}; use a new --model_dir, or the same settings to "
+                       "resume.")
 
 
 def _init_unjitted(config, rng):

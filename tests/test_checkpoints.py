@@ -90,3 +90,13 @@ def test_manager_keeps_last_k_and_restores_finalised_steps_only(tmp_path):
   mngr.close()
   with pytest.raises(checkpoints.CheckpointError, match="best_metric"):
     checkpoints.TrainCheckpointManager(tmp_path, keep_best=1)
+
+
+def test_path_keys_and_names_cover_dicts_attributes_and_sequences():
+  import optax
+  state = optax.adam(1e-3).init({"encoder": {"k": np.zeros(2)}})
+  paths = [p for p, _ in jax.tree_util.tree_flatten_with_path(state)[0]]
+  assert checkpoints.path_keys(paths[1]) == (0, "mu", "encoder", "k")
+  assert checkpoints.path_name(paths[2]) == "0/nu/encoder/k"
+  assert list(checkpoints._flat_names(PARAMS)) == ["decoder/decoder_norm/scale",
+                                                   "token_embedder/embedding"]

@@ -181,3 +181,23 @@ def test_cli_roundtrip(tmp_path, capsys):
   assert checkpoints.load_pretrained(str(tmp_path / "ckpt2"))[0].d_ff == 40
   with pytest.raises(SystemExit):
     convert.main(["--from-hf", "x", "--from-t5x", "y", "--to", "z"])
+
+
+def test_cli_refuses_a_non_empty_destination_before_writing(tmp_path):
+  checkpoints = pytest.importorskip("flanjax.checkpoints")
+  m = _hf_model(True, seed=3)
+  m.save_pretrained(tmp_path / "hf")
+  (tmp_path / "hf" / "spiece.model").write_bytes(b"vocab")
+  run = tmp_path / "run"
+  run.mkdir()
+  (run / "metrics.jsonl").write_text("{}\n")
+  with pytest.raises(convert.ConvertError, match=r"--to .*run already exists and is not empty"):
+    convert.main(["--from-hf", str(tmp_path / "hf"), "--to", str(run)])
+  assert sorted(os.listdir(run)) == ["metrics.jsonl"]  # nothing written (no spiece.model copy)
+  (tmp_path / "empty").mkdir()
+  assert convert.main(["--from-hf", str(tmp_path / "hf"), "--to", str(tmp_path / "empty")]) == 0
+  info = json.load(open(tmp_path / "empty" / "flanjax_model.json"))
+  with pytest.raises(convert.ConvertError, match="not empty"):
+    convert.main(["--from", str(tmp_path / "empty"), "--to", str(tmp_path / "empty")])
+  assert json.load(open(tmp_path / "empty" / "flanjax_model.json")) == info
+  assert checkpoints.finalized_steps(tmp_path / "empty") == [0]

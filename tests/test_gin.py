@@ -97,3 +97,16 @@ def test_cli_prints_one_line_errors(capsys):
   assert err[0].startswith("flanjax train: error: mesh_shape (3, 1) (3x1 = 3 devices) does not "
                            "match the 1 available devices")
   assert not os.path.exists("/tmp/never_written")
+
+
+def test_packaged_gin_dir_uses_a_sibling_gin_only_in_a_source_checkout(tmp_path, monkeypatch):
+  site = tmp_path / "site-packages"
+  (site / "flanjax").mkdir(parents=True)
+  (site / "gin" / "models").mkdir(parents=True)  # e.g. gin-config's package, not ours
+  monkeypatch.setattr(gin_config, "_PKG_DIR", str(site / "flanjax"))
+  with pytest.raises(ConfigError, match="gin files are missing"):
+    gin_config.packaged_gin_dir()
+  (site / "setup.py").write_text("")  # an editable install's repo root
+  assert gin_config.packaged_gin_dir() == str(site / "gin")
+  (site / "flanjax" / "gin" / "models").mkdir(parents=True)  # an installed package wins
+  assert gin_config.packaged_gin_dir() == str(site / "flanjax" / "gin")

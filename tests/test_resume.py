@@ -97,6 +97,9 @@ def _check_resume(tmp_path, mixture, sig, num_steps):
   want, got = _losses(ref_dir), _losses(run_dir)
   assert sorted(got) == list(range(1, num_steps + 1))
   assert got == want  # bit-exact, every step
+  # Steps logged after the resumed checkpoint and before the kill were dropped, not duplicated.
+  steps = [json.loads(x)["step"] for x in open(os.path.join(run_dir, "metrics.jsonl"))]
+  assert steps == list(range(1, num_steps + 1))
   return stopped_at
 
 

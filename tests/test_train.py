@@ -206,3 +206,91 @@ def test_offline_mixture_with_periodic_seqio_eval(tmp_path):
   assert checkpoints.read_model_info(tmp_path)["vocabulary"]["type"] == "sentencepiece"
   with pytest.raises(FlanjaxError, match="vocab_size=128; set T5Config.vocab_size >= "):
     _run(tmp_path / "small_vocab", synthetic_data=False, mixture="offline")
+
+
+def test_training_into_a_converted_checkpoint_refuses_and_keeps_it(tmp_path):
+  init = jax.device_get(model_lib.init_params(CONFIG, jax.random.PRNGKey(3)))
+  checkpoints.save_pretrained(tmp_path, init, CONFIG, {"type": "byte"})
+  for kw in ({}, {"model_config": None}):  # with a config, and with the saved one
+    with pytest.raises(FlanjaxError, match=r"pretrained/converted checkpoint .*"
+                                           r"--gin.train.init_checkpoint=.* new --model_dir"):
+      _run(tmp_path, keep_checkpoints=1, **kw)
+  assert checkpoints.finalized_steps(tmp_path) == [0]
+  _, params, _ = checkpoints.load_pretrained(tmp_path)
+  jax.tree.map(np.testing.assert_array_equal, params, init)
+  assert not os.path.exists(tmp_path / "metrics.jsonl")
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"seed": 1}, r"seed=1 \(checkpoint: 0\)"),
+    ({"batch_size": 4}, r"batch_size=4 \(checkpoint: 8\)"),
+    ({"pack": False}, r"pack=False \(checkpoint: True\)"),
+    ({"task_feature_lengths": {"inputs": 16, "targets": 12}}, "task_feature_lengths="),
+])
+def test_resume_with_other_data_settings_is_an_error(tmp_path, change, match):
+  _run(tmp_path, num_steps=2)
+  meta = json.load(open(tmp_path / "2" / "meta" / "metadata"))
+  assert meta["pack"] is True and meta["task_feature_lengths"] == LENGTHS
+  with pytest.raises(FlanjaxError, match=match + r".*use a new --model_dir, or the same "
+                                                 r"settings to resume"):
+    _run(tmp_path, num_steps=4, **change)
+  assert checkpoints.finalized_steps(tmp_path) == [2]
+
+
+def test_resume_of_a_checkpoint_without_the_new_meta_keys(tmp_path):
+  _run(tmp_path, num_steps=2)
+  path = tmp_path / "2" / "meta" / "metadata"
+  meta = json.load(open(path))
+  for key in ("task_feature_lengths", "pack", "mixture"):
+    del meta[key]
+  path.write_text(json.dumps(meta))
+  _run(tmp_path, num_steps=4)
+  assert sorted(_metrics(tmp_path)) == [1, 2, 3, 4]
+
+
+def test_changing_scan_layers_on_resume_is_a_clear_error(tmp_path):
+  _run(tmp_path, num_steps=2)
+  with pytest.raises(FlanjaxError, match=r"different model \(fields \['scan_layers'\]"):
+    _run(tmp_path, num_steps=4, model_overrides={"scan_layers": True})
+
+
+def test_unknown_best_metric_lists_the_eval_metrics(tmp_path):
+  with pytest.raises(FlanjaxError, match=r"best_metric='acc' is not among the evaluation "
+                                         r"metrics \['average', 'score'\]"):
+    _run(tmp_path, num_steps=2, eval_period=1, keep_best=1, best_metric="acc",
+         eval_fn=lambda step, params: {"score": 1.0, "average": 2.0})
+
+
+@pytest.mark.parametrize("name", ["log_period", "checkpoint_period", "num_steps", "batch_size"])
+def test_periods_and_sizes_must_be_positive(tmp_path, name):
+  with pytest.raises(FlanjaxError, match=f"train: {name}=0 must be an integer >= 1"):
+    _run(tmp_path, **{name: 0})
+  assert not os.path.exists(tmp_path / "flanjax_model.json")
+
+
+def test_tfds_data_dir_is_set_through_seqio(tmp_path):
+  seqio = pytest.importorskip("seqio")
+  from seqio import utils as seqio_utils
+  old = seqio_utils._TFDS_DATA_DIR_OVERRIDE
+  try:
+    _run(tmp_path, num_steps=1, tfds_data_dir=str(tmp_path / "tfds"))
+    assert seqio_utils._TFDS_DATA_DIR_OVERRIDE == str(tmp_path / "tfds")
+  finally:
+    seqio.set_tfds_data_dir_override(old)
+
+
+def test_metrics_jsonl_drops_rows_after_the_resumed_step(tmp_path):
+  from flanjax import summaries
+  path = tmp_path / "metrics.jsonl"
+  rows = [{"step": s, "split": "train", "loss": float(s)} for s in (1, 2, 3, 4)]
+  rows.append({"step": 2, "split": "eval", "score": 1.0})
+  path.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"step": 5, "spl')  # torn line
+  writer = summaries.MetricsWriter(str(tmp_path), total_steps=6, initial_step=2,
+                                   tensorboard=False, progress=False)
+  writer.write(3, {"loss": 30.0})
+  writer.close()
+  got = [json.loads(x) for x in open(path)]
+  assert [(r["step"], r["split"]) for r in got] == [(1, "train"), (2, "train"), (2, "eval"),
+                                                    (3, "train")]
+  assert got[-1]["loss"] == 30.0
+  assert not [p for p in os.listdir(tmp_path) if ".tmp-" in p]
