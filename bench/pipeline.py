@@ -15,10 +15,7 @@ that; with 5 the offline mixture measured 174 rows/s/core instead of 234 at stea
 import argparse
 import json
 import os
-import sys
 import time
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main(argv=None):
