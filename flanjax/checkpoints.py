@@ -26,6 +26,7 @@ import orbax.checkpoint as ocp
 
 from flanjax.config import T5Config
 from flanjax.errors import FlanjaxError
+from flanjax.files import atomic_write
 
 MODEL_INFO_FILE = "flanjax_model.json"
 FORMAT_VERSION = 1
@@ -75,15 +76,6 @@ def make_vocabulary(info: dict[str, Any] | None):
   return seqio.SentencePieceVocabulary(info["path"], extra_ids=info.get("extra_ids", 0))
 
 
-def _atomic_write_text(path: str, text: str):
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with open(tmp, "w") as f:
-    f.write(text)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
-
-
 def write_model_info(ckpt_dir: str, config: T5Config, vocabulary=None, **extra):
   """Writes flanjax_model.json (atomically, process 0 only)."""
   if jax.process_index() != 0:
@@ -91,7 +83,7 @@ def write_model_info(ckpt_dir: str, config: T5Config, vocabulary=None, **extra):
   os.makedirs(ckpt_dir, exist_ok=True)
   info = {"model_config": config.to_dict(), "vocabulary": vocabulary_info(vocabulary),
           "format_version": FORMAT_VERSION, **extra}
-  _atomic_write_text(os.path.join(ckpt_dir, MODEL_INFO_FILE), json.dumps(info, indent=2) + "\n")
+  atomic_write(os.path.join(ckpt_dir, MODEL_INFO_FILE), json.dumps(info, indent=2) + "\n")
 
 
 def read_model_info(ckpt_dir: str) -> dict[str, Any]:

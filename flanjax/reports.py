@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from flanjax import metrics as metrics_lib
+from flanjax.files import atomic_write  # noqa: F401  (part of this module's API)
 
 FORMAT_VERSION = 1
 METRICS_JSON = "metrics.json"
@@ -53,23 +54,6 @@ def _finite(x: Any) -> Any:
   if isinstance(x, (list, tuple)):
     return [_finite(v) for v in x]
   return x
-
-
-def atomic_write(path: str, data: str | bytes) -> None:
-  """Writes `data` to `path` through a temporary file in the same folder and `os.replace`."""
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      f.write(data.encode("utf-8") if isinstance(data, str) else data)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
 
 
 def _remove(path: str) -> None:

@@ -14,6 +14,8 @@ import time
 
 import jax
 
+from flanjax.files import atomic_write
+
 
 def _jsonable(v):
   try:
@@ -40,12 +42,7 @@ def _drop_rows_after(path: str, step: int):
       keep.append(line if line.endswith("\n") else line + "\n")
   if keep == lines:
     return
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with open(tmp, "w") as f:
-    f.writelines(keep)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
+  atomic_write(path, "".join(keep))
 
 
 class MetricsWriter:
