@@ -48,6 +48,33 @@ class LayerNorm(nn.Module):
     return (y * scale.astype(jnp.float32)).astype(dtype_of(cfg.dtype))
 
 
+@jax.custom_vjp
+def dot_fp32_out(x: Array, w: Array) -> Array:
+  """`x [..., d] @ w [d, n]` in the operands' dtype with a float32 result (the output logits).
+
+  The backward casts the float32 cotangent to the operands' dtype before its two matmuls, as the
+  cotangent of every other (bf16-output) layer already is: bf16 tensor-core GEMMs instead of two
+  float32 (tf32) GEMMs over the [tokens, vocab] gradient. With float32 operands it is exact.
+  """
+  return jnp.dot(x, w, preferred_element_type=jnp.float32)
+
+
+def _dot_fp32_out_fwd(x, w):
+  return dot_fp32_out(x, w), (x, w)
+
+
+def _dot_fp32_out_bwd(res, g):
+  x, w = res
+  g = g.astype(x.dtype)  # [..., n]
+  dx = jnp.dot(g, w.T)  # [..., d]
+  dw = jnp.dot(x.reshape(-1, x.shape[-1]).T, g.reshape(-1, g.shape[-1]),
+               preferred_element_type=jnp.float32)  # [d, n]
+  return dx, dw.astype(w.dtype)
+
+
+dot_fp32_out.defvjp(_dot_fp32_out_fwd, _dot_fp32_out_bwd)
+
+
 class Dense(nn.Module):
   """A bias-free dense layer with a 2-D `[in, out]` kernel and logical axis names."""
   features: int
@@ -62,8 +89,9 @@ class Dense(nn.Module):
     kernel = _param(self, "kernel", nn.initializers.normal(self.init_std),
                     (x.shape[-1], self.features), self.axes, dtype_of(cfg.param_dtype))
     dtype = dtype_of(cfg.dtype)
-    return jnp.dot(x.astype(dtype), kernel.astype(dtype),
-                   preferred_element_type=jnp.float32 if self.fp32_out else None)
+    if self.fp32_out:
+      return dot_fp32_out(x.astype(dtype), kernel.astype(dtype))
+    return jnp.dot(x.astype(dtype), kernel.astype(dtype))
 
 
 class Embed(nn.Module):
@@ -82,8 +110,7 @@ class Embed(nn.Module):
 
   def attend(self, x: Array) -> Array:
     dtype = dtype_of(self.config.dtype)
-    return jnp.dot(x.astype(dtype), self.embedding.astype(dtype).T,
-                   preferred_element_type=jnp.float32)
+    return dot_fp32_out(x.astype(dtype), self.embedding.astype(dtype).T)
 
 
 def relative_position_bucket(relative_position: Array, bidirectional: bool, num_buckets: int,
@@ -106,27 +133,109 @@ def relative_position_bucket(relative_position: Array, bidirectional: bool, num_
   return ret + jnp.where(is_small, n, large)
 
 
+def _static_offset_buckets(q_len: int, k_len: int, bidirectional: bool, num_buckets: int,
+                           max_distance: int) -> tuple[int, ...]:
+  """Bucket of each relative offset k - q, for offsets -(q_len-1) .. k_len-1 (host ints)."""
+  offsets = np.arange(-(q_len - 1), k_len, dtype=np.int32)
+  with jax.ensure_compile_time_eval():
+    buckets = relative_position_bucket(jnp.asarray(offsets), bidirectional, num_buckets,
+                                       max_distance)
+  return tuple(int(b) for b in np.asarray(buckets))
+
+
+def _diagonal_sums(g: Array) -> Array:
+  """g [h, q, k] -> s [h, q+k-1] with s[:, k - q + q_len - 1] = sum of g[:, q, k] (no scatter).
+
+  Rows are flipped, padded by q_len and re-read with a row stride one shorter, which lines every
+  diagonal up in one column.
+  """
+  h, lq, lk = g.shape
+  g = jnp.pad(jnp.flip(g, axis=1), ((0, 0), (0, 0), (0, lq)))  # [h, q, k+q]
+  g = g.reshape(h, lq * (lk + lq))[:, : lq * (lk + lq - 1)].reshape(h, lq, lk + lq - 1)
+  return jnp.sum(g, axis=1)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+def _toeplitz_bias(rel_embedding: Array, q_len: int, k_len: int,
+                   offset_buckets: tuple[int, ...]) -> Array:
+  """rel_embedding [h, n] -> bias [1, h, q_len, k_len] for positions 0..len-1 (gathers only)."""
+  per_offset = rel_embedding[:, np.asarray(offset_buckets)]  # [h, q+k-1]
+  index = np.arange(k_len)[None, :] - np.arange(q_len)[:, None] + q_len - 1  # [q, k]
+  return per_offset[:, index][None]
+
+
+def _toeplitz_bias_fwd(rel_embedding, q_len, k_len, offset_buckets):
+  # A zero-size array carries the bucket count (custom_vjp residuals must be arrays).
+  return (_toeplitz_bias(rel_embedding, q_len, k_len, offset_buckets),
+          jnp.zeros((0,) + rel_embedding.shape, rel_embedding.dtype))
+
+
+def _toeplitz_bias_bwd(q_len, k_len, offset_buckets, res, g):
+  num_buckets = res.shape[2]
+  per_offset = _diagonal_sums(jnp.sum(g.astype(jnp.float32), axis=0))  # [h, q+k-1]
+  onehot = np.eye(num_buckets, dtype=np.float32)[np.asarray(offset_buckets)]  # [q+k-1, n]
+  d_rel = jnp.dot(per_offset, onehot, precision=jax.lax.Precision.HIGHEST)  # [h, n]
+  return (d_rel.astype(res.dtype),)
+
+
+_toeplitz_bias.defvjp(_toeplitz_bias_fwd, _toeplitz_bias_bwd)
+
+
+@jax.custom_vjp
+def _gathered_bias(rel_embedding: Array, buckets: Array) -> Array:
+  """rel_embedding [h, n], buckets int [b, q, k] -> bias [b, h, q, k] (gather forward)."""
+  return jnp.transpose(rel_embedding[:, buckets], (1, 0, 2, 3))
+
+
+def _gathered_bias_fwd(rel_embedding, buckets):
+  return (_gathered_bias(rel_embedding, buckets),
+          (buckets, jnp.zeros((0,) + rel_embedding.shape, rel_embedding.dtype)))
+
+
+def _gathered_bias_bwd(res, g):
+  # One-hot matmul (as T5X) rather than the gather's scatter-add: no atomics on 32 buckets.
+  buckets, like = res
+  onehot = jax.nn.one_hot(buckets, like.shape[2], dtype=jnp.float32)  # [b, q, k, n]
+  d_rel = jnp.einsum("bhqk,bqkn->hn", g.astype(jnp.float32), onehot)
+  return d_rel.astype(like.dtype), None
+
+
+_gathered_bias.defvjp(_gathered_bias_fwd, _gathered_bias_bwd)
+
+
 class RelativePositionBiases(nn.Module):
-  """Relative position bias shared by all layers of a stack: `rel_embedding [heads, buckets]`."""
+  """Relative position bias shared by all layers of a stack: `rel_embedding [heads, buckets]`.
+
+  `for_lengths(q_len, k_len)` is the bias of plain positions 0..len-1 (batch 1): a Toeplitz
+  matrix gathered from one value per offset, whose gradient sums diagonals (no scatter, no
+  one-hot). `__call__(q_pos, k_pos)` takes arbitrary (e.g. packed) positions.
+  """
   config: T5Config
   bidirectional: bool
 
-  @nn.compact
+  def setup(self):
+    cfg = self.config
+    self.rel_embedding = _param(self, "rel_embedding",
+                                nn.initializers.normal(cfg.d_model ** -0.5),
+                                (cfg.num_heads, cfg.relative_attention_num_buckets),
+                                ("heads", "relpos_buckets"), dtype_of(cfg.param_dtype))
+
   def __call__(self, q_pos: Array, k_pos: Array) -> Array:
     """q_pos [b|1, q], k_pos [b|1, k] int32 -> bias float32 [b|1, heads, q, k]."""
     cfg = self.config
-    rel_embedding = _param(self, "rel_embedding",
-                           nn.initializers.normal(cfg.d_model ** -0.5),
-                           (cfg.num_heads, cfg.relative_attention_num_buckets),
-                           ("heads", "relpos_buckets"), dtype_of(cfg.param_dtype))
     rel = k_pos[:, None, :] - q_pos[:, :, None]  # [b, q, k]
     buckets = relative_position_bucket(rel, self.bidirectional,
                                        cfg.relative_attention_num_buckets,
                                        cfg.relative_attention_max_distance)
-    # One-hot matmul (as T5X) instead of a gather: cheaper gradient on accelerators.
-    onehot = jax.nn.one_hot(buckets, cfg.relative_attention_num_buckets, dtype=jnp.float32)
-    bias = jnp.einsum("hn,bqkn->bhqk", rel_embedding.astype(jnp.float32), onehot)
-    return bias
+    return _gathered_bias(self.rel_embedding.astype(jnp.float32), buckets)
+
+  def for_lengths(self, q_len: int, k_len: int) -> Array:
+    """The bias of positions 0..q_len-1 against 0..k_len-1: float32 [1, heads, q_len, k_len]."""
+    cfg = self.config
+    offset_buckets = _static_offset_buckets(q_len, k_len, self.bidirectional,
+                                            cfg.relative_attention_num_buckets,
+                                            cfg.relative_attention_max_distance)
+    return _toeplitz_bias(self.rel_embedding.astype(jnp.float32), q_len, k_len, offset_buckets)
 
 
 def einsum_attention(q: Array, k: Array, v: Array, bias: Array | None, mask: Array | None,

