@@ -1,0 +1,162 @@
+"""Prototype performance variants, applied by monkeypatching flanjax before the model is built.
+
+  python3 bench/train_throughput.py --patch bench.variants:relpos_gather ...
+
+Each function below swaps one piece of flanjax.layers / flanjax.model for another version with
+the same parameter tree; bench/NOTES.md records what each was predicted to change and what it
+measured. The ones that paid off (the gathered relative bias, the bf16 output-layer backward) are
+now in flanjax.layers; what is left here was measured and rejected, or is a measurement only.
+"""
+from __future__ import annotations
+
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from flanjax import layers, model
+
+# --------------------------------------------------------------------------- fused projections
+
+
+class _Kernel(nn.Module):
+  """Declares `kernel` exactly as layers.Dense does, and returns it (no matmul)."""
+  features: int
+  in_features: int
+  axes: tuple
+  config: object
+  init_std: float = 1.0
+
+  @nn.compact
+  def __call__(self):
+    return layers._param(self, "kernel", nn.initializers.normal(self.init_std),
+                         (self.in_features, self.features), self.axes,
+                         layers.dtype_of(self.config.param_dtype))
+
+
+def _fused_dot(x, kernels, dtype):
+  w = jnp.concatenate([k.astype(dtype) for k in kernels], axis=1)
+  y = jnp.dot(x.astype(dtype), w)
+  sizes = np.cumsum([k.shape[1] for k in kernels])[:-1]
+  return jnp.split(y, sizes, axis=-1)
+
+
+class FusedMHA(layers.MultiHeadAttention):
+  """Q/K/V projections as one matmul (self-attention) or K/V as one (cross-attention)."""
+
+  @nn.compact
+  def __call__(self, x_q, x_kv, bias, mask, *, kv_lengths=None, decode_index=None):
+    cfg = self.config
+    h, d, e = cfg.num_heads, cfg.head_dim, cfg.d_model
+    dtype = layers.dtype_of(cfg.dtype)
+    kern = functools.partial(_Kernel, h * d, e, ("embed", "joined_kv"), cfg)
+    wq = kern(init_std=(e * d) ** -0.5, name="query")()
+    wk = kern(init_std=e ** -0.5, name="key")()
+    wv = kern(init_std=e ** -0.5, name="value")()
+    if x_q is x_kv:
+      q, k, v = _fused_dot(x_q, [wq, wk, wv], dtype)
+    else:
+      (q,) = _fused_dot(x_q, [wq], dtype)
+      k, v = _fused_dot(x_kv, [wk, wv], dtype)
+    q = q.reshape(q.shape[:2] + (h, d))
+    k = k.reshape(k.shape[:2] + (h, d))
+    v = v.reshape(v.shape[:2] + (h, d))
+    q = layers.constrain(q, ("batch", "length", "heads", "kv"))
+    k = layers.constrain(k, ("batch", "length", "heads", "kv"))
+    v = layers.constrain(v, ("batch", "length", "heads", "kv"))
+    if self.decode:
+      initialized = self.has_variable("cache", "cached_key")
+      cached_key = self.variable("cache", "cached_key", jnp.zeros, k.shape, k.dtype)
+      cached_value = self.variable("cache", "cached_value", jnp.zeros, v.shape, v.dtype)
+      if initialized:
+        start = (0, decode_index, 0, 0)
+        cached_key.value = jax.lax.dynamic_update_slice(cached_key.value, k, start)
+        cached_value.value = jax.lax.dynamic_update_slice(cached_value.value, v, start)
+        k, v = cached_key.value, cached_value.value
+    dropout_fn = None
+    if not self.deterministic and cfg.dropout_rate > 0:
+      dropout_fn = nn.Dropout(rate=cfg.dropout_rate, deterministic=False)
+    if self.fused_impl is not None and not self.decode:
+      out = layers.fused_attention(q, k, v, bias, is_causal=self.is_causal, q_lengths=None,
+                                   kv_lengths=kv_lengths, implementation=self.fused_impl)
+    else:
+      out = layers.einsum_attention(q, k, v, bias, mask, dropout_fn)
+    out = layers.constrain(out, ("batch", "length", "heads", "kv"))
+    out = out.reshape(out.shape[:2] + (h * d,))
+    return layers.Dense(e, ("joined_kv", "embed"), cfg, init_std=(h * d) ** -0.5, name="out")(out)
+
+
+class FusedMlp(layers.MlpBlock):
+  """wi_0 and wi_1 as one matmul."""
+
+  @nn.compact
+  def __call__(self, x):
+    cfg = self.config
+    if not cfg.gated:
+      return super().__call__(x)
+    dtype = layers.dtype_of(cfg.dtype)
+    kern = functools.partial(_Kernel, cfg.d_ff, cfg.d_model, ("embed", "mlp"), cfg,
+                             init_std=cfg.d_model ** -0.5)
+    gate, lin = _fused_dot(x, [kern(name="wi_0")(), kern(name="wi_1")()], dtype)
+    hidden = jax.nn.gelu(gate, approximate=True) * lin
+    hidden = layers.constrain(hidden, ("batch", "length", "mlp"))
+    hidden = nn.Dropout(rate=cfg.dropout_rate)(hidden, deterministic=self.deterministic)
+    return layers.Dense(cfg.d_model, ("mlp", "embed"), cfg, init_std=cfg.d_ff ** -0.5,
+                        name="wo")(hidden)
+
+
+def fused_proj():
+  model.MultiHeadAttention = FusedMHA
+  model.MlpBlock = FusedMlp
+
+
+# --------------------------------------------------------------------------- measurements only
+
+
+def no_bias_grad():
+  """NOT a valid optimisation (freezes the relative bias): measures what its gradient costs."""
+  orig = layers.fused_attention
+
+  def fused(q, k, v, bias, **kw):
+    return orig(q, k, v, None if bias is None else jax.lax.stop_gradient(bias), **kw)
+  layers.fused_attention = fused
+
+
+
+# --------------------------------------------------------------------------- bf16 param copies
+
+
+def _bf16_copies(params, dtype):
+  """Casts kernels and the embedding (used only in `dtype` matmuls) once; norms / bias stay."""
+  def cast(path, x):
+    name = str(getattr(path[-1], "key", path[-1]))
+    return x.astype(dtype) if name in ("kernel", "embedding") else x
+  return jax.tree_util.tree_map_with_path(cast, params)
+
+
+class T5Bf16Params(model.T5):
+  """T5 whose `apply` casts the matmul weights to the compute dtype once per call."""
+
+  def apply(self, variables, *args, **kwargs):
+    variables = dict(variables)
+    variables["params"] = _bf16_copies(variables["params"], layers.dtype_of(self.config.dtype))
+    return super().apply(variables, *args, **kwargs)
+
+
+def bf16_params():
+  model.T5 = T5Bf16Params
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def no_bias():
+  """NOT valid (drops the relative bias from fused attention): measures the bias's cost."""
+  orig = layers.fused_attention
+
+  def fused(q, k, v, bias, **kw):
+    return orig(q, k, v, None, **kw)
+  layers.fused_attention = fused
+
