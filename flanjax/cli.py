@@ -1,7 +1,8 @@
 """The `flanjax` command: a thin dispatcher over the importable entry points.
 
 Each subcommand is `module:function(argv)` in the library; this file only routes, prints
-user errors on one line, and keeps start-up cheap (modules are imported on use).
+user errors on one line (FLANJAX_TRACEBACK=1 shows the stack trace instead), and keeps start-up
+cheap (modules are imported on use).
 """
 from __future__ import annotations
 
@@ -110,7 +111,6 @@ def main(argv: list[str] | None = None) -> int:
     msg = "\n".join(line for line in str(e).splitlines()
                     if not line.strip().startswith("In call to configurable"))
     print(f"flanjax {name}: error: {msg}", file=sys.stderr)
-    print("(set FLANJAX_TRACEBACK=1 for the full stack trace)", file=sys.stderr)
     return 2
   except KeyboardInterrupt:
     print(f"flanjax {name}: interrupted.", file=sys.stderr)
