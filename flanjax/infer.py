@@ -32,25 +32,16 @@ def read_rows(path: str, mode: str) -> list[dict[str, Any]]:
   if not os.path.exists(path):
     raise InferError(f"--input {path} does not exist.")
   rows = []
-  with open(path, encoding="utf-8") as f:
-    for n, line in enumerate(f, 1):
-      if not line.strip():
-        continue
-      try:
-        row = json.loads(line)
-      except json.JSONDecodeError as e:
-        raise InferError(f"{path}:{n}: not valid JSON ({e}).") from None
-      if not isinstance(row, dict):
-        raise InferError(f"{path}:{n}: each line must be a JSON object with 'inputs'.")
-      needed = ("inputs", "targets") if mode == "score" else ("inputs",)
-      for field in needed:
-        if field not in row:
-          raise InferError(f"{path}:{n}: row has no {field!r} (fields: {sorted(row)}); "
-                           f"--mode {mode} needs {' and '.join(repr(f) for f in needed)}.")
-        if not isinstance(row[field], str):
-          raise InferError(f"{path}:{n}: {field!r} must be a string, got "
-                           f"{type(row[field]).__name__}.")
-      rows.append(row)
+  needed = ("inputs", "targets") if mode == "score" else ("inputs",)
+  for n, row in reports.iter_jsonl(path, InferError, object_hint=" with 'inputs'"):
+    for field in needed:
+      if field not in row:
+        raise InferError(f"{path}:{n}: row has no {field!r} (fields: {sorted(row)}); "
+                         f"--mode {mode} needs {' and '.join(repr(f) for f in needed)}.")
+      if not isinstance(row[field], str):
+        raise InferError(f"{path}:{n}: {field!r} must be a string, got "
+                         f"{type(row[field]).__name__}.")
+    rows.append(row)
   if not rows:
     raise InferError(f"--input {path} has no rows.")
   return rows

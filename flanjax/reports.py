@@ -285,11 +285,12 @@ def _check_rows(rows: Iterable[Mapping[str, Any]]) -> Iterable[dict[str, Any]]:
     yield dict(row)
 
 
-def read_predictions(path: str) -> list[dict[str, Any]]:
-  """Reads a predictions.jsonl, checking every row has an input, a target and an output."""
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"No predictions file at {path}; run `flanjax eval` first.")
-  rows = []
+def iter_jsonl(path: str, error: type[Exception] = ValueError, object_hint: str = "",
+               ) -> Iterable[tuple[int, dict[str, Any]]]:
+  """Yields (line number, row) of a JSONL file's non-blank lines; every row must be a JSON object.
+
+  Bad lines raise `error` naming the file and line; `object_hint` ends the not-an-object message.
+  """
   with open(path, encoding="utf-8") as f:
     for n, line in enumerate(f, 1):
       if not line.strip():
@@ -297,13 +298,23 @@ def read_predictions(path: str) -> list[dict[str, Any]]:
       try:
         row = json.loads(line)
       except json.JSONDecodeError as e:
-        raise ValueError(f"{path}:{n}: not valid JSON ({e}).") from None
+        raise error(f"{path}:{n}: not valid JSON ({e}).") from None
       if not isinstance(row, dict):
-        raise ValueError(f"{path}:{n}: each line must be a JSON object, got {type(row).__name__}.")
-      if "target" not in row:
-        raise ValueError(f"{path}:{n}: row has no 'target' (fields: {sorted(row)}); "
-                         "predictions.jsonl rows need input, target, prediction/score.")
-      rows.append(row)
+        raise error(f"{path}:{n}: each line must be a JSON object"
+                    f"{object_hint or f', got {type(row).__name__}'}.")
+      yield n, row
+
+
+def read_predictions(path: str) -> list[dict[str, Any]]:
+  """Reads a predictions.jsonl, checking every row has an input, a target and an output."""
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"No predictions file at {path}; run `flanjax eval` first.")
+  rows = []
+  for n, row in iter_jsonl(path):
+    if "target" not in row:
+      raise ValueError(f"{path}:{n}: row has no 'target' (fields: {sorted(row)}); "
+                       "predictions.jsonl rows need input, target, prediction/score.")
+    rows.append(row)
   return rows
 
 
