@@ -75,14 +75,14 @@ class FusedMHA(layers.MultiHeadAttention):
         cached_key.value = jax.lax.dynamic_update_slice(cached_key.value, k, start)
         cached_value.value = jax.lax.dynamic_update_slice(cached_value.value, v, start)
         k, v = cached_key.value, cached_value.value
-    dropout_fn = None
+    dropout_rng = None
     if not self.deterministic and cfg.dropout_rate > 0:
-      dropout_fn = nn.Dropout(rate=cfg.dropout_rate, deterministic=False)
+      dropout_rng = self.make_rng("dropout")
     if self.fused_impl is not None and not self.decode:
       out = layers.fused_attention(q, k, v, bias, is_causal=self.is_causal, q_lengths=None,
                                    kv_lengths=kv_lengths, implementation=self.fused_impl)
     else:
-      out = layers.einsum_attention(q, k, v, bias, mask, dropout_fn)
+      out = layers.einsum_attention(q, k, v, bias, mask, dropout_rng, cfg.dropout_rate)
     out = layers.constrain(out, ("batch", "length", "heads", "kv"))
     out = out.reshape(out.shape[:2] + (h * d,))
     return layers.Dense(e, ("joined_kv", "embed"), cfg, init_std=(h * d) ** -0.5, name="out")(out)

@@ -12,7 +12,7 @@ from typing import Any
 
 _FEED_FORWARD = ("gated-gelu", "relu")
 _ATTENTION_IMPLS = ("auto", "xla", "cudnn")
-_REMAT = ("none", "minimal", "full", "dots", "dots_with_no_batch_dims")
+_REMAT = ("none", "attention", "minimal", "full", "dots", "dots_with_no_batch_dims")
 
 
 @dataclasses.dataclass(frozen=True)

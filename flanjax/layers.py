@@ -239,10 +239,12 @@ class RelativePositionBiases(nn.Module):
 
 
 def einsum_attention(q: Array, k: Array, v: Array, bias: Array | None, mask: Array | None,
-                     dropout_fn=None) -> Array:
+                     dropout_rng: Array | None = None, dropout_rate: float = 0.0) -> Array:
   """Reference attention, no 1/sqrt(d) scaling (T5's convention).
 
   q [b, q, h, d], k/v [b, k, h, d], bias [b|1, h, q, k] float32, mask bool [b|1, 1|h, q, k].
+  With `dropout_rng`, attention probabilities are dropped at `dropout_rate` (a mask drawn from
+  the key, so a recomputation under `jax.checkpoint` draws the same one).
   Returns [b, q, h, d] in q's dtype.
   """
   logits = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=jnp.float32)
@@ -250,9 +252,10 @@ def einsum_attention(q: Array, k: Array, v: Array, bias: Array | None, mask: Arr
     logits = logits + bias
   if mask is not None:
     logits = jnp.where(mask, logits, NEG_INF)
-  probs = jax.nn.softmax(logits, axis=-1)
-  if dropout_fn is not None:
-    probs = dropout_fn(probs)
+  probs = jax.nn.softmax(logits, axis=-1)  # [b, h, q, k]
+  if dropout_rng is not None and dropout_rate > 0:
+    keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, probs.shape)
+    probs = jnp.where(keep, probs / (1.0 - dropout_rate), 0.0)
   return jnp.einsum("bhqk,bkhd->bqhd", probs.astype(v.dtype), v)
 
 
@@ -333,14 +336,18 @@ class MultiHeadAttention(nn.Module):
     else:
       k, v = project_kv()
 
-    dropout_fn = None
-    if not self.deterministic and cfg.dropout_rate > 0:
-      dropout_fn = nn.Dropout(rate=cfg.dropout_rate, deterministic=False)
     if self.fused_impl is not None and not self.decode:
       out = fused_attention(q, k, v, bias, is_causal=self.is_causal, q_lengths=None,
                             kv_lengths=kv_lengths, implementation=self.fused_impl)
     else:
-      out = einsum_attention(q, k, v, bias, mask, dropout_fn)
+      dropout_rng = None
+      if not self.deterministic and cfg.dropout_rate > 0:
+        dropout_rng = self.make_rng("dropout")
+      core = functools.partial(einsum_attention, dropout_rate=cfg.dropout_rate)
+      if cfg.remat_policy == "attention" and not self.decode:
+        # Keep no [b, h, q, k] scores for the backward pass: recompute them from q, k, v.
+        core = jax.checkpoint(core)
+      out = core(q, k, v, bias, mask, dropout_rng)
     out = constrain(out, ("batch", "length", "heads", "kv"))
     out = out.reshape(out.shape[:2] + (h * d,))  # [batch, q_len, joined_kv]
     return dense(e, ("joined_kv", "embed"), init_std=(h * d) ** -0.5, name="out")(out)
@@ -368,7 +375,12 @@ class MlpBlock(nn.Module):
 
 
 def remat_policy(name: str):
-  """Maps `T5Config.remat_policy` to a `jax.checkpoint` policy (None: save nothing)."""
+  """Maps `T5Config.remat_policy` to the `jax.checkpoint` policy of a layer (None: save nothing).
+
+  "attention" is not a layer policy: layers keep everything, and the einsum path's attention
+  core (scores, softmax, dropout, weighted sum) is recomputed in the backward pass instead of
+  keeping its `[b, h, q, k]` tensors (see `MultiHeadAttention`).
+  """
   return {
       "minimal": jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims,
       "dots_with_no_batch_dims": jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims,

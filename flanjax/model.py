@@ -1,8 +1,10 @@
 """The T5 encoder-decoder (v1.1 / Flan-T5 and v1.0) in Flax linen, with T5X parameter names.
 
 `T5(config)(encoder_input_tokens, decoder_input_tokens, ...)` returns float32 logits
-`[batch, target_len, vocab]`. Packed inputs pass `*_segment_ids` and `*_positions`: examples never
-attend across segments and the relative bias is computed from position differences.
+`[batch, target_len, vocab]`. Packed inputs pass `*_segment_ids` (and the `*_positions` of the
+packed feature format): examples never attend across segments. The relative bias is one Toeplitz
+matrix of row offsets for every row, as in T5X: inside a packed example, offsets equal position
+differences (positions restart at 0 per example and count up), so the positions are not needed.
 See docs/design.md for the parameter tree and the logical axis names.
 """
 from __future__ import annotations
@@ -127,7 +129,7 @@ class DecoderLayer(nn.Module):
 def _stack(layer_cls, config: T5Config, num_layers: int, num_args: int, **attrs):
   """Returns a function creating the layers (a list, or one nn.scan) and applying them."""
   cls = layer_cls
-  if config.remat_policy != "none":
+  if config.remat_policy not in ("none", "attention"):
     cls = nn.remat(cls, policy=remat_policy(config.remat_policy),
                    prevent_cse=not config.scan_layers)
   if config.scan_layers:
@@ -164,15 +166,12 @@ class Encoder(nn.Module):
                                   dropout=enable_dropout and cfg.dropout_rate > 0)
     relpos = RelativePositionBiases(cfg, bidirectional=True, name="relpos_bias")
     valid = tokens > 0  # [batch, length]
+    # Offsets within the row: inside each packed example they equal position differences, and
+    # pairs across examples are masked, so one bias of batch 1 serves packed rows too (as T5X).
+    bias = relpos.for_lengths(tokens.shape[1], tokens.shape[1])  # [1, heads, len, len]
     if impl is not None:
-      bias = relpos.for_lengths(tokens.shape[1], tokens.shape[1])  # [1, heads, len, len]
       mask, kv_lengths = None, jnp.sum(valid, axis=-1, dtype=jnp.int32)
     else:
-      if positions is None:
-        bias = relpos.for_lengths(tokens.shape[1], tokens.shape[1])  # [1, heads, len, len]
-      else:
-        pos = positions.astype(jnp.int32)
-        bias = relpos(pos, pos)  # [batch, heads, length, length]
       mask = _and(valid[:, None, None, :], _segment_mask(segment_ids, segment_ids))
       kv_lengths = None
     x = _stack(EncoderLayer, cfg, cfg.num_encoder_layers, 3, deterministic=deterministic,
@@ -226,11 +225,7 @@ class Decoder(nn.Module):
       enc_lengths = jnp.sum(enc_valid, axis=-1, dtype=jnp.int32)
     else:
       t = decoder_input_tokens.shape[1]
-      if decoder_positions is None:
-        self_bias = relpos.for_lengths(t, t)  # [1, heads, target_len, target_len]
-      else:
-        pos = decoder_positions.astype(jnp.int32)
-        self_bias = relpos(pos, pos)  # [batch, heads, target_len, target_len]
+      self_bias = relpos.for_lengths(t, t)  # [1, heads, target_len, target_len], as the encoder
       causal = (jnp.arange(t)[:, None] >= jnp.arange(t)[None, :])[None, None]  # [1,1,t,t]
       self_mask = _and(causal, _segment_mask(decoder_segment_ids, decoder_segment_ids))
       cross_mask = _and(enc_valid[:, None, None, :],

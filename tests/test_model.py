@@ -1,8 +1,12 @@
 """T5 model: HF parity (v1.1 and v1.0), packing, logical axes, scan/remat, fused attention."""
+import contextlib
+import io
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.ad_checkpoint import print_saved_residuals
 
 from flanjax import model as M
 from flanjax.config import get_config
@@ -191,3 +195,37 @@ def test_attention_impl_resolution():
   expect = "cudnn" if jax.default_backend() == "gpu" else None
   assert M.resolve_attention_impl(auto, packed=False, dropout=False) == expect
   assert M.resolve_attention_impl(auto, packed=True, dropout=False) is None
+
+
+def test_attention_remat_same_grads_with_dropout_and_less_memory():
+  """remat_policy="attention": packed rows, dropout on, same loss and gradients as "none" (the
+  dropout mask is recomputed from its key), and no [b, h, q, k] scores kept for the backward."""
+  config = get_config("tiny", dtype="float32", dropout_rate=0.1)
+  params = M.init_params(config, jax.random.PRNGKey(0))
+  rng = np.random.default_rng(5)
+  b, te, td = 2, 64, 16
+  enc = rng.integers(2, config.vocab_size, (b, te)).astype(np.int32)
+  dec = rng.integers(2, config.vocab_size, (b, td)).astype(np.int32)
+  enc_seg = np.repeat(np.array([[1] * 40 + [2] * 20 + [0] * 4]), b, axis=0).astype(np.int32)
+  dec_seg = np.repeat(np.array([[1] * 10 + [2] * 6]), b, axis=0).astype(np.int32)
+  enc[enc_seg == 0] = 0
+
+  def loss(p, cfg):
+    logits = M.T5(cfg).apply({"params": p}, enc, dec, enc_seg, dec_seg, enable_dropout=True,
+                             rngs={"dropout": jax.random.PRNGKey(7)})
+    return jnp.mean(logits ** 2)
+  grad = jax.jit(jax.value_and_grad(loss), static_argnums=1)
+  (l_ref, g_ref), (l_got, g_got) = grad(params, config), grad(
+      params, config.replace(remat_policy="attention"))
+  no_drop = jax.jit(loss, static_argnums=1)(params, config.replace(dropout_rate=0.0))
+  assert abs(float(l_ref) - float(no_drop)) > 1e-6  # dropout is really on
+  np.testing.assert_allclose(l_got, l_ref, rtol=1e-6)
+  jax.tree.map(lambda a, r: np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-6), g_got, g_ref)
+
+  def score_residuals(cfg):  # [b, h, te, te] tensors kept for the backward pass
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+      print_saved_residuals(lambda p: loss(p, cfg), params)
+    shape = f"[{b},{config.num_heads},{te},{te}]"
+    return [ln for ln in out.getvalue().splitlines() if shape in ln]
+  assert len(score_residuals(config)) >= config.num_encoder_layers
+  assert score_residuals(config.replace(remat_policy="attention")) == []
