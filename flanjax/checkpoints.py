@@ -7,6 +7,9 @@ Layout of a checkpoint directory (a `--model_dir`, or the output of `flanjax con
     params/            always (a pytree of arrays, the model's parameter tree)
     opt_state/         training checkpoints only (the optax state)
     meta/              JSON: step, batches consumed (data iterator position), seed, ...
+  data_state/<step>/process_<i>_of_<n>/
+                       training only: process i's tf.data iterator position at <step> (written
+                       by the trainer through `write_data_state`, pruned with the Orbax steps)
 
 Orbax writes each step into a temporary folder and renames it when complete, and its
 `CheckpointManager` lists only finalised steps, so a half-written checkpoint never looks valid;
@@ -18,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from typing import Any
 
 import jax
@@ -237,6 +241,10 @@ def check_params_match(params, expected_shapes, source: str):
                           "unset) or the matching gin/models/t5_1_1_<size>.gin.")
 
 
+def _process_folder() -> str:
+  return f"process_{jax.process_index()}_of_{jax.process_count()}"
+
+
 class TrainCheckpointManager:
   """The trainer's Orbax CheckpointManager: items params / opt_state / meta.
 
@@ -296,7 +304,9 @@ class TrainCheckpointManager:
         params=ocp.args.PyTreeSave(state.params),
         opt_state=ocp.args.PyTreeSave(state.opt_state),
         meta=ocp.args.JsonSave(meta))
-    return self._mngr.save(step, args=args, metrics=metrics, force=True)
+    saved = self._mngr.save(step, args=args, metrics=metrics, force=True)
+    self._prune_data_states(keep=step)
+    return saved
 
   def restore(self, step: int, abstract_state, shardings):
     """Restores (state, meta) at `step` onto `shardings` (any mesh)."""
@@ -316,9 +326,49 @@ class TrainCheckpointManager:
                                    opt_state=restored["opt_state"])
     return state, meta
 
+  def _data_state_dir(self, step: int) -> str:
+    return os.path.join(self.model_dir, "data_state", str(step), _process_folder())
+
+  def write_data_state(self, step: int, save_fn, info: dict) -> None:
+    """Writes this process's data iterator state for `step`: `save_fn(prefix)` writes the state
+    files, `info` (JSON) what is needed to rebuild the iterator. The folder appears complete or
+    not at all; states of steps Orbax no longer keeps are deleted."""
+    final = self._data_state_dir(step)
+    tmp = final + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    save_fn(os.path.join(tmp, "state"))
+    atomic_write(os.path.join(tmp, "info.json"), json.dumps(info))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+
+  def read_data_state(self, step: int) -> dict | None:
+    """This process's saved data state for `step`: `info` plus "prefix", or None if absent."""
+    folder = self._data_state_dir(step)
+    info_path = os.path.join(folder, "info.json")
+    if not os.path.exists(info_path):
+      return None
+    with open(info_path) as f:
+      return {**json.load(f), "prefix": os.path.join(folder, "state")}
+
+  def _prune_data_states(self, keep: int | None = None) -> None:
+    root = os.path.join(self.model_dir, "data_state")
+    if not os.path.isdir(root):
+      return
+    live = set(self._mngr.all_steps()) | {keep}
+    own = _process_folder()
+    for name in os.listdir(root):
+      if _STEP_RE.match(name) and int(name) not in live:
+        shutil.rmtree(os.path.join(root, name, own), ignore_errors=True)
+        try:
+          os.rmdir(os.path.join(root, name))  # the last process out removes the step folder
+        except OSError:
+          pass
+
   def wait(self):
     self._mngr.wait_until_finished()
 
   def close(self):
     self._mngr.wait_until_finished()
+    self._prune_data_states()
     self._mngr.close()

@@ -5,8 +5,9 @@ shardings -> jit(init)) -> resume or initialise from a checkpoint -> data (resum
 checkpoint's data position) -> the jitted step loop with metrics, checkpoints, evaluation,
 SIGTERM handling and NaN checks.
 
-Exact resume: the data iterator restarts at the number of batches consumed (stored in the
-checkpoint's `meta`), the dropout RNG is `fold_in(PRNGKey(seed), step)`, and the state
+Exact resume: the data iterator continues from its state saved with the checkpoint (or, without
+one, restarts and skips the number of batches consumed, stored in the checkpoint's `meta`),
+the dropout RNG is `fold_in(PRNGKey(seed), step)`, and the state
 (params + optimizer state + step) is restored bit-exactly, so an interrupted run reproduces the
 uninterrupted run's per-step losses exactly (on CPU).
 """
@@ -18,7 +19,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import flax
@@ -195,24 +196,60 @@ def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule
 # --------------------------------------------------------------------------- data
 
 
-def _data_iterator(*, mixture, synthetic_data, config, task_feature_lengths, batch_size, seed,
-                   mesh, start_batch, pack) -> Iterator[dict]:
-  """Yields global, sharded batches; each process reads only its own rows."""
-  # The pipeline and synthetic.batches take the global batch size and yield this shard's rows.
-  shard_index, num_shards, _ = partitioning.process_batch_slice(mesh, batch_size)
-  if synthetic_data:
-    from flanjax import synthetic
-    it = synthetic.batches(config, batch_size, task_feature_lengths["inputs"],
-                           task_feature_lengths["targets"], seed, shard_index=shard_index,
-                           num_shards=num_shards, start_batch=start_batch, pack=pack)
-  else:
+class _DataStream:
+  """The trainer's global, sharded batches; each process reads only its own rows.
+
+  With a mixture, the tf.data iterator's exact position (shuffle buffers, file offsets, mixture
+  sampler) is saved next to every checkpoint and restored on resume in O(1). Without a saved
+  state (an older checkpoint, another process count) the stream is rebuilt and its first
+  `start_batch` batches are skipped: exact too, but O(k) (the skipped examples are still read).
+  Synthetic batches are generated from their index, so they always start in O(1).
+  """
+
+  def __init__(self, *, mixture, synthetic_data, config, task_feature_lengths, batch_size, seed,
+               mesh, start_batch, pack, manager, resume_step):
+    self._mesh, self._batch_size, self._manager = mesh, batch_size, manager
+    self._iterator, self._built_with = None, 0
+    # The pipeline and synthetic.batches take the global batch size and yield this shard's rows.
+    shard_index, num_shards, _ = partitioning.process_batch_slice(mesh, batch_size)
+    if synthetic_data:
+      from flanjax import synthetic
+      self._it = synthetic.batches(config, batch_size, task_feature_lengths["inputs"],
+                                   task_feature_lengths["targets"], seed,
+                                   shard_index=shard_index, num_shards=num_shards,
+                                   start_batch=start_batch, pack=pack)
+      return
     from flanjax import pipeline  # TensorFlow boundary: only when training on a mixture
-    it = pipeline.train_batches(mixture, task_feature_lengths=dict(task_feature_lengths),
-                                batch_size=batch_size, seed=seed, pack=pack,
-                                shard_index=shard_index, num_shards=num_shards,
-                                start_batch=start_batch)
-  for b in it:
-    yield partitioning.global_batch(b, mesh, batch_size)
+    kwargs = dict(task_feature_lengths=dict(task_feature_lengths), batch_size=batch_size,
+                  seed=seed, pack=pack, shard_index=shard_index, num_shards=num_shards)
+    saved = manager.read_data_state(resume_step) if resume_step is not None else None
+    if saved is not None and saved.get("batches_consumed") == start_batch:
+      # Rebuilt exactly as when it was saved (a skip is part of the tf.data graph), then moved.
+      self._built_with = int(saved["built_with_start_batch"])
+      self._iterator = pipeline.train_iterator(mixture, start_batch=self._built_with, **kwargs)
+      self._iterator.restore(saved["prefix"])
+      log.info("data stream restored at batch %d from its saved state", start_batch)
+    else:
+      if start_batch:
+        _message(f"no saved data state for step {resume_step} of this process: re-reading and "
+                 f"skipping the first {start_batch} batches to resume the data stream exactly "
+                 "(this can take a while).")
+      self._built_with = start_batch
+      self._iterator = pipeline.train_iterator(mixture, start_batch=start_batch, **kwargs)
+    self._it = self._iterator
+
+  def __iter__(self):
+    return self
+
+  def __next__(self) -> dict:
+    return partitioning.global_batch(next(self._it), self._mesh, self._batch_size)
+
+  def save(self, step: int, batches_consumed: int) -> None:
+    """Saves the stream's position at `step` (a no-op for synthetic data)."""
+    if self._iterator is not None:
+      self._manager.write_data_state(
+          step, self._iterator.save,
+          {"batches_consumed": batches_consumed, "built_with_start_batch": self._built_with})
 
 
 def _set_tfds_data_dir(path: str | None, synthetic_data: bool):
@@ -462,9 +499,10 @@ def train(
       return {}
 
     # 5. Data, positioned at the checkpoint's data position.
-    batches = _data_iterator(mixture=mixture, synthetic_data=synthetic_data, config=model_config,
-                             task_feature_lengths=task_feature_lengths, batch_size=batch_size,
-                             seed=seed, mesh=mesh, start_batch=start_batch, pack=pack)
+    batches = _DataStream(mixture=mixture, synthetic_data=synthetic_data, config=model_config,
+                          task_feature_lengths=task_feature_lengths, batch_size=batch_size,
+                          seed=seed, mesh=mesh, start_batch=start_batch, pack=pack,
+                          manager=manager, resume_step=latest)
 
     # 6. The loop.
     writer = summaries.MetricsWriter(model_dir, total_steps=num_steps, initial_step=first_step,
@@ -555,6 +593,7 @@ def train(
         if (manager.should_save(step) or is_last or stop_now or preempted
             or (eval_metrics and keep_best)):
           flush(step)  # never checkpoint a NaN state
+          batches.save(step, batches_consumed)  # before the (async) state: see write_data_state
           manager.save(step, state, meta_now(step), metrics=eval_metrics,
                        force=is_last or stop_now or preempted)
         if preempted:

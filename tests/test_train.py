@@ -294,3 +294,28 @@ def test_metrics_jsonl_drops_rows_after_the_resumed_step(tmp_path):
                                                     (3, "train")]
   assert got[-1]["loss"] == 30.0
   assert not [p for p in os.listdir(tmp_path) if ".tmp-" in p]
+
+
+@pytest.mark.slow
+def test_resume_restores_the_saved_data_stream_or_skips_without_it(tmp_path, capsys):
+  """The mixture's tf.data position is saved with each checkpoint and restored on resume; a
+  checkpoint without it resumes by skipping. Both give the uninterrupted run's losses."""
+  import shutil
+  kw = dict(model_config=get_config("tiny", vocab_size=1024, dtype="float32"),
+            synthetic_data=False, mixture="offline_without_nli",
+            task_feature_lengths={"inputs": 32, "targets": 8}, keep_checkpoints=1)
+  _run(tmp_path / "straight", num_steps=6, **kw)
+  _run(tmp_path / "saved", num_steps=4, **kw)
+  assert os.listdir(tmp_path / "saved" / "data_state") == ["4"]  # step 2's went with its ckpt
+  shutil.copytree(tmp_path / "saved", tmp_path / "skipped")
+  shutil.rmtree(tmp_path / "skipped" / "data_state")
+  capsys.readouterr()
+  _run(tmp_path / "saved", num_steps=6, **kw)
+  assert "skipping" not in capsys.readouterr().err
+  _run(tmp_path / "skipped", num_steps=6, **kw)
+  assert "skipping the first 4 batches" in capsys.readouterr().err
+  want = _metrics(tmp_path / "straight")
+  for name in ("saved", "skipped"):
+    got = _metrics(tmp_path / name)
+    assert [got[s]["loss"] for s in (5, 6)] == [want[s]["loss"] for s in (5, 6)], name
+  assert sorted(os.listdir(tmp_path / "saved" / "data_state")) == ["6"]
