@@ -159,4 +159,3 @@ def no_bias():
   def fused(q, k, v, bias, **kw):
     return orig(q, k, v, None, **kw)
   layers.fused_attention = fused
-

@@ -29,6 +29,9 @@ COMMANDS = {
 
 # Commands that read seqio tasks (and so TensorFlow).
 _DATA_COMMANDS = ("quickstart", "train", "eval", "heldout", "mixture", "preview")
+# Commands that compile models: they use the persistent compilation cache
+# (flanjax/compilation_cache.py; FLANJAX_COMPILATION_CACHE=off turns it off).
+_COMPILING_COMMANDS = ("quickstart", "train", "eval", "infer", "heldout")
 
 USAGE = """usage: flanjax <command> [flags]   (flanjax <command> --help for its flags)
 
@@ -102,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
   module_name, fn_name, _ = COMMANDS[name]
   _quiet_libraries(name)
   fn = getattr(importlib.import_module(module_name), fn_name)
+  if name in _COMPILING_COMMANDS and not any(a in ("-h", "--help") for a in rest):
+    from flanjax import compilation_cache
+    compilation_cache.enable()
   try:
     result = fn(rest)
   except _user_error_types() as e:

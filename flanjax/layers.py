@@ -239,20 +239,23 @@ class RelativePositionBiases(nn.Module):
 
 
 def einsum_attention(q: Array, k: Array, v: Array, bias: Array | None, mask: Array | None,
-                     dropout_rng: Array | None = None, dropout_rate: float = 0.0) -> Array:
+                     dropout_rng: Array | None = None, dropout_rate: float = 0.0,
+                     float32_logits: bool = True) -> Array:
   """Reference attention, no 1/sqrt(d) scaling (T5's convention).
 
   q [b, q, h, d], k/v [b, k, h, d], bias [b|1, h, q, k] float32, mask bool [b|1, 1|h, q, k].
   With `dropout_rng`, attention probabilities are dropped at `dropout_rate` (a mask drawn from
-  the key, so a recomputation under `jax.checkpoint` draws the same one).
+  the key, so a recomputation under `jax.checkpoint` draws the same one). `float32_logits=False`
+  keeps the scores (QK^T + bias) in q's dtype, as T5X's default; the softmax is fp32 either way.
   Returns [b, q, h, d] in q's dtype.
   """
-  logits = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=jnp.float32)
+  score_dtype = jnp.float32 if float32_logits else q.dtype
+  logits = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=score_dtype)
   if bias is not None:
-    logits = logits + bias
+    logits = logits + bias.astype(score_dtype)
   if mask is not None:
-    logits = jnp.where(mask, logits, NEG_INF)
-  probs = jax.nn.softmax(logits, axis=-1)  # [b, h, q, k]
+    logits = jnp.where(mask, logits, jnp.asarray(NEG_INF, score_dtype))
+  probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)  # [b, h, q, k]
   if dropout_rng is not None and dropout_rate > 0:
     keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, probs.shape)
     probs = jnp.where(keep, probs / (1.0 - dropout_rate), 0.0)
@@ -343,7 +346,8 @@ class MultiHeadAttention(nn.Module):
       dropout_rng = None
       if not self.deterministic and cfg.dropout_rate > 0:
         dropout_rng = self.make_rng("dropout")
-      core = functools.partial(einsum_attention, dropout_rate=cfg.dropout_rate)
+      core = functools.partial(einsum_attention, dropout_rate=cfg.dropout_rate,
+                               float32_logits=cfg.float32_attention_logits)
       if cfg.remat_policy == "attention" and not self.decode:
         # Keep no [b, h, q, k] scores for the backward pass: recompute them from q, k, v.
         core = jax.checkpoint(core)

@@ -1,6 +1,7 @@
 """T5 model: HF parity (v1.1 and v1.0), packing, logical axes, scan/remat, fused attention."""
 import contextlib
 import io
+import re
 
 import jax
 import jax.numpy as jnp
@@ -229,3 +230,25 @@ def test_attention_remat_same_grads_with_dropout_and_less_memory():
     return [ln for ln in out.getvalue().splitlines() if shape in ln]
   assert len(score_residuals(config)) >= config.num_encoder_layers
   assert score_residuals(config.replace(remat_policy="attention")) == []
+
+
+def test_bf16_attention_logits_option():
+  """float32_attention_logits=False stores the [b, h, q, k] scores in bf16 (T5X's default) and
+  stays within bf16 rounding of the float32-score model; the default keeps them in float32."""
+  config = get_config("tiny")  # bf16 compute
+  params = M.init_params(config, jax.random.PRNGKey(2))
+  enc, dec = _inputs(np.random.default_rng(6), in_len=24, tgt_len=8)
+  seg_e, seg_d = (enc > 0).astype(np.int32), (dec >= 0).astype(np.int32)  # packed path
+  outs, texts = {}, {}
+  for f32 in (True, False):
+    cfg = config.replace(float32_attention_logits=f32)
+    fn = jax.jit(M.T5(cfg).apply)
+    outs[f32] = np.asarray(fn({"params": params}, enc, dec, seg_e, seg_d))
+    texts[f32] = fn.lower({"params": params}, enc, dec, seg_e, seg_d).as_text()
+  def score_types(text):  # result types of the encoder self-attention QK^T matmuls
+    pattern = rf"dot_general.*-> tensor<3x{config.num_heads}x24x24x(\w+)>"
+    return set(re.findall(pattern, text))
+  assert score_types(texts[True]) == {"f32"}
+  assert score_types(texts[False]) == {"bf16"}
+  ref = np.abs(outs[True]).max()
+  assert 0 < np.abs(outs[False] - outs[True]).max() <= 0.05 * ref
