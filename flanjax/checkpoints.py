@@ -41,6 +41,26 @@ class CheckpointError(FlanjaxError):
   """A checkpoint directory that is missing, incomplete or does not match the request."""
 
 
+_URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def local_dir(path, what: str) -> str:
+  """`path` as an absolute local path; a URL (gs://, s3://, ...) is refused with a clear error.
+
+  Checkpoints, metrics and data states go through the local file system: a URL would otherwise
+  become a local folder named "gs:" and the checkpoints would be lost with the machine.
+  """
+  path = os.fspath(path)
+  if _URL_RE.match(path):
+    scheme = path.split("://", 1)[0]
+    raise CheckpointError(
+        f"{what}={path!r} is a URL; flanjax reads and writes checkpoints through the local file "
+        f"system. Mount the bucket on every host (for {scheme}:// e.g. `gcsfuse --implicit-dirs "
+        f"BUCKET /gcs/BUCKET`; launch/tpu_vm.sh does it with GCS_BUCKET=BUCKET) and pass the "
+        "mounted path, e.g. /gcs/BUCKET/run.")
+  return os.path.abspath(path)
+
+
 def vocabulary_info(vocabulary) -> dict[str, Any] | None:
   """Normalises a vocabulary description to the JSON form stored in flanjax_model.json.
 
@@ -92,8 +112,9 @@ def write_model_info(ckpt_dir: str, config: T5Config, vocabulary=None, **extra):
 
 def read_model_info(ckpt_dir: str) -> dict[str, Any]:
   """Reads flanjax_model.json of a checkpoint directory."""
-  path = os.path.join(os.fspath(ckpt_dir), MODEL_INFO_FILE)
-  if not os.path.isdir(os.fspath(ckpt_dir)):
+  ckpt_dir = local_dir(ckpt_dir, "checkpoint")
+  path = os.path.join(ckpt_dir, MODEL_INFO_FILE)
+  if not os.path.isdir(ckpt_dir):
     raise CheckpointError(f"Checkpoint directory {ckpt_dir} does not exist.")
   if not os.path.exists(path):
     raise CheckpointError(
@@ -141,7 +162,7 @@ def save_pretrained(ckpt_dir: str, params, config: T5Config, vocabulary=None, st
   checkpoint). Params are saved in whatever layout they are in; converted checkpoints should be
   unscanned (the layout is recorded through `config.scan_layers`).
   """
-  ckpt_dir = os.path.abspath(os.fspath(ckpt_dir))
+  ckpt_dir = local_dir(ckpt_dir, "checkpoint directory")
   if step in finalized_steps(ckpt_dir):
     raise CheckpointError(f"{ckpt_dir} already holds a checkpoint at step {step}; choose another "
                           "directory (flanjax never overwrites a checkpoint).")
@@ -163,7 +184,7 @@ def load_pretrained(ckpt_dir: str, step: int | None = None, shardings=None):
   Returns the model config saved with the checkpoint, the params (in the layout of
   `config.scan_layers`), and the vocabulary description dict (see `make_vocabulary`).
   """
-  ckpt_dir = os.path.abspath(os.fspath(ckpt_dir))
+  ckpt_dir = local_dir(ckpt_dir, "checkpoint")
   info = read_model_info(ckpt_dir)
   config = T5Config.from_dict(info["model_config"])
   steps = finalized_steps(ckpt_dir)
@@ -267,7 +288,7 @@ class TrainCheckpointManager:
       raise CheckpointError("keep_best > 0 needs best_metric (an evaluation metric name).")
     if best_mode not in ("max", "min"):
       raise CheckpointError(f"best_mode={best_mode!r}: use 'max' or 'min'.")
-    self.model_dir = os.path.abspath(os.fspath(model_dir))
+    self.model_dir = local_dir(model_dir, "model_dir")
     self.save_period = save_period
     policies = [cm.LatestN(n=keep)]
     if keep_best:

@@ -515,6 +515,8 @@ def evaluate(checkpoint: str, tasks: Sequence[str] | str, *, output_dir: str | N
   config, params, vocabulary, mesh, step = load_checkpoint(checkpoint, step, mesh_shape, dtype)
   output_dir = output_dir or os.path.join(
       checkpoint, f"eval_{split}" + (f"_{num_shots}shot" if num_shots else "") + f"_step{step}")
+  from flanjax import checkpoints
+  output_dir = checkpoints.local_dir(output_dir, "output_dir")
   report = None
   if contamination_mixture:
     report = run_contamination_check(tasks, contamination_mixture, split,

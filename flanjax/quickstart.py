@@ -53,7 +53,7 @@ def run(output_dir: str, *, steps: int = 400, batch_size: int = 32, learning_rat
   """Trains, evaluates and writes the quickstart reports; returns the summary dict."""
   import flanjax.mixtures  # noqa: F401  (registers the offline mixtures)
   import flanjax.tasks  # noqa: F401
-  from flanjax import evaluation, offline, optimizers, reports, train, vocab
+  from flanjax import checkpoints, evaluation, offline, optimizers, reports, train, vocab
   from flanjax.config import get_config
   from flanjax.mixtures import offline as offline_mixtures
 
@@ -63,7 +63,7 @@ def run(output_dir: str, *, steps: int = 400, batch_size: int = 32, learning_rat
   if heldout_cluster not in clusters:
     raise FlanjaxError(f"--heldout_cluster={heldout_cluster!r} is not a cluster of the offline "
                        f"collection; choose one of {clusters}.")
-  output_dir = os.path.abspath(output_dir)
+  output_dir = checkpoints.local_dir(output_dir, "--output_dir")
   model_dir = os.path.join(output_dir, "model")
   eval_dir = os.path.join(output_dir, "eval")
   os.makedirs(output_dir, exist_ok=True)

@@ -388,7 +388,7 @@ def train(
   if not model_dir:
     raise FlanjaxError("train: --model_dir is required (checkpoints, metrics and the resume "
                        "point live there).")
-  model_dir = os.path.abspath(os.fspath(model_dir))
+  model_dir = ckpt_lib.local_dir(model_dir, "model_dir")
   task_feature_lengths = dict(task_feature_lengths)
   if not synthetic_data and not mixture:
     raise FlanjaxError("train: set `mixture` (a registered seqio mixture or task) or "

@@ -100,3 +100,15 @@ def test_path_keys_and_names_cover_dicts_attributes_and_sequences():
   assert checkpoints.path_name(paths[2]) == "0/nu/encoder/k"
   assert list(checkpoints._flat_names(PARAMS)) == ["decoder/decoder_norm/scale",
                                                    "token_embedder/embedding"]
+
+
+def test_url_paths_are_refused_before_anything_is_written(tmp_path, monkeypatch):
+  """gs:// would otherwise become a local folder "gs:" (checkpoints lost with the machine)."""
+  from flanjax.train import train
+  monkeypatch.chdir(tmp_path)
+  with pytest.raises(checkpoints.CheckpointError, match=r"model_dir='gs://b/run' is a URL.*gcsfuse"):
+    train(model_dir="gs://b/run", synthetic_data=True, num_steps=1)
+  with pytest.raises(checkpoints.CheckpointError, match=r"'s3://b/ckpt' is a URL"):
+    checkpoints.load_pretrained("s3://b/ckpt")
+  assert os.listdir(tmp_path) == []
+  assert checkpoints.local_dir("rel/run", "x") == str(tmp_path / "rel" / "run")
