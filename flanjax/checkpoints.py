@@ -246,17 +246,24 @@ def _check_tree_matches(saved, target, ckpt_dir):
                           f"missing in checkpoint {missing}, unexpected in checkpoint {extra}.")
 
 
-def check_params_match(params, expected_shapes, source: str):
-  """Raises a CheckpointError listing parameters whose names or shapes differ from the model."""
+def param_mismatches(params, expected_shapes) -> str | None:
+  """A one-line summary of parameters whose names or shapes differ, or None if all match."""
   got = {k: tuple(np.shape(v)) for k, v in _flat_names(params).items()}
   want = {k: tuple(v.shape) for k, v in _flat_names(expected_shapes).items()}
   problems = [f"{k}: missing (expected {want[k]})" for k in sorted(set(want) - set(got))]
   problems += [f"{k}: unexpected" for k in sorted(set(got) - set(want))]
   problems += [f"{k}: {got[k]} != expected {want[k]}" for k in sorted(set(got) & set(want))
                if got[k] != want[k]]
-  if problems:
-    shown = "; ".join(problems[:6]) + (f"; ... ({len(problems)} in all)"
-                                       if len(problems) > 6 else "")
+  if not problems:
+    return None
+  return "; ".join(problems[:6]) + (f"; ... ({len(problems)} in all)" if len(problems) > 6
+                                    else "")
+
+
+def check_params_match(params, expected_shapes, source: str):
+  """Raises a CheckpointError listing parameters whose names or shapes differ from the model."""
+  shown = param_mismatches(params, expected_shapes)
+  if shown:
     raise CheckpointError(f"{source} does not match the configured model: {shown}. Use the "
                           "model config saved with the checkpoint (leave train.model_config "
                           "unset) or the matching gin/models/t5_1_1_<size>.gin.")

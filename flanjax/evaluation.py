@@ -176,22 +176,17 @@ def make_mesh_and_shard(config: T5Config, params, mesh_shape=(-1, 1)):
 def check_params_match(config: T5Config, params, where: str = "the checkpoint") -> None:
   """Raises EvalError when the param tree/shapes do not match the model built from `config`.
 
-  The comparison is `checkpoints.check_params_match`; the message adds the model's config.
+  The comparison is `checkpoints.param_mismatches`; the message adds the model's config.
   """
   from flanjax import checkpoints
   from flanjax import model as model_lib
-  try:
-    checkpoints.check_params_match(params, model_lib.param_shapes(config), where)
-  except checkpoints.CheckpointError as e:
-    msg = str(e)
-    head = " does not match the configured model: "
-    details = msg.split(head, 1)[1] if head in msg else msg
-    details = details.split(". Use the model config", 1)[0].rstrip(".")
+  details = checkpoints.param_mismatches(params, model_lib.param_shapes(config))
+  if details:
     raise EvalError(f"The parameters of {where} do not match the model config "
                     f"(d_model={config.d_model}, layers={config.num_encoder_layers}/"
                     f"{config.num_decoder_layers}, vocab={config.vocab_size}, "
                     f"scan_layers={config.scan_layers}): {details}. Evaluate with the config "
-                    "saved in the checkpoint (no size overrides).") from None
+                    "saved in the checkpoint (no size overrides).")
 
 
 # --------------------------------------------------------------------------- task resolution
