@@ -49,6 +49,31 @@ def main(argv=None):
         pos, k = pos + n, k + 1
     return seg
 
+  def packed_pair(rng, b, te, td):
+    """Encoder segments [b, te] and decoder segments [b, td] of the same examples (the short
+    targets decide how many fit; encoder examples without a target become padding)."""
+    eseg = segments(rng, b, te, 20, 160)
+    dseg = np.zeros((b, td), np.int32)
+    for i in range(b):
+      pos = 0
+      for s in range(1, eseg[i].max() + 1):
+        n = int(rng.integers(2, 12))
+        if pos + n > td:
+          break
+        dseg[i, pos:pos + n] = s
+        pos += n
+      eseg[i][eseg[i] > dseg[i].max()] = 0
+    return eseg, dseg
+
+  def attention_inputs(rng, b, tq, tk, h, d):
+    """q, k, v (bf16), the bias table [h, 32] and the loss weights r (float32)."""
+    q = jnp.asarray(rng.standard_normal((b, tq, h, d)), jnp.bfloat16)
+    k = jnp.asarray(rng.standard_normal((b, tk, h, d)), jnp.bfloat16)
+    v = jnp.asarray(rng.standard_normal((b, tk, h, d)), jnp.bfloat16)
+    rel = jnp.asarray(rng.standard_normal((h, 32)), jnp.float32)
+    r = jnp.asarray(rng.standard_normal((b, tq, h, d)), jnp.float32)
+    return q, k, v, rel, r
+
   def layout(seg, m):
     ids = jnp.arange(1, m + 1, dtype=jnp.int32)  # [m]
     counts = jnp.sum(seg[:, None, :] == ids[None, :, None], axis=-1, dtype=jnp.int32)  # [b, m]
@@ -116,29 +141,12 @@ def main(argv=None):
   results = []
   # ---------------------------------------------------------------- correctness
   b, h, d, te, td = 4, 16, 64, 512, 128
-  eseg = segments(rng, b, te, 20, 160)
-  dseg = np.zeros((b, td), np.int32)
-  for i in range(b):  # decoder segments: same examples, shorter targets
-    pos = 0
-    for s in range(1, eseg[i].max() + 1):
-      n = int(rng.integers(2, 12))
-      if pos + n > td:
-        break
-      dseg[i, pos:pos + n] = s
-      pos += n
-  # keep only examples present in both
-  for i in range(b):
-    keep = dseg[i].max()
-    eseg[i][eseg[i] > keep] = 0
+  eseg, dseg = packed_pair(rng, b, te, td)
   m = int(max(eseg.max(), dseg.max()))
   print('segments', m, flush=True)
   for kind, tq, tk, qseg, kseg in (("enc", te, te, eseg, eseg), ("dec", td, td, dseg, dseg),
                                    ("cross", td, te, dseg, eseg)):
-    q = jnp.asarray(rng.standard_normal((b, tq, h, d)), jnp.bfloat16)
-    k = jnp.asarray(rng.standard_normal((b, tk, h, d)), jnp.bfloat16)
-    v = jnp.asarray(rng.standard_normal((b, tk, h, d)), jnp.bfloat16)
-    rel = jnp.asarray(rng.standard_normal((h, 32)), jnp.float32)
-    r = jnp.asarray(rng.standard_normal((b, tq, h, d)), jnp.float32)
+    q, k, v, rel, r = attention_inputs(rng, b, tq, tk, h, d)
     fused, _, ref = make_fns(kind, tq, tk, m)
     row = {"check": kind}
     try:
@@ -162,25 +170,11 @@ def main(argv=None):
     return
   # ---------------------------------------------------------------- timing (T5-large shapes)
   b, h = 96, 16
-  eseg = segments(rng, b, te, 20, 160)
-  dseg = np.zeros((b, td), np.int32)
-  for i in range(b):
-    pos = 0
-    for s in range(1, eseg[i].max() + 1):
-      n = int(rng.integers(2, 12))
-      if pos + n > td:
-        break
-      dseg[i, pos:pos + n] = s
-      pos += n
-    eseg[i][eseg[i] > dseg[i].max()] = 0
+  eseg, dseg = packed_pair(rng, b, te, td)
   nseg = int(eseg.max())
   for kind, tq, tk, qseg, kseg in (("enc", te, te, eseg, eseg), ("dec", td, td, dseg, dseg),
                                    ("cross", td, te, dseg, eseg)):
-    q = jnp.asarray(rng.standard_normal((b, tq, h, d)), jnp.bfloat16)
-    k = jnp.asarray(rng.standard_normal((b, tk, h, d)), jnp.bfloat16)
-    v = jnp.asarray(rng.standard_normal((b, tk, h, d)), jnp.bfloat16)
-    rel = jnp.asarray(rng.standard_normal((h, 32)), jnp.float32)
-    r = jnp.asarray(rng.standard_normal((b, tq, h, d)), jnp.float32)
+    q, k, v, rel, r = attention_inputs(rng, b, tq, tk, h, d)
     qs, ks = jnp.asarray(qseg), jnp.asarray(kseg)
     for m in (8, 16):
       fused, fused_unpacked, ref = make_fns(kind, tq, tk, m)

@@ -360,7 +360,8 @@ class TrainCheckpointManager:
   def write_data_state(self, step: int, save_fn, info: dict) -> None:
     """Writes this process's data iterator state for `step`: `save_fn(prefix)` writes the state
     files, `info` (JSON) what is needed to rebuild the iterator. The folder appears complete or
-    not at all; states of steps Orbax no longer keeps are deleted."""
+    not at all. Written before the step's Orbax save, so every finalised step has its state;
+    `save` and `close` delete the states of steps Orbax no longer keeps."""
     final = self._data_state_dir(step)
     tmp = final + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)

@@ -507,11 +507,12 @@ def evaluate(checkpoint: str, tasks: Sequence[str] | str, *, output_dir: str | N
     import seqio
     seqio.set_tfds_data_dir_override(tfds_data_dir)
   _import_catalog()
+  if output_dir:  # refused before the (possibly large) checkpoint is loaded
+    from flanjax import checkpoints
+    output_dir = checkpoints.local_dir(output_dir, "output_dir")
   config, params, vocabulary, mesh, step = load_checkpoint(checkpoint, step, mesh_shape, dtype)
-  output_dir = output_dir or os.path.join(
+  output_dir = output_dir or os.path.join(  # under the checkpoint, a local path already
       checkpoint, f"eval_{split}" + (f"_{num_shots}shot" if num_shots else "") + f"_step{step}")
-  from flanjax import checkpoints
-  output_dir = checkpoints.local_dir(output_dir, "output_dir")
   report = None
   if contamination_mixture:
     report = run_contamination_check(tasks, contamination_mixture, split,

@@ -209,7 +209,7 @@ class _DataStream:
   def __init__(self, *, mixture, synthetic_data, config, task_feature_lengths, batch_size, seed,
                mesh, start_batch, pack, manager, resume_step):
     self._mesh, self._batch_size, self._manager = mesh, batch_size, manager
-    self._iterator, self._built_with = None, 0
+    self._saveable = not synthetic_data  # a pipeline.TrainIterator
     # The pipeline and synthetic.batches take the global batch size and yield this shard's rows.
     shard_index, num_shards, _ = partitioning.process_batch_slice(mesh, batch_size)
     if synthetic_data:
@@ -226,8 +226,8 @@ class _DataStream:
     if saved is not None and saved.get("batches_consumed") == start_batch:
       # Rebuilt exactly as when it was saved (a skip is part of the tf.data graph), then moved.
       self._built_with = int(saved["built_with_start_batch"])
-      self._iterator = pipeline.train_iterator(mixture, start_batch=self._built_with, **kwargs)
-      self._iterator.restore(saved["prefix"])
+      self._it = pipeline.train_iterator(mixture, start_batch=self._built_with, **kwargs)
+      self._it.restore(saved["prefix"])
       log.info("data stream restored at batch %d from its saved state", start_batch)
     else:
       if start_batch:
@@ -235,8 +235,7 @@ class _DataStream:
                  f"skipping the first {start_batch} batches to resume the data stream exactly "
                  "(this can take a while).")
       self._built_with = start_batch
-      self._iterator = pipeline.train_iterator(mixture, start_batch=start_batch, **kwargs)
-    self._it = self._iterator
+      self._it = pipeline.train_iterator(mixture, start_batch=start_batch, **kwargs)
 
   def __iter__(self):
     return self
@@ -246,9 +245,9 @@ class _DataStream:
 
   def save(self, step: int, batches_consumed: int) -> None:
     """Saves the stream's position at `step` (a no-op for synthetic data)."""
-    if self._iterator is not None:
+    if self._saveable:
       self._manager.write_data_state(
-          step, self._iterator.save,
+          step, self._it.save,
           {"batches_consumed": batches_consumed, "built_with_start_batch": self._built_with})
 
 
@@ -593,7 +592,7 @@ def train(
         if (manager.should_save(step) or is_last or stop_now or preempted
             or (eval_metrics and keep_best)):
           flush(step)  # never checkpoint a NaN state
-          batches.save(step, batches_consumed)  # before the (async) state: see write_data_state
+          batches.save(step, batches_consumed)  # first: a finalised step never lacks it
           manager.save(step, state, meta_now(step), metrics=eval_metrics,
                        force=is_last or stop_now or preempted)
         if preempted:
