@@ -1,0 +1,472 @@
+"""Fused (flash) attention for T5 on GPUs, written in Pallas (Triton backend).
+
+What cuDNN's fused attention cannot do for T5 fine-tuning, this kernel does in one pass without
+materialising `[batch, heads, q, k]` scores:
+- the trainable relative bias of batch 1 (`[heads, q, k]`, shared by every row), with its
+  gradient summed over the batch inside the backward kernel;
+- packed rows: segment ids (a query sees only keys of its own segment; blocks whose segment
+  ranges do not meet are skipped) and causal masking;
+- attention dropout drawn in-kernel from a counter-based hash of (seed, row, head, q, k), so the
+  backward pass redraws the same mask without storing it.
+
+T5 convention: no 1/sqrt(d) scaling. A query row with no visible key outputs zeros (its softmax
+is empty) and passes no gradient; the einsum path gives such rows a uniform average instead, so
+the two agree on every row that sees at least one key (padding rows are never read by the loss).
+
+`flash_attention(q, k, v, ...)` is differentiable (custom VJP: one forward kernel storing the
+log-sum-exp per row, a dK/dV(/dbias) kernel and a dQ kernel). Under a mesh it runs per shard
+through `jax.shard_map`: batch over the mesh axes of "batch", heads over those of "heads"; the
+bias gradient of batch-sharded rows is summed across shards by the map's transpose.
+`reference_attention` is the same maths in plain jnp (tests, and the dropout mask's definition).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.experimental import pallas as pl
+
+Array = Any
+
+_GOLDEN = 0x9E3779B9
+
+
+@dataclasses.dataclass(frozen=True)
+class FlashOptions:
+  """Static kernel options (hashable: part of the custom VJP's non-differentiable state)."""
+  causal: bool = False
+  dropout_rate: float = 0.0
+  block_q: int = 64
+  block_k: int = 64
+  bwd_block_q: int = 64
+  bwd_block_k: int = 64
+  num_warps: int = 4
+  num_stages: int = 2
+  # The dK/dV kernel accumulates the bias gradient over the rows of a batch group in place;
+  # groups run in parallel, each into its own partial sum (summed afterwards).
+  bias_batch_groups: int = 0  # 0: pick from the launch size
+  interpret: bool = False  # run the kernels in Pallas' interpreter (CPU tests)
+
+
+def _hash32(x: Array) -> Array:
+  """A 32-bit integer mixer (lowbias32): uint32 -> uint32, a bijection with good avalanche."""
+  x = x ^ (x >> 16)
+  x = x * jnp.uint32(0x7FEB352D)
+  x = x ^ (x >> 15)
+  x = x * jnp.uint32(0x846CA68B)
+  return x ^ (x >> 16)
+
+
+def _row_hash(seed: Array, b: Array, h: Array, num_heads: int, q_idx: Array) -> Array:
+  """Per (row b, head h, query q) stream: uint32 [len(q_idx)]."""
+  bh = (b * num_heads + h).astype(jnp.uint32)
+  base = _hash32(seed.astype(jnp.uint32) ^ _hash32(bh * jnp.uint32(_GOLDEN)))
+  return _hash32(base ^ q_idx.astype(jnp.uint32))
+
+
+def _keep(row_hash: Array, k_idx: Array, rate: float) -> Array:
+  """Dropout keep mask [q, k] from row hashes [q] and key indices [k]: P(keep) = 1 - rate."""
+  x = _hash32(row_hash[:, None] + k_idx.astype(jnp.uint32)[None, :])
+  threshold = int(round(rate * (1 << 24)))
+  return (x >> 8).astype(jnp.int32) >= threshold  # 24 uniform bits, signed compare is safe
+
+
+def dropout_keep_mask(seed: Array, batch: int, num_heads: int, q_len: int, k_len: int,
+                      rate: float) -> Array:
+  """The kernel's dropout mask as an array: bool [batch, heads, q_len, k_len]."""
+  q_idx = jnp.arange(q_len, dtype=jnp.int32)
+  k_idx = jnp.arange(k_len, dtype=jnp.int32)
+
+  def one(b, h):
+    return _keep(_row_hash(seed, b, h, num_heads, q_idx), k_idx, rate)
+  bs = jnp.arange(batch, dtype=jnp.int32)
+  hs = jnp.arange(num_heads, dtype=jnp.int32)
+  return jax.vmap(lambda b: jax.vmap(lambda h: one(b, h))(hs))(bs)
+
+
+def _visible(opts: FlashOptions, q_idx, k_idx, q_seg, k_seg) -> Array | None:
+  """bool [q, k]: which keys each query may see (None: all)."""
+  mask = None
+  if q_seg is not None:
+    mask = q_seg[:, None] == k_seg[None, :]
+  if opts.causal:
+    causal = q_idx[:, None] >= k_idx[None, :]
+    mask = causal if mask is None else jnp.logical_and(mask, causal)
+  return mask
+
+
+def _scores(q, k, bias_blk, mask):
+  """s = q k^T (+ bias), masked keys at -inf: float32 [bq, bk]."""
+  s = pl.dot(q, k, trans_b=True)
+  if bias_blk is not None:
+    s = s + bias_blk.astype(jnp.float32)
+  if mask is not None:
+    s = jnp.where(mask, s, -jnp.inf)
+  return s
+
+
+def _segments_meet(q_seg, k_seg) -> Array:
+  """False when no query segment id of the block can equal a key's (the block is all masked)."""
+  return jnp.logical_and(jnp.min(q_seg) <= jnp.max(k_seg), jnp.min(k_seg) <= jnp.max(q_seg))
+
+
+def _maybe(pred, fn, carry):
+  """fn(carry) where pred, else carry (skips fully masked blocks)."""
+  if pred is None:
+    return fn(carry)
+  return jax.lax.cond(pred, fn, lambda c: c, carry)
+
+
+# --------------------------------------------------------------------------- forward
+
+
+def _fwd_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, o_ref, lse_ref, *,
+                opts: FlashOptions, num_heads: int):
+  b, h, i = pl.program_id(0), pl.program_id(1), pl.program_id(2)
+  bq, bk = opts.block_q, opts.block_k
+  k_len = k_ref.shape[1]
+  qs = pl.ds(i * bq, bq)
+  q = q_ref[b, qs, h, :]  # [bq, d]
+  q_idx = i * bq + jax.lax.broadcasted_iota(jnp.int32, (bq,), 0)
+  q_seg = None if qseg_ref is None else qseg_ref[b, qs]  # [bq]
+  rows = None if seed_ref is None else _row_hash(seed_ref[0], b, h, num_heads, q_idx)
+
+  def body(j, carry):
+    ks = pl.ds(j * bk, bk)
+    k_seg = None if kseg_ref is None else kseg_ref[b, ks]
+
+    def update(carry):
+      acc, m, l = carry
+      k_idx = j * bk + jax.lax.broadcasted_iota(jnp.int32, (bk,), 0)
+      bias_blk = None if bias_ref is None else bias_ref[h, qs, ks]
+      s = _scores(q, k_ref[b, ks, h, :], bias_blk, _visible(opts, q_idx, k_idx, q_seg, k_seg))
+      m_new = jnp.maximum(m, jnp.max(s, axis=1))
+      m_use = jnp.where(m_new == -jnp.inf, 0.0, m_new)  # all masked so far: keep exp() finite
+      p = jnp.exp(s - m_use[:, None])  # [bq, bk]
+      corr = jnp.exp(m - m_use)
+      l = l * corr + jnp.sum(p, axis=1)
+      if rows is not None:
+        p = jnp.where(_keep(rows, k_idx, opts.dropout_rate), p, 0.0)
+      v = v_ref[b, ks, h, :]
+      acc = acc * corr[:, None] + pl.dot(p.astype(v.dtype), v)
+      return acc, m_new, l
+
+    return _maybe(None if q_seg is None else _segments_meet(q_seg, k_seg), update, carry)
+
+  d = q_ref.shape[-1]
+  carry = (jnp.zeros((bq, d), jnp.float32), jnp.full((bq,), -jnp.inf, jnp.float32),
+           jnp.zeros((bq,), jnp.float32))
+  upper = k_len // bk
+  if opts.causal:
+    upper = jnp.minimum(upper, ((i + 1) * bq + bk - 1) // bk)
+  acc, m, l = jax.lax.fori_loop(0, upper, body, carry)
+  seen = l > 0
+  scale = 1.0 / (1.0 - opts.dropout_rate)
+  o = acc * (scale / jnp.where(seen, l, 1.0))[:, None]
+  o_ref[b, qs, h, :] = jnp.where(seen[:, None], o, 0.0).astype(o_ref.dtype)
+  lse_ref[b, h, qs] = jnp.where(seen, m + jnp.log(jnp.where(seen, l, 1.0)), 0.0)
+
+
+def _compiler_params(opts: FlashOptions):
+  if opts.interpret:
+    return None
+  from jax.experimental.pallas import triton as plgpu
+  return plgpu.CompilerParams(num_warps=opts.num_warps, num_stages=opts.num_stages)
+
+
+def _forward(q, k, v, bias, q_seg, k_seg, seed, opts: FlashOptions):
+  batch, q_len, heads, d = q.shape
+  kernel = functools.partial(_fwd_kernel, opts=opts, num_heads=heads)
+  out_shape = [jax.ShapeDtypeStruct(q.shape, q.dtype),
+               jax.ShapeDtypeStruct((batch, heads, q_len), jnp.float32)]
+  return pl.pallas_call(
+      kernel, grid=(batch, heads, q_len // opts.block_q), out_shape=out_shape,
+      compiler_params=_compiler_params(opts), interpret=opts.interpret,
+      name="flanjax_flash_fwd")(q, k, v, bias, q_seg, k_seg, seed)
+
+
+# --------------------------------------------------------------------------- backward
+
+
+def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_ref, lse_ref,
+                delta_ref, dbias_in_ref, dk_ref, dv_ref, dbias_ref, *, opts: FlashOptions,
+                num_heads: int, rows_per_program: int):
+  """Grid (batch groups, heads, key blocks): dK, dV of each row of the group, and the bias
+  gradient of the group summed in place (the rows of a group run one after another)."""
+  del dbias_in_ref  # aliased with dbias_ref (zeros in)
+  g, h, j = pl.program_id(0), pl.program_id(1), pl.program_id(2)
+  bq, bk = opts.bwd_block_q, opts.bwd_block_k
+  q_len = q_ref.shape[1]
+  ks = pl.ds(j * bk, bk)
+  k_idx = j * bk + jax.lax.broadcasted_iota(jnp.int32, (bk,), 0)
+  d = q_ref.shape[-1]
+  scale = 1.0 / (1.0 - opts.dropout_rate)
+  lower = (j * bk) // bq if opts.causal else 0
+
+  def one_row(n, _):
+    b = g * rows_per_program + n
+    k = k_ref[b, ks, h, :]  # [bk, d]
+    v = v_ref[b, ks, h, :]
+    k_seg = None if kseg_ref is None else kseg_ref[b, ks]
+
+    def body(i, carry):
+      qs = pl.ds(i * bq, bq)
+      q_seg = None if qseg_ref is None else qseg_ref[b, qs]
+
+      def update(carry):
+        dk, dv = carry
+        q_idx = i * bq + jax.lax.broadcasted_iota(jnp.int32, (bq,), 0)
+        q = q_ref[b, qs, h, :]
+        do = do_ref[b, qs, h, :]
+        bias_blk = None if bias_ref is None else bias_ref[h, qs, ks]
+        s = _scores(q, k, bias_blk, _visible(opts, q_idx, k_idx, q_seg, k_seg))
+        p = jnp.exp(s - lse_ref[b, h, qs][:, None])  # [bq, bk]; masked: 0
+        dp = pl.dot(do, v, trans_b=True)  # [bq, bk]
+        if seed_ref is not None:
+          keep = _keep(_row_hash(seed_ref[0], b, h, num_heads, q_idx), k_idx,
+                       opts.dropout_rate)
+          p_drop = jnp.where(keep, p * scale, 0.0)
+          dp = jnp.where(keep, dp * scale, 0.0)
+        else:
+          p_drop = p
+        dv = dv + pl.dot(p_drop.astype(do.dtype), do, trans_a=True)
+        ds = p * (dp - delta_ref[b, h, qs][:, None])
+        dk = dk + pl.dot(ds.astype(q.dtype), q, trans_a=True)
+        if dbias_ref is not None:
+          if not opts.interpret:
+            from jax.experimental.pallas import triton as plgpu
+            plgpu.debug_barrier()  # this block's previous update is visible to every thread
+          dbias_ref[g, h, qs, ks] = dbias_ref[g, h, qs, ks] + ds
+        return dk, dv
+
+      return _maybe(None if q_seg is None else _segments_meet(q_seg, k_seg), update, carry)
+
+    zeros = jnp.zeros((bk, d), jnp.float32)
+    dk, dv = jax.lax.fori_loop(lower, q_len // bq, body, (zeros, zeros))
+    dk_ref[b, ks, h, :] = dk.astype(dk_ref.dtype)
+    dv_ref[b, ks, h, :] = dv.astype(dv_ref.dtype)
+    return 0
+
+  jax.lax.fori_loop(0, rows_per_program, one_row, 0)
+
+
+def _dq_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_ref, lse_ref,
+               delta_ref, dq_ref, *, opts: FlashOptions, num_heads: int):
+  b, h, i = pl.program_id(0), pl.program_id(1), pl.program_id(2)
+  bq, bk = opts.bwd_block_q, opts.bwd_block_k
+  k_len = k_ref.shape[1]
+  qs = pl.ds(i * bq, bq)
+  q_idx = i * bq + jax.lax.broadcasted_iota(jnp.int32, (bq,), 0)
+  q = q_ref[b, qs, h, :]
+  do = do_ref[b, qs, h, :]
+  lse = lse_ref[b, h, qs]
+  delta = delta_ref[b, h, qs]
+  q_seg = None if qseg_ref is None else qseg_ref[b, qs]
+  rows = None if seed_ref is None else _row_hash(seed_ref[0], b, h, num_heads, q_idx)
+  scale = 1.0 / (1.0 - opts.dropout_rate)
+
+  def body(j, dq):
+    ks = pl.ds(j * bk, bk)
+    k_seg = None if kseg_ref is None else kseg_ref[b, ks]
+
+    def update(dq):
+      k_idx = j * bk + jax.lax.broadcasted_iota(jnp.int32, (bk,), 0)
+      k = k_ref[b, ks, h, :]
+      v = v_ref[b, ks, h, :]
+      bias_blk = None if bias_ref is None else bias_ref[h, qs, ks]
+      s = _scores(q, k, bias_blk, _visible(opts, q_idx, k_idx, q_seg, k_seg))
+      p = jnp.exp(s - lse[:, None])
+      dp = pl.dot(do, v, trans_b=True)
+      if rows is not None:
+        dp = jnp.where(_keep(rows, k_idx, opts.dropout_rate), dp * scale, 0.0)
+      ds = p * (dp - delta[:, None])
+      return dq + pl.dot(ds.astype(k.dtype), k)
+
+    return _maybe(None if q_seg is None else _segments_meet(q_seg, k_seg), update, dq)
+
+  upper = k_len // bk
+  if opts.causal:
+    upper = jnp.minimum(upper, ((i + 1) * bq + bk - 1) // bk)
+  dq = jax.lax.fori_loop(0, upper, body, jnp.zeros((bq, q_ref.shape[-1]), jnp.float32))
+  dq_ref[b, qs, h, :] = dq.astype(dq_ref.dtype)
+
+
+def _bias_groups(opts: FlashOptions, batch: int, heads: int, k_blocks: int) -> int:
+  """How many batch groups (parallel partial bias gradients) the dK/dV kernel launches."""
+  want = opts.bias_batch_groups or max(1, -(-264 // (heads * k_blocks)))  # ~2 programs per SM
+  groups = 1
+  for cand in range(1, batch + 1):
+    if batch % cand == 0 and cand <= want:
+      groups = cand
+  return groups
+
+
+def _backward(opts: FlashOptions, res, do):
+  q, k, v, bias, q_seg, k_seg, seed, out, lse = res
+  batch, q_len, heads, d = q.shape
+  k_len = k.shape[1]
+  bq, bk = opts.bwd_block_q, opts.bwd_block_k
+  delta = jnp.einsum("bqhd,bqhd->bhq", out.astype(jnp.float32), do.astype(jnp.float32))
+  args = (q, k, v, bias, q_seg, k_seg, seed, do, lse, delta)
+
+  if bias is None:
+    groups, rows_per_program = batch, 1
+    dbias0 = None
+  else:
+    groups = _bias_groups(opts, batch, heads, k_len // bk)
+    rows_per_program = batch // groups
+    dbias0 = jnp.zeros((groups, heads, q_len, k_len), jnp.float32)
+  out_shape = [jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)]
+  if dbias0 is not None:
+    out_shape.append(jax.ShapeDtypeStruct(dbias0.shape, jnp.float32))
+
+  def dkv_kernel(*refs):
+    if dbias0 is None:  # no dbias in/out refs
+      refs = refs[:10] + (None,) + refs[10:] + (None,)
+    return _dkv_kernel(*refs, opts=opts, num_heads=heads, rows_per_program=rows_per_program)
+
+  outs = pl.pallas_call(
+      dkv_kernel, grid=(groups, heads, k_len // bk), out_shape=out_shape,
+      input_output_aliases={} if dbias0 is None else {len(jax.tree.leaves(args)): 2},
+      compiler_params=_compiler_params(opts), interpret=opts.interpret,
+      name="flanjax_flash_dkv")(*args, *(() if dbias0 is None else (dbias0,)))
+  dk, dv = outs[0], outs[1]
+  dbias = None if bias is None else jnp.sum(outs[2], axis=0).astype(bias.dtype)  # [h, q, k]
+
+  dq = pl.pallas_call(
+      functools.partial(_dq_kernel, opts=opts, num_heads=heads),
+      grid=(batch, heads, q_len // bq), out_shape=jax.ShapeDtypeStruct(q.shape, q.dtype),
+      compiler_params=_compiler_params(opts), interpret=opts.interpret,
+      name="flanjax_flash_dq")(*args)
+  return dq, dk, dv, dbias, None, None, None
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(7,))
+def _flash(q, k, v, bias, q_seg, k_seg, seed, opts: FlashOptions):
+  return _forward(q, k, v, bias, q_seg, k_seg, seed, opts)[0]
+
+
+def _flash_fwd(q, k, v, bias, q_seg, k_seg, seed, opts: FlashOptions):
+  out, lse = _forward(q, k, v, bias, q_seg, k_seg, seed, opts)
+  return out, (q, k, v, bias, q_seg, k_seg, seed, out, lse)
+
+
+_flash.defvjp(_flash_fwd, _backward)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def check_supported(q_shape, k_shape, opts: FlashOptions) -> str | None:
+  """Why the kernel cannot take these shapes (None: it can)."""
+  _, q_len, _, d = q_shape
+  k_len = k_shape[1]
+  if d < 16 or d & (d - 1):
+    return f"head_dim={d} is not a power of two >= 16"
+  for name, n, blocks in (("query length", q_len, (opts.block_q, opts.bwd_block_q)),
+                          ("key length", k_len, (opts.block_k, opts.bwd_block_k))):
+    for blk in blocks:
+      if n % blk:
+        return f"{name} {n} is not a multiple of the block size {blk}"
+  if not 0.0 <= opts.dropout_rate < 1.0:
+    return f"dropout_rate={opts.dropout_rate} is not in [0, 1)"
+  return None
+
+
+def options_for(q_len: int, k_len: int, *, causal: bool, dropout_rate: float,
+                interpret: bool = False) -> FlashOptions:
+  """Block sizes for T5's lengths: the largest of 128/64/32/16 that divides each length."""
+  def block(n, cap):
+    for b in (128, 64, 32, 16):
+      if b <= cap and n % b == 0:
+        return b
+    return 16
+  return FlashOptions(causal=causal, dropout_rate=dropout_rate,
+                      block_q=block(q_len, 128), block_k=block(k_len, 64),
+                      bwd_block_q=block(q_len, 64), bwd_block_k=block(k_len, 64),
+                      interpret=interpret)
+
+
+def flash_attention(q: Array, k: Array, v: Array, bias: Array | None = None, *,
+                    q_segment_ids: Array | None = None, kv_segment_ids: Array | None = None,
+                    causal: bool = False, dropout_rate: float = 0.0,
+                    dropout_rng: Array | None = None, options: FlashOptions | None = None,
+                    mesh_axes: tuple[Any, Any] | None = None) -> Array:
+  """Fused attention, T5 convention (no scaling). Differentiable in q, k, v and bias.
+
+  q [b, q, h, d], k/v [b, k, h, d]; bias [1, h, q, k] (float32, shared by all rows) or None;
+  q_segment_ids [b, q] / kv_segment_ids [b, k] int32: a query sees keys of equal id (give both
+  or neither); `causal` hides keys after the query. With `dropout_rate > 0` a `dropout_rng` key
+  seeds the in-kernel mask (`dropout_keep_mask`). `mesh_axes=(batch_axes, head_axes)` runs the
+  kernel per shard under the current mesh (`jax.set_mesh`). Returns [b, q, h, d] in q's dtype.
+  """
+  if (q_segment_ids is None) != (kv_segment_ids is None):
+    raise ValueError("flash_attention: give both q_segment_ids and kv_segment_ids, or neither.")
+  if bias is not None and (bias.ndim != 4 or bias.shape[0] != 1):
+    raise ValueError(f"flash_attention: bias must be [1, heads, q, k], got {bias.shape}.")
+  if options is None:
+    options = options_for(q.shape[1], k.shape[1], causal=causal, dropout_rate=dropout_rate)
+  options = dataclasses.replace(options, causal=causal, dropout_rate=dropout_rate)
+  why = check_supported(q.shape, k.shape, options)
+  if why:
+    raise ValueError(f"flash_attention: {why}; use the einsum attention path for this shape.")
+  seed = None
+  if dropout_rate > 0:
+    if dropout_rng is None:
+      raise ValueError("flash_attention: dropout_rate > 0 needs a dropout_rng key.")
+    seed = jax.random.bits(dropout_rng, (1,), jnp.uint32)
+  bias3 = None if bias is None else bias[0]  # [h, q, k]
+  q_seg = None if q_segment_ids is None else q_segment_ids.astype(jnp.int32)
+  k_seg = None if kv_segment_ids is None else kv_segment_ids.astype(jnp.int32)
+
+  def run(q, k, v, bias3, q_seg, k_seg, seed, sharded=False):
+    if sharded and seed is not None:
+      # Other shards hold other rows/heads under the same local indices: fold the shard in.
+      shard = jnp.zeros((), jnp.uint32)
+      for axes in mesh_axes:
+        if axes is not None:
+          shard = _hash32(shard ^ jax.lax.axis_index(axes).astype(jnp.uint32))
+      seed = _hash32(seed ^ shard)
+    return _flash(q, k, v, bias3, q_seg, k_seg, seed, options)
+
+  if mesh_axes is None:
+    return run(q, k, v, bias3, q_seg, k_seg, seed)
+  from jax.sharding import PartitionSpec as P
+  batch_axes, head_axes = mesh_axes
+  qkv = P(batch_axes, None, head_axes, None)
+  specs = (qkv, qkv, qkv, None if bias3 is None else P(head_axes, None, None),
+           None if q_seg is None else P(batch_axes, None),
+           None if k_seg is None else P(batch_axes, None), None if seed is None else P())
+  return jax.shard_map(functools.partial(run, sharded=True), in_specs=specs,
+                       out_specs=qkv)(q, k, v, bias3, q_seg, k_seg, seed)
+
+
+def reference_attention(q, k, v, bias=None, *, q_segment_ids=None, kv_segment_ids=None,
+                        causal=False, dropout_rate=0.0, dropout_rng=None) -> Array:
+  """The kernel's maths in plain jnp (float32 scores): same masks, same dropout mask."""
+  batch, q_len, heads, _ = q.shape
+  k_len = k.shape[1]
+  s = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=jnp.float32)
+  if bias is not None:
+    s = s + bias.astype(jnp.float32)
+  q_idx, k_idx = jnp.arange(q_len), jnp.arange(k_len)
+  mask = jnp.ones((batch, 1, q_len, k_len), bool)
+  if q_segment_ids is not None:
+    mask = mask & (q_segment_ids[:, None, :, None] == kv_segment_ids[:, None, None, :])
+  if causal:
+    mask = mask & (q_idx[:, None] >= k_idx[None, :])[None, None]
+  s = jnp.where(mask, s, -jnp.inf)
+  m = jnp.max(s, axis=-1, keepdims=True)
+  m = jnp.where(m == -jnp.inf, 0.0, m)
+  p = jnp.exp(s - m)
+  l = jnp.sum(p, axis=-1, keepdims=True)
+  p = p / jnp.where(l > 0, l, 1.0)
+  if dropout_rate > 0:
+    seed = jax.random.bits(dropout_rng, (1,), jnp.uint32)
+    keep = dropout_keep_mask(seed[0], batch, heads, q_len, k_len, dropout_rate)
+    p = jnp.where(keep, p / (1.0 - dropout_rate), 0.0)
+  return jnp.einsum("bhqk,bkhd->bqhd", p.astype(v.dtype), v,
+                    preferred_element_type=jnp.float32).astype(q.dtype)
