@@ -12,8 +12,8 @@ measured ~790 TFLOP/s matmul ceiling.
 
 flanjax runs `flanjax.train.make_train_step` (the step `flanjax train` jits) with the model
 config of `--size` plus `--set field=value` overrides, Adafactor with T5 defaults
-(`OptimizerConfig()`), random tokens at full length (no padding, unpacked: the fast attention
-path) or `--packed` synthetic batches (segment ids: the reference attention path). No TensorFlow.
+(`OptimizerConfig()`), random tokens at full length (no padding, unpacked: cuDNN attention on
+GPUs) or `--packed` synthetic batches (segment ids: flanjax's Pallas flash attention on GPUs). No TensorFlow.
 The peer is `transformers.T5ForConditionalGeneration` built from the same config (fp32 master
 weights, bf16 autocast, transformers' Adafactor), eager and under `torch.compile`.
 """
@@ -224,10 +224,9 @@ def run_flanjax(args, size, batch_size):
   mfu = flops_lib.mfu(flops_step, step_s, n_dev, peak)
   mem = [d.memory_stats() or {} for d in jax.local_devices()]
   peak_mem = max((m.get("peak_bytes_in_use", 0) for m in mem), default=0)
-  impl = None
-  if not args.packed:
-    from flanjax.model import resolve_attention_impl
-    impl = resolve_attention_impl(config, packed=False, dropout=False)
+  from flanjax.model import resolve_attention_impl
+  impl = resolve_attention_impl(config, packed=args.packed, dropout=config.dropout_rate > 0,
+                                lengths=(te, td))
   return {
       "system": "flanjax", "size": size, "batch": batch_size, "input_len": te, "target_len": td,
       "devices": n_dev, "mesh": list(mesh.devices.shape), "device_kind": jax.devices()[0].device_kind,

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 _FEED_FORWARD = ("gated-gelu", "relu")
-_ATTENTION_IMPLS = ("auto", "xla", "cudnn")
+_ATTENTION_IMPLS = ("auto", "xla", "cudnn", "pallas")
 _REMAT = ("none", "attention", "minimal", "full", "dots", "dots_with_no_batch_dims")
 
 

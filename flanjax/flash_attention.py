@@ -98,9 +98,15 @@ def _visible(opts: FlashOptions, q_idx, k_idx, q_seg, k_seg) -> Array | None:
   return mask
 
 
+def _dot(a, b, trans_a=False, trans_b=False):
+  """2-D matmul with a float32 result (tensor cores for 16-bit operands)."""
+  dims = (((0 if trans_a else 1,), (1 if trans_b else 0,)), ((), ()))
+  return jax.lax.dot_general(a, b, dims, preferred_element_type=jnp.float32)
+
+
 def _scores(q, k, bias_blk, mask):
   """s = q k^T (+ bias), masked keys at -inf: float32 [bq, bk]."""
-  s = pl.dot(q, k, trans_b=True)
+  s = _dot(q, k, trans_b=True)
   if bias_blk is not None:
     s = s + bias_blk.astype(jnp.float32)
   if mask is not None:
@@ -151,7 +157,7 @@ def _fwd_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, o_r
       if rows is not None:
         p = jnp.where(_keep(rows, k_idx, opts.dropout_rate), p, 0.0)
       v = v_ref[b, ks, h, :]
-      acc = acc * corr[:, None] + pl.dot(p.astype(v.dtype), v)
+      acc = acc * corr[:, None] + _dot(p.astype(v.dtype), v)
       return acc, m_new, l
 
     return _maybe(None if q_seg is None else _segments_meet(q_seg, k_seg), update, carry)
@@ -224,7 +230,7 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_
         bias_blk = None if bias_ref is None else bias_ref[h, qs, ks]
         s = _scores(q, k, bias_blk, _visible(opts, q_idx, k_idx, q_seg, k_seg))
         p = jnp.exp(s - lse_ref[b, h, qs][:, None])  # [bq, bk]; masked: 0
-        dp = pl.dot(do, v, trans_b=True)  # [bq, bk]
+        dp = _dot(do, v, trans_b=True)  # [bq, bk]
         if seed_ref is not None:
           keep = _keep(_row_hash(seed_ref[0], b, h, num_heads, q_idx), k_idx,
                        opts.dropout_rate)
@@ -232,9 +238,9 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_
           dp = jnp.where(keep, dp * scale, 0.0)
         else:
           p_drop = p
-        dv = dv + pl.dot(p_drop.astype(do.dtype), do, trans_a=True)
+        dv = dv + _dot(p_drop.astype(do.dtype), do, trans_a=True)
         ds = p * (dp - delta_ref[b, h, qs][:, None])
-        dk = dk + pl.dot(ds.astype(q.dtype), q, trans_a=True)
+        dk = dk + _dot(ds.astype(q.dtype), q, trans_a=True)
         if dbias_ref is not None:
           if not opts.interpret:
             from jax.experimental.pallas import triton as plgpu
@@ -279,11 +285,11 @@ def _dq_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_r
       bias_blk = None if bias_ref is None else bias_ref[h, qs, ks]
       s = _scores(q, k, bias_blk, _visible(opts, q_idx, k_idx, q_seg, k_seg))
       p = jnp.exp(s - lse[:, None])
-      dp = pl.dot(do, v, trans_b=True)
+      dp = _dot(do, v, trans_b=True)
       if rows is not None:
         dp = jnp.where(_keep(rows, k_idx, opts.dropout_rate), dp * scale, 0.0)
       ds = p * (dp - delta[:, None])
-      return dq + pl.dot(ds.astype(k.dtype), k)
+      return dq + _dot(ds.astype(k.dtype), k)
 
     return _maybe(None if q_seg is None else _segments_meet(q_seg, k_seg), update, dq)
 
@@ -376,6 +382,16 @@ def check_supported(q_shape, k_shape, opts: FlashOptions) -> str | None:
   return None
 
 
+def unsupported_reason(head_dim: int, lengths: tuple[int, ...]) -> str | None:
+  """Why the kernel cannot serve a model with this head_dim and these sequence lengths."""
+  if head_dim < 16 or head_dim & (head_dim - 1):
+    return f"head_dim={head_dim} is not a power of two >= 16"
+  for n in lengths:
+    if n % 16:
+      return f"sequence length {n} is not a multiple of 16"
+  return None
+
+
 def options_for(q_len: int, k_len: int, *, causal: bool, dropout_rate: float,
                 interpret: bool = False) -> FlashOptions:
   """Block sizes for T5's lengths: the largest of 128/64/32/16 that divides each length."""
@@ -440,8 +456,11 @@ def flash_attention(q: Array, k: Array, v: Array, bias: Array | None = None, *,
   specs = (qkv, qkv, qkv, None if bias3 is None else P(head_axes, None, None),
            None if q_seg is None else P(batch_axes, None),
            None if k_seg is None else P(batch_axes, None), None if seed is None else P())
-  return jax.shard_map(functools.partial(run, sharded=True), in_specs=specs,
-                       out_specs=qkv)(q, k, v, bias3, q_seg, k_seg, seed)
+  # check_vma=False: pallas_call's outputs carry no varying-axes type. The map's transpose then
+  # sums the cotangent of an input over the mesh axes its spec does not name: the bias
+  # gradient over the batch shards, which is the sum the batch-1 bias needs.
+  return jax.shard_map(functools.partial(run, sharded=True), in_specs=specs, out_specs=qkv,
+                       check_vma=False)(q, k, v, bias3, q_seg, k_seg, seed)
 
 
 def reference_attention(q, k, v, bias=None, *, q_segment_ids=None, kv_segment_ids=None,

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flanjax import flash_attention
 from flanjax.config import T5Config
 
 Array = Any
@@ -280,6 +281,39 @@ def fused_attention(q: Array, k: Array, v: Array, bias: Array | None, *, is_caus
       implementation=implementation)
 
 
+def _mesh_axes_for(batch: int, heads: int):
+  """(batch mesh axes, head mesh axes) of the current mesh and logical rules, or None without a
+  mesh of several devices. An axis that does not divide its dimension is left unsharded."""
+  mesh = jax.sharding.get_abstract_mesh()
+  if mesh.empty or mesh.size == 1:
+    return None
+  try:
+    spec = nn.logical_to_mesh_axes(("batch", "heads"))
+  except Exception:  # noqa: BLE001 - no rules in context: nothing is sharded by name
+    return None
+  out = []
+  for axes, n in zip(spec, (batch, heads)):
+    names = (axes,) if isinstance(axes, str) else tuple(axes or ())
+    size = math.prod(mesh.shape[a] for a in names) if names else 1
+    out.append(axes if names and n % size == 0 else None)
+  return None if out == [None, None] else tuple(out)
+
+
+def pallas_attention(q: Array, k: Array, v: Array, bias: Array | None,
+                     segments: tuple[Array, Array] | None, *, causal: bool,
+                     dropout_rate: float, dropout_rng: Array | None) -> Array:
+  """flanjax's Pallas flash attention (flanjax/flash_attention.py) for one T5 attention:
+  per shard under a mesh, in the interpreter off GPU."""
+  opts = flash_attention.options_for(q.shape[1], k.shape[1], causal=causal,
+                                     dropout_rate=dropout_rate,
+                                     interpret=jax.default_backend() != "gpu")
+  q_seg, kv_seg = segments if segments is not None else (None, None)
+  return flash_attention.flash_attention(
+      q, k, v, bias, q_segment_ids=q_seg, kv_segment_ids=kv_seg, causal=causal,
+      dropout_rate=dropout_rate, dropout_rng=dropout_rng, options=opts,
+      mesh_axes=_mesh_axes_for(q.shape[0], q.shape[2]))
+
+
 class MultiHeadAttention(nn.Module):
   """T5 attention: query/key/value/out 2-D kernels `[embed, joined_kv]`, `[joined_kv, embed]`.
 
@@ -292,14 +326,18 @@ class MultiHeadAttention(nn.Module):
   config: T5Config
   deterministic: bool = True
   decode: bool = False
-  fused_impl: str | None = None  # "cudnn"/"xla": jax.nn.dot_product_attention; None: einsum
+  # "cudnn": jax.nn.dot_product_attention; "pallas": flash_attention; None: einsum
+  fused_impl: str | None = None
   is_causal: bool = False  # used by the fused path (the einsum path takes `mask`)
   cross: bool = False
   decode_length: int | None = None  # self-attention cache length (default: the input length)
 
   @nn.compact
   def __call__(self, x_q: Array, x_kv: Array, bias: Array | None, mask: Array | None, *,
-               kv_lengths: Array | None = None, decode_index: Array | None = None) -> Array:
+               kv_lengths: Array | None = None, decode_index: Array | None = None,
+               segments: tuple[Array, Array] | None = None) -> Array:
+    """`mask` is the einsum path's, `kv_lengths` cuDNN's, `segments` (query ids [b, q], key ids
+    [b, k]) the Pallas kernel's; `fused_impl` says which one applies."""
     cfg = self.config
     h, d, e = cfg.num_heads, cfg.head_dim, cfg.d_model
     dense = functools.partial(Dense, config=cfg)
@@ -339,7 +377,14 @@ class MultiHeadAttention(nn.Module):
     else:
       k, v = project_kv()
 
-    if self.fused_impl is not None and not self.decode:
+    if self.fused_impl == "pallas" and not self.decode:
+      dropout_rng = None
+      if not self.deterministic and cfg.dropout_rate > 0:
+        dropout_rng = self.make_rng("dropout")
+      out = pallas_attention(q, k, v, bias, segments, causal=self.is_causal,
+                             dropout_rate=cfg.dropout_rate if dropout_rng is not None else 0.0,
+                             dropout_rng=dropout_rng)
+    elif self.fused_impl is not None and not self.decode:
       out = fused_attention(q, k, v, bias, is_causal=self.is_causal, q_lengths=None,
                             kv_lengths=kv_lengths, implementation=self.fused_impl)
     else:

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flanjax import flash_attention
 from flanjax.config import T5Config
 from flanjax.layers import (
     Dense,
@@ -34,32 +35,57 @@ Array = Any
 _ACT = ("batch", "length", "embed")
 
 
-def resolve_attention_impl(config: T5Config, *, packed: bool, dropout: bool) -> str | None:
-  """The fused implementation to use ("cudnn") or None for the einsum reference path.
+def resolve_attention_impl(config: T5Config, *, packed: bool, dropout: bool,
+                           lengths: tuple[int, ...] = ()) -> str | None:
+  """The fused implementation to use ("cudnn" or "pallas") or None for the einsum path.
 
-  "auto" picks cuDNN only on a GPU backend and when the case is supported: no packing (per-batch
-  segment masks would be folded into the bias, losing its gradient), no attention dropout, a
-  16-bit compute dtype and a head_dim cuDNN accepts.
+  "auto" on a GPU backend picks cuDNN when it supports the case (no packing: per-batch segment
+  masks would be folded into the bias, losing its gradient; no attention dropout; a 16-bit
+  compute dtype; head_dim a multiple of 8 up to 128), else flanjax's Pallas flash attention
+  (packed rows, dropout; head_dim a power of two >= 16 and `lengths`, the sequence lengths of
+  the stack, multiples of 16), else einsum. Other backends use einsum; `attention_impl="pallas"`
+  there runs the kernels in Pallas' interpreter (slow: for tests).
   """
   impl = config.attention_impl
   if impl == "xla":
     return None
-  supported = (not packed and not dropout and config.dtype in ("bfloat16", "float16")
-               and config.head_dim % 8 == 0 and config.head_dim <= 128)
+  cudnn_ok = (not packed and not dropout and config.dtype in ("bfloat16", "float16")
+              and config.head_dim % 8 == 0 and config.head_dim <= 128)
+  pallas_why = flash_attention.unsupported_reason(config.head_dim, lengths)
   if impl == "cudnn":
-    if not supported:
+    if not cudnn_ok:
       raise ValueError(
           "attention_impl='cudnn' does not support this case (packed inputs with segment ids, "
           "attention dropout, float32 compute or head_dim not a multiple of 8 up to 128): use "
-          "attention_impl='auto' to fall back to the einsum path automatically.")
+          "attention_impl='auto' (Pallas flash attention or einsum) or 'pallas'.")
     return "cudnn"
-  return "cudnn" if supported and jax.default_backend() == "gpu" else None
+  if impl == "pallas":
+    if pallas_why:
+      raise ValueError(f"attention_impl='pallas' cannot run this model: {pallas_why}. Use "
+                       "attention_impl='auto' to fall back to the einsum path automatically.")
+    return "pallas"
+  if jax.default_backend() != "gpu":
+    return None
+  if cudnn_ok:
+    return "cudnn"
+  return "pallas" if pallas_why is None else None
 
 
 def _segment_mask(q_seg: Array | None, k_seg: Array | None) -> Array | None:
   if q_seg is None or k_seg is None:
     return None
   return (q_seg[:, :, None] == k_seg[:, None, :])[:, None]  # [batch, 1, q, k]
+
+
+def _kernel_segments(kv_valid: Array, q_seg: Array | None, kv_seg: Array | None):
+  """Segment ids for the Pallas kernel: (queries [b, q], keys [b, k]); padding keys get -1.
+
+  Without segment ids every query gets 1 and every real key 1, so only padding is hidden (the
+  einsum path's key mask).
+  """
+  q = jnp.ones(kv_valid.shape, jnp.int32) if q_seg is None else q_seg.astype(jnp.int32)
+  k = jnp.ones(kv_valid.shape, jnp.int32) if kv_seg is None else kv_seg.astype(jnp.int32)
+  return q, jnp.where(kv_valid, k, -1)
 
 
 def _and(*masks):
@@ -78,12 +104,13 @@ class EncoderLayer(nn.Module):
   scanned: bool = False
 
   @nn.compact
-  def __call__(self, x, bias, mask, kv_lengths):
+  def __call__(self, x, bias, mask, kv_lengths, segments):
     cfg = self.config
     drop = nn.Dropout(rate=cfg.dropout_rate, broadcast_dims=(-2,))
     h = LayerNorm(cfg, name="pre_attention_layer_norm")(x)
     h = MultiHeadAttention(cfg, self.deterministic, fused_impl=self.fused_impl,
-                           name="attention")(h, h, bias, mask, kv_lengths=kv_lengths)
+                           name="attention")(h, h, bias, mask, kv_lengths=kv_lengths,
+                                             segments=segments)
     x = x + drop(h, deterministic=self.deterministic)
     x = constrain(x, _ACT)
     h = LayerNorm(cfg, name="pre_mlp_layer_norm")(x)
@@ -103,20 +130,23 @@ class DecoderLayer(nn.Module):
   decode_length: int | None = None
 
   @nn.compact
-  def __call__(self, y, encoded, self_bias, self_mask, cross_mask, enc_lengths, decode_index):
+  def __call__(self, y, encoded, self_bias, self_mask, cross_mask, enc_lengths, decode_index,
+               self_segments, cross_segments):
     cfg = self.config
     drop = nn.Dropout(rate=cfg.dropout_rate, broadcast_dims=(-2,))
     h = LayerNorm(cfg, name="pre_self_attention_layer_norm")(y)
     h = MultiHeadAttention(cfg, self.deterministic, self.decode, fused_impl=self.fused_impl,
                            is_causal=True, decode_length=self.decode_length,
                            name="self_attention")(
-                               h, h, self_bias, self_mask, decode_index=decode_index)
+                               h, h, self_bias, self_mask, decode_index=decode_index,
+                               segments=self_segments)
     y = y + drop(h, deterministic=self.deterministic)
     y = constrain(y, _ACT)
     h = LayerNorm(cfg, name="pre_cross_attention_layer_norm")(y)
     h = MultiHeadAttention(cfg, self.deterministic, self.decode, fused_impl=self.fused_impl,
                            cross=True, name="encoder_decoder_attention")(
-                               h, encoded, None, cross_mask, kv_lengths=enc_lengths)
+                               h, encoded, None, cross_mask, kv_lengths=enc_lengths,
+                               segments=cross_segments)
     y = y + drop(h, deterministic=self.deterministic)
     y = constrain(y, _ACT)
     h = LayerNorm(cfg, name="pre_mlp_layer_norm")(y)
@@ -163,19 +193,22 @@ class Encoder(nn.Module):
     x = nn.Dropout(rate=cfg.dropout_rate, broadcast_dims=(-2,))(x, deterministic=deterministic)
     x = constrain(x, _ACT)
     impl = resolve_attention_impl(cfg, packed=segment_ids is not None,
-                                  dropout=enable_dropout and cfg.dropout_rate > 0)
+                                  dropout=enable_dropout and cfg.dropout_rate > 0,
+                                  lengths=(tokens.shape[1],))
     relpos = RelativePositionBiases(cfg, bidirectional=True, name="relpos_bias")
     valid = tokens > 0  # [batch, length]
     # Offsets within the row: inside each packed example they equal position differences, and
     # pairs across examples are masked, so one bias of batch 1 serves packed rows too (as T5X).
     bias = relpos.for_lengths(tokens.shape[1], tokens.shape[1])  # [1, heads, len, len]
-    if impl is not None:
-      mask, kv_lengths = None, jnp.sum(valid, axis=-1, dtype=jnp.int32)
+    mask, kv_lengths, segments = None, None, None
+    if impl == "cudnn":
+      kv_lengths = jnp.sum(valid, axis=-1, dtype=jnp.int32)
+    elif impl == "pallas":  # padding keys get id -1: no query sees them
+      segments = _kernel_segments(valid, segment_ids, segment_ids)
     else:
       mask = _and(valid[:, None, None, :], _segment_mask(segment_ids, segment_ids))
-      kv_lengths = None
-    x = _stack(EncoderLayer, cfg, cfg.num_encoder_layers, 3, deterministic=deterministic,
-               fused_impl=impl)(x, bias, mask, kv_lengths)
+    x = _stack(EncoderLayer, cfg, cfg.num_encoder_layers, 4, deterministic=deterministic,
+               fused_impl=impl)(x, bias, mask, kv_lengths, segments)
     x = LayerNorm(cfg, name="encoder_norm")(x)
     x = nn.Dropout(rate=cfg.dropout_rate, broadcast_dims=(-2,))(x, deterministic=deterministic)
     return constrain(x, _ACT)
@@ -199,8 +232,10 @@ class Decoder(nn.Module):
     enc_valid = encoder_input_tokens > 0  # [batch, input_len]
     packed = encoder_segment_ids is not None or decoder_segment_ids is not None
     impl = None if decode else resolve_attention_impl(
-        cfg, packed=packed, dropout=enable_dropout and cfg.dropout_rate > 0)
+        cfg, packed=packed, dropout=enable_dropout and cfg.dropout_rate > 0,
+        lengths=(decoder_input_tokens.shape[1], encoder_input_tokens.shape[1]))
     decode_index, max_len = None, None
+    self_segments, cross_segments = None, None
     if decode:
       initialized = self.has_variable("cache", "decode_index")
       index_var = self.variable("cache", "decode_index", lambda: jnp.zeros((), jnp.int32))
@@ -218,11 +253,20 @@ class Decoder(nn.Module):
         self_bias = relpos.for_lengths(t, t)  # [1, heads, t, t]
         self_mask = (jnp.arange(t)[:, None] >= jnp.arange(t)[None, :])[None, None]
       cross_mask, enc_lengths = enc_valid[:, None, None, :], None
-    elif impl is not None:
+    elif impl == "cudnn":
       t = decoder_input_tokens.shape[1]
       self_bias = relpos.for_lengths(t, t)  # [1, heads, target_len, target_len]
       self_mask, cross_mask = None, None
       enc_lengths = jnp.sum(enc_valid, axis=-1, dtype=jnp.int32)
+    elif impl == "pallas":
+      t = decoder_input_tokens.shape[1]
+      self_bias = relpos.for_lengths(t, t)  # [1, heads, target_len, target_len]
+      self_mask, cross_mask, enc_lengths = None, None, None
+      if decoder_segment_ids is not None:  # (the kernel adds the causal mask)
+        self_segments = (decoder_segment_ids, decoder_segment_ids)
+      both = encoder_segment_ids is not None and decoder_segment_ids is not None
+      q_seg = decoder_segment_ids if both else jnp.ones(decoder_input_tokens.shape, jnp.int32)
+      cross_segments = _kernel_segments(enc_valid, q_seg, encoder_segment_ids if both else None)
     else:
       t = decoder_input_tokens.shape[1]
       self_bias = relpos.for_lengths(t, t)  # [1, heads, target_len, target_len], as the encoder
@@ -231,10 +275,11 @@ class Decoder(nn.Module):
       cross_mask = _and(enc_valid[:, None, None, :],
                         _segment_mask(decoder_segment_ids, encoder_segment_ids))
       enc_lengths = None
-    y = _stack(DecoderLayer, cfg, cfg.num_decoder_layers, 6, deterministic=deterministic,
+    y = _stack(DecoderLayer, cfg, cfg.num_decoder_layers, 8, deterministic=deterministic,
                decode=decode, fused_impl=impl,
                decode_length=max_len if decode else None)(
-                   y, encoded, self_bias, self_mask, cross_mask, enc_lengths, decode_index)
+                   y, encoded, self_bias, self_mask, cross_mask, enc_lengths, decode_index,
+                   self_segments, cross_segments)
     y = LayerNorm(cfg, name="decoder_norm")(y)
     y = nn.Dropout(rate=cfg.dropout_rate, broadcast_dims=(-2,))(y, deterministic=deterministic)
     y = constrain(y, _ACT)

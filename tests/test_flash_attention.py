@@ -1,0 +1,210 @@
+"""Pallas flash attention (flanjax/flash_attention.py), run in Pallas' interpreter on CPU.
+
+The kernels are checked against `reference_attention` (plain jnp, float32) for outputs and the
+gradients of q, k, v and the batch-1 relative bias, and the model's Pallas path against its
+einsum path. On a GPU the same kernels compile through Triton (bench/probe_flash_attention.py
+checks them there).
+"""
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from flanjax import flash_attention as fa
+from flanjax import losses
+from flanjax import model as M
+from flanjax.config import get_config
+
+SMALL = fa.FlashOptions(block_q=16, block_k=16, bwd_block_q=16, bwd_block_k=16, interpret=True)
+
+
+def _inputs(b=2, lq=32, lk=32, h=2, d=16, packed=False, seed=0):
+  ks = jax.random.split(jax.random.PRNGKey(seed), 5)
+  q = jax.random.normal(ks[0], (b, lq, h, d))
+  k = jax.random.normal(ks[1], (b, lk, h, d))
+  v = jax.random.normal(ks[2], (b, lk, h, d))
+  bias = jax.random.normal(ks[3], (1, h, lq, lk))
+  w = jax.random.normal(ks[4], (b, lq, h, d))
+  segs = (None, None)
+  if packed:  # three examples then padding; keys of padding get -1 (hidden from every query)
+    q_seg = np.zeros((b, lq), np.int32)
+    q_seg[:, :lq // 3] = 1
+    q_seg[:, lq // 3:2 * lq // 3] = 2
+    q_seg[0, 2 * lq // 3:] = 3
+    k_seg = np.full((b, lk), -1, np.int32)
+    k_seg[:, :lk // 2] = 1
+    k_seg[:, lk // 2:3 * lk // 4] = 2
+    k_seg[0, 3 * lk // 4:] = 3
+    segs = (jnp.asarray(q_seg), jnp.asarray(k_seg))
+  return q, k, v, bias, w, segs
+
+
+def _value_and_grads(fn, q, k, v, bias, w, segs, **kw):
+  def loss(q, k, v, bias):
+    o = fn(q, k, v, bias, q_segment_ids=segs[0], kv_segment_ids=segs[1], **kw)
+    return jnp.sum(o * w), o
+  (_, out), grads = jax.value_and_grad(loss, (0, 1, 2, 3), has_aux=True)(q, k, v, bias)
+  return out, grads
+
+
+@pytest.mark.parametrize("causal,packed,rate,lq,lk", [
+    (False, False, 0.0, 32, 32),  # encoder
+    (True, False, 0.0, 32, 32),  # decoder self-attention
+    (False, True, 0.0, 32, 32),  # packed encoder (padding rows see no key)
+    (True, True, 0.3, 32, 32),  # packed decoder with dropout
+    (False, True, 0.2, 16, 48),  # packed cross-attention with dropout
+])
+def test_kernel_matches_reference(causal, packed, rate, lq, lk):
+  q, k, v, bias, w, segs = _inputs(lq=lq, lk=lk, packed=packed)
+  kw = dict(causal=causal, dropout_rate=rate, dropout_rng=jax.random.PRNGKey(5))
+  out, grads = _value_and_grads(fa.flash_attention, q, k, v, bias, w, segs, options=SMALL, **kw)
+  ref_out, ref_grads = _value_and_grads(fa.reference_attention, q, k, v, bias, w, segs, **kw)
+  np.testing.assert_allclose(out, ref_out, rtol=1e-5, atol=1e-5)
+  for name, g, r in zip(("dq", "dk", "dv", "dbias"), grads, ref_grads):
+    assert float(jnp.max(jnp.abs(r))) > 0, name  # the reference gradient is not trivially 0
+    np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4 * float(jnp.max(jnp.abs(r))),
+                               err_msg=name)
+
+
+def test_rows_without_keys_output_zero_and_pass_no_gradient():
+  q, k, v, bias, w, _ = _inputs()
+  q_seg = jnp.ones((2, 32), jnp.int32).at[:, 24:].set(0)  # rows 24.. match no key
+  k_seg = jnp.ones((2, 32), jnp.int32)
+  out, (dq, dk, dv, dbias) = _value_and_grads(fa.flash_attention, q, k, v, bias, w,
+                                              (q_seg, k_seg), options=SMALL)
+  assert bool(jnp.all(out[:, 24:] == 0)) and bool(jnp.all(dq[:, 24:] == 0))
+  assert bool(jnp.all(dbias[:, :, 24:] == 0)) and bool(jnp.all(jnp.isfinite(dk)))
+  assert float(jnp.max(jnp.abs(out[:, :24]))) > 0
+
+
+def test_dropout_mask_rate_and_independence():
+  seed = jnp.uint32(1234)
+  keep = fa.dropout_keep_mask(seed, 4, 2, 64, 64, 0.1)  # 32768 draws
+  assert abs(float(jnp.mean(keep)) - 0.9) < 0.01  # ~6 standard deviations
+  other = fa.dropout_keep_mask(jnp.uint32(1235), 4, 2, 64, 64, 0.1)
+  assert 0.75 < float(jnp.mean(keep == other)) < 0.9  # independent draws agree ~82 %
+  assert not bool(jnp.all(keep[0, 0] == keep[0, 1])) and not bool(jnp.all(keep[0] == keep[1]))
+
+
+def test_unsupported_shapes_and_arguments_are_refused():
+  q, k, v, bias, _, _ = _inputs(lq=24, lk=32)
+  with pytest.raises(ValueError, match="query length 24 is not a multiple of the block"):
+    fa.flash_attention(q, k, v, bias[:, :, :24], options=SMALL)
+  q, k, v, bias, _, (q_seg, _) = _inputs(packed=True)
+  with pytest.raises(ValueError, match="give both q_segment_ids and kv_segment_ids"):
+    fa.flash_attention(q, k, v, bias, q_segment_ids=q_seg, options=SMALL)
+  with pytest.raises(ValueError, match="needs a dropout_rng"):
+    fa.flash_attention(q, k, v, bias, dropout_rate=0.1, options=SMALL)
+  with pytest.raises(ValueError, match=r"bias must be \[1, heads, q, k\]"):
+    fa.flash_attention(q, k, v, jnp.concatenate([bias, bias]), options=SMALL)
+  assert "power of two" in fa.unsupported_reason(24, (32,))
+  assert "multiple of 16" in fa.unsupported_reason(64, (512, 120))
+  assert fa.unsupported_reason(64, (512, 128)) is None
+
+
+def _model_setup():
+  cfg = get_config("tiny", vocab_size=97, d_model=32, head_dim=16, num_heads=2, d_ff=48,
+                   num_encoder_layers=2, num_decoder_layers=2, dtype="float32")
+  params = M.init_params(cfg, jax.random.PRNGKey(0))
+  rng = np.random.default_rng(0)
+  b, te, td = 3, 32, 16
+  enc = rng.integers(2, 97, (b, te)).astype(np.int32)
+  enc[1, 20:] = 0
+  dec = rng.integers(2, 97, (b, td)).astype(np.int32)
+  dec[2, 10:] = 0
+  eseg = np.zeros((b, te), np.int32)
+  eseg[:, :12], eseg[:, 12:26], eseg[0, 26:] = 1, 2, 3
+  dseg = np.zeros((b, td), np.int32)
+  dseg[:, :5], dseg[:, 5:12], dseg[0, 12:] = 1, 2, 3
+  tgt = rng.integers(2, 97, (b, td)).astype(np.int32)
+  return cfg, params, (enc, dec, eseg, dseg, tgt)
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_model_pallas_path_matches_einsum_path(packed):
+  cfg, params, (enc, dec, eseg, dseg, tgt) = _model_setup()
+
+  def loss_and_grads(impl):
+    c = cfg.replace(attention_impl=impl)
+
+    def f(p):
+      if packed:
+        logits = M.T5(c).apply({"params": p}, np.where(eseg > 0, enc, 0),
+                               np.where(dseg > 0, dec, 0), eseg, dseg)
+        weights = (dseg > 0).astype(np.float32)
+      else:
+        logits = M.T5(c).apply({"params": p}, enc, dec)
+        weights = (dec > 0).astype(np.float32)
+      return losses.weighted_sums(logits, tgt, weights)["loss"]
+    return jax.jit(jax.value_and_grad(f))(params)
+
+  (l1, g1), (l2, g2) = loss_and_grads("pallas"), loss_and_grads("xla")
+  np.testing.assert_allclose(l1, l2, rtol=1e-5)
+  rel_bias = g2["encoder"]["relpos_bias"]["rel_embedding"]
+  assert float(jnp.max(jnp.abs(rel_bias))) > 0
+  for path, a in jax.tree_util.tree_leaves_with_path(g1):
+    b = g2
+    for key in path:
+      b = b[key.key]
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * float(jnp.max(jnp.abs(b))) + 1e-7,
+                               err_msg=jax.tree_util.keystr(path))
+
+
+def test_model_pallas_dropout_is_seeded():
+  cfg, params, (enc, dec, eseg, dseg, tgt) = _model_setup()
+  c = cfg.replace(attention_impl="pallas", dropout_rate=0.1)
+
+  def loss(rng):
+    logits = M.T5(c).apply({"params": params}, enc, dec, enable_dropout=True,
+                           rngs={"dropout": rng})
+    return losses.weighted_sums(logits, tgt, (dec > 0).astype(np.float32))["loss"]
+  f = jax.jit(loss)
+  a, b, other = f(jax.random.PRNGKey(1)), f(jax.random.PRNGKey(1)), f(jax.random.PRNGKey(2))
+  assert float(a) == float(b) and float(a) != float(other)
+
+
+def test_attention_impl_resolution_for_pallas():
+  cfg = get_config("tiny", attention_impl="pallas")  # head_dim 64
+  assert M.resolve_attention_impl(cfg, packed=True, dropout=True, lengths=(64, 32)) == "pallas"
+  with pytest.raises(ValueError, match="sequence length 30 is not a multiple of 16"):
+    M.resolve_attention_impl(cfg, packed=True, dropout=False, lengths=(64, 30))
+  with pytest.raises(ValueError, match="head_dim=24"):
+    M.resolve_attention_impl(cfg.replace(head_dim=24), packed=False, dropout=False)
+  auto = get_config("tiny")
+  on_gpu = jax.default_backend() == "gpu"
+  assert M.resolve_attention_impl(auto, packed=True, dropout=False, lengths=(64, 32)) == (
+      "pallas" if on_gpu else None)
+  assert M.resolve_attention_impl(auto, packed=True, dropout=False, lengths=(60, 32)) is None
+
+
+def test_sharded_kernel_matches_unsharded(python_runner):
+  """Under a (data 2, model 2) mesh the kernel runs per shard (shard_map); the bias gradient
+  of batch-sharded rows is summed across shards."""
+  code = textwrap.dedent("""
+      import jax, jax.numpy as jnp, numpy as np
+      from jax.sharding import NamedSharding, PartitionSpec as P
+      from flanjax import flash_attention as fa, partitioning
+      opts = fa.FlashOptions(block_q=16, block_k=16, bwd_block_q=16, bwd_block_k=16,
+                             interpret=True)
+      ks = jax.random.split(jax.random.PRNGKey(0), 5)
+      q, k, v = (jax.random.normal(kk, (4, 32, 2, 16)) for kk in ks[:3])
+      bias = jax.random.normal(ks[3], (1, 2, 32, 32))
+      seg = jnp.asarray(np.repeat([[1] * 20 + [2] * 12], 4, axis=0), jnp.int32)
+      def loss(q, k, v, bias, axes):
+        o = fa.flash_attention(q, k, v, bias, q_segment_ids=seg, kv_segment_ids=seg,
+                               causal=True, options=opts, mesh_axes=axes)
+        return jnp.sum(o * jnp.arange(o.size).reshape(o.shape) / o.size)
+      grad = jax.grad(loss, (0, 1, 2, 3))
+      want = jax.jit(grad, static_argnums=4)(q, k, v, bias, None)
+      mesh = partitioning.make_mesh((2, 2))
+      with jax.set_mesh(mesh):
+        sh = NamedSharding(mesh, P("data", None, "model", None))
+        got = jax.jit(grad, static_argnums=4)(jax.device_put(q, sh), jax.device_put(k, sh),
+                                              jax.device_put(v, sh), bias, ("data", "model"))
+      for a, b in zip(got, want):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
+      print("OK")
+  """)
+  assert "OK" in python_runner(code, devices=4).stdout
