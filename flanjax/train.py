@@ -634,7 +634,7 @@ def _init_unjitted(config, rng):
   from flanjax import model as model_lib
   enc = jnp.ones((1, 8), jnp.int32)
   dec = jnp.ones((1, 8), jnp.int32)
-  scanned = config.replace(scan_layers=True)
+  scanned = config.replace(scan_layers=True, attention_impl="xla")  # same params, any length
   params = nn.unbox(model_lib.T5(scanned).init({"params": rng}, enc, dec)["params"])
   return params if config.scan_layers else model_lib.unscan_params(params, config)
 
