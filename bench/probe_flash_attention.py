@@ -43,6 +43,7 @@ def main(argv=None):
   p.add_argument("--check", action="store_true")
   p.add_argument("--time", action="store_true")
   p.add_argument("--sweep", action="store_true")
+  p.add_argument("--breakdown", action="store_true")
   p.add_argument("--batch", type=int, default=64)
   args = p.parse_args(argv)
   import jax
@@ -193,6 +194,25 @@ def main(argv=None):
       for packed in (False, True):
         res = time_case("encoder", 512, 512, True, False, packed, 0.0, args.batch, opts=opts)
         emit(probe="sweep_encoder_ms", variant=vname, packed=packed, batch=args.batch, **res)
+
+  if args.breakdown:  # encoder, unpacked: forward alone, with/without the bias, bf16 bias
+    b = args.batch
+    q, k, v, bi, w, _, _ = inputs(b, 512, 512, 16, 64, True, False)
+
+    def flash(q, k, v, bi):
+      return fa.flash_attention(q, k, v, bi)
+
+    def cudnn(q, k, v, bi):
+      return jax.nn.dot_product_attention(q, k, v, bias=None if bi is None else
+                                          bi.astype(q.dtype), scale=1.0,
+                                          implementation="cudnn")
+    for name, attn in (("flash", flash), ("cudnn", cudnn)):
+      for label, bias in (("bias", bi), ("bias_bf16", None if bi is None else
+                                         bi.astype(jnp.bfloat16)), ("no_bias", None)):
+        fwd = jax.jit(lambda q, k, v, bi, attn=attn: attn(q, k, v, bi))
+        row = {"fwd": round(timeit(fwd, q, k, v, bias), 3)}
+        row["fwd_bwd"] = round(timeit(fwd_bwd(attn, bias is not None), q, k, v, bias, w), 3)
+        emit(probe="breakdown_encoder_ms", impl=name, bias=label, batch=b, **row)
 
 
 if __name__ == "__main__":
