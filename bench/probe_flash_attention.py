@@ -178,18 +178,15 @@ def main(argv=None):
 
   if args.sweep:
     base = fa.options_for(512, 512, causal=False, dropout_rate=0.0)
-    variants = {
-        "default": base,
-        "fwd64x64": dataclasses.replace(base, block_q=64, block_k=64),
-        "fwd128x128_w8": dataclasses.replace(base, block_q=128, block_k=128, num_warps=8),
-        "bwd128x64_w8": dataclasses.replace(base, bwd_block_q=128, bwd_block_k=64,
-                                            num_warps=8),
-        "bwd64x128_w8": dataclasses.replace(base, bwd_block_q=64, bwd_block_k=128,
-                                            num_warps=8),
-        "stages3": dataclasses.replace(base, num_stages=3),
-        "groups1": dataclasses.replace(base, bias_batch_groups=1),
-        "groups8": dataclasses.replace(base, bias_batch_groups=8),
-    }
+    variants = {"default": base}
+    for groups in (2, 4):
+      for warps in (4, 8):
+        for prefetch in (True, False):
+          variants[f"g{groups}_w{warps}_{'prefetch' if prefetch else 'late'}"] = (
+              dataclasses.replace(base, bias_batch_groups=groups, num_warps=warps,
+                                  dbias_prefetch=prefetch))
+    variants["g4_w4_prefetch_stages3"] = dataclasses.replace(
+        base, bias_batch_groups=4, num_stages=3)
     for vname, opts in variants.items():
       for packed in (False, True):
         res = time_case("encoder", 512, 512, True, False, packed, 0.0, args.batch, opts=opts)

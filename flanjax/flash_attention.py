@@ -48,6 +48,9 @@ class FlashOptions:
   # The dK/dV kernel accumulates the bias gradient over the rows of a batch group in place;
   # groups run in parallel, each into its own partial sum (summed afterwards).
   bias_batch_groups: int = 0  # 0: pick from the launch size
+  # Issue the bias-gradient block's load at the top of the iteration (its latency overlaps the
+  # matmuls) instead of right before the update.
+  dbias_prefetch: bool = True
   interpret: bool = False  # run the kernels in Pallas' interpreter (CPU tests)
 
 
@@ -224,6 +227,9 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_
 
       def update(carry):
         dk, dv = carry
+        if dbias_ref is not None and opts.dbias_prefetch:
+          _barrier(opts)  # this block's previous update (an earlier row) is visible
+          dbias_prev = dbias_ref[g, h, qs, ks]
         q_idx = i * bq + jax.lax.broadcasted_iota(jnp.int32, (bq,), 0)
         q = q_ref[b, qs, h, :]
         do = do_ref[b, qs, h, :]
@@ -242,10 +248,10 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_
         ds = p * (dp - delta_ref[b, h, qs][:, None])
         dk = dk + _dot(ds.astype(q.dtype), q, trans_a=True)
         if dbias_ref is not None:
-          if not opts.interpret:
-            from jax.experimental.pallas import triton as plgpu
-            plgpu.debug_barrier()  # this block's previous update is visible to every thread
-          dbias_ref[g, h, qs, ks] = dbias_ref[g, h, qs, ks] + ds
+          if not opts.dbias_prefetch:
+            _barrier(opts)
+            dbias_prev = dbias_ref[g, h, qs, ks]
+          dbias_ref[g, h, qs, ks] = dbias_prev + ds
         return dk, dv
 
       return _maybe(None if q_seg is None else _segments_meet(q_seg, k_seg), update, carry)
@@ -257,6 +263,14 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_
     return 0
 
   jax.lax.fori_loop(0, rows_per_program, one_row, 0)
+
+
+def _barrier(opts: FlashOptions):
+  """A CTA barrier: global stores of every thread before it are visible to every thread after
+  it (the bias-gradient block is read and written by differently laid-out threads)."""
+  if not opts.interpret:
+    from jax.experimental.pallas import triton as plgpu
+    plgpu.debug_barrier()
 
 
 def _dq_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_ref, lse_ref,
