@@ -48,9 +48,6 @@ class FlashOptions:
   # The dK/dV kernel accumulates the bias gradient over the rows of a batch group in place;
   # groups run in parallel, each into its own partial sum (summed afterwards).
   bias_batch_groups: int = 0  # 0: pick from the launch size
-  # Issue the bias-gradient block's load at the top of the iteration (its latency overlaps the
-  # matmuls) instead of right before the update.
-  dbias_prefetch: bool = True
   interpret: bool = False  # run the kernels in Pallas' interpreter (CPU tests)
 
 
@@ -227,9 +224,6 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_
 
       def update(carry):
         dk, dv = carry
-        if dbias_ref is not None and opts.dbias_prefetch:
-          _barrier(opts)  # this block's previous update (an earlier row) is visible
-          dbias_prev = dbias_ref[g, h, qs, ks]
         q_idx = i * bq + jax.lax.broadcasted_iota(jnp.int32, (bq,), 0)
         q = q_ref[b, qs, h, :]
         do = do_ref[b, qs, h, :]
@@ -248,10 +242,8 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_
         ds = p * (dp - delta_ref[b, h, qs][:, None])
         dk = dk + _dot(ds.astype(q.dtype), q, trans_a=True)
         if dbias_ref is not None:
-          if not opts.dbias_prefetch:
-            _barrier(opts)
-            dbias_prev = dbias_ref[g, h, qs, ks]
-          dbias_ref[g, h, qs, ks] = dbias_prev + ds
+          _barrier(opts)  # this block's update for an earlier row is visible to every thread
+          dbias_ref[g, h, qs, ks] = dbias_ref[g, h, qs, ks] + ds
         return dk, dv
 
       return _maybe(None if q_seg is None else _segments_meet(q_seg, k_seg), update, carry)

@@ -42,8 +42,8 @@ def resolve_attention_impl(config: T5Config, *, packed: bool, dropout: bool,
   "auto" on a GPU backend picks cuDNN when it supports the case (no packing: per-batch segment
   masks would be folded into the bias, losing its gradient; no attention dropout; a 16-bit
   compute dtype; head_dim a multiple of 8 up to 128), else flanjax's Pallas flash attention
-  (packed rows, dropout; head_dim a power of two >= 16 and `lengths`, the sequence lengths of
-  the stack, multiples of 16), else einsum. Other backends use einsum; `attention_impl="pallas"`
+  (packed rows, dropout; a 16-bit compute dtype, head_dim a power of two >= 16 and `lengths`,
+  the sequence lengths of the stack, multiples of 16), else einsum. Other backends use einsum; `attention_impl="pallas"`
   there runs the kernels in Pallas' interpreter (slow: for tests).
   """
   impl = config.attention_impl
@@ -68,7 +68,8 @@ def resolve_attention_impl(config: T5Config, *, packed: bool, dropout: bool,
     return None
   if cudnn_ok:
     return "cudnn"
-  return "pallas" if pallas_why is None else None
+  sixteen_bit = config.dtype in ("bfloat16", "float16")  # float32 stays exact on einsum
+  return "pallas" if pallas_why is None and sixteen_bit else None
 
 
 def _segment_mask(q_seg: Array | None, k_seg: Array | None) -> Array | None:
