@@ -1,9 +1,10 @@
-"""GPU parity check: the fused (cuDNN) attention path against the einsum reference, in gradients.
+"""GPU parity check: a fused attention path against the einsum reference, in gradients.
 
-  PYTHONPATH=. python3 bench/check_attention.py [--size base] [--layers 2]
+  PYTHONPATH=. python3 bench/check_attention.py [--size base] [--layers 2] [--impl pallas --packed]
 
-Computes the training loss and the gradient of every parameter with `attention_impl="cudnn"`
-and `attention_impl="xla"` (same params, same random batch with right padding), and prints
+Computes the training loss and the gradient of every parameter with `attention_impl=--impl`
+(cuDNN, or flanjax's Pallas kernel) and `attention_impl="xla"` (same params, same random batch
+with right padding; `--packed`: two or three examples per row with segment ids), and prints
 ‖g_fused − g_ref‖ / ‖g_ref‖ per parameter group. The relative-position bias gradient is the one
 cuDNN can silently drop (a mask folded into the bias), so it is checked separately; the check
 fails (exit 1) if any relative error exceeds the bf16 tolerance or the bias gradient is zero.
@@ -29,6 +30,8 @@ def main(argv=None) -> int:
   p.add_argument("--input-len", type=int, default=128)
   p.add_argument("--target-len", type=int, default=32)
   p.add_argument("--patch", action="append", default=[])
+  p.add_argument("--impl", default="cudnn", choices=("cudnn", "pallas"))
+  p.add_argument("--packed", action="store_true", help="segment ids (cuDNN cannot: use pallas)")
   args = p.parse_args(argv)
   import importlib
 
@@ -52,19 +55,33 @@ def main(argv=None) -> int:
     enc[i, te - i * (te // 8):] = 0
   dec_in = np.concatenate([np.zeros((b, 1), np.int32), tgt[:, :-1]], axis=1)
   w = np.ones_like(tgt)
+  segs = {}
+  if args.packed:  # example s of a row: inputs [cuts_e[s], cuts_e[s+1]), targets likewise
+    eseg = np.zeros((b, te), np.int32)
+    dseg = np.zeros((b, td), np.int32)
+    for i in range(b):
+      n = 2 + i % 2
+      ce = np.linspace(0, te - i * (te // 8), n + 1).astype(int)
+      cd = np.linspace(0, td - i * (td // 8), n + 1).astype(int)
+      for s_ in range(n):
+        eseg[i, ce[s_]:ce[s_ + 1]] = s_ + 1
+        dseg[i, cd[s_]:cd[s_ + 1]] = s_ + 1
+        dec_in[i, cd[s_]] = 0  # each example's targets start with the start token
+    enc, dec_in, w = np.where(eseg > 0, enc, 0), np.where(dseg > 0, dec_in, 0), (dseg > 0)
+    segs = {"encoder_segment_ids": eseg, "decoder_segment_ids": dseg}
 
   def loss_fn(cfg):
     model = T5(cfg)
 
     def f(params):
-      logits = model.apply({"params": params}, enc, dec_in)
+      logits = model.apply({"params": params}, enc, dec_in, **segs)
       return losses.weighted_sums(logits, tgt, w)["loss"] / w.sum()
     return jax.jit(jax.value_and_grad(f))
 
   results = {}
-  for impl in ("cudnn", "xla"):
+  for impl in (args.impl, "xla"):
     results[impl] = loss_fn(base.replace(attention_impl=impl))(params)
-  (l_f, g_f), (l_r, g_r) = results["cudnn"], results["xla"]
+  (l_f, g_f), (l_r, g_r) = results[args.impl], results["xla"]
   print(f"loss fused {float(l_f):.6f} ref {float(l_r):.6f}")
   ok = abs(float(l_f) - float(l_r)) <= TOL * abs(float(l_r))
   flat_f = jax.tree_util.tree_flatten_with_path(g_f)[0]
@@ -82,7 +99,8 @@ def main(argv=None) -> int:
       ok = False
     worst = max(worst, rel)
   ok = ok and worst <= TOL
-  print(f"attention parity: worst grad rel_err {worst:.2e} (tol {TOL}): {'OK' if ok else 'FAIL'}")
+  print(f"attention parity ({args.impl}{', packed' if args.packed else ''}): worst grad rel_err "
+        f"{worst:.2e} (tol {TOL}): {'OK' if ok else 'FAIL'}")
   return 0 if ok else 1
 
 
