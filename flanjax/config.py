@@ -41,7 +41,10 @@ class T5Config:
   # dropout, CPU/TPU) stores QK^T scores in `dtype`, softmax still in fp32. Changes the numerics
   # by bf16 rounding of the scores; ~12 % faster fine-tuning steps on GPU (docs/performance.md).
   float32_attention_logits: bool = True
-  # Performance knobs: these change speed and memory, never the maths.
+  # Performance knobs: these change speed and memory, not the model's maths (the Pallas path
+  # draws attention dropout from its own random stream). attention_impl: "auto"
+  # (GPUs: cuDNN, else the Pallas kernel for packed rows / dropout; elsewhere einsum), "xla"
+  # (einsum), "cudnn", "pallas" (flanjax/flash_attention.py; see model.resolve_attention_impl).
   scan_layers: bool = False
   remat_policy: str = "none"
   attention_impl: str = "auto"
