@@ -48,6 +48,10 @@ class FlashOptions:
   # The dK/dV kernel accumulates the bias gradient over the rows of a batch group in place;
   # groups run in parallel, each into its own partial sum (summed afterwards).
   bias_batch_groups: int = 0  # 0: pick from the launch size
+  # How the dK/dV kernel produces the batch-1 bias gradient: "rows" stores each row's dS in the
+  # compute dtype ([batch, heads, q, k], summed over rows by XLA afterwards; fully parallel
+  # grid); "inplace" accumulates float32 sums over the rows of a batch group in place.
+  bias_grad: str = "rows"
   interpret: bool = False  # run the kernels in Pallas' interpreter (CPU tests)
 
 
@@ -119,11 +123,16 @@ def _segments_meet(q_seg, k_seg) -> Array:
   return jnp.logical_and(jnp.min(q_seg) <= jnp.max(k_seg), jnp.min(k_seg) <= jnp.max(q_seg))
 
 
-def _maybe(pred, fn, carry):
-  """fn(carry) where pred, else carry (skips fully masked blocks)."""
+def _maybe(pred, fn, carry, on_skip=None):
+  """fn(carry) where pred, else carry (skips fully masked blocks; `on_skip()` runs instead)."""
   if pred is None:
     return fn(carry)
-  return jax.lax.cond(pred, fn, lambda c: c, carry)
+
+  def skip(c):
+    if on_skip is not None:
+      on_skip()
+    return c
+  return jax.lax.cond(pred, fn, skip, carry)
 
 
 # --------------------------------------------------------------------------- forward
@@ -201,8 +210,11 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_
                 delta_ref, dbias_in_ref, dk_ref, dv_ref, dbias_ref, *, opts: FlashOptions,
                 num_heads: int, rows_per_program: int):
   """Grid (batch groups, heads, key blocks): dK, dV of each row of the group, and the bias
-  gradient of the group summed in place (the rows of a group run one after another)."""
-  del dbias_in_ref  # aliased with dbias_ref (zeros in)
+  gradient: per row (`bias_grad="rows"`, groups of one row; every block written once, zeros
+  where skipped) or summed in place over the rows of the group, which then run one after
+  another ("inplace"; `dbias_in_ref` is the aliased zeros)."""
+  del dbias_in_ref
+  rows_mode = opts.bias_grad == "rows"
   g, h, j = pl.program_id(0), pl.program_id(1), pl.program_id(2)
   bq, bk = opts.bwd_block_q, opts.bwd_block_k
   q_len = q_ref.shape[1]
@@ -210,7 +222,11 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_
   k_idx = j * bk + jax.lax.broadcasted_iota(jnp.int32, (bk,), 0)
   d = q_ref.shape[-1]
   scale = 1.0 / (1.0 - opts.dropout_rate)
-  lower = (j * bk) // bq if opts.causal else 0
+  lower = (j * bk) // bq if opts.causal else None
+  zero_fill = dbias_ref is not None and rows_mode
+
+  def zero_block(i):
+    dbias_ref[g, h, pl.ds(i * bq, bq), ks] = jnp.zeros((bq, bk), dbias_ref.dtype)
 
   def one_row(n, _):
     b = g * rows_per_program + n
@@ -242,14 +258,20 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_
         ds = p * (dp - delta_ref[b, h, qs][:, None])
         dk = dk + _dot(ds.astype(q.dtype), q, trans_a=True)
         if dbias_ref is not None:
-          _barrier(opts)  # this block's update for an earlier row is visible to every thread
-          dbias_ref[g, h, qs, ks] = dbias_ref[g, h, qs, ks] + ds
+          if rows_mode:
+            dbias_ref[g, h, qs, ks] = ds.astype(dbias_ref.dtype)
+          else:
+            _barrier(opts)  # this block's update for an earlier row is visible to every thread
+            dbias_ref[g, h, qs, ks] = dbias_ref[g, h, qs, ks] + ds
         return dk, dv
 
-      return _maybe(None if q_seg is None else _segments_meet(q_seg, k_seg), update, carry)
+      return _maybe(None if q_seg is None else _segments_meet(q_seg, k_seg), update, carry,
+                    on_skip=functools.partial(zero_block, i) if zero_fill else None)
 
     zeros = jnp.zeros((bk, d), jnp.float32)
-    dk, dv = jax.lax.fori_loop(lower, q_len // bq, body, (zeros, zeros))
+    if zero_fill and lower is not None:  # causal: query blocks wholly before this key block
+      jax.lax.fori_loop(0, lower, lambda i, c: (zero_block(i), c)[1], 0)
+    dk, dv = jax.lax.fori_loop(0 if lower is None else lower, q_len // bq, body, (zeros, zeros))
     dk_ref[b, ks, h, :] = dk.astype(dk_ref.dtype)
     dv_ref[b, ks, h, :] = dv.astype(dv_ref.dtype)
     return 0
@@ -324,29 +346,38 @@ def _backward(opts: FlashOptions, res, do):
   delta = jnp.einsum("bqhd,bqhd->bhq", out.astype(jnp.float32), do.astype(jnp.float32))
   args = (q, k, v, bias, q_seg, k_seg, seed, do, lse, delta)
 
-  if bias is None:
-    groups, rows_per_program = batch, 1
-    dbias0 = None
-  else:
+  if opts.bias_grad not in ("rows", "inplace"):
+    raise ValueError(f"FlashOptions.bias_grad={opts.bias_grad!r}: use 'rows' or 'inplace'.")
+  inplace = bias is not None and opts.bias_grad == "inplace"
+  groups, rows_per_program, dbias0 = batch, 1, None
+  out_shape = [jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)]
+  if inplace:
     groups = _bias_groups(opts, batch, heads, k_len // bk)
     rows_per_program = batch // groups
     dbias0 = jnp.zeros((groups, heads, q_len, k_len), jnp.float32)
-  out_shape = [jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)]
-  if dbias0 is not None:
     out_shape.append(jax.ShapeDtypeStruct(dbias0.shape, jnp.float32))
+  elif bias is not None:  # dS of every row, in the compute dtype
+    out_shape.append(jax.ShapeDtypeStruct((batch, heads, q_len, k_len), q.dtype))
 
   def dkv_kernel(*refs):
-    if dbias0 is None:  # no dbias in/out refs
-      refs = refs[:10] + (None,) + refs[10:] + (None,)
-    return _dkv_kernel(*refs, opts=opts, num_heads=heads, rows_per_program=rows_per_program)
+    ins, outs = refs[:10], refs[10:]
+    dbias_in = None
+    if inplace:
+      dbias_in, outs = outs[0], outs[1:]
+    if bias is None:
+      outs = outs + (None,)
+    return _dkv_kernel(*ins, dbias_in, *outs, opts=opts, num_heads=heads,
+                       rows_per_program=rows_per_program)
 
   outs = pl.pallas_call(
       dkv_kernel, grid=(groups, heads, k_len // bk), out_shape=out_shape,
-      input_output_aliases={} if dbias0 is None else {len(jax.tree.leaves(args)): 2},
+      input_output_aliases={len(jax.tree.leaves(args)): 2} if inplace else {},
       compiler_params=_compiler_params(opts), interpret=opts.interpret,
-      name="flanjax_flash_dkv")(*args, *(() if dbias0 is None else (dbias0,)))
+      name="flanjax_flash_dkv")(*args, *((dbias0,) if inplace else ()))
   dk, dv = outs[0], outs[1]
-  dbias = None if bias is None else jnp.sum(outs[2], axis=0).astype(bias.dtype)  # [h, q, k]
+  dbias = None  # [h, q, k]: summed over the groups or rows in float32
+  if bias is not None:
+    dbias = jnp.sum(outs[2].astype(jnp.float32), axis=0).astype(bias.dtype)
 
   dq = pl.pallas_call(
       functools.partial(_dq_kernel, opts=opts, num_heads=heads),

@@ -5,6 +5,7 @@ gradients of q, k, v and the batch-1 relative bias, and the model's Pallas path 
 einsum path. On a GPU the same kernels compile through Triton (bench/probe_flash_attention.py
 checks them there).
 """
+import dataclasses
 import textwrap
 
 import jax
@@ -49,17 +50,20 @@ def _value_and_grads(fn, q, k, v, bias, w, segs, **kw):
   return out, grads
 
 
-@pytest.mark.parametrize("causal,packed,rate,lq,lk", [
-    (False, False, 0.0, 32, 32),  # encoder
-    (True, False, 0.0, 32, 32),  # decoder self-attention
-    (False, True, 0.0, 32, 32),  # packed encoder (padding rows see no key)
-    (True, True, 0.3, 32, 32),  # packed decoder with dropout
-    (False, True, 0.2, 16, 48),  # packed cross-attention with dropout
+@pytest.mark.parametrize("causal,packed,rate,lq,lk,bias_grad", [
+    (False, False, 0.0, 32, 32, "rows"),  # encoder
+    (True, False, 0.0, 32, 32, "rows"),  # decoder self-attention
+    (False, True, 0.0, 32, 32, "rows"),  # packed encoder (padding rows see no key)
+    (True, True, 0.3, 32, 32, "rows"),  # packed decoder with dropout
+    (False, True, 0.2, 16, 48, "rows"),  # packed cross-attention with dropout
+    (False, True, 0.0, 32, 32, "inplace"),  # the in-place bias gradient, 2 rows per group
+    (True, True, 0.3, 32, 32, "inplace"),
 ])
-def test_kernel_matches_reference(causal, packed, rate, lq, lk):
-  q, k, v, bias, w, segs = _inputs(lq=lq, lk=lk, packed=packed)
+def test_kernel_matches_reference(causal, packed, rate, lq, lk, bias_grad):
+  q, k, v, bias, w, segs = _inputs(b=4, lq=lq, lk=lk, packed=packed)
   kw = dict(causal=causal, dropout_rate=rate, dropout_rng=jax.random.PRNGKey(5))
-  out, grads = _value_and_grads(fa.flash_attention, q, k, v, bias, w, segs, options=SMALL, **kw)
+  opts = dataclasses.replace(SMALL, bias_grad=bias_grad, bias_batch_groups=2)
+  out, grads = _value_and_grads(fa.flash_attention, q, k, v, bias, w, segs, options=opts, **kw)
   ref_out, ref_grads = _value_and_grads(fa.reference_attention, q, k, v, bias, w, segs, **kw)
   np.testing.assert_allclose(out, ref_out, rtol=1e-5, atol=1e-5)
   for name, g, r in zip(("dq", "dk", "dv", "dbias"), grads, ref_grads):
