@@ -2,8 +2,8 @@
 
 What cuDNN's fused attention cannot do for T5 fine-tuning, this kernel does in one pass without
 materialising `[batch, heads, q, k]` scores:
-- the trainable relative bias of batch 1 (`[heads, q, k]`, shared by every row), with its
-  gradient summed over the batch inside the backward kernel;
+- the trainable relative bias of batch 1 (`[heads, q, k]`, shared by every row; read in the
+  compute dtype, as cuDNN reads it), with its float32 gradient summed over the batch;
 - packed rows: segment ids (a query sees only keys of its own segment; blocks whose segment
   ranges do not meet are skipped) and causal masking;
 - attention dropout drawn in-kernel from a counter-based hash of (seed, row, head, q, k), so the
@@ -44,7 +44,7 @@ class FlashOptions:
   bwd_block_q: int = 64
   bwd_block_k: int = 64
   num_warps: int = 4
-  num_stages: int = 2
+  num_stages: int = 3
   # The dK/dV kernel accumulates the bias gradient over the rows of a batch group in place;
   # groups run in parallel, each into its own partial sum (summed afterwards).
   bias_batch_groups: int = 0  # 0: pick from the launch size
@@ -200,7 +200,13 @@ def _forward(q, k, v, bias, q_seg, k_seg, seed, opts: FlashOptions):
   return pl.pallas_call(
       kernel, grid=(batch, heads, q_len // opts.block_q), out_shape=out_shape,
       compiler_params=_compiler_params(opts), interpret=opts.interpret,
-      name="flanjax_flash_fwd")(q, k, v, bias, q_seg, k_seg, seed)
+      name="flanjax_flash_fwd")(q, k, v, _kernel_bias(bias, q), q_seg, k_seg, seed)
+
+
+def _kernel_bias(bias, q):
+  """The bias as the kernels read it: in the compute dtype, as cuDNN does (half the bytes of
+  float32: -0.3 ms of 2.4 per T5-large encoder layer, call 24). Float32 inputs stay exact."""
+  return None if bias is None else bias.astype(q.dtype)
 
 
 # --------------------------------------------------------------------------- backward
@@ -344,7 +350,7 @@ def _backward(opts: FlashOptions, res, do):
   k_len = k.shape[1]
   bq, bk = opts.bwd_block_q, opts.bwd_block_k
   delta = jnp.einsum("bqhd,bqhd->bhq", out.astype(jnp.float32), do.astype(jnp.float32))
-  args = (q, k, v, bias, q_seg, k_seg, seed, do, lse, delta)
+  args = (q, k, v, _kernel_bias(bias, q), q_seg, k_seg, seed, do, lse, delta)
 
   if opts.bias_grad not in ("rows", "inplace"):
     raise ValueError(f"FlashOptions.bias_grad={opts.bias_grad!r}: use 'rows' or 'inplace'.")
