@@ -89,33 +89,36 @@ def main(argv=None):
       ("cross", 128, 512, False, False),
   ]
 
+  def rel(a, b):
+    a, b = a.astype(jnp.float32), b.astype(jnp.float32)
+    return float(jnp.linalg.norm(a - b) / (jnp.linalg.norm(b) + 1e-12))
+
+  def check(name, lq, lk, bias, causal, packed, rate):
+    """bf16 kernel vs float32 reference: relative errors of the output and the gradients."""
+    q, k, v, bi, w, qseg, kseg = inputs(4, lq, lk, 4, 64, bias, packed)
+    rng = jax.random.PRNGKey(7)
+
+    def loss(fn, q, k, v, bi):
+      o = fn(q, k, v, bi, q_segment_ids=qseg, kv_segment_ids=kseg, causal=causal,
+             dropout_rate=rate, dropout_rng=rng)
+      rows = jnp.ones(o.shape[:2]) if qseg is None else (
+          jnp.any(qseg[:, :, None] == kseg[:, None, :], axis=-1))  # rows that see a key
+      return jnp.sum(o.astype(jnp.float32) * w * rows[:, :, None, None]), o
+    grad = jax.jit(jax.value_and_grad(loss, (1, 2, 3, 4) if bias else (1, 2, 3), has_aux=True),
+                   static_argnums=0)
+    (_, o1), g1 = grad(fa.flash_attention, q, k, v, bi)
+    f32 = [x.astype(jnp.float32) if x is not None else None for x in (q, k, v, bi)]
+    (_, o2), g2 = grad(fa.reference_attention, *f32)
+    errs = {"out": rel(o1, o2)}
+    errs.update({n: rel(a, b) for n, a, b in zip(("dq", "dk", "dv", "dbias"), g1, g2)})
+    emit(probe="check", case=name, packed=packed, dropout=rate, rel_err=errs,
+         ok=all(e < 2e-2 for e in errs.values()))
+
   if args.check:
     for name, lq, lk, bias, causal in cases:
       for packed in (False, True):
         for rate in (0.0, 0.1):
-          q, k, v, bi, w, qseg, kseg = inputs(4, lq, lk, 4, 64, bias, packed)
-          rng = jax.random.PRNGKey(7)
-
-          def loss(fn, q, k, v, bi, **kw):
-            o = fn(q, k, v, bi, q_segment_ids=qseg, kv_segment_ids=kseg, causal=causal,
-                   dropout_rate=rate, dropout_rng=rng, **kw)
-            rows = jnp.ones(o.shape[:2]) if qseg is None else (
-                jnp.any(qseg[:, :, None] == kseg[:, None, :], axis=-1))
-            return jnp.sum(o.astype(jnp.float32) * w * rows[:, :, None, None]), o
-          argn = (1, 2, 3, 4) if bias else (1, 2, 3)
-          (_, o1), g1 = jax.jit(jax.value_and_grad(loss, argn, has_aux=True),
-                                static_argnums=0)(fa.flash_attention, q, k, v, bi)
-          f32 = [x.astype(jnp.float32) if x is not None else None for x in (q, k, v, bi)]
-          (_, o2), g2 = jax.jit(jax.value_and_grad(loss, argn, has_aux=True),
-                                static_argnums=0)(fa.reference_attention, *f32)
-
-          def rel(a, b):
-            a, b = a.astype(jnp.float32), b.astype(jnp.float32)
-            return float(jnp.linalg.norm(a - b) / (jnp.linalg.norm(b) + 1e-12))
-          errs = {"out": rel(o1, o2)}
-          errs.update({n: rel(a, b) for n, a, b in zip(("dq", "dk", "dv", "dbias"), g1, g2)})
-          emit(probe="check", case=name, packed=packed, dropout=rate, rel_err=errs,
-               ok=all(e < 2e-2 for e in errs.values()))
+          check(name, lq, lk, bias, causal, packed, rate)
 
   def timeit(fn, *xs, n=10):
     out = fn(*xs)
