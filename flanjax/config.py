@@ -37,9 +37,10 @@ class T5Config:
   # Activation (compute) dtype and parameter (storage) dtype.
   dtype: str = "bfloat16"
   param_dtype: str = "float32"
-  # False: T5X's default (`float32_logits=False`): the einsum attention path (packed rows,
-  # dropout, CPU/TPU) stores QK^T scores in `dtype`, softmax still in fp32. Changes the numerics
-  # by bf16 rounding of the scores; ~12 % faster fine-tuning steps on GPU (docs/performance.md).
+  # False: T5X's default (`float32_logits=False`): the einsum attention path (CPU/TPU, or
+  # attention_impl="xla") stores QK^T scores in `dtype`, softmax still in fp32. Changes the
+  # numerics by bf16 rounding of the scores; ~12 % faster einsum steps (docs/performance.md).
+  # The cuDNN and Pallas paths keep fp32 scores either way.
   float32_attention_logits: bool = True
   # Performance knobs: these change speed and memory, not the model's maths (the Pallas path
   # draws attention dropout from its own random stream). attention_impl: "auto"
