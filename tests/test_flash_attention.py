@@ -185,30 +185,92 @@ def test_attention_impl_resolution_for_pallas():
 
 def test_sharded_kernel_matches_unsharded(python_runner):
   """Under a (data 2, model 2) mesh the kernel runs per shard (shard_map); the bias gradient
-  of batch-sharded rows is summed across shards."""
+  of batch-sharded rows is summed across shards. With 3 heads (not divisible by the model
+  axis) heads stay whole on every model shard, and the gradients must not be counted twice.
+  Both bias-gradient modes."""
   code = textwrap.dedent("""
       import jax, jax.numpy as jnp, numpy as np
       from jax.sharding import NamedSharding, PartitionSpec as P
       from flanjax import flash_attention as fa, partitioning
-      opts = fa.FlashOptions(block_q=16, block_k=16, bwd_block_q=16, bwd_block_k=16,
-                             interpret=True)
-      ks = jax.random.split(jax.random.PRNGKey(0), 5)
-      q, k, v = (jax.random.normal(kk, (4, 32, 2, 16)) for kk in ks[:3])
-      bias = jax.random.normal(ks[3], (1, 2, 32, 32))
-      seg = jnp.asarray(np.repeat([[1] * 20 + [2] * 12], 4, axis=0), jnp.int32)
-      def loss(q, k, v, bias, axes):
-        o = fa.flash_attention(q, k, v, bias, q_segment_ids=seg, kv_segment_ids=seg,
-                               causal=True, options=opts, mesh_axes=axes)
-        return jnp.sum(o * jnp.arange(o.size).reshape(o.shape) / o.size)
-      grad = jax.grad(loss, (0, 1, 2, 3))
-      want = jax.jit(grad, static_argnums=4)(q, k, v, bias, None)
       mesh = partitioning.make_mesh((2, 2))
-      with jax.set_mesh(mesh):
-        sh = NamedSharding(mesh, P("data", None, "model", None))
-        got = jax.jit(grad, static_argnums=4)(jax.device_put(q, sh), jax.device_put(k, sh),
-                                              jax.device_put(v, sh), bias, ("data", "model"))
-      for a, b in zip(got, want):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
+      for heads, axes, bias_grad in ((2, ("data", "model"), "rows"),
+                                     (2, ("data", "model"), "inplace"),
+                                     (3, ("data", None), "rows")):
+        opts = fa.FlashOptions(block_q=16, block_k=16, bwd_block_q=16, bwd_block_k=16,
+                               bias_grad=bias_grad, interpret=True)
+        ks = jax.random.split(jax.random.PRNGKey(0), 5)
+        q, k, v = (jax.random.normal(kk, (4, 32, heads, 16)) for kk in ks[:3])
+        bias = jax.random.normal(ks[3], (1, heads, 32, 32))
+        seg = jnp.asarray(np.repeat([[1] * 20 + [2] * 12], 4, axis=0), jnp.int32)
+        def loss(q, k, v, bias, axes):
+          o = fa.flash_attention(q, k, v, bias, q_segment_ids=seg, kv_segment_ids=seg,
+                                 causal=True, options=opts, mesh_axes=axes)
+          return jnp.sum(o * jnp.arange(o.size).reshape(o.shape) / o.size)
+        grad = jax.grad(loss, (0, 1, 2, 3))
+        want = jax.jit(grad, static_argnums=4)(q, k, v, bias, None)
+        with jax.set_mesh(mesh):
+          sh = NamedSharding(mesh, P(*(axes[0], None, axes[1], None)))
+          got = jax.jit(grad, static_argnums=4)(jax.device_put(q, sh), jax.device_put(k, sh),
+                                                jax.device_put(v, sh), bias, axes)
+        for a, b in zip(got, want):
+          np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
       print("OK")
   """)
   assert "OK" in python_runner(code, devices=4).stdout
+
+
+def test_model_pallas_path_under_a_mesh(python_runner):
+  """The model's Pallas path inside the trainer's contexts (jax.set_mesh + logical axis rules):
+  `layers._mesh_axes_for` maps batch/heads to the mesh, and loss and gradients match the einsum
+  path on the same mesh."""
+  code = textwrap.dedent("""
+      import flax.linen as nn, jax, jax.numpy as jnp, numpy as np
+      from flanjax import layers, losses, model as M, partitioning
+      from flanjax.config import get_config
+      cfg = get_config("tiny", vocab_size=97, d_model=32, head_dim=16, num_heads=2, d_ff=48,
+                       num_encoder_layers=1, num_decoder_layers=1, dtype="float32")
+      params = M.init_params(cfg, jax.random.PRNGKey(0))
+      rng = np.random.default_rng(0)
+      enc = rng.integers(2, 97, (4, 32)).astype(np.int32)
+      dec = rng.integers(2, 97, (4, 16)).astype(np.int32)
+      eseg = np.repeat([[1] * 20 + [2] * 12], 4, axis=0).astype(np.int32)
+      dseg = np.repeat([[1] * 9 + [2] * 7], 4, axis=0).astype(np.int32)
+      def run(impl):
+        c = cfg.replace(attention_impl=impl)
+        def f(p):
+          assert layers._mesh_axes_for(4, 2) == ("data", "model")
+          logits = M.T5(c).apply({"params": p}, enc, dec, eseg, dseg)
+          return losses.weighted_sums(logits, dec, np.ones((4, 16), np.float32))["loss"]
+        return jax.jit(jax.value_and_grad(f))(params)
+      mesh = partitioning.make_mesh((2, 2))
+      with jax.set_mesh(mesh), nn.logical_axis_rules(partitioning.STANDARD_LOGICAL_AXIS_RULES):
+        (l1, g1), (l2, g2) = run("pallas"), run("xla")
+      np.testing.assert_allclose(l1, l2, rtol=1e-5)
+      for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * float(np.abs(b).max()) + 1e-7)
+      print("OK")
+  """)
+  assert "OK" in python_runner(code, devices=4).stdout
+
+
+def test_bias_grad_auto_switches_to_inplace_for_long_rows(monkeypatch):
+  """"auto" stores per-row dS unless that buffer exceeds ROWS_BUFFER_BYTES; both give the same
+  gradients (the in-place mode is what long sequences get)."""
+  q, k, v, bias, w, segs = _inputs(b=4, packed=True)
+  auto = dataclasses.replace(SMALL, bias_grad="auto")
+  _, g_rows = _value_and_grads(fa.flash_attention, q, k, v, bias, w, segs, options=auto)
+  calls = []
+  real = fa._dkv_kernel
+
+  def spy(*refs, **kw):
+    calls.append(kw["opts"].bias_grad)
+    return real(*refs, **kw)
+  monkeypatch.setattr(fa, "_dkv_kernel", spy)
+  monkeypatch.setattr(fa, "ROWS_BUFFER_BYTES", 1024)  # 4 x 2 x 32 x 32 x 4 bytes > 1 KiB
+  _, g_inplace = _value_and_grads(fa.flash_attention, q, k, v, bias, w, segs, options=auto)
+  assert calls and set(calls) == {"inplace"}
+  for a, b in zip(g_rows, g_inplace):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  with pytest.raises(ValueError, match="bias_grad='sum'"):
+    _value_and_grads(fa.flash_attention, q, k, v, bias, w, segs,
+                     options=dataclasses.replace(SMALL, bias_grad="sum"))
