@@ -46,9 +46,9 @@ class FlashOptions:
   bwd_block_k: int = 64
   num_warps: int = 4
   num_stages: int = 3
-  # The dK/dV kernel accumulates the bias gradient over the rows of a batch group in place;
-  # groups run in parallel, each into its own partial sum (summed afterwards).
-  bias_batch_groups: int = 0  # 0: pick from the launch size
+  # bias_grad="inplace": the rows of a batch group run one after another, accumulating into the
+  # group's float32 partial sum; groups run in parallel (0: ~2 programs per SM).
+  bias_batch_groups: int = 0
   # How the dK/dV kernel produces the batch-1 bias gradient: "rows" stores each row's dS in the
   # compute dtype ([batch, heads, q, k], summed over rows by XLA afterwards; fully parallel
   # grid: 2.44 vs 2.76 ms per T5-large encoder layer, call 24); "inplace" accumulates float32
@@ -471,10 +471,23 @@ def flash_attention(q: Array, k: Array, v: Array, bias: Array | None = None, *,
   seeds the in-kernel mask (`dropout_keep_mask`). `mesh_axes=(batch_axes, head_axes)` runs the
   kernel per shard under the current mesh (`jax.set_mesh`). Returns [b, q, h, d] in q's dtype.
   """
+  b, q_len, heads, d = q.shape
+  k_len = k.shape[1]
+  if k.shape != v.shape or k.shape != (b, k_len, heads, d):
+    raise ValueError(f"flash_attention: q {q.shape}, k {k.shape} and v {v.shape} must be "
+                     "[batch, len, heads, head_dim] with equal batch, heads and head_dim (and "
+                     "k, v of one shape).")
   if (q_segment_ids is None) != (kv_segment_ids is None):
     raise ValueError("flash_attention: give both q_segment_ids and kv_segment_ids, or neither.")
-  if bias is not None and (bias.ndim != 4 or bias.shape[0] != 1):
-    raise ValueError(f"flash_attention: bias must be [1, heads, q, k], got {bias.shape}.")
+  if q_segment_ids is not None and (q_segment_ids.shape != (b, q_len)
+                                    or kv_segment_ids.shape != (b, k_len)):
+    raise ValueError(f"flash_attention: segment ids must be [batch, q] {(b, q_len)} and "
+                     f"[batch, k] {(b, k_len)}, got {q_segment_ids.shape} and "
+                     f"{kv_segment_ids.shape}.")
+  if bias is not None and bias.shape != (1, heads, q_len, k_len):
+    raise ValueError(f"flash_attention: bias must be [1, heads, q, k] = "
+                     f"{(1, heads, q_len, k_len)} (one bias shared by every row), got "
+                     f"{bias.shape}.")
   if options is None:
     options = options_for(q.shape[1], k.shape[1], causal=causal, dropout_rate=dropout_rate)
   options = dataclasses.replace(options, causal=causal, dropout_rate=dropout_rate)

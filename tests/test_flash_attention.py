@@ -103,6 +103,13 @@ def test_unsupported_shapes_and_arguments_are_refused():
     fa.flash_attention(q, k, v, bias, dropout_rate=0.1, options=SMALL)
   with pytest.raises(ValueError, match=r"bias must be \[1, heads, q, k\]"):
     fa.flash_attention(q, k, v, jnp.concatenate([bias, bias]), options=SMALL)
+  with pytest.raises(ValueError, match=r"bias must be \[1, heads, q, k\] = \(1, 2, 32, 32\)"):
+    fa.flash_attention(q, k, v, bias[:, :1], options=SMALL)
+  with pytest.raises(ValueError, match="segment ids must be"):
+    fa.flash_attention(q, k, v, bias, q_segment_ids=q_seg, kv_segment_ids=q_seg[:, :16],
+                       options=SMALL)
+  with pytest.raises(ValueError, match="equal batch, heads and head_dim"):
+    fa.flash_attention(q, k[:, :, :1], v[:, :, :1], bias, options=SMALL)
   assert "power of two" in fa.unsupported_reason(24, (32,))
   assert "multiple of 16" in fa.unsupported_reason(64, (512, 120))
   assert fa.unsupported_reason(64, (512, 128)) is None
