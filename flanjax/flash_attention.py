@@ -32,7 +32,6 @@ from jax.experimental import pallas as pl
 Array = Any
 
 _GOLDEN = 0x9E3779B9
-ROWS_BUFFER_BYTES = 1 << 30  # FlashOptions.bias_grad="auto": per-row dS up to 1 GiB per call
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,12 +48,14 @@ class FlashOptions:
   # bias_grad="inplace": the rows of a batch group run one after another, accumulating into the
   # group's float32 partial sum; groups run in parallel (0: ~2 programs per SM).
   bias_batch_groups: int = 0
-  # How the dK/dV kernel produces the batch-1 bias gradient: "rows" stores each row's dS in the
-  # compute dtype ([batch, heads, q, k], summed over rows by XLA afterwards; fully parallel
-  # grid: 2.44 vs 2.76 ms per T5-large encoder layer, call 24); "inplace" accumulates float32
-  # sums over the rows of a batch group in place ([groups, heads, q, k]). "auto": rows unless
-  # that buffer would exceed ROWS_BUFFER_BYTES (long sequences: 1024^2 scores per row and head).
-  bias_grad: str = "auto"
+  # How the dK/dV kernel produces the batch-1 bias gradient. "rows" (default): each row's dS
+  # is stored ([batch, heads, q, k] in bf16 for bf16 compute, else float32) from a fully
+  # parallel grid and summed over rows by XLA in float32: 2.44 vs 2.76 ms per T5-large encoder
+  # layer (call 24), checked on the GPU. "inplace": float32 sums over the rows of a batch group
+  # accumulated in place ([groups, heads, q, k]: far less memory for long rows); checked in the
+  # interpreter, timed on the GPU (calls 15-20) but its accumulation over several rows has not
+  # been checked against the reference there.
+  bias_grad: str = "rows"
   interpret: bool = False  # run the kernels in Pallas' interpreter (CPU tests)
 
 
@@ -231,7 +232,8 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_
   k_idx = j * bk + jax.lax.broadcasted_iota(jnp.int32, (bk,), 0)
   d = q_ref.shape[-1]
   scale = 1.0 / (1.0 - opts.dropout_rate)
-  lower = (j * bk) // bq if opts.causal else None
+  # Causal: query blocks wholly before this key block see none of it (clamped: k_len > q_len).
+  lower = jnp.minimum((j * bk) // bq, q_len // bq) if opts.causal else None
   zero_fill = dbias_ref is not None and rows_mode
 
   def zero_block(i):
@@ -355,15 +357,7 @@ def _backward(opts: FlashOptions, res, do):
   delta = jnp.einsum("bqhd,bqhd->bhq", out.astype(jnp.float32), do.astype(jnp.float32))
   args = (q, k, v, _kernel_bias(bias, q), q_seg, k_seg, seed, do, lse, delta)
 
-  if opts.bias_grad not in ("auto", "rows", "inplace"):
-    raise ValueError(f"FlashOptions.bias_grad={opts.bias_grad!r}: use 'auto', 'rows' or "
-                     "'inplace'.")
-  mode = opts.bias_grad
-  if mode == "auto":
-    rows_bytes = batch * heads * q_len * k_len * jnp.dtype(q.dtype).itemsize
-    mode = "rows" if rows_bytes <= ROWS_BUFFER_BYTES else "inplace"
-  opts = dataclasses.replace(opts, bias_grad=mode)  # the kernel reads the resolved mode
-  inplace = bias is not None and mode == "inplace"
+  inplace = bias is not None and opts.bias_grad == "inplace"
   groups, rows_per_program, dbias0 = batch, 1, None
   out_shape = [jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)]
   if inplace:
@@ -372,7 +366,8 @@ def _backward(opts: FlashOptions, res, do):
     dbias0 = jnp.zeros((groups, heads, q_len, k_len), jnp.float32)
     out_shape.append(jax.ShapeDtypeStruct(dbias0.shape, jnp.float32))
   elif bias is not None:  # dS of every row, in the compute dtype
-    out_shape.append(jax.ShapeDtypeStruct((batch, heads, q_len, k_len), q.dtype))
+    rows_dtype = jnp.bfloat16 if q.dtype == jnp.bfloat16 else jnp.float32  # (fp16: subnormals)
+    out_shape.append(jax.ShapeDtypeStruct((batch, heads, q_len, k_len), rows_dtype))
 
   def dkv_kernel(*refs):
     ins, outs = refs[:10], refs[10:]
@@ -424,6 +419,12 @@ def check_supported(q_shape, k_shape, opts: FlashOptions) -> str | None:
   k_len = k_shape[1]
   if d < 16 or d & (d - 1):
     return f"head_dim={d} is not a power of two >= 16"
+  for name in ("block_q", "block_k", "bwd_block_q", "bwd_block_k"):
+    blk = getattr(opts, name)
+    if blk < 16 or blk & (blk - 1):
+      return f"FlashOptions.{name}={blk} is not a power of two >= 16 (Triton's tile shapes)"
+  if opts.bias_grad not in ("rows", "inplace"):
+    return f"FlashOptions.bias_grad={opts.bias_grad!r} is not 'rows' or 'inplace'"
   for name, n, blocks in (("query length", q_len, (opts.block_q, opts.bwd_block_q)),
                           ("key length", k_len, (opts.block_k, opts.bwd_block_k))):
     for blk in blocks:
@@ -469,7 +470,9 @@ def flash_attention(q: Array, k: Array, v: Array, bias: Array | None = None, *,
   q_segment_ids [b, q] / kv_segment_ids [b, k] int32: a query sees keys of equal id (give both
   or neither); `causal` hides keys after the query. With `dropout_rate > 0` a `dropout_rng` key
   seeds the in-kernel mask (`dropout_keep_mask`). `mesh_axes=(batch_axes, head_axes)` runs the
-  kernel per shard under the current mesh (`jax.set_mesh`). Returns [b, q, h, d] in q's dtype.
+  kernel per shard under the current mesh (`jax.set_mesh`). `options` gives block sizes and
+  the like (default: `options_for` the lengths); its causal/dropout_rate fields are replaced by
+  the arguments. Returns [b, q, h, d] in q's dtype.
   """
   b, q_len, heads, d = q.shape
   k_len = k.shape[1]

@@ -43,8 +43,9 @@ def resolve_attention_impl(config: T5Config, *, packed: bool, dropout: bool,
   masks would be folded into the bias, losing its gradient; no attention dropout; a 16-bit
   compute dtype; head_dim a multiple of 8 up to 128), else flanjax's Pallas flash attention
   (packed rows, dropout; a 16-bit compute dtype, head_dim a power of two >= 16 and `lengths`,
-  the sequence lengths of the stack, multiples of 16), else einsum. Other backends use einsum; `attention_impl="pallas"`
-  there runs the kernels in Pallas' interpreter (slow: for tests).
+  the sequence lengths of the stack, multiples of 16), else einsum. Other backends use einsum.
+  `attention_impl="pallas"` uses the kernel wherever the lengths allow (einsum otherwise), on
+  other backends in Pallas' interpreter (slow: for tests).
   """
   impl = config.attention_impl
   if impl == "xla":
@@ -60,10 +61,12 @@ def resolve_attention_impl(config: T5Config, *, packed: bool, dropout: bool,
           "attention_impl='auto' (Pallas flash attention or einsum) or 'pallas'.")
     return "cudnn"
   if impl == "pallas":
-    if pallas_why:
-      raise ValueError(f"attention_impl='pallas' cannot run this model: {pallas_why}. Use "
+    model_why = flash_attention.unsupported_reason(config.head_dim, ())
+    if model_why:
+      raise ValueError(f"attention_impl='pallas' cannot run this model: {model_why}. Use "
                        "attention_impl='auto' to fall back to the einsum path automatically.")
-    return "pallas"
+    # Lengths vary per call (evaluation buckets, decoding): einsum takes the ones it cannot.
+    return "pallas" if pallas_why is None else None
   if jax.default_backend() != "gpu":
     return None
   if cudnn_ok:

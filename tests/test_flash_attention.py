@@ -179,8 +179,8 @@ def test_model_pallas_dropout_is_seeded():
 def test_attention_impl_resolution_for_pallas():
   cfg = get_config("tiny", attention_impl="pallas")  # head_dim 64
   assert M.resolve_attention_impl(cfg, packed=True, dropout=True, lengths=(64, 32)) == "pallas"
-  with pytest.raises(ValueError, match="sequence length 30 is not a multiple of 16"):
-    M.resolve_attention_impl(cfg, packed=True, dropout=False, lengths=(64, 30))
+  # lengths vary per call (evaluation pads to buckets of 8): einsum takes those
+  assert M.resolve_attention_impl(cfg, packed=True, dropout=False, lengths=(64, 30)) is None
   with pytest.raises(ValueError, match="head_dim=24"):
     M.resolve_attention_impl(cfg.replace(head_dim=24), packed=False, dropout=False)
   auto = get_config("tiny")
@@ -260,24 +260,18 @@ def test_model_pallas_path_under_a_mesh(python_runner):
   assert "OK" in python_runner(code, devices=4).stdout
 
 
-def test_bias_grad_auto_switches_to_inplace_for_long_rows(monkeypatch):
-  """"auto" stores per-row dS unless that buffer exceeds ROWS_BUFFER_BYTES; both give the same
-  gradients (the in-place mode is what long sequences get)."""
-  q, k, v, bias, w, segs = _inputs(b=4, packed=True)
-  auto = dataclasses.replace(SMALL, bias_grad="auto")
-  _, g_rows = _value_and_grads(fa.flash_attention, q, k, v, bias, w, segs, options=auto)
-  calls = []
-  real = fa._dkv_kernel
-
-  def spy(*refs, **kw):
-    calls.append(kw["opts"].bias_grad)
-    return real(*refs, **kw)
-  monkeypatch.setattr(fa, "_dkv_kernel", spy)
-  monkeypatch.setattr(fa, "ROWS_BUFFER_BYTES", 1024)  # 4 x 2 x 32 x 32 x 4 bytes > 1 KiB
-  _, g_inplace = _value_and_grads(fa.flash_attention, q, k, v, bias, w, segs, options=auto)
-  assert calls and set(calls) == {"inplace"}
-  for a, b in zip(g_rows, g_inplace):
-    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+def test_causal_with_more_keys_than_queries_and_option_checks():
+  """Causal with k_len > q_len (key blocks past every query: their zero-filled bias-gradient
+  blocks are clamped to the buffer) gives the reference's values; bad options are refused by
+  name."""
+  q, k, v, bias, w, segs = _inputs(lq=32, lk=64)
+  kw = dict(causal=True)
+  out, grads = _value_and_grads(fa.flash_attention, q, k, v, bias, w, segs, options=SMALL, **kw)
+  ref_out, ref_grads = _value_and_grads(fa.reference_attention, q, k, v, bias, w, segs, **kw)
+  np.testing.assert_allclose(out, ref_out, rtol=1e-5, atol=1e-5)
+  for g, r in zip(grads, ref_grads):
+    np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4 * float(jnp.max(jnp.abs(r))))
+  with pytest.raises(ValueError, match="FlashOptions.block_k=48 is not a power of two"):
+    fa.flash_attention(q, k, v, bias, options=dataclasses.replace(SMALL, block_k=48))
   with pytest.raises(ValueError, match="bias_grad='sum'"):
-    _value_and_grads(fa.flash_attention, q, k, v, bias, w, segs,
-                     options=dataclasses.replace(SMALL, bias_grad="sum"))
+    fa.flash_attention(q, k, v, bias, options=dataclasses.replace(SMALL, bias_grad="sum"))
