@@ -23,21 +23,6 @@ if REPO not in sys.path:
   sys.path.append(REPO)
 
 
-def packed_segments(rng, b, t, lo, hi):
-  """Segment ids 1..n of examples with lengths in [lo, hi], then padding (0) on some rows."""
-  import numpy as np
-  seg = np.zeros((b, t), np.int32)
-  for i in range(b):
-    pos, k = 0, 1
-    while True:
-      n = int(rng.integers(lo, hi + 1))
-      if pos + n > t - (i % 3) * 7:
-        break
-      seg[i, pos:pos + n] = k
-      pos, k = pos + n, k + 1
-  return seg
-
-
 def main(argv=None):
   p = argparse.ArgumentParser()
   p.add_argument("--check", action="store_true")
@@ -50,6 +35,7 @@ def main(argv=None):
   import jax.numpy as jnp
   import numpy as np
 
+  from bench.probe_packed_attention import packed_segments, target_segments
   from flanjax import flash_attention as fa
   from flanjax import layers
 
@@ -68,18 +54,8 @@ def main(argv=None):
       rng = np.random.default_rng(seed)
       kseg = packed_segments(rng, b, lk, 20, 160) if lk >= 256 else packed_segments(
           rng, b, lk, 4, 30)
-      if lq == lk:
-        qseg = kseg
-      else:  # cross: target segments of the same examples
-        qseg = np.zeros((b, lq), np.int32)
-        for i in range(b):
-          pos = 0
-          for s in range(1, kseg[i].max() + 1):
-            n = int(rng.integers(2, 12))
-            if pos + n > lq:
-              break
-            qseg[i, pos:pos + n] = s
-            pos += n
+      # cross: target segments of the same examples
+      qseg = kseg if lq == lk else target_segments(rng, kseg, lq)
       qseg, kseg = jnp.asarray(qseg), jnp.asarray(np.where(kseg > 0, kseg, -1))
     return q, k, v, bi, w, qseg, kseg
 

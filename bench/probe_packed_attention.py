@@ -25,6 +25,38 @@ if REPO not in sys.path:
   sys.path.append(REPO)
 
 
+def packed_segments(rng, b, t, lo, hi):
+  """Segment ids [b, t]: 1..n for examples of lengths in [lo, hi], then padding (0); some rows
+  end with more padding than others."""
+  import numpy as np
+  seg = np.zeros((b, t), np.int32)
+  for i in range(b):
+    pos, k = 0, 1
+    while True:
+      n = int(rng.integers(lo, hi + 1))
+      if pos + n > t - (i % 3) * 7:
+        break
+      seg[i, pos:pos + n] = k
+      pos, k = pos + n, k + 1
+  return seg
+
+
+def target_segments(rng, input_seg, t):
+  """Target segment ids [b, t] of the examples of `input_seg` (2-11 tokens each, in order,
+  while they fit; the rest of the row is padding)."""
+  import numpy as np
+  seg = np.zeros((input_seg.shape[0], t), np.int32)
+  for i in range(input_seg.shape[0]):
+    pos = 0
+    for s in range(1, input_seg[i].max() + 1):
+      n = int(rng.integers(2, 12))
+      if pos + n > t:
+        break
+      seg[i, pos:pos + n] = s
+      pos += n
+  return seg
+
+
 def main(argv=None):
   p = argparse.ArgumentParser()
   p.add_argument("--time", action="store_true")
@@ -37,31 +69,12 @@ def main(argv=None):
 
   from flanjax import layers
 
-  def segments(rng, b, t, lo, hi):
-    seg = np.zeros((b, t), np.int32)
-    for i in range(b):
-      pos, k = 0, 1
-      while True:
-        n = int(rng.integers(lo, hi + 1))
-        if pos + n > t - (i % 3) * 7:  # some rows end with padding
-          break
-        seg[i, pos:pos + n] = k
-        pos, k = pos + n, k + 1
-    return seg
-
   def packed_pair(rng, b, te, td):
     """Encoder segments [b, te] and decoder segments [b, td] of the same examples (the short
     targets decide how many fit; encoder examples without a target become padding)."""
-    eseg = segments(rng, b, te, 20, 160)
-    dseg = np.zeros((b, td), np.int32)
+    eseg = packed_segments(rng, b, te, 20, 160)
+    dseg = target_segments(rng, eseg, td)
     for i in range(b):
-      pos = 0
-      for s in range(1, eseg[i].max() + 1):
-        n = int(rng.integers(2, 12))
-        if pos + n > td:
-          break
-        dseg[i, pos:pos + n] = s
-        pos += n
       eseg[i][eseg[i] > dseg[i].max()] = 0
     return eseg, dseg
 

@@ -417,8 +417,9 @@ def check_supported(q_shape, k_shape, opts: FlashOptions) -> str | None:
   """Why the kernel cannot take these shapes (None: it can)."""
   _, q_len, _, d = q_shape
   k_len = k_shape[1]
-  if d < 16 or d & (d - 1):
-    return f"head_dim={d} is not a power of two >= 16"
+  why = unsupported_reason(d, ())
+  if why:
+    return why
   for name in ("block_q", "block_k", "bwd_block_q", "bwd_block_k"):
     blk = getattr(opts, name)
     if blk < 16 or blk & (blk - 1):

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flanjax import flash_attention
+from flanjax import flash_attention, partitioning
 from flanjax.config import T5Config
 
 Array = Any
@@ -291,12 +291,8 @@ def _mesh_axes_for(batch: int, heads: int):
     spec = nn.logical_to_mesh_axes(("batch", "heads"))
   except Exception:  # noqa: BLE001 - no rules in context: nothing is sharded by name
     return None
-  out = []
-  for axes, n in zip(spec, (batch, heads)):
-    names = (axes,) if isinstance(axes, str) else tuple(axes or ())
-    size = math.prod(mesh.shape[a] for a in names) if names else 1
-    out.append(axes if names and n % size == 0 else None)
-  return None if out == [None, None] else tuple(out)
+  out = tuple(partitioning.fit_spec(spec, (batch, heads), mesh))
+  return None if out == (None, None) else out
 
 
 def pallas_attention(q: Array, k: Array, v: Array, bias: Array | None,
@@ -377,10 +373,10 @@ class MultiHeadAttention(nn.Module):
     else:
       k, v = project_kv()
 
+    dropout_rng = None  # (cuDNN is never picked with dropout: resolve_attention_impl)
+    if not self.deterministic and cfg.dropout_rate > 0:
+      dropout_rng = self.make_rng("dropout")
     if self.fused_impl == "pallas" and not self.decode:
-      dropout_rng = None
-      if not self.deterministic and cfg.dropout_rate > 0:
-        dropout_rng = self.make_rng("dropout")
       out = pallas_attention(q, k, v, bias, segments, causal=self.is_causal,
                              dropout_rate=cfg.dropout_rate if dropout_rng is not None else 0.0,
                              dropout_rng=dropout_rng)
@@ -388,9 +384,6 @@ class MultiHeadAttention(nn.Module):
       out = fused_attention(q, k, v, bias, is_causal=self.is_causal, q_lengths=None,
                             kv_lengths=kv_lengths, implementation=self.fused_impl)
     else:
-      dropout_rng = None
-      if not self.deterministic and cfg.dropout_rate > 0:
-        dropout_rng = self.make_rng("dropout")
       core = functools.partial(einsum_attention, dropout_rate=cfg.dropout_rate,
                                float32_logits=cfg.float32_attention_logits)
       if cfg.remat_policy == "attention" and not self.decode:

@@ -50,7 +50,8 @@ def resolve_attention_impl(config: T5Config, *, packed: bool, dropout: bool,
   impl = config.attention_impl
   if impl == "xla":
     return None
-  cudnn_ok = (not packed and not dropout and config.dtype in ("bfloat16", "float16")
+  sixteen_bit = config.dtype in ("bfloat16", "float16")  # (float32 stays exact on einsum)
+  cudnn_ok = (not packed and not dropout and sixteen_bit
               and config.head_dim % 8 == 0 and config.head_dim <= 128)
   pallas_why = flash_attention.unsupported_reason(config.head_dim, lengths)
   if impl == "cudnn":
@@ -71,7 +72,6 @@ def resolve_attention_impl(config: T5Config, *, packed: bool, dropout: bool,
     return None
   if cudnn_ok:
     return "cudnn"
-  sixteen_bit = config.dtype in ("bfloat16", "float16")  # float32 stays exact on einsum
   return "pallas" if pallas_why is None and sixteen_bit else None
 
 
@@ -240,6 +240,9 @@ class Decoder(nn.Module):
         lengths=(decoder_input_tokens.shape[1], encoder_input_tokens.shape[1]))
     decode_index, max_len = None, None
     self_segments, cross_segments = None, None
+    t = decoder_input_tokens.shape[1]
+    if not decode:  # offsets within the row, as the encoder: [1, heads, target_len, target_len]
+      self_bias = relpos.for_lengths(t, t)
     if decode:
       initialized = self.has_variable("cache", "decode_index")
       index_var = self.variable("cache", "decode_index", lambda: jnp.zeros((), jnp.int32))
@@ -253,18 +256,13 @@ class Decoder(nn.Module):
       else:  # the initialising call: creates the cache, projects the cross-attention keys/values
         max_len = max_decode_length or decoder_input_tokens.shape[1]
         self.variable("cache", "max_length_marker", lambda: jnp.zeros((max_len,), jnp.int8))
-        t = decoder_input_tokens.shape[1]
         self_bias = relpos.for_lengths(t, t)  # [1, heads, t, t]
         self_mask = (jnp.arange(t)[:, None] >= jnp.arange(t)[None, :])[None, None]
       cross_mask, enc_lengths = enc_valid[:, None, None, :], None
     elif impl == "cudnn":
-      t = decoder_input_tokens.shape[1]
-      self_bias = relpos.for_lengths(t, t)  # [1, heads, target_len, target_len]
       self_mask, cross_mask = None, None
       enc_lengths = jnp.sum(enc_valid, axis=-1, dtype=jnp.int32)
     elif impl == "pallas":
-      t = decoder_input_tokens.shape[1]
-      self_bias = relpos.for_lengths(t, t)  # [1, heads, target_len, target_len]
       self_mask, cross_mask, enc_lengths = None, None, None
       if decoder_segment_ids is not None:  # (the kernel adds the causal mask)
         self_segments = (decoder_segment_ids, decoder_segment_ids)
@@ -272,8 +270,6 @@ class Decoder(nn.Module):
       q_seg = decoder_segment_ids if both else jnp.ones(decoder_input_tokens.shape, jnp.int32)
       cross_segments = _kernel_segments(enc_valid, q_seg, encoder_segment_ids if both else None)
     else:
-      t = decoder_input_tokens.shape[1]
-      self_bias = relpos.for_lengths(t, t)  # [1, heads, target_len, target_len], as the encoder
       causal = (jnp.arange(t)[:, None] >= jnp.arange(t)[None, :])[None, None]  # [1,1,t,t]
       self_mask = _and(causal, _segment_mask(decoder_segment_ids, decoder_segment_ids))
       cross_mask = _and(enc_valid[:, None, None, :],

@@ -87,6 +87,16 @@ def make_mesh(mesh_shape: Sequence[int], axis_names: Sequence[str] = (DATA, MODE
   return Mesh(dev, tuple(axis_names), axis_types=(AxisType.Auto,) * len(axis_names))
 
 
+def fit_spec(spec: P, shape, mesh) -> P:
+  """Drops mesh axes from dims they do not divide (e.g. 4 heads over an 8-way model axis)."""
+  out = []
+  for dim, axes in zip(shape, tuple(spec) + (None,) * (len(shape) - len(spec))):
+    names = () if axes is None else (axes if isinstance(axes, tuple) else (axes,))
+    size = math.prod(mesh.shape[a] for a in names) if names else 1
+    out.append(axes if size == 1 or dim % size == 0 else None)
+  return P(*out)
+
+
 def logical_to_mesh_sharding(spec_tree, mesh: Mesh, rules=STANDARD_LOGICAL_AXIS_RULES):
   """Maps a pytree of logical PartitionSpecs to NamedShardings on `mesh`."""
   def one(spec):

@@ -14,7 +14,6 @@ uninterrupted run's per-step losses exactly (on CPU).
 from __future__ import annotations
 
 import logging
-import math
 import os
 import signal
 import sys
@@ -62,22 +61,12 @@ class TrainState:
 # --------------------------------------------------------------------------- shardings
 
 
-def _fit_spec(spec: P, shape, mesh) -> P:
-  """Drops mesh axes from dims they do not divide (e.g. 4 heads over an 8-way model axis)."""
-  out = []
-  for dim, axes in zip(shape, tuple(spec) + (None,) * (len(shape) - len(spec))):
-    names = () if axes is None else (axes if isinstance(axes, tuple) else (axes,))
-    size = math.prod(mesh.shape[a] for a in names) if names else 1
-    out.append(axes if size == 1 or dim % size == 0 else None)
-  return P(*out)
-
-
 def param_shardings(config: T5Config, mesh, rules, shapes):
   """NamedShardings of the params from the model's logical axes and `rules`."""
   from flanjax import model as model_lib
   logical = model_lib.param_logical_axes(config)
   shardings = partitioning.logical_to_mesh_sharding(logical, mesh, rules)
-  return jax.tree.map(lambda sh, s: NamedSharding(mesh, _fit_spec(sh.spec, s.shape, mesh)),
+  return jax.tree.map(lambda sh, s: NamedSharding(mesh, partitioning.fit_spec(sh.spec, s.shape, mesh)),
                       shardings, shapes)
 
 
@@ -632,10 +621,7 @@ def _init_unjitted(config, rng):
   unscanned: XLA then compiles one layer body instead of every layer (T5-base's initialisation
   jit: 108 s -> ~10 s on an H100). Same distribution as an unscanned init, other random draws."""
   from flanjax import model as model_lib
-  enc = jnp.ones((1, 8), jnp.int32)
-  dec = jnp.ones((1, 8), jnp.int32)
-  scanned = config.replace(scan_layers=True, attention_impl="xla")  # same params, any length
-  params = nn.unbox(model_lib.T5(scanned).init({"params": rng}, enc, dec)["params"])
+  params = nn.unbox(model_lib._init_boxed(config.replace(scan_layers=True), rng, 8, 8))
   return params if config.scan_layers else model_lib.unscan_params(params, config)
 
 

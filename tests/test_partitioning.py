@@ -9,7 +9,8 @@ from jax.sharding import PartitionSpec as P
 from flanjax import partitioning
 from flanjax.config import get_config
 from flanjax.errors import FlanjaxError
-from flanjax.train import _fit_spec, param_shardings
+from flanjax.partitioning import fit_spec
+from flanjax.train import param_shardings
 
 
 def test_make_mesh_checks_device_count():
@@ -59,9 +60,9 @@ def test_fit_spec_drops_axes_that_do_not_divide():
   mesh = np.empty((2, 4))
   fake = type("M", (), {"shape": {"data": 2, "model": 4}})()
   del mesh
-  assert _fit_spec(P("model", None), (4, 32), fake) == P("model", None)
-  assert _fit_spec(P("model", None), (6, 32), fake) == P(None, None)
-  assert _fit_spec(P(("data", "model")), (16,), fake) == P(("data", "model"))
+  assert fit_spec(P("model", None), (4, 32), fake) == P("model", None)
+  assert fit_spec(P("model", None), (6, 32), fake) == P(None, None)
+  assert fit_spec(P(("data", "model")), (16,), fake) == P(("data", "model"))
 
 
 def test_process_batch_slice_single_process():
