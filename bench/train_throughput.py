@@ -47,6 +47,8 @@ def parse_args(argv):
   p.add_argument("--warmup", type=int, default=2, help="untimed steps after compilation")
   p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                  help="T5Config override for flanjax (e.g. remat_policy=full, scan_layers=true)")
+  p.add_argument("--opt-set", action="append", default=[], metavar="FIELD=VALUE",
+                 help="OptimizerConfig override (e.g. stacked_layers=false)")
   p.add_argument("--mesh", default="-1,1", help="flanjax (data, model) mesh shape")
   p.add_argument("--param-partitioning-dims", type=int, default=1)
   p.add_argument("--microbatches", type=int, default=1)
@@ -170,8 +172,11 @@ def run_flanjax(args, size, batch_size):
   partitioning.check_batch_size(batch_size, mesh, args.microbatches)
   te, td = args.input_len, args.target_len
 
+  from flanjax.optimizers import OptimizerConfig
+  opt_overrides = parse_overrides(args.opt_set)
   t0 = time.perf_counter()
-  state, state_shardings, tx, schedule = build_state(config, mesh, rules)
+  state, state_shardings, tx, schedule = build_state(config, mesh, rules,
+                                                     OptimizerConfig(**opt_overrides))
   jax.block_until_ready(state)
   init_s = time.perf_counter() - t0
 
@@ -226,7 +231,10 @@ def run_flanjax(args, size, batch_size):
   peak_mem = max((m.get("peak_bytes_in_use", 0) for m in mem), default=0)
   from flanjax.model import resolve_attention_impl
   impl = resolve_attention_impl(config, packed=args.packed, dropout=config.dropout_rate > 0,
-                                lengths=(te, td))
+                                lengths=(te,))
+  dec_impl = resolve_attention_impl(config, packed=args.packed,
+                                    dropout=config.dropout_rate > 0, lengths=(td, te),
+                                    stack="decoder")
   return {
       "system": "flanjax", "size": size, "batch": batch_size, "input_len": te, "target_len": td,
       "devices": n_dev, "mesh": list(mesh.devices.shape), "device_kind": jax.devices()[0].device_kind,
@@ -236,8 +244,9 @@ def run_flanjax(args, size, batch_size):
       "tflops_per_s_per_device": flops_step / step_s / n_dev / 1e12,
       "flops_per_step": flops_step, "compile_s": compile_s, "init_s": init_s,
       "peak_mem_gb": peak_mem / 2**30, "loss_first": losses[0], "loss_last": losses[-1],
-      "attention": impl or "einsum", "packed": args.packed,
-      "config_overrides": overrides, "microbatches": args.microbatches,
+      "attention": impl or "einsum", "decoder_attention": dec_impl or "einsum",
+      "packed": args.packed,
+      "config_overrides": overrides, "optimizer_overrides": opt_overrides, "microbatches": args.microbatches,
       "xla_flags": os.environ.get("XLA_FLAGS", ""), "patches": args.patch,
       "jax": jax.__version__,
   }

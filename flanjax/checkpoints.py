@@ -338,6 +338,19 @@ class TrainCheckpointManager:
 
   def restore(self, step: int, abstract_state, shardings):
     """Restores (state, meta) at `step` onto `shardings` (any mesh)."""
+    saved_opt = self._mngr.item_metadata(step)["opt_state"]
+    saved_opt = getattr(saved_opt, "tree", saved_opt)
+    if saved_opt is not None:
+      a, b = set(_flat_names(saved_opt)), set(_flat_names(abstract_state.opt_state))
+      if a != b:
+        raise CheckpointError(
+            f"{self.model_dir} step {step}: the saved optimizer state has another layout than "
+            f"this run's optimizer (other optimizer settings, or a flanjax version before "
+            f"OptimizerConfig.stacked_layers; e.g. missing {sorted(b - a)[:3]}, unexpected "
+            f"{sorted(a - b)[:3]}). Resume with the settings that wrote it (e.g. "
+            f"--gin.OptimizerConfig.stacked_layers=False), or start a new --model_dir from its "
+            f"params with --gin.train.init_checkpoint=\"'{self.model_dir}'\" (a fresh "
+            f"optimizer state). The checkpoint is left as it is.")
     target_params = _abstract_tree(abstract_state.params, shardings.params)
     target_opt = _abstract_tree(abstract_state.opt_state, shardings.opt_state)
     restored = self._mngr.restore(step, args=ocp.args.Composite(

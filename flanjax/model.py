@@ -36,17 +36,22 @@ _ACT = ("batch", "length", "embed")
 
 
 def resolve_attention_impl(config: T5Config, *, packed: bool, dropout: bool,
-                           lengths: tuple[int, ...] = ()) -> str | None:
+                           lengths: tuple[int, ...] = (), stack: str = "encoder") -> str | None:
   """The fused implementation to use ("cudnn" or "pallas") or None for the einsum path.
 
-  "auto" on a GPU backend picks cuDNN when it supports the case (no packing: per-batch segment
-  masks would be folded into the bias, losing its gradient; no attention dropout; a 16-bit
-  compute dtype; head_dim a multiple of 8 up to 128), else flanjax's Pallas flash attention
-  (packed rows, dropout; a 16-bit compute dtype, head_dim a power of two >= 16 and `lengths`,
-  the sequence lengths of the stack, multiples of 16), else einsum. Other backends use einsum.
+  "auto" on a GPU backend picks, for the encoder, cuDNN when it supports the case (no packing:
+  per-batch segment masks would be folded into the bias, losing its gradient; no attention
+  dropout; a 16-bit compute dtype; head_dim a multiple of 8 up to 128), else flanjax's Pallas
+  flash attention (a 16-bit compute dtype, head_dim a power of two >= 16 and `lengths`, the
+  sequence lengths of the stack, multiples of 16), else einsum. For the decoder (`stack=
+  "decoder"`) it tries the Pallas kernel first: at T5-large shapes it is faster than cuDNN on
+  the decoder's short causal self-attention and its cross-attention (bench/NOTES.md rows 39-40).
+  Other backends use einsum.
   `attention_impl="pallas"` uses the kernel wherever the lengths allow (einsum otherwise), on
   other backends in Pallas' interpreter (slow: for tests).
   """
+  if stack not in ("encoder", "decoder"):
+    raise ValueError(f"resolve_attention_impl: stack={stack!r}, use 'encoder' or 'decoder'.")
   impl = config.attention_impl
   if impl == "xla":
     return None
@@ -70,6 +75,8 @@ def resolve_attention_impl(config: T5Config, *, packed: bool, dropout: bool,
     return "pallas" if pallas_why is None else None
   if jax.default_backend() != "gpu":
     return None
+  if stack == "decoder" and pallas_why is None and sixteen_bit:
+    return "pallas"
   if cudnn_ok:
     return "cudnn"
   return "pallas" if pallas_why is None and sixteen_bit else None
@@ -237,7 +244,7 @@ class Decoder(nn.Module):
     packed = encoder_segment_ids is not None or decoder_segment_ids is not None
     impl = None if decode else resolve_attention_impl(
         cfg, packed=packed, dropout=enable_dropout and cfg.dropout_rate > 0,
-        lengths=(decoder_input_tokens.shape[1], encoder_input_tokens.shape[1]))
+        lengths=(decoder_input_tokens.shape[1], encoder_input_tokens.shape[1]), stack="decoder")
     decode_index, max_len = None, None
     self_segments, cross_segments = None, None
     t = decoder_input_tokens.shape[1]

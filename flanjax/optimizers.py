@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -47,6 +48,9 @@ class OptimizerConfig:
   weight_decay: float = 0.0
   # Optional global-norm gradient clipping before the optimizer (None: off, T5's default).
   max_grad_norm: float | None = None
+  # Update each layer stack (encoder/decoder layers_0..N-1, or a scanned `layers` stack) in one
+  # batched computation (`per_layer`): same maths as one leaf per layer, ~N x fewer GPU kernels.
+  stacked_layers: bool = True
 
   def __post_init__(self):
     if self.name not in OPTIMIZERS:
@@ -129,17 +133,124 @@ def trainable_mask(params, trainable: str | Sequence[str] | Callable[[str], bool
   return jax.tree.unflatten(jax.tree.structure(params), flags)
 
 
+_LAYER_KEY = re.compile(r"^layers_(\d+)$")
+
+
+def _layer_stacks(tree) -> dict[str, int]:
+  """Top-level subtrees that hold a stack of layers: name -> 0 (scanned: a `layers` subtree of
+  arrays with a leading layer axis) or N (unscanned: `layers_0` ... `layers_{N-1}`)."""
+  out = {}
+  if not isinstance(tree, dict):
+    return out
+  for name, sub in tree.items():
+    if not isinstance(sub, dict):
+      continue
+    idx = sorted(int(m.group(1)) for k in sub if (m := _LAYER_KEY.match(k)))
+    if idx and idx == list(range(len(idx))) and jax.tree.leaves(sub["layers_0"]):
+      out[name] = len(idx)
+    elif "layers" in sub and isinstance(sub["layers"], dict) and jax.tree.leaves(sub["layers"]):
+      out[name] = 0
+  return out
+
+
+def _split_stacks(tree, stacks: dict[str, int]):
+  """(rest, {name: {name: {"layers": stacked subtree}}}): unscanned layers are stacked on a new
+  leading axis; the stacked subtree keeps its full path (for the state's shardings)."""
+  rest, stacked = dict(tree), {}
+  for name, n in stacks.items():
+    sub = dict(tree[name])
+    if n:
+      layers = [sub.pop(f"layers_{i}") for i in range(n)]
+      layers = jax.tree.map(lambda *xs: jnp.stack(xs), *layers)
+    else:
+      layers = sub.pop("layers")
+    stacked[name] = {name: {"layers": layers}}
+    rest[name] = sub
+  return rest, stacked
+
+
+def _join_stacks(rest, stacked, stacks: dict[str, int]):
+  out = dict(rest)
+  for name, n in stacks.items():
+    sub = dict(rest[name])
+    layers = stacked[name][name]["layers"]
+    if n:
+      for i in range(n):
+        sub[f"layers_{i}"] = jax.tree.map(lambda x, i=i: x[i], layers)
+    else:
+      sub["layers"] = layers
+    out[name] = sub
+  return out
+
+
+class PerLayerState(NamedTuple):
+  rest: optax.OptState  # the inner optimizer's state of the params outside the layer stacks
+  stacks: dict  # stack name -> the inner state of that stack, batched over a leading layer axis
+
+
+def per_layer(inner: optax.GradientTransformation) -> optax.GradientTransformation:
+  """Runs `inner` on every layer of each layer stack at once, as if each layer's parameter were
+  its own leaf: `jax.vmap` over the layer axis, the unscanned layers stacked first.
+
+  The updates are the ones `inner` gives per leaf (Adafactor's factored statistics, update
+  clipping and parameter scale stay per layer and per parameter), in the params' own layout;
+  the state keeps each stack batched. On GPUs this turns ~N small kernels per parameter kind
+  into one: T5-large's Adafactor update runs ~10x fewer kernels. It also gives scanned layers
+  (`scan_layers=True`) the per-layer maths of unscanned ones. Every layer of a stack must have
+  the same parameters (frozen ones included: see `make_optimizer`).
+  """
+
+  def init_fn(params):
+    stacks = _layer_stacks(params)
+    rest, stacked = _split_stacks(params, stacks)
+    return PerLayerState(rest=inner.init(rest),
+                         stacks={k: jax.vmap(inner.init)(v) for k, v in stacked.items()})
+
+  def update_fn(updates, state, params=None):
+    if params is None:
+      raise FlanjaxError("per_layer(...).update needs the params.")
+    stacks = _layer_stacks(params)
+    if set(stacks) != set(state.stacks):
+      raise FlanjaxError(f"per_layer: the params' layer stacks {sorted(stacks)} are not the "
+                         f"optimizer state's {sorted(state.stacks)}.")
+    g_rest, g_stacked = _split_stacks(updates, stacks)
+    p_rest, p_stacked = _split_stacks(params, stacks)
+    u_rest, s_rest = inner.update(g_rest, state.rest, p_rest)
+    u_stacked, s_stacked = {}, {}
+    for name in stacks:
+      u_stacked[name], s_stacked[name] = jax.vmap(inner.update)(
+          g_stacked[name], state.stacks[name], p_stacked[name])
+    return (_join_stacks(u_rest, u_stacked, stacks),
+            PerLayerState(rest=s_rest, stacks=s_stacked))
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _layers_uniform(mask) -> bool:
+  """Whether every layer of each stack trains the same parameters (a `trainable_mask`)."""
+  for name, n in _layer_stacks(mask).items():
+    if n:
+      first = jax.tree.leaves(mask[name]["layers_0"])
+      if any(jax.tree.leaves(mask[name][f"layers_{i}"]) != first for i in range(1, n)):
+        return False
+  return True
+
+
 def make_optimizer(cfg: OptimizerConfig, params=None, trainable=None, num_steps: int | None = None):
   """Returns (optax transformation, schedule). Frozen params (see `trainable_mask`) get zero
   updates and no optimizer state."""
   schedule = make_schedule(cfg, num_steps)
   tx = _base_optimizer(cfg, schedule)
-  if cfg.max_grad_norm is not None:
-    tx = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), tx)
+  mask = None
   if trainable is not None:
     if params is None:
       raise FlanjaxError("make_optimizer(trainable=...) needs the params (or their shapes).")
     mask = trainable_mask(params, trainable)
+  if cfg.stacked_layers and (mask is None or _layers_uniform(mask)):
+    tx = per_layer(tx)  # (layers frozen unevenly: one leaf at a time, the same maths)
+  if cfg.max_grad_norm is not None:  # the global norm over all (trainable) params
+    tx = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), tx)
+  if mask is not None:
     labels = jax.tree.map(lambda m: "train" if m else "freeze", mask)
     tx = optax.multi_transform({"train": tx, "freeze": optax.set_to_zero()}, labels)
   return tx, schedule

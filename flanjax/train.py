@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -79,6 +80,18 @@ def opt_state_shardings(abstract_opt_state, params_shapes, params_shardings, mes
       [ckpt_lib.path_keys(p) for p, _ in jax.tree_util.tree_flatten_with_path(params_shapes)[0]],
       zip(jax.tree.leaves(params_shapes), jax.tree.leaves(params_shardings))):
     by_path[path] = (shape.shape, sh.spec)
+  # The optimizer's batched layer stacks (optimizers.per_layer) hold unscanned layers stacked:
+  # `stack/layers/...` with a leading, unsharded layer axis.
+  stacked = {}
+  for path, (shape, spec) in by_path.items():
+    for j, key in enumerate(path):
+      m = re.match(r"^layers_(\d+)$", str(key))
+      if m:
+        stacked.setdefault(path[:j] + ("layers",) + path[j + 1:], []).append((shape, spec))
+  for path, entries in stacked.items():
+    if path not in by_path:
+      shape, spec = entries[0]
+      by_path[path] = ((len(entries),) + tuple(shape), (None,) + tuple(spec))
   replicated = NamedSharding(mesh, P())
 
   def one(path, leaf):

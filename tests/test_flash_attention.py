@@ -190,6 +190,21 @@ def test_attention_impl_resolution_for_pallas():
   assert M.resolve_attention_impl(auto, packed=True, dropout=False, lengths=(60, 32)) is None
 
 
+def test_auto_picks_pallas_for_the_decoder_and_cudnn_for_the_encoder_on_gpus(monkeypatch):
+  monkeypatch.setattr(M.jax, "default_backend", lambda: "gpu")
+  auto = get_config("tiny")
+  assert M.resolve_attention_impl(auto, packed=False, dropout=False, lengths=(64, 32)) == "cudnn"
+  assert M.resolve_attention_impl(auto, packed=False, dropout=False, lengths=(16, 64),
+                                  stack="decoder") == "pallas"
+  # lengths the kernel cannot take: cuDNN for the decoder too; float32: einsum
+  assert M.resolve_attention_impl(auto, packed=False, dropout=False, lengths=(10, 64),
+                                  stack="decoder") == "cudnn"
+  assert M.resolve_attention_impl(auto.replace(dtype="float32"), packed=False, dropout=False,
+                                  lengths=(16, 64), stack="decoder") is None
+  with pytest.raises(ValueError, match="stack="):
+    M.resolve_attention_impl(auto, packed=False, dropout=False, stack="cross")
+
+
 def test_sharded_kernel_matches_unsharded(python_runner):
   """Under a (data 2, model 2) mesh the kernel runs per shard (shard_map); the bias gradient
   of batch-sharded rows is summed across shards. With 3 heads (not divisible by the model

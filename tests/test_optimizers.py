@@ -80,3 +80,93 @@ def test_frozen_params_get_no_update():
   assert mask == {"encoder": {"w": False, "b": True}, "decoder": {"w": False}}
   with pytest.raises(FlanjaxError, match="matches no parameter"):
     trainable_mask(PARAMS, "nothing/.*")
+
+
+def _layer(seed, scale=1.0):
+  k1, k2 = jax.random.split(jax.random.PRNGKey(seed))
+  return {"mlp": {"kernel": jax.random.normal(k1, (256, 160)) * 0.05 * scale},
+          "norm": {"scale": 1.0 + 0.1 * jax.random.normal(k2, (8,))}}
+
+
+LAYERED = {"encoder": {f"layers_{i}": _layer(i, 1 + i) for i in range(3)} | {"norm": jnp.ones(8)},
+           "decoder": {f"layers_{i}": _layer(10 + i) for i in range(2)},
+           "embedding": jnp.ones((300, 16)) * 0.1}
+
+
+def _scanned(tree):
+  out = dict(tree)
+  for name in ("encoder", "decoder"):
+    sub = dict(tree[name])
+    n = sum(k.startswith("layers_") for k in sub)
+    layers = [sub.pop(f"layers_{i}") for i in range(n)]
+    sub["layers"] = jax.tree.map(lambda *xs: jnp.stack(xs), *layers)
+    out[name] = sub
+  return out
+
+
+def _run_layered(tx, params, steps=3, layout=lambda t: t):
+  state = tx.init(params)
+  for i in range(steps):
+    leaves, tree = jax.tree.flatten(LAYERED)
+    keys = jax.random.split(jax.random.PRNGKey(100 + i), len(leaves))
+    grads = layout(jax.tree.unflatten(tree, [jax.random.normal(k, x.shape) * (1 + j)
+                                             for j, (k, x) in enumerate(zip(keys, leaves))]))
+    updates, state = jax.jit(tx.update)(grads, state, params)
+    params = optax.apply_updates(params, updates)
+  return params, state
+
+
+@pytest.mark.parametrize("name", ["adafactor", "adamw"])
+def test_stacked_layers_give_the_per_leaf_updates_in_both_layouts(name):
+  """optimizers.per_layer: one batched update per layer stack = one update per layer leaf; a
+  scanned stack gets the same per-layer maths (Adafactor's update clipping and parameter scale
+  are per layer, not over the whole stack)."""
+  per_leaf = make_optimizer(OptimizerConfig(name=name, stacked_layers=False))[0]
+  stacked = make_optimizer(OptimizerConfig(name=name))[0]
+  want, want_state = _run_layered(per_leaf, LAYERED)
+  got, got_state = _run_layered(stacked, LAYERED)
+  for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)  # float32 rounding
+  assert len(jax.tree.leaves(got_state)) < len(jax.tree.leaves(want_state))
+  got_scanned, _ = _run_layered(stacked, _scanned(LAYERED), layout=_scanned)
+  for a, b in zip(jax.tree.leaves(got_scanned), jax.tree.leaves(_scanned(want))):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)  # float32 rounding
+  if name == "adafactor":  # per leaf, a scanned stack was one leaf: RMS over all its layers
+    old_scanned, _ = _run_layered(per_leaf, _scanned(LAYERED), layout=_scanned)
+    kernel = lambda t: t["encoder"]["layers"]["mlp"]["kernel"]  # noqa: E731
+    assert not np.allclose(kernel(old_scanned), kernel(_scanned(want)), rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("trainable", ["decoder/.*", "encoder/layers_1/.*"])
+def test_stacked_layers_with_frozen_params(trainable):
+  """Frozen stacks or uneven per-layer freezing (then one leaf at a time): same updates."""
+  per_leaf = make_optimizer(OptimizerConfig(stacked_layers=False), params=LAYERED,
+                            trainable=trainable)[0]
+  stacked = make_optimizer(OptimizerConfig(), params=LAYERED, trainable=trainable)[0]
+  want, _ = _run_layered(per_leaf, LAYERED)
+  got, _ = _run_layered(stacked, LAYERED)
+  for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)  # float32 rounding
+  mask = trainable_mask(LAYERED, trainable)
+  for a, b, m in zip(jax.tree.leaves(got), jax.tree.leaves(LAYERED), jax.tree.leaves(mask)):
+    assert np.array_equal(a, b) != m
+
+
+def test_stacked_optimizer_state_follows_the_param_shardings():
+  from flanjax import model as model_lib
+  from flanjax import partitioning
+  from flanjax.config import get_config
+  from flanjax.train import opt_state_shardings, param_shardings
+  config = get_config("tiny", vocab_size=128, d_model=128, d_ff=256)  # factored (>= 128)
+  shapes = model_lib.param_shapes(config)
+  mesh = partitioning.make_mesh((1, 1))
+  p_shard = param_shardings(config, mesh, partitioning.STANDARD_LOGICAL_AXIS_RULES, shapes)
+  tx, _ = make_optimizer(OptimizerConfig(), params=shapes)
+  abstract = jax.eval_shape(tx.init, shapes)
+  o_shard = opt_state_shardings(abstract, shapes, p_shard, mesh)
+  n, d, f = config.num_encoder_layers, config.d_model, config.d_ff
+  specs = {(tuple(x.shape), s.spec) for x, s in zip(jax.tree.leaves(abstract),
+                                                     jax.tree.leaves(o_shard))}
+  # wi_0's kernel [d, f] is P(None, "model"): its stacked column statistics [n, f] keep "model"
+  assert ((n, f), jax.sharding.PartitionSpec(None, "model")) in specs
+  assert all(len(s) <= len(shape) for shape, s in specs)

@@ -254,6 +254,16 @@ def test_changing_scan_layers_on_resume_is_a_clear_error(tmp_path):
     _run(tmp_path, num_steps=4, model_overrides={"scan_layers": True})
 
 
+def test_resume_with_another_optimizer_state_layout_is_a_clear_error(tmp_path):
+  _run(tmp_path, num_steps=2, optimizer=OptimizerConfig(learning_rate=1e-2, stacked_layers=False))
+  with pytest.raises(checkpoints.CheckpointError, match="another layout.*stacked_layers=False"):
+    _run(tmp_path, num_steps=4)
+  assert checkpoints.TrainCheckpointManager(str(tmp_path)).latest_step() == 2  # kept
+  _run(tmp_path, num_steps=4, optimizer=OptimizerConfig(learning_rate=1e-2,
+                                                        stacked_layers=False))
+  assert sorted(_metrics(tmp_path)) == [1, 2, 3, 4]
+
+
 def test_unknown_best_metric_lists_the_eval_metrics(tmp_path):
   with pytest.raises(FlanjaxError, match=r"best_metric='acc' is not among the evaluation "
                                          r"metrics \['average', 'score'\]"):

@@ -1,0 +1,111 @@
+"""Time of the optimizer part of a train step alone: update + apply for a size's parameters.
+
+  PYTHONPATH=. python3 bench/optimizer_step.py --sizes base,large [--steps 20]
+
+Prints one JSON line per (size, variant): ms per update, parameter bytes, and the bandwidth that
+would be if every pass moved the fp32 parameters once (`passes_at_3tbs`: the time in units of
+one read of the fp32 parameters at 3 TB/s). Variants:
+  adafactor        flanjax's optimizer (`make_optimizer(OptimizerConfig())`: optax.adafactor,
+                   T5 defaults, each layer stack updated at once) + apply_updates, as in the
+                   train step
+  adafactor_per_leaf  the same, one leaf at a time (`stacked_layers=False`: before call 28)
+  adafactor_norms  the same plus the step's two metrics (global grad and param norms)
+  sgd              params - lr * grads: the bandwidth floor of any update (3 fp32 passes)
+No TensorFlow.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+  sys.path.append(REPO)
+
+VARIANTS = ("adafactor", "adafactor_per_leaf", "adafactor_norms", "sgd")
+
+
+def time_variant(size: str, variant: str, steps: int, profile_dir: str | None = None) -> dict:
+  import jax
+  import jax.numpy as jnp
+  import optax
+
+  from flanjax import model as model_lib
+  from flanjax.config import get_config
+  from flanjax.optimizers import OptimizerConfig, make_optimizer
+
+  config = get_config(size)
+  shapes = model_lib.param_shapes(config)
+  tx, _ = make_optimizer(OptimizerConfig(stacked_layers=variant != "adafactor_per_leaf"),
+                         params=shapes)
+  leaves, treedef = jax.tree.flatten(shapes)
+  keys = list(jax.random.split(jax.random.PRNGKey(0), len(leaves)))
+  params = jax.jit(lambda ks: jax.tree.unflatten(treedef, [
+      jax.random.normal(k, s.shape, s.dtype) * 0.05 for k, s in zip(ks, leaves)]))(keys)
+  grads = jax.jit(lambda p: jax.tree.map(lambda x: x * 1e-3 + 1e-4, p))(params)
+  opt_state = jax.jit(tx.init)(params)
+
+  def update(params, opt_state, grads):
+    if variant == "sgd":
+      return jax.tree.map(lambda p, g: p - 1e-3 * g, params, grads), opt_state, jnp.zeros(())
+    updates, opt_state = tx.update(grads, opt_state, params)
+    params = optax.apply_updates(params, updates)
+    extra = jnp.zeros(())
+    if variant == "adafactor_norms":
+      extra = optax.tree.norm(grads) + optax.tree.norm(params)
+    return params, opt_state, extra
+
+  step = jax.jit(update, donate_argnums=(0, 1))
+  t0 = time.perf_counter()
+  compiled = step.lower(params, opt_state, grads).compile()
+  compile_s = time.perf_counter() - t0
+  for _ in range(3):
+    params, opt_state, extra = compiled(params, opt_state, grads)
+  jax.block_until_ready(params)
+  t0 = time.perf_counter()
+  for _ in range(steps):
+    params, opt_state, extra = compiled(params, opt_state, grads)
+  jax.block_until_ready((params, extra))
+  dt = (time.perf_counter() - t0) / steps
+  if profile_dir:
+    import glob
+    d = os.path.join(profile_dir, f"{size}_{variant}")
+    jax.profiler.start_trace(d, create_perfetto_trace=True)
+    for _ in range(3):
+      params, opt_state, extra = compiled(params, opt_state, grads)
+    jax.block_until_ready(params)
+    jax.profiler.stop_trace()
+    hlo = os.path.join(d, "hlo.txt")
+    with open(hlo, "w") as f:
+      f.write(compiled.as_text())
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import profile_attribution
+    trace = sorted(glob.glob(os.path.join(d, "**", "*perfetto_trace.json.gz"), recursive=True))[-1]
+    profile_attribution.attribute(trace, hlo, steps=3, top=15, out=sys.stderr)
+  nbytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(params))
+  return {"bench": "optimizer_step", "size": size, "variant": variant, "ms": dt * 1e3,
+          "param_gb": nbytes / 1e9, "num_leaves": len(jax.tree.leaves(params)),
+          "passes_at_3tbs": dt / (nbytes / 3e12), "compile_s": compile_s,
+          "device_kind": jax.devices()[0].device_kind}
+
+
+def main(argv=None) -> int:
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("--sizes", default="base")
+  p.add_argument("--variants", default=",".join(VARIANTS))
+  p.add_argument("--steps", type=int, default=20)
+  p.add_argument("--profile-dir", default=None, help="trace 3 updates; top kernels to stderr")
+  args = p.parse_args(argv)
+  for size in args.sizes.split(","):
+    for v in args.variants.split(","):
+      if v not in VARIANTS:
+        p.error(f"--variants: unknown {v!r}; use some of {VARIANTS}")
+      print(json.dumps(time_variant(size, v, args.steps, args.profile_dir)), flush=True)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
