@@ -28,7 +28,8 @@ if REPO not in sys.path:
 VARIANTS = ("adafactor", "adafactor_per_leaf", "adafactor_norms", "sgd")
 
 
-def time_variant(size: str, variant: str, steps: int, profile_dir: str | None = None) -> dict:
+def time_variant(size: str, variant: str, steps: int, profile_dir: str | None = None,
+                 scanned: bool = False) -> dict:
   import jax
   import jax.numpy as jnp
   import optax
@@ -37,7 +38,7 @@ def time_variant(size: str, variant: str, steps: int, profile_dir: str | None = 
   from flanjax.config import get_config
   from flanjax.optimizers import OptimizerConfig, make_optimizer
 
-  config = get_config(size)
+  config = get_config(size, scan_layers=scanned)
   shapes = model_lib.param_shapes(config)
   tx, _ = make_optimizer(OptimizerConfig(stacked_layers=variant != "adafactor_per_leaf"),
                          params=shapes)
@@ -86,7 +87,8 @@ def time_variant(size: str, variant: str, steps: int, profile_dir: str | None = 
     trace = sorted(glob.glob(os.path.join(d, "**", "*perfetto_trace.json.gz"), recursive=True))[-1]
     profile_attribution.attribute(trace, hlo, steps=3, top=15, out=sys.stderr)
   nbytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(params))
-  return {"bench": "optimizer_step", "size": size, "variant": variant, "ms": dt * 1e3,
+  return {"bench": "optimizer_step", "size": size, "variant": variant, "scanned": scanned,
+          "ms": dt * 1e3,
           "param_gb": nbytes / 1e9, "num_leaves": len(jax.tree.leaves(params)),
           "passes_at_3tbs": dt / (nbytes / 3e12), "compile_s": compile_s,
           "device_kind": jax.devices()[0].device_kind}
@@ -98,12 +100,13 @@ def main(argv=None) -> int:
   p.add_argument("--variants", default=",".join(VARIANTS))
   p.add_argument("--steps", type=int, default=20)
   p.add_argument("--profile-dir", default=None, help="trace 3 updates; top kernels to stderr")
+  p.add_argument("--scanned", action="store_true", help="the scanned layout (scan_layers=True)")
   args = p.parse_args(argv)
   for size in args.sizes.split(","):
     for v in args.variants.split(","):
       if v not in VARIANTS:
         p.error(f"--variants: unknown {v!r}; use some of {VARIANTS}")
-      print(json.dumps(time_variant(size, v, args.steps, args.profile_dir)), flush=True)
+      print(json.dumps(time_variant(size, v, args.steps, args.profile_dir, args.scanned)), flush=True)
   return 0
 
 

@@ -117,10 +117,9 @@ def _run_layered(tx, params, steps=3, layout=lambda t: t):
 
 
 @pytest.mark.parametrize("name", ["adafactor", "adamw"])
-def test_stacked_layers_give_the_per_leaf_updates_in_both_layouts(name):
-  """optimizers.per_layer: one batched update per layer stack = one update per layer leaf; a
-  scanned stack gets the same per-layer maths (Adafactor's update clipping and parameter scale
-  are per layer, not over the whole stack)."""
+def test_stacked_layers_give_the_per_leaf_updates(name):
+  """optimizers.per_layer: one batched update per layer stack = one update per layer leaf. A
+  scanned stack is left as one leaf (as before: its Adafactor block RMS spans the stack)."""
   per_leaf = make_optimizer(OptimizerConfig(name=name, stacked_layers=False))[0]
   stacked = make_optimizer(OptimizerConfig(name=name))[0]
   want, want_state = _run_layered(per_leaf, LAYERED)
@@ -129,12 +128,9 @@ def test_stacked_layers_give_the_per_leaf_updates_in_both_layouts(name):
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)  # float32 rounding
   assert len(jax.tree.leaves(got_state)) < len(jax.tree.leaves(want_state))
   got_scanned, _ = _run_layered(stacked, _scanned(LAYERED), layout=_scanned)
-  for a, b in zip(jax.tree.leaves(got_scanned), jax.tree.leaves(_scanned(want))):
-    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)  # float32 rounding
-  if name == "adafactor":  # per leaf, a scanned stack was one leaf: RMS over all its layers
-    old_scanned, _ = _run_layered(per_leaf, _scanned(LAYERED), layout=_scanned)
-    kernel = lambda t: t["encoder"]["layers"]["mlp"]["kernel"]  # noqa: E731
-    assert not np.allclose(kernel(old_scanned), kernel(_scanned(want)), rtol=1e-6, atol=0)
+  want_scanned, _ = _run_layered(per_leaf, _scanned(LAYERED), layout=_scanned)
+  for a, b in zip(jax.tree.leaves(got_scanned), jax.tree.leaves(want_scanned)):
+    np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("trainable", ["decoder/.*", "encoder/layers_1/.*"])
@@ -164,7 +160,7 @@ def test_stacked_optimizer_state_follows_the_param_shardings():
   tx, _ = make_optimizer(OptimizerConfig(), params=shapes)
   abstract = jax.eval_shape(tx.init, shapes)
   o_shard = opt_state_shardings(abstract, shapes, p_shard, mesh)
-  n, d, f = config.num_encoder_layers, config.d_model, config.d_ff
+  n, f = config.num_encoder_layers, config.d_ff
   specs = {(tuple(x.shape), s.spec) for x, s in zip(jax.tree.leaves(abstract),
                                                      jax.tree.leaves(o_shard))}
   # wi_0's kernel [d, f] is P(None, "model"): its stacked column statistics [n, f] keep "model"
