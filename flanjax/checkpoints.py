@@ -237,13 +237,17 @@ def _flat_names(tree) -> dict[str, Any]:
   return {path_name(path): v for path, v in flat}
 
 
+def _names_diff(saved, target, n: int) -> tuple[list[str], list[str]] | None:
+  """(up to n leaf names missing in `saved`, up to n unexpected in it), or None if they match."""
+  a, b = set(_flat_names(saved)), set(_flat_names(target))
+  return None if a == b else (sorted(b - a)[:n], sorted(a - b)[:n])
+
+
 def _check_tree_matches(saved, target, ckpt_dir):
-  a = set(_flat_names(saved))
-  b = set(_flat_names(target))
-  if a != b:
-    missing, extra = sorted(b - a)[:8], sorted(a - b)[:8]
+  diff = _names_diff(saved, target, 8)
+  if diff:
     raise CheckpointError(f"{ckpt_dir}: the saved parameter tree does not match the model: "
-                          f"missing in checkpoint {missing}, unexpected in checkpoint {extra}.")
+                          f"missing in checkpoint {diff[0]}, unexpected in checkpoint {diff[1]}.")
 
 
 def param_mismatches(params, expected_shapes) -> str | None:
@@ -340,17 +344,16 @@ class TrainCheckpointManager:
     """Restores (state, meta) at `step` onto `shardings` (any mesh)."""
     saved_opt = self._mngr.item_metadata(step)["opt_state"]
     saved_opt = getattr(saved_opt, "tree", saved_opt)
-    if saved_opt is not None:
-      a, b = set(_flat_names(saved_opt)), set(_flat_names(abstract_state.opt_state))
-      if a != b:
-        raise CheckpointError(
-            f"{self.model_dir} step {step}: the saved optimizer state has another layout than "
-            f"this run's optimizer (other optimizer settings, or a flanjax version before "
-            f"OptimizerConfig.stacked_layers; e.g. missing {sorted(b - a)[:3]}, unexpected "
-            f"{sorted(a - b)[:3]}). Resume with the settings that wrote it (e.g. "
-            f"--gin.OptimizerConfig.stacked_layers=False), or start a new --model_dir from its "
-            f"params with --gin.train.init_checkpoint=\"'{self.model_dir}'\" (a fresh "
-            f"optimizer state). The checkpoint is left as it is.")
+    diff = None if saved_opt is None else _names_diff(saved_opt, abstract_state.opt_state, 3)
+    if diff:
+      raise CheckpointError(
+          f"{self.model_dir} step {step}: the saved optimizer state has another layout than "
+          f"this run's optimizer (other optimizer settings, or a flanjax version before "
+          f"OptimizerConfig.stacked_layers; e.g. missing {diff[0]}, unexpected "
+          f"{diff[1]}). Resume with the settings that wrote it (e.g. "
+          f"--gin.OptimizerConfig.stacked_layers=False), or start a new --model_dir from its "
+          f"params with --gin.train.init_checkpoint=\"'{self.model_dir}'\" (a fresh "
+          f"optimizer state). The checkpoint is left as it is.")
     target_params = _abstract_tree(abstract_state.params, shardings.params)
     target_opt = _abstract_tree(abstract_state.opt_state, shardings.opt_state)
     restored = self._mngr.restore(step, args=ocp.args.Composite(

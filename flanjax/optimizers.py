@@ -48,8 +48,8 @@ class OptimizerConfig:
   weight_decay: float = 0.0
   # Optional global-norm gradient clipping before the optimizer (None: off, T5's default).
   max_grad_norm: float | None = None
-  # Update each layer stack (encoder/decoder layers_0..N-1, or a scanned `layers` stack) in one
-  # batched computation (`per_layer`): same maths as one leaf per layer, ~N x fewer GPU kernels.
+  # Update the unscanned layers of each stack (encoder/decoder layers_0..N-1) in one batched
+  # computation (`per_layer`): same maths as one leaf per layer, ~N x fewer GPU kernels.
   stacked_layers: bool = True
 
   def __post_init__(self):
@@ -133,7 +133,7 @@ def trainable_mask(params, trainable: str | Sequence[str] | Callable[[str], bool
   return jax.tree.unflatten(jax.tree.structure(params), flags)
 
 
-_LAYER_KEY = re.compile(r"^layers_(\d+)$")
+LAYER_KEY = re.compile(r"^layers_(\d+)$")  # an unscanned layer's subtree
 
 
 def _layer_stacks(tree) -> dict[str, int]:
@@ -150,7 +150,7 @@ def _layer_stacks(tree) -> dict[str, int]:
   for name, sub in tree.items():
     if not isinstance(sub, dict):
       continue
-    idx = sorted(int(m.group(1)) for k in sub if (m := _LAYER_KEY.match(k)))
+    idx = sorted(int(m.group(1)) for k in sub if (m := LAYER_KEY.match(k)))
     if idx and idx == list(range(len(idx))) and jax.tree.leaves(sub["layers_0"]):
       out[name] = len(idx)
   return out
@@ -226,10 +226,9 @@ def per_layer(inner: optax.GradientTransformation) -> optax.GradientTransformati
 def _layers_uniform(mask) -> bool:
   """Whether every layer of each stack trains the same parameters (a `trainable_mask`)."""
   for name, n in _layer_stacks(mask).items():
-    if n:
-      first = jax.tree.leaves(mask[name]["layers_0"])
-      if any(jax.tree.leaves(mask[name][f"layers_{i}"]) != first for i in range(1, n)):
-        return False
+    first = jax.tree.leaves(mask[name]["layers_0"])
+    if any(jax.tree.leaves(mask[name][f"layers_{i}"]) != first for i in range(1, n)):
+      return False
   return True
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import signal
 import sys
 import time
@@ -33,7 +32,7 @@ from jax.sharding import PartitionSpec as P
 
 from flanjax import checkpoints as ckpt_lib
 from flanjax import flops as flops_lib
-from flanjax import losses, partitioning, summaries
+from flanjax import losses, optimizers, partitioning, summaries
 from flanjax.config import T5Config
 from flanjax.errors import FlanjaxError
 from flanjax.optimizers import OptimizerConfig, make_optimizer
@@ -85,8 +84,7 @@ def opt_state_shardings(abstract_opt_state, params_shapes, params_shardings, mes
   stacked = {}
   for path, (shape, spec) in by_path.items():
     for j, key in enumerate(path):
-      m = re.match(r"^layers_(\d+)$", str(key))
-      if m:
+      if optimizers.LAYER_KEY.match(str(key)):
         stacked.setdefault(path[:j] + ("layers",) + path[j + 1:], []).append((shape, spec))
   for path, entries in stacked.items():
     if path not in by_path:
