@@ -29,6 +29,9 @@ def main(argv=None):
   p.add_argument("--time", action="store_true")
   p.add_argument("--sweep", action="store_true")
   p.add_argument("--breakdown", action="store_true")
+  p.add_argument("--mgpu", action="store_true",
+                 help="JAX's Mosaic GPU (FA3-style, Hopper) attention without a bias, against "
+                      "cuDNN and this kernel: the headroom of a bias-capable Hopper kernel")
   p.add_argument("--batch", type=int, default=64)
   args = p.parse_args(argv)
   import jax
@@ -199,6 +202,48 @@ def main(argv=None):
         row = {"fwd": round(timeit(fwd, q, k, v, bias), 3)}
         row["fwd_bwd"] = round(timeit(fwd_bwd(attn, bias is not None), q, k, v, bias, w), 3)
         emit(probe="breakdown_encoder_ms", impl=name, bias=label, batch=b, **row)
+
+  if args.mgpu:  # encoder self and decoder cross shapes, no bias (the Mosaic kernel has none)
+    from jax.experimental.pallas.ops.gpu import attention_mgpu as am
+    b = args.batch
+    for case, lq in (("encoder", 512),):
+      q, k, v, bi, w, _, _ = inputs(b, lq, 512, 16, 64, True, False)
+      ref = jax.nn.dot_product_attention(q.astype(jnp.float32), k.astype(jnp.float32),
+                                         v.astype(jnp.float32), scale=1.0)
+      impls = {
+          "cudnn_no_bias": lambda q, k, v, bi: jax.nn.dot_product_attention(
+              q, k, v, scale=1.0, implementation="cudnn"),
+          "cudnn_bias": lambda q, k, v, bi: jax.nn.dot_product_attention(
+              q, k, v, bias=bi.astype(q.dtype), scale=1.0, implementation="cudnn"),
+          "flash_no_bias": lambda q, k, v, bi: fa.flash_attention(q, k, v, None),
+          "flash_bias": lambda q, k, v, bi: fa.flash_attention(q, k, v, bi),
+      }
+      for bq, bkv, steps, wgs, bb in ((64, 64, 2, 1, 64), (64, 128, 2, 1, 64),
+                                      (64, 128, 3, 1, 64), (64, 64, 2, 2, 64),
+                                      (64, 128, 2, 2, 64), (64, 64, 2, 1, 128)):
+        cfg = am.TuningConfig(block_q=bq, block_kv=bkv, max_concurrent_steps=steps,
+                              compute_wgs_bwd=wgs, block_q_dkv=bb, block_kv_dkv=64,
+                              block_q_dq=64, block_kv_dq=bb)
+        impls[f"mgpu_q{bq}_kv{bkv}_s{steps}_wg{wgs}_b{bb}"] = (
+            lambda q, k, v, bi, cfg=cfg: am.attention(q, k, v, cfg))
+      # The Mosaic kernel's shared-memory buffers are float16: it gets float16 inputs (the same
+      # speed as bf16 on the tensor cores).
+      q16, k16, v16 = (x.astype(jnp.float16) for x in (q, k, v))
+      for name, attn in impls.items():
+        bias = name.endswith("_bias") and not name.endswith("no_bias")
+        xs = (q16, k16, v16) if name.startswith("mgpu") else (q, k, v)
+        row = {}
+        try:
+          fwd = jax.jit(lambda q, k, v, bi, attn=attn: attn(q, k, v, bi))
+          row["rel_err"] = float(rel(fwd(*xs, bi).astype(jnp.float32), ref)) if not bias \
+              else None
+          row["fwd"] = round(timeit(fwd, *xs, bi), 3)
+          g = jax.jit(jax.grad(lambda q, k, v, bi, attn=attn, w=w: jnp.sum(
+              attn(q, k, v, bi).astype(jnp.float32) * w), (0, 1, 2, 3) if bias else (0, 1, 2)))
+          row["fwd_bwd"] = round(timeit(g, *xs, bi), 3)
+        except Exception as e:  # noqa: BLE001 - report and go on
+          row["error"] = f"{type(e).__name__}: {str(e)[:300]}"
+        emit(probe="mgpu_ms", case=case, impl=name, batch=b, **row)
 
 
 if __name__ == "__main__":

@@ -122,6 +122,12 @@ def _scores(q, k, bias_blk, mask):
   return s
 
 
+def _recompute(q, k, v, do, bias_blk, mask, lse):
+  """The backward pass's p = exp(s - lse) (masked: 0) and dp = do v^T, [bq, bk] each."""
+  s = _scores(q, k, bias_blk, mask)
+  return jnp.exp(s - lse[:, None]), _dot(do, v, trans_b=True)
+
+
 def _segments_meet(q_seg, k_seg) -> Array:
   """False when no query segment id of the block can equal a key's (the block is all masked)."""
   return jnp.logical_and(jnp.min(q_seg) <= jnp.max(k_seg), jnp.min(k_seg) <= jnp.max(q_seg))
@@ -255,9 +261,8 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_
         q = q_ref[b, qs, h, :]
         do = do_ref[b, qs, h, :]
         bias_blk = None if bias_ref is None else bias_ref[h, qs, ks]
-        s = _scores(q, k, bias_blk, _visible(opts, q_idx, k_idx, q_seg, k_seg))
-        p = jnp.exp(s - lse_ref[b, h, qs][:, None])  # [bq, bk]; masked: 0
-        dp = _dot(do, v, trans_b=True)  # [bq, bk]
+        p, dp = _recompute(q, k, v, do, bias_blk, _visible(opts, q_idx, k_idx, q_seg, k_seg),
+                           lse_ref[b, h, qs])
         if seed_ref is not None:
           keep = _keep(_row_hash(seed_ref[0], b, h, num_heads, q_idx), k_idx,
                        opts.dropout_rate)
@@ -322,9 +327,7 @@ def _dq_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_r
       k = k_ref[b, ks, h, :]
       v = v_ref[b, ks, h, :]
       bias_blk = None if bias_ref is None else bias_ref[h, qs, ks]
-      s = _scores(q, k, bias_blk, _visible(opts, q_idx, k_idx, q_seg, k_seg))
-      p = jnp.exp(s - lse[:, None])
-      dp = _dot(do, v, trans_b=True)
+      p, dp = _recompute(q, k, v, do, bias_blk, _visible(opts, q_idx, k_idx, q_seg, k_seg), lse)
       if rows is not None:
         dp = jnp.where(_keep(rows, k_idx, opts.dropout_rate), dp * scale, 0.0)
       ds = p * (dp - delta[:, None])

@@ -248,10 +248,10 @@ class Decoder(nn.Module):
     decode_index, max_len = None, None
     self_segments, cross_segments = None, None
     t = decoder_input_tokens.shape[1]
-    if not decode:  # offsets within the row, as the encoder: [1, heads, target_len, target_len]
+    initialized = decode and self.has_variable("cache", "decode_index")
+    if not initialized:  # offsets within the row, as the encoder: [1, heads, target_len, ...]
       self_bias = relpos.for_lengths(t, t)
     if decode:
-      initialized = self.has_variable("cache", "decode_index")
       index_var = self.variable("cache", "decode_index", lambda: jnp.zeros((), jnp.int32))
       if initialized:
         decode_index = index_var.value
@@ -263,7 +263,6 @@ class Decoder(nn.Module):
       else:  # the initialising call: creates the cache, projects the cross-attention keys/values
         max_len = max_decode_length or decoder_input_tokens.shape[1]
         self.variable("cache", "max_length_marker", lambda: jnp.zeros((max_len,), jnp.int8))
-        self_bias = relpos.for_lengths(t, t)  # [1, heads, t, t]
         self_mask = (jnp.arange(t)[:, None] >= jnp.arange(t)[None, :])[None, None]
       cross_mask, enc_lengths = enc_valid[:, None, None, :], None
     elif impl == "cudnn":
@@ -366,7 +365,7 @@ def param_logical_axes(config: T5Config):
   return nn.get_partition_spec(boxed)
 
 
-_LAYER_RE = re.compile(r"^layers_(\d+)$")
+LAYER_KEY = re.compile(r"^layers_(\d+)$")  # an unscanned layer's subtree
 
 
 def scan_params(params, config: T5Config):
@@ -377,7 +376,7 @@ def scan_params(params, config: T5Config):
     if "layers" in sub:
       continue
     layers = [sub.pop(f"layers_{i}") for i in range(n)]
-    extra = [k for k in sub if _LAYER_RE.match(k)]
+    extra = [k for k in sub if LAYER_KEY.match(k)]
     if extra:
       raise ValueError(f"{stack} has {extra} beyond num_layers={n}.")
     sub["layers"] = jax.tree.map(lambda *xs: jnp.stack(xs), *layers)

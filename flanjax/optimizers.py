@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from flanjax.errors import FlanjaxError
+from flanjax.model import LAYER_KEY
 
 OPTIMIZERS = ("adafactor", "adamw")
 SCHEDULES = ("constant", "rsqrt", "cosine", "linear")
@@ -133,7 +134,6 @@ def trainable_mask(params, trainable: str | Sequence[str] | Callable[[str], bool
   return jax.tree.unflatten(jax.tree.structure(params), flags)
 
 
-LAYER_KEY = re.compile(r"^layers_(\d+)$")  # an unscanned layer's subtree
 
 
 def _layer_stacks(tree) -> dict[str, int]:

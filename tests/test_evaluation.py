@@ -352,3 +352,24 @@ def test_eval_gin_bindings_apply_to_unset_flags_and_step_in_default_dir(vocab, t
     gin.clear_config()
   with pytest.raises(evaluation.EvalError, match="--mesh_shape='2x1'"):
     evaluation.main(["--checkpoint", str(ckpt), "--task", TOY_TASK, "--mesh_shape", "2x1"])
+
+
+def test_beam_predictions_do_not_depend_on_eval_padding():
+  """`eval --decode_method=beam` pads rows to the batch size and lengths to a bucket: each row's
+  beam-search output equals that row decoded alone, unpadded."""
+  import jax
+
+  from flanjax import decoding, model
+  config = tiny_config()
+  params = model.init_params(config, jax.random.PRNGKey(3))
+  rng = np.random.default_rng(0)
+  tokens = rng.integers(3, 200, size=(5, 7)).astype(np.int32)
+  tokens[1, 5:] = 0  # a shorter input
+  fns = evaluation.ModelFns(config, params, batch_size=4, decode_method="beam", num_beams=3)
+  got = fns.predict(tokens, max_decode_length=6)
+  assert got.shape == (5, 6)
+  for i in range(5):
+    row = tokens[i:i + 1, :5] if i == 1 else tokens[i:i + 1]
+    want = np.asarray(decoding.predict(config, params, row, max_decode_length=6, method="beam",
+                                       num_beams=3))
+    np.testing.assert_array_equal(got[i:i + 1], want)
