@@ -56,11 +56,6 @@ class FlashOptions:
   # interpreter, timed on the GPU (calls 15-20) but its accumulation over several rows has not
   # been checked against the reference there.
   bias_grad: str = "rows"
-  # With segment ids each block's work sits in a branch (blocks no query can see are skipped).
-  # hoist_loads=True loads the block's operands before that branch, unconditionally, so that
-  # Triton can still prefetch them a few iterations ahead (num_stages); False loads them inside
-  # it (bench/NOTES.md row 52).
-  hoist_loads: bool = True
   interpret: bool = False  # run the kernels in Pallas' interpreter (CPU tests)
 
 
@@ -167,15 +162,12 @@ def _fwd_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, o_r
   def body(j, carry):
     ks = pl.ds(j * bk, bk)
     k_seg = None if kseg_ref is None else kseg_ref[b, ks]
-    load = lambda: (k_ref[b, ks, h, :], v_ref[b, ks, h, :],  # noqa: E731
-                    None if bias_ref is None else bias_ref[h, qs, ks])
-    hoisted = load() if opts.hoist_loads else None
 
     def update(carry):
       acc, m, l = carry
-      k, v, bias_blk = hoisted or load()
       k_idx = j * bk + jax.lax.broadcasted_iota(jnp.int32, (bk,), 0)
-      s = _scores(q, k, bias_blk, _visible(opts, q_idx, k_idx, q_seg, k_seg))
+      bias_blk = None if bias_ref is None else bias_ref[h, qs, ks]
+      s = _scores(q, k_ref[b, ks, h, :], bias_blk, _visible(opts, q_idx, k_idx, q_seg, k_seg))
       m_new = jnp.maximum(m, jnp.max(s, axis=1))
       m_use = jnp.where(m_new == -jnp.inf, 0.0, m_new)  # all masked so far: keep exp() finite
       p = jnp.exp(s - m_use[:, None])  # [bq, bk]
@@ -183,6 +175,7 @@ def _fwd_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, o_r
       l = l * corr + jnp.sum(p, axis=1)
       if rows is not None:
         p = jnp.where(_keep(rows, k_idx, opts.dropout_rate), p, 0.0)
+      v = v_ref[b, ks, h, :]
       acc = acc * corr[:, None] + _dot(p.astype(v.dtype), v)
       return acc, m_new, l
 
@@ -261,17 +254,15 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_
     def body(i, carry):
       qs = pl.ds(i * bq, bq)
       q_seg = None if qseg_ref is None else qseg_ref[b, qs]
-      load = lambda: (q_ref[b, qs, h, :], do_ref[b, qs, h, :],  # noqa: E731
-                      None if bias_ref is None else bias_ref[h, qs, ks], lse_ref[b, h, qs],
-                      delta_ref[b, h, qs])
-      hoisted = load() if opts.hoist_loads else None
 
       def update(carry):
         dk, dv = carry
-        q, do, bias_blk, lse, delta = hoisted or load()
         q_idx = i * bq + jax.lax.broadcasted_iota(jnp.int32, (bq,), 0)
+        q = q_ref[b, qs, h, :]
+        do = do_ref[b, qs, h, :]
+        bias_blk = None if bias_ref is None else bias_ref[h, qs, ks]
         p, dp = _recompute(q, k, v, do, bias_blk, _visible(opts, q_idx, k_idx, q_seg, k_seg),
-                           lse)
+                           lse_ref[b, h, qs])
         if seed_ref is not None:
           keep = _keep(_row_hash(seed_ref[0], b, h, num_heads, q_idx), k_idx,
                        opts.dropout_rate)
@@ -280,7 +271,7 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_
         else:
           p_drop = p
         dv = dv + _dot(p_drop.astype(do.dtype), do, trans_a=True)
-        ds = p * (dp - delta[:, None])
+        ds = p * (dp - delta_ref[b, h, qs][:, None])
         dk = dk + _dot(ds.astype(q.dtype), q, trans_a=True)
         if dbias_ref is not None:
           if rows_mode:
@@ -330,13 +321,12 @@ def _dq_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_r
   def body(j, dq):
     ks = pl.ds(j * bk, bk)
     k_seg = None if kseg_ref is None else kseg_ref[b, ks]
-    load = lambda: (k_ref[b, ks, h, :], v_ref[b, ks, h, :],  # noqa: E731
-                    None if bias_ref is None else bias_ref[h, qs, ks])
-    hoisted = load() if opts.hoist_loads else None
 
     def update(dq):
-      k, v, bias_blk = hoisted or load()
       k_idx = j * bk + jax.lax.broadcasted_iota(jnp.int32, (bk,), 0)
+      k = k_ref[b, ks, h, :]
+      v = v_ref[b, ks, h, :]
+      bias_blk = None if bias_ref is None else bias_ref[h, qs, ks]
       p, dp = _recompute(q, k, v, do, bias_blk, _visible(opts, q_idx, k_idx, q_seg, k_seg), lse)
       if rows is not None:
         dp = jnp.where(_keep(rows, k_idx, opts.dropout_rate), dp * scale, 0.0)
