@@ -29,6 +29,9 @@ def main(argv=None):
   p.add_argument("--time", action="store_true")
   p.add_argument("--sweep", action="store_true")
   p.add_argument("--breakdown", action="store_true")
+  p.add_argument("--masks", action="store_true",
+                 help="the kernel alone per attention with no segment ids, all-ones segment ids "
+                      "(unpacked rows as the model passes them), packed, packed + dropout")
   p.add_argument("--mgpu", action="store_true",
                  help="JAX's Mosaic GPU (FA3-style, Hopper) attention without a bias, against "
                       "cuDNN and this kernel: the headroom of a bias-capable Hopper kernel")
@@ -45,7 +48,7 @@ def main(argv=None):
   def emit(**kw):
     print(json.dumps(kw), flush=True)
 
-  def inputs(b, lq, lk, h, d, bias, packed, seed=0):
+  def inputs(b, lq, lk, h, d, bias, packed, seed=0, ones=False):
     ks = jax.random.split(jax.random.PRNGKey(seed), 6)
     q = jax.random.normal(ks[0], (b, lq, h, d), jnp.bfloat16)
     k = jax.random.normal(ks[1], (b, lk, h, d), jnp.bfloat16)
@@ -53,6 +56,8 @@ def main(argv=None):
     bi = jax.random.normal(ks[3], (1, h, lq, lk), jnp.float32) if bias else None
     w = jax.random.normal(ks[4], (b, lq, h, d), jnp.float32)
     qseg = kseg = None
+    if ones:  # unpacked rows without padding, as the model passes them to the kernel
+      qseg, kseg = jnp.ones((b, lq), jnp.int32), jnp.ones((b, lk), jnp.int32)
     if packed:
       rng = np.random.default_rng(seed)
       kseg = packed_segments(rng, b, lk, 20, 160) if lk >= 256 else packed_segments(
@@ -123,8 +128,9 @@ def main(argv=None):
       return jnp.sum(attn(q, k, v, bi).astype(jnp.float32) * w)
     return jax.jit(jax.grad(loss, (0, 1, 2, 3) if bias else (0, 1, 2)))
 
-  def time_case(name, lq, lk, bias, causal, packed, rate, b, opts=None, impls=("flash",)):
-    q, k, v, bi, w, qseg, kseg = inputs(b, lq, lk, 16, 64, bias, packed)
+  def time_case(name, lq, lk, bias, causal, packed, rate, b, opts=None, impls=("flash",),
+                ones=False):
+    q, k, v, bi, w, qseg, kseg = inputs(b, lq, lk, 16, 64, bias, packed, ones=ones)
     rng = jax.random.PRNGKey(3)
     res = {}
     for impl in impls:
@@ -202,6 +208,13 @@ def main(argv=None):
         row = {"fwd": round(timeit(fwd, q, k, v, bias), 3)}
         row["fwd_bwd"] = round(timeit(fwd_bwd(attn, bias is not None), q, k, v, bias, w), 3)
         emit(probe="breakdown_encoder_ms", impl=name, bias=label, batch=b, **row)
+
+  if args.masks:
+    for name, lq, lk, bias, causal in cases:
+      for mode, packed, rate in (("none", False, 0.0), ("ones", False, 0.0),
+                                 ("packed", True, 0.0), ("packed_dropout", True, 0.1)):
+        res = time_case(name, lq, lk, bias, causal, packed, rate, args.batch, ones=mode == "ones")
+        emit(probe="masks_fwd_bwd_ms", case=name, segments=mode, batch=args.batch, **res)
 
   if args.mgpu:  # encoder self and decoder cross shapes, no bias (the Mosaic kernel has none)
     from jax.experimental.pallas.ops.gpu import attention_mgpu as am
