@@ -160,16 +160,3 @@ def no_bias():
     return orig(q, k, v, None, **kw)
   layers.fused_attention = fused
 
-
-# --------------------------------------------------------------------------- flash kernel
-
-
-def flash_always_mask():
-  """The Pallas kernel as before row 53: every block computed applies its per-element mask."""
-  from flanjax import flash_attention as fa
-  visible = fa._visible
-
-  def always(opts, q_idx, k_idx, q_seg, k_seg):
-    mask_fn, needed = visible(opts, q_idx, k_idx, q_seg, k_seg)
-    return mask_fn, None if needed is None else jnp.logical_or(needed, True)
-  fa._visible = always

@@ -95,34 +95,15 @@ def dropout_keep_mask(seed: Array, batch: int, num_heads: int, q_len: int, k_len
   return jax.vmap(lambda b: jax.vmap(lambda h: one(b, h))(hs))(bs)
 
 
-def _visible(opts: FlashOptions, q_idx, k_idx, q_seg, k_seg):
-  """(mask_fn, needed): `mask_fn()` is bool [q, k], which keys each query may see; `needed`
-  (a traced bool) whether this block hides any pair at all. (None, None): nothing is masked.
-
-  A block inside one segment and wholly on or below the causal diagonal needs no mask: its
-  per-element compare and select are skipped (they cost ~20 % of the kernel when every block is
-  computed: bench/NOTES.md rows 52-53).
-  """
-  if q_seg is None and not opts.causal:
-    return None, None
-
-  def mask_fn():
-    mask = None
-    if q_seg is not None:
-      mask = q_seg[:, None] == k_seg[None, :]
-    if opts.causal:
-      causal = q_idx[:, None] >= k_idx[None, :]
-      mask = causal if mask is None else jnp.logical_and(mask, causal)
-    return mask
-
-  needed = []
+def _visible(opts: FlashOptions, q_idx, k_idx, q_seg, k_seg) -> Array | None:
+  """bool [q, k]: which keys each query may see (None: all)."""
+  mask = None
   if q_seg is not None:
-    lo = jnp.min(q_seg)
-    needed.append(jnp.logical_not((lo == jnp.max(q_seg)) & (lo == jnp.min(k_seg))
-                                  & (lo == jnp.max(k_seg))))
+    mask = q_seg[:, None] == k_seg[None, :]
   if opts.causal:
-    needed.append(jnp.min(q_idx) < jnp.max(k_idx))
-  return mask_fn, functools.reduce(jnp.logical_or, needed)
+    causal = q_idx[:, None] >= k_idx[None, :]
+    mask = causal if mask is None else jnp.logical_and(mask, causal)
+  return mask
 
 
 def _dot(a, b, trans_a=False, trans_b=False):
@@ -131,20 +112,19 @@ def _dot(a, b, trans_a=False, trans_b=False):
   return jax.lax.dot_general(a, b, dims, preferred_element_type=jnp.float32)
 
 
-def _scores(q, k, bias_blk, visible):
-  """s = q k^T (+ bias), hidden keys at -inf: float32 [bq, bk]. `visible`: `_visible(...)`."""
+def _scores(q, k, bias_blk, mask):
+  """s = q k^T (+ bias), masked keys at -inf: float32 [bq, bk]."""
   s = _dot(q, k, trans_b=True)
   if bias_blk is not None:
     s = s + bias_blk.astype(jnp.float32)
-  mask_fn, needed = visible
-  if mask_fn is not None:
-    s = jax.lax.cond(needed, lambda s: jnp.where(mask_fn(), s, -jnp.inf), lambda s: s, s)
+  if mask is not None:
+    s = jnp.where(mask, s, -jnp.inf)
   return s
 
 
-def _recompute(q, k, v, do, bias_blk, visible, lse):
-  """The backward pass's p = exp(s - lse) (hidden: 0) and dp = do v^T, [bq, bk] each."""
-  s = _scores(q, k, bias_blk, visible)
+def _recompute(q, k, v, do, bias_blk, mask, lse):
+  """The backward pass's p = exp(s - lse) (masked: 0) and dp = do v^T, [bq, bk] each."""
+  s = _scores(q, k, bias_blk, mask)
   return jnp.exp(s - lse[:, None]), _dot(do, v, trans_b=True)
 
 

@@ -1,4 +1,6 @@
 # Call 43 (session 5): the kernel skips the per-element mask on blocks that lie inside one
+# Rejected (bench/NOTES.md row 53): the mask skip and the flash_always_mask patch were removed
+# after call 44; `--masks` stays in the probe.
 # segment and on or below the causal diagonal. Per attention (before: call 42's "hoist": false
 # rows, rows 39/47) and in the step: large b64 fine-tuning (row 44: 271.4 ms; call 42: 275.3)
 # and large b64 unpacked with auto (decoder on the kernel with all-ones segments; call 40: 253.5).
