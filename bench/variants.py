@@ -160,3 +160,11 @@ def no_bias():
     return orig(q, k, v, None, **kw)
   layers.fused_attention = fused
 
+
+
+# --------------------------------------------------------------------------- A/B of defaults
+
+
+def gelu_saved():
+  """The gated GELU before row 54: XLA keeps gelu(gate) for the backward (no checkpoint)."""
+  layers.gated_gelu = lambda gate, lin: jax.nn.gelu(gate, approximate=True) * lin

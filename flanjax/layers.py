@@ -395,6 +395,17 @@ class MultiHeadAttention(nn.Module):
     return dense(e, ("joined_kv", "embed"), init_std=(h * d) ** -0.5, name="out")(out)
 
 
+@jax.checkpoint
+def gated_gelu(gate: Array, lin: Array) -> Array:
+  """gelu(gate) * lin (tanh-approximate GELU), keeping only `gate` and `lin` for the backward.
+
+  Without the checkpoint XLA also stores gelu(gate) (one more [tokens, d_ff] tensor written in
+  the forward and read in the backward); recomputing it inside the backward's elementwise
+  fusion is free, as that fusion reads `gate` anyway (bench/NOTES.md, row 54).
+  """
+  return jax.nn.gelu(gate, approximate=True) * lin
+
+
 class MlpBlock(nn.Module):
   """Gated-GELU (v1.1: wi_0, wi_1, tanh-approximate GELU) or ReLU (v1.0: wi) feed-forward."""
   config: T5Config
@@ -407,7 +418,7 @@ class MlpBlock(nn.Module):
     if cfg.gated:
       gate = dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5, name="wi_0")(x)
       lin = dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5, name="wi_1")(x)
-      hidden = jax.nn.gelu(gate, approximate=True) * lin
+      hidden = gated_gelu(gate, lin)
     else:
       hidden = jax.nn.relu(dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5,
                                  name="wi")(x))
