@@ -13,10 +13,10 @@ from jax.sharding import PartitionSpec as P
 
 from flanjax import checkpoints, losses, partitioning, synthetic
 from flanjax import model as model_lib
+from flanjax import train as train_module
 from flanjax.config import get_config
 from flanjax.errors import FlanjaxError
 from flanjax.optimizers import OptimizerConfig
-from flanjax import train as train_module
 from flanjax.train import TrainingError, TrainState, make_train_step, train
 
 CONFIG = get_config("tiny", vocab_size=128, dtype="float32")
