@@ -14,8 +14,6 @@ flanjax runs `flanjax.train.make_train_step` (the step `flanjax train` jits) wit
 config of `--size` plus `--set field=value` overrides, Adafactor with T5 defaults
 (`OptimizerConfig()`), random tokens at full length (no padding, unpacked: cuDNN attention on
 GPUs) or `--packed` synthetic batches (segment ids: flanjax's Pallas flash attention on GPUs). No TensorFlow.
-The timed steps are those `flanjax train` does not log (no param norm); `--param-norm` times the
-logged ones.
 The peer is `transformers.T5ForConditionalGeneration` built from the same config (fp32 master
 weights, bf16 autocast, transformers' Adafactor), eager and under `torch.compile`.
 """
@@ -55,8 +53,6 @@ def parse_args(argv):
   p.add_argument("--param-partitioning-dims", type=int, default=1)
   p.add_argument("--microbatches", type=int, default=1)
   p.add_argument("--packed", action="store_true", help="packed synthetic batches (segment ids)")
-  p.add_argument("--param-norm", action="store_true",
-                 help="flanjax: time logging steps (with the param norm), not the usual step")
   p.add_argument("--xla-flags", default=None,
                  help="XLA_FLAGS for the flanjax child (default: bench.xla_flags.DEFAULT)")
   p.add_argument("--patch", action="append", default=[], metavar="MODULE:FUNC",
@@ -199,8 +195,7 @@ def run_flanjax(args, size, batch_size):
                                      state_shardings=state_shardings, batch_keys=keys,
                                      num_microbatches=args.microbatches)
     t0 = time.perf_counter()
-    log_step = np.asarray(args.param_norm)  # False: the steps `flanjax train` does not log
-    lowered = step.lower(state, batches[0], log_step)
+    lowered = step.lower(state, batches[0])
     compiled = lowered.compile()
     compile_s = time.perf_counter() - t0
     if args.dump_hlo:
@@ -209,19 +204,19 @@ def run_flanjax(args, size, batch_size):
       with open(os.path.join(args.dump_hlo, name), "w") as f:
         f.write(compiled.as_text())
     for i in range(args.warmup):
-      state, metrics = compiled(state, batches[i % n_batches], log_step)
+      state, metrics = compiled(state, batches[i % n_batches])
     jax.block_until_ready((state, metrics) if args.warmup else state)
     losses = []
     t0 = time.perf_counter()
     for i in range(args.steps):
-      state, metrics = compiled(state, batches[i % n_batches], log_step)
+      state, metrics = compiled(state, batches[i % n_batches])
       losses.append(metrics["loss"])
     jax.block_until_ready(state)
     total = time.perf_counter() - t0
     if args.profile_dir:
       jax.profiler.start_trace(args.profile_dir, create_perfetto_trace=True)
       for i in range(3):
-        state, metrics = compiled(state, batches[i % n_batches], log_step)
+        state, metrics = compiled(state, batches[i % n_batches])
       jax.block_until_ready(state)
       jax.profiler.stop_trace()
   losses = [float(x) for x in jax.device_get(losses)]
@@ -250,7 +245,7 @@ def run_flanjax(args, size, batch_size):
       "flops_per_step": flops_step, "compile_s": compile_s, "init_s": init_s,
       "peak_mem_gb": peak_mem / 2**30, "loss_first": losses[0], "loss_last": losses[-1],
       "attention": impl or "einsum", "decoder_attention": dec_impl or "einsum",
-      "packed": args.packed, "param_norm": args.param_norm,
+      "packed": args.packed,
       "config_overrides": overrides, "optimizer_overrides": opt_overrides, "microbatches": args.microbatches,
       "xla_flags": os.environ.get("XLA_FLAGS", ""), "patches": args.patch,
       "jax": jax.__version__,

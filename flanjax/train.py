@@ -123,32 +123,12 @@ def _split_microbatches(batch, num_microbatches):
   return jax.tree.map(split, batch)
 
 
-def _norms(grads, params):
-  return {"grad_norm": optax.tree.norm(grads).astype(jnp.float32),
-          "param_norm": optax.tree.norm(params).astype(jnp.float32)}
-
-
-def _no_norms(grads, params):
-  del grads, params
-  return {"grad_norm": jnp.full((), jnp.nan, jnp.float32),
-          "param_norm": jnp.full((), jnp.nan, jnp.float32)}
-
-
-@jax.jit
-def _all_finite(tree) -> jax.Array:
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
-
-
 def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule, *, mesh, rules,
                     state_shardings, batch_keys: Sequence[str], num_microbatches: int = 1,
                     z_loss: float = 1e-4, label_smoothing: float = 0.0,
                     loss_normalizer="num_real_target_tokens", seed: int = 0):
-  """One `jax.jit` train step `(state, batch, log_step) -> (state, metrics)` with explicit in/out
+  """One `jax.jit` train step `(state, batch) -> (state, metrics)` with explicit in/out
   shardings and the state donated. Call it under `jax.set_mesh(mesh)`.
-
-  `log_step` (a bool scalar) computes `grad_norm` and `param_norm` (NaN otherwise): one
-  reduction per parameter each, ~7 ms of T5-large's 256 ms step on an H100 (bench/NOTES.md,
-  row 55), so `train` asks for them only on the steps it logs or saves.
 
   Gradients of microbatches are summed and divided by the normaliser of the full batch, so
   `num_microbatches > 1` gives the same update as one full batch.
@@ -167,7 +147,7 @@ def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule
 
   grad_fn = jax.value_and_grad(sums_fn, has_aux=True)
 
-  def step_fn(state: TrainState, batch, log_step):
+  def step_fn(state: TrainState, batch):
     with nn.logical_axis_rules(rules):
       rng = jax.random.fold_in(jax.random.PRNGKey(seed), state.step)
       weights = batch["decoder_loss_weights"]
@@ -199,7 +179,8 @@ def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule
           "cross_entropy": (sums["loss"] - sums["z_loss"]) / denom,
           "accuracy": sums["correct"] / jnp.maximum(sums["weight"], 1.0),
           "learning_rate": schedule(state.step),
-          **jax.lax.cond(log_step, _norms, _no_norms, grads, params),
+          "grad_norm": optax.tree.norm(grads),
+          "param_norm": optax.tree.norm(params),
           "num_target_tokens": sums["weight"],
           "nonpad_fraction_inputs": jnp.mean((enc != 0).astype(jnp.float32)),
           "nonpad_fraction_targets": jnp.mean((weights > 0).astype(jnp.float32)),
@@ -207,9 +188,9 @@ def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule
       return new_state, metrics
 
   batch_shardings = {k: partitioning.batch_sharding(mesh) for k in batch_keys}
-  replicated = NamedSharding(mesh, P())
-  return jax.jit(step_fn, in_shardings=(state_shardings, batch_shardings, replicated),
-                 out_shardings=(state_shardings, replicated), donate_argnums=(0,))
+  return jax.jit(step_fn, in_shardings=(state_shardings, batch_shardings),
+                 out_shardings=(state_shardings, NamedSharding(mesh, P())),
+                 donate_argnums=(0,))
 
 
 # --------------------------------------------------------------------------- data
@@ -401,9 +382,6 @@ def train(
   init_checkpoint: a flanjax checkpoint dir (e.g. converted from HF) to start from.
   trainable: regex(es) over parameter paths to train; the rest stay frozen.
   stop_after_steps: stop (with a checkpoint) after this many steps of this invocation (tests).
-  log_period: metrics of every step go to metrics.jsonl / TensorBoard every N steps;
-    `grad_norm` / `param_norm` are computed on those logged steps (the first and the last
-    too) and on checkpoint steps only.
   """
   t_start = time.time()
   if not model_dir:
@@ -552,21 +530,18 @@ def train(
       nonlocal pending, window_start, window_steps, last_metrics
       if not pending:
         return
-      fetched = jax.device_get([m for _, m, _ in pending])
-      for (s, _, normed), m in zip(pending, fetched):
-        if not (np.isfinite(m["loss"]) and (not normed or (np.isfinite(m["grad_norm"])
-                                                           and np.isfinite(m["param_norm"])))):
+      fetched = jax.device_get([m for _, m in pending])
+      for (s, _), m in zip(pending, fetched):
+        if not (np.isfinite(m["loss"]) and np.isfinite(m["grad_norm"])):
           good = manager.latest_step()
-          norms = f", grad_norm={m['grad_norm']}, param_norm={m['param_norm']}" if normed else ""
           raise TrainingError(
-              f"NaN/Inf at step {s} (loss={m['loss']}{norms}); "
+              f"NaN/Inf loss at step {s} (loss={m['loss']}, grad_norm={m['grad_norm']}); "
               f"stopping. The last good checkpoint is "
               f"{'step ' + str(good) if good is not None else 'none'} in {model_dir}.")
       dt = time.time() - window_start
       per_step = dt / max(window_steps, 1)
-      for (s, _, normed), m in zip(pending, fetched):
-        row = {k: float(v) for k, v in m.items()
-               if normed or k not in ("grad_norm", "param_norm")}
+      for s, m in zip([s for s, _ in pending], fetched):
+        row = {k: float(v) for k, v in m.items()}
         row["steps_per_sec"] = 1.0 / per_step if per_step else 0.0
         row["seqs_per_sec"] = batch_size / per_step if per_step else 0.0
         row["tokens_per_sec"] = tokens_per_step / per_step if per_step else 0.0
@@ -594,17 +569,12 @@ def train(
               state_shardings=state_shardings, batch_keys=sorted(batch),
               num_microbatches=num_microbatches, z_loss=z_loss, label_smoothing=label_smoothing,
               loss_normalizer=loss_normalizer, seed=seed)
-        # Grad and param norms on the steps `flush` logs below and on periodic saves (a NaN
-        # there stops training before the checkpoint); a save at another step checks the
-        # params instead.
-        normed = bool((step + 1) % log_period == 0 or step + 1 == num_steps
-                      or step == first_step or manager.should_save(step + 1))
-        state, metrics = train_step(state, batch, normed)
+        state, metrics = train_step(state, batch)
         step += 1
         window_steps += 1
         if _TEST_STEP_DELAY_S:
           time.sleep(_TEST_STEP_DELAY_S)
-        pending.append((step, metrics, normed))
+        pending.append((step, metrics))
         is_last = step == num_steps
         stop_now = stop_after_steps is not None and step - first_step >= stop_after_steps
         if step % log_period == 0 or is_last or step == first_step + 1:
@@ -622,12 +592,6 @@ def train(
         if (manager.should_save(step) or is_last or stop_now or preempted
             or (eval_metrics and keep_best)):
           flush(step)  # never checkpoint a NaN state
-          if not normed and not bool(_all_finite(state.params)):
-            good = manager.latest_step()
-            raise TrainingError(
-                f"NaN/Inf parameters at step {step}; stopping without saving them. The last "
-                f"good checkpoint is {'step ' + str(good) if good is not None else 'none'} in "
-                f"{model_dir}.")
           batches.save(step, batches_consumed)  # first: a finalised step never lacks it
           manager.save(step, state, meta_now(step), metrics=eval_metrics,
                        force=is_last or stop_now or preempted)

@@ -13,7 +13,6 @@ from jax.sharding import PartitionSpec as P
 
 from flanjax import checkpoints, losses, partitioning, synthetic
 from flanjax import model as model_lib
-from flanjax import train as train_module
 from flanjax.config import get_config
 from flanjax.errors import FlanjaxError
 from flanjax.optimizers import OptimizerConfig
@@ -57,18 +56,12 @@ def test_microbatches_give_the_full_batch_update(normalizer):
                            state_shardings=shardings, batch_keys=sorted(batch),
                            num_microbatches=m, loss_normalizer=normalizer)
     with jax.set_mesh(mesh):
-      new, metrics = step(state, {k: jnp.asarray(v) for k, v in batch.items()}, True)
+      new, metrics = step(state, {k: jnp.asarray(v) for k, v in batch.items()})
     outs[m] = (jax.device_get(new.opt_state["grad"]), jax.device_get(metrics))
-    with jax.set_mesh(mesh):  # a step that is not logged: no norms
-      _, unlogged = step(new, {k: jnp.asarray(v) for k, v in batch.items()}, False)
-    assert np.isnan(unlogged["param_norm"]) and np.isnan(unlogged["grad_norm"])
-    assert np.isfinite(unlogged["loss"])
   (g1, m1), (g4, m4) = outs[1], outs[4]
   np.testing.assert_allclose(m1["loss"], m4["loss"], rtol=1e-6)
   np.testing.assert_allclose(m1["accuracy"], m4["accuracy"], rtol=1e-6)
   np.testing.assert_allclose(m1["grad_norm"], m4["grad_norm"], rtol=1e-5)
-  np.testing.assert_allclose(m4["param_norm"], optax.tree.norm(params), rtol=1e-6)
-  np.testing.assert_allclose(m4["grad_norm"], optax.tree.norm(g4), rtol=1e-5)
   # Same gradient up to fp32 summation order (relative to each tensor's largest entry).
   for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g4)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * float(np.abs(a).max()))
@@ -119,29 +112,10 @@ def test_init_checkpoint_and_frozen_params(tmp_path):
 
 def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
   _run(tmp_path, num_steps=4)
-  with pytest.raises(TrainingError, match=r"NaN/Inf at step 5 \(loss=nan.*last good checkpoint is "
+  with pytest.raises(TrainingError, match=r"NaN/Inf loss at step 5.*last good checkpoint is "
                                           r"step 4"):
     _run(tmp_path, num_steps=8, z_loss=float("nan"))
   assert checkpoints.finalized_steps(tmp_path, ("params", "opt_state", "meta")) == [2, 4]
-
-
-def test_nan_params_at_an_unlogged_save_are_not_saved(tmp_path, monkeypatch):
-  """Norms are computed on logged and periodic-save steps only; a save at another step (here
-  `stop_after_steps`) checks the params themselves. Updates turn NaN from the 2nd step on, so
-  step 2's loss (of step 1's params) is finite but its params are not."""
-  real = train_module.make_optimizer
-
-  def nan_from_step_2(*args, **kw):
-    tx, schedule = real(*args, **kw)
-    return optax.chain(tx, optax.scale_by_schedule(
-        lambda count: jnp.where(count >= 1, jnp.nan, 1.0))), schedule
-  monkeypatch.setattr(train_module, "make_optimizer", nan_from_step_2)
-  with pytest.raises(TrainingError, match=r"NaN/Inf parameters at step 2; stopping without "
-                                          r"saving them. The last good checkpoint is none"):
-    _run(tmp_path, num_steps=8, log_period=4, checkpoint_period=4, stop_after_steps=2)
-  assert checkpoints.finalized_steps(tmp_path, ("params", "opt_state", "meta")) == []
-  rows = _metrics(tmp_path)
-  assert np.isfinite(rows[1]["param_norm"]) and "param_norm" not in rows[2]
 
 
 def test_periodic_eval_and_keep_best(tmp_path):
