@@ -248,6 +248,7 @@ def run_flanjax(args, size, batch_size):
       "packed": args.packed,
       "config_overrides": overrides, "optimizer_overrides": opt_overrides, "microbatches": args.microbatches,
       "xla_flags": os.environ.get("XLA_FLAGS", ""), "patches": args.patch,
+      "mem_fraction": os.environ.get("XLA_PYTHON_CLIENT_MEM_FRACTION", "default (0.75)"),
       "jax": jax.__version__,
   }
 
