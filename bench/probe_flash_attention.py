@@ -7,7 +7,8 @@ against `reference_attention` in float32 on the same inputs, for T5's three atte
 (encoder self, decoder causal self, cross), packed and unpacked, with and without dropout.
 --time: forward+backward per layer at T5-large's shapes (16 heads x 64, inputs 512, targets
 128) against the einsum path (what packed/dropout training ran before) and cuDNN (unpacked
-only). --sweep: block sizes / warps / bias batch groups for the encoder. One JSON line each.
+only). --sweep: block sizes / warps / bias batch groups for the encoder; --sweep-decoder: the
+same for the decoder's self and cross attention. One JSON line each.
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ def main(argv=None):
   p.add_argument("--check", action="store_true")
   p.add_argument("--time", action="store_true")
   p.add_argument("--sweep", action="store_true")
+  p.add_argument("--sweep-decoder", action="store_true",
+                 help="block sizes / warps / stages for the decoder's self and cross attention")
   p.add_argument("--breakdown", action="store_true")
   p.add_argument("--masks", action="store_true",
                  help="the kernel alone per attention with no segment ids, all-ones segment ids "
@@ -189,6 +192,24 @@ def main(argv=None):
       for packed in (False, True):
         res = time_case("encoder", 512, 512, True, False, packed, 0.0, args.batch, opts=opts)
         emit(probe="sweep_encoder_ms", variant=vname, packed=packed, batch=args.batch, **res)
+
+  if args.sweep_decoder:
+    for name, lq, lk, bias, causal in cases[1:]:
+      base = fa.options_for(lq, lk, causal=causal, dropout_rate=0.0)
+      variants = {"default": base,
+                  "fwd64x64": dataclasses.replace(base, block_q=64, block_k=64),
+                  "fwd128x128": dataclasses.replace(base, block_q=128, block_k=128),
+                  "bwd128x64": dataclasses.replace(base, bwd_block_q=128, bwd_block_k=64),
+                  "bwd64x128": dataclasses.replace(base, bwd_block_q=64, bwd_block_k=128),
+                  "bwd32x64": dataclasses.replace(base, bwd_block_q=32, bwd_block_k=64),
+                  "warps8": dataclasses.replace(base, num_warps=8),
+                  "stages2": dataclasses.replace(base, num_stages=2),
+                  "stages4": dataclasses.replace(base, num_stages=4)}
+      for vname, opts in variants.items():
+        for packed in (False, True):
+          res = time_case(name, lq, lk, bias, causal, packed, 0.0, args.batch, opts=opts)
+          emit(probe="sweep_decoder_ms", case=name, variant=vname, packed=packed,
+               batch=args.batch, **res)
 
   if args.breakdown:  # encoder, unpacked: forward alone, with/without the bias, bf16 bias
     b = args.batch
