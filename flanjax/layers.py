@@ -395,16 +395,18 @@ class MultiHeadAttention(nn.Module):
     return dense(e, ("joined_kv", "embed"), init_std=(h * d) ** -0.5, name="out")(out)
 
 
-@jax.checkpoint
-def gated_gelu(gate: Array, lin: Array) -> Array:
-  """gelu(gate) * lin (tanh-approximate GELU), keeping only `gate` and `lin` for the backward.
-
-  Without the checkpoint XLA also stores gelu(gate) (one more [tokens, d_ff] tensor written in
-  the forward and read in the backward); recomputing it inside the backward's elementwise
-  fusion is free, as that fusion reads `gate` anyway: T5-large b64 on an H100 needs 5.1 GB
-  less memory, at the same speed (bench/NOTES.md, row 54).
-  """
+def gelu_product(gate: Array, lin: Array) -> Array:
+  """gelu(gate) * lin with the tanh-approximate GELU (T5 v1.1's gated feed-forward)."""
   return jax.nn.gelu(gate, approximate=True) * lin
+
+
+# The same, keeping only `gate` and `lin` for the backward. Without the checkpoint XLA also
+# stores gelu(gate), one more [tokens, d_ff] tensor written in the forward and read in the
+# backward; recomputing it inside the backward's elementwise fusion is free, as that fusion
+# reads `gate` anyway. T5-large b64 on an H100 needs 5.1 GB less memory at the same speed
+# (bench/NOTES.md, row 54). Layers under their own remat recompute it anyway: nested there it
+# costs 2 % (row 60), so `MlpBlock` uses it only without layer remat.
+gated_gelu = jax.checkpoint(gelu_product)
 
 
 class MlpBlock(nn.Module):
@@ -419,7 +421,8 @@ class MlpBlock(nn.Module):
     if cfg.gated:
       gate = dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5, name="wi_0")(x)
       lin = dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5, name="wi_1")(x)
-      hidden = gated_gelu(gate, lin)
+      layer_remat = cfg.remat_policy not in ("none", "attention")  # see gated_gelu
+      hidden = (gelu_product if layer_remat else gated_gelu)(gate, lin)
     else:
       hidden = jax.nn.relu(dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5,
                                  name="wi")(x))

@@ -233,6 +233,31 @@ def test_attention_remat_same_grads_with_dropout_and_less_memory():
   assert score_residuals(config.replace(remat_policy="attention")) == []
 
 
+def test_gated_gelu_keeps_only_its_inputs_for_the_backward():
+  """Without layer remat the feed-forward keeps gate and lin, not gelu(gate) (NOTES row 54);
+  under a layer remat it uses the plain product (the remat recomputes it anyway)."""
+  from flanjax import layers
+  config = get_config("tiny", dtype="float32")
+  x = jax.random.normal(jax.random.PRNGKey(1), (2, 8, config.d_model))
+
+  def residual_sources(cfg):
+    mlp = layers.MlpBlock(cfg)
+    p = mlp.init(jax.random.PRNGKey(0), x)
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+      print_saved_residuals(lambda p: jnp.sum(mlp.apply(p, x) ** 2), p)
+    # bf16/f32[2,8,d_ff] tensors kept, by the op that made them
+    return [re.sub(r".*output of (\w+).*", r"\1", ln) for ln in out.getvalue().splitlines()
+            if f"[2,8,{config.d_ff}]" in ln]
+  assert sorted(residual_sources(config)) == ["dot_general", "dot_general", "mul"]
+  # The plain product (what a remat-ed layer uses) keeps the GELU's intermediates too.
+  assert "tanh" in residual_sources(config.replace(remat_policy="full"))
+  # Same values and gradients either way.
+  g, lin = jax.random.normal(jax.random.PRNGKey(2), (2, 3, 7, 16))
+  out = [jax.value_and_grad(lambda a, b, f=f: jnp.sum(f(a, b) ** 2), (0, 1))(g, lin)
+         for f in (layers.gated_gelu, layers.gelu_product)]
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), out[0], out[1])
+
+
 def test_bf16_attention_logits_option():
   """float32_attention_logits=False stores the [b, h, q, k] scores in bf16 (T5X's default) and
   stays within bf16 rounding of the float32-score model; the default keeps them in float32."""
