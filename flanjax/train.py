@@ -569,7 +569,13 @@ def train(
               state_shardings=state_shardings, batch_keys=sorted(batch),
               num_microbatches=num_microbatches, z_loss=z_loss, label_smoothing=label_smoothing,
               loss_normalizer=loss_normalizer, seed=seed)
-        state, metrics = train_step(state, batch)
+        try:
+          state, metrics = train_step(state, batch)
+        except jax.errors.JaxRuntimeError as e:
+          if "RESOURCE_EXHAUSTED" not in str(e):
+            raise
+          raise FlanjaxError(_out_of_memory_message(
+              e, step + 1, batch_size, num_microbatches, model_dir, manager)) from e
         step += 1
         window_steps += 1
         if _TEST_STEP_DELAY_S:
@@ -613,6 +619,22 @@ def train(
     if writer is not None:
       writer.close()
     manager.close()
+
+
+def _out_of_memory_message(err, step, batch_size, num_microbatches, model_dir, manager) -> str:
+  """What to change when a train step does not fit in the accelerator's memory."""
+  good = manager.latest_step()
+  pool = os.environ.get("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.75 (JAX's default)")
+  return (
+      f"train: out of accelerator memory at step {step} with batch_size={batch_size}, "
+      f"num_microbatches={num_microbatches} on {jax.devices()[0].device_kind} "
+      f"({str(err).splitlines()[0][:200]}). Nothing was saved from this step; the checkpoints "
+      f"in {model_dir} are untouched (latest: {good if good is not None else 'none'}). To fit: "
+      "lower train.batch_size, or raise train.num_microbatches (the same update from smaller "
+      "pieces); set train.model_overrides={'remat_policy': 'full', 'scan_layers': True} "
+      "(recompute activations); on several devices, train.parameter_partitioning_dims=2 "
+      "(shard params and optimizer state); on GPUs, let JAX pool more of the memory with "
+      f"XLA_PYTHON_CLIENT_MEM_FRACTION=0.9 (now {pool}; the launch/ scripts set 0.9).")
 
 
 def _check_resume_settings(meta: Mapping[str, Any], model_dir: str, step: int,

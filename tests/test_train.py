@@ -118,6 +118,24 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
   assert checkpoints.finalized_steps(tmp_path, ("params", "opt_state", "meta")) == [2, 4]
 
 
+def test_out_of_memory_names_the_fixes_and_keeps_checkpoints(tmp_path, monkeypatch):
+  _run(tmp_path, num_steps=2)
+  from flanjax import train as train_module
+
+  def oom_step(*args, **kw):
+    def step(state, batch):
+      raise jax.errors.JaxRuntimeError(
+          "RESOURCE_EXHAUSTED: Out of memory while trying to allocate 70.46GiB with allocator "
+          "GPU_0_bfc on device 0.")
+    return step
+  monkeypatch.setattr(train_module, "make_train_step", oom_step)
+  with pytest.raises(FlanjaxError, match=r"out of accelerator memory at step 3 with "
+                                         r"batch_size=8, num_microbatches=1 .*70.46GiB.*latest: "
+                                         r"2\).*num_microbatches.*XLA_PYTHON_CLIENT_MEM_FRACTION"):
+    _run(tmp_path, num_steps=4)
+  assert checkpoints.finalized_steps(tmp_path, ("params", "opt_state", "meta")) == [2]
+
+
 def test_periodic_eval_and_keep_best(tmp_path):
   scores = {2: 5.0, 4: 1.0, 6: 2.0, 8: 0.5}
   calls = []
