@@ -34,7 +34,8 @@ def main(argv=None):
   p.add_argument("--breakdown", action="store_true")
   p.add_argument("--masks", action="store_true",
                  help="the kernel alone per attention with no segment ids, all-ones segment ids "
-                      "(unpacked rows as the model passes them), packed, packed + dropout")
+                      "(unpacked rows as the model passed them before kv lengths), kv lengths "
+                      "(as it passes them now), packed, packed + dropout")
   p.add_argument("--mgpu", action="store_true",
                  help="JAX's Mosaic GPU (FA3-style, Hopper) attention without a bias, against "
                       "cuDNN and this kernel: the headroom of a bias-capable Hopper kernel")
@@ -132,16 +133,17 @@ def main(argv=None):
     return jax.jit(jax.grad(loss, (0, 1, 2, 3) if bias else (0, 1, 2)))
 
   def time_case(name, lq, lk, bias, causal, packed, rate, b, opts=None, impls=("flash",),
-                ones=False):
+                ones=False, lengths=False):
     q, k, v, bi, w, qseg, kseg = inputs(b, lq, lk, 16, 64, bias, packed, ones=ones)
+    kv_lengths = jnp.full((b,), lk, jnp.int32) if lengths else None  # unpacked rows, no padding
     rng = jax.random.PRNGKey(3)
     res = {}
     for impl in impls:
       if impl == "flash":
         def attn(q, k, v, bi):
           return fa.flash_attention(q, k, v, bi, q_segment_ids=qseg, kv_segment_ids=kseg,
-                                    causal=causal, dropout_rate=rate, dropout_rng=rng,
-                                    options=opts)
+                                    kv_lengths=kv_lengths, causal=causal, dropout_rate=rate,
+                                    dropout_rng=rng, options=opts)
       elif impl == "einsum":
         mask = None
         if packed:
@@ -233,8 +235,10 @@ def main(argv=None):
   if args.masks:
     for name, lq, lk, bias, causal in cases:
       for mode, packed, rate in (("none", False, 0.0), ("ones", False, 0.0),
-                                 ("packed", True, 0.0), ("packed_dropout", True, 0.1)):
-        res = time_case(name, lq, lk, bias, causal, packed, rate, args.batch, ones=mode == "ones")
+                                 ("lengths", False, 0.0), ("packed", True, 0.0),
+                                 ("packed_dropout", True, 0.1)):
+        res = time_case(name, lq, lk, bias, causal, packed, rate, args.batch, ones=mode == "ones",
+                        lengths=mode == "lengths")
         emit(probe="masks_fwd_bwd_ms", case=name, segments=mode, batch=args.batch, **res)
 
   if args.mgpu:  # the encoder's shapes; the Mosaic kernel itself takes no bias

@@ -168,3 +168,16 @@ def no_bias():
 def gelu_saved():
   """The gated GELU before NOTES row 54: XLA keeps gelu(gate) for the backward (no checkpoint)."""
   layers.gated_gelu = layers.gelu_product
+
+
+def kernel_padding_as_segments():
+  """Unpacked rows' padding as all-ones segment ids for the Pallas kernel (before NOTES row
+  63), instead of the kv lengths the model now passes."""
+  orig = layers.pallas_attention
+
+  def pallas(q, k, v, bias, segments, *, kv_lengths=None, **kw):
+    if kv_lengths is not None and segments is None:
+      real = jnp.arange(k.shape[1])[None, :] < kv_lengths[:, None]  # [b, k]
+      segments = (jnp.ones(q.shape[:2], jnp.int32), jnp.where(real, 1, -1).astype(jnp.int32))
+    return orig(q, k, v, bias, segments, **kw)
+  layers.pallas_attention = pallas

@@ -95,11 +95,14 @@ def dropout_keep_mask(seed: Array, batch: int, num_heads: int, q_len: int, k_len
   return jax.vmap(lambda b: jax.vmap(lambda h: one(b, h))(hs))(bs)
 
 
-def _visible(opts: FlashOptions, q_idx, k_idx, q_seg, k_seg) -> Array | None:
+def _visible(opts: FlashOptions, q_idx, k_idx, q_seg, k_seg, kv_len=None) -> Array | None:
   """bool [q, k]: which keys each query may see (None: all)."""
   mask = None
   if q_seg is not None:
     mask = q_seg[:, None] == k_seg[None, :]
+  if kv_len is not None:  # right padding: keys from kv_len on are hidden
+    real = jnp.broadcast_to((k_idx < kv_len)[None, :], (q_idx.shape[0], k_idx.shape[0]))
+    mask = real if mask is None else jnp.logical_and(mask, real)
   if opts.causal:
     causal = q_idx[:, None] >= k_idx[None, :]
     mask = causal if mask is None else jnp.logical_and(mask, causal)
@@ -148,8 +151,8 @@ def _maybe(pred, fn, carry, on_skip=None):
 # --------------------------------------------------------------------------- forward
 
 
-def _fwd_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, o_ref, lse_ref, *,
-                opts: FlashOptions, num_heads: int):
+def _fwd_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, kvlen_ref, seed_ref, o_ref,
+                lse_ref, *, opts: FlashOptions, num_heads: int):
   b, h, i = pl.program_id(0), pl.program_id(1), pl.program_id(2)
   bq, bk = opts.block_q, opts.block_k
   k_len = k_ref.shape[1]
@@ -157,6 +160,7 @@ def _fwd_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, o_r
   q = q_ref[b, qs, h, :]  # [bq, d]
   q_idx = i * bq + jax.lax.broadcasted_iota(jnp.int32, (bq,), 0)
   q_seg = None if qseg_ref is None else qseg_ref[b, qs]  # [bq]
+  kv_len = None if kvlen_ref is None else kvlen_ref[b]
   rows = None if seed_ref is None else _row_hash(seed_ref[0], b, h, num_heads, q_idx)
 
   def body(j, carry):
@@ -167,7 +171,8 @@ def _fwd_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, o_r
       acc, m, l = carry
       k_idx = j * bk + jax.lax.broadcasted_iota(jnp.int32, (bk,), 0)
       bias_blk = None if bias_ref is None else bias_ref[h, qs, ks]
-      s = _scores(q, k_ref[b, ks, h, :], bias_blk, _visible(opts, q_idx, k_idx, q_seg, k_seg))
+      s = _scores(q, k_ref[b, ks, h, :], bias_blk,
+                  _visible(opts, q_idx, k_idx, q_seg, k_seg, kv_len))
       m_new = jnp.maximum(m, jnp.max(s, axis=1))
       m_use = jnp.where(m_new == -jnp.inf, 0.0, m_new)  # all masked so far: keep exp() finite
       p = jnp.exp(s - m_use[:, None])  # [bq, bk]
@@ -184,15 +189,24 @@ def _fwd_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, o_r
   d = q_ref.shape[-1]
   carry = (jnp.zeros((bq, d), jnp.float32), jnp.full((bq,), -jnp.inf, jnp.float32),
            jnp.zeros((bq,), jnp.float32))
-  upper = k_len // bk
-  if opts.causal:
-    upper = jnp.minimum(upper, ((i + 1) * bq + bk - 1) // bk)
+  upper = _key_blocks(opts, k_len // bk, i, bq, bk, kv_len)
   acc, m, l = jax.lax.fori_loop(0, upper, body, carry)
   seen = l > 0
   scale = 1.0 / (1.0 - opts.dropout_rate)
   o = acc * (scale / jnp.where(seen, l, 1.0))[:, None]
   o_ref[b, qs, h, :] = jnp.where(seen[:, None], o, 0.0).astype(o_ref.dtype)
   lse_ref[b, h, qs] = jnp.where(seen, m + jnp.log(jnp.where(seen, l, 1.0)), 0.0)
+
+
+def _key_blocks(opts: FlashOptions, blocks: int, i, bq: int, bk: int, kv_len):
+  """How many key blocks query block i visits: all, up to the causal diagonal, and none past
+  the row's last real key (a loop bound, not a per-block branch)."""
+  upper = blocks
+  if opts.causal:
+    upper = jnp.minimum(upper, ((i + 1) * bq + bk - 1) // bk)
+  if kv_len is not None:
+    upper = jnp.minimum(upper, (kv_len + bk - 1) // bk)
+  return upper
 
 
 def _compiler_params(opts: FlashOptions):
@@ -202,7 +216,7 @@ def _compiler_params(opts: FlashOptions):
   return plgpu.CompilerParams(num_warps=opts.num_warps, num_stages=opts.num_stages)
 
 
-def _forward(q, k, v, bias, q_seg, k_seg, seed, opts: FlashOptions):
+def _forward(q, k, v, bias, q_seg, k_seg, kv_len, seed, opts: FlashOptions):
   batch, q_len, heads, d = q.shape
   kernel = functools.partial(_fwd_kernel, opts=opts, num_heads=heads)
   out_shape = [jax.ShapeDtypeStruct(q.shape, q.dtype),
@@ -210,7 +224,7 @@ def _forward(q, k, v, bias, q_seg, k_seg, seed, opts: FlashOptions):
   return pl.pallas_call(
       kernel, grid=(batch, heads, q_len // opts.block_q), out_shape=out_shape,
       compiler_params=_compiler_params(opts), interpret=opts.interpret,
-      name="flanjax_flash_fwd")(q, k, v, _kernel_bias(bias, q), q_seg, k_seg, seed)
+      name="flanjax_flash_fwd")(q, k, v, _kernel_bias(bias, q), q_seg, k_seg, kv_len, seed)
 
 
 def _kernel_bias(bias, q):
@@ -222,9 +236,9 @@ def _kernel_bias(bias, q):
 # --------------------------------------------------------------------------- backward
 
 
-def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_ref, lse_ref,
-                delta_ref, dbias_in_ref, dk_ref, dv_ref, dbias_ref, *, opts: FlashOptions,
-                num_heads: int, rows_per_program: int):
+def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, kvlen_ref, seed_ref, do_ref,
+                lse_ref, delta_ref, dbias_in_ref, dk_ref, dv_ref, dbias_ref, *,
+                opts: FlashOptions, num_heads: int, rows_per_program: int):
   """Grid (batch groups, heads, key blocks): dK, dV of each row of the group, and the bias
   gradient: per row (`bias_grad="rows"`, groups of one row; every block written once, zeros
   where skipped) or summed in place over the rows of the group, which then run one after
@@ -250,10 +264,16 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_
     k = k_ref[b, ks, h, :]  # [bk, d]
     v = v_ref[b, ks, h, :]
     k_seg = None if kseg_ref is None else kseg_ref[b, ks]
+    kv_len = None if kvlen_ref is None else kvlen_ref[b]
+    # A key block wholly past the row's last real key: every query block skips it.
+    live = None if kv_len is None else j * bk < kv_len
 
     def body(i, carry):
       qs = pl.ds(i * bq, bq)
       q_seg = None if qseg_ref is None else qseg_ref[b, qs]
+      meet = None if q_seg is None else _segments_meet(q_seg, k_seg)
+      if live is not None:
+        meet = live if meet is None else jnp.logical_and(meet, live)
 
       def update(carry):
         dk, dv = carry
@@ -261,8 +281,8 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_
         q = q_ref[b, qs, h, :]
         do = do_ref[b, qs, h, :]
         bias_blk = None if bias_ref is None else bias_ref[h, qs, ks]
-        p, dp = _recompute(q, k, v, do, bias_blk, _visible(opts, q_idx, k_idx, q_seg, k_seg),
-                           lse_ref[b, h, qs])
+        p, dp = _recompute(q, k, v, do, bias_blk,
+                           _visible(opts, q_idx, k_idx, q_seg, k_seg, kv_len), lse_ref[b, h, qs])
         if seed_ref is not None:
           keep = _keep(_row_hash(seed_ref[0], b, h, num_heads, q_idx), k_idx,
                        opts.dropout_rate)
@@ -281,7 +301,7 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_
             dbias_ref[g, h, qs, ks] = dbias_ref[g, h, qs, ks] + ds
         return dk, dv
 
-      return _maybe(None if q_seg is None else _segments_meet(q_seg, k_seg), update, carry,
+      return _maybe(meet, update, carry,
                     on_skip=functools.partial(zero_block, i) if zero_fill else None)
 
     zeros = jnp.zeros((bk, d), jnp.float32)
@@ -303,8 +323,8 @@ def _barrier(opts: FlashOptions):
     plgpu.debug_barrier()
 
 
-def _dq_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_ref, lse_ref,
-               delta_ref, dq_ref, *, opts: FlashOptions, num_heads: int):
+def _dq_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, kvlen_ref, seed_ref, do_ref,
+               lse_ref, delta_ref, dq_ref, *, opts: FlashOptions, num_heads: int):
   b, h, i = pl.program_id(0), pl.program_id(1), pl.program_id(2)
   bq, bk = opts.bwd_block_q, opts.bwd_block_k
   k_len = k_ref.shape[1]
@@ -315,6 +335,7 @@ def _dq_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_r
   lse = lse_ref[b, h, qs]
   delta = delta_ref[b, h, qs]
   q_seg = None if qseg_ref is None else qseg_ref[b, qs]
+  kv_len = None if kvlen_ref is None else kvlen_ref[b]
   rows = None if seed_ref is None else _row_hash(seed_ref[0], b, h, num_heads, q_idx)
   scale = 1.0 / (1.0 - opts.dropout_rate)
 
@@ -327,7 +348,8 @@ def _dq_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_r
       k = k_ref[b, ks, h, :]
       v = v_ref[b, ks, h, :]
       bias_blk = None if bias_ref is None else bias_ref[h, qs, ks]
-      p, dp = _recompute(q, k, v, do, bias_blk, _visible(opts, q_idx, k_idx, q_seg, k_seg), lse)
+      p, dp = _recompute(q, k, v, do, bias_blk,
+                         _visible(opts, q_idx, k_idx, q_seg, k_seg, kv_len), lse)
       if rows is not None:
         dp = jnp.where(_keep(rows, k_idx, opts.dropout_rate), dp * scale, 0.0)
       ds = p * (dp - delta[:, None])
@@ -335,9 +357,7 @@ def _dq_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, seed_ref, do_r
 
     return _maybe(None if q_seg is None else _segments_meet(q_seg, k_seg), update, dq)
 
-  upper = k_len // bk
-  if opts.causal:
-    upper = jnp.minimum(upper, ((i + 1) * bq + bk - 1) // bk)
+  upper = _key_blocks(opts, k_len // bk, i, bq, bk, kv_len)
   dq = jax.lax.fori_loop(0, upper, body, jnp.zeros((bq, q_ref.shape[-1]), jnp.float32))
   dq_ref[b, qs, h, :] = dq.astype(dq_ref.dtype)
 
@@ -353,12 +373,12 @@ def _bias_groups(opts: FlashOptions, batch: int, heads: int, k_blocks: int) -> i
 
 
 def _backward(opts: FlashOptions, res, do):
-  q, k, v, bias, q_seg, k_seg, seed, out, lse = res
+  q, k, v, bias, q_seg, k_seg, kv_len, seed, out, lse = res
   batch, q_len, heads, d = q.shape
   k_len = k.shape[1]
   bq, bk = opts.bwd_block_q, opts.bwd_block_k
   delta = jnp.einsum("bqhd,bqhd->bhq", out.astype(jnp.float32), do.astype(jnp.float32))
-  args = (q, k, v, _kernel_bias(bias, q), q_seg, k_seg, seed, do, lse, delta)
+  args = (q, k, v, _kernel_bias(bias, q), q_seg, k_seg, kv_len, seed, do, lse, delta)
 
   inplace = bias is not None and opts.bias_grad == "inplace"
   groups, rows_per_program, dbias0 = batch, 1, None
@@ -373,7 +393,7 @@ def _backward(opts: FlashOptions, res, do):
     out_shape.append(jax.ShapeDtypeStruct((batch, heads, q_len, k_len), rows_dtype))
 
   def dkv_kernel(*refs):
-    ins, outs = refs[:10], refs[10:]
+    ins, outs = refs[:11], refs[11:]
     dbias_in = None
     if inplace:
       dbias_in, outs = outs[0], outs[1:]
@@ -397,17 +417,17 @@ def _backward(opts: FlashOptions, res, do):
       grid=(batch, heads, q_len // bq), out_shape=jax.ShapeDtypeStruct(q.shape, q.dtype),
       compiler_params=_compiler_params(opts), interpret=opts.interpret,
       name="flanjax_flash_dq")(*args)
-  return dq, dk, dv, dbias, None, None, None
+  return dq, dk, dv, dbias, None, None, None, None
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(7,))
-def _flash(q, k, v, bias, q_seg, k_seg, seed, opts: FlashOptions):
-  return _forward(q, k, v, bias, q_seg, k_seg, seed, opts)[0]
+@functools.partial(jax.custom_vjp, nondiff_argnums=(8,))
+def _flash(q, k, v, bias, q_seg, k_seg, kv_len, seed, opts: FlashOptions):
+  return _forward(q, k, v, bias, q_seg, k_seg, kv_len, seed, opts)[0]
 
 
-def _flash_fwd(q, k, v, bias, q_seg, k_seg, seed, opts: FlashOptions):
-  out, lse = _forward(q, k, v, bias, q_seg, k_seg, seed, opts)
-  return out, (q, k, v, bias, q_seg, k_seg, seed, out, lse)
+def _flash_fwd(q, k, v, bias, q_seg, k_seg, kv_len, seed, opts: FlashOptions):
+  out, lse = _forward(q, k, v, bias, q_seg, k_seg, kv_len, seed, opts)
+  return out, (q, k, v, bias, q_seg, k_seg, kv_len, seed, out, lse)
 
 
 _flash.defvjp(_flash_fwd, _backward)
@@ -465,14 +485,16 @@ def options_for(q_len: int, k_len: int, *, causal: bool, dropout_rate: float,
 
 def flash_attention(q: Array, k: Array, v: Array, bias: Array | None = None, *,
                     q_segment_ids: Array | None = None, kv_segment_ids: Array | None = None,
-                    causal: bool = False, dropout_rate: float = 0.0,
-                    dropout_rng: Array | None = None, options: FlashOptions | None = None,
+                    kv_lengths: Array | None = None, causal: bool = False,
+                    dropout_rate: float = 0.0, dropout_rng: Array | None = None,
+                    options: FlashOptions | None = None,
                     mesh_axes: tuple[Any, Any] | None = None) -> Array:
   """Fused attention, T5 convention (no scaling). Differentiable in q, k, v and bias.
 
   q [b, q, h, d], k/v [b, k, h, d]; bias [1, h, q, k] (float32, shared by all rows) or None;
   q_segment_ids [b, q] / kv_segment_ids [b, k] int32: a query sees keys of equal id (give both
-  or neither); `causal` hides keys after the query. With `dropout_rate > 0` a `dropout_rng` key
+  or neither); kv_lengths [b] int32 hides keys from that index on (right padding: cheaper than
+  segment ids, as blocks past it are not visited); `causal` hides keys after the query. With `dropout_rate > 0` a `dropout_rng` key
   seeds the in-kernel mask (`dropout_keep_mask`). `mesh_axes=(batch_axes, head_axes)` runs the
   kernel per shard under the current mesh (`jax.set_mesh`). `options` gives block sizes and
   the like (default: `options_for` the lengths); its causal/dropout_rate fields are replaced by
@@ -491,6 +513,9 @@ def flash_attention(q: Array, k: Array, v: Array, bias: Array | None = None, *,
     raise ValueError(f"flash_attention: segment ids must be [batch, q] {(b, q_len)} and "
                      f"[batch, k] {(b, k_len)}, got {q_segment_ids.shape} and "
                      f"{kv_segment_ids.shape}.")
+  if kv_lengths is not None and kv_lengths.shape != (b,):
+    raise ValueError(f"flash_attention: kv_lengths must be [batch] = {(b,)}, got "
+                     f"{kv_lengths.shape}.")
   if bias is not None and bias.shape != (1, heads, q_len, k_len):
     raise ValueError(f"flash_attention: bias must be [1, heads, q, k] = "
                      f"{(1, heads, q_len, k_len)} (one bias shared by every row), got "
@@ -509,8 +534,9 @@ def flash_attention(q: Array, k: Array, v: Array, bias: Array | None = None, *,
   bias3 = None if bias is None else bias[0]  # [h, q, k]
   q_seg = None if q_segment_ids is None else q_segment_ids.astype(jnp.int32)
   k_seg = None if kv_segment_ids is None else kv_segment_ids.astype(jnp.int32)
+  kv_len = None if kv_lengths is None else kv_lengths.astype(jnp.int32)
 
-  def run(q, k, v, bias3, q_seg, k_seg, seed, sharded=False):
+  def run(q, k, v, bias3, q_seg, k_seg, kv_len, seed, sharded=False):
     if sharded and seed is not None:
       # Other shards hold other rows/heads under the same local indices: fold the shard in.
       shard = jnp.zeros((), jnp.uint32)
@@ -518,25 +544,27 @@ def flash_attention(q: Array, k: Array, v: Array, bias: Array | None = None, *,
         if axes is not None:
           shard = _hash32(shard ^ jax.lax.axis_index(axes).astype(jnp.uint32))
       seed = _hash32(seed ^ shard)
-    return _flash(q, k, v, bias3, q_seg, k_seg, seed, options)
+    return _flash(q, k, v, bias3, q_seg, k_seg, kv_len, seed, options)
 
   if mesh_axes is None:
-    return run(q, k, v, bias3, q_seg, k_seg, seed)
+    return run(q, k, v, bias3, q_seg, k_seg, kv_len, seed)
   from jax.sharding import PartitionSpec as P
   batch_axes, head_axes = mesh_axes
   qkv = P(batch_axes, None, head_axes, None)
   specs = (qkv, qkv, qkv, None if bias3 is None else P(head_axes, None, None),
            None if q_seg is None else P(batch_axes, None),
-           None if k_seg is None else P(batch_axes, None), None if seed is None else P())
+           None if k_seg is None else P(batch_axes, None),
+           None if kv_len is None else P(batch_axes), None if seed is None else P())
   # check_vma=False: pallas_call's outputs carry no varying-axes type. The map's transpose then
   # sums the cotangent of an input over the mesh axes its spec does not name: the bias
   # gradient over the batch shards, which is the sum the batch-1 bias needs.
   return jax.shard_map(functools.partial(run, sharded=True), in_specs=specs, out_specs=qkv,
-                       check_vma=False)(q, k, v, bias3, q_seg, k_seg, seed)
+                       check_vma=False)(q, k, v, bias3, q_seg, k_seg, kv_len, seed)
 
 
 def reference_attention(q, k, v, bias=None, *, q_segment_ids=None, kv_segment_ids=None,
-                        causal=False, dropout_rate=0.0, dropout_rng=None) -> Array:
+                        kv_lengths=None, causal=False, dropout_rate=0.0,
+                        dropout_rng=None) -> Array:
   """The kernel's maths in plain jnp (float32 scores): same masks, same dropout mask."""
   batch, q_len, heads, _ = q.shape
   k_len = k.shape[1]
@@ -547,6 +575,8 @@ def reference_attention(q, k, v, bias=None, *, q_segment_ids=None, kv_segment_id
   mask = jnp.ones((batch, 1, q_len, k_len), bool)
   if q_segment_ids is not None:
     mask = mask & (q_segment_ids[:, None, :, None] == kv_segment_ids[:, None, None, :])
+  if kv_lengths is not None:
+    mask = mask & (k_idx[None, :] < kv_lengths[:, None])[:, None, None, :]
   if causal:
     mask = mask & (q_idx[:, None] >= k_idx[None, :])[None, None]
   s = jnp.where(mask, s, -jnp.inf)

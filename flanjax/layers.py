@@ -297,16 +297,18 @@ def _mesh_axes_for(batch: int, heads: int):
 
 def pallas_attention(q: Array, k: Array, v: Array, bias: Array | None,
                      segments: tuple[Array, Array] | None, *, causal: bool,
-                     dropout_rate: float, dropout_rng: Array | None) -> Array:
+                     dropout_rate: float, dropout_rng: Array | None,
+                     kv_lengths: Array | None = None) -> Array:
   """flanjax's Pallas flash attention (flanjax/flash_attention.py) for one T5 attention:
-  per shard under a mesh, in the interpreter off GPU."""
+  per shard under a mesh, in the interpreter off GPU. Packed rows give `segments`; unpacked
+  rows give `kv_lengths` (right padding), which skips blocks without a per-block branch."""
   opts = flash_attention.options_for(q.shape[1], k.shape[1], causal=causal,
                                      dropout_rate=dropout_rate,
                                      interpret=jax.default_backend() != "gpu")
   q_seg, kv_seg = segments if segments is not None else (None, None)
   return flash_attention.flash_attention(
-      q, k, v, bias, q_segment_ids=q_seg, kv_segment_ids=kv_seg, causal=causal,
-      dropout_rate=dropout_rate, dropout_rng=dropout_rng, options=opts,
+      q, k, v, bias, q_segment_ids=q_seg, kv_segment_ids=kv_seg, kv_lengths=kv_lengths,
+      causal=causal, dropout_rate=dropout_rate, dropout_rng=dropout_rng, options=opts,
       mesh_axes=_mesh_axes_for(q.shape[0], q.shape[2]))
 
 
@@ -332,8 +334,9 @@ class MultiHeadAttention(nn.Module):
   def __call__(self, x_q: Array, x_kv: Array, bias: Array | None, mask: Array | None, *,
                kv_lengths: Array | None = None, decode_index: Array | None = None,
                segments: tuple[Array, Array] | None = None) -> Array:
-    """`mask` is the einsum path's, `kv_lengths` cuDNN's, `segments` (query ids [b, q], key ids
-    [b, k]) the Pallas kernel's; `fused_impl` says which one applies."""
+    """`mask` is the einsum path's; `kv_lengths` (right padding) cuDNN's and the Pallas
+    kernel's for unpacked rows; `segments` (query ids [b, q], key ids [b, k]) the kernel's for
+    packed rows; `fused_impl` says which apply."""
     cfg = self.config
     h, d, e = cfg.num_heads, cfg.head_dim, cfg.d_model
     dense = functools.partial(Dense, config=cfg)
@@ -379,7 +382,7 @@ class MultiHeadAttention(nn.Module):
     if self.fused_impl == "pallas" and not self.decode:
       out = pallas_attention(q, k, v, bias, segments, causal=self.is_causal,
                              dropout_rate=cfg.dropout_rate if dropout_rng is not None else 0.0,
-                             dropout_rng=dropout_rng)
+                             dropout_rng=dropout_rng, kv_lengths=kv_lengths)
     elif self.fused_impl is not None and not self.decode:
       out = fused_attention(q, k, v, bias, is_causal=self.is_causal, q_lengths=None,
                             kv_lengths=kv_lengths, implementation=self.fused_impl)

@@ -88,15 +88,10 @@ def _segment_mask(q_seg: Array | None, k_seg: Array | None) -> Array | None:
   return (q_seg[:, :, None] == k_seg[:, None, :])[:, None]  # [batch, 1, q, k]
 
 
-def _kernel_segments(kv_valid: Array, q_seg: Array | None, kv_seg: Array | None):
-  """Segment ids for the Pallas kernel: (queries [b, q], keys [b, k]); padding keys get -1.
-
-  Without segment ids every query gets 1 and every real key 1, so only padding is hidden (the
-  einsum path's key mask).
-  """
-  q = jnp.ones(kv_valid.shape, jnp.int32) if q_seg is None else q_seg.astype(jnp.int32)
-  k = jnp.ones(kv_valid.shape, jnp.int32) if kv_seg is None else kv_seg.astype(jnp.int32)
-  return q, jnp.where(kv_valid, k, -1)
+def _kernel_segments(kv_valid: Array, q_seg: Array, kv_seg: Array):
+  """Segment ids of packed rows for the Pallas kernel: (queries [b, q], keys [b, k]), padding
+  keys set to -1 so that no query sees them. (Unpacked rows pass lengths instead.)"""
+  return q_seg.astype(jnp.int32), jnp.where(kv_valid, kv_seg.astype(jnp.int32), -1)
 
 
 def _and(*masks):
@@ -212,9 +207,9 @@ class Encoder(nn.Module):
     # pairs across examples are masked, so one bias of batch 1 serves packed rows too (as T5X).
     bias = relpos.for_lengths(tokens.shape[1], tokens.shape[1])  # [1, heads, len, len]
     mask, kv_lengths, segments = None, None, None
-    if impl == "cudnn":
+    if impl == "cudnn" or (impl == "pallas" and segment_ids is None):  # right padding
       kv_lengths = jnp.sum(valid, axis=-1, dtype=jnp.int32)
-    elif impl == "pallas":  # padding keys get id -1: no query sees them
+    elif impl == "pallas":  # packed: padding keys get id -1, so no query sees them
       segments = _kernel_segments(valid, segment_ids, segment_ids)
     else:
       mask = _and(valid[:, None, None, :], _segment_mask(segment_ids, segment_ids))
@@ -272,9 +267,10 @@ class Decoder(nn.Module):
       self_mask, cross_mask, enc_lengths = None, None, None
       if decoder_segment_ids is not None:  # (the kernel adds the causal mask)
         self_segments = (decoder_segment_ids, decoder_segment_ids)
-      both = encoder_segment_ids is not None and decoder_segment_ids is not None
-      q_seg = decoder_segment_ids if both else jnp.ones(decoder_input_tokens.shape, jnp.int32)
-      cross_segments = _kernel_segments(enc_valid, q_seg, encoder_segment_ids if both else None)
+      if encoder_segment_ids is not None and decoder_segment_ids is not None:
+        cross_segments = _kernel_segments(enc_valid, decoder_segment_ids, encoder_segment_ids)
+      else:  # right padding as lengths: cheaper in the kernel than all-ones segment ids
+        enc_lengths = jnp.sum(enc_valid, axis=-1, dtype=jnp.int32)
     else:
       causal = (jnp.arange(t)[:, None] >= jnp.arange(t)[None, :])[None, None]  # [1,1,t,t]
       self_mask = _and(causal, _segment_mask(decoder_segment_ids, decoder_segment_ids))

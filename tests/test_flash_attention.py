@@ -72,6 +72,41 @@ def test_kernel_matches_reference(causal, packed, rate, lq, lk, bias_grad):
                                err_msg=name)
 
 
+@pytest.mark.parametrize("causal,rate,lq,lk", [
+    (False, 0.0, 32, 32),  # encoder
+    (True, 0.3, 32, 32),  # decoder self-attention with dropout
+    (False, 0.2, 16, 48),  # cross-attention with dropout
+])
+def test_kv_lengths_match_the_reference_and_padding_segment_ids(causal, rate, lq, lk):
+  """Right padding as kv_lengths (what the model passes for unpacked rows): the same outputs and
+  gradients as the reference, and as segment ids that hide the same keys. Row 2 has no key."""
+  q, k, v, bias, w, _ = _inputs(b=4, lq=lq, lk=lk)
+  lengths = jnp.asarray([lk, lk - 12, 0, 7], jnp.int32)
+  kw = dict(causal=causal, dropout_rate=rate, dropout_rng=jax.random.PRNGKey(5))
+  no_segs = (None, None)
+  out, grads = _value_and_grads(fa.flash_attention, q, k, v, bias, w, no_segs, options=SMALL,
+                                kv_lengths=lengths, **kw)
+  ref_out, ref_grads = _value_and_grads(fa.reference_attention, q, k, v, bias, w, no_segs,
+                                        kv_lengths=lengths, **kw)
+  segs = (jnp.ones((4, lq), jnp.int32),
+          jnp.where(jnp.arange(lk)[None] < lengths[:, None], 1, -1).astype(jnp.int32))
+  seg_out, seg_grads = _value_and_grads(fa.flash_attention, q, k, v, bias, w, segs,
+                                        options=SMALL, **kw)
+  np.testing.assert_allclose(out, ref_out, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(out, seg_out, rtol=1e-6, atol=1e-6)
+  assert bool(jnp.all(out[2] == 0)) and float(jnp.max(jnp.abs(out[3]))) > 0
+  for name, g, r, sg in zip(("dq", "dk", "dv", "dbias"), grads, ref_grads, seg_grads):
+    assert float(jnp.max(jnp.abs(r))) > 0, name
+    np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4 * float(jnp.max(jnp.abs(r))),
+                               err_msg=name)
+    np.testing.assert_allclose(g, sg, rtol=1e-6, atol=1e-6 * float(jnp.max(jnp.abs(r))),
+                               err_msg=name)
+  dk = grads[1]
+  assert bool(jnp.all(dk[1, lk - 12:] == 0)) and bool(jnp.all(dk[2] == 0))
+  with pytest.raises(ValueError, match=r"kv_lengths must be \[batch\] = \(4,\)"):
+    fa.flash_attention(q, k, v, bias, kv_lengths=lengths[:2], options=SMALL)
+
+
 def test_rows_without_keys_output_zero_and_pass_no_gradient():
   q, k, v, bias, w, _ = _inputs()
   q_seg = jnp.ones((2, 32), jnp.int32).at[:, 24:].set(0)  # rows 24.. match no key
@@ -209,24 +244,27 @@ def test_sharded_kernel_matches_unsharded(python_runner):
   """Under a (data 2, model 2) mesh the kernel runs per shard (shard_map); the bias gradient
   of batch-sharded rows is summed across shards. With 3 heads (not divisible by the model
   axis) heads stay whole on every model shard, and the gradients must not be counted twice.
-  Both bias-gradient modes."""
+  Both bias-gradient modes, and kv_lengths (sharded with the batch)."""
   code = textwrap.dedent("""
       import jax, jax.numpy as jnp, numpy as np
       from jax.sharding import NamedSharding, PartitionSpec as P
       from flanjax import flash_attention as fa, partitioning
       mesh = partitioning.make_mesh((2, 2))
-      for heads, axes, bias_grad in ((2, ("data", "model"), "rows"),
-                                     (2, ("data", "model"), "inplace"),
-                                     (3, ("data", None), "rows")):
+      for heads, axes, bias_grad, lengths in ((2, ("data", "model"), "rows", False),
+                                              (2, ("data", "model"), "inplace", False),
+                                              (3, ("data", None), "rows", False),
+                                              (2, ("data", "model"), "rows", True)):
         opts = fa.FlashOptions(block_q=16, block_k=16, bwd_block_q=16, bwd_block_k=16,
                                bias_grad=bias_grad, interpret=True)
         ks = jax.random.split(jax.random.PRNGKey(0), 5)
         q, k, v = (jax.random.normal(kk, (4, 32, heads, 16)) for kk in ks[:3])
         bias = jax.random.normal(ks[3], (1, heads, 32, 32))
         seg = jnp.asarray(np.repeat([[1] * 20 + [2] * 12], 4, axis=0), jnp.int32)
+        masks = (dict(kv_lengths=jnp.asarray([32, 20, 9, 0], jnp.int32)) if lengths
+                 else dict(q_segment_ids=seg, kv_segment_ids=seg))
         def loss(q, k, v, bias, axes):
-          o = fa.flash_attention(q, k, v, bias, q_segment_ids=seg, kv_segment_ids=seg,
-                                 causal=True, options=opts, mesh_axes=axes)
+          o = fa.flash_attention(q, k, v, bias, causal=True, options=opts, mesh_axes=axes,
+                                 **masks)
           return jnp.sum(o * jnp.arange(o.size).reshape(o.shape) / o.size)
         grad = jax.grad(loss, (0, 1, 2, 3))
         want = jax.jit(grad, static_argnums=4)(q, k, v, bias, None)
@@ -257,19 +295,25 @@ def test_model_pallas_path_under_a_mesh(python_runner):
       dec = rng.integers(2, 97, (4, 16)).astype(np.int32)
       eseg = np.repeat([[1] * 20 + [2] * 12], 4, axis=0).astype(np.int32)
       dseg = np.repeat([[1] * 9 + [2] * 7], 4, axis=0).astype(np.int32)
-      def run(impl):
+      padded = np.where(np.arange(32)[None] < np.array([[32], [25], [7], [30]]), enc, 0)
+      def run(impl, packed):
         c = cfg.replace(attention_impl=impl)
         def f(p):
           assert layers._mesh_axes_for(4, 2) == ("data", "model")
-          logits = M.T5(c).apply({"params": p}, enc, dec, eseg, dseg)
+          if packed:
+            logits = M.T5(c).apply({"params": p}, enc, dec, eseg, dseg)
+          else:  # unpacked rows with right padding: the kernel takes kv lengths
+            logits = M.T5(c).apply({"params": p}, padded, dec)
           return losses.weighted_sums(logits, dec, np.ones((4, 16), np.float32))["loss"]
         return jax.jit(jax.value_and_grad(f))(params)
       mesh = partitioning.make_mesh((2, 2))
-      with jax.set_mesh(mesh), nn.logical_axis_rules(partitioning.STANDARD_LOGICAL_AXIS_RULES):
-        (l1, g1), (l2, g2) = run("pallas"), run("xla")
-      np.testing.assert_allclose(l1, l2, rtol=1e-5)
-      for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * float(np.abs(b).max()) + 1e-7)
+      for packed in (True, False):
+        with jax.set_mesh(mesh), nn.logical_axis_rules(partitioning.STANDARD_LOGICAL_AXIS_RULES):
+          (l1, g1), (l2, g2) = run("pallas", packed), run("xla", packed)
+        np.testing.assert_allclose(l1, l2, rtol=1e-5)
+        for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
+          np.testing.assert_allclose(a, b, rtol=1e-4,
+                                     atol=1e-5 * float(np.abs(b).max()) + 1e-7)
       print("OK")
   """)
   assert "OK" in python_runner(code, devices=4).stdout
