@@ -5,7 +5,8 @@ materialising `[batch, heads, q, k]` scores:
 - the trainable relative bias of batch 1 (`[heads, q, k]`, shared by every row; read in the
   compute dtype, as cuDNN reads it), with its float32 gradient summed over the batch;
 - packed rows: segment ids (a query sees only keys of its own segment; blocks whose segment
-  ranges do not meet are skipped) and causal masking;
+  ranges do not meet are skipped) and causal masking; unpacked rows: right padding as kv
+  lengths (the loops stop at a row's last real key block);
 - attention dropout drawn in-kernel from a counter-based hash of (seed, row, head, q, k), so the
   backward pass redraws the same mask without storing it.
 
@@ -494,11 +495,12 @@ def flash_attention(q: Array, k: Array, v: Array, bias: Array | None = None, *,
   q [b, q, h, d], k/v [b, k, h, d]; bias [1, h, q, k] (float32, shared by all rows) or None;
   q_segment_ids [b, q] / kv_segment_ids [b, k] int32: a query sees keys of equal id (give both
   or neither); kv_lengths [b] int32 hides keys from that index on (right padding: cheaper than
-  segment ids, as blocks past it are not visited); `causal` hides keys after the query. With `dropout_rate > 0` a `dropout_rng` key
-  seeds the in-kernel mask (`dropout_keep_mask`). `mesh_axes=(batch_axes, head_axes)` runs the
-  kernel per shard under the current mesh (`jax.set_mesh`). `options` gives block sizes and
-  the like (default: `options_for` the lengths); its causal/dropout_rate fields are replaced by
-  the arguments. Returns [b, q, h, d] in q's dtype.
+  segment ids, as blocks past it are not visited); `causal` hides keys after the query. With
+  `dropout_rate > 0` a `dropout_rng` key seeds the in-kernel mask (`dropout_keep_mask`).
+  `mesh_axes=(batch_axes, head_axes)` runs the kernel per shard under the current mesh
+  (`jax.set_mesh`). `options` gives block sizes and the like (default: `options_for` the
+  lengths); its causal/dropout_rate fields are replaced by the arguments. Returns
+  [b, q, h, d] in q's dtype.
   """
   b, q_len, heads, d = q.shape
   k_len = k.shape[1]
