@@ -161,7 +161,6 @@ def no_bias():
   layers.fused_attention = fused
 
 
-
 # --------------------------------------------------------------------------- A/B of defaults
 
 

@@ -72,6 +72,12 @@ class T5Config:
     return self.feed_forward_proj == "gated-gelu"
 
   @property
+  def layer_remat(self) -> bool:
+    """Whether each layer runs under `jax.checkpoint` ("attention" only recomputes the einsum
+    path's attention core)."""
+    return self.remat_policy not in ("none", "attention")
+
+  @property
   def joined_kv(self) -> int:
     return self.num_heads * self.head_dim
 

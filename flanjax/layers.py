@@ -424,8 +424,7 @@ class MlpBlock(nn.Module):
     if cfg.gated:
       gate = dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5, name="wi_0")(x)
       lin = dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5, name="wi_1")(x)
-      layer_remat = cfg.remat_policy not in ("none", "attention")  # see gated_gelu
-      hidden = (gelu_product if layer_remat else gated_gelu)(gate, lin)
+      hidden = (gelu_product if cfg.layer_remat else gated_gelu)(gate, lin)  # see gated_gelu
     else:
       hidden = jax.nn.relu(dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5,
                                  name="wi")(x))

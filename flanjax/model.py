@@ -165,7 +165,7 @@ class DecoderLayer(nn.Module):
 def _stack(layer_cls, config: T5Config, num_layers: int, num_args: int, **attrs):
   """Returns a function creating the layers (a list, or one nn.scan) and applying them."""
   cls = layer_cls
-  if config.remat_policy not in ("none", "attention"):
+  if config.layer_remat:
     cls = nn.remat(cls, policy=remat_policy(config.remat_policy),
                    prevent_cse=not config.scan_layers)
   if config.scan_layers:

@@ -134,8 +134,6 @@ def trainable_mask(params, trainable: str | Sequence[str] | Callable[[str], bool
   return jax.tree.unflatten(jax.tree.structure(params), flags)
 
 
-
-
 def _layer_stacks(tree) -> dict[str, int]:
   """Top-level subtrees holding unscanned layers `layers_0` ... `layers_{N-1}`: name -> N.
 
