@@ -39,6 +39,9 @@ def main(argv=None):
   p.add_argument("--mgpu", action="store_true",
                  help="JAX's Mosaic GPU (FA3-style, Hopper) attention without a bias, against "
                       "cuDNN and this kernel: the headroom of a bias-capable Hopper kernel")
+  p.add_argument("--dq", action="store_true",
+                 help="dQ as a GEMM over the stored dS rows (default) vs the dQ kernel, per "
+                      "attention with a bias, against cuDNN where it applies")
   p.add_argument("--batch", type=int, default=64)
   args = p.parse_args(argv)
   import jax
@@ -240,6 +243,21 @@ def main(argv=None):
         res = time_case(name, lq, lk, bias, causal, packed, rate, args.batch, ones=mode == "ones",
                         lengths=mode == "lengths")
         emit(probe="masks_fwd_bwd_ms", case=name, segments=mode, batch=args.batch, **res)
+
+  if args.dq:
+    for name, lq, lk, bias, causal in cases[:2]:  # the attentions with a bias
+      base = fa.options_for(lq, lk, causal=causal, dropout_rate=0.0)
+      for mode, packed, rate in (("lengths", False, 0.0), ("packed", True, 0.0),
+                                 ("packed_dropout", True, 0.1)):
+        res = {}
+        for vname, opts in (("dq_rows", base),
+                            ("dq_kernel", dataclasses.replace(base, dq_from_rows=False))):
+          res[vname] = time_case(name, lq, lk, bias, causal, packed, rate, args.batch,
+                                 opts=opts, lengths=mode == "lengths")["flash"]
+        if not packed:
+          res["cudnn"] = time_case(name, lq, lk, bias, causal, packed, rate, args.batch,
+                                   impls=("cudnn",))["cudnn"]
+        emit(probe="dq_fwd_bwd_ms", case=name, segments=mode, batch=args.batch, **res)
 
   if args.mgpu:  # the encoder's shapes; the Mosaic kernel itself takes no bias
     from jax.experimental.pallas.ops.gpu import attention_mgpu as am

@@ -9,6 +9,7 @@ now in flanjax.layers; what is left here was measured and rejected, or is a meas
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import flax.linen as nn
@@ -180,3 +181,14 @@ def kernel_padding_as_segments():
       segments = (jnp.ones(q.shape[:2], jnp.int32), jnp.where(real, 1, -1).astype(jnp.int32))
     return orig(q, k, v, bias, segments, **kw)
   layers.pallas_attention = pallas
+
+
+def dq_kernel():
+  """dQ from the Pallas dQ kernel (before NOTES row 65) instead of one batched GEMM over the
+  dS rows that the dK/dV kernel stores for the bias gradient."""
+  from flanjax import flash_attention as fa
+  orig = fa.options_for
+
+  def options_for(*a, **kw):
+    return dataclasses.replace(orig(*a, **kw), dq_from_rows=False)
+  fa.options_for = options_for

@@ -57,6 +57,11 @@ class FlashOptions:
   # interpreter, timed on the GPU (calls 15-20) but its accumulation over several rows has not
   # been checked against the reference there.
   bias_grad: str = "rows"
+  # With per-row dS stored (bias_grad="rows" and a bias): dQ = dS K as one batched XLA GEMM
+  # over the stored dS (the same bf16 dS the dQ kernel would form) instead of the dQ kernel,
+  # which recomputes S (reading the bias again) and dP to get it: 3 of the backward's 7
+  # block matmuls. False runs the dQ kernel (A/B runs).
+  dq_from_rows: bool = True
   interpret: bool = False  # run the kernels in Pallas' interpreter (CPU tests)
 
 
@@ -412,6 +417,11 @@ def _backward(opts: FlashOptions, res, do):
   dbias = None  # [h, q, k]: summed over the groups or rows in float32
   if bias is not None:
     dbias = jnp.sum(outs[2].astype(jnp.float32), axis=0).astype(bias.dtype)
+  if bias is not None and not inplace and opts.dq_from_rows:
+    # dS [b, h, q, k] of every row is stored (zeros where masked or skipped): dQ = dS K.
+    ds = outs[2].astype(k.dtype)  # (a no-op for bf16 and float32 compute)
+    dq = jnp.einsum("bhqk,bkhd->bqhd", ds, k, preferred_element_type=jnp.float32)
+    return dq.astype(q.dtype), dk, dv, dbias, None, None, None, None
 
   dq = pl.pallas_call(
       functools.partial(_dq_kernel, opts=opts, num_heads=heads),

@@ -58,11 +58,16 @@ def _value_and_grads(fn, q, k, v, bias, w, segs, **kw):
     (False, True, 0.2, 16, 48, "rows"),  # packed cross-attention with dropout
     (False, True, 0.0, 32, 32, "inplace"),  # the in-place bias gradient, 2 rows per group
     (True, True, 0.3, 32, 32, "inplace"),
+    # dQ from the dQ kernel instead of the GEMM over the stored dS rows
+    (True, True, 0.3, 32, 32, "rows/dq_kernel"),
+    (False, True, 0.2, 16, 48, "rows/dq_kernel"),
 ])
 def test_kernel_matches_reference(causal, packed, rate, lq, lk, bias_grad):
   q, k, v, bias, w, segs = _inputs(b=4, lq=lq, lk=lk, packed=packed)
   kw = dict(causal=causal, dropout_rate=rate, dropout_rng=jax.random.PRNGKey(5))
-  opts = dataclasses.replace(SMALL, bias_grad=bias_grad, bias_batch_groups=2)
+  mode, _, dq_kernel = bias_grad.partition("/")
+  opts = dataclasses.replace(SMALL, bias_grad=mode, bias_batch_groups=2,
+                             dq_from_rows=not dq_kernel)
   out, grads = _value_and_grads(fa.flash_attention, q, k, v, bias, w, segs, options=opts, **kw)
   ref_out, ref_grads = _value_and_grads(fa.reference_attention, q, k, v, bias, w, segs, **kw)
   np.testing.assert_allclose(out, ref_out, rtol=1e-5, atol=1e-5)
