@@ -15,7 +15,8 @@ is empty) and passes no gradient; the einsum path gives such rows a uniform aver
 the two agree on every row that sees at least one key (padding rows are never read by the loss).
 
 `flash_attention(q, k, v, ...)` is differentiable (custom VJP: one forward kernel storing the
-log-sum-exp per row, a dK/dV(/dbias) kernel and a dQ kernel). Under a mesh it runs per shard
+log-sum-exp per row, a dK/dV(/dbias) kernel and a dQ kernel; with a bias, the dK/dV kernel
+stores every row's dS for the bias gradient and dQ is one batched GEMM over those rows). Under a mesh it runs per shard
 through `jax.shard_map`: batch over the mesh axes of "batch", heads over those of "heads"; the
 bias gradient of batch-sharded rows is summed across shards by the map's transpose.
 `reference_attention` is the same maths in plain jnp (tests, and the dropout mask's definition).
