@@ -2,9 +2,9 @@
 
   python3 bench/train_throughput.py --patch bench.variants:relpos_gather ...
 
-Each function below swaps one piece of flanjax.layers / flanjax.model for another version with
-the same parameter tree; bench/NOTES.md records what each was predicted to change and what it
-measured. The ones that paid off (the gathered relative bias, the bf16 output-layer backward) are
+Each function below swaps one piece of flanjax.layers / flanjax.model / flanjax.flash_attention
+for another version with the same parameter tree; bench/NOTES.md records what each was predicted
+to change and what it measured. The ones that paid off (the gathered relative bias, the bf16 output-layer backward) are
 now in flanjax.layers; what is left here was measured and rejected, or is a measurement only.
 """
 from __future__ import annotations

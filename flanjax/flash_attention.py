@@ -16,9 +16,10 @@ the two agree on every row that sees at least one key (padding rows are never re
 
 `flash_attention(q, k, v, ...)` is differentiable (custom VJP: one forward kernel storing the
 log-sum-exp per row, a dK/dV(/dbias) kernel and a dQ kernel; with a bias, the dK/dV kernel
-stores every row's dS for the bias gradient and dQ is one batched GEMM over those rows). Under a mesh it runs per shard
-through `jax.shard_map`: batch over the mesh axes of "batch", heads over those of "heads"; the
-bias gradient of batch-sharded rows is summed across shards by the map's transpose.
+stores every row's dS for the bias gradient and dQ is one batched GEMM over those rows). Under
+a mesh it runs per shard through `jax.shard_map`: batch over the mesh axes of "batch", heads
+over those of "heads"; the bias gradient of batch-sharded rows is summed across shards by the
+map's transpose.
 `reference_attention` is the same maths in plain jnp (tests, and the dropout mask's definition).
 """
 from __future__ import annotations
@@ -418,11 +419,11 @@ def _backward(opts: FlashOptions, res, do):
   dbias = None  # [h, q, k]: summed over the groups or rows in float32
   if bias is not None:
     dbias = jnp.sum(outs[2].astype(jnp.float32), axis=0).astype(bias.dtype)
-  if bias is not None and not inplace and opts.dq_from_rows:
-    # dS [b, h, q, k] of every row is stored (zeros where masked or skipped): dQ = dS K.
-    ds = outs[2].astype(k.dtype)  # (a no-op for bf16 and float32 compute)
-    dq = jnp.einsum("bhqk,bkhd->bqhd", ds, k, preferred_element_type=jnp.float32)
-    return dq.astype(q.dtype), dk, dv, dbias, None, None, None, None
+    if not inplace and opts.dq_from_rows:
+      # dS [b, h, q, k] of every row is stored (zeros where masked or skipped): dQ = dS K.
+      ds = outs[2].astype(k.dtype)  # (a no-op for bf16 and float32 compute)
+      dq = jnp.einsum("bhqk,bkhd->bqhd", ds, k, preferred_element_type=jnp.float32)
+      return dq.astype(q.dtype), dk, dv, dbias, None, None, None, None
 
   dq = pl.pallas_call(
       functools.partial(_dq_kernel, opts=opts, num_heads=heads),
