@@ -192,3 +192,24 @@ def dq_kernel():
   def options_for(*a, **kw):
     return dataclasses.replace(orig(*a, **kw), dq_from_rows=False)
   fa.options_for = options_for
+
+
+# --------------------------------------------------------------------------- the param norm
+
+
+def param_norm_fused():
+  """Before row 72: the `param_norm` metric's reduction free to fuse with the param update
+  (which then wrote fresh buffers and copied them into the donated ones)."""
+  import optax
+
+  from flanjax import train
+  train._param_norm = lambda before, after: optax.tree.norm(after)
+
+
+def param_norm_before():
+  """A measurement: `param_norm` of the params the step started from (a reduction that can fuse
+  with the forward pass's reads of them), instead of the updated ones."""
+  import optax
+
+  from flanjax import train
+  train._param_norm = lambda before, after: optax.tree.norm(before)

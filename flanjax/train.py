@@ -123,6 +123,19 @@ def _split_microbatches(batch, num_microbatches):
   return jax.tree.map(split, batch)
 
 
+def _param_norm(params_before, params_after):
+  """The global L2 norm of the updated params (the step's `param_norm` metric).
+
+  The optimization barrier keeps the norm's reduction out of the fusion that writes the updated
+  params: fused into it, XLA could not update the donated param buffers in place, and wrote the
+  new params to fresh buffers, then copied them back (one more read and write of every param per
+  step; bench/NOTES.md row 72). `params_before` is unused: bench/variants.py swaps this function
+  for one-off measurements.
+  """
+  del params_before
+  return optax.tree.norm(jax.lax.optimization_barrier(params_after))
+
+
 def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule, *, mesh, rules,
                     state_shardings, batch_keys: Sequence[str], num_microbatches: int = 1,
                     z_loss: float = 1e-4, label_smoothing: float = 0.0,
@@ -180,7 +193,7 @@ def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule
           "accuracy": sums["correct"] / jnp.maximum(sums["weight"], 1.0),
           "learning_rate": schedule(state.step),
           "grad_norm": optax.tree.norm(grads),
-          "param_norm": optax.tree.norm(params),
+          "param_norm": _param_norm(state.params, params),
           "num_target_tokens": sums["weight"],
           "nonpad_fraction_inputs": jnp.mean((enc != 0).astype(jnp.float32)),
           "nonpad_fraction_targets": jnp.mean((weights > 0).astype(jnp.float32)),
