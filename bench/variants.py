@@ -203,13 +203,5 @@ def param_norm_fused():
   import optax
 
   from flanjax import train
-  train._param_norm = lambda before, after: optax.tree.norm(after)
+  train._param_norm = optax.tree.norm
 
-
-def param_norm_before():
-  """A measurement: `param_norm` of the params the step started from (a reduction that can fuse
-  with the forward pass's reads of them), instead of the updated ones."""
-  import optax
-
-  from flanjax import train
-  train._param_norm = lambda before, after: optax.tree.norm(before)

@@ -123,17 +123,15 @@ def _split_microbatches(batch, num_microbatches):
   return jax.tree.map(split, batch)
 
 
-def _param_norm(params_before, params_after):
+def _param_norm(params):
   """The global L2 norm of the updated params (the step's `param_norm` metric).
 
   The optimization barrier keeps the norm's reduction out of the fusion that writes the updated
   params: fused into it, XLA could not update the donated param buffers in place, and wrote the
   new params to fresh buffers, then copied them back (one more read and write of every param per
-  step; bench/NOTES.md row 72). `params_before` is unused: bench/variants.py swaps this function
-  for one-off measurements.
+  step; bench/NOTES.md row 72).
   """
-  del params_before
-  return optax.tree.norm(jax.lax.optimization_barrier(params_after))
+  return optax.tree.norm(jax.lax.optimization_barrier(params))
 
 
 def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule, *, mesh, rules,
@@ -193,7 +191,7 @@ def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule
           "accuracy": sums["correct"] / jnp.maximum(sums["weight"], 1.0),
           "learning_rate": schedule(state.step),
           "grad_norm": optax.tree.norm(grads),
-          "param_norm": _param_norm(state.params, params),
+          "param_norm": _param_norm(params),
           "num_target_tokens": sums["weight"],
           "nonpad_fraction_inputs": jnp.mean((enc != 0).astype(jnp.float32)),
           "nonpad_fraction_targets": jnp.mean((weights > 0).astype(jnp.float32)),
