@@ -42,6 +42,11 @@ def main(argv=None):
   p.add_argument("--dq", action="store_true",
                  help="dQ as a GEMM over the stored dS rows (default) vs the dQ kernel, per "
                       "attention with a bias, against cuDNN where it applies")
+  p.add_argument("--rows", action="store_true",
+                 help="dQ and the bias gradient from the stored dS rows: XLA's reduction + "
+                      "batched GEMM (two reads) vs one Pallas kernel (one read), alone at the "
+                      "encoder shapes of base b256 / large b64 / xl b48 with a tiling sweep, "
+                      "then per attention")
   p.add_argument("--batch", type=int, default=64)
   args = p.parse_args(argv)
   import jax
@@ -264,6 +269,64 @@ def main(argv=None):
           res["cudnn"] = time_case(name, lq, lk, bias, causal, packed, rate, args.batch,
                                    impls=("cudnn",))["cudnn"]
         emit(probe="dq_fwd_bwd_ms", case=name, segments=mode, batch=args.batch, **res)
+
+  if args.rows:
+    import functools
+    r = dataclasses.replace
+    base_opts = fa.options_for(512, 512, causal=False, dropout_rate=0.0)
+    tilings = [(32, 128, 8, 0, 3), (32, 128, 4, 0, 3), (16, 128, 4, 0, 3), (32, 64, 8, 0, 3),
+               (32, 512, 8, 0, 1), (64, 128, 8, 0, 3), (64, 64, 8, 0, 2), (16, 512, 4, 0, 1),
+               (32, 128, 8, 1, 3), (32, 128, 8, 0, 2), (32, 128, 8, 0, 4)]
+    best = {}
+    for size, b, h, lq in (("base", 256, 12, 512), ("large", 64, 16, 512), ("xl", 48, 32, 512),
+                           ("large_dec_self", 64, 16, 128)):
+      ks = jax.random.split(jax.random.PRNGKey(1), 2)
+      ds = (jax.random.normal(ks[0], (b, h, lq, lq), jnp.float32) * 1e-3).astype(jnp.bfloat16)
+      kk = jax.random.normal(ks[1], (b, lq, h, 64), jnp.bfloat16)
+
+      def xla(ds, kk):
+        dq = jnp.einsum("bhqk,bkhd->bqhd", ds, kk, preferred_element_type=jnp.float32)
+        return dq.astype(jnp.bfloat16), jnp.sum(ds.astype(jnp.float32), axis=0)
+      ref = jax.jit(xla)(ds, kk)
+      row = {"xla_both": round(timeit(jax.jit(xla), ds, kk), 3),
+             "xla_sum": round(timeit(jax.jit(lambda ds: jnp.sum(ds.astype(jnp.float32), 0)),
+                                     ds), 3),
+             "xla_dq": round(timeit(jax.jit(lambda ds, kk: xla(ds, kk)[0]), ds, kk), 3),
+             "ds_gb": round(ds.size * 2 / 1e9, 3)}
+      for bq, bk, warps, groups, stages in tilings:
+        name = f"q{bq}_k{bk}_w{warps}_g{groups}_s{stages}"
+        opts = r(base_opts, rows_block_q=bq, rows_block_k=bk, rows_warps=warps,
+                 rows_groups=groups, rows_stages=stages)
+        try:
+          fn = jax.jit(functools.partial(fa._read_rows, opts, q_dtype=jnp.bfloat16))
+          out = fn(ds, kk)
+          row[name] = round(timeit(fn, ds, kk), 3)
+          row[name + "_err"] = [round(rel(out[0], ref[0]), 6), round(rel(out[1], ref[1]), 6)]
+        except Exception as e:  # noqa: BLE001 - report and go on
+          row[name] = f"error: {type(e).__name__}: {str(e)[:200]}"
+      times = {n: t for n, t in row.items() if n.startswith("q") and isinstance(t, float)}
+      if times:
+        best[size] = min(times, key=times.get)
+      emit(probe="rows_reader_ms", size=size, batch=b, heads=h, length=lq, best=best.get(size),
+           **row)
+    # Per attention (T5-large shapes, batch --batch): forward + backward with each reader.
+    pick = best.get("large", "q32_k128_w8_g0_s3")
+    bq, bk, warps, groups, stages = (int(x[1:]) for x in pick.split("_"))
+    for name, lq, lk, bias, causal in cases[:2]:
+      opts = fa.options_for(lq, lk, causal=causal, dropout_rate=0.0)
+      kern = r(opts, rows_reader="kernel", rows_block_q=min(bq, lq), rows_block_k=min(bk, lk),
+               rows_warps=warps, rows_groups=groups, rows_stages=stages)
+      for mode, packed, rate in (("lengths", False, 0.0), ("packed", True, 0.0),
+                                 ("packed_dropout", True, 0.1)):
+        res = {}
+        for vname, o in (("xla", opts), ("kernel", kern), ("xla_again", opts)):
+          res[vname] = time_case(name, lq, lk, bias, causal, packed, rate, args.batch,
+                                 opts=o, lengths=mode == "lengths")["flash"]
+        if not packed:
+          res["cudnn"] = time_case(name, lq, lk, bias, causal, packed, rate, args.batch,
+                                   impls=("cudnn",))["cudnn"]
+        emit(probe="rows_fwd_bwd_ms", case=name, segments=mode, batch=args.batch, tiling=pick,
+             **res)
 
   if args.mgpu:  # the encoder's shapes; the Mosaic kernel itself takes no bias
     from jax.experimental.pallas.ops.gpu import attention_mgpu as am

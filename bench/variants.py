@@ -194,6 +194,24 @@ def dq_kernel():
   fa.options_for = options_for
 
 
+def rows_kernel():
+  """dQ and the bias gradient from one Pallas kernel over the stored dS rows (one read)
+  instead of XLA's reduction + batched GEMM (two reads). `ROWS_TILING=bq,bk,warps,groups,
+  stages` in the environment overrides the kernel's default tiling (A/B runs)."""
+  import os
+  from flanjax import flash_attention as fa
+  orig = fa.options_for
+  tiling = {}
+  if os.environ.get("ROWS_TILING"):
+    bq, bk, warps, groups, stages = (int(x) for x in os.environ["ROWS_TILING"].split(","))
+    tiling = dict(rows_block_q=bq, rows_block_k=bk, rows_warps=warps, rows_groups=groups,
+                  rows_stages=stages)
+
+  def options_for(*a, **kw):
+    return dataclasses.replace(orig(*a, **kw), rows_reader="kernel", **tiling)
+  fa.options_for = options_for
+
+
 # --------------------------------------------------------------------------- the param norm
 
 

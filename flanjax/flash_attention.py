@@ -64,6 +64,18 @@ class FlashOptions:
   # which recomputes S (reading the bias again) and dP to get it: 3 of the backward's 7
   # block matmuls. False runs the dQ kernel (A/B runs).
   dq_from_rows: bool = True
+  # How dQ and the bias gradient read the stored dS rows (with dq_from_rows). "xla": an XLA
+  # reduction over the rows and an XLA batched GEMM, two reads of [b, h, q, k]; "kernel": one
+  # Pallas kernel reads each row's dS once for both (grid row groups x heads x query blocks of
+  # `rows_block_q`; each program sums its rows' dS in float32 registers, `rows_block_k` keys
+  # per dot; `rows_groups` partial sums, 0: ~2 programs per SM, summed by XLA; Triton's
+  # `rows_warps` and `rows_stages`).
+  rows_reader: str = "xla"
+  rows_block_q: int = 32
+  rows_block_k: int = 128
+  rows_groups: int = 0
+  rows_warps: int = 8
+  rows_stages: int = 3
   interpret: bool = False  # run the kernels in Pallas' interpreter (CPU tests)
 
 
@@ -370,6 +382,53 @@ def _dq_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, kvlen_ref, see
   dq_ref[b, qs, h, :] = dq.astype(dq_ref.dtype)
 
 
+def _rows_kernel(ds_ref, k_ref, dq_ref, dbias_ref, *, rows_per_program: int, bq: int,
+                 bk: int):
+  """Grid (row groups, heads, query blocks): dQ = dS K of each row of the group, and the sum
+  of the group's dS rows (float32, in registers: `bq x k_len` per program), reading each dS
+  element once. dS is zero wherever it was masked or skipped, so no mask is needed here."""
+  g, h, i = pl.program_id(0), pl.program_id(1), pl.program_id(2)
+  k_len, d = k_ref.shape[1], k_ref.shape[-1]
+  qs = pl.ds(i * bq, bq)
+  chunks = [pl.ds(c * bk, bk) for c in range(k_len // bk)]
+
+  def one_row(n, acc):
+    b = g * rows_per_program + n
+    dq = jnp.zeros((bq, d), jnp.float32)
+    new = []
+    for c, ks in enumerate(chunks):
+      ds = ds_ref[b, h, qs, ks]  # [bq, bk]
+      dq = dq + _dot(ds.astype(k_ref.dtype), k_ref[b, ks, h, :])
+      new.append(acc[c] + ds.astype(jnp.float32))
+    dq_ref[b, qs, h, :] = dq.astype(dq_ref.dtype)
+    return tuple(new)
+
+  acc = tuple(jnp.zeros((bq, bk), jnp.float32) for _ in chunks)
+  acc = jax.lax.fori_loop(0, rows_per_program, one_row, acc)
+  for c, ks in enumerate(chunks):
+    dbias_ref[g, h, qs, ks] = acc[c]
+
+
+def _read_rows(opts: FlashOptions, ds, k, q_dtype):
+  """dQ [b, q, h, d] and the float32 bias gradient [h, q, k] from the stored dS rows
+  [b, h, q, k] in one Pallas kernel (`rows_reader="kernel"`)."""
+  batch, heads, q_len, k_len = ds.shape
+  bq, bk = min(opts.rows_block_q, q_len), min(opts.rows_block_k, k_len)
+  want = opts.rows_groups or max(1, -(-264 // (heads * (q_len // bq))))  # ~2 programs per SM
+  groups = max(c for c in range(1, batch + 1) if batch % c == 0 and c <= want)
+  params = None
+  if not opts.interpret:
+    from jax.experimental.pallas import triton as plgpu
+    params = plgpu.CompilerParams(num_warps=opts.rows_warps, num_stages=opts.rows_stages)
+  dq, part = pl.pallas_call(
+      functools.partial(_rows_kernel, rows_per_program=batch // groups, bq=bq, bk=bk),
+      grid=(groups, heads, q_len // bq),
+      out_shape=[jax.ShapeDtypeStruct((batch, q_len, heads, k.shape[-1]), q_dtype),
+                 jax.ShapeDtypeStruct((groups, heads, q_len, k_len), jnp.float32)],
+      compiler_params=params, interpret=opts.interpret, name="flanjax_flash_rows")(ds, k)
+  return dq, (part[0] if groups == 1 else jnp.sum(part, axis=0))
+
+
 def _bias_groups(opts: FlashOptions, batch: int, heads: int, k_blocks: int) -> int:
   """How many batch groups (parallel partial bias gradients) the dK/dV kernel launches."""
   want = opts.bias_batch_groups or max(1, -(-264 // (heads * k_blocks)))  # ~2 programs per SM
@@ -417,6 +476,9 @@ def _backward(opts: FlashOptions, res, do):
       name="flanjax_flash_dkv")(*args, *((dbias0,) if inplace else ()))
   dk, dv = outs[0], outs[1]
   dbias = None  # [h, q, k]: summed over the groups or rows in float32
+  if bias is not None and not inplace and opts.dq_from_rows and opts.rows_reader == "kernel":
+    dq, dbias = _read_rows(opts, outs[2], k, q.dtype)
+    return dq, dk, dv, dbias.astype(bias.dtype), None, None, None, None
   if bias is not None:
     dbias = jnp.sum(outs[2].astype(jnp.float32), axis=0).astype(bias.dtype)
     if not inplace and opts.dq_from_rows:
@@ -462,6 +524,13 @@ def check_supported(q_shape, k_shape, opts: FlashOptions) -> str | None:
       return f"FlashOptions.{name}={blk} is not a power of two >= 16 (Triton's tile shapes)"
   if opts.bias_grad not in ("rows", "inplace"):
     return f"FlashOptions.bias_grad={opts.bias_grad!r} is not 'rows' or 'inplace'"
+  if opts.rows_reader not in ("xla", "kernel"):
+    return f"FlashOptions.rows_reader={opts.rows_reader!r} is not 'xla' or 'kernel'"
+  for name, n in (("rows_block_q", q_len), ("rows_block_k", k_len)):
+    blk = min(getattr(opts, name), n)
+    if blk < 16 or blk & (blk - 1) or n % blk:
+      return (f"FlashOptions.{name}={getattr(opts, name)} does not give a power-of-two block "
+              f">= 16 that divides {n}")
   for name, n, blocks in (("query length", q_len, (opts.block_q, opts.bwd_block_q)),
                           ("key length", k_len, (opts.block_k, opts.bwd_block_k))):
     for blk in blocks:

@@ -61,13 +61,19 @@ def _value_and_grads(fn, q, k, v, bias, w, segs, **kw):
     # dQ from the dQ kernel instead of the GEMM over the stored dS rows
     (True, True, 0.3, 32, 32, "rows/dq_kernel"),
     (False, True, 0.2, 16, 48, "rows/dq_kernel"),
+    # dQ and the bias gradient from one Pallas kernel over the stored dS rows
+    (False, False, 0.0, 32, 32, "rows/rows_kernel"),
+    (True, True, 0.3, 32, 32, "rows/rows_kernel"),
+    (False, True, 0.2, 16, 48, "rows/rows_kernel"),
 ])
 def test_kernel_matches_reference(causal, packed, rate, lq, lk, bias_grad):
   q, k, v, bias, w, segs = _inputs(b=4, lq=lq, lk=lk, packed=packed)
   kw = dict(causal=causal, dropout_rate=rate, dropout_rng=jax.random.PRNGKey(5))
-  mode, _, dq_kernel = bias_grad.partition("/")
+  mode, _, variant = bias_grad.partition("/")
   opts = dataclasses.replace(SMALL, bias_grad=mode, bias_batch_groups=2,
-                             dq_from_rows=not dq_kernel)
+                             dq_from_rows=variant != "dq_kernel",
+                             rows_reader="kernel" if variant == "rows_kernel" else "xla",
+                             rows_block_q=16, rows_block_k=16, rows_groups=2)
   out, grads = _value_and_grads(fa.flash_attention, q, k, v, bias, w, segs, options=opts, **kw)
   ref_out, ref_grads = _value_and_grads(fa.reference_attention, q, k, v, bias, w, segs, **kw)
   np.testing.assert_allclose(out, ref_out, rtol=1e-5, atol=1e-5)
@@ -339,3 +345,7 @@ def test_causal_with_more_keys_than_queries_and_option_checks():
     fa.flash_attention(q, k, v, bias, options=dataclasses.replace(SMALL, block_k=48))
   with pytest.raises(ValueError, match="bias_grad='sum'"):
     fa.flash_attention(q, k, v, bias, options=dataclasses.replace(SMALL, bias_grad="sum"))
+  with pytest.raises(ValueError, match="rows_reader='pallas' is not 'xla' or 'kernel'"):
+    fa.flash_attention(q, k, v, bias, options=dataclasses.replace(SMALL, rows_reader="pallas"))
+  with pytest.raises(ValueError, match="rows_block_k=24 does not give a power-of-two block"):
+    fa.flash_attention(q, k, v, bias, options=dataclasses.replace(SMALL, rows_block_k=24))
