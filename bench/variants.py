@@ -199,6 +199,7 @@ def rows_kernel():
   instead of XLA's reduction + batched GEMM (two reads). `ROWS_TILING=bq,bk,warps,groups,
   stages` in the environment overrides the kernel's default tiling (A/B runs)."""
   import os
+
   from flanjax import flash_attention as fa
   orig = fa.options_for
   tiling = {}
