@@ -347,5 +347,5 @@ def test_causal_with_more_keys_than_queries_and_option_checks():
     fa.flash_attention(q, k, v, bias, options=dataclasses.replace(SMALL, bias_grad="sum"))
   with pytest.raises(ValueError, match="rows_reader='pallas' is not 'xla' or 'kernel'"):
     fa.flash_attention(q, k, v, bias, options=dataclasses.replace(SMALL, rows_reader="pallas"))
-  with pytest.raises(ValueError, match="rows_block_k=24 does not give a power-of-two block"):
+  with pytest.raises(ValueError, match="rows_block_k=24 is not a power of two >= 16"):
     fa.flash_attention(q, k, v, bias, options=dataclasses.replace(SMALL, rows_block_k=24))
