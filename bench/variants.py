@@ -213,6 +213,17 @@ def rows_kernel():
   fa.options_for = options_for
 
 
+def rows_xla():
+  """Before NOTES row 74: dQ and the bias gradient from the stored dS rows by XLA (a reduction
+  over the rows and a batched GEMM: two reads) instead of the reader kernel."""
+  from flanjax import flash_attention as fa
+  orig = fa.options_for
+
+  def options_for(*a, **kw):
+    return dataclasses.replace(orig(*a, **kw), rows_reader="xla")
+  fa.options_for = options_for
+
+
 # --------------------------------------------------------------------------- the param norm
 
 

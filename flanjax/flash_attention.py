@@ -16,7 +16,7 @@ the two agree on every row that sees at least one key (padding rows are never re
 
 `flash_attention(q, k, v, ...)` is differentiable (custom VJP: one forward kernel storing the
 log-sum-exp per row, a dK/dV(/dbias) kernel and a dQ kernel; with a bias, the dK/dV kernel
-stores every row's dS for the bias gradient and dQ is one batched GEMM over those rows). Under
+stores every row's dS, and one kernel reads them once for dQ and the bias gradient). Under
 a mesh it runs per shard through `jax.shard_map`: batch over the mesh axes of "batch", heads
 over those of "heads"; the bias gradient of batch-sharded rows is summed across shards by the
 map's transpose.
@@ -59,23 +59,23 @@ class FlashOptions:
   # interpreter, timed on the GPU (calls 15-20) but its accumulation over several rows has not
   # been checked against the reference there.
   bias_grad: str = "rows"
-  # With per-row dS stored (bias_grad="rows" and a bias): dQ = dS K as one batched XLA GEMM
-  # over the stored dS (the same bf16 dS the dQ kernel would form) instead of the dQ kernel,
-  # which recomputes S (reading the bias again) and dP to get it: 3 of the backward's 7
-  # block matmuls. False runs the dQ kernel (A/B runs).
+  # With per-row dS stored (bias_grad="rows" and a bias): dQ = dS K over the stored dS (the
+  # same bf16 dS the dQ kernel would form) instead of the dQ kernel, which recomputes S
+  # (reading the bias again) and dP to get it: 3 of the backward's 7 block matmuls. False runs
+  # the dQ kernel (A/B runs).
   dq_from_rows: bool = True
-  # How dQ and the bias gradient read the stored dS rows (with dq_from_rows). "xla": an XLA
-  # reduction over the rows and an XLA batched GEMM, two reads of [b, h, q, k]; "kernel": one
-  # Pallas kernel reads each row's dS once for both (grid row groups x heads x query blocks of
-  # `rows_block_q`; each program sums its rows' dS in float32 registers, `rows_block_k` keys
-  # per dot; `rows_groups` partial sums, 0: ~2 programs per SM, summed by XLA; Triton's
-  # `rows_warps` and `rows_stages`).
-  rows_reader: str = "xla"
-  rows_block_q: int = 32
-  rows_block_k: int = 128
+  # How dQ and the bias gradient read the stored dS rows (with dq_from_rows). "kernel"
+  # (default since call 68): one Pallas kernel reads each dS element once for both (grid row
+  # groups x heads x query blocks of `rows_block_q`; each program sums its rows' dS in
+  # float32 registers, `rows_block_k` keys per dot; `rows_groups` partial sums, 0: ~2 programs
+  # per SM, summed by XLA; Triton's `rows_warps` and `rows_stages`). "xla": an XLA reduction
+  # over the rows and an XLA batched GEMM, two reads of [b, h, q, k].
+  rows_reader: str = "kernel"
+  rows_block_q: int = 64
+  rows_block_k: int = 64
   rows_groups: int = 0
   rows_warps: int = 8
-  rows_stages: int = 3
+  rows_stages: int = 2
   interpret: bool = False  # run the kernels in Pallas' interpreter (CPU tests)
 
 
@@ -566,16 +566,17 @@ def options_for(q_len: int, k_len: int, *, causal: bool, dropout_rate: float,
       if b <= cap and n % b == 0:
         return b
     return 16
-  # The dS-rows reader (call 67 sweep, rows kernel alone): long rows 64 x 64 chunks, 8 warps,
-  # 2 stages (large b64 encoder 0.476 ms; 32 x 128 / 4 warps 0.777); short rows (<= 128 keys)
-  # 32 queries x the whole row, 1 stage (decoder self 0.049 ms vs 0.060).
-  long = k_len > 128
+  # The dS-rows reader (calls 67-68, the reader alone): 64 queries x 64-key chunks, 8 warps,
+  # 2 stages; for long rows one group (every row in one program: large b64 encoder 0.428 ms,
+  # XLA's reduction + GEMM 0.542), for short rows ~2 programs per SM (decoder self 0.060 ms,
+  # XLA 0.092).
   return FlashOptions(causal=causal, dropout_rate=dropout_rate,
                       block_q=block(q_len, 128), block_k=block(k_len, 64),
                       bwd_block_q=block(q_len, 64), bwd_block_k=block(k_len, 64),
-                      rows_block_q=block(q_len, 64 if long else 32),
-                      rows_block_k=block(k_len, 64 if long else 512),
-                      rows_warps=8, rows_stages=2 if long else 1, interpret=interpret)
+                      rows_block_q=block(q_len, 64), rows_block_k=block(k_len, 64 if k_len > 128
+                                                                        else 32),
+                      rows_groups=1 if k_len > 128 else 0, rows_warps=8, rows_stages=2,
+                      interpret=interpret)
 
 
 def flash_attention(q: Array, k: Array, v: Array, bias: Array | None = None, *,
