@@ -69,7 +69,8 @@ class FlashOptions:
   # groups x heads x query blocks of `rows_block_q`; each program sums its rows' dS in
   # float32 registers, `rows_block_k` keys per dot; `rows_groups` partial sums, 0: ~2 programs
   # per SM, summed by XLA; Triton's `rows_warps` and `rows_stages`). "xla": an XLA reduction
-  # over the rows and an XLA batched GEMM, two reads of [b, h, q, k].
+  # over the rows and an XLA batched GEMM, two reads of [b, h, q, k] (also what rows of more
+  # than ROWS_KERNEL_MAX_KEYS keys take).
   rows_reader: str = "kernel"
   rows_block_q: int = 64
   rows_block_k: int = 64
@@ -382,6 +383,11 @@ def _dq_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, kvlen_ref, see
   dq_ref[b, qs, h, :] = dq.astype(dq_ref.dtype)
 
 
+# The rows reader keeps a `rows_block_q x k_len` float32 sum in registers: measured on H100s up
+# to 512 keys (calls 67-68); longer rows take the XLA reader.
+ROWS_KERNEL_MAX_KEYS = 512
+
+
 def _rows_kernel(ds_ref, k_ref, dq_ref, dbias_ref, *, rows_per_program: int, bq: int,
                  bk: int):
   """Grid (row groups, heads, query blocks): dQ = dS K of each row of the group, and the sum
@@ -484,7 +490,8 @@ def _backward(opts: FlashOptions, res, do):
       name="flanjax_flash_dkv")(*args, *((dbias0,) if inplace else ()))
   dk, dv = outs[0], outs[1]
   dbias = None  # [h, q, k]: summed over the groups or rows in float32
-  if bias is not None and not inplace and opts.dq_from_rows and opts.rows_reader == "kernel":
+  if (bias is not None and not inplace and opts.dq_from_rows and opts.rows_reader == "kernel"
+      and k_len <= ROWS_KERNEL_MAX_KEYS):
     dq, dbias = _read_rows(opts, outs[2], k, q.dtype)
     return dq, dk, dv, dbias.astype(bias.dtype), None, None, None, None
   if bias is not None:

@@ -350,3 +350,23 @@ def test_causal_with_more_keys_than_queries_and_option_checks():
     fa.flash_attention(q, k, v, bias, options=dataclasses.replace(SMALL, rows_reader="pallas"))
   with pytest.raises(ValueError, match="rows_block_k=24 is not a power of two >= 16"):
     fa.flash_attention(q, k, v, bias, options=dataclasses.replace(SMALL, rows_block_k=24))
+
+
+def test_rows_reader_kernel_and_xla_agree_and_long_rows_take_xla(monkeypatch):
+  """The reader kernel gives XLA's reader's gradients (same float32 sums of the same dS); rows
+  longer than ROWS_KERNEL_MAX_KEYS take the XLA reader (the kernel is not called)."""
+  q, k, v, bias, w, segs = _inputs(b=4, lq=32, lk=48, packed=True)
+  grads = {}
+  for reader in ("kernel", "xla"):
+    opts = dataclasses.replace(SMALL, rows_reader=reader, rows_block_q=16, rows_block_k=16)
+    grads[reader] = _value_and_grads(fa.flash_attention, q, k, v, bias, w, segs, options=opts)[1]
+  for name, a, b in zip(("dq", "dk", "dv", "dbias"), grads["kernel"], grads["xla"]):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=name)
+  def no_kernel(*args, **kwargs):
+    raise AssertionError("the reader kernel ran for rows longer than ROWS_KERNEL_MAX_KEYS")
+  monkeypatch.setattr(fa, "_read_rows", no_kernel)
+  monkeypatch.setattr(fa, "ROWS_KERNEL_MAX_KEYS", 32)
+  long_grads = _value_and_grads(fa.flash_attention, q, k, v, bias, w, segs, options=SMALL)[1]
+  for a, b in zip(long_grads, grads["xla"]):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
