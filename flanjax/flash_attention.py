@@ -230,11 +230,14 @@ def _key_blocks(opts: FlashOptions, blocks: int, i, bq: int, bk: int, kv_len):
   return upper
 
 
-def _compiler_params(opts: FlashOptions):
+def _compiler_params(opts: FlashOptions, num_warps: int | None = None,
+                     num_stages: int | None = None):
+  """Triton's launch options (default: the attention kernels' `num_warps` / `num_stages`)."""
   if opts.interpret:
     return None
   from jax.experimental.pallas import triton as plgpu
-  return plgpu.CompilerParams(num_warps=opts.num_warps, num_stages=opts.num_stages)
+  return plgpu.CompilerParams(num_warps=num_warps or opts.num_warps,
+                              num_stages=num_stages or opts.num_stages)
 
 
 def _forward(q, k, v, bias, q_seg, k_seg, kv_len, seed, opts: FlashOptions):
@@ -428,29 +431,22 @@ def _read_rows(opts: FlashOptions, ds, k, q_dtype):
   [b, h, q, k] in one Pallas kernel (`rows_reader="kernel"`)."""
   batch, heads, q_len, k_len = ds.shape
   bq, bk = _fit(q_len, opts.rows_block_q), _fit(k_len, opts.rows_block_k)
-  want = opts.rows_groups or max(1, -(-264 // (heads * (q_len // bq))))  # ~2 programs per SM
-  groups = max(c for c in range(1, batch + 1) if batch % c == 0 and c <= want)
-  params = None
-  if not opts.interpret:
-    from jax.experimental.pallas import triton as plgpu
-    params = plgpu.CompilerParams(num_warps=opts.rows_warps, num_stages=opts.rows_stages)
+  groups = _row_groups(opts.rows_groups, batch, heads * (q_len // bq))
   dq, part = pl.pallas_call(
       functools.partial(_rows_kernel, rows_per_program=batch // groups, bq=bq, bk=bk),
       grid=(groups, heads, q_len // bq),
       out_shape=[jax.ShapeDtypeStruct((batch, q_len, heads, k.shape[-1]), q_dtype),
                  jax.ShapeDtypeStruct((groups, heads, q_len, k_len), jnp.float32)],
-      compiler_params=params, interpret=opts.interpret, name="flanjax_flash_rows")(ds, k)
+      compiler_params=_compiler_params(opts, opts.rows_warps, opts.rows_stages),
+      interpret=opts.interpret, name="flanjax_flash_rows")(ds, k)
   return dq, (part[0] if groups == 1 else jnp.sum(part, axis=0))
 
 
-def _bias_groups(opts: FlashOptions, batch: int, heads: int, k_blocks: int) -> int:
-  """How many batch groups (parallel partial bias gradients) the dK/dV kernel launches."""
-  want = opts.bias_batch_groups or max(1, -(-264 // (heads * k_blocks)))  # ~2 programs per SM
-  groups = 1
-  for cand in range(1, batch + 1):
-    if batch % cand == 0 and cand <= want:
-      groups = cand
-  return groups
+def _row_groups(requested: int, batch: int, programs_per_group: int) -> int:
+  """How many groups of rows (parallel partial bias-gradient sums) a kernel launches: the
+  largest divisor of the batch up to `requested` (0: enough groups for ~2 programs per SM)."""
+  want = requested or max(1, -(-264 // programs_per_group))
+  return max(c for c in range(1, batch + 1) if batch % c == 0 and c <= want)
 
 
 def _backward(opts: FlashOptions, res, do):
@@ -465,7 +461,7 @@ def _backward(opts: FlashOptions, res, do):
   groups, rows_per_program, dbias0 = batch, 1, None
   out_shape = [jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)]
   if inplace:
-    groups = _bias_groups(opts, batch, heads, k_len // bk)
+    groups = _row_groups(opts.bias_batch_groups, batch, heads * (k_len // bk))
     rows_per_program = batch // groups
     dbias0 = jnp.zeros((groups, heads, q_len, k_len), jnp.float32)
     out_shape.append(jax.ShapeDtypeStruct(dbias0.shape, jnp.float32))
@@ -490,11 +486,11 @@ def _backward(opts: FlashOptions, res, do):
       name="flanjax_flash_dkv")(*args, *((dbias0,) if inplace else ()))
   dk, dv = outs[0], outs[1]
   dbias = None  # [h, q, k]: summed over the groups or rows in float32
-  if (bias is not None and not inplace and opts.dq_from_rows and opts.rows_reader == "kernel"
-      and k_len <= ROWS_KERNEL_MAX_KEYS):
-    dq, dbias = _read_rows(opts, outs[2], k, q.dtype)
-    return dq, dk, dv, dbias.astype(bias.dtype), None, None, None, None
   if bias is not None:
+    if (not inplace and opts.dq_from_rows and opts.rows_reader == "kernel"
+        and k_len <= ROWS_KERNEL_MAX_KEYS):  # one read of the rows for dQ and the sum
+      dq, dbias = _read_rows(opts, outs[2], k, q.dtype)
+      return dq, dk, dv, dbias.astype(bias.dtype), None, None, None, None
     dbias = jnp.sum(outs[2].astype(jnp.float32), axis=0).astype(bias.dtype)
     if not inplace and opts.dq_from_rows:
       # dS [b, h, q, k] of every row is stored (zeros where masked or skipped): dQ = dS K.

@@ -362,6 +362,7 @@ def test_rows_reader_kernel_and_xla_agree_and_long_rows_take_xla(monkeypatch):
     grads[reader] = _value_and_grads(fa.flash_attention, q, k, v, bias, w, segs, options=opts)[1]
   for name, a, b in zip(("dq", "dk", "dv", "dbias"), grads["kernel"], grads["xla"]):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=name)
+
   def no_kernel(*args, **kwargs):
     raise AssertionError("the reader kernel ran for rows longer than ROWS_KERNEL_MAX_KEYS")
   monkeypatch.setattr(fa, "_read_rows", no_kernel)
