@@ -196,6 +196,7 @@ def run_flanjax(args, size, batch_size):
                                      num_microbatches=args.microbatches)
     t0 = time.perf_counter()
     lowered = step.lower(state, batches[0])
+    lower_s = time.perf_counter() - t0  # tracing + lowering (Pallas' Triton lowering included)
     compiled = lowered.compile()
     compile_s = time.perf_counter() - t0
     if args.dump_hlo:
@@ -242,7 +243,7 @@ def run_flanjax(args, size, batch_size):
       "tokens_per_s_per_device": batch_size * (te + td) / step_s / n_dev,
       "mfu": mfu, "ceiling_frac": flops_step / step_s / (MEASURED_CEILING * n_dev),
       "tflops_per_s_per_device": flops_step / step_s / n_dev / 1e12,
-      "flops_per_step": flops_step, "compile_s": compile_s, "init_s": init_s,
+      "flops_per_step": flops_step, "compile_s": compile_s, "lower_s": lower_s, "init_s": init_s,
       "peak_mem_gb": peak_mem / 2**30, "loss_first": losses[0], "loss_last": losses[-1],
       "attention": impl or "einsum", "decoder_attention": dec_impl or "einsum",
       "packed": args.packed,

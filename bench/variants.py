@@ -170,6 +170,41 @@ def gelu_saved():
   layers.gated_gelu = layers.gelu_product
 
 
+def mlp_dropout_full():
+  """The MLP's hidden dropout before NOTES row 76: a full [tokens, d_ff] mask (one draw per
+  element) instead of T5X's mask shared along the length."""
+
+  class FullDropoutMlp(layers.MlpBlock):
+    @nn.compact
+    def __call__(self, x):
+      cfg = self.config
+      dense = functools.partial(layers.Dense, config=cfg)
+      gate = dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5, name="wi_0")(x)
+      lin = dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5, name="wi_1")(x)
+      hidden = layers.gated_gelu(gate, lin)
+      hidden = layers.constrain(hidden, ("batch", "length", "mlp"))
+      hidden = nn.Dropout(rate=cfg.dropout_rate)(hidden, deterministic=self.deterministic)
+      return dense(cfg.d_model, ("mlp", "embed"), init_std=cfg.d_ff ** -0.5, name="wo")(hidden)
+  layers.MlpBlock = FullDropoutMlp
+  model.MlpBlock = FullDropoutMlp
+
+
+def dropout_rbg():
+  """A measurement only: the dropout key of the `rbg` PRNG (XLA's RngBitGenerator for the bits)
+  instead of threefry, to see what threefry's dropout sites cost in compile and step time."""
+  from flanjax import train
+  train._dropout_key = lambda seed, step: jax.random.fold_in(
+      jax.random.key(seed, impl="rbg"), step)
+
+
+def no_dropout_rng():
+  """A measurement only: dropout masks of all ones outside the attention kernel (the residual,
+  embedding and MLP dropouts keep everything), to bound what their RNG costs."""
+  def call(self, inputs, deterministic=None, rng=None):
+    return inputs
+  nn.Dropout.__call__ = call
+
+
 def kernel_padding_as_segments():
   """Unpacked rows' padding as all-ones segment ids for the Pallas kernel (before NOTES row
   63), instead of the kv lengths the model now passes."""

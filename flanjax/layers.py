@@ -429,7 +429,11 @@ class MlpBlock(nn.Module):
       hidden = jax.nn.relu(dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5,
                                  name="wi")(x))
     hidden = constrain(hidden, ("batch", "length", "mlp"))
-    hidden = nn.Dropout(rate=cfg.dropout_rate)(hidden, deterministic=self.deterministic)
+    # One mask per (row, feature), shared along the length, as T5X's MlpBlock and every other
+    # dropout of this model (`broadcast_dims=(-2,)`): a full [tokens, d_ff] mask would cost a
+    # threefry draw per element in the forward pass and again in the backward pass.
+    hidden = nn.Dropout(rate=cfg.dropout_rate, broadcast_dims=(-2,))(
+        hidden, deterministic=self.deterministic)
     return dense(cfg.d_model, ("mlp", "embed"), init_std=cfg.d_ff ** -0.5, name="wo")(hidden)
 
 

@@ -134,6 +134,11 @@ def _param_norm(params):
   return optax.tree.norm(jax.lax.optimization_barrier(params))
 
 
+def _dropout_key(seed: int, step):
+  """The step's dropout key: `fold_in(PRNGKey(seed), step)` (threefry; exact resume)."""
+  return jax.random.fold_in(jax.random.PRNGKey(seed), step)
+
+
 def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule, *, mesh, rules,
                     state_shardings, batch_keys: Sequence[str], num_microbatches: int = 1,
                     z_loss: float = 1e-4, label_smoothing: float = 0.0,
@@ -160,7 +165,7 @@ def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule
 
   def step_fn(state: TrainState, batch):
     with nn.logical_axis_rules(rules):
-      rng = jax.random.fold_in(jax.random.PRNGKey(seed), state.step)
+      rng = _dropout_key(seed, state.step)
       weights = batch["decoder_loss_weights"]
       denom = losses.loss_denominator(weights, loss_normalizer)
       if num_microbatches == 1:

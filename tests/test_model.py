@@ -156,6 +156,22 @@ def test_bf16_default_runs_and_dropout_changes_outputs():
   assert not np.allclose(a, c)
 
 
+def test_mlp_dropout_mask_is_shared_along_the_length():
+  """T5X's MlpBlock drops the same hidden features at every position of a row
+  (`broadcast_dims=(-2,)`); rows get their own masks."""
+  from flanjax.layers import MlpBlock
+  config = get_config("tiny", vocab_size=VOCAB, dropout_rate=0.5, dtype="float32")
+  x = jnp.broadcast_to(jnp.asarray(np.random.default_rng(0).normal(size=(1, 1, config.d_model)),
+                                   jnp.float32), (3, 7, config.d_model))  # same token everywhere
+  mlp = MlpBlock(config, deterministic=False)
+  params = mlp.init({"params": jax.random.PRNGKey(0), "dropout": jax.random.PRNGKey(1)}, x)
+  y = mlp.apply(params, x, rngs={"dropout": jax.random.PRNGKey(2)})  # [3, 7, d]
+  plain = MlpBlock(config, deterministic=True).apply(params, x)
+  assert not np.allclose(y, plain)  # dropout is on
+  np.testing.assert_array_equal(y, jnp.broadcast_to(y[:, :1], y.shape))  # shared along length
+  assert not np.allclose(y[0], y[1])  # per row
+
+
 def test_fused_attention_matches_einsum_outputs_and_grads():
   """jax.nn.dot_product_attention (xla) with the cuDNN-path arguments == the einsum path."""
   from flanjax.layers import einsum_attention, fused_attention
