@@ -173,20 +173,7 @@ def gelu_saved():
 def mlp_dropout_full():
   """The MLP's hidden dropout before NOTES row 76: a full [tokens, d_ff] mask (one draw per
   element) instead of T5X's mask shared along the length."""
-
-  class FullDropoutMlp(layers.MlpBlock):
-    @nn.compact
-    def __call__(self, x):
-      cfg = self.config
-      dense = functools.partial(layers.Dense, config=cfg)
-      gate = dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5, name="wi_0")(x)
-      lin = dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5, name="wi_1")(x)
-      hidden = layers.gated_gelu(gate, lin)
-      hidden = layers.constrain(hidden, ("batch", "length", "mlp"))
-      hidden = nn.Dropout(rate=cfg.dropout_rate)(hidden, deterministic=self.deterministic)
-      return dense(cfg.d_model, ("mlp", "embed"), init_std=cfg.d_ff ** -0.5, name="wo")(hidden)
-  layers.MlpBlock = FullDropoutMlp
-  model.MlpBlock = FullDropoutMlp
+  layers.MLP_DROPOUT_BROADCAST_DIMS = ()
 
 
 def dropout_rbg():

@@ -412,6 +412,13 @@ def gelu_product(gate: Array, lin: Array) -> Array:
 gated_gelu = jax.checkpoint(gelu_product)
 
 
+# The MLP's hidden dropout: one mask per (row, feature), shared along the length, as T5X's
+# MlpBlock and every other dropout of this model. A full [tokens, d_ff] mask costs a threefry
+# draw per element in the forward pass and again in the backward pass (large fine-tuning b64:
+# 260.2 vs 252.6 ms; bench/NOTES.md row 76).
+MLP_DROPOUT_BROADCAST_DIMS = (-2,)
+
+
 class MlpBlock(nn.Module):
   """Gated-GELU (v1.1: wi_0, wi_1, tanh-approximate GELU) or ReLU (v1.0: wi) feed-forward."""
   config: T5Config
@@ -429,10 +436,7 @@ class MlpBlock(nn.Module):
       hidden = jax.nn.relu(dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5,
                                  name="wi")(x))
     hidden = constrain(hidden, ("batch", "length", "mlp"))
-    # One mask per (row, feature), shared along the length, as T5X's MlpBlock and every other
-    # dropout of this model (`broadcast_dims=(-2,)`): a full [tokens, d_ff] mask would cost a
-    # threefry draw per element in the forward pass and again in the backward pass.
-    hidden = nn.Dropout(rate=cfg.dropout_rate, broadcast_dims=(-2,))(
+    hidden = nn.Dropout(rate=cfg.dropout_rate, broadcast_dims=MLP_DROPOUT_BROADCAST_DIMS)(
         hidden, deterministic=self.deterministic)
     return dense(cfg.d_model, ("mlp", "embed"), init_std=cfg.d_ff ** -0.5, name="wo")(hidden)
 
