@@ -54,8 +54,8 @@ def main(argv=None):
   import numpy as np
 
   from bench.probe_packed_attention import packed_segments, target_segments
+  from flanjax import dropout, layers
   from flanjax import flash_attention as fa
-  from flanjax import layers
 
   def emit(**kw):
     print(json.dumps(kw), flush=True)
@@ -161,7 +161,8 @@ def main(argv=None):
           mask = c if mask is None else mask & c
 
         def attn(q, k, v, bi, mask=mask):
-          return layers.einsum_attention(q, k, v, bi, mask, rng if rate else None, rate)
+          return layers.einsum_attention(q, k, v, bi, mask,
+                                         dropout.seed_from_key(rng) if rate else None, rate)
       elif impl == "cudnn":
         if packed or rate:
           continue

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flanjax import layers, model
+from flanjax import dropout, layers, model
 
 # --------------------------------------------------------------------------- fused projections
 
@@ -48,7 +48,10 @@ class FusedMHA(layers.MultiHeadAttention):
   """Q/K/V projections as one matmul (self-attention) or K/V as one (cross-attention)."""
 
   @nn.compact
-  def __call__(self, x_q, x_kv, bias, mask, *, kv_lengths=None, decode_index=None):
+  def __call__(self, x_q, x_kv, bias, mask, *, kv_lengths=None, decode_index=None,
+               segments=None, dropout_seed=None):
+    if segments is not None:
+      raise ValueError("FusedMHA (a rejected prototype) does not take packed rows.")
     cfg = self.config
     h, d, e = cfg.num_heads, cfg.head_dim, cfg.d_model
     dtype = layers.dtype_of(cfg.dtype)
@@ -76,14 +79,15 @@ class FusedMHA(layers.MultiHeadAttention):
         cached_key.value = jax.lax.dynamic_update_slice(cached_key.value, k, start)
         cached_value.value = jax.lax.dynamic_update_slice(cached_value.value, v, start)
         k, v = cached_key.value, cached_value.value
-    dropout_rng = None
+    seed = None
     if not self.deterministic and cfg.dropout_rate > 0:
-      dropout_rng = self.make_rng("dropout")
+      seed = dropout_seed if dropout_seed is not None else dropout.seed_from_key(
+          self.make_rng("dropout"))
     if self.fused_impl is not None and not self.decode:
       out = layers.fused_attention(q, k, v, bias, is_causal=self.is_causal, q_lengths=None,
                                    kv_lengths=kv_lengths, implementation=self.fused_impl)
     else:
-      out = layers.einsum_attention(q, k, v, bias, mask, dropout_rng, cfg.dropout_rate)
+      out = layers.einsum_attention(q, k, v, bias, mask, seed, cfg.dropout_rate)
     out = layers.constrain(out, ("batch", "length", "heads", "kv"))
     out = out.reshape(out.shape[:2] + (h * d,))
     return layers.Dense(e, ("joined_kv", "embed"), cfg, init_std=(h * d) ** -0.5, name="out")(out)
@@ -93,17 +97,20 @@ class FusedMlp(layers.MlpBlock):
   """wi_0 and wi_1 as one matmul."""
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x, dropout_seed=None):
     cfg = self.config
     if not cfg.gated:
-      return super().__call__(x)
+      return super().__call__(x, dropout_seed)
     dtype = layers.dtype_of(cfg.dtype)
     kern = functools.partial(_Kernel, cfg.d_ff, cfg.d_model, ("embed", "mlp"), cfg,
                              init_std=cfg.d_model ** -0.5)
     gate, lin = _fused_dot(x, [kern(name="wi_0")(), kern(name="wi_1")()], dtype)
     hidden = jax.nn.gelu(gate, approximate=True) * lin
     hidden = layers.constrain(hidden, ("batch", "length", "mlp"))
-    hidden = nn.Dropout(rate=cfg.dropout_rate)(hidden, deterministic=self.deterministic)
+    if not self.deterministic and cfg.dropout_rate > 0 and dropout_seed is None:
+      dropout_seed = dropout.seed_from_key(self.make_rng("dropout"))
+    hidden = dropout.apply(hidden, cfg.dropout_rate, None if self.deterministic else dropout_seed,
+                           site=0, broadcast_dims=layers.MLP_DROPOUT_BROADCAST_DIMS)
     return layers.Dense(cfg.d_model, ("mlp", "embed"), cfg, init_std=cfg.d_ff ** -0.5,
                         name="wo")(hidden)
 
@@ -186,10 +193,8 @@ def dropout_rbg():
 
 def no_dropout_rng():
   """A measurement only: dropout masks of all ones outside the attention kernel (the residual,
-  embedding and MLP dropouts keep everything), to bound what their RNG costs."""
-  def call(self, inputs, deterministic=None, rng=None):
-    return inputs
-  nn.Dropout.__call__ = call
+  embedding and MLP dropouts keep everything), to bound what their masks cost."""
+  dropout.apply = lambda x, rate, seed, site, broadcast_dims=(): x
 
 
 def kernel_padding_as_segments():

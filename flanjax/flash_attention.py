@@ -32,9 +32,12 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
+from flanjax import dropout
+
 Array = Any
 
-_GOLDEN = 0x9E3779B9
+_GOLDEN = dropout.GOLDEN
+_hash32 = dropout.hash32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,15 +83,6 @@ class FlashOptions:
   interpret: bool = False  # run the kernels in Pallas' interpreter (CPU tests)
 
 
-def _hash32(x: Array) -> Array:
-  """A 32-bit integer mixer (lowbias32): uint32 -> uint32, a bijection with good avalanche."""
-  x = x ^ (x >> 16)
-  x = x * jnp.uint32(0x7FEB352D)
-  x = x ^ (x >> 15)
-  x = x * jnp.uint32(0x846CA68B)
-  return x ^ (x >> 16)
-
-
 def _row_hash(seed: Array, b: Array, h: Array, num_heads: int, q_idx: Array) -> Array:
   """Per (row b, head h, query q) stream: uint32 [len(q_idx)]."""
   bh = (b * num_heads + h).astype(jnp.uint32)
@@ -99,8 +93,7 @@ def _row_hash(seed: Array, b: Array, h: Array, num_heads: int, q_idx: Array) -> 
 def _keep(row_hash: Array, k_idx: Array, rate: float) -> Array:
   """Dropout keep mask [q, k] from row hashes [q] and key indices [k]: P(keep) = 1 - rate."""
   x = _hash32(row_hash[:, None] + k_idx.astype(jnp.uint32)[None, :])
-  threshold = int(round(rate * (1 << 24)))
-  return (x >> 8).astype(jnp.int32) >= threshold  # 24 uniform bits, signed compare is safe
+  return (x >> 8).astype(jnp.int32) >= dropout.threshold(rate)  # 24 bits: signed compare is safe
 
 
 def dropout_keep_mask(seed: Array, batch: int, num_heads: int, q_len: int, k_len: int,
@@ -586,7 +579,7 @@ def flash_attention(q: Array, k: Array, v: Array, bias: Array | None = None, *,
                     q_segment_ids: Array | None = None, kv_segment_ids: Array | None = None,
                     kv_lengths: Array | None = None, causal: bool = False,
                     dropout_rate: float = 0.0, dropout_rng: Array | None = None,
-                    options: FlashOptions | None = None,
+                    dropout_seed: Array | None = None, options: FlashOptions | None = None,
                     mesh_axes: tuple[Any, Any] | None = None) -> Array:
   """Fused attention, T5 convention (no scaling). Differentiable in q, k, v and bias.
 
@@ -594,7 +587,8 @@ def flash_attention(q: Array, k: Array, v: Array, bias: Array | None = None, *,
   q_segment_ids [b, q] / kv_segment_ids [b, k] int32: a query sees keys of equal id (give both
   or neither); kv_lengths [b] int32 hides keys from that index on (right padding: cheaper than
   segment ids, as blocks past it are not visited); `causal` hides keys after the query. With
-  `dropout_rate > 0` a `dropout_rng` key seeds the in-kernel mask (`dropout_keep_mask`).
+  `dropout_rate > 0` a uint32 scalar `dropout_seed`, or a `dropout_rng` key
+  (`dropout.seed_from_key`), seeds the in-kernel mask (`dropout_keep_mask`).
   `mesh_axes=(batch_axes, head_axes)` runs the kernel per shard under the current mesh
   (`jax.set_mesh`). `options` gives block sizes and the like (default: `options_for` the
   lengths); its causal/dropout_rate fields are replaced by the arguments. Returns
@@ -628,9 +622,7 @@ def flash_attention(q: Array, k: Array, v: Array, bias: Array | None = None, *,
     raise ValueError(f"flash_attention: {why}; use the einsum attention path for this shape.")
   seed = None
   if dropout_rate > 0:
-    if dropout_rng is None:
-      raise ValueError("flash_attention: dropout_rate > 0 needs a dropout_rng key.")
-    seed = jax.random.bits(dropout_rng, (1,), jnp.uint32)
+    seed = _dropout_seed(dropout_rng, dropout_seed, "flash_attention")
   bias3 = None if bias is None else bias[0]  # [h, q, k]
   q_seg = None if q_segment_ids is None else q_segment_ids.astype(jnp.int32)
   k_seg = None if kv_segment_ids is None else kv_segment_ids.astype(jnp.int32)
@@ -662,9 +654,18 @@ def flash_attention(q: Array, k: Array, v: Array, bias: Array | None = None, *,
                        check_vma=False)(q, k, v, bias3, q_seg, k_seg, kv_len, seed)
 
 
+def _dropout_seed(dropout_rng, dropout_seed, who: str) -> Array:
+  """The kernel's seed: uint32 [1], from `dropout_seed` or else the key `dropout_rng`."""
+  if dropout_seed is None:
+    if dropout_rng is None:
+      raise ValueError(f"{who}: dropout_rate > 0 needs a dropout_seed or a dropout_rng key.")
+    dropout_seed = dropout.seed_from_key(dropout_rng)
+  return jnp.reshape(dropout_seed, (1,)).astype(jnp.uint32)
+
+
 def reference_attention(q, k, v, bias=None, *, q_segment_ids=None, kv_segment_ids=None,
                         kv_lengths=None, causal=False, dropout_rate=0.0,
-                        dropout_rng=None) -> Array:
+                        dropout_rng=None, dropout_seed=None) -> Array:
   """The kernel's maths in plain jnp (float32 scores): same masks, same dropout mask."""
   batch, q_len, heads, _ = q.shape
   k_len = k.shape[1]
@@ -686,7 +687,7 @@ def reference_attention(q, k, v, bias=None, *, q_segment_ids=None, kv_segment_id
   l = jnp.sum(p, axis=-1, keepdims=True)
   p = p / jnp.where(l > 0, l, 1.0)
   if dropout_rate > 0:
-    seed = jax.random.bits(dropout_rng, (1,), jnp.uint32)
+    seed = _dropout_seed(dropout_rng, dropout_seed, "reference_attention")
     keep = dropout_keep_mask(seed[0], batch, heads, q_len, k_len, dropout_rate)
     p = jnp.where(keep, p / (1.0 - dropout_rate), 0.0)
   return jnp.einsum("bhqk,bkhd->bqhd", p.astype(v.dtype), v,

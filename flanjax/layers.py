@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flanjax import flash_attention, partitioning
+from flanjax import dropout, flash_attention, partitioning
 from flanjax.config import T5Config
 
 Array = Any
@@ -240,13 +240,15 @@ class RelativePositionBiases(nn.Module):
 
 
 def einsum_attention(q: Array, k: Array, v: Array, bias: Array | None, mask: Array | None,
-                     dropout_rng: Array | None = None, dropout_rate: float = 0.0,
+                     dropout_seed: Array | None = None, dropout_rate: float = 0.0,
                      float32_logits: bool = True) -> Array:
   """Reference attention, no 1/sqrt(d) scaling (T5's convention).
 
   q [b, q, h, d], k/v [b, k, h, d], bias [b|1, h, q, k] float32, mask bool [b|1, 1|h, q, k].
-  With `dropout_rng`, attention probabilities are dropped at `dropout_rate` (a mask drawn from
-  the key, so a recomputation under `jax.checkpoint` draws the same one). `float32_logits=False`
+  With a uint32 `dropout_seed`, attention probabilities are dropped at `dropout_rate` with the
+  Pallas kernel's mask (`flash_attention.dropout_keep_mask`: the same seed drops the same
+  probabilities on both paths, and a recomputation under `jax.checkpoint` redraws the same
+  mask). `float32_logits=False`
   keeps the scores (QK^T + bias) in q's dtype, as T5X's default; the softmax is fp32 either way.
   Returns [b, q, h, d] in q's dtype.
   """
@@ -257,8 +259,9 @@ def einsum_attention(q: Array, k: Array, v: Array, bias: Array | None, mask: Arr
   if mask is not None:
     logits = jnp.where(mask, logits, jnp.asarray(NEG_INF, score_dtype))
   probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)  # [b, h, q, k]
-  if dropout_rng is not None and dropout_rate > 0:
-    keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, probs.shape)
+  if dropout_seed is not None and dropout_rate > 0:
+    b, h, q_len, k_len = probs.shape
+    keep = flash_attention.dropout_keep_mask(dropout_seed, b, h, q_len, k_len, dropout_rate)
     probs = jnp.where(keep, probs / (1.0 - dropout_rate), 0.0)
   return jnp.einsum("bhqk,bkhd->bqhd", probs.astype(v.dtype), v)
 
@@ -297,7 +300,7 @@ def _mesh_axes_for(batch: int, heads: int):
 
 def pallas_attention(q: Array, k: Array, v: Array, bias: Array | None,
                      segments: tuple[Array, Array] | None, *, causal: bool,
-                     dropout_rate: float, dropout_rng: Array | None,
+                     dropout_rate: float, dropout_seed: Array | None,
                      kv_lengths: Array | None = None) -> Array:
   """flanjax's Pallas flash attention (flanjax/flash_attention.py) for one T5 attention:
   per shard under a mesh, in the interpreter off GPU. Packed rows give `segments`; unpacked
@@ -308,7 +311,7 @@ def pallas_attention(q: Array, k: Array, v: Array, bias: Array | None,
   q_seg, kv_seg = segments if segments is not None else (None, None)
   return flash_attention.flash_attention(
       q, k, v, bias, q_segment_ids=q_seg, kv_segment_ids=kv_seg, kv_lengths=kv_lengths,
-      causal=causal, dropout_rate=dropout_rate, dropout_rng=dropout_rng, options=opts,
+      causal=causal, dropout_rate=dropout_rate, dropout_seed=dropout_seed, options=opts,
       mesh_axes=_mesh_axes_for(q.shape[0], q.shape[2]))
 
 
@@ -333,10 +336,13 @@ class MultiHeadAttention(nn.Module):
   @nn.compact
   def __call__(self, x_q: Array, x_kv: Array, bias: Array | None, mask: Array | None, *,
                kv_lengths: Array | None = None, decode_index: Array | None = None,
-               segments: tuple[Array, Array] | None = None) -> Array:
+               segments: tuple[Array, Array] | None = None,
+               dropout_seed: Array | None = None) -> Array:
     """`mask` is the einsum path's; `kv_lengths` (right padding) cuDNN's and the Pallas
     kernel's for unpacked rows; `segments` (query ids [b, q], key ids [b, k]) the kernel's for
-    packed rows; `fused_impl` says which apply."""
+    packed rows; `fused_impl` says which apply. `dropout_seed` (uint32, from the layer: see
+    `flanjax.dropout`) seeds the attention dropout; without it, one is made from a
+    `make_rng("dropout")` key."""
     cfg = self.config
     h, d, e = cfg.num_heads, cfg.head_dim, cfg.d_model
     dense = functools.partial(Dense, config=cfg)
@@ -376,13 +382,14 @@ class MultiHeadAttention(nn.Module):
     else:
       k, v = project_kv()
 
-    dropout_rng = None  # (cuDNN is never picked with dropout: resolve_attention_impl)
+    seed = None  # (cuDNN is never picked with dropout: resolve_attention_impl)
     if not self.deterministic and cfg.dropout_rate > 0:
-      dropout_rng = self.make_rng("dropout")
+      seed = dropout_seed if dropout_seed is not None else dropout.seed_from_key(
+          self.make_rng("dropout"))
     if self.fused_impl == "pallas" and not self.decode:
       out = pallas_attention(q, k, v, bias, segments, causal=self.is_causal,
-                             dropout_rate=cfg.dropout_rate if dropout_rng is not None else 0.0,
-                             dropout_rng=dropout_rng, kv_lengths=kv_lengths)
+                             dropout_rate=cfg.dropout_rate if seed is not None else 0.0,
+                             dropout_seed=seed, kv_lengths=kv_lengths)
     elif self.fused_impl is not None and not self.decode:
       out = fused_attention(q, k, v, bias, is_causal=self.is_causal, q_lengths=None,
                             kv_lengths=kv_lengths, implementation=self.fused_impl)
@@ -392,7 +399,7 @@ class MultiHeadAttention(nn.Module):
       if cfg.remat_policy == "attention" and not self.decode:
         # Keep no [b, h, q, k] scores for the backward pass: recompute them from q, k, v.
         core = jax.checkpoint(core)
-      out = core(q, k, v, bias, mask, dropout_rng)
+      out = core(q, k, v, bias, mask, seed)
     out = constrain(out, ("batch", "length", "heads", "kv"))
     out = out.reshape(out.shape[:2] + (h * d,))  # [batch, q_len, joined_kv]
     return dense(e, ("joined_kv", "embed"), init_std=(h * d) ** -0.5, name="out")(out)
@@ -413,9 +420,9 @@ gated_gelu = jax.checkpoint(gelu_product)
 
 
 # The MLP's hidden dropout: one mask per (row, feature), shared along the length, as T5X's
-# MlpBlock and every other dropout of this model. A full [tokens, d_ff] mask costs a threefry
+# MlpBlock and every other dropout of this model. A full [tokens, d_ff] mask cost a threefry
 # draw per element in the forward pass and again in the backward pass (large fine-tuning b64:
-# 260.2 vs 252.6 ms; bench/NOTES.md row 76).
+# 260.2 vs 252.6 ms; bench/NOTES.md row 76; masks are hashes now, `flanjax.dropout`).
 MLP_DROPOUT_BROADCAST_DIMS = (-2,)
 
 
@@ -425,7 +432,9 @@ class MlpBlock(nn.Module):
   deterministic: bool = True
 
   @nn.compact
-  def __call__(self, x: Array) -> Array:
+  def __call__(self, x: Array, dropout_seed: Array | None = None) -> Array:
+    """`dropout_seed` (uint32, see `flanjax.dropout`) seeds the hidden dropout; without it,
+    one is made from a `make_rng("dropout")` key."""
     cfg = self.config
     dense = functools.partial(Dense, config=cfg)
     if cfg.gated:
@@ -436,8 +445,11 @@ class MlpBlock(nn.Module):
       hidden = jax.nn.relu(dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5,
                                  name="wi")(x))
     hidden = constrain(hidden, ("batch", "length", "mlp"))
-    hidden = nn.Dropout(rate=cfg.dropout_rate, broadcast_dims=MLP_DROPOUT_BROADCAST_DIMS)(
-        hidden, deterministic=self.deterministic)
+    if not self.deterministic and cfg.dropout_rate > 0 and dropout_seed is None:
+      dropout_seed = dropout.seed_from_key(self.make_rng("dropout"))
+    hidden = dropout.apply(hidden, cfg.dropout_rate,
+                           None if self.deterministic else dropout_seed, site=0,
+                           broadcast_dims=MLP_DROPOUT_BROADCAST_DIMS)
     return dense(cfg.d_model, ("mlp", "embed"), init_std=cfg.d_ff ** -0.5, name="wo")(hidden)
 
 

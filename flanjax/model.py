@@ -9,6 +9,7 @@ See docs/design.md for the parameter tree and the logical axis names.
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -17,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flanjax import flash_attention
+from flanjax import dropout, flash_attention
 from flanjax.config import T5Config
 from flanjax.layers import (
     Dense,
@@ -102,6 +103,21 @@ def _and(*masks):
   return out
 
 
+def _dropout_seed(module: nn.Module, deterministic: bool, rate: float):
+  """The module's dropout seed (one `make_rng` key folded to uint32), or None without dropout.
+
+  Each dropout site of the module hashes it with its own site number (`flanjax.dropout`): one
+  threefry per layer instead of two per site.
+  """
+  if deterministic or rate == 0.0:
+    return None
+  return dropout.seed_from_key(module.make_rng("dropout"))
+
+
+def _site(seed, site: int):
+  return None if seed is None else dropout.site_seed(seed, site)
+
+
 class EncoderLayer(nn.Module):
   """Pre-norm self-attention + MLP block."""
   config: T5Config
@@ -112,16 +128,18 @@ class EncoderLayer(nn.Module):
   @nn.compact
   def __call__(self, x, bias, mask, kv_lengths, segments):
     cfg = self.config
-    drop = nn.Dropout(rate=cfg.dropout_rate, broadcast_dims=(-2,))
+    seed = _dropout_seed(self, self.deterministic, cfg.dropout_rate)
+    drop = functools.partial(dropout.apply, rate=cfg.dropout_rate, seed=seed,
+                             broadcast_dims=(-2,))
     h = LayerNorm(cfg, name="pre_attention_layer_norm")(x)
     h = MultiHeadAttention(cfg, self.deterministic, fused_impl=self.fused_impl,
                            name="attention")(h, h, bias, mask, kv_lengths=kv_lengths,
-                                             segments=segments)
-    x = x + drop(h, deterministic=self.deterministic)
+                                             segments=segments, dropout_seed=_site(seed, 2))
+    x = x + drop(h, site=0)
     x = constrain(x, _ACT)
     h = LayerNorm(cfg, name="pre_mlp_layer_norm")(x)
-    h = MlpBlock(cfg, self.deterministic, name="mlp")(h)
-    x = x + drop(h, deterministic=self.deterministic)
+    h = MlpBlock(cfg, self.deterministic, name="mlp")(h, dropout_seed=_site(seed, 3))
+    x = x + drop(h, site=1)
     x = constrain(x, _ACT)
     return (x, None) if self.scanned else x
 
@@ -139,25 +157,27 @@ class DecoderLayer(nn.Module):
   def __call__(self, y, encoded, self_bias, self_mask, cross_mask, enc_lengths, decode_index,
                self_segments, cross_segments):
     cfg = self.config
-    drop = nn.Dropout(rate=cfg.dropout_rate, broadcast_dims=(-2,))
+    seed = _dropout_seed(self, self.deterministic, cfg.dropout_rate)
+    drop = functools.partial(dropout.apply, rate=cfg.dropout_rate, seed=seed,
+                             broadcast_dims=(-2,))
     h = LayerNorm(cfg, name="pre_self_attention_layer_norm")(y)
     h = MultiHeadAttention(cfg, self.deterministic, self.decode, fused_impl=self.fused_impl,
                            is_causal=True, decode_length=self.decode_length,
                            name="self_attention")(
                                h, h, self_bias, self_mask, decode_index=decode_index,
-                               segments=self_segments)
-    y = y + drop(h, deterministic=self.deterministic)
+                               segments=self_segments, dropout_seed=_site(seed, 3))
+    y = y + drop(h, site=0)
     y = constrain(y, _ACT)
     h = LayerNorm(cfg, name="pre_cross_attention_layer_norm")(y)
     h = MultiHeadAttention(cfg, self.deterministic, self.decode, fused_impl=self.fused_impl,
                            cross=True, name="encoder_decoder_attention")(
                                h, encoded, None, cross_mask, kv_lengths=enc_lengths,
-                               segments=cross_segments)
-    y = y + drop(h, deterministic=self.deterministic)
+                               segments=cross_segments, dropout_seed=_site(seed, 4))
+    y = y + drop(h, site=1)
     y = constrain(y, _ACT)
     h = LayerNorm(cfg, name="pre_mlp_layer_norm")(y)
-    h = MlpBlock(cfg, self.deterministic, name="mlp")(h)
-    y = y + drop(h, deterministic=self.deterministic)
+    h = MlpBlock(cfg, self.deterministic, name="mlp")(h, dropout_seed=_site(seed, 5))
+    y = y + drop(h, site=2)
     y = constrain(y, _ACT)
     return (y, None) if self.scanned else y
 
@@ -195,8 +215,9 @@ class Encoder(nn.Module):
   def __call__(self, tokens, segment_ids=None, positions=None, enable_dropout=False):
     cfg = self.config
     deterministic = not enable_dropout
+    seed = _dropout_seed(self, deterministic, cfg.dropout_rate)
     x = self.embedder(tokens)  # [batch, length, embed]
-    x = nn.Dropout(rate=cfg.dropout_rate, broadcast_dims=(-2,))(x, deterministic=deterministic)
+    x = dropout.apply(x, cfg.dropout_rate, seed, site=0, broadcast_dims=(-2,))
     x = constrain(x, _ACT)
     impl = resolve_attention_impl(cfg, packed=segment_ids is not None,
                                   dropout=enable_dropout and cfg.dropout_rate > 0,
@@ -216,7 +237,7 @@ class Encoder(nn.Module):
     x = _stack(EncoderLayer, cfg, cfg.num_encoder_layers, 4, deterministic=deterministic,
                fused_impl=impl)(x, bias, mask, kv_lengths, segments)
     x = LayerNorm(cfg, name="encoder_norm")(x)
-    x = nn.Dropout(rate=cfg.dropout_rate, broadcast_dims=(-2,))(x, deterministic=deterministic)
+    x = dropout.apply(x, cfg.dropout_rate, seed, site=1, broadcast_dims=(-2,))
     return constrain(x, _ACT)
 
 
@@ -231,8 +252,9 @@ class Decoder(nn.Module):
                enable_dropout=False, decode=False, max_decode_length=None):
     cfg = self.config
     deterministic = not enable_dropout
+    seed = _dropout_seed(self, deterministic, cfg.dropout_rate)
     y = self.embedder(decoder_input_tokens)  # [batch, target_len, embed]
-    y = nn.Dropout(rate=cfg.dropout_rate, broadcast_dims=(-2,))(y, deterministic=deterministic)
+    y = dropout.apply(y, cfg.dropout_rate, seed, site=0, broadcast_dims=(-2,))
     y = constrain(y, _ACT)
     relpos = RelativePositionBiases(cfg, bidirectional=False, name="relpos_bias")
     enc_valid = encoder_input_tokens > 0  # [batch, input_len]
@@ -283,7 +305,7 @@ class Decoder(nn.Module):
                    y, encoded, self_bias, self_mask, cross_mask, enc_lengths, decode_index,
                    self_segments, cross_segments)
     y = LayerNorm(cfg, name="decoder_norm")(y)
-    y = nn.Dropout(rate=cfg.dropout_rate, broadcast_dims=(-2,))(y, deterministic=deterministic)
+    y = dropout.apply(y, cfg.dropout_rate, seed, site=1, broadcast_dims=(-2,))
     y = constrain(y, _ACT)
     if cfg.tie_word_embeddings:
       logits = self.embedder.attend(y * (cfg.d_model ** -0.5))

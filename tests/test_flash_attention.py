@@ -146,7 +146,7 @@ def test_unsupported_shapes_and_arguments_are_refused():
   q, k, v, bias, _, (q_seg, _) = _inputs(packed=True)
   with pytest.raises(ValueError, match="give both q_segment_ids and kv_segment_ids"):
     fa.flash_attention(q, k, v, bias, q_segment_ids=q_seg, options=SMALL)
-  with pytest.raises(ValueError, match="needs a dropout_rng"):
+  with pytest.raises(ValueError, match="needs a dropout_seed or a dropout_rng"):
     fa.flash_attention(q, k, v, bias, dropout_rate=0.1, options=SMALL)
   with pytest.raises(ValueError, match=r"bias must be \[1, heads, q, k\]"):
     fa.flash_attention(q, k, v, jnp.concatenate([bias, bias]), options=SMALL)
@@ -202,6 +202,40 @@ def test_model_pallas_path_matches_einsum_path(packed):
   np.testing.assert_allclose(l1, l2, rtol=1e-5)
   rel_bias = g2["encoder"]["relpos_bias"]["rel_embedding"]
   assert float(jnp.max(jnp.abs(rel_bias))) > 0
+  for path, a in jax.tree_util.tree_leaves_with_path(g1):
+    b = g2
+    for key in path:
+      b = b[key.key]
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * float(jnp.max(jnp.abs(b))) + 1e-7,
+                               err_msg=jax.tree_util.keystr(path))
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_model_pallas_path_matches_einsum_path_with_dropout(packed):
+  """Both paths draw attention dropout from the kernel's hash of (seed, row, head, q, k), and
+  the other dropouts from `flanjax.dropout`: the same key drops the same units on both."""
+  cfg, params, (enc, dec, eseg, dseg, tgt) = _model_setup()
+  cfg = cfg.replace(dropout_rate=0.2)
+
+  def loss_fn(impl, enable_dropout=True):
+    c = cfg.replace(attention_impl=impl)
+
+    def f(p):
+      kw = dict(enable_dropout=enable_dropout, rngs={"dropout": jax.random.PRNGKey(3)})
+      if packed:
+        logits = M.T5(c).apply({"params": p}, np.where(eseg > 0, enc, 0),
+                               np.where(dseg > 0, dec, 0), eseg, dseg, **kw)
+        weights = (dseg > 0).astype(np.float32)
+      else:
+        logits = M.T5(c).apply({"params": p}, enc, dec, **kw)
+        weights = (dec > 0).astype(np.float32)
+      return losses.weighted_sums(logits, tgt, weights)["loss"]
+    return f
+
+  (l1, g1) = jax.jit(jax.value_and_grad(loss_fn("pallas")))(params)
+  (l2, g2) = jax.jit(jax.value_and_grad(loss_fn("xla")))(params)
+  assert not np.isclose(float(l2), float(loss_fn("xla", False)(params)), rtol=1e-3)  # dropout on
+  np.testing.assert_allclose(l1, l2, rtol=1e-5)
   for path, a in jax.tree_util.tree_leaves_with_path(g1):
     b = g2
     for key in path:
