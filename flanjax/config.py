@@ -12,6 +12,7 @@ from typing import Any
 
 _FEED_FORWARD = ("gated-gelu", "relu")
 _ATTENTION_IMPLS = ("auto", "xla", "cudnn", "pallas")
+_NORM_IMPLS = ("auto", "xla", "pallas")
 _REMAT = ("none", "attention", "minimal", "full", "dots", "dots_with_no_batch_dims")
 
 
@@ -42,13 +43,16 @@ class T5Config:
   # numerics by bf16 rounding of the scores; ~12 % faster einsum steps (docs/performance.md).
   # The cuDNN and Pallas paths keep fp32 scores either way.
   float32_attention_logits: bool = True
-  # Performance knobs: these change speed and memory, not the model's maths (the Pallas path
-  # draws attention dropout from its own random stream). attention_impl: "auto"
+  # Performance knobs: these change speed and memory, not the model's maths (every attention
+  # path draws the same dropout mask). attention_impl: "auto"
   # (GPUs: cuDNN, else the Pallas kernel for packed rows / dropout; elsewhere einsum), "xla"
   # (einsum), "cudnn", "pallas" (flanjax/flash_attention.py; see model.resolve_attention_impl).
+  # norm_impl: "auto" (GPUs: the fused Pallas RMS norm of flanjax/rms_norm.py; elsewhere
+  # XLA), "xla", "pallas" (Pallas' interpreter off GPU: tests).
   scan_layers: bool = False
   remat_policy: str = "none"
   attention_impl: str = "auto"
+  norm_impl: str = "auto"
   pad_token_id: int = 0
   eos_token_id: int = 1
   decoder_start_token_id: int = 0
@@ -60,6 +64,8 @@ class T5Config:
     if self.attention_impl not in _ATTENTION_IMPLS:
       raise ValueError(f"T5Config.attention_impl={self.attention_impl!r}: "
                        f"use one of {_ATTENTION_IMPLS}.")
+    if self.norm_impl not in _NORM_IMPLS:
+      raise ValueError(f"T5Config.norm_impl={self.norm_impl!r}: use one of {_NORM_IMPLS}.")
     if self.remat_policy not in _REMAT:
       raise ValueError(f"T5Config.remat_policy={self.remat_policy!r}: use one of {_REMAT}.")
     for name in ("vocab_size", "d_model", "d_ff", "num_heads", "head_dim",

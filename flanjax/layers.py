@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flanjax import dropout, flash_attention, partitioning
+from flanjax import dropout, flash_attention, partitioning, rms_norm
 from flanjax.config import T5Config
 
 Array = Any
@@ -35,18 +35,60 @@ def _param(module: nn.Module, name: str, init, shape, names, dtype):
 
 
 class LayerNorm(nn.Module):
-  """T5 RMS layer norm (no mean subtraction, no bias), computed in fp32."""
+  """T5 RMS layer norm (no mean subtraction, no bias), computed in fp32.
+
+  `with_residual=True` returns `(x, y)`: use that x as the residual stream. On the fused Pallas
+  kernel (`config.norm_impl`, `flanjax/rms_norm.py`) the residual's cotangent then joins the
+  norm's input gradient inside the backward kernel; on XLA it is x itself.
+  """
   config: T5Config
 
   @nn.compact
-  def __call__(self, x: Array) -> Array:
+  def __call__(self, x: Array, with_residual: bool = False):
     cfg = self.config
     scale = _param(self, "scale", nn.initializers.ones, (x.shape[-1],), ("embed",),
                    dtype_of(cfg.param_dtype))
+    if _pallas_norm_ok(cfg, x):
+      return _pallas_norm(x, scale, cfg.layer_norm_epsilon, with_residual)
     x32 = x.astype(jnp.float32)
     var = jnp.mean(jnp.square(x32), axis=-1, keepdims=True)
     y = x32 * jax.lax.rsqrt(var + cfg.layer_norm_epsilon)
-    return (y * scale.astype(jnp.float32)).astype(dtype_of(cfg.dtype))
+    y = (y * scale.astype(jnp.float32)).astype(dtype_of(cfg.dtype))
+    return (x, y) if with_residual else y
+
+
+def _norm_batch_axes(x: Array):
+  """() without a mesh of several devices; the mesh axes of x's batch dim when they hold every
+  device (pure data parallelism: each shard normalises its own rows); None otherwise (XLA)."""
+  mesh = jax.sharding.get_abstract_mesh()
+  if mesh.empty or mesh.size == 1:
+    return ()
+  try:
+    spec = nn.logical_to_mesh_axes(("batch",))
+  except Exception:  # noqa: BLE001 - no rules in context
+    return None
+  axes = tuple(partitioning.fit_spec(spec, x.shape[:1], mesh))[0]
+  names = () if axes is None else (axes if isinstance(axes, tuple) else (axes,))
+  held = math.prod(mesh.shape[a] for a in names) if names else 1
+  return names if held == mesh.size else None
+
+
+def _pallas_norm_ok(cfg: T5Config, x: Array) -> bool:
+  if cfg.norm_impl == "xla" or (cfg.norm_impl == "auto" and jax.default_backend() != "gpu"):
+    return False
+  return x.dtype == dtype_of(cfg.dtype) and _norm_batch_axes(x) is not None
+
+
+def _pallas_norm(x: Array, scale: Array, eps: float, with_residual: bool):
+  fn = functools.partial(rms_norm.rms_norm, eps=eps, with_residual=with_residual)
+  axes = _norm_batch_axes(x)
+  if not axes:
+    return fn(x, scale)
+  from jax.sharding import PartitionSpec as P
+  spec = P(axes)
+  # The scale's cotangent is summed over the batch shards by the map's transpose.
+  return jax.shard_map(fn, in_specs=(spec, P()), out_specs=(spec, spec) if with_residual
+                       else spec, check_vma=False)(x, scale)
 
 
 @jax.custom_vjp

@@ -131,13 +131,13 @@ class EncoderLayer(nn.Module):
     seed = _dropout_seed(self, self.deterministic, cfg.dropout_rate)
     drop = functools.partial(dropout.apply, rate=cfg.dropout_rate, seed=seed,
                              broadcast_dims=(-2,))
-    h = LayerNorm(cfg, name="pre_attention_layer_norm")(x)
+    x, h = LayerNorm(cfg, name="pre_attention_layer_norm")(x, with_residual=True)
     h = MultiHeadAttention(cfg, self.deterministic, fused_impl=self.fused_impl,
                            name="attention")(h, h, bias, mask, kv_lengths=kv_lengths,
                                              segments=segments, dropout_seed=_site(seed, 2))
     x = x + drop(h, site=0)
     x = constrain(x, _ACT)
-    h = LayerNorm(cfg, name="pre_mlp_layer_norm")(x)
+    x, h = LayerNorm(cfg, name="pre_mlp_layer_norm")(x, with_residual=True)
     h = MlpBlock(cfg, self.deterministic, name="mlp")(h, dropout_seed=_site(seed, 3))
     x = x + drop(h, site=1)
     x = constrain(x, _ACT)
@@ -160,7 +160,7 @@ class DecoderLayer(nn.Module):
     seed = _dropout_seed(self, self.deterministic, cfg.dropout_rate)
     drop = functools.partial(dropout.apply, rate=cfg.dropout_rate, seed=seed,
                              broadcast_dims=(-2,))
-    h = LayerNorm(cfg, name="pre_self_attention_layer_norm")(y)
+    y, h = LayerNorm(cfg, name="pre_self_attention_layer_norm")(y, with_residual=True)
     h = MultiHeadAttention(cfg, self.deterministic, self.decode, fused_impl=self.fused_impl,
                            is_causal=True, decode_length=self.decode_length,
                            name="self_attention")(
@@ -168,14 +168,14 @@ class DecoderLayer(nn.Module):
                                segments=self_segments, dropout_seed=_site(seed, 3))
     y = y + drop(h, site=0)
     y = constrain(y, _ACT)
-    h = LayerNorm(cfg, name="pre_cross_attention_layer_norm")(y)
+    y, h = LayerNorm(cfg, name="pre_cross_attention_layer_norm")(y, with_residual=True)
     h = MultiHeadAttention(cfg, self.deterministic, self.decode, fused_impl=self.fused_impl,
                            cross=True, name="encoder_decoder_attention")(
                                h, encoded, None, cross_mask, kv_lengths=enc_lengths,
                                segments=cross_segments, dropout_seed=_site(seed, 4))
     y = y + drop(h, site=1)
     y = constrain(y, _ACT)
-    h = LayerNorm(cfg, name="pre_mlp_layer_norm")(y)
+    y, h = LayerNorm(cfg, name="pre_mlp_layer_norm")(y, with_residual=True)
     h = MlpBlock(cfg, self.deterministic, name="mlp")(h, dropout_seed=_site(seed, 5))
     y = y + drop(h, site=2)
     y = constrain(y, _ACT)

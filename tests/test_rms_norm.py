@@ -1,0 +1,118 @@
+"""flanjax.rms_norm: the fused RMS norm kernels (Pallas' interpreter on CPU) against jnp."""
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from flanjax import layers, losses
+from flanjax import model as M
+from flanjax import rms_norm as R
+from flanjax.config import get_config
+
+
+def _loss(norm, w, w2):
+  """A loss reading y and the residual stream, so both cotangents reach the norm."""
+  def f(x, s):
+    xr, y = norm(x, s)
+    return (jnp.sum(y.astype(jnp.float32) * w)
+            + jnp.sum(jnp.sin(xr.astype(jnp.float32)) * w2))
+  return f
+
+
+@pytest.mark.parametrize("shape,dtype", [((3, 5, 24), jnp.float32),  # d not a power of two
+                                         ((2, 300, 32), jnp.float32),  # rows past one block
+                                         ((4, 6, 40), jnp.bfloat16)])
+def test_kernel_matches_reference_values_and_gradients(shape, dtype):
+  rng = np.random.default_rng(0)
+  d = shape[-1]
+  x = jnp.asarray(rng.normal(size=shape) * 3, dtype)
+  s = jnp.asarray(1 + 0.3 * rng.normal(size=(d,)), jnp.float32)
+  w = jnp.asarray(rng.normal(size=shape), jnp.float32)
+  w2 = jnp.asarray(rng.normal(size=shape), jnp.float32)
+  ref = _loss(lambda x, s: (x, R.reference(x, s, 1e-6)), w, w2)
+  fused = _loss(lambda x, s: R.rms_norm(x, s, 1e-6, with_residual=True), w, w2)
+  plain = _loss(lambda x, s: (x, R.rms_norm(x, s, 1e-6)), w, w2)
+  y = R.rms_norm(x, s, 1e-6)
+  assert y.dtype == dtype and y.shape == shape
+  np.testing.assert_allclose(np.asarray(y, np.float32),
+                             np.asarray(R.reference(x, s, 1e-6), np.float32),
+                             rtol=1e-6 if dtype == jnp.float32 else 8e-3, atol=1e-6)
+  l0, (gx0, gs0) = jax.value_and_grad(ref, argnums=(0, 1))(x, s)
+  for f in (fused, plain):
+    l1, (gx1, gs1) = jax.jit(jax.value_and_grad(f, argnums=(0, 1)))(x, s)
+    np.testing.assert_allclose(l1, l0, rtol=1e-5)
+    tol = 1e-5 if dtype == jnp.float32 else 2e-2  # bf16: one rounding of dx (XLA: two)
+    np.testing.assert_allclose(np.asarray(gx1, np.float32), np.asarray(gx0, np.float32),
+                               rtol=tol, atol=tol * float(jnp.max(jnp.abs(gx0))))
+    np.testing.assert_allclose(gs1, gs0, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(gs0))))
+
+
+def test_bad_scale_and_config_are_refused():
+  with pytest.raises(ValueError, match=r"scale must be \[8\]"):
+    R.rms_norm(jnp.ones((2, 8)), jnp.ones((4,)), 1e-6)
+  with pytest.raises(ValueError, match="T5Config.norm_impl='fast'"):
+    get_config("tiny", norm_impl="fast")
+
+
+def test_model_norm_impls_agree_in_loss_and_every_gradient():
+  cfg = get_config("tiny", vocab_size=97, d_model=24, head_dim=8, num_heads=2, d_ff=40,
+                   num_encoder_layers=2, num_decoder_layers=2, dtype="float32",
+                   dropout_rate=0.1)
+  params = M.init_params(cfg, jax.random.PRNGKey(0))
+  rng = np.random.default_rng(0)
+  enc = rng.integers(2, 97, (3, 16)).astype(np.int32)
+  dec = rng.integers(2, 97, (3, 8)).astype(np.int32)
+
+  def run(impl):
+    c = cfg.replace(norm_impl=impl)
+
+    def f(p):
+      logits = M.T5(c).apply({"params": p}, enc, dec, enable_dropout=True,
+                             rngs={"dropout": jax.random.PRNGKey(1)})
+      return losses.weighted_sums(logits, dec, np.ones(dec.shape, np.float32))["loss"]
+    return jax.jit(jax.value_and_grad(f))(params)
+
+  assert not layers._pallas_norm_ok(cfg, jnp.ones((2, 24)))  # auto: XLA off GPU
+  (l1, g1), (l2, g2) = run("pallas"), run("xla")
+  np.testing.assert_allclose(l1, l2, rtol=1e-6)
+  for path, a in jax.tree_util.tree_leaves_with_path(g1):
+    b = g2
+    for key in path:
+      b = b[key.key]
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * float(jnp.max(jnp.abs(b))) + 1e-7,
+                               err_msg=jax.tree_util.keystr(path))
+
+
+def test_norm_under_a_data_parallel_mesh_and_fallback(python_runner):
+  """Under a data-parallel mesh the kernel runs per batch shard (the scale's gradient summed
+  across them); on a (data, model) mesh, where rows are not split over every device, the
+  layer falls back to XLA. Both agree with XLA on loss and gradients."""
+  code = textwrap.dedent("""
+      import flax.linen as nn, jax, jax.numpy as jnp, numpy as np
+      from flanjax import layers, losses, model as M, partitioning
+      from flanjax.config import get_config
+      cfg = get_config("tiny", vocab_size=97, d_model=24, head_dim=8, num_heads=2, d_ff=40,
+                       num_encoder_layers=1, num_decoder_layers=1, dtype="float32")
+      params = M.init_params(cfg, jax.random.PRNGKey(0))
+      rng = np.random.default_rng(0)
+      enc = rng.integers(2, 97, (4, 16)).astype(np.int32)
+      dec = rng.integers(2, 97, (4, 8)).astype(np.int32)
+      def run(impl, mesh_shape, expect_axes):
+        c = cfg.replace(norm_impl=impl)
+        def f(p):
+          assert layers._norm_batch_axes(jnp.ones((4, 16, 24))) == expect_axes
+          logits = M.T5(c).apply({"params": p}, enc, dec)
+          return losses.weighted_sums(logits, dec, np.ones((4, 8), np.float32))["loss"]
+        with jax.set_mesh(partitioning.make_mesh(mesh_shape)), \\
+             nn.logical_axis_rules(partitioning.STANDARD_LOGICAL_AXIS_RULES):
+          return jax.jit(jax.value_and_grad(f))(params)
+      for mesh_shape, axes in (((4, 1), ("data",)), ((2, 2), None)):
+        (l1, g1), (l2, g2) = run("pallas", mesh_shape, axes), run("xla", mesh_shape, axes)
+        np.testing.assert_allclose(l1, l2, rtol=1e-6)
+        for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
+          np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * float(np.abs(b).max()) + 1e-7)
+      print("OK")
+  """)
+  assert "OK" in python_runner(code, devices=4).stdout
