@@ -74,7 +74,8 @@ def _norm_batch_axes(x: Array):
 
 
 def _pallas_norm_ok(cfg: T5Config, x: Array) -> bool:
-  if cfg.norm_impl == "xla" or (cfg.norm_impl == "auto" and jax.default_backend() != "gpu"):
+  """`norm_impl="pallas"`, x in the compute dtype and rows split over every device (or one)."""
+  if cfg.norm_impl != "pallas":
     return False
   return x.dtype == dtype_of(cfg.dtype) and _norm_batch_axes(x) is not None
 

@@ -304,7 +304,7 @@ def test_model_and_trainer_modules_import_without_tensorflow(python_runner):
       for name in ("tensorflow", "tensorflow_datasets", "seqio", "tensorflow_text"):
         sys.modules[name] = None  # any import of these raises ImportError
       import importlib
-      for m in ("config", "dropout", "layers", "flash_attention", "model", "decoding", "convert",
+      for m in ("config", "dropout", "rms_norm", "layers", "flash_attention", "model", "decoding", "convert",
                 "partitioning", "optimizers", "losses", "flops", "synthetic", "checkpoints",
                 "summaries", "distributed", "train", "metrics", "gin_config", "cli"):
         importlib.import_module("flanjax." + m)

@@ -74,7 +74,8 @@ def test_model_norm_impls_agree_in_loss_and_every_gradient():
       return losses.weighted_sums(logits, dec, np.ones(dec.shape, np.float32))["loss"]
     return jax.jit(jax.value_and_grad(f))(params)
 
-  assert not layers._pallas_norm_ok(cfg, jnp.ones((2, 24)))  # auto: XLA off GPU
+  assert not layers._pallas_norm_ok(cfg, jnp.ones((2, 24), jnp.float32))  # default: XLA
+  assert layers._pallas_norm_ok(cfg.replace(norm_impl="pallas"), jnp.ones((2, 24), jnp.float32))
   (l1, g1), (l2, g2) = run("pallas"), run("xla")
   np.testing.assert_allclose(l1, l2, rtol=1e-6)
   for path, a in jax.tree_util.tree_leaves_with_path(g1):

@@ -1,7 +1,8 @@
 # Call 80 (session 11): the fused RMS norm kernels (flanjax/rms_norm.py, NOTES row 80). First
 # the kernels alone against XLA's norm at the encoder shapes of base b256 / large b64 / xl b48
 # (errors against float32 and times; stops here if they do not lower), then the unpacked
-# benchmark step with `norm_impl` auto (the kernels) against `--set norm_impl=xla`, A/B in one
+# benchmark step with `norm_impl` auto (the kernels; "auto" was the default when this ran, since
+# replaced by the opt-in `--set norm_impl=pallas`) against `--set norm_impl=xla`, A/B in one
 # call: base b256, large b64.
 source bench/runs/setup.sh
 python3 bench/probe_rms_norm.py > $OUT/r80probe.jsonl 2> $OUT/r80probe.err || { tail -30 $OUT/r80probe.err; exit 1; }
