@@ -262,3 +262,28 @@ def param_norm_fused():
   from flanjax import train
   train._param_norm = optax.tree.norm
 
+
+
+# --------------------------------------------------------------------------- the layer norm
+
+
+def norm_xla_forward():
+  """NOT yet measured (the follow-up of NOTES row 80; use with `--set norm_impl=pallas`): XLA's
+  forward norm, which XLA may rematerialise for the backward pass when memory is short, with
+  flanjax's fused backward kernel. Row 80 measured most of the kernels' gain in the backward
+  (base b256: fwd 0.148 vs 0.157 ms, fwd + bwd 0.46 vs 0.56), and their only cost in the forward
+  (a Pallas output XLA cannot recompute: base b256 out of the default pool)."""
+  from flanjax import rms_norm
+
+  @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+  def norm(x2, scale, eps, with_residual):
+    return _xla_norm(x2, scale, eps, with_residual)[0]
+
+  def _xla_norm(x2, scale, eps, with_residual):
+    x32 = x2.astype(jnp.float32)
+    r = jax.lax.rsqrt(jnp.mean(jnp.square(x32), axis=-1) + eps)  # [rows]
+    y = (x32 * r[:, None] * scale.astype(jnp.float32)).astype(x2.dtype)
+    return ((x2, y) if with_residual else y), (x2, scale, r)
+
+  norm.defvjp(_xla_norm, rms_norm._norm_bwd)
+  rms_norm._norm = norm
