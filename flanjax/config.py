@@ -66,6 +66,9 @@ class T5Config:
     if self.attention_impl not in _ATTENTION_IMPLS:
       raise ValueError(f"T5Config.attention_impl={self.attention_impl!r}: "
                        f"use one of {_ATTENTION_IMPLS}.")
+    if not 0.0 <= self.dropout_rate < 1.0:
+      raise ValueError(f"T5Config.dropout_rate={self.dropout_rate}: must be in [0, 1) "
+                       "(1 would drop every unit).")
     if self.norm_impl not in _NORM_IMPLS:
       raise ValueError(f"T5Config.norm_impl={self.norm_impl!r}: use one of {_NORM_IMPLS}.")
     if self.remat_policy not in _REMAT:

@@ -3,12 +3,16 @@
 A T5 layer has 4-6 dropout sites (residuals, the MLP's hidden units, attention). Drawing each
 mask with `jax.random` costs two threefry computations per site (the `make_rng` fold-in and the
 bits), each compiled into kernels of its own: ~250 for T5-base's training step, ~490 for
-T5-large's. On an H100 they took 31 s of base fine-tuning's 74 s compile and 2.4 ms of its step
+T5-large's. On an H100 they took ~31 s of base fine-tuning's 70-74 s compile
 (bench/NOTES.md, rows 77 and 79). Here each layer folds one `make_rng` key into a uint32 seed
 (`seed_from_key`); each site hashes that seed with its static site number (`site_seed`), and the
 mask is a hash of the site seed and each element's index (`keep_mask`): a few integer ops that
-XLA fuses into the op that applies the mask. The same construction as the attention kernel's
-in-kernel dropout (`flash_attention.dropout_keep_mask`), with the same mixer (lowbias32).
+XLA fuses into the op that applies the mask. The attention kernel's in-kernel dropout
+(`flash_attention.dropout_keep_mask`) hashes (seed, row, head, query, key) with the same mixer
+(lowbias32); the einsum attention path draws that mask too.
+
+Seeds are 32 bits: over a long run a few (layer, step) pairs share a seed and hence their masks
+(~200 pairs in 100k steps of a 24-layer stack), which is statistically harmless.
 
 Masks depend on global indices only, so they are the same under any sharding of the array.
 """

@@ -83,7 +83,7 @@ class FlashOptions:
   interpret: bool = False  # run the kernels in Pallas' interpreter (CPU tests)
 
 
-def _row_hash(seed: Array, b: Array, h: Array, num_heads: int, q_idx: Array) -> Array:
+def _row_hash(seed: Array, b: Array, h: Array, num_heads, q_idx: Array) -> Array:
   """Per (row b, head h, query q) stream: uint32 [len(q_idx)]."""
   bh = (b * num_heads + h).astype(jnp.uint32)
   base = _hash32(seed.astype(jnp.uint32) ^ _hash32(bh * jnp.uint32(_GOLDEN)))
@@ -91,9 +91,23 @@ def _row_hash(seed: Array, b: Array, h: Array, num_heads: int, q_idx: Array) -> 
 
 
 def _keep(row_hash: Array, k_idx: Array, rate: float) -> Array:
-  """Dropout keep mask [q, k] from row hashes [q] and key indices [k]: P(keep) = 1 - rate."""
-  x = _hash32(row_hash[:, None] + k_idx.astype(jnp.uint32)[None, :])
+  """Dropout keep mask [q, k] from row hashes [q] and key indices [k]: P(keep) = 1 - rate.
+
+  The key index is spread by the golden-ratio multiply before the XOR (one multiply per key,
+  not per score): with `row_hash + k` two rows whose hashes differ by less than k_len would
+  get shifted copies of one mask."""
+  k_mix = k_idx.astype(jnp.uint32) * jnp.uint32(_GOLDEN)  # [k]
+  x = _hash32(row_hash[:, None] ^ k_mix[None, :])
   return (x >> 8).astype(jnp.int32) >= dropout.threshold(rate)  # 24 bits: signed compare is safe
+
+
+def _kernel_rows(seed_ref, b, h, num_heads: int, q_idx):
+  """Row hashes from the kernels' seed operand: [seed], or under shard_map [seed, first row,
+  first head, heads in all] so that a shard draws the mask of its global rows and heads."""
+  if seed_ref.shape[0] == 1:
+    return _row_hash(seed_ref[0], b, h, num_heads, q_idx)
+  offset = lambda i: seed_ref[i].astype(jnp.int32)  # noqa: E731
+  return _row_hash(seed_ref[0], b + offset(1), h + offset(2), offset(3), q_idx)
 
 
 def dropout_keep_mask(seed: Array, batch: int, num_heads: int, q_len: int, k_len: int,
@@ -175,7 +189,7 @@ def _fwd_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, kvlen_ref, se
   q_idx = i * bq + jax.lax.broadcasted_iota(jnp.int32, (bq,), 0)
   q_seg = None if qseg_ref is None else qseg_ref[b, qs]  # [bq]
   kv_len = None if kvlen_ref is None else kvlen_ref[b]
-  rows = None if seed_ref is None else _row_hash(seed_ref[0], b, h, num_heads, q_idx)
+  rows = None if seed_ref is None else _kernel_rows(seed_ref, b, h, num_heads, q_idx)
 
   def body(j, carry):
     ks = pl.ds(j * bk, bk)
@@ -301,7 +315,7 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, kvlen_ref, se
         p, dp = _recompute(q, k, v, do, bias_blk,
                            _visible(opts, q_idx, k_idx, q_seg, k_seg, kv_len), lse_ref[b, h, qs])
         if seed_ref is not None:
-          keep = _keep(_row_hash(seed_ref[0], b, h, num_heads, q_idx), k_idx,
+          keep = _keep(_kernel_rows(seed_ref, b, h, num_heads, q_idx), k_idx,
                        opts.dropout_rate)
           p_drop = jnp.where(keep, p * scale, 0.0)
           dp = jnp.where(keep, dp * scale, 0.0)
@@ -353,7 +367,7 @@ def _dq_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, kvlen_ref, see
   delta = delta_ref[b, h, qs]
   q_seg = None if qseg_ref is None else qseg_ref[b, qs]
   kv_len = None if kvlen_ref is None else kvlen_ref[b]
-  rows = None if seed_ref is None else _row_hash(seed_ref[0], b, h, num_heads, q_idx)
+  rows = None if seed_ref is None else _kernel_rows(seed_ref, b, h, num_heads, q_idx)
   scale = 1.0 / (1.0 - opts.dropout_rate)
 
   def body(j, dq):
@@ -630,12 +644,15 @@ def flash_attention(q: Array, k: Array, v: Array, bias: Array | None = None, *,
 
   def run(q, k, v, bias3, q_seg, k_seg, kv_len, seed, sharded=False):
     if sharded and seed is not None:
-      # Other shards hold other rows/heads under the same local indices: fold the shard in.
-      shard = jnp.zeros((), jnp.uint32)
-      for axes in mesh_axes:
-        if axes is not None:
-          shard = _hash32(shard ^ jax.lax.axis_index(axes).astype(jnp.uint32))
-      seed = _hash32(seed ^ shard)
+      # Shards hold other rows/heads under the same local indices: give the kernels the
+      # shard's first global row and head, so the mask is the unsharded one (and the einsum
+      # path's) whatever the mesh.
+      batch_axes, head_axes = mesh_axes
+      first_row = 0 if batch_axes is None else jax.lax.axis_index(batch_axes) * q.shape[0]
+      first_head = 0 if head_axes is None else jax.lax.axis_index(head_axes) * q.shape[2]
+      all_heads = q.shape[2] * (1 if head_axes is None else jax.lax.psum(1, head_axes))
+      seed = jnp.concatenate([seed, jnp.stack([jnp.asarray(first_row), jnp.asarray(first_head),
+                                               jnp.asarray(all_heads)]).astype(jnp.uint32)])
     return _flash(q, k, v, bias3, q_seg, k_seg, kv_len, seed, options)
 
   if mesh_axes is None:

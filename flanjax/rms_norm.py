@@ -165,6 +165,7 @@ def rms_norm(x: Array, scale: Array, eps: float, *, with_residual: bool = False)
 
   `with_residual=True` returns `(x, y)`; use that x as the residual stream, so that the
   backward kernel adds its cotangent into dx. Runs in Pallas' interpreter off GPU (tests).
+  Reverse-mode only (a `custom_vjp`): `jax.jvp` / `jax.jacfwd` need `norm_impl="xla"`.
   """
   d = x.shape[-1]
   if scale.shape != (d,):

@@ -328,7 +328,7 @@ def test_sharded_kernel_matches_unsharded(python_runner):
 def test_model_pallas_path_under_a_mesh(python_runner):
   """The model's Pallas path inside the trainer's contexts (jax.set_mesh + logical axis rules):
   `layers._mesh_axes_for` maps batch/heads to the mesh, and loss and gradients match the einsum
-  path on the same mesh."""
+  path on the same mesh, with dropout too (each shard draws its global rows' and heads' mask)."""
   code = textwrap.dedent("""
       import flax.linen as nn, jax, jax.numpy as jnp, numpy as np
       from flanjax import layers, losses, model as M, partitioning
@@ -342,20 +342,24 @@ def test_model_pallas_path_under_a_mesh(python_runner):
       eseg = np.repeat([[1] * 20 + [2] * 12], 4, axis=0).astype(np.int32)
       dseg = np.repeat([[1] * 9 + [2] * 7], 4, axis=0).astype(np.int32)
       padded = np.where(np.arange(32)[None] < np.array([[32], [25], [7], [30]]), enc, 0)
-      def run(impl, packed):
-        c = cfg.replace(attention_impl=impl)
+      def run(impl, packed, rate=0.0, on_mesh=True):
+        c = cfg.replace(attention_impl=impl, dropout_rate=rate)
+        kw = dict(enable_dropout=rate > 0, rngs={"dropout": jax.random.PRNGKey(4)})
         def f(p):
-          assert layers._mesh_axes_for(4, 2) == ("data", "model")
+          assert layers._mesh_axes_for(4, 2) == (("data", "model") if on_mesh else None)
           if packed:
-            logits = M.T5(c).apply({"params": p}, enc, dec, eseg, dseg)
+            logits = M.T5(c).apply({"params": p}, enc, dec, eseg, dseg, **kw)
           else:  # unpacked rows with right padding: the kernel takes kv lengths
-            logits = M.T5(c).apply({"params": p}, padded, dec)
+            logits = M.T5(c).apply({"params": p}, padded, dec, **kw)
           return losses.weighted_sums(logits, dec, np.ones((4, 16), np.float32))["loss"]
         return jax.jit(jax.value_and_grad(f))(params)
       mesh = partitioning.make_mesh((2, 2))
-      for packed in (True, False):
+      for packed, rate in ((True, 0.0), (False, 0.0), (True, 0.2)):
         with jax.set_mesh(mesh), nn.logical_axis_rules(partitioning.STANDARD_LOGICAL_AXIS_RULES):
-          (l1, g1), (l2, g2) = run("pallas", packed), run("xla", packed)
+          (l1, g1), (l2, g2) = run("pallas", packed, rate), run("xla", packed, rate)
+        if rate:  # and the mesh does not change the masks
+          (l3, _) = run("xla", packed, rate, on_mesh=False)
+          np.testing.assert_allclose(l3, l2, rtol=1e-6)
         np.testing.assert_allclose(l1, l2, rtol=1e-5)
         for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
           np.testing.assert_allclose(a, b, rtol=1e-4,

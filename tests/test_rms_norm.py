@@ -49,11 +49,29 @@ def test_kernel_matches_reference_values_and_gradients(shape, dtype):
     np.testing.assert_allclose(gs1, gs0, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(gs0))))
 
 
+def test_backward_programs_loop_over_several_row_blocks(monkeypatch):
+  """Fewer backward programs than row blocks: each walks its blocks (grid-stride) and sums its
+  partial scale gradient over them."""
+  monkeypatch.setattr(R, "_BWD_PROGRAMS", 3)
+  rng = np.random.default_rng(1)
+  x = jnp.asarray(rng.normal(size=(1400, 24)), jnp.float32)  # 11 blocks of 128 rows
+  s = jnp.asarray(1 + 0.3 * rng.normal(size=(24,)), jnp.float32)
+  w, w2 = (jnp.asarray(rng.normal(size=x.shape), jnp.float32) for _ in range(2))
+  ref = _loss(lambda x, s: (x, R.reference(x, s, 1e-6)), w, w2)
+  fused = _loss(lambda x, s: R.rms_norm(x, s, 1e-6, with_residual=True), w, w2)
+  _, (gx0, gs0) = jax.value_and_grad(ref, argnums=(0, 1))(x, s)
+  _, (gx1, gs1) = jax.jit(jax.value_and_grad(fused, argnums=(0, 1)))(x, s)
+  np.testing.assert_allclose(gx1, gx0, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(gx0))))
+  np.testing.assert_allclose(gs1, gs0, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(gs0))))
+
+
 def test_bad_scale_and_config_are_refused():
   with pytest.raises(ValueError, match=r"scale must be \[8\]"):
     R.rms_norm(jnp.ones((2, 8)), jnp.ones((4,)), 1e-6)
   with pytest.raises(ValueError, match="T5Config.norm_impl='fast'"):
     get_config("tiny", norm_impl="fast")
+  with pytest.raises(ValueError, match=r"T5Config.dropout_rate=1.0: must be in \[0, 1\)"):
+    get_config("tiny", dropout_rate=1.0)
 
 
 def test_model_norm_impls_agree_in_loss_and_every_gradient():
