@@ -79,10 +79,7 @@ class FusedMHA(layers.MultiHeadAttention):
         cached_key.value = jax.lax.dynamic_update_slice(cached_key.value, k, start)
         cached_value.value = jax.lax.dynamic_update_slice(cached_value.value, v, start)
         k, v = cached_key.value, cached_value.value
-    seed = None
-    if not self.deterministic and cfg.dropout_rate > 0:
-      seed = dropout_seed if dropout_seed is not None else dropout.seed_from_key(
-          self.make_rng("dropout"))
+    seed = layers.module_dropout_seed(self, self.deterministic, cfg.dropout_rate, dropout_seed)
     if self.fused_impl is not None and not self.decode:
       out = layers.fused_attention(q, k, v, bias, is_causal=self.is_causal, q_lengths=None,
                                    kv_lengths=kv_lengths, implementation=self.fused_impl)
@@ -107,10 +104,9 @@ class FusedMlp(layers.MlpBlock):
     gate, lin = _fused_dot(x, [kern(name="wi_0")(), kern(name="wi_1")()], dtype)
     hidden = jax.nn.gelu(gate, approximate=True) * lin
     hidden = layers.constrain(hidden, ("batch", "length", "mlp"))
-    if not self.deterministic and cfg.dropout_rate > 0 and dropout_seed is None:
-      dropout_seed = dropout.seed_from_key(self.make_rng("dropout"))
-    hidden = dropout.apply(hidden, cfg.dropout_rate, None if self.deterministic else dropout_seed,
-                           site=0, broadcast_dims=layers.MLP_DROPOUT_BROADCAST_DIMS)
+    seed = layers.module_dropout_seed(self, self.deterministic, cfg.dropout_rate, dropout_seed)
+    hidden = dropout.apply(hidden, cfg.dropout_rate, seed, site=0,
+                           broadcast_dims=layers.MLP_DROPOUT_BROADCAST_DIMS)
     return layers.Dense(cfg.d_model, ("mlp", "embed"), cfg, init_std=cfg.d_ff ** -0.5,
                         name="wo")(hidden)
 

@@ -48,41 +48,35 @@ class LayerNorm(nn.Module):
     cfg = self.config
     scale = _param(self, "scale", nn.initializers.ones, (x.shape[-1],), ("embed",),
                    dtype_of(cfg.param_dtype))
-    if _pallas_norm_ok(cfg, x):
-      return _pallas_norm(x, scale, cfg.layer_norm_epsilon, with_residual)
-    x32 = x.astype(jnp.float32)
-    var = jnp.mean(jnp.square(x32), axis=-1, keepdims=True)
-    y = x32 * jax.lax.rsqrt(var + cfg.layer_norm_epsilon)
-    y = (y * scale.astype(jnp.float32)).astype(dtype_of(cfg.dtype))
+    axes = _pallas_norm_axes(cfg, x)
+    if axes is not None:
+      return _pallas_norm(x, scale, cfg.layer_norm_epsilon, with_residual, axes)
+    y = rms_norm.reference(x, scale, cfg.layer_norm_epsilon, dtype=dtype_of(cfg.dtype))
     return (x, y) if with_residual else y
 
 
 def _norm_batch_axes(x: Array):
   """() without a mesh of several devices; the mesh axes of x's batch dim when they hold every
   device (pure data parallelism: each shard normalises its own rows); None otherwise (XLA)."""
-  mesh = jax.sharding.get_abstract_mesh()
-  if mesh.empty or mesh.size == 1:
-    return ()
-  try:
-    spec = nn.logical_to_mesh_axes(("batch",))
-  except Exception:  # noqa: BLE001 - no rules in context
+  found = _logical_mesh_axes(("batch",), x.shape[:1])
+  if found is None:
     return None
-  axes = tuple(partitioning.fit_spec(spec, x.shape[:1], mesh))[0]
-  names = () if axes is None else (axes if isinstance(axes, tuple) else (axes,))
-  held = math.prod(mesh.shape[a] for a in names) if names else 1
-  return names if held == mesh.size else None
+  names = () if found[0] is None else (found[0] if isinstance(found[0], tuple) else (found[0],))
+  mesh = jax.sharding.get_abstract_mesh()
+  devices = 1 if mesh.empty else mesh.size
+  return names if math.prod(mesh.shape[a] for a in names) == devices else None
 
 
-def _pallas_norm_ok(cfg: T5Config, x: Array) -> bool:
-  """`norm_impl="pallas"`, x in the compute dtype and rows split over every device (or one)."""
-  if cfg.norm_impl != "pallas":
-    return False
-  return x.dtype == dtype_of(cfg.dtype) and _norm_batch_axes(x) is not None
+def _pallas_norm_axes(cfg: T5Config, x: Array):
+  """The batch mesh axes to run the fused norm over (`_norm_batch_axes`), or None for XLA's:
+  `norm_impl="pallas"`, x in the compute dtype and rows split over every device (or one)."""
+  if cfg.norm_impl != "pallas" or x.dtype != dtype_of(cfg.dtype):
+    return None
+  return _norm_batch_axes(x)
 
 
-def _pallas_norm(x: Array, scale: Array, eps: float, with_residual: bool):
+def _pallas_norm(x: Array, scale: Array, eps: float, with_residual: bool, axes: tuple):
   fn = functools.partial(rms_norm.rms_norm, eps=eps, with_residual=with_residual)
-  axes = _norm_batch_axes(x)
   if not axes:
     return fn(x, scale)
   from jax.sharding import PartitionSpec as P
@@ -282,6 +276,17 @@ class RelativePositionBiases(nn.Module):
     return _toeplitz_bias(self.rel_embedding.astype(jnp.float32), q_len, k_len, offset_buckets)
 
 
+def module_dropout_seed(module: nn.Module, deterministic: bool, rate: float,
+                        seed: Array | None = None) -> Array | None:
+  """The dropout seed of `module`: `seed` when its caller passed one, else one
+  `make_rng("dropout")` key folded to uint32 (`flanjax.dropout`); None without dropout. Each
+  dropout site of the module hashes it with its own site number: one threefry per layer, not
+  two per site."""
+  if deterministic or rate == 0.0:
+    return None
+  return seed if seed is not None else dropout.seed_from_key(module.make_rng("dropout"))
+
+
 def einsum_attention(q: Array, k: Array, v: Array, bias: Array | None, mask: Array | None,
                      dropout_seed: Array | None = None, dropout_rate: float = 0.0,
                      float32_logits: bool = True) -> Array:
@@ -327,18 +332,25 @@ def fused_attention(q: Array, k: Array, v: Array, bias: Array | None, *, is_caus
       implementation=implementation)
 
 
-def _mesh_axes_for(batch: int, heads: int):
-  """(batch mesh axes, head mesh axes) of the current mesh and logical rules, or None without a
-  mesh of several devices. An axis that does not divide its dimension is left unsharded."""
+def _logical_mesh_axes(names: tuple[str, ...], dims: tuple[int, ...]):
+  """The mesh axes of each logical dim under the current mesh and logical rules: all None
+  without a mesh of several devices, None (unknown) with one but no rules in context. An axis
+  that does not divide its dimension is left unsharded."""
   mesh = jax.sharding.get_abstract_mesh()
   if mesh.empty or mesh.size == 1:
-    return None
+    return (None,) * len(names)
   try:
-    spec = nn.logical_to_mesh_axes(("batch", "heads"))
+    spec = nn.logical_to_mesh_axes(names)
   except Exception:  # noqa: BLE001 - no rules in context: nothing is sharded by name
     return None
-  out = tuple(partitioning.fit_spec(spec, (batch, heads), mesh))
-  return None if out == (None, None) else out
+  return tuple(partitioning.fit_spec(spec, dims, mesh))
+
+
+def _mesh_axes_for(batch: int, heads: int):
+  """(batch mesh axes, head mesh axes) of the current mesh and logical rules, or None without a
+  mesh of several devices (or when neither is sharded)."""
+  out = _logical_mesh_axes(("batch", "heads"), (batch, heads))
+  return None if out is None or out == (None, None) else out
 
 
 def pallas_attention(q: Array, k: Array, v: Array, bias: Array | None,
@@ -425,10 +437,8 @@ class MultiHeadAttention(nn.Module):
     else:
       k, v = project_kv()
 
-    seed = None  # (cuDNN is never picked with dropout: resolve_attention_impl)
-    if not self.deterministic and cfg.dropout_rate > 0:
-      seed = dropout_seed if dropout_seed is not None else dropout.seed_from_key(
-          self.make_rng("dropout"))
+    # (cuDNN is never picked with dropout: resolve_attention_impl)
+    seed = module_dropout_seed(self, self.deterministic, cfg.dropout_rate, dropout_seed)
     if self.fused_impl == "pallas" and not self.decode:
       out = pallas_attention(q, k, v, bias, segments, causal=self.is_causal,
                              dropout_rate=cfg.dropout_rate if seed is not None else 0.0,
@@ -488,10 +498,8 @@ class MlpBlock(nn.Module):
       hidden = jax.nn.relu(dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5,
                                  name="wi")(x))
     hidden = constrain(hidden, ("batch", "length", "mlp"))
-    if not self.deterministic and cfg.dropout_rate > 0 and dropout_seed is None:
-      dropout_seed = dropout.seed_from_key(self.make_rng("dropout"))
-    hidden = dropout.apply(hidden, cfg.dropout_rate,
-                           None if self.deterministic else dropout_seed, site=0,
+    seed = module_dropout_seed(self, self.deterministic, cfg.dropout_rate, dropout_seed)
+    hidden = dropout.apply(hidden, cfg.dropout_rate, seed, site=0,
                            broadcast_dims=MLP_DROPOUT_BROADCAST_DIMS)
     return dense(cfg.d_model, ("mlp", "embed"), init_std=cfg.d_ff ** -0.5, name="wo")(hidden)
 

@@ -29,6 +29,7 @@ from flanjax.layers import (
     RelativePositionBiases,
     constrain,
     dtype_of,
+    module_dropout_seed,
     remat_policy,
 )
 
@@ -103,17 +104,6 @@ def _and(*masks):
   return out
 
 
-def _dropout_seed(module: nn.Module, deterministic: bool, rate: float):
-  """The module's dropout seed (one `make_rng` key folded to uint32), or None without dropout.
-
-  Each dropout site of the module hashes it with its own site number (`flanjax.dropout`): one
-  threefry per layer instead of two per site.
-  """
-  if deterministic or rate == 0.0:
-    return None
-  return dropout.seed_from_key(module.make_rng("dropout"))
-
-
 def _site(seed, site: int):
   return None if seed is None else dropout.site_seed(seed, site)
 
@@ -128,7 +118,7 @@ class EncoderLayer(nn.Module):
   @nn.compact
   def __call__(self, x, bias, mask, kv_lengths, segments):
     cfg = self.config
-    seed = _dropout_seed(self, self.deterministic, cfg.dropout_rate)
+    seed = module_dropout_seed(self, self.deterministic, cfg.dropout_rate)
     drop = functools.partial(dropout.apply, rate=cfg.dropout_rate, seed=seed,
                              broadcast_dims=(-2,))
     x, h = LayerNorm(cfg, name="pre_attention_layer_norm")(x, with_residual=True)
@@ -157,7 +147,7 @@ class DecoderLayer(nn.Module):
   def __call__(self, y, encoded, self_bias, self_mask, cross_mask, enc_lengths, decode_index,
                self_segments, cross_segments):
     cfg = self.config
-    seed = _dropout_seed(self, self.deterministic, cfg.dropout_rate)
+    seed = module_dropout_seed(self, self.deterministic, cfg.dropout_rate)
     drop = functools.partial(dropout.apply, rate=cfg.dropout_rate, seed=seed,
                              broadcast_dims=(-2,))
     y, h = LayerNorm(cfg, name="pre_self_attention_layer_norm")(y, with_residual=True)
@@ -215,7 +205,7 @@ class Encoder(nn.Module):
   def __call__(self, tokens, segment_ids=None, positions=None, enable_dropout=False):
     cfg = self.config
     deterministic = not enable_dropout
-    seed = _dropout_seed(self, deterministic, cfg.dropout_rate)
+    seed = module_dropout_seed(self, deterministic, cfg.dropout_rate)
     x = self.embedder(tokens)  # [batch, length, embed]
     x = dropout.apply(x, cfg.dropout_rate, seed, site=0, broadcast_dims=(-2,))
     x = constrain(x, _ACT)
@@ -252,7 +242,7 @@ class Decoder(nn.Module):
                enable_dropout=False, decode=False, max_decode_length=None):
     cfg = self.config
     deterministic = not enable_dropout
-    seed = _dropout_seed(self, deterministic, cfg.dropout_rate)
+    seed = module_dropout_seed(self, deterministic, cfg.dropout_rate)
     y = self.embedder(decoder_input_tokens)  # [batch, target_len, embed]
     y = dropout.apply(y, cfg.dropout_rate, seed, site=0, broadcast_dims=(-2,))
     y = constrain(y, _ACT)

@@ -27,6 +27,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
+from jax.experimental.pallas import triton as plgpu
 
 Array = Any
 
@@ -34,11 +35,12 @@ _ELEMENTS_PER_PROGRAM = 4096  # rows x padded columns each program holds (regist
 _BWD_PROGRAMS = 1024  # backward programs (grid-stride over row blocks): partial scale sums
 
 
-def reference(x: Array, scale: Array, eps: float) -> Array:
-  """The layer norm in jnp: float32 statistics, output in x's dtype."""
+def reference(x: Array, scale: Array, eps: float, dtype=None) -> Array:
+  """The layer norm in jnp (XLA's, `norm_impl="xla"`): float32 statistics, output in `dtype`
+  (default x's)."""
   x32 = x.astype(jnp.float32)
   r = jax.lax.rsqrt(jnp.mean(jnp.square(x32), axis=-1, keepdims=True) + eps)
-  return (x32 * r * scale.astype(jnp.float32)).astype(x.dtype)
+  return (x32 * r * scale.astype(jnp.float32)).astype(dtype or x.dtype)
 
 
 def _tiling(d: int) -> tuple[int, int]:
@@ -47,14 +49,12 @@ def _tiling(d: int) -> tuple[int, int]:
 
 
 def _load(ref, rows, cols, n_rows, n_cols):
-  from jax.experimental.pallas import triton as plgpu
   mask = (rows < n_rows)[:, None] & (cols < n_cols)[None, :]
   return plgpu.load(ref.at[rows[:, None], cols[None, :]], mask=mask,
                     other=0.0).astype(jnp.float32), mask
 
 
 def _fwd_kernel(x_ref, s_ref, y_ref, r_ref, *, eps, block_rows, block_cols):
-  from jax.experimental.pallas import triton as plgpu
   n_rows, n_cols = x_ref.shape
   rows = pl.program_id(0) * block_rows + jnp.arange(block_rows)
   cols = jnp.arange(block_cols)
@@ -68,7 +68,6 @@ def _fwd_kernel(x_ref, s_ref, y_ref, r_ref, *, eps, block_rows, block_cols):
 
 def _bwd_kernel(x_ref, s_ref, r_ref, dy_ref, dres_ref, dx_ref, ds_ref, *, block_rows,
                 block_cols, num_programs):
-  from jax.experimental.pallas import triton as plgpu
   n_rows, n_cols = x_ref.shape
   pid = pl.program_id(0)
   cols = jnp.arange(block_cols)
@@ -102,7 +101,6 @@ def _interpret() -> bool:
 def _forward(x2, scale, eps):
   n, d = x2.shape
   block_rows, block_cols = _tiling(d)
-  from jax.experimental.pallas import triton as plgpu
   return pl.pallas_call(
       functools.partial(_fwd_kernel, eps=eps, block_rows=block_rows, block_cols=block_cols),
       grid=(pl.cdiv(n, block_rows),),
@@ -116,7 +114,6 @@ def _backward(x2, scale, r, dy2, dres2):
   n, d = x2.shape
   block_rows, block_cols = _tiling(d)
   programs = min(_BWD_PROGRAMS, pl.cdiv(n, block_rows))
-  from jax.experimental.pallas import triton as plgpu
   kernel = functools.partial(_bwd_kernel, block_rows=block_rows, block_cols=block_cols,
                              num_programs=programs)
   if dres2 is None:

@@ -33,6 +33,18 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
+def assert_grads_close(grads, ref):
+  """Every leaf of `grads` against the same path of `ref`: rtol 1e-4, atol 1e-5 of the leaf's
+  largest magnitude (named by path on failure)."""
+  import numpy as np
+  for path, a in jax.tree_util.tree_leaves_with_path(grads):
+    b = ref
+    for key in path:
+      b = b[key.key]
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * float(np.max(np.abs(b))) + 1e-7,
+                               err_msg=jax.tree_util.keystr(path))
+
+
 def pytest_configure(config):
   config.addinivalue_line("markers", "slow: takes more than ~30 s on 2 CPU cores")
 

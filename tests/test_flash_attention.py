@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import assert_grads_close
 
 from flanjax import flash_attention as fa
 from flanjax import losses
@@ -202,12 +203,7 @@ def test_model_pallas_path_matches_einsum_path(packed):
   np.testing.assert_allclose(l1, l2, rtol=1e-5)
   rel_bias = g2["encoder"]["relpos_bias"]["rel_embedding"]
   assert float(jnp.max(jnp.abs(rel_bias))) > 0
-  for path, a in jax.tree_util.tree_leaves_with_path(g1):
-    b = g2
-    for key in path:
-      b = b[key.key]
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * float(jnp.max(jnp.abs(b))) + 1e-7,
-                               err_msg=jax.tree_util.keystr(path))
+  assert_grads_close(g1, g2)
 
 
 @pytest.mark.parametrize("packed", [False, True])
@@ -236,12 +232,7 @@ def test_model_pallas_path_matches_einsum_path_with_dropout(packed):
   (l2, g2) = jax.jit(jax.value_and_grad(loss_fn("xla")))(params)
   assert not np.isclose(float(l2), float(loss_fn("xla", False)(params)), rtol=1e-3)  # dropout on
   np.testing.assert_allclose(l1, l2, rtol=1e-5)
-  for path, a in jax.tree_util.tree_leaves_with_path(g1):
-    b = g2
-    for key in path:
-      b = b[key.key]
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * float(jnp.max(jnp.abs(b))) + 1e-7,
-                               err_msg=jax.tree_util.keystr(path))
+  assert_grads_close(g1, g2)
 
 
 def test_model_pallas_dropout_is_seeded():
