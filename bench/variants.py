@@ -263,23 +263,47 @@ def param_norm_fused():
 # --------------------------------------------------------------------------- the layer norm
 
 
-def norm_xla_forward():
-  """NOT yet measured (the follow-up of NOTES row 80; use with `--set norm_impl=pallas`): XLA's
-  forward norm, which XLA may rematerialise for the backward pass when memory is short, with
-  flanjax's fused backward kernel. Row 80 measured most of the kernels' gain in the backward
-  (base b256: fwd 0.148 vs 0.157 ms, fwd + bwd 0.46 vs 0.56), and their only cost in the forward
-  (a Pallas output XLA cannot recompute: base b256 out of the default pool)."""
-  from flanjax import rms_norm
+# --------------------------------------------------------------------------- the loss
 
-  @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-  def norm(x2, scale, eps, with_residual):
-    return _xla_norm(x2, scale, eps, with_residual)[0]
 
-  def _xla_norm(x2, scale, eps, with_residual):
-    x32 = x2.astype(jnp.float32)
-    r = jax.lax.rsqrt(jnp.mean(jnp.square(x32), axis=-1) + eps)  # [rows]
-    y = (x32 * r[:, None] * scale.astype(jnp.float32)).astype(x2.dtype)
-    return ((x2, y) if with_residual else y), (x2, scale, r)
+def logits_bf16():
+  """The output layer's GEMM writes bf16 logits (fp32 accumulation, as T5X's and HF's T5), cast
+  to float32 inside the loss's fusions, instead of float32 logits: at base b256 the [32768,
+  32128] logits are 4.2 GB in float32, written once and read by each of the loss's passes."""
 
-  norm.defvjp(_xla_norm, rms_norm._norm_bwd)
-  rms_norm._norm = norm
+  @jax.custom_vjp
+  def dot_bf16_out(x, w):
+    return jnp.dot(x, w).astype(jnp.float32)
+
+  def fwd(x, w):
+    return dot_bf16_out(x, w), (x, w)
+
+  dot_bf16_out.defvjp(fwd, layers._dot_fp32_out_bwd)
+  layers.dot_fp32_out = dot_bf16_out
+
+
+def correct_from_max():
+  """The accuracy metric from the log-sum-exp's own max (target logit >= max; equal to argmax ==
+  target but on exact ties) instead of a separate argmax pass over the [tokens, vocab] logits."""
+  from flanjax import losses
+
+  def weighted_sums(logits, targets, weights, *, z_loss=0.0, label_smoothing=0.0):
+    weights = weights.astype(jnp.float32)
+    logits = logits.astype(jnp.float32)
+    m = jax.lax.stop_gradient(jnp.max(logits, axis=-1))  # [batch, length]
+    log_z = m + jnp.log(jnp.sum(jnp.exp(logits - m[..., None]), axis=-1))
+    target_logit = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
+    assert not label_smoothing
+    loss = log_z - target_logit
+    zl = z_loss * jnp.square(log_z)
+    correct = (target_logit >= m).astype(jnp.float32)
+    return {"loss": jnp.sum((loss + zl) * weights), "z_loss": jnp.sum(zl * weights),
+            "correct": jnp.sum(correct * weights), "weight": jnp.sum(weights)}
+
+  losses.weighted_sums = weighted_sums
+
+
+def loss_lean():
+  """Both of the above."""
+  logits_bf16()
+  correct_from_max()

@@ -12,7 +12,7 @@ from typing import Any
 
 _FEED_FORWARD = ("gated-gelu", "relu")
 _ATTENTION_IMPLS = ("auto", "xla", "cudnn", "pallas")
-_NORM_IMPLS = ("xla", "pallas")
+_NORM_IMPLS = ("auto", "xla", "pallas", "pallas_backward")
 _REMAT = ("none", "attention", "minimal", "full", "dots", "dots_with_no_batch_dims")
 
 
@@ -47,14 +47,16 @@ class T5Config:
   # path draws the same dropout mask). attention_impl: "auto"
   # (GPUs: cuDNN, else the Pallas kernel for packed rows / dropout; elsewhere einsum), "xla"
   # (einsum), "cudnn", "pallas" (flanjax/flash_attention.py; see model.resolve_attention_impl).
-  # norm_impl: "xla", or "pallas": the fused RMS norm kernels of flanjax/rms_norm.py (GPUs;
-  # Pallas' interpreter elsewhere, for tests). "pallas" is 1.3-2 % faster (T5-large b64,
-  # T5-base b256) but keeps the normalised activations that XLA would recompute under memory
-  # pressure: base b256 no longer fits JAX's default 75 % pool (docs/performance.md).
+  # norm_impl: "auto" (GPUs: "pallas_backward", elsewhere "xla"), "xla", "pallas_backward"
+  # (XLA's forward norm, the fused backward kernel of flanjax/rms_norm.py), "pallas" (fused
+  # forward and backward kernels). Off GPUs the kernels run in Pallas' interpreter (tests).
+  # "pallas" is 1.3-2 % faster than "xla" (T5-large b64, T5-base b256) but keeps the normalised
+  # activations that XLA would recompute under memory pressure: base b256 no longer fits JAX's
+  # default 75 % pool. "pallas_backward" fits: 1.5 % faster at base b256 (docs/performance.md).
   scan_layers: bool = False
   remat_policy: str = "none"
   attention_impl: str = "auto"
-  norm_impl: str = "xla"
+  norm_impl: str = "auto"
   pad_token_id: int = 0
   eos_token_id: int = 1
   decoder_start_token_id: int = 0

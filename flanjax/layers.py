@@ -50,7 +50,8 @@ class LayerNorm(nn.Module):
                    dtype_of(cfg.param_dtype))
     axes = _pallas_norm_axes(cfg, x)
     if axes is not None:
-      return _pallas_norm(x, scale, cfg.layer_norm_epsilon, with_residual, axes)
+      return _pallas_norm(x, scale, cfg.layer_norm_epsilon, with_residual, axes,
+                          fused_forward=cfg.norm_impl == "pallas")
     y = rms_norm.reference(x, scale, cfg.layer_norm_epsilon, dtype=dtype_of(cfg.dtype))
     return (x, y) if with_residual else y
 
@@ -69,14 +70,20 @@ def _norm_batch_axes(x: Array):
 
 def _pallas_norm_axes(cfg: T5Config, x: Array):
   """The batch mesh axes to run the fused norm over (`_norm_batch_axes`), or None for XLA's:
-  `norm_impl="pallas"`, x in the compute dtype and rows split over every device (or one)."""
-  if cfg.norm_impl != "pallas" or x.dtype != dtype_of(cfg.dtype):
+  `norm_impl` "pallas" / "pallas_backward" ("auto" on a GPU backend), x in the compute dtype
+  and rows split over every device (or one)."""
+  impl = cfg.norm_impl
+  if impl == "auto":
+    impl = "pallas_backward" if jax.default_backend() == "gpu" else "xla"
+  if impl == "xla" or x.dtype != dtype_of(cfg.dtype):
     return None
   return _norm_batch_axes(x)
 
 
-def _pallas_norm(x: Array, scale: Array, eps: float, with_residual: bool, axes: tuple):
-  fn = functools.partial(rms_norm.rms_norm, eps=eps, with_residual=with_residual)
+def _pallas_norm(x: Array, scale: Array, eps: float, with_residual: bool, axes: tuple, *,
+                 fused_forward: bool):
+  fn = functools.partial(rms_norm.rms_norm, eps=eps, with_residual=with_residual,
+                         fused_forward=fused_forward)
   if not axes:
     return fn(x, scale)
   from jax.sharding import PartitionSpec as P

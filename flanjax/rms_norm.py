@@ -13,11 +13,15 @@ an H100 the norms took ~28 ms of a 303 ms step (bench/NOTES.md, row 80). Here:
 to be used as the residual stream, so that its cotangent reaches the norm's backward kernel.
 Statistics are float32; y and dx are in x's dtype. `reference` is the same maths in jnp.
 
-Measured on an H100 (calls 80-81): fwd + bwd at base b256's encoder shape 0.46 ms against XLA's
-0.56; the step 1.3 % (large b64) to 2.0 % (base b256) faster. XLA can recompute its own
-normalised activations for the backward pass when memory is short, and cannot recompute a
-Pallas call's, so the kernels need more memory at the largest batches: base b256 runs out of
-JAX's default 75 % pool with them. Hence opt-in: `T5Config.norm_impl="pallas"`.
+`fused_forward=False` keeps XLA's forward (the same maths in jnp, with the per-row rsqrt as the
+backward's residual) and only the backward kernel: XLA can recompute its own normalised
+activations for the backward pass when memory is short, and cannot recompute a Pallas call's.
+
+Measured on an H100 (calls 80-82, bench/NOTES.md rows 80-81): fwd + bwd at base b256's encoder
+shape 0.46 ms against XLA's 0.56. Both kernels: the step 1.3 % (large b64) to 2.0 % (base b256)
+faster, but base b256 no longer fits JAX's default 75 % pool. XLA's forward with the backward
+kernel (`T5Config.norm_impl="auto"` on GPUs, the default): base b256 1.5 % faster in the
+default pool.
 """
 from __future__ import annotations
 
@@ -134,19 +138,28 @@ def _no_residual(kernel, x_ref, s_ref, r_ref, dy_ref, dx_ref, ds_ref):
   kernel(x_ref, s_ref, r_ref, dy_ref, None, dx_ref, ds_ref)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _norm(x2, scale, eps, with_residual):
-  y, _ = _forward(x2, scale.astype(jnp.float32), eps)
+def _xla_forward(x2, scale, eps):
+  """`_forward` in jnp: y [rows, d] in x's dtype and the per-row rsqrt [rows] float32."""
+  x32 = x2.astype(jnp.float32)
+  r = jax.lax.rsqrt(jnp.mean(jnp.square(x32), axis=-1) + eps)  # [rows]
+  return (x32 * r[:, None] * scale).astype(x2.dtype), r
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _norm(x2, scale, eps, with_residual, fused_forward):
+  forward = _forward if fused_forward else _xla_forward
+  y, _ = forward(x2, scale.astype(jnp.float32), eps)
   return (x2, y) if with_residual else y
 
 
-def _norm_fwd(x2, scale, eps, with_residual):
-  y, r = _forward(x2, scale.astype(jnp.float32), eps)
+def _norm_fwd(x2, scale, eps, with_residual, fused_forward):
+  forward = _forward if fused_forward else _xla_forward
+  y, r = forward(x2, scale.astype(jnp.float32), eps)
   return ((x2, y) if with_residual else y), (x2, scale, r)
 
 
-def _norm_bwd(eps, with_residual, res, ct):
-  del eps
+def _norm_bwd(eps, with_residual, fused_forward, res, ct):
+  del eps, fused_forward
   x2, scale, r = res
   dres, dy = ct if with_residual else (None, ct)
   dx, ds = _backward(x2, scale.astype(jnp.float32), r, dy.astype(x2.dtype),
@@ -157,17 +170,19 @@ def _norm_bwd(eps, with_residual, res, ct):
 _norm.defvjp(_norm_fwd, _norm_bwd)
 
 
-def rms_norm(x: Array, scale: Array, eps: float, *, with_residual: bool = False):
+def rms_norm(x: Array, scale: Array, eps: float, *, with_residual: bool = False,
+             fused_forward: bool = True):
   """RMS layer norm over the last axis: x [..., d], scale [d] -> y (x's dtype).
 
   `with_residual=True` returns `(x, y)`; use that x as the residual stream, so that the
-  backward kernel adds its cotangent into dx. Runs in Pallas' interpreter off GPU (tests).
+  backward kernel adds its cotangent into dx. `fused_forward=False`: XLA's forward (which XLA
+  may rematerialise), the backward kernel only. Runs in Pallas' interpreter off GPU (tests).
   Reverse-mode only (a `custom_vjp`): `jax.jvp` / `jax.jacfwd` need `norm_impl="xla"`.
   """
   d = x.shape[-1]
   if scale.shape != (d,):
     raise ValueError(f"rms_norm: scale must be [{d}], got {scale.shape}.")
-  out = _norm(x.reshape(-1, d), scale, float(eps), with_residual)
+  out = _norm(x.reshape(-1, d), scale, float(eps), with_residual, bool(fused_forward))
   if with_residual:  # the residual's cotangent reaches the kernel through _norm's first output
     return out[0].reshape(x.shape), out[1].reshape(x.shape)
   return out.reshape(x.shape)

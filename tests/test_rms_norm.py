@@ -35,13 +35,16 @@ def test_kernel_matches_reference_values_and_gradients(shape, dtype):
   ref = _loss(lambda x, s: (x, R.reference(x, s, 1e-6)), w, w2)
   fused = _loss(lambda x, s: R.rms_norm(x, s, 1e-6, with_residual=True), w, w2)
   plain = _loss(lambda x, s: (x, R.rms_norm(x, s, 1e-6)), w, w2)
-  y = R.rms_norm(x, s, 1e-6)
-  assert y.dtype == dtype and y.shape == shape
-  np.testing.assert_allclose(np.asarray(y, np.float32),
-                             np.asarray(R.reference(x, s, 1e-6), np.float32),
-                             rtol=1e-6 if dtype == jnp.float32 else 8e-3, atol=1e-6)
+  bwd_only = _loss(lambda x, s: R.rms_norm(x, s, 1e-6, with_residual=True, fused_forward=False),
+                   w, w2)
+  for fused_forward in (True, False):
+    y = R.rms_norm(x, s, 1e-6, fused_forward=fused_forward)
+    assert y.dtype == dtype and y.shape == shape
+    np.testing.assert_allclose(np.asarray(y, np.float32),
+                               np.asarray(R.reference(x, s, 1e-6), np.float32),
+                               rtol=1e-6 if dtype == jnp.float32 else 8e-3, atol=1e-6)
   l0, (gx0, gs0) = jax.value_and_grad(ref, argnums=(0, 1))(x, s)
-  for f in (fused, plain):
+  for f in (fused, plain, bwd_only):
     l1, (gx1, gs1) = jax.jit(jax.value_and_grad(f, argnums=(0, 1)))(x, s)
     np.testing.assert_allclose(l1, l0, rtol=1e-5)
     tol = 1e-5 if dtype == jnp.float32 else 2e-2  # bf16: one rounding of dx (XLA: two)
@@ -93,12 +96,31 @@ def test_model_norm_impls_agree_in_loss_and_every_gradient():
       return losses.weighted_sums(logits, dec, np.ones(dec.shape, np.float32))["loss"]
     return jax.jit(jax.value_and_grad(f))(params)
 
-  assert layers._pallas_norm_axes(cfg, jnp.ones((2, 24), jnp.float32)) is None  # default: XLA
-  assert layers._pallas_norm_axes(cfg.replace(norm_impl="pallas"),
-                                  jnp.ones((2, 24), jnp.float32)) == ()
-  (l1, g1), (l2, g2) = run("pallas"), run("xla")
-  np.testing.assert_allclose(l1, l2, rtol=1e-6)
-  assert_grads_close(g1, g2)
+  x = jnp.ones((2, 24), jnp.float32)
+  assert cfg.norm_impl == "auto" and jax.default_backend() == "cpu"
+  assert layers._pallas_norm_axes(cfg, x) is None  # "auto" off GPUs: XLA
+  assert layers._pallas_norm_axes(cfg.replace(norm_impl="xla"), x) is None
+  for impl in ("pallas", "pallas_backward"):
+    assert layers._pallas_norm_axes(cfg.replace(norm_impl=impl), x) == ()
+  l0, g0 = run("xla")
+  for impl in ("pallas", "pallas_backward"):
+    l1, g1 = run(impl)
+    np.testing.assert_allclose(l1, l0, rtol=1e-6)
+    assert_grads_close(g1, g0)
+
+
+def test_auto_picks_the_backward_kernel_on_gpus(monkeypatch):
+  """"auto" resolves by backend: on a GPU the fused backward with XLA's forward."""
+  cfg = get_config("tiny", dtype="float32")
+  calls = []
+  monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+  monkeypatch.setattr(layers, "_pallas_norm",
+                      lambda *a, fused_forward: calls.append(fused_forward) or a[0])
+  x = jnp.ones((2, 3, cfg.d_model), jnp.float32)
+  assert layers._pallas_norm_axes(cfg, x) == ()
+  layers.LayerNorm(cfg).init(jax.random.PRNGKey(0), x)
+  layers.LayerNorm(cfg.replace(norm_impl="pallas")).init(jax.random.PRNGKey(0), x)
+  assert calls == [False, True]
 
 
 def test_norm_under_a_data_parallel_mesh_and_fallback(python_runner):
@@ -125,10 +147,13 @@ def test_norm_under_a_data_parallel_mesh_and_fallback(python_runner):
              nn.logical_axis_rules(partitioning.STANDARD_LOGICAL_AXIS_RULES):
           return jax.jit(jax.value_and_grad(f))(params)
       for mesh_shape, axes in (((4, 1), ("data",)), ((2, 2), None)):
-        (l1, g1), (l2, g2) = run("pallas", mesh_shape, axes), run("xla", mesh_shape, axes)
-        np.testing.assert_allclose(l1, l2, rtol=1e-6)
-        for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
-          np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * float(np.abs(b).max()) + 1e-7)
+        l2, g2 = run("xla", mesh_shape, axes)
+        for impl in ("pallas", "pallas_backward"):
+          l1, g1 = run(impl, mesh_shape, axes)
+          np.testing.assert_allclose(l1, l2, rtol=1e-6)
+          for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
+            np.testing.assert_allclose(a, b, rtol=1e-4,
+                                       atol=1e-5 * float(np.abs(b).max()) + 1e-7)
       print("OK")
   """)
   assert "OK" in python_runner(code, devices=4).stdout
