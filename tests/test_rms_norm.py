@@ -78,10 +78,12 @@ def test_bad_scale_and_config_are_refused():
     get_config("tiny", dropout_rate=1.0)
 
 
-def test_model_norm_impls_agree_in_loss_and_every_gradient():
+@pytest.mark.parametrize("layout", ["unscanned", "scanned_remat"])
+def test_model_norm_impls_agree_in_loss_and_every_gradient(layout):
+  extra = {"scan_layers": True, "remat_policy": "full"} if layout == "scanned_remat" else {}
   cfg = get_config("tiny", vocab_size=97, d_model=24, head_dim=8, num_heads=2, d_ff=40,
                    num_encoder_layers=2, num_decoder_layers=2, dtype="float32",
-                   dropout_rate=0.1)
+                   dropout_rate=0.1, **extra)
   params = M.init_params(cfg, jax.random.PRNGKey(0))
   rng = np.random.default_rng(0)
   enc = rng.integers(2, 97, (3, 16)).astype(np.int32)
