@@ -47,6 +47,9 @@ def main(argv=None):
                       "batched GEMM (two reads) vs one Pallas kernel (one read), alone at the "
                       "encoder shapes of base b256 / large b64 / xl b48 with a tiling sweep, "
                       "then per attention")
+  p.add_argument("--fused", action="store_true",
+                 help="the cross-attention's backward (no bias): one kernel for dQ, dK, dV "
+                      "(`fused_backward`, 4 or 8 warps) vs the dK/dV and dQ kernels")
   p.add_argument("--batch", type=int, default=64)
   args = p.parse_args(argv)
   import jax
@@ -255,6 +258,19 @@ def main(argv=None):
         res = time_case(name, lq, lk, bias, causal, packed, rate, args.batch, ones=mode == "ones",
                         lengths=mode == "lengths")
         emit(probe="masks_fwd_bwd_ms", case=name, segments=mode, batch=args.batch, **res)
+
+  if args.fused:
+    base = fa.options_for(128, 512, causal=False, dropout_rate=0.0)
+    r = dataclasses.replace
+    variants = {"two_kernels": r(base, fused_backward=False), "fused_w8": base,
+                "fused_w4": r(base, fused_warps=4), "fused_bk32": r(base, bwd_block_k=32)}
+    for packed, rate, lengths in ((False, 0.0, True), (True, 0.0, False), (True, 0.1, False)):
+      res = {}
+      for vname, opts in variants.items():
+        res.update({vname: time_case("cross", 128, 512, False, False, packed, rate, args.batch,
+                                     opts=opts, lengths=lengths)["flash"]})
+      emit(probe="fused_bwd_ms", case="cross", packed=packed, dropout=rate, lengths=lengths,
+           batch=args.batch, **res)
 
   if args.dq:
     for name, lq, lk, bias, causal in cases[:2]:  # the attentions with a bias

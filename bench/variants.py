@@ -307,3 +307,18 @@ def loss_lean():
   """Both of the above."""
   logits_bf16()
   correct_from_max()
+
+
+# --------------------------------------------------------------------------- attention backward
+
+
+def two_kernel_backward():
+  """The attention backward without a bias (T5's cross-attention) as the dK/dV kernel plus the
+  dQ kernel, as before `FlashOptions.fused_backward` (one kernel per row and head)."""
+  from flanjax import flash_attention as fa
+  options_for = fa.options_for
+
+  def patched(*args, **kwargs):
+    return dataclasses.replace(options_for(*args, **kwargs), fused_backward=False)
+
+  fa.options_for = patched

@@ -80,6 +80,12 @@ class FlashOptions:
   rows_groups: int = 0
   rows_warps: int = 8
   rows_stages: int = 2
+  # Without a bias, causal mask or more than FUSED_MAX_QUERIES queries (T5's cross-attention):
+  # one backward kernel per (row, head) holding every query, which walks the key blocks once
+  # for dK, dV and dQ (5 block matmuls per block) instead of the dK/dV kernel and the dQ
+  # kernel (7: the dQ kernel recomputes S and dP). False: the two kernels (A/B runs).
+  fused_backward: bool = True
+  fused_warps: int = 8
   interpret: bool = False  # run the kernels in Pallas' interpreter (CPU tests)
 
 
@@ -393,6 +399,76 @@ def _dq_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, kvlen_ref, see
   dq_ref[b, qs, h, :] = dq.astype(dq_ref.dtype)
 
 
+# The fused backward holds every query of a row (Q, dO, the dQ sum and a block of scores).
+FUSED_MAX_QUERIES = 128
+
+
+def _fused_kernel(q_ref, k_ref, v_ref, qseg_ref, kseg_ref, kvlen_ref, seed_ref, do_ref, lse_ref,
+                  delta_ref, dq_ref, dk_ref, dv_ref, *, opts: FlashOptions, num_heads: int):
+  """Grid (batch, heads), no bias, not causal: every query of the row at once; for each key
+  block S and dP once, then dV, dK (written per block, zeros where the block is skipped) and
+  the running dQ (written at the end)."""
+  b, h = pl.program_id(0), pl.program_id(1)
+  bk = opts.bwd_block_k
+  q_len, d = q_ref.shape[1], q_ref.shape[-1]
+  k_len = k_ref.shape[1]
+  q = q_ref[b, :, h, :]  # [q_len, d]
+  do = do_ref[b, :, h, :]
+  lse = lse_ref[b, h, :]  # [q_len]
+  delta = delta_ref[b, h, :]
+  q_idx = jax.lax.broadcasted_iota(jnp.int32, (q_len,), 0)
+  q_seg = None if qseg_ref is None else qseg_ref[b, :]
+  kv_len = None if kvlen_ref is None else kvlen_ref[b]
+  rows = None if seed_ref is None else _kernel_rows(seed_ref, b, h, num_heads, q_idx)
+  scale = 1.0 / (1.0 - opts.dropout_rate)
+
+  def body(j, dq):
+    ks = pl.ds(j * bk, bk)
+    k_seg = None if kseg_ref is None else kseg_ref[b, ks]
+    meet = None if q_seg is None else _segments_meet(q_seg, k_seg)
+    if kv_len is not None:  # a key block wholly past the row's last real key
+      live = j * bk < kv_len
+      meet = live if meet is None else jnp.logical_and(meet, live)
+
+    def update(dq):
+      k_idx = j * bk + jax.lax.broadcasted_iota(jnp.int32, (bk,), 0)
+      k = k_ref[b, ks, h, :]  # [bk, d]
+      v = v_ref[b, ks, h, :]
+      p, dp = _recompute(q, k, v, do, None,
+                         _visible(opts, q_idx, k_idx, q_seg, k_seg, kv_len), lse)
+      if rows is not None:
+        keep = _keep(rows, k_idx, opts.dropout_rate)
+        p_drop = jnp.where(keep, p * scale, 0.0)
+        dp = jnp.where(keep, dp * scale, 0.0)
+      else:
+        p_drop = p
+      dv_ref[b, ks, h, :] = _dot(p_drop.astype(do.dtype), do, trans_a=True).astype(dv_ref.dtype)
+      ds = (p * (dp - delta[:, None])).astype(q.dtype)  # [q_len, bk]
+      dk_ref[b, ks, h, :] = _dot(ds, q, trans_a=True).astype(dk_ref.dtype)
+      return dq + _dot(ds, k)
+
+    def skip():
+      dk_ref[b, ks, h, :] = jnp.zeros((bk, d), dk_ref.dtype)
+      dv_ref[b, ks, h, :] = jnp.zeros((bk, d), dv_ref.dtype)
+
+    return _maybe(meet, update, dq, on_skip=skip)
+
+  dq = jax.lax.fori_loop(0, k_len // bk, body, jnp.zeros((q_len, d), jnp.float32))
+  dq_ref[b, :, h, :] = dq.astype(dq_ref.dtype)
+
+
+def _fused_backward(opts: FlashOptions, args):
+  q, k, v, _, q_seg, k_seg, kv_len, seed, do, lse, delta = args
+  batch, _, heads, _ = q.shape
+  return pl.pallas_call(
+      functools.partial(_fused_kernel, opts=opts, num_heads=heads),
+      grid=(batch, heads),
+      out_shape=[jax.ShapeDtypeStruct(q.shape, q.dtype), jax.ShapeDtypeStruct(k.shape, k.dtype),
+                 jax.ShapeDtypeStruct(v.shape, v.dtype)],
+      compiler_params=_compiler_params(opts, opts.fused_warps), interpret=opts.interpret,
+      name="flanjax_flash_bwd")(q, k, v, q_seg, k_seg, kv_len, seed, do, lse, delta)
+
+
 # The rows reader keeps a `rows_block_q x k_len` float32 sum in registers: measured on H100s up
 # to 512 keys (calls 67-68); longer rows take the XLA reader.
 ROWS_KERNEL_MAX_KEYS = 512
@@ -463,6 +539,10 @@ def _backward(opts: FlashOptions, res, do):
   bq, bk = opts.bwd_block_q, opts.bwd_block_k
   delta = jnp.einsum("bqhd,bqhd->bhq", out.astype(jnp.float32), do.astype(jnp.float32))
   args = (q, k, v, _kernel_bias(bias, q), q_seg, k_seg, kv_len, seed, do, lse, delta)
+  if (bias is None and not opts.causal and opts.fused_backward
+      and q_len <= FUSED_MAX_QUERIES):
+    dq, dk, dv = _fused_backward(opts, args)
+    return dq, dk, dv, None, None, None, None, None
 
   inplace = bias is not None and opts.bias_grad == "inplace"
   groups, rows_per_program, dbias0 = batch, 1, None

@@ -85,6 +85,44 @@ def test_kernel_matches_reference(causal, packed, rate, lq, lk, bias_grad):
                                err_msg=name)
 
 
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("causal,packed,rate,lq,lk,lengths", [
+    (False, False, 0.0, 16, 48, False),  # cross-attention (no bias)
+    (False, True, 0.2, 16, 48, False),  # packed, dropout
+    (False, False, 0.2, 32, 48, True),  # right padding as kv lengths (row 2 sees no key)
+    (True, True, 0.3, 32, 32, False),  # causal: always the two kernels
+])
+def test_bias_free_backward_fused_and_two_kernels_match_reference(fused, causal, packed, rate,
+                                                                   lq, lk, lengths):
+  """Without a bias (T5's cross-attention) one kernel per (row, head) gives dQ, dK and dV
+  (`fused_backward`); the dK/dV + dQ kernels are the alternative. Both match the reference."""
+  q, k, v, _, w, segs = _inputs(b=4, lq=lq, lk=lk, packed=packed)
+  kw = dict(causal=causal, dropout_rate=rate, dropout_rng=jax.random.PRNGKey(5))
+  if lengths:
+    kw["kv_lengths"] = jnp.asarray([lk, lk - 12, 0, 7], jnp.int32)
+  opts = dataclasses.replace(SMALL, fused_backward=fused)
+
+  def grads(fn, **extra):
+    def loss(q, k, v):
+      o = fn(q, k, v, None, q_segment_ids=segs[0], kv_segment_ids=segs[1], **kw, **extra)
+      return jnp.sum(o * w)
+    return jax.grad(loss, (0, 1, 2))(q, k, v)
+
+  calls = []
+  real = fa._fused_backward
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setattr(fa, "_fused_backward", lambda *a: calls.append(1) or real(*a))
+    got = grads(fa.flash_attention, options=opts)
+  assert bool(calls) == (fused and not causal)
+  for name, g, r in zip(("dq", "dk", "dv"), got, grads(fa.reference_attention)):
+    assert float(jnp.max(jnp.abs(r))) > 0, name
+    np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4 * float(jnp.max(jnp.abs(r))),
+                               err_msg=name)
+  if lengths:  # keys past a row's length get no gradient, and a row without keys none at all
+    assert bool(jnp.all(got[1][1, lk - 12:] == 0)) and bool(jnp.all(got[1][2] == 0))
+    assert bool(jnp.all(got[0][2] == 0))
+
+
 @pytest.mark.parametrize("causal,rate,lq,lk", [
     (False, 0.0, 32, 32),  # encoder
     (True, 0.3, 32, 32),  # decoder self-attention with dropout
