@@ -15,8 +15,10 @@ is empty) and passes no gradient; the einsum path gives such rows a uniform aver
 the two agree on every row that sees at least one key (padding rows are never read by the loss).
 
 `flash_attention(q, k, v, ...)` is differentiable (custom VJP: one forward kernel storing the
-log-sum-exp per row, a dK/dV(/dbias) kernel and a dQ kernel; with a bias, the dK/dV kernel
-stores every row's dS, and one kernel reads them once for dQ and the bias gradient). Under
+log-sum-exp per row; with a bias, a dK/dV kernel that stores every row's dS, and one kernel that
+reads them once for dQ and the bias gradient; without a bias and not causal, up to 128 queries
+(T5's cross-attention), one kernel per row and head for dQ, dK and dV; otherwise a dK/dV kernel
+and a dQ kernel). Under
 a mesh it runs per shard through `jax.shard_map`: batch over the mesh axes of "batch", heads
 over those of "heads"; the bias gradient of batch-sharded rows is summed across shards by the
 map's transpose.
