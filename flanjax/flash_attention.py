@@ -167,6 +167,36 @@ def _recompute(q, k, v, do, bias_blk, mask, lse):
   return jnp.exp(s - lse[:, None]), _dot(do, v, trans_b=True)
 
 
+def _drop(opts: FlashOptions, rows, k_idx, p, dp):
+  """(p with dropout, dp with dropout) of a [q, k] block: the kept entries scaled by
+  1/(1 - rate), the dropped ones zero; unchanged without dropout (`rows` None)."""
+  if rows is None:
+    return p, dp
+  keep = _keep(rows, k_idx, opts.dropout_rate)
+  scale = 1.0 / (1.0 - opts.dropout_rate)
+  return jnp.where(keep, p * scale, 0.0), jnp.where(keep, dp * scale, 0.0)
+
+
+def _query_rows(q_ref, do_ref, lse_ref, delta_ref, qseg_ref, kvlen_ref, seed_ref, b, h, qs,
+                q_idx, num_heads: int):
+  """What a backward program reads once for its queries `qs` of row b, head h: q, do [n, d],
+  lse, delta [n], segment ids [n] (or None), the row's kv length (or None) and the dropout row
+  hashes (or None)."""
+  return (q_ref[b, qs, h, :], do_ref[b, qs, h, :], lse_ref[b, h, qs], delta_ref[b, h, qs],
+          None if qseg_ref is None else qseg_ref[b, qs],
+          None if kvlen_ref is None else kvlen_ref[b],
+          None if seed_ref is None else _kernel_rows(seed_ref, b, h, num_heads, q_idx))
+
+
+def _block_runs(q_seg, k_seg, live):
+  """Whether a backward program visits a block (None: always): its segment ranges meet and,
+  with kv lengths, the key block starts before the row's last real key (`live`)."""
+  meet = None if q_seg is None else _segments_meet(q_seg, k_seg)
+  if live is not None:
+    meet = live if meet is None else jnp.logical_and(meet, live)
+  return meet
+
+
 def _segments_meet(q_seg, k_seg) -> Array:
   """False when no query segment id of the block can equal a key's (the block is all masked)."""
   return jnp.logical_and(jnp.min(q_seg) <= jnp.max(k_seg), jnp.min(k_seg) <= jnp.max(q_seg))
@@ -290,7 +320,6 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, kvlen_ref, se
   ks = pl.ds(j * bk, bk)
   k_idx = j * bk + jax.lax.broadcasted_iota(jnp.int32, (bk,), 0)
   d = q_ref.shape[-1]
-  scale = 1.0 / (1.0 - opts.dropout_rate)
   # Causal: query blocks wholly before this key block see none of it (clamped: k_len > q_len).
   lower = jnp.minimum((j * bk) // bq, q_len // bq) if opts.causal else None
   zero_fill = dbias_ref is not None and rows_mode
@@ -310,9 +339,7 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, kvlen_ref, se
     def body(i, carry):
       qs = pl.ds(i * bq, bq)
       q_seg = None if qseg_ref is None else qseg_ref[b, qs]
-      meet = None if q_seg is None else _segments_meet(q_seg, k_seg)
-      if live is not None:
-        meet = live if meet is None else jnp.logical_and(meet, live)
+      meet = _block_runs(q_seg, k_seg, live)
 
       def update(carry):
         dk, dv = carry
@@ -322,13 +349,8 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, kvlen_ref, se
         bias_blk = None if bias_ref is None else bias_ref[h, qs, ks]
         p, dp = _recompute(q, k, v, do, bias_blk,
                            _visible(opts, q_idx, k_idx, q_seg, k_seg, kv_len), lse_ref[b, h, qs])
-        if seed_ref is not None:
-          keep = _keep(_kernel_rows(seed_ref, b, h, num_heads, q_idx), k_idx,
-                       opts.dropout_rate)
-          p_drop = jnp.where(keep, p * scale, 0.0)
-          dp = jnp.where(keep, dp * scale, 0.0)
-        else:
-          p_drop = p
+        rows = None if seed_ref is None else _kernel_rows(seed_ref, b, h, num_heads, q_idx)
+        p_drop, dp = _drop(opts, rows, k_idx, p, dp)
         dv = dv + _dot(p_drop.astype(do.dtype), do, trans_a=True)
         ds = p * (dp - delta_ref[b, h, qs][:, None])
         dk = dk + _dot(ds.astype(q.dtype), q, trans_a=True)
@@ -369,14 +391,9 @@ def _dq_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, kvlen_ref, see
   k_len = k_ref.shape[1]
   qs = pl.ds(i * bq, bq)
   q_idx = i * bq + jax.lax.broadcasted_iota(jnp.int32, (bq,), 0)
-  q = q_ref[b, qs, h, :]
-  do = do_ref[b, qs, h, :]
-  lse = lse_ref[b, h, qs]
-  delta = delta_ref[b, h, qs]
-  q_seg = None if qseg_ref is None else qseg_ref[b, qs]
-  kv_len = None if kvlen_ref is None else kvlen_ref[b]
-  rows = None if seed_ref is None else _kernel_rows(seed_ref, b, h, num_heads, q_idx)
-  scale = 1.0 / (1.0 - opts.dropout_rate)
+  q, do, lse, delta, q_seg, kv_len, rows = _query_rows(
+      q_ref, do_ref, lse_ref, delta_ref, qseg_ref, kvlen_ref, seed_ref, b, h, qs, q_idx,
+      num_heads)
 
   def body(j, dq):
     ks = pl.ds(j * bk, bk)
@@ -389,7 +406,8 @@ def _dq_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, kvlen_ref, see
       bias_blk = None if bias_ref is None else bias_ref[h, qs, ks]
       p, dp = _recompute(q, k, v, do, bias_blk,
                          _visible(opts, q_idx, k_idx, q_seg, k_seg, kv_len), lse)
-      if rows is not None:
+      if rows is not None:  # (only dp: `_drop`'s dropped p is not needed here)
+        scale = 1.0 / (1.0 - opts.dropout_rate)
         dp = jnp.where(_keep(rows, k_idx, opts.dropout_rate), dp * scale, 0.0)
       ds = p * (dp - delta[:, None])
       return dq + _dot(ds.astype(k.dtype), k)
@@ -414,23 +432,16 @@ def _fused_kernel(q_ref, k_ref, v_ref, qseg_ref, kseg_ref, kvlen_ref, seed_ref, 
   bk = opts.bwd_block_k
   q_len, d = q_ref.shape[1], q_ref.shape[-1]
   k_len = k_ref.shape[1]
-  q = q_ref[b, :, h, :]  # [q_len, d]
-  do = do_ref[b, :, h, :]
-  lse = lse_ref[b, h, :]  # [q_len]
-  delta = delta_ref[b, h, :]
   q_idx = jax.lax.broadcasted_iota(jnp.int32, (q_len,), 0)
-  q_seg = None if qseg_ref is None else qseg_ref[b, :]
-  kv_len = None if kvlen_ref is None else kvlen_ref[b]
-  rows = None if seed_ref is None else _kernel_rows(seed_ref, b, h, num_heads, q_idx)
-  scale = 1.0 / (1.0 - opts.dropout_rate)
+  q, do, lse, delta, q_seg, kv_len, rows = _query_rows(  # q, do [q_len, d]
+      q_ref, do_ref, lse_ref, delta_ref, qseg_ref, kvlen_ref, seed_ref, b, h, slice(None),
+      q_idx, num_heads)
 
   def body(j, dq):
     ks = pl.ds(j * bk, bk)
     k_seg = None if kseg_ref is None else kseg_ref[b, ks]
-    meet = None if q_seg is None else _segments_meet(q_seg, k_seg)
-    if kv_len is not None:  # a key block wholly past the row's last real key
-      live = j * bk < kv_len
-      meet = live if meet is None else jnp.logical_and(meet, live)
+    # a key block wholly past the row's last real key is skipped
+    meet = _block_runs(q_seg, k_seg, None if kv_len is None else j * bk < kv_len)
 
     def update(dq):
       k_idx = j * bk + jax.lax.broadcasted_iota(jnp.int32, (bk,), 0)
@@ -438,12 +449,7 @@ def _fused_kernel(q_ref, k_ref, v_ref, qseg_ref, kseg_ref, kvlen_ref, seed_ref, 
       v = v_ref[b, ks, h, :]
       p, dp = _recompute(q, k, v, do, None,
                          _visible(opts, q_idx, k_idx, q_seg, k_seg, kv_len), lse)
-      if rows is not None:
-        keep = _keep(rows, k_idx, opts.dropout_rate)
-        p_drop = jnp.where(keep, p * scale, 0.0)
-        dp = jnp.where(keep, dp * scale, 0.0)
-      else:
-        p_drop = p
+      p_drop, dp = _drop(opts, rows, k_idx, p, dp)
       dv_ref[b, ks, h, :] = _dot(p_drop.astype(do.dtype), do, trans_a=True).astype(dv_ref.dtype)
       ds = (p * (dp - delta[:, None])).astype(q.dtype)  # [q_len, bk]
       dk_ref[b, ks, h, :] = _dot(ds, q, trans_a=True).astype(dk_ref.dtype)

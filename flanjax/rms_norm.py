@@ -42,9 +42,15 @@ _BWD_PROGRAMS = 1024  # backward programs (grid-stride over row blocks): partial
 def reference(x: Array, scale: Array, eps: float, dtype=None) -> Array:
   """The layer norm in jnp (XLA's, `norm_impl="xla"`): float32 statistics, output in `dtype`
   (default x's)."""
+  return _xla_forward(x, scale, eps, dtype)[0]
+
+
+def _xla_forward(x, scale, eps, dtype=None):
+  """`_forward` in jnp, any rank: y [..., d] in `dtype` (default x's) and the per-row rsqrt
+  [...] float32 (the backward kernel's residual)."""
   x32 = x.astype(jnp.float32)
-  r = jax.lax.rsqrt(jnp.mean(jnp.square(x32), axis=-1, keepdims=True) + eps)
-  return (x32 * r * scale.astype(jnp.float32)).astype(dtype or x.dtype)
+  r = jax.lax.rsqrt(jnp.mean(jnp.square(x32), axis=-1) + eps)  # [...]
+  return (x32 * r[..., None] * scale.astype(jnp.float32)).astype(dtype or x.dtype), r
 
 
 def _tiling(d: int) -> tuple[int, int]:
@@ -136,13 +142,6 @@ def _backward(x2, scale, r, dy2, dres2):
 
 def _no_residual(kernel, x_ref, s_ref, r_ref, dy_ref, dx_ref, ds_ref):
   kernel(x_ref, s_ref, r_ref, dy_ref, None, dx_ref, ds_ref)
-
-
-def _xla_forward(x2, scale, eps):
-  """`_forward` in jnp: y [rows, d] in x's dtype and the per-row rsqrt [rows] float32."""
-  x32 = x2.astype(jnp.float32)
-  r = jax.lax.rsqrt(jnp.mean(jnp.square(x32), axis=-1) + eps)  # [rows]
-  return (x32 * r[:, None] * scale).astype(x2.dtype), r
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
