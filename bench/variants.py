@@ -322,3 +322,19 @@ def two_kernel_backward():
     return dataclasses.replace(options_for(*args, **kwargs), fused_backward=False)
 
   fa.options_for = patched
+
+
+# --------------------------------------------------------------------------- the gated GELU
+
+
+def gelu_no_epilogue():
+  """The gated GELU with its `gate` behind an optimization barrier, so that XLA cannot move
+  the GELU into the `wi_0` GEMM's cuBLASLt epilogue (`geluaux`, which also writes the
+  pre-activation as an aux output): the GEMM writes `gate` and one elementwise fusion computes
+  gelu(gate) * lin, as the backward's fusion already does."""
+  orig = layers.gated_gelu
+
+  def patched(gate, lin):
+    return orig(jax.lax.optimization_barrier(gate), lin)
+
+  layers.gated_gelu = patched
