@@ -338,3 +338,19 @@ def gelu_no_epilogue():
     return orig(jax.lax.optimization_barrier(gate), lin)
 
   layers.gated_gelu = patched
+
+
+# --------------------------------------------------------------------------- the loss
+
+
+def ce_autodiff():
+  """The cross entropy before NOTES row 88: the forward of `losses._cross_entropy_fwd`
+  differentiated by autodiff (a float32 softmax term, a scattered one-hot term, then the cast
+  to bf16) instead of its one-pass custom VJP."""
+  from flanjax import losses
+
+  def cross_entropy_with_logits(logits, targets, *, z_loss=0.0, label_smoothing=0.0):
+    return losses._cross_entropy_fwd(logits.astype(jnp.float32), targets, float(z_loss),
+                                     float(label_smoothing))[0]
+
+  losses.cross_entropy_with_logits = cross_entropy_with_logits
