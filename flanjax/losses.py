@@ -48,7 +48,11 @@ def _smoothing(vocab: int, label_smoothing: float) -> tuple[float, float, float]
 
 def _cross_entropy_fwd(logits, targets, z_loss, label_smoothing):
   vocab = logits.shape[-1]
-  log_z = jax.nn.logsumexp(logits, axis=-1)  # [batch, length]
+  # log Z as jax.nn.logsumexp computes it, keeping the max and the sum for the backward
+  m = jnp.max(logits, axis=-1)
+  m = jnp.where(jnp.isfinite(m), m, 0.0)  # [batch, length]
+  sum_exp = jnp.sum(jnp.exp(logits - m[..., None]), axis=-1)
+  log_z = m + jnp.log(sum_exp)
   target_logit = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
   nll = log_z - target_logit  # -log p(target)
   if label_smoothing:
@@ -59,7 +63,7 @@ def _cross_entropy_fwd(logits, targets, z_loss, label_smoothing):
   else:
     loss = nll
   zl = z_loss * jnp.square(log_z)
-  return (loss + zl, zl), (logits, targets, log_z)
+  return (loss + zl, zl), (logits, targets, m, sum_exp, log_z)
 
 
 def _cross_entropy_bwd(z_loss, label_smoothing, res, g):
@@ -68,10 +72,12 @@ def _cross_entropy_bwd(z_loss, label_smoothing, res, g):
   logits, one bf16 write. Autodiff of the forward wrote the softmax term and a scattered
   one-hot term as float32 [tokens, vocab] tensors and then cast their sum: three passes more
   (bench/NOTES.md row 88)."""
-  logits, targets, log_z = res  # [b, l, v], [b, l], [b, l]
+  logits, targets, m, sum_exp, log_z = res  # [b, l, v], [b, l], then [b, l] each
   g_total, g_zl = g  # cotangents of (loss + zl) and zl, [b, l]
   vocab = logits.shape[-1]
-  p = jnp.exp(logits - log_z[..., None])  # softmax, [b, l, v]
+  # softmax [b, l, v] as autodiff of logsumexp forms it: exp(x - log Z) would carry log Z's
+  # rounding (~1e-6 relative for |log Z| ~ 10) into every entry, 3x the error
+  p = jnp.exp(logits - m[..., None]) / sum_exp[..., None]
   onehot = jax.lax.broadcasted_iota(jnp.int32, logits.shape, 2) == targets[..., None]
   if label_smoothing:  # d/dlogits of confidence * nll - low * (sum_logp + nll)
     confidence, low, _ = _smoothing(vocab, label_smoothing)

@@ -121,3 +121,21 @@ def test_cross_entropy_gradient_in_bf16_logits_and_under_jit():
 def test_cross_entropy_rejects_bad_settings(kw, match):
   with pytest.raises(FlanjaxError, match=match):
     losses.cross_entropy_with_logits(jnp.zeros((1, 1, 3)), jnp.zeros((1, 1), jnp.int32), **kw)
+
+
+def test_cross_entropy_gradient_is_as_accurate_as_autodiff():
+  """The one-pass backward forms the softmax from the forward's max and sum, as autodiff of
+  logsumexp does: exp(x - log Z) carried log Z's rounding into every entry (max error 4.6e-7
+  here against autodiff's 1.5e-7 and today's 1.9e-7, from a float64 reference)."""
+  rng = np.random.default_rng(0)
+  logits = (rng.normal(size=(64, 16, 500)) * 4).astype(np.float32)
+  targets = rng.integers(0, 500, size=(64, 16))
+  w = rng.uniform(size=(64, 16)).astype(np.float32)
+  x = logits.astype(np.float64)
+  p = np.exp(x - x.max(-1, keepdims=True))
+  p /= p.sum(-1, keepdims=True)
+  np.put_along_axis(p, targets[..., None], np.take_along_axis(p, targets[..., None], -1) - 1, -1)
+  want = p * w[..., None]
+  got = jax.grad(lambda v: jnp.sum(losses.cross_entropy_with_logits(
+      v, jnp.asarray(targets))[0] * w))(jnp.asarray(logits))
+  assert np.max(np.abs(np.asarray(got, np.float64) - want)) < 3e-7
