@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import assert_grads_close
+from mesh_models import TESTS_DIR
 
 from flanjax import layers, losses
 from flanjax import model as M
@@ -129,33 +130,21 @@ def test_norm_under_a_data_parallel_mesh_and_fallback(python_runner):
   """Under a data-parallel mesh the kernel runs per batch shard (the scale's gradient summed
   across them); on a (data, model) mesh, where rows are not split over every device, the
   layer falls back to XLA. Both agree with XLA on loss and gradients."""
-  code = textwrap.dedent("""
-      import flax.linen as nn, jax, jax.numpy as jnp, numpy as np
-      from flanjax import layers, losses, model as M, partitioning
-      from flanjax.config import get_config
-      cfg = get_config("tiny", vocab_size=97, d_model=24, head_dim=8, num_heads=2, d_ff=40,
-                       num_encoder_layers=1, num_decoder_layers=1, dtype="float32")
-      params = M.init_params(cfg, jax.random.PRNGKey(0))
-      rng = np.random.default_rng(0)
-      enc = rng.integers(2, 97, (4, 16)).astype(np.int32)
-      dec = rng.integers(2, 97, (4, 8)).astype(np.int32)
+  code = textwrap.dedent(f"""
+      import sys; sys.path.insert(0, {TESTS_DIR!r})
+      import jax.numpy as jnp
+      from flanjax import layers
+      from mesh_models import assert_same, loss_and_grads, tiny
+      cfg, params, enc, dec = tiny(d_model=24, head_dim=8, d_ff=40, enc_len=16, dec_len=8)
       def run(impl, mesh_shape, expect_axes):
-        c = cfg.replace(norm_impl=impl)
-        def f(p):
+        def check():
           assert layers._norm_batch_axes(jnp.ones((4, 16, 24))) == expect_axes
-          logits = M.T5(c).apply({"params": p}, enc, dec)
-          return losses.weighted_sums(logits, dec, np.ones((4, 8), np.float32))["loss"]
-        with jax.set_mesh(partitioning.make_mesh(mesh_shape)), \\
-             nn.logical_axis_rules(partitioning.STANDARD_LOGICAL_AXIS_RULES):
-          return jax.jit(jax.value_and_grad(f))(params)
+        return loss_and_grads(cfg.replace(norm_impl=impl), params, mesh_shape, enc, dec,
+                              check=check)
       for mesh_shape, axes in (((4, 1), ("data",)), ((2, 2), None)):
-        l2, g2 = run("xla", mesh_shape, axes)
+        want = run("xla", mesh_shape, axes)
         for impl in ("pallas", "pallas_backward"):
-          l1, g1 = run(impl, mesh_shape, axes)
-          np.testing.assert_allclose(l1, l2, rtol=1e-6)
-          for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
-            np.testing.assert_allclose(a, b, rtol=1e-4,
-                                       atol=1e-5 * float(np.abs(b).max()) + 1e-7)
+          assert_same(run(impl, mesh_shape, axes), want, loss_rtol=1e-6)
       print("OK")
   """)
   assert "OK" in python_runner(code, devices=4).stdout
