@@ -28,7 +28,7 @@ def cross_entropy_with_logits(logits, targets, *, z_loss: float = 0.0,
   Returns (loss [batch, length] including the z-loss term, z_loss [batch, length]).
   The label-smoothed loss is shifted by the entropy of the smoothed target distribution (as in
   T5X), so a perfect prediction has loss 0. The gradient with respect to the logits is written
-  out in one elementwise pass (see `_cross_entropy_bwd`).
+  out in one elementwise pass (see `_cross_entropy_bwd`): reverse-mode only (a `custom_vjp`).
   """
   if not 0.0 <= label_smoothing < 1.0:
     raise FlanjaxError(f"label_smoothing={label_smoothing}: use a value in [0, 1).")
