@@ -259,10 +259,6 @@ def param_norm_fused():
   train._param_norm = optax.tree.norm
 
 
-
-# --------------------------------------------------------------------------- the layer norm
-
-
 # --------------------------------------------------------------------------- the loss
 
 
@@ -309,6 +305,19 @@ def loss_lean():
   correct_from_max()
 
 
+def ce_autodiff():
+  """The cross entropy before NOTES row 88: the forward of `losses._cross_entropy_fwd`
+  differentiated by autodiff (a float32 softmax term, a scattered one-hot term, then the cast
+  to bf16) instead of its one-pass custom VJP."""
+  from flanjax import losses
+
+  def cross_entropy_with_logits(logits, targets, *, z_loss=0.0, label_smoothing=0.0):
+    return losses._cross_entropy_fwd(logits.astype(jnp.float32), targets, float(z_loss),
+                                     float(label_smoothing))[0]
+
+  losses.cross_entropy_with_logits = cross_entropy_with_logits
+
+
 # --------------------------------------------------------------------------- attention backward
 
 
@@ -339,18 +348,3 @@ def gelu_no_epilogue():
 
   layers.gated_gelu = patched
 
-
-# --------------------------------------------------------------------------- the loss
-
-
-def ce_autodiff():
-  """The cross entropy before NOTES row 88: the forward of `losses._cross_entropy_fwd`
-  differentiated by autodiff (a float32 softmax term, a scattered one-hot term, then the cast
-  to bf16) instead of its one-pass custom VJP."""
-  from flanjax import losses
-
-  def cross_entropy_with_logits(logits, targets, *, z_loss=0.0, label_smoothing=0.0):
-    return losses._cross_entropy_fwd(logits.astype(jnp.float32), targets, float(z_loss),
-                                     float(label_smoothing))[0]
-
-  losses.cross_entropy_with_logits = cross_entropy_with_logits

@@ -146,9 +146,7 @@ def _no_residual(kernel, x_ref, s_ref, r_ref, dy_ref, dx_ref, ds_ref):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
 def _norm(x2, scale, eps, with_residual, fused_forward):
-  forward = _forward if fused_forward else _xla_forward
-  y, _ = forward(x2, scale.astype(jnp.float32), eps)
-  return (x2, y) if with_residual else y
+  return _norm_fwd(x2, scale, eps, with_residual, fused_forward)[0]
 
 
 def _norm_fwd(x2, scale, eps, with_residual, fused_forward):
