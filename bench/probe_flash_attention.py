@@ -288,6 +288,16 @@ def main(argv=None):
           impls = ("flash", "flash_offsets") + (() if packed else ("cudnn",))
           res = time_case(name, lq, lk, bias, causal, packed, rate, args.batch, impls=impls,
                           lengths=mode == "lengths", fwd_only=fwd_only)
+          res["flash_offsets_aligned_f32"] = res.pop("flash_offsets")
+          layouts = (("gather", jnp.float32), ("gather", jnp.bfloat16),
+                     ("aligned", jnp.bfloat16))
+          for layout, dtype in layouts:  # the offsets' layout and dtype in the kernels
+            fa.OFFSETS_LAYOUT, fa.KERNEL_OFFSETS_DTYPE = layout, dtype
+            key = f"flash_offsets_{layout}_{'f32' if dtype == jnp.float32 else 'bf16'}"
+            res[key] = time_case(name, lq, lk, bias, causal, packed, rate, args.batch,
+                                 impls=("flash_offsets",), lengths=mode == "lengths",
+                                 fwd_only=fwd_only)["flash_offsets"]
+          fa.OFFSETS_LAYOUT, fa.KERNEL_OFFSETS_DTYPE = "aligned", jnp.float32
           emit(probe="offsets_fwd_ms" if fwd_only else "offsets_fwd_bwd_ms", case=name,
                segments=mode, batch=args.batch, **res)
 

@@ -164,8 +164,16 @@ def _bias_block(bias_ref, h, i0, bq: int, j0, bk: int, q_len: int):
     return None
   if len(bias_ref.shape) == 3:
     return bias_ref[h, pl.ds(i0, bq), pl.ds(j0, bk)]
-  idx = (jax.lax.broadcasted_iota(jnp.int32, (bq, bk), 1)
-         - jax.lax.broadcasted_iota(jnp.int32, (bq, bk), 0) + (j0 - i0 + q_len - 1))
+  jj = jax.lax.broadcasted_iota(jnp.int32, (bq, bk), 1)
+  start = j0 - i0 + q_len - 1 - jax.lax.broadcasted_iota(jnp.int32, (bq, bk), 0)  # per row
+  if OFFSETS_LAYOUT == "gather":
+    return bias_ref[h, start + jj]
+  # "aligned": copies r = 0..C-1 of the offsets shifted by r (`_aligned_copies`); row i reads
+  # copy start % C from start - start % C, a multiple of C: 16-byte vector loads.
+  c = 16 // bias_ref.dtype.itemsize
+  width = bias_ref.shape[1] // c
+  r = start % c
+  idx = pl.multiple_of(r * width + (start - r) + jj, (1, c))
   return bias_ref[h, idx]
 
 
@@ -315,9 +323,31 @@ def _forward(q, k, v, bias, q_seg, k_seg, kv_len, seed, opts: FlashOptions):
 
 
 def _kernel_bias(bias, q):
-  """The bias as the kernels read it: in the compute dtype, as cuDNN does (half the bytes of
-  float32: -0.3 ms of 2.4 per T5-large encoder layer, call 24). Float32 inputs stay exact."""
-  return None if bias is None else bias.astype(q.dtype)
+  """The bias as the kernels read it: dense in the compute dtype, as cuDNN does (half the
+  bytes of float32: -0.3 ms of 2.4 per T5-large encoder layer, call 24; float32 inputs stay
+  exact); per offset in float32 (KERNEL_OFFSETS_DTYPE: 4-byte elements, the smallest that
+  Triton's asynchronous copies prefetch)."""
+  if bias is None:
+    return None
+  if bias.ndim == 3:
+    return bias.astype(q.dtype)
+  bias = bias.astype(KERNEL_OFFSETS_DTYPE)
+  return bias if OFFSETS_LAYOUT == "gather" else _aligned_copies(bias)
+
+
+def _aligned_copies(offsets):
+  """[h, n] -> [h, C * X]: C = 16 bytes / itemsize copies, copy r holding offsets[r:] padded
+  to X = n rounded up to C (a row of the kernel's block then starts C-aligned in one copy)."""
+  h, n = offsets.shape
+  c = 16 // offsets.dtype.itemsize
+  width = -(-n // c) * c
+  padded = jnp.pad(offsets, ((0, 0), (0, width + c - n)))
+  copies = jnp.stack([padded[:, r:r + width] for r in range(c)], axis=1)  # [h, C, X]
+  return copies.reshape(h, c * width)
+
+
+KERNEL_OFFSETS_DTYPE = jnp.float32
+OFFSETS_LAYOUT = "aligned"  # or "gather" (A/B runs)
 
 
 # --------------------------------------------------------------------------- backward
