@@ -50,10 +50,6 @@ def main(argv=None):
   p.add_argument("--fused", action="store_true",
                  help="the cross-attention's backward (no bias): one kernel for dQ, dK, dV "
                       "(`fused_backward`, 4 or 8 warps) vs the dK/dV and dQ kernels")
-  p.add_argument("--offsets", action="store_true",
-                 help="the relative bias per offset (`bias_offsets` [h, q + k - 1], gathered "
-                      "per block) vs dense ([h, q, k], a block read per block), forward and "
-                      "forward + backward, against cuDNN (dense) where it applies")
   p.add_argument("--batch", type=int, default=64)
   args = p.parse_args(argv)
   import jax
@@ -98,25 +94,16 @@ def main(argv=None):
 
   def check(name, lq, lk, bias, causal, packed, rate, batch=4, mode=None):
     """bf16 kernel vs float32 reference: relative errors of the output and the gradients.
-    `mode="inplace"`: the in-place bias gradient over 4 rows per group (batch 8, 2 groups);
-    `mode="offsets"`: the bias per offset (`bias_offsets`), the reference reading its dense
-    form."""
+    `mode="inplace"`: the in-place bias gradient over 4 rows per group (batch 8, 2 groups)."""
     q, k, v, bi, w, qseg, kseg = inputs(batch, lq, lk, 4, 64, bias, packed)
     rng = jax.random.PRNGKey(7)
     opts = None
-    if mode == "offsets":
-      bi = jax.random.normal(jax.random.PRNGKey(11), (4, lq + lk - 1), jnp.float32)
-      flash = lambda q, k, v, off, **kw: fa.flash_attention(q, k, v, bias_offsets=off, **kw)
-      ref = lambda q, k, v, off, **kw: fa.reference_attention(
-          q, k, v, fa.bias_from_offsets(off, lq, lk), **kw)
-    else:
-      flash, ref = fa.flash_attention, fa.reference_attention
-    if mode and mode != "offsets":
+    if mode:
       opts = dataclasses.replace(fa.options_for(lq, lk, causal=causal, dropout_rate=rate),
                                  bias_grad=mode, bias_batch_groups=2)
 
     def loss(fn, q, k, v, bi):
-      kw = {"options": opts} if fn is flash else {}
+      kw = {"options": opts} if fn is fa.flash_attention else {}
       o = fn(q, k, v, bi, q_segment_ids=qseg, kv_segment_ids=kseg, causal=causal,
              dropout_rate=rate, dropout_rng=rng, **kw)
       rows = jnp.ones(o.shape[:2]) if qseg is None else (
@@ -124,9 +111,9 @@ def main(argv=None):
       return jnp.sum(o.astype(jnp.float32) * w * rows[:, :, None, None]), o
     grad = jax.jit(jax.value_and_grad(loss, (1, 2, 3, 4) if bias else (1, 2, 3), has_aux=True),
                    static_argnums=0)
-    (_, o1), g1 = grad(flash, q, k, v, bi)
+    (_, o1), g1 = grad(fa.flash_attention, q, k, v, bi)
     f32 = [x.astype(jnp.float32) if x is not None else None for x in (q, k, v, bi)]
-    (_, o2), g2 = grad(ref, *f32)
+    (_, o2), g2 = grad(fa.reference_attention, *f32)
     errs = {"out": rel(o1, o2)}
     errs.update({n: rel(a, b) for n, a, b in zip(("dq", "dk", "dv", "dbias"), g1, g2)})
     emit(probe="check", case=name, packed=packed, dropout=rate, mode=mode or "default",
@@ -139,8 +126,6 @@ def main(argv=None):
           check(name, lq, lk, bias, causal, packed, rate)
     for name, lq, lk, bias, causal in cases[:2]:  # not yet run on a GPU (see NOTES row 38)
       check(name, lq, lk, bias, causal, True, 0.1, batch=8, mode="inplace")
-      for packed, rate in ((False, 0.0), (True, 0.1)):
-        check(name, lq, lk, bias, causal, packed, rate, mode="offsets")
 
   def timeit(fn, *xs, n=10):
     out = fn(*xs)
@@ -159,19 +144,15 @@ def main(argv=None):
     return jax.jit(jax.grad(loss, (0, 1, 2, 3) if bias else (0, 1, 2)))
 
   def time_case(name, lq, lk, bias, causal, packed, rate, b, opts=None, impls=("flash",),
-                ones=False, lengths=False, fwd_only=False):
+                ones=False, lengths=False):
     q, k, v, bi, w, qseg, kseg = inputs(b, lq, lk, 16, 64, bias, packed, ones=ones)
     kv_lengths = jnp.full((b,), lk, jnp.int32) if lengths else None  # unpacked rows, no padding
     rng = jax.random.PRNGKey(3)
     res = {}
     for impl in impls:
-      if impl in ("flash", "flash_offsets"):
-        def attn(q, k, v, bi, offsets=impl == "flash_offsets"):
-          if offsets:  # the same bias per offset: its first row and first column
-            bi = jnp.concatenate([bi[0, :, ::-1, 0], bi[0, :, 0, 1:]], axis=1)  # [h, q+k-1]
-          return fa.flash_attention(q, k, v, None if offsets else bi,
-                                    bias_offsets=bi if offsets else None,
-                                    q_segment_ids=qseg, kv_segment_ids=kseg,
+      if impl == "flash":
+        def attn(q, k, v, bi):
+          return fa.flash_attention(q, k, v, bi, q_segment_ids=qseg, kv_segment_ids=kseg,
                                     kv_lengths=kv_lengths, causal=causal, dropout_rate=rate,
                                     dropout_rng=rng, options=opts)
       elif impl == "einsum":
@@ -194,9 +175,7 @@ def main(argv=None):
               q, k, v, bias=None if bi is None else bi.astype(q.dtype), scale=1.0,
               is_causal=causal, implementation="cudnn")
       try:
-        fn = jax.jit(lambda q, k, v, bi, w, attn=attn: attn(q, k, v, bi)) if fwd_only else (
-            fwd_bwd(attn, bias))
-        ms = timeit(fn, q, k, v, bi, w)
+        ms = timeit(fwd_bwd(attn, bias), q, k, v, bi, w)
         res[impl] = round(ms, 3)
       except Exception as e:  # noqa: BLE001 - report and go on
         res[impl] = f"error: {type(e).__name__}: {str(e)[:300]}"
@@ -279,27 +258,6 @@ def main(argv=None):
         res = time_case(name, lq, lk, bias, causal, packed, rate, args.batch, ones=mode == "ones",
                         lengths=mode == "lengths")
         emit(probe="masks_fwd_bwd_ms", case=name, segments=mode, batch=args.batch, **res)
-
-  if args.offsets:
-    for name, lq, lk, bias, causal in cases[:2]:  # the attentions with a bias
-      for mode, packed, rate in (("lengths", False, 0.0), ("packed", True, 0.0),
-                                 ("packed_dropout", True, 0.1)):
-        for fwd_only in (True, False):
-          impls = ("flash", "flash_offsets") + (() if packed else ("cudnn",))
-          res = time_case(name, lq, lk, bias, causal, packed, rate, args.batch, impls=impls,
-                          lengths=mode == "lengths", fwd_only=fwd_only)
-          res["flash_offsets_aligned_f32"] = res.pop("flash_offsets")
-          layouts = (("gather", jnp.float32), ("gather", jnp.bfloat16),
-                     ("aligned", jnp.bfloat16))
-          for layout, dtype in layouts:  # the offsets' layout and dtype in the kernels
-            fa.OFFSETS_LAYOUT, fa.KERNEL_OFFSETS_DTYPE = layout, dtype
-            key = f"flash_offsets_{layout}_{'f32' if dtype == jnp.float32 else 'bf16'}"
-            res[key] = time_case(name, lq, lk, bias, causal, packed, rate, args.batch,
-                                 impls=("flash_offsets",), lengths=mode == "lengths",
-                                 fwd_only=fwd_only)["flash_offsets"]
-          fa.OFFSETS_LAYOUT, fa.KERNEL_OFFSETS_DTYPE = "aligned", jnp.float32
-          emit(probe="offsets_fwd_ms" if fwd_only else "offsets_fwd_bwd_ms", case=name,
-               segments=mode, batch=args.batch, **res)
 
   if args.fused:
     base = fa.options_for(128, 512, causal=False, dropout_rate=0.0)

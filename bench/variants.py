@@ -333,12 +333,6 @@ def two_kernel_backward():
   fa.options_for = patched
 
 
-def dense_kernel_bias():
-  """The Pallas kernel reads the relative bias as a dense [heads, q, k] array, a [bq, bk] block
-  per block from L2 (before `bias_offsets`: the per-offset form gathered from L1)."""
-  layers.RelativePositionBiases.offsets = layers.RelativePositionBiases.for_lengths
-
-
 # --------------------------------------------------------------------------- the gated GELU
 
 

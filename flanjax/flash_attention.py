@@ -3,9 +3,7 @@
 What cuDNN's fused attention cannot do for T5 fine-tuning, this kernel does in one pass without
 materialising `[batch, heads, q, k]` scores:
 - the trainable relative bias of batch 1 (`[heads, q, k]`, shared by every row; read in the
-  compute dtype, as cuDNN reads it), with its float32 gradient summed over the batch; or that
-  bias per offset (`[heads, q + k - 1]`, T5's relative bias of positions 0..len-1), gathered
-  per block from a few KB per head, with its gradient summed per offset;
+  compute dtype, as cuDNN reads it), with its float32 gradient summed over the batch;
 - packed rows: segment ids (a query sees only keys of its own segment; blocks whose segment
   ranges do not meet are skipped) and causal masking; unpacked rows: right padding as kv
   lengths (the loops stop at a row's last real key block);
@@ -153,30 +151,6 @@ def _dot(a, b, trans_a=False, trans_b=False):
   return jax.lax.dot_general(a, b, dims, preferred_element_type=jnp.float32)
 
 
-def _bias_block(bias_ref, h, i0, bq: int, j0, bk: int, q_len: int):
-  """The bias of queries i0.. i0+bq and keys j0.. j0+bk for head h: [bq, bk] (None without).
-
-  A dense bias `[h, q, k]` is read as a block. Per-offset `[h, q_len + k_len - 1]` (T5's
-  relative bias of positions 0..len-1: bias[i, j] = offsets[j - i + q_len - 1]) is gathered
-  from the head's q_len + k_len - 1 values, a few KB that stay in L1, instead of reading a
-  [bq, bk] block from L2 per block (as many bytes as the K and V blocks together)."""
-  if bias_ref is None:
-    return None
-  if len(bias_ref.shape) == 3:
-    return bias_ref[h, pl.ds(i0, bq), pl.ds(j0, bk)]
-  jj = jax.lax.broadcasted_iota(jnp.int32, (bq, bk), 1)
-  start = j0 - i0 + q_len - 1 - jax.lax.broadcasted_iota(jnp.int32, (bq, bk), 0)  # per row
-  if OFFSETS_LAYOUT == "gather":
-    return bias_ref[h, start + jj]
-  # "aligned": copies r = 0..C-1 of the offsets shifted by r (`_aligned_copies`); row i reads
-  # copy start % C from start - start % C, a multiple of C: 16-byte vector loads.
-  c = 16 // bias_ref.dtype.itemsize
-  width = bias_ref.shape[1] // c
-  r = start % c
-  idx = pl.multiple_of(r * width + (start - r) + jj, (1, c))
-  return bias_ref[h, idx]
-
-
 def _scores(q, k, bias_blk, mask):
   """s = q k^T (+ bias), masked keys at -inf: float32 [bq, bk]."""
   s = _dot(q, k, trans_b=True)
@@ -262,7 +236,7 @@ def _fwd_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, kvlen_ref, se
     def update(carry):
       acc, m, l = carry
       k_idx = j * bk + jax.lax.broadcasted_iota(jnp.int32, (bk,), 0)
-      bias_blk = _bias_block(bias_ref, h, i * bq, bq, j * bk, bk, q_ref.shape[1])
+      bias_blk = None if bias_ref is None else bias_ref[h, qs, ks]
       s = _scores(q, k_ref[b, ks, h, :], bias_blk,
                   _visible(opts, q_idx, k_idx, q_seg, k_seg, kv_len))
       m_new = jnp.maximum(m, jnp.max(s, axis=1))
@@ -323,31 +297,9 @@ def _forward(q, k, v, bias, q_seg, k_seg, kv_len, seed, opts: FlashOptions):
 
 
 def _kernel_bias(bias, q):
-  """The bias as the kernels read it: dense in the compute dtype, as cuDNN does (half the
-  bytes of float32: -0.3 ms of 2.4 per T5-large encoder layer, call 24; float32 inputs stay
-  exact); per offset in float32 (KERNEL_OFFSETS_DTYPE: 4-byte elements, the smallest that
-  Triton's asynchronous copies prefetch)."""
-  if bias is None:
-    return None
-  if bias.ndim == 3:
-    return bias.astype(q.dtype)
-  bias = bias.astype(KERNEL_OFFSETS_DTYPE)
-  return bias if OFFSETS_LAYOUT == "gather" else _aligned_copies(bias)
-
-
-def _aligned_copies(offsets):
-  """[h, n] -> [h, C * X]: C = 16 bytes / itemsize copies, copy r holding offsets[r:] padded
-  to X = n rounded up to C (a row of the kernel's block then starts C-aligned in one copy)."""
-  h, n = offsets.shape
-  c = 16 // offsets.dtype.itemsize
-  width = -(-n // c) * c
-  padded = jnp.pad(offsets, ((0, 0), (0, width + c - n)))
-  copies = jnp.stack([padded[:, r:r + width] for r in range(c)], axis=1)  # [h, C, X]
-  return copies.reshape(h, c * width)
-
-
-KERNEL_OFFSETS_DTYPE = jnp.float32
-OFFSETS_LAYOUT = "aligned"  # or "gather" (A/B runs)
+  """The bias as the kernels read it: in the compute dtype, as cuDNN does (half the bytes of
+  float32: -0.3 ms of 2.4 per T5-large encoder layer, call 24). Float32 inputs stay exact."""
+  return None if bias is None else bias.astype(q.dtype)
 
 
 # --------------------------------------------------------------------------- backward
@@ -394,7 +346,7 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, kvlen_ref, se
         q_idx = i * bq + jax.lax.broadcasted_iota(jnp.int32, (bq,), 0)
         q = q_ref[b, qs, h, :]
         do = do_ref[b, qs, h, :]
-        bias_blk = _bias_block(bias_ref, h, i * bq, bq, j * bk, bk, q_len)
+        bias_blk = None if bias_ref is None else bias_ref[h, qs, ks]
         p, dp = _recompute(q, k, v, do, bias_blk,
                            _visible(opts, q_idx, k_idx, q_seg, k_seg, kv_len), lse_ref[b, h, qs])
         rows = None if seed_ref is None else _kernel_rows(seed_ref, b, h, num_heads, q_idx)
@@ -451,7 +403,7 @@ def _dq_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, kvlen_ref, see
       k_idx = j * bk + jax.lax.broadcasted_iota(jnp.int32, (bk,), 0)
       k = k_ref[b, ks, h, :]
       v = v_ref[b, ks, h, :]
-      bias_blk = _bias_block(bias_ref, h, i * bq, bq, j * bk, bk, q_ref.shape[1])
+      bias_blk = None if bias_ref is None else bias_ref[h, qs, ks]
       p, dp = _recompute(q, k, v, do, bias_blk,
                          _visible(opts, q_idx, k_idx, q_seg, k_seg, kv_len), lse)
       if rows is not None:  # (only dp: `_drop`'s dropped p is not needed here)
@@ -588,24 +540,6 @@ def _row_groups(requested: int, batch: int, programs_per_group: int) -> int:
   return max(c for c in range(1, batch + 1) if batch % c == 0 and c <= want)
 
 
-def diagonal_sums(g: Array) -> Array:
-  """g [h, q, k] -> s [h, q + k - 1], s[:, j - i + q - 1] = the sum of g[:, i, j] over each
-  diagonal (the gradient of a per-offset bias; no scatter).
-
-  Rows are flipped, padded by q and re-read with a row stride one shorter, which lines every
-  diagonal up in one column."""
-  h, lq, lk = g.shape
-  g = jnp.pad(jnp.flip(g, axis=1), ((0, 0), (0, 0), (0, lq)))  # [h, q, k+q]
-  g = g.reshape(h, lq * (lk + lq))[:, : lq * (lk + lq - 1)].reshape(h, lq, lk + lq - 1)
-  return jnp.sum(g, axis=1)
-
-
-def bias_from_offsets(offsets: Array, q_len: int, k_len: int) -> Array:
-  """Per-offset bias [h, q + k - 1] -> the dense bias [1, h, q, k] it stands for."""
-  index = jnp.arange(k_len)[None, :] - jnp.arange(q_len)[:, None] + q_len - 1  # [q, k]
-  return offsets[:, index][None]
-
-
 def _backward(opts: FlashOptions, res, do):
   q, k, v, bias, q_seg, k_seg, kv_len, seed, out, lse = res
   batch, q_len, heads, d = q.shape
@@ -646,17 +580,13 @@ def _backward(opts: FlashOptions, res, do):
       compiler_params=_compiler_params(opts), interpret=opts.interpret,
       name="flanjax_flash_dkv")(*args, *((dbias0,) if inplace else ()))
   dk, dv = outs[0], outs[1]
-  dbias = None  # [h, q, k] (or per offset [h, q + k - 1]): summed over the rows in float32
-
-  def bias_grad(dense):  # float32 [h, q, k] -> the bias's shape and dtype
-    return (dense if bias.ndim == 3 else diagonal_sums(dense)).astype(bias.dtype)
-
+  dbias = None  # [h, q, k]: summed over the groups or rows in float32
   if bias is not None:
     if (not inplace and opts.dq_from_rows and opts.rows_reader == "kernel"
         and k_len <= ROWS_KERNEL_MAX_KEYS):  # one read of the rows for dQ and the sum
       dq, dbias = _read_rows(opts, outs[2], k, q.dtype)
-      return dq, dk, dv, bias_grad(dbias), None, None, None, None
-    dbias = bias_grad(jnp.sum(outs[2].astype(jnp.float32), axis=0))
+      return dq, dk, dv, dbias.astype(bias.dtype), None, None, None, None
+    dbias = jnp.sum(outs[2].astype(jnp.float32), axis=0).astype(bias.dtype)
     if not inplace and opts.dq_from_rows:
       # dS [b, h, q, k] of every row is stored (zeros where masked or skipped): dQ = dS K.
       ds = outs[2].astype(k.dtype)  # (a no-op for bf16 and float32 compute)
@@ -748,7 +678,6 @@ def options_for(q_len: int, k_len: int, *, causal: bool, dropout_rate: float,
 
 
 def flash_attention(q: Array, k: Array, v: Array, bias: Array | None = None, *,
-                    bias_offsets: Array | None = None,
                     q_segment_ids: Array | None = None, kv_segment_ids: Array | None = None,
                     kv_lengths: Array | None = None, causal: bool = False,
                     dropout_rate: float = 0.0, dropout_rng: Array | None = None,
@@ -757,10 +686,6 @@ def flash_attention(q: Array, k: Array, v: Array, bias: Array | None = None, *,
   """Fused attention, T5 convention (no scaling). Differentiable in q, k, v and bias.
 
   q [b, q, h, d], k/v [b, k, h, d]; bias [1, h, q, k] (float32, shared by all rows) or None;
-  or instead `bias_offsets` [h, q + k - 1], a bias that depends only on the offset j - i
-  (T5's relative bias of positions 0..len-1, `bias_from_offsets`): the kernels then gather
-  each block's bias from the head's few KB of offsets instead of reading [q, k] per head, and
-  the gradient is per offset too;
   q_segment_ids [b, q] / kv_segment_ids [b, k] int32: a query sees keys of equal id (give both
   or neither); kv_lengths [b] int32 hides keys from that index on (right padding: cheaper than
   segment ids, as blocks past it are not visited); `causal` hides keys after the query. With
@@ -791,13 +716,6 @@ def flash_attention(q: Array, k: Array, v: Array, bias: Array | None = None, *,
     raise ValueError(f"flash_attention: bias must be [1, heads, q, k] = "
                      f"{(1, heads, q_len, k_len)} (one bias shared by every row), got "
                      f"{bias.shape}.")
-  if bias_offsets is not None:
-    if bias is not None:
-      raise ValueError("flash_attention: give bias or bias_offsets, not both.")
-    if bias_offsets.shape != (heads, q_len + k_len - 1):
-      raise ValueError(f"flash_attention: bias_offsets must be [heads, q + k - 1] = "
-                       f"{(heads, q_len + k_len - 1)} (one value per offset j - i), got "
-                       f"{bias_offsets.shape}.")
   if options is None:
     options = options_for(q.shape[1], k.shape[1], causal=causal, dropout_rate=dropout_rate)
   options = dataclasses.replace(options, causal=causal, dropout_rate=dropout_rate)
@@ -807,7 +725,7 @@ def flash_attention(q: Array, k: Array, v: Array, bias: Array | None = None, *,
   seed = None
   if dropout_rate > 0:
     seed = _dropout_seed(dropout_rng, dropout_seed, "flash_attention")
-  bias3 = bias_offsets if bias is None else bias[0]  # [h, q, k], [h, q + k - 1] or None
+  bias3 = None if bias is None else bias[0]  # [h, q, k]
   q_seg = None if q_segment_ids is None else q_segment_ids.astype(jnp.int32)
   k_seg = None if kv_segment_ids is None else kv_segment_ids.astype(jnp.int32)
   kv_len = None if kv_lengths is None else kv_lengths.astype(jnp.int32)
@@ -830,7 +748,7 @@ def flash_attention(q: Array, k: Array, v: Array, bias: Array | None = None, *,
   from jax.sharding import PartitionSpec as P
   batch_axes, head_axes = mesh_axes
   qkv = P(batch_axes, None, head_axes, None)
-  specs = (qkv, qkv, qkv, None if bias3 is None else P(head_axes, *(None,) * (bias3.ndim - 1)),
+  specs = (qkv, qkv, qkv, None if bias3 is None else P(head_axes, None, None),
            None if q_seg is None else P(batch_axes, None),
            None if k_seg is None else P(batch_axes, None),
            None if kv_len is None else P(batch_axes), None if seed is None else P())

@@ -188,6 +188,18 @@ def _static_offset_buckets(q_len: int, k_len: int, bidirectional: bool, num_buck
   return tuple(int(b) for b in np.asarray(buckets))
 
 
+def _diagonal_sums(g: Array) -> Array:
+  """g [h, q, k] -> s [h, q+k-1] with s[:, k - q + q_len - 1] = sum of g[:, q, k] (no scatter).
+
+  Rows are flipped, padded by q_len and re-read with a row stride one shorter, which lines every
+  diagonal up in one column.
+  """
+  h, lq, lk = g.shape
+  g = jnp.pad(jnp.flip(g, axis=1), ((0, 0), (0, 0), (0, lq)))  # [h, q, k+q]
+  g = g.reshape(h, lq * (lk + lq))[:, : lq * (lk + lq - 1)].reshape(h, lq, lk + lq - 1)
+  return jnp.sum(g, axis=1)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
 def _toeplitz_bias(rel_embedding: Array, q_len: int, k_len: int,
                    offset_buckets: tuple[int, ...]) -> Array:
@@ -205,7 +217,7 @@ def _toeplitz_bias_fwd(rel_embedding, q_len, k_len, offset_buckets):
 
 def _toeplitz_bias_bwd(q_len, k_len, offset_buckets, res, g):
   num_buckets = res.shape[2]
-  per_offset = flash_attention.diagonal_sums(jnp.sum(g.astype(jnp.float32), axis=0))  # [h, q+k-1]
+  per_offset = _diagonal_sums(jnp.sum(g.astype(jnp.float32), axis=0))  # [h, q+k-1]
   onehot = np.eye(num_buckets, dtype=np.float32)[np.asarray(offset_buckets)]  # [q+k-1, n]
   d_rel = jnp.dot(per_offset, onehot, precision=jax.lax.Precision.HIGHEST)  # [h, n]
   return (d_rel.astype(res.dtype),)
@@ -269,15 +281,6 @@ class RelativePositionBiases(nn.Module):
                                             cfg.relative_attention_num_buckets,
                                             cfg.relative_attention_max_distance)
     return _toeplitz_bias(self.rel_embedding.astype(jnp.float32), q_len, k_len, offset_buckets)
-
-  def offsets(self, q_len: int, k_len: int) -> Array:
-    """`for_lengths`' bias per offset j - i (-(q_len-1) .. k_len-1): float32 [heads, q+k-1],
-    the form the Pallas kernel reads (`flash_attention.bias_from_offsets` gives the dense)."""
-    cfg = self.config
-    offset_buckets = _static_offset_buckets(q_len, k_len, self.bidirectional,
-                                            cfg.relative_attention_num_buckets,
-                                            cfg.relative_attention_max_distance)
-    return self.rel_embedding.astype(jnp.float32)[:, np.asarray(offset_buckets)]
 
 
 def module_dropout_seed(module: nn.Module, deterministic: bool, rate: float,
@@ -363,17 +366,13 @@ def pallas_attention(q: Array, k: Array, v: Array, bias: Array | None,
                      kv_lengths: Array | None = None) -> Array:
   """flanjax's Pallas flash attention (flanjax/flash_attention.py) for one T5 attention:
   per shard under a mesh, in the interpreter off GPU. Packed rows give `segments`; unpacked
-  rows give `kv_lengths` (right padding), which skips blocks without a per-block branch.
-  `bias` is dense [1, heads, q, k] or per offset [heads, q + k - 1]
-  (`RelativePositionBiases.offsets`)."""
+  rows give `kv_lengths` (right padding), which skips blocks without a per-block branch."""
   opts = flash_attention.options_for(q.shape[1], k.shape[1], causal=causal,
                                      dropout_rate=dropout_rate,
                                      interpret=jax.default_backend() != "gpu")
   q_seg, kv_seg = segments if segments is not None else (None, None)
-  offsets = bias is not None and bias.ndim == 2  # [heads, q + k - 1]: per-offset bias
   return flash_attention.flash_attention(
-      q, k, v, None if offsets else bias, bias_offsets=bias if offsets else None,
-      q_segment_ids=q_seg, kv_segment_ids=kv_seg, kv_lengths=kv_lengths,
+      q, k, v, bias, q_segment_ids=q_seg, kv_segment_ids=kv_seg, kv_lengths=kv_lengths,
       causal=causal, dropout_rate=dropout_rate, dropout_seed=dropout_seed, options=opts,
       mesh_axes=_mesh_axes_for(q.shape[0], q.shape[2]))
 

@@ -216,10 +216,7 @@ class Encoder(nn.Module):
     valid = tokens > 0  # [batch, length]
     # Offsets within the row: inside each packed example they equal position differences, and
     # pairs across examples are masked, so one bias of batch 1 serves packed rows too (as T5X).
-    # The Pallas kernel takes it per offset ([heads, 2 len - 1]), the others dense.
-    length = tokens.shape[1]
-    bias = (relpos.offsets(length, length) if impl == "pallas"
-            else relpos.for_lengths(length, length))  # [1, heads, len, len]
+    bias = relpos.for_lengths(tokens.shape[1], tokens.shape[1])  # [1, heads, len, len]
     mask, kv_lengths, segments = None, None, None
     if impl == "cudnn" or (impl == "pallas" and segment_ids is None):  # right padding
       kv_lengths = jnp.sum(valid, axis=-1, dtype=jnp.int32)
@@ -260,7 +257,7 @@ class Decoder(nn.Module):
     t = decoder_input_tokens.shape[1]
     initialized = decode and self.has_variable("cache", "decode_index")
     if not initialized:  # offsets within the row, as the encoder: [1, heads, target_len, ...]
-      self_bias = relpos.offsets(t, t) if impl == "pallas" else relpos.for_lengths(t, t)
+      self_bias = relpos.for_lengths(t, t)
     if decode:
       index_var = self.variable("cache", "decode_index", lambda: jnp.zeros((), jnp.int32))
       if initialized:

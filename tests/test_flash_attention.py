@@ -86,38 +86,6 @@ def test_kernel_matches_reference(causal, packed, rate, lq, lk, bias_grad):
                                err_msg=name)
 
 
-@pytest.mark.parametrize("causal,packed,rate,lq,lk,bias_grad", [
-    (False, False, 0.0, 32, 32, "rows"),  # encoder
-    (True, True, 0.3, 32, 32, "rows"),  # packed decoder with dropout
-    (False, True, 0.2, 16, 48, "rows"),  # more keys than queries
-    (False, False, 0.0, 48, 16, "rows"),  # more queries than keys
-    (True, True, 0.3, 32, 32, "inplace"),
-    (False, True, 0.2, 16, 48, "rows/dq_kernel"),
-])
-def test_bias_offsets_match_the_dense_bias_they_stand_for(causal, packed, rate, lq, lk,
-                                                          bias_grad):
-  """`bias_offsets` [h, q + k - 1] (gathered per block in the kernels) against the reference
-  with the dense bias built from it: outputs, dq/dk/dv and the per-offset gradient."""
-  q, k, v, _, w, segs = _inputs(b=4, lq=lq, lk=lk, packed=packed)
-  offsets = jax.random.normal(jax.random.PRNGKey(9), (q.shape[2], lq + lk - 1))
-  kw = dict(causal=causal, dropout_rate=rate, dropout_rng=jax.random.PRNGKey(5))
-  mode, _, variant = bias_grad.partition("/")
-  opts = dataclasses.replace(SMALL, bias_grad=mode, bias_batch_groups=2,
-                             dq_from_rows=variant != "dq_kernel", rows_block_q=16,
-                             rows_block_k=16, rows_groups=2)
-  kernel = lambda q, k, v, off, **a: fa.flash_attention(q, k, v, bias_offsets=off,  # noqa: E731
-                                                         options=opts, **a)
-  dense = lambda q, k, v, off, **a: fa.reference_attention(  # noqa: E731
-      q, k, v, fa.bias_from_offsets(off, lq, lk), **a)
-  out, grads = _value_and_grads(kernel, q, k, v, offsets, w, segs, **kw)
-  ref_out, ref_grads = _value_and_grads(dense, q, k, v, offsets, w, segs, **kw)
-  np.testing.assert_allclose(out, ref_out, rtol=1e-5, atol=1e-5)
-  for name, g, r in zip(("dq", "dk", "dv", "d_offsets"), grads, ref_grads):
-    assert float(jnp.max(jnp.abs(r))) > 0, name
-    np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4 * float(jnp.max(jnp.abs(r))),
-                               err_msg=name)
-
-
 @pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("causal,packed,rate,lq,lk,lengths", [
     (False, False, 0.0, 16, 48, False),  # cross-attention (no bias)
@@ -224,11 +192,6 @@ def test_unsupported_shapes_and_arguments_are_refused():
     fa.flash_attention(q, k, v, jnp.concatenate([bias, bias]), options=SMALL)
   with pytest.raises(ValueError, match=r"bias must be \[1, heads, q, k\] = \(1, 2, 32, 32\)"):
     fa.flash_attention(q, k, v, bias[:, :1], options=SMALL)
-  with pytest.raises(ValueError, match=r"bias_offsets must be \[heads, q \+ k - 1\] = "
-                     r"\(2, 63\)"):
-    fa.flash_attention(q, k, v, bias_offsets=jnp.zeros((2, 64)), options=SMALL)
-  with pytest.raises(ValueError, match="give bias or bias_offsets, not both"):
-    fa.flash_attention(q, k, v, bias, bias_offsets=jnp.zeros((2, 63)), options=SMALL)
   with pytest.raises(ValueError, match="segment ids must be"):
     fa.flash_attention(q, k, v, bias, q_segment_ids=q_seg, kv_segment_ids=q_seg[:, :16],
                        options=SMALL)
@@ -366,20 +329,17 @@ def test_sharded_kernel_matches_unsharded(python_runner):
       for heads, axes, bias_grad, lengths in ((2, ("data", "model"), "rows", False),
                                               (2, ("data", "model"), "inplace", False),
                                               (3, ("data", None), "rows", False),
-                                              (2, ("data", "model"), "rows", True),
-                                              (2, ("data", "model"), "offsets", False)):
-        per_offset = bias_grad == "offsets"  # bias_offsets [heads, 63], sharded over heads
+                                              (2, ("data", "model"), "rows", True)):
         opts = fa.FlashOptions(block_q=16, block_k=16, bwd_block_q=16, bwd_block_k=16,
-                               bias_grad="rows" if per_offset else bias_grad, interpret=True)
+                               bias_grad=bias_grad, interpret=True)
         ks = jax.random.split(jax.random.PRNGKey(0), 5)
         q, k, v = (jax.random.normal(kk, (4, 32, heads, 16)) for kk in ks[:3])
-        bias = jax.random.normal(ks[3], (heads, 63) if per_offset else (1, heads, 32, 32))
+        bias = jax.random.normal(ks[3], (1, heads, 32, 32))
         seg = jnp.asarray(np.repeat([[1] * 20 + [2] * 12], 4, axis=0), jnp.int32)
         masks = (dict(kv_lengths=jnp.asarray([32, 20, 9, 0], jnp.int32)) if lengths
                  else dict(q_segment_ids=seg, kv_segment_ids=seg))
         def loss(q, k, v, bias, axes):
-          b = dict(bias_offsets=bias) if per_offset else dict(bias=bias)
-          o = fa.flash_attention(q, k, v, causal=True, options=opts, mesh_axes=axes, **b,
+          o = fa.flash_attention(q, k, v, bias, causal=True, options=opts, mesh_axes=axes,
                                  **masks)
           return jnp.sum(o * jnp.arange(o.size).reshape(o.shape) / o.size)
         grad = jax.grad(loss, (0, 1, 2, 3))

@@ -4,6 +4,8 @@
 # gather is new), then per attention at large's shapes b64, then base b256 steps A/B/C in one
 # call, 95 % pool, both norm kernels: auto (cuDNN encoder; the decoder's Pallas self-attention
 # now per offset), Pallas everywhere per offset, Pallas everywhere dense (before).
+# Ran on commit f5aedf4; the per-offset bias was reverted after call 98 (bench/NOTES.md row 92):
+# `git checkout f5aedf4` to rerun.
 source bench/runs/setup.sh; export XLA_PYTHON_CLIENT_MEM_FRACTION=0.95
 timeout 150 python3 bench/probe_flash_attention.py --check
 timeout 150 python3 bench/probe_flash_attention.py --offsets --batch 64

@@ -5,6 +5,8 @@
 # checked against float32 on the GPU, then per attention (large's shapes b64; dense, gather
 # f32 / bf16, aligned f32 / bf16, cuDNN), then base b256 A/B/C as call 97 with the aligned f32
 # default.
+# Ran on commit e503e22; the per-offset bias was reverted after call 98 (bench/NOTES.md row 92):
+# `git checkout e503e22` to rerun.
 source bench/runs/setup.sh; export XLA_PYTHON_CLIENT_MEM_FRACTION=0.95
 timeout 150 python3 bench/probe_flash_attention.py --check | grep offsets
 timeout 240 python3 bench/probe_flash_attention.py --offsets --batch 64
