@@ -3,8 +3,8 @@
   PYTHONPATH=. python3 bench/check_attention.py [--size base] [--layers 2] [--impl pallas --packed]
 
 Computes the training loss and the gradient of every parameter with `attention_impl=--impl`
-(cuDNN, or flanjax's Pallas kernel) and `attention_impl="xla"` (same params, same random batch
-with right padding; `--packed`: two or three examples per row with segment ids), and prints
+(cuDNN, flanjax's Pallas kernel, or cuDNN's forward with the kernel's backward) and
+`attention_impl="xla"` (same params, same random batch with right padding; `--packed`: two or three examples per row with segment ids), and prints
 ‖g_fused − g_ref‖ / ‖g_ref‖ per parameter group. The relative-position bias gradient is the one
 cuDNN can silently drop (a mask folded into the bias), so it is checked separately; the check
 fails (exit 1) if any relative error exceeds the bf16 tolerance or the bias gradient is zero.
@@ -30,7 +30,7 @@ def main(argv=None) -> int:
   p.add_argument("--input-len", type=int, default=128)
   p.add_argument("--target-len", type=int, default=32)
   p.add_argument("--patch", action="append", default=[])
-  p.add_argument("--impl", default="cudnn", choices=("cudnn", "pallas"))
+  p.add_argument("--impl", default="cudnn", choices=("cudnn", "pallas", "cudnn_pallas"))
   p.add_argument("--packed", action="store_true", help="segment ids (cuDNN cannot: use pallas)")
   args = p.parse_args(argv)
   import importlib

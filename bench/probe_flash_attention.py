@@ -50,6 +50,11 @@ def main(argv=None):
   p.add_argument("--fused", action="store_true",
                  help="the cross-attention's backward (no bias): one kernel for dQ, dK, dV "
                       "(`fused_backward`, 4 or 8 warps) vs the dK/dV and dQ kernels")
+  p.add_argument("--hybrid", action="store_true",
+                 help="cuDNN's forward with the Pallas backward (`FlashOptions.forward="
+                      "'cudnn'`): checks against float32, then fwd + bwd per encoder "
+                      "attention against cuDNN alone and the kernel alone at large's shapes "
+                      "(b64, 16 heads) and base's (b256, 12 heads)")
   p.add_argument("--batch", type=int, default=64)
   args = p.parse_args(argv)
   import jax
@@ -92,20 +97,27 @@ def main(argv=None):
     a, b = a.astype(jnp.float32), b.astype(jnp.float32)
     return float(jnp.linalg.norm(a - b) / (jnp.linalg.norm(b) + 1e-12))
 
-  def check(name, lq, lk, bias, causal, packed, rate, batch=4, mode=None):
+  def check(name, lq, lk, bias, causal, packed, rate, batch=4, mode=None, lengths=False):
     """bf16 kernel vs float32 reference: relative errors of the output and the gradients.
-    `mode="inplace"`: the in-place bias gradient over 4 rows per group (batch 8, 2 groups)."""
+    `mode="inplace"`: the in-place bias gradient over 4 rows per group (batch 8, 2 groups);
+    `mode="hybrid"`: cuDNN's forward with the kernel's backward."""
     q, k, v, bi, w, qseg, kseg = inputs(batch, lq, lk, 4, 64, bias, packed)
     rng = jax.random.PRNGKey(7)
     opts = None
-    if mode:
+    kv_lengths = None
+    if lengths:  # right padding: rows of all, 3/5, 1 and 1/8 of the keys
+      kv_lengths = jnp.asarray(([lk, lk * 3 // 5, 1, lk // 8] * batch)[:batch], jnp.int32)
+    if mode == "hybrid":
+      opts = dataclasses.replace(fa.options_for(lq, lk, causal=causal, dropout_rate=rate),
+                                 forward="cudnn")
+    elif mode:
       opts = dataclasses.replace(fa.options_for(lq, lk, causal=causal, dropout_rate=rate),
                                  bias_grad=mode, bias_batch_groups=2)
 
     def loss(fn, q, k, v, bi):
       kw = {"options": opts} if fn is fa.flash_attention else {}
       o = fn(q, k, v, bi, q_segment_ids=qseg, kv_segment_ids=kseg, causal=causal,
-             dropout_rate=rate, dropout_rng=rng, **kw)
+             dropout_rate=rate, dropout_rng=rng, kv_lengths=kv_lengths, **kw)
       rows = jnp.ones(o.shape[:2]) if qseg is None else (
           jnp.any(qseg[:, :, None] == kseg[:, None, :], axis=-1))  # rows that see a key
       return jnp.sum(o.astype(jnp.float32) * w * rows[:, :, None, None]), o
@@ -117,6 +129,7 @@ def main(argv=None):
     errs = {"out": rel(o1, o2)}
     errs.update({n: rel(a, b) for n, a, b in zip(("dq", "dk", "dv", "dbias"), g1, g2)})
     emit(probe="check", case=name, packed=packed, dropout=rate, mode=mode or "default",
+         lengths=lengths,
          rel_err=errs, ok=all(e < 2e-2 for e in errs.values()))
 
   if args.check:
@@ -144,17 +157,20 @@ def main(argv=None):
     return jax.jit(jax.grad(loss, (0, 1, 2, 3) if bias else (0, 1, 2)))
 
   def time_case(name, lq, lk, bias, causal, packed, rate, b, opts=None, impls=("flash",),
-                ones=False, lengths=False):
-    q, k, v, bi, w, qseg, kseg = inputs(b, lq, lk, 16, 64, bias, packed, ones=ones)
+                ones=False, lengths=False, heads=16):
+    q, k, v, bi, w, qseg, kseg = inputs(b, lq, lk, heads, 64, bias, packed, ones=ones)
     kv_lengths = jnp.full((b,), lk, jnp.int32) if lengths else None  # unpacked rows, no padding
     rng = jax.random.PRNGKey(3)
     res = {}
     for impl in impls:
-      if impl == "flash":
-        def attn(q, k, v, bi):
+      if impl in ("flash", "hybrid"):
+        def attn(q, k, v, bi, impl=impl):
+          o = opts or fa.options_for(lq, lk, causal=causal, dropout_rate=rate)
+          if impl == "hybrid":
+            o = dataclasses.replace(o, forward="cudnn")
           return fa.flash_attention(q, k, v, bi, q_segment_ids=qseg, kv_segment_ids=kseg,
                                     kv_lengths=kv_lengths, causal=causal, dropout_rate=rate,
-                                    dropout_rng=rng, options=opts)
+                                    dropout_rng=rng, options=o)
       elif impl == "einsum":
         mask = None
         if packed:
@@ -173,7 +189,7 @@ def main(argv=None):
         def attn(q, k, v, bi):
           return jax.nn.dot_product_attention(
               q, k, v, bias=None if bi is None else bi.astype(q.dtype), scale=1.0,
-              is_causal=causal, implementation="cudnn")
+              is_causal=causal, key_value_seq_lengths=kv_lengths, implementation="cudnn")
       try:
         ms = timeit(fwd_bwd(attn, bias), q, k, v, bi, w)
         res[impl] = round(ms, 3)
@@ -258,6 +274,15 @@ def main(argv=None):
         res = time_case(name, lq, lk, bias, causal, packed, rate, args.batch, ones=mode == "ones",
                         lengths=mode == "lengths")
         emit(probe="masks_fwd_bwd_ms", case=name, segments=mode, batch=args.batch, **res)
+
+  if args.hybrid:
+    for lengths in (False, True):
+      check("encoder", 512, 512, True, False, False, 0.0, mode="hybrid", lengths=lengths)
+    check("decoder_self", 128, 128, True, True, False, 0.0, mode="hybrid", lengths=True)
+    for batch, heads in ((64, 16), (256, 12)):
+      res = time_case("encoder", 512, 512, True, False, False, 0.0, batch, lengths=True,
+                      impls=("cudnn", "flash", "hybrid"), heads=heads)
+      emit(probe="hybrid_fwd_bwd_ms", case="encoder", batch=batch, heads=heads, **res)
 
   if args.fused:
     base = fa.options_for(128, 512, causal=False, dropout_rate=0.0)

@@ -333,6 +333,18 @@ def two_kernel_backward():
   fa.options_for = patched
 
 
+def cudnn_encoder():
+  """The encoder's unpacked rows on cuDNN alone (`jax.nn.dot_product_attention`), as `auto`
+  chose before "cudnn_pallas" (cuDNN's forward with the Pallas backward)."""
+  resolve = model.resolve_attention_impl
+
+  def patched(*args, **kwargs):
+    impl = resolve(*args, **kwargs)
+    return "cudnn" if impl == "cudnn_pallas" else impl
+
+  model.resolve_attention_impl = patched
+
+
 # --------------------------------------------------------------------------- the gated GELU
 
 

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 _FEED_FORWARD = ("gated-gelu", "relu")
-_ATTENTION_IMPLS = ("auto", "xla", "cudnn", "pallas")
+_ATTENTION_IMPLS = ("auto", "xla", "cudnn", "pallas", "cudnn_pallas")
 _NORM_IMPLS = ("auto", "xla", "pallas", "pallas_backward")
 _REMAT = ("none", "attention", "minimal", "full", "dots", "dots_with_no_batch_dims")
 
@@ -45,8 +45,10 @@ class T5Config:
   float32_attention_logits: bool = True
   # Performance knobs: these change speed and memory, not the model's maths (every attention
   # path draws the same dropout mask). attention_impl: "auto"
-  # (GPUs: cuDNN, else the Pallas kernel for packed rows / dropout; elsewhere einsum), "xla"
-  # (einsum), "cudnn", "pallas" (flanjax/flash_attention.py; see model.resolve_attention_impl).
+  # (GPUs: the encoder's unpacked rows on "cudnn_pallas", else the Pallas kernel; elsewhere
+  # einsum), "xla" (einsum), "cudnn", "pallas" (flanjax/flash_attention.py), "cudnn_pallas"
+  # ("pallas", but the encoder's unpacked rows without dropout take cuDNN's forward with the
+  # Pallas backward; see model.resolve_attention_impl).
   # norm_impl: "auto" (GPUs: "pallas_backward", elsewhere "xla"), "xla", "pallas_backward"
   # (XLA's forward norm, the fused backward kernel of flanjax/rms_norm.py), "pallas" (fused
   # forward and backward kernels). Off GPUs the kernels run in Pallas' interpreter (tests).

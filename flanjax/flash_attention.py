@@ -15,7 +15,8 @@ is empty) and passes no gradient; the einsum path gives such rows a uniform aver
 the two agree on every row that sees at least one key (padding rows are never read by the loss).
 
 `flash_attention(q, k, v, ...)` is differentiable (custom VJP: one forward kernel storing the
-log-sum-exp per row; with a bias, a dK/dV kernel that stores every row's dS, and one kernel that
+log-sum-exp per row, or cuDNN's forward returning it (`FlashOptions.forward="cudnn"`: unpacked
+rows without dropout, where cuDNN's forward is the faster one); with a bias, a dK/dV kernel that stores every row's dS, and one kernel that
 reads them once for dQ and the bias gradient; without a bias and not causal, up to 128 queries
 (T5's cross-attention), one kernel per row and head for dQ, dK and dV; otherwise a dK/dV kernel
 and a dQ kernel). Under
@@ -88,6 +89,10 @@ class FlashOptions:
   # kernel (7: the dQ kernel recomputes S and dP). False: the two kernels (A/B runs).
   fused_backward: bool = True
   fused_warps: int = 8
+  # "pallas": the forward kernel above. "cudnn": cuDNN's fused forward (faster at T5's encoder
+  # shapes) returning the float32 log-sum-exp that this file's backward kernels read; rows
+  # without segment ids and without dropout only.
+  forward: str = "pallas"
   interpret: bool = False  # run the kernels in Pallas' interpreter (CPU tests)
 
 
@@ -601,13 +606,37 @@ def _backward(opts: FlashOptions, res, do):
   return dq, dk, dv, dbias, None, None, None, None
 
 
+def _cudnn_forward(q, k, v, bias, kv_len, opts: FlashOptions):
+  """cuDNN's fused forward: o [b, q, h, d] and the float32 log-sum-exp [b, h, q] (natural log,
+  as `_forward`'s) that the backward kernels read. Through JAX's cuDNN module, whose
+  `return_residual` keeps the statistics in float32 (`jax.nn.dot_product_attention` casts
+  them to q's dtype)."""
+  from jax._src.cudnn import fused_attention_stablehlo as cudnn
+  batch, q_len = q.shape[:2]
+  lengths = {}
+  if kv_len is not None:
+    lengths = dict(q_seqlen=jnp.full((batch,), q_len, jnp.int32), kv_seqlen=kv_len)
+  kinds = {(False, False): cudnn.MaskType.NO_MASK, (True, False): cudnn.MaskType.PADDING,
+           (False, True): cudnn.MaskType.CAUSAL, (True, True): cudnn.MaskType.PADDING_CAUSAL}
+  out, lse = cudnn.dot_product_attention(
+      q, k, v, None if bias is None else _kernel_bias(bias, q)[None], scale=1.0,
+      mask_type=kinds[(kv_len is not None, opts.causal)], return_residual=True, **lengths)
+  return out, lse.astype(jnp.float32)
+
+
+def _any_forward(q, k, v, bias, q_seg, k_seg, kv_len, seed, opts: FlashOptions):
+  if opts.forward == "cudnn":
+    return _cudnn_forward(q, k, v, bias, kv_len, opts)
+  return _forward(q, k, v, bias, q_seg, k_seg, kv_len, seed, opts)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(8,))
 def _flash(q, k, v, bias, q_seg, k_seg, kv_len, seed, opts: FlashOptions):
-  return _forward(q, k, v, bias, q_seg, k_seg, kv_len, seed, opts)[0]
+  return _any_forward(q, k, v, bias, q_seg, k_seg, kv_len, seed, opts)[0]
 
 
 def _flash_fwd(q, k, v, bias, q_seg, k_seg, kv_len, seed, opts: FlashOptions):
-  out, lse = _forward(q, k, v, bias, q_seg, k_seg, kv_len, seed, opts)
+  out, lse = _any_forward(q, k, v, bias, q_seg, k_seg, kv_len, seed, opts)
   return out, (q, k, v, bias, q_seg, k_seg, kv_len, seed, out, lse)
 
 
@@ -643,6 +672,11 @@ def check_supported(q_shape, k_shape, opts: FlashOptions) -> str | None:
         return f"{name} {n} is not a multiple of the block size {blk}"
   if not 0.0 <= opts.dropout_rate < 1.0:
     return f"dropout_rate={opts.dropout_rate} is not in [0, 1)"
+  if opts.forward not in ("pallas", "cudnn"):
+    return f"FlashOptions.forward={opts.forward!r} is not 'pallas' or 'cudnn'"
+  if opts.forward == "cudnn" and (opts.dropout_rate > 0 or opts.interpret):
+    return ("FlashOptions.forward='cudnn' takes no attention dropout and needs a GPU (not "
+            "the interpreter)")
   return None
 
 
@@ -704,6 +738,9 @@ def flash_attention(q: Array, k: Array, v: Array, bias: Array | None = None, *,
                      "k, v of one shape).")
   if (q_segment_ids is None) != (kv_segment_ids is None):
     raise ValueError("flash_attention: give both q_segment_ids and kv_segment_ids, or neither.")
+  if options is not None and options.forward == "cudnn" and q_segment_ids is not None:
+    raise ValueError("flash_attention: FlashOptions.forward='cudnn' takes no segment ids "
+                     "(unpacked rows: give kv_lengths); use forward='pallas' for packed rows.")
   if q_segment_ids is not None and (q_segment_ids.shape != (b, q_len)
                                     or kv_segment_ids.shape != (b, k_len)):
     raise ValueError(f"flash_attention: segment ids must be [batch, q] {(b, q_len)} and "

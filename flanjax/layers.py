@@ -6,6 +6,7 @@ gives logical PartitionSpecs; activations are constrained with `nn.with_logical_
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Any
@@ -363,13 +364,15 @@ def _mesh_axes_for(batch: int, heads: int):
 def pallas_attention(q: Array, k: Array, v: Array, bias: Array | None,
                      segments: tuple[Array, Array] | None, *, causal: bool,
                      dropout_rate: float, dropout_seed: Array | None,
-                     kv_lengths: Array | None = None) -> Array:
+                     kv_lengths: Array | None = None, forward: str = "pallas") -> Array:
   """flanjax's Pallas flash attention (flanjax/flash_attention.py) for one T5 attention:
   per shard under a mesh, in the interpreter off GPU. Packed rows give `segments`; unpacked
-  rows give `kv_lengths` (right padding), which skips blocks without a per-block branch."""
+  rows give `kv_lengths` (right padding), which skips blocks without a per-block branch.
+  `forward="cudnn"`: cuDNN's fused forward, the kernel's backward (unpacked, no dropout)."""
   opts = flash_attention.options_for(q.shape[1], k.shape[1], causal=causal,
                                      dropout_rate=dropout_rate,
                                      interpret=jax.default_backend() != "gpu")
+  opts = dataclasses.replace(opts, forward=forward)
   q_seg, kv_seg = segments if segments is not None else (None, None)
   return flash_attention.flash_attention(
       q, k, v, bias, q_segment_ids=q_seg, kv_segment_ids=kv_seg, kv_lengths=kv_lengths,
@@ -389,7 +392,8 @@ class MultiHeadAttention(nn.Module):
   config: T5Config
   deterministic: bool = True
   decode: bool = False
-  # "cudnn": jax.nn.dot_product_attention; "pallas": flash_attention; None: einsum
+  # "cudnn": jax.nn.dot_product_attention; "pallas": flash_attention; "cudnn_pallas":
+  # flash_attention with cuDNN's forward; None: einsum
   fused_impl: str | None = None
   is_causal: bool = False  # used by the fused path (the einsum path takes `mask`)
   cross: bool = False
@@ -446,10 +450,12 @@ class MultiHeadAttention(nn.Module):
 
     # (cuDNN is never picked with dropout: resolve_attention_impl)
     seed = module_dropout_seed(self, self.deterministic, cfg.dropout_rate, dropout_seed)
-    if self.fused_impl == "pallas" and not self.decode:
+    if self.fused_impl in ("pallas", "cudnn_pallas") and not self.decode:
       out = pallas_attention(q, k, v, bias, segments, causal=self.is_causal,
                              dropout_rate=cfg.dropout_rate if seed is not None else 0.0,
-                             dropout_seed=seed, kv_lengths=kv_lengths)
+                             dropout_seed=seed, kv_lengths=kv_lengths,
+                             forward="cudnn" if self.fused_impl == "cudnn_pallas"
+                             else "pallas")
     elif self.fused_impl is not None and not self.decode:
       out = fused_attention(q, k, v, bias, is_causal=self.is_causal, q_lengths=None,
                             kv_lengths=kv_lengths, implementation=self.fused_impl)

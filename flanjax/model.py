@@ -39,18 +39,21 @@ _ACT = ("batch", "length", "embed")
 
 def resolve_attention_impl(config: T5Config, *, packed: bool, dropout: bool,
                            lengths: tuple[int, ...] = (), stack: str = "encoder") -> str | None:
-  """The fused implementation to use ("cudnn" or "pallas") or None for the einsum path.
+  """The fused implementation to use ("cudnn", "pallas" or "cudnn_pallas") or None for the
+  einsum path.
 
-  "auto" on a GPU backend picks, for the encoder, cuDNN when it supports the case (no packing:
-  per-batch segment masks would be folded into the bias, losing its gradient; no attention
-  dropout; a 16-bit compute dtype; head_dim a multiple of 8 up to 128), else flanjax's Pallas
-  flash attention (a 16-bit compute dtype, head_dim a power of two >= 16 and `lengths`, the
-  sequence lengths of the stack, multiples of 16), else einsum. For the decoder (`stack=
-  "decoder"`) it tries the Pallas kernel first: at T5-large shapes it is faster than cuDNN on
-  the decoder's short causal self-attention and its cross-attention (bench/NOTES.md rows 39-40).
-  Other backends use einsum.
+  "auto" on a GPU backend picks, for the encoder, cuDNN's forward with flanjax's Pallas
+  backward ("cudnn_pallas") when both support the case (cuDNN: no packing, as per-batch
+  segment masks would be folded into the bias, losing its gradient; no attention dropout; a
+  16-bit compute dtype; head_dim a multiple of 8 up to 128. The kernel: head_dim a power of
+  two >= 16 and `lengths`, the sequence lengths of the stack, multiples of 16), else cuDNN
+  alone, else the Pallas flash attention (16-bit compute), else einsum. For the decoder
+  (`stack="decoder"`) it tries the Pallas kernel first: at T5-large shapes it is faster than
+  cuDNN on the decoder's short causal self-attention and its cross-attention (bench/NOTES.md
+  rows 39-40). Other backends use einsum.
   `attention_impl="pallas"` uses the kernel wherever the lengths allow (einsum otherwise), on
-  other backends in Pallas' interpreter (slow: for tests).
+  other backends in Pallas' interpreter (slow: for tests); "cudnn_pallas" the same, with
+  cuDNN's forward where "auto" would use it on a GPU.
   """
   if stack not in ("encoder", "decoder"):
     raise ValueError(f"resolve_attention_impl: stack={stack!r}, use 'encoder' or 'decoder'.")
@@ -68,17 +71,23 @@ def resolve_attention_impl(config: T5Config, *, packed: bool, dropout: bool,
           "attention dropout, float32 compute or head_dim not a multiple of 8 up to 128): use "
           "attention_impl='auto' (Pallas flash attention or einsum) or 'pallas'.")
     return "cudnn"
-  if impl == "pallas":
+  # cuDNN's forward with the kernel's backward: unpacked encoder rows without dropout.
+  hybrid_ok = stack == "encoder" and cudnn_ok and pallas_why is None
+  if impl in ("pallas", "cudnn_pallas"):
     model_why = flash_attention.unsupported_reason(config.head_dim, ())
     if model_why:
-      raise ValueError(f"attention_impl='pallas' cannot run this model: {model_why}. Use "
+      raise ValueError(f"attention_impl={impl!r} cannot run this model: {model_why}. Use "
                        "attention_impl='auto' to fall back to the einsum path automatically.")
+    if impl == "cudnn_pallas" and hybrid_ok and jax.default_backend() == "gpu":
+      return "cudnn_pallas"
     # Lengths vary per call (evaluation buckets, decoding): einsum takes the ones it cannot.
     return "pallas" if pallas_why is None else None
   if jax.default_backend() != "gpu":
     return None
   if stack == "decoder" and pallas_why is None and sixteen_bit:
     return "pallas"
+  if hybrid_ok:
+    return "cudnn_pallas"
   if cudnn_ok:
     return "cudnn"
   return "pallas" if pallas_why is None and sixteen_bit else None
@@ -218,7 +227,8 @@ class Encoder(nn.Module):
     # pairs across examples are masked, so one bias of batch 1 serves packed rows too (as T5X).
     bias = relpos.for_lengths(tokens.shape[1], tokens.shape[1])  # [1, heads, len, len]
     mask, kv_lengths, segments = None, None, None
-    if impl == "cudnn" or (impl == "pallas" and segment_ids is None):  # right padding
+    if impl in ("cudnn", "cudnn_pallas") or (impl == "pallas" and segment_ids is None):
+      # right padding
       kv_lengths = jnp.sum(valid, axis=-1, dtype=jnp.int32)
     elif impl == "pallas":  # packed: padding keys get id -1, so no query sees them
       segments = _kernel_segments(valid, segment_ids, segment_ids)

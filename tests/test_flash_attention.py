@@ -197,6 +197,15 @@ def test_unsupported_shapes_and_arguments_are_refused():
                        options=SMALL)
   with pytest.raises(ValueError, match="equal batch, heads and head_dim"):
     fa.flash_attention(q, k[:, :, :1], v[:, :, :1], bias, options=SMALL)
+  cudnn_fwd = dataclasses.replace(SMALL, forward="cudnn")
+  with pytest.raises(ValueError, match="forward='cudnn' takes no segment ids"):
+    fa.flash_attention(q, k, v, bias, q_segment_ids=q_seg, kv_segment_ids=q_seg,
+                       options=cudnn_fwd)
+  with pytest.raises(ValueError, match="forward='cudnn' takes no attention dropout and "
+                                       "needs a GPU"):
+    fa.flash_attention(q, k, v, bias, options=cudnn_fwd)
+  with pytest.raises(ValueError, match="forward='xla' is not 'pallas' or 'cudnn'"):
+    fa.flash_attention(q, k, v, bias, options=dataclasses.replace(SMALL, forward="xla"))
   assert "power of two" in fa.unsupported_reason(24, (32,))
   assert "multiple of 16" in fa.unsupported_reason(64, (512, 120))
   assert fa.unsupported_reason(64, (512, 128)) is None
@@ -294,6 +303,12 @@ def test_attention_impl_resolution_for_pallas():
   assert M.resolve_attention_impl(cfg, packed=True, dropout=False, lengths=(64, 30)) is None
   with pytest.raises(ValueError, match="head_dim=24"):
     M.resolve_attention_impl(cfg.replace(head_dim=24), packed=False, dropout=False)
+  hybrid = cfg.replace(attention_impl="cudnn_pallas")
+  with pytest.raises(ValueError, match="'cudnn_pallas' cannot run this model: head_dim=24"):
+    M.resolve_attention_impl(hybrid.replace(head_dim=24), packed=False, dropout=False)
+  if jax.default_backend() != "gpu":  # no cuDNN: the kernel alone, in the interpreter
+    assert M.resolve_attention_impl(hybrid, packed=False, dropout=False,
+                                    lengths=(64,)) == "pallas"
   auto = get_config("tiny")
   on_gpu = jax.default_backend() == "gpu"
   assert M.resolve_attention_impl(auto, packed=True, dropout=False, lengths=(64, 32)) == (
@@ -304,7 +319,20 @@ def test_attention_impl_resolution_for_pallas():
 def test_auto_picks_pallas_for_the_decoder_and_cudnn_for_the_encoder_on_gpus(monkeypatch):
   monkeypatch.setattr(M.jax, "default_backend", lambda: "gpu")
   auto = get_config("tiny")
-  assert M.resolve_attention_impl(auto, packed=False, dropout=False, lengths=(64, 32)) == "cudnn"
+  # the encoder's unpacked rows: cuDNN's forward, the kernel's backward
+  assert M.resolve_attention_impl(auto, packed=False, dropout=False,
+                                  lengths=(64,)) == "cudnn_pallas"
+  # lengths the kernel cannot take: cuDNN alone; packed rows or dropout: the kernel alone
+  assert M.resolve_attention_impl(auto, packed=False, dropout=False, lengths=(60,)) == "cudnn"
+  assert M.resolve_attention_impl(auto, packed=True, dropout=False, lengths=(64,)) == "pallas"
+  assert M.resolve_attention_impl(auto, packed=False, dropout=True, lengths=(64,)) == "pallas"
+  hybrid = auto.replace(attention_impl="cudnn_pallas")
+  assert M.resolve_attention_impl(hybrid, packed=False, dropout=False,
+                                  lengths=(64,)) == "cudnn_pallas"
+  assert M.resolve_attention_impl(hybrid, packed=False, dropout=False, lengths=(16, 64),
+                                  stack="decoder") == "pallas"
+  assert M.resolve_attention_impl(auto, packed=False, dropout=False, lengths=(64, 32)) == (
+      "cudnn_pallas")
   assert M.resolve_attention_impl(auto, packed=False, dropout=False, lengths=(16, 64),
                                   stack="decoder") == "pallas"
   # lengths the kernel cannot take: cuDNN for the decoder too; float32: einsum
