@@ -279,10 +279,15 @@ def main(argv=None):
     for lengths in (False, True):
       check("encoder", 512, 512, True, False, False, 0.0, mode="hybrid", lengths=lengths)
     check("decoder_self", 128, 128, True, True, False, 0.0, mode="hybrid", lengths=True)
+    check("cross", 128, 512, False, False, False, 0.0, mode="hybrid", lengths=True)
     for batch, heads in ((64, 16), (256, 12)):
       res = time_case("encoder", 512, 512, True, False, False, 0.0, batch, lengths=True,
                       impls=("cudnn", "flash", "hybrid"), heads=heads)
       emit(probe="hybrid_fwd_bwd_ms", case="encoder", batch=batch, heads=heads, **res)
+    for batch, heads in ((64, 16), (256, 12)):  # the cross-attention: no bias, kv lengths
+      res = time_case("cross", 128, 512, False, False, False, 0.0, batch, lengths=True,
+                      impls=("cudnn", "flash", "hybrid"), heads=heads)
+      emit(probe="hybrid_fwd_bwd_ms", case="cross", batch=batch, heads=heads, **res)
 
   if args.fused:
     base = fa.options_for(128, 512, causal=False, dropout_rate=0.0)
