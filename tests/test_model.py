@@ -210,7 +210,7 @@ def test_attention_impl_resolution():
     M.resolve_attention_impl(cfg, packed=True, dropout=False)
   assert M.resolve_attention_impl(cfg, packed=False, dropout=False) == "cudnn"
   auto = get_config("tiny")
-  expect = "cudnn" if jax.default_backend() == "gpu" else None
+  expect = "cudnn_pallas" if jax.default_backend() == "gpu" else None
   assert M.resolve_attention_impl(auto, packed=False, dropout=False) == expect
   assert M.resolve_attention_impl(auto, packed=True, dropout=False) is None
 
