@@ -16,11 +16,11 @@ the two agree on every row that sees at least one key (padding rows are never re
 
 `flash_attention(q, k, v, ...)` is differentiable (custom VJP: one forward kernel storing the
 log-sum-exp per row, or cuDNN's forward returning it (`FlashOptions.forward="cudnn"`: unpacked
-rows without dropout, where cuDNN's forward is the faster one); with a bias, a dK/dV kernel that stores every row's dS, and one kernel that
-reads them once for dQ and the bias gradient; without a bias and not causal, up to 128 queries
-(T5's cross-attention), one kernel per row and head for dQ, dK and dV; otherwise a dK/dV kernel
-and a dQ kernel). Under
-a mesh it runs per shard through `jax.shard_map`: batch over the mesh axes of "batch", heads
+rows without dropout, where cuDNN's forward is the faster one); with a bias, a dK/dV kernel
+that stores every row's dS, and one kernel that reads them once for dQ and the bias gradient;
+without a bias and not causal, up to 128 queries (T5's cross-attention), one kernel per row
+and head for dQ, dK and dV; otherwise a dK/dV kernel and a dQ kernel). Under a mesh it runs
+per shard through `jax.shard_map`: batch over the mesh axes of "batch", heads
 over those of "heads"; the bias gradient of batch-sharded rows is summed across shards by the
 map's transpose.
 `reference_attention` is the same maths in plain jnp (tests, and the dropout mask's definition).
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 from typing import Any
 
 import jax
@@ -606,6 +607,18 @@ def _backward(opts: FlashOptions, res, do):
   return dq, dk, dv, dbias, None, None, None, None
 
 
+def cudnn_forward_available() -> bool:
+  """Whether this JAX's cuDNN module returns the forward's float32 statistics
+  (`FlashOptions.forward="cudnn"`; a private module: `auto` falls back to cuDNN alone
+  without it)."""
+  try:
+    from jax._src.cudnn import fused_attention_stablehlo as cudnn
+  except ImportError:
+    return False
+  fn = getattr(cudnn, "dot_product_attention", None)
+  return fn is not None and "return_residual" in inspect.signature(fn).parameters
+
+
 def _cudnn_forward(q, k, v, bias, kv_len, opts: FlashOptions):
   """cuDNN's fused forward: o [b, q, h, d] and the float32 log-sum-exp [b, h, q] (natural log,
   as `_forward`'s) that the backward kernels read. Through JAX's cuDNN module, whose
@@ -738,9 +751,15 @@ def flash_attention(q: Array, k: Array, v: Array, bias: Array | None = None, *,
                      "k, v of one shape).")
   if (q_segment_ids is None) != (kv_segment_ids is None):
     raise ValueError("flash_attention: give both q_segment_ids and kv_segment_ids, or neither.")
-  if options is not None and options.forward == "cudnn" and q_segment_ids is not None:
-    raise ValueError("flash_attention: FlashOptions.forward='cudnn' takes no segment ids "
-                     "(unpacked rows: give kv_lengths); use forward='pallas' for packed rows.")
+  if options is not None and options.forward == "cudnn":
+    if q_segment_ids is not None:
+      raise ValueError("flash_attention: FlashOptions.forward='cudnn' takes no segment ids "
+                       "(unpacked rows: give kv_lengths); use forward='pallas' for packed "
+                       "rows.")
+    if q.dtype not in (jnp.bfloat16, jnp.float16) or d > 128:
+      raise ValueError(f"flash_attention: FlashOptions.forward='cudnn' needs bf16/fp16 inputs "
+                       f"and head_dim <= 128 (cuDNN's), got {q.dtype} and {d}; use "
+                       "forward='pallas'.")
   if q_segment_ids is not None and (q_segment_ids.shape != (b, q_len)
                                     or kv_segment_ids.shape != (b, k_len)):
     raise ValueError(f"flash_attention: segment ids must be [batch, q] {(b, q_len)} and "

@@ -72,7 +72,8 @@ def resolve_attention_impl(config: T5Config, *, packed: bool, dropout: bool,
           "attention_impl='auto' (Pallas flash attention or einsum) or 'pallas'.")
     return "cudnn"
   # cuDNN's forward with the kernel's backward: unpacked encoder rows without dropout.
-  hybrid_ok = stack == "encoder" and cudnn_ok and pallas_why is None
+  hybrid_ok = (stack == "encoder" and cudnn_ok and pallas_why is None
+               and flash_attention.cudnn_forward_available())
   if impl in ("pallas", "cudnn_pallas"):
     model_why = flash_attention.unsupported_reason(config.head_dim, ())
     if model_why:

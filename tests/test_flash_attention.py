@@ -201,9 +201,13 @@ def test_unsupported_shapes_and_arguments_are_refused():
   with pytest.raises(ValueError, match="forward='cudnn' takes no segment ids"):
     fa.flash_attention(q, k, v, bias, q_segment_ids=q_seg, kv_segment_ids=q_seg,
                        options=cudnn_fwd)
+  with pytest.raises(ValueError, match="forward='cudnn' needs bf16/fp16 inputs and head_dim "
+                                       "<= 128"):
+    fa.flash_attention(q, k, v, bias, options=cudnn_fwd)  # float32
+  bf16 = lambda x: x.astype(jnp.bfloat16)  # noqa: E731
   with pytest.raises(ValueError, match="forward='cudnn' takes no attention dropout and "
                                        "needs a GPU"):
-    fa.flash_attention(q, k, v, bias, options=cudnn_fwd)
+    fa.flash_attention(bf16(q), bf16(k), bf16(v), bias, options=cudnn_fwd)
   with pytest.raises(ValueError, match="forward='xla' is not 'pallas' or 'cudnn'"):
     fa.flash_attention(q, k, v, bias, options=dataclasses.replace(SMALL, forward="xla"))
   assert "power of two" in fa.unsupported_reason(24, (32,))
@@ -333,6 +337,12 @@ def test_auto_picks_pallas_for_the_decoder_and_cudnn_for_the_encoder_on_gpus(mon
                                   stack="decoder") == "pallas"
   assert M.resolve_attention_impl(auto, packed=False, dropout=False, lengths=(64, 32)) == (
       "cudnn_pallas")
+  assert fa.cudnn_forward_available()  # this JAX's cuDNN module returns the statistics
+  # a JAX without it: cuDNN alone for the encoder, the kernel alone for "cudnn_pallas"
+  monkeypatch.setattr(fa, "cudnn_forward_available", lambda: False)
+  assert M.resolve_attention_impl(auto, packed=False, dropout=False, lengths=(64,)) == "cudnn"
+  assert M.resolve_attention_impl(hybrid, packed=False, dropout=False,
+                                  lengths=(64,)) == "pallas"
   assert M.resolve_attention_impl(auto, packed=False, dropout=False, lengths=(16, 64),
                                   stack="decoder") == "pallas"
   # lengths the kernel cannot take: cuDNN for the decoder too; float32: einsum
