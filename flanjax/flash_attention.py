@@ -687,9 +687,6 @@ def check_supported(q_shape, k_shape, opts: FlashOptions) -> str | None:
     return f"dropout_rate={opts.dropout_rate} is not in [0, 1)"
   if opts.forward not in ("pallas", "cudnn"):
     return f"FlashOptions.forward={opts.forward!r} is not 'pallas' or 'cudnn'"
-  if opts.forward == "cudnn" and (opts.dropout_rate > 0 or opts.interpret):
-    return ("FlashOptions.forward='cudnn' takes no attention dropout and needs a GPU (not "
-            "the interpreter)")
   return None
 
 
@@ -760,6 +757,9 @@ def flash_attention(q: Array, k: Array, v: Array, bias: Array | None = None, *,
       raise ValueError(f"flash_attention: FlashOptions.forward='cudnn' needs bf16/fp16 inputs "
                        f"and head_dim <= 128 (cuDNN's), got {q.dtype} and {d}; use "
                        "forward='pallas'.")
+    if dropout_rate > 0 or options.interpret:
+      raise ValueError("flash_attention: FlashOptions.forward='cudnn' takes no attention "
+                       "dropout and needs a GPU (not the interpreter); use forward='pallas'.")
   if q_segment_ids is not None and (q_segment_ids.shape != (b, q_len)
                                     or kv_segment_ids.shape != (b, k_len)):
     raise ValueError(f"flash_attention: segment ids must be [batch, q] {(b, q_len)} and "
