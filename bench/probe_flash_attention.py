@@ -55,6 +55,17 @@ def main(argv=None):
                       "'cudnn'`): checks against float32, then fwd + bwd per encoder "
                       "attention against cuDNN alone and the kernel alone at large's shapes "
                       "(b64, 16 heads) and base's (b256, 12 heads)")
+  p.add_argument("--rows-groups", action="store_true",
+                 help="the dS-rows reader alone at the headline shapes (base b256, large b112, "
+                      "xl b48): row groups (programs to fill the SMs), chunk sizes; ms, GB/s "
+                      "of dS read, relative error against XLA")
+  p.add_argument("--sweep-bwd", action="store_true",
+                 help="the dK/dV kernel's blocks / warps / stages under the block-first launch "
+                      "order: the encoder's fwd + bwd with cuDNN's forward (unpacked, base "
+                      "b256 and large b112) and with the kernel's (packed, large b64)")
+  p.add_argument("--one-encoder", default=None, metavar="B,H",
+                 help="one forward + backward of the encoder's attention (auto's path, "
+                      "kv lengths) at batch B, H heads: a target for ncu")
   p.add_argument("--batch", type=int, default=64)
   args = p.parse_args(argv)
   import jax
@@ -229,6 +240,31 @@ def main(argv=None):
                         lengths=not packed)
         emit(probe="sweep_encoder_ms", variant=vname, packed=packed, batch=args.batch, **res)
 
+  if args.sweep_bwd:
+    r = dataclasses.replace
+    base = fa.options_for(512, 512, causal=False, dropout_rate=0.0)
+    variants = {"default": base,
+                "w8": r(base, bwd_warps=8),
+                "w8_s2": r(base, bwd_warps=8, bwd_stages=2),
+                "s2": r(base, bwd_stages=2),
+                "s4": r(base, bwd_stages=4),
+                "q128_w8": r(base, bwd_block_q=128, bwd_warps=8),
+                "k128_w8": r(base, bwd_block_k=128, bwd_warps=8),
+                "q128_k128_w8": r(base, bwd_block_q=128, bwd_block_k=128, bwd_warps=8),
+                "q32": r(base, bwd_block_q=32),
+                "k32": r(base, bwd_block_k=32)}
+    for shape, b, heads, packed in (("base", 256, 12, False), ("large", 112, 16, False),
+                                    ("large", 64, 16, True)):
+      row = {}
+      for vname, opts in variants.items():
+        res = time_case("encoder", 512, 512, True, False, packed, 0.0, b, opts=opts,
+                        impls=("flash",) if packed else ("hybrid",), lengths=not packed,
+                        heads=heads)
+        row[vname] = next(iter(res.values()))
+      times = {n: t for n, t in row.items() if isinstance(t, float)}
+      emit(probe="sweep_bwd_ms", shape=shape, batch=b, heads=heads, packed=packed,
+           best=min(times, key=times.get) if times else None, **row)
+
   if args.sweep_decoder:
     for name, lq, lk, bias, causal in cases[1:]:
       base = fa.options_for(lq, lk, causal=causal, dropout_rate=0.0)
@@ -375,6 +411,56 @@ def main(argv=None):
                                    impls=("cudnn",))["cudnn"]
         emit(probe="rows_fwd_bwd_ms", case=name, segments=mode, batch=args.batch, tiling=pick,
              **res)
+
+  if args.rows_groups:
+    import functools
+    r = dataclasses.replace
+    base_opts = fa.options_for(512, 512, causal=False, dropout_rate=0.0)
+    # Call 106 also ran the sum on the tensor cores (identity @ dS) and two rows per loop
+    # iteration: both exceed shared memory (270 / 401 KB).
+    tilings = ([(64, 64, 8, g, 2) for g in (1, 2, 4, 8)] + [(64, 512, 8, g, 1) for g in (1, 4)]
+               + [(64, 128, 8, 1, 2), (32, 64, 4, 4, 2), (32, 64, 4, 8, 3)])
+    for size, b, h in (("base", 256, 12), ("large", 112, 16), ("xl", 48, 32)):
+      lq = 512
+      ks = jax.random.split(jax.random.PRNGKey(1), 2)
+      ds = (jax.random.normal(ks[0], (b, h, lq, lq), jnp.float32) * 1e-3).astype(jnp.bfloat16)
+      kk = jax.random.normal(ks[1], (b, lq, h, 64), jnp.bfloat16)
+      gb = ds.size * 2 / 1e9
+
+      def xla(ds, kk):
+        dq = jnp.einsum("bhqk,bkhd->bqhd", ds, kk, preferred_element_type=jnp.float32)
+        return dq.astype(jnp.bfloat16), jnp.sum(ds.astype(jnp.float32), axis=0)
+      ref = jax.jit(xla)(ds, kk)
+      t_sum = timeit(jax.jit(lambda ds: jnp.sum(ds.astype(jnp.float32), 0)), ds)
+      row = {"ds_gb": round(gb, 3), "xla_sum": round(t_sum, 3),
+             "xla_sum_gbs": round(gb / t_sum * 1e3)}
+      for bq, bk, warps, groups, stages in tilings:
+        name = f"q{bq}_k{bk}_w{warps}_g{groups}_s{stages}"
+        opts = r(base_opts, rows_block_q=bq, rows_block_k=bk, rows_warps=warps,
+                 rows_groups=groups, rows_stages=stages)
+        try:
+          fn = jax.jit(functools.partial(fa._read_rows, opts, q_dtype=jnp.bfloat16))
+          out = fn(ds, kk)
+          t = timeit(fn, ds, kk)
+          row[name] = [round(t, 3), round(gb / t * 1e3),
+                       max(round(rel(out[0], ref[0]), 6), round(rel(out[1], ref[1]), 6))]
+        except Exception as e:  # noqa: BLE001 - report and go on
+          row[name] = f"error: {type(e).__name__}: {str(e)[:160]}"
+      times = {n: v[0] for n, v in row.items() if isinstance(v, list)}
+      emit(probe="rows_groups_ms_gbs_err", size=size, batch=b, heads=h,
+           best=min(times, key=times.get) if times else None, **row)
+
+  if args.one_encoder:  # ncu target: the kernels of one encoder attention, fwd + bwd
+    b, h = (int(x) for x in args.one_encoder.split(","))
+    q, k, v, bi, w, _, _ = inputs(b, 512, 512, h, 64, True, False)
+    lens = jnp.full((b,), 512, jnp.int32)
+
+    def attn(q, k, v, bi):
+      return fa.flash_attention(q, k, v, bi, kv_lengths=lens, options=dataclasses.replace(
+          fa.options_for(512, 512, causal=False, dropout_rate=0.0), forward="cudnn"))
+    out = fwd_bwd(attn, True)(q, k, v, bi, w)
+    jax.block_until_ready(out)
+    emit(probe="one_encoder", batch=b, heads=h, done=True)
 
   if args.mgpu:  # the encoder's shapes; the Mosaic kernel itself takes no bias
     from jax.experimental.pallas.ops.gpu import attention_mgpu as am

@@ -220,7 +220,8 @@ def dq_kernel():
 def rows_kernel():
   """dQ and the bias gradient from one Pallas kernel over the stored dS rows (one read)
   instead of XLA's reduction + batched GEMM (two reads). `ROWS_TILING=bq,bk,warps,groups,
-  stages` in the environment overrides the kernel's default tiling (A/B runs)."""
+  stages` in the environment overrides the kernel's default tiling for rows of more than 128
+  keys (the encoder's; A/B runs)."""
   import os
 
   from flanjax import flash_attention as fa
@@ -232,7 +233,9 @@ def rows_kernel():
                   rows_stages=stages)
 
   def options_for(*a, **kw):
-    return dataclasses.replace(orig(*a, **kw), rows_reader="kernel", **tiling)
+    opts = orig(*a, **kw)
+    k_len = a[1] if len(a) > 1 else kw["k_len"]
+    return dataclasses.replace(opts, rows_reader="kernel", **(tiling if k_len > 128 else {}))
   fa.options_for = options_for
 
 
@@ -360,3 +363,34 @@ def gelu_no_epilogue():
 
   layers.gated_gelu = patched
 
+
+
+# --------------------------------------------------------------------------- launch order
+
+
+def rows_first():
+  """The Pallas attention kernels launched with the row index in grid x, as before session 15
+  (`FlashOptions.blocks_first=False`): the programs of one (row, head) start far apart, so the
+  dK/dV kernel reads q and dO from HBM once per key block."""
+  from flanjax import flash_attention as fa
+  orig = fa.options_for
+
+  def options_for(*a, **kw):
+    return dataclasses.replace(orig(*a, **kw), blocks_first=False)
+  fa.options_for = options_for
+
+
+def encoder_opts():
+  """`ENC_OPTS="bwd_warps=8,bwd_block_k=128"` in the environment: those FlashOptions fields
+  for the encoder's self-attention (more than 128 queries and keys) only (A/B runs)."""
+  import os
+
+  from flanjax import flash_attention as fa
+  orig = fa.options_for
+  fields = dict(kv.split("=") for kv in os.environ.get("ENC_OPTS", "").split(",") if kv)
+  fields = {k: int(v) for k, v in fields.items()}
+
+  def options_for(q_len, k_len, **kw):
+    opts = orig(q_len, k_len, **kw)
+    return dataclasses.replace(opts, **fields) if min(q_len, k_len) > 128 else opts
+  fa.options_for = options_for

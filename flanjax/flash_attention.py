@@ -55,6 +55,9 @@ class FlashOptions:
   bwd_block_k: int = 64
   num_warps: int = 4
   num_stages: int = 3
+  # Triton options of the dK/dV and dQ kernels (0: num_warps / num_stages).
+  bwd_warps: int = 0
+  bwd_stages: int = 0
   # bias_grad="inplace": the rows of a batch group run one after another, accumulating into the
   # group's float32 partial sum; groups run in parallel (0: ~2 programs per SM).
   bias_batch_groups: int = 0
@@ -84,6 +87,11 @@ class FlashOptions:
   rows_groups: int = 0
   rows_warps: int = 8
   rows_stages: int = 2
+  # The launch order of the (rows, heads, blocks) kernels: block index first (default), so
+  # that the programs of one (row, head) start together and share its q / dO (dK/dV kernel)
+  # or k / v (forward and dQ kernels) in L2. False: the row index first (before session 15;
+  # A/B runs), where the dK/dV kernel re-read q and dO from HBM once per key block.
+  blocks_first: bool = True
   # Without a bias, causal mask or more than FUSED_MAX_QUERIES queries (T5's cross-attention):
   # one backward kernel per (row, head) holding every query, which walks the key blocks once
   # for dK, dV and dQ (5 block matmuls per block) instead of the dK/dV kernel and the dQ
@@ -225,7 +233,7 @@ def _maybe(pred, fn, carry, on_skip=None):
 
 def _fwd_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, kvlen_ref, seed_ref, o_ref,
                 lse_ref, *, opts: FlashOptions, num_heads: int):
-  b, h, i = pl.program_id(0), pl.program_id(1), pl.program_id(2)
+  b, h, i = _program(opts)
   bq, bk = opts.block_q, opts.block_k
   k_len = k_ref.shape[1]
   qs = pl.ds(i * bq, bq)
@@ -291,13 +299,28 @@ def _compiler_params(opts: FlashOptions, num_warps: int | None = None,
                               num_stages=num_stages or opts.num_stages)
 
 
+def _grid(opts: FlashOptions, rows: int, heads: int, blocks: int) -> tuple[int, int, int]:
+  """The launch grid of a (rows, heads, blocks) kernel. CUDA starts programs in grid-x order:
+  with the block index in x (`blocks_first`), the programs of one (row, head) run together and
+  share its q and dO (dK/dV kernel) or k and v (forward, dQ kernel) in L2. With the row index
+  in x, base b256's dK/dV kernel re-read q and dO from HBM once per key block: 5.7 GB of DRAM
+  traffic where ~2.8 GB are needed (ncu, call 106)."""
+  return (blocks, heads, rows) if opts.blocks_first else (rows, heads, blocks)
+
+
+def _program(opts: FlashOptions):
+  """(row or row group, head, block) of this program under `_grid`."""
+  x, h, z = pl.program_id(0), pl.program_id(1), pl.program_id(2)
+  return (z, h, x) if opts.blocks_first else (x, h, z)
+
+
 def _forward(q, k, v, bias, q_seg, k_seg, kv_len, seed, opts: FlashOptions):
   batch, q_len, heads, d = q.shape
   kernel = functools.partial(_fwd_kernel, opts=opts, num_heads=heads)
   out_shape = [jax.ShapeDtypeStruct(q.shape, q.dtype),
                jax.ShapeDtypeStruct((batch, heads, q_len), jnp.float32)]
   return pl.pallas_call(
-      kernel, grid=(batch, heads, q_len // opts.block_q), out_shape=out_shape,
+      kernel, grid=_grid(opts, batch, heads, q_len // opts.block_q), out_shape=out_shape,
       compiler_params=_compiler_params(opts), interpret=opts.interpret,
       name="flanjax_flash_fwd")(q, k, v, _kernel_bias(bias, q), q_seg, k_seg, kv_len, seed)
 
@@ -320,7 +343,7 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, kvlen_ref, se
   another ("inplace"; `dbias_in_ref` is the aliased zeros)."""
   del dbias_in_ref
   rows_mode = opts.bias_grad == "rows"
-  g, h, j = pl.program_id(0), pl.program_id(1), pl.program_id(2)
+  g, h, j = _program(opts)
   bq, bk = opts.bwd_block_q, opts.bwd_block_k
   q_len = q_ref.shape[1]
   ks = pl.ds(j * bk, bk)
@@ -392,7 +415,7 @@ def _barrier(opts: FlashOptions):
 
 def _dq_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, kvlen_ref, seed_ref, do_ref,
                lse_ref, delta_ref, dq_ref, *, opts: FlashOptions, num_heads: int):
-  b, h, i = pl.program_id(0), pl.program_id(1), pl.program_id(2)
+  b, h, i = _program(opts)
   bq, bk = opts.bwd_block_q, opts.bwd_block_k
   k_len = k_ref.shape[1]
   qs = pl.ds(i * bq, bq)
@@ -489,11 +512,11 @@ ROWS_KERNEL_MAX_KEYS = 512
 
 
 def _rows_kernel(ds_ref, k_ref, dq_ref, dbias_ref, *, rows_per_program: int, bq: int,
-                 bk: int):
+                 bk: int, opts: FlashOptions):
   """Grid (row groups, heads, query blocks): dQ = dS K of each row of the group, and the sum
   of the group's dS rows (float32, in registers: `bq x k_len` per program), reading each dS
   element once. dS is zero wherever it was masked or skipped, so no mask is needed here."""
-  g, h, i = pl.program_id(0), pl.program_id(1), pl.program_id(2)
+  g, h, i = _program(opts)
   k_len, d = k_ref.shape[1], k_ref.shape[-1]
   qs = pl.ds(i * bq, bq)
   chunks = [pl.ds(c * bk, bk) for c in range(k_len // bk)]
@@ -530,8 +553,9 @@ def _read_rows(opts: FlashOptions, ds, k, q_dtype):
   bq, bk = _fit(q_len, opts.rows_block_q), _fit(k_len, opts.rows_block_k)
   groups = _row_groups(opts.rows_groups, batch, heads * (q_len // bq))
   dq, part = pl.pallas_call(
-      functools.partial(_rows_kernel, rows_per_program=batch // groups, bq=bq, bk=bk),
-      grid=(groups, heads, q_len // bq),
+      functools.partial(_rows_kernel, rows_per_program=batch // groups, bq=bq, bk=bk,
+                        opts=opts),
+      grid=_grid(opts, groups, heads, q_len // bq),
       out_shape=[jax.ShapeDtypeStruct((batch, q_len, heads, k.shape[-1]), q_dtype),
                  jax.ShapeDtypeStruct((groups, heads, q_len, k_len), jnp.float32)],
       compiler_params=_compiler_params(opts, opts.rows_warps, opts.rows_stages),
@@ -581,9 +605,10 @@ def _backward(opts: FlashOptions, res, do):
                        rows_per_program=rows_per_program)
 
   outs = pl.pallas_call(
-      dkv_kernel, grid=(groups, heads, k_len // bk), out_shape=out_shape,
+      dkv_kernel, grid=_grid(opts, groups, heads, k_len // bk), out_shape=out_shape,
       input_output_aliases={len(jax.tree.leaves(args)): 2} if inplace else {},
-      compiler_params=_compiler_params(opts), interpret=opts.interpret,
+      compiler_params=_compiler_params(opts, opts.bwd_warps, opts.bwd_stages),
+      interpret=opts.interpret,
       name="flanjax_flash_dkv")(*args, *((dbias0,) if inplace else ()))
   dk, dv = outs[0], outs[1]
   dbias = None  # [h, q, k]: summed over the groups or rows in float32
@@ -601,8 +626,10 @@ def _backward(opts: FlashOptions, res, do):
 
   dq = pl.pallas_call(
       functools.partial(_dq_kernel, opts=opts, num_heads=heads),
-      grid=(batch, heads, q_len // bq), out_shape=jax.ShapeDtypeStruct(q.shape, q.dtype),
-      compiler_params=_compiler_params(opts), interpret=opts.interpret,
+      grid=_grid(opts, batch, heads, q_len // bq),
+      out_shape=jax.ShapeDtypeStruct(q.shape, q.dtype),
+      compiler_params=_compiler_params(opts, opts.bwd_warps, opts.bwd_stages),
+      interpret=opts.interpret,
       name="flanjax_flash_dq")(*args)
   return dq, dk, dv, dbias, None, None, None, None
 
@@ -708,15 +735,16 @@ def options_for(q_len: int, k_len: int, *, causal: bool, dropout_rate: float,
       if b <= cap and n % b == 0:
         return b
     return 16
-  # The dS-rows reader (calls 67-68, the reader alone): 64 queries x 64-key chunks, 8 warps,
-  # 2 stages; for long rows one group (every row in one program: large b64 encoder 0.428 ms,
-  # XLA's reduction + GEMM 0.542), for short rows ~2 programs per SM (decoder self 0.060 ms,
-  # XLA 0.092).
+  # The dS-rows reader (calls 67-68 and 106, the reader alone): 64 queries, 8 warps, 2 stages;
+  # for long rows 128-key chunks and one group (every row in one program: base b256 1.419 ms,
+  # large b112 0.714, xl b48 0.639 against 1.460 / 0.729 / 0.672 with 64-key chunks; 2-8 groups
+  # were slower; XLA's reduction + GEMM 0.542 at large b64), for short rows ~2 programs per SM
+  # (decoder self 0.060 ms, XLA 0.092).
   return FlashOptions(causal=causal, dropout_rate=dropout_rate,
                       block_q=block(q_len, 128), block_k=block(k_len, 64),
                       bwd_block_q=block(q_len, 64), bwd_block_k=block(k_len, 64),
-                      rows_block_q=block(q_len, 64), rows_block_k=block(k_len, 64 if k_len > 128
-                                                                        else 32),
+                      rows_block_q=block(q_len, 64),
+                      rows_block_k=block(k_len, 128 if k_len > 128 else 32),
                       rows_groups=1 if k_len > 128 else 0, rows_warps=8, rows_stages=2,
                       interpret=interpret)
 

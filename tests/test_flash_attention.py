@@ -466,3 +466,25 @@ def test_rows_reader_kernel_and_xla_agree_and_long_rows_take_xla(monkeypatch):
   for a, b in zip(long_grads, grads["xla"]):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
+
+
+@pytest.mark.parametrize("mode", ["rows", "inplace", "dq_kernel"])
+def test_launch_order_changes_no_result(mode):
+  """The kernels launched block index first (`blocks_first`, default) and row index first give
+  the same outputs and gradients bit for bit: only the order the programs start in differs.
+  Covers the forward, dK/dV, dQ and reader kernels, row groups and the in-place bias sums
+  (test_kernel_matches_reference checks the default order against the reference)."""
+  q, k, v, bias, w, segs = _inputs(b=4, lq=32, lk=48, packed=True)
+  opts = dataclasses.replace(SMALL, rows_block_q=16, rows_block_k=16, rows_groups=2,
+                             bias_grad="inplace" if mode == "inplace" else "rows",
+                             bias_batch_groups=2, dq_from_rows=mode != "dq_kernel")
+  rng = jax.random.PRNGKey(5)
+  results = {}
+  for first in (True, False):
+    results[first] = _value_and_grads(
+        fa.flash_attention, q, k, v, bias, w, segs, dropout_rate=0.2, dropout_rng=rng,
+        options=dataclasses.replace(opts, blocks_first=first))
+  for name, a, b in zip(("out", "dq", "dk", "dv", "dbias"),
+                        (results[True][0], *results[True][1]),
+                        (results[False][0], *results[False][1])):
+    np.testing.assert_array_equal(a, b, err_msg=name)
