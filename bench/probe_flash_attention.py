@@ -63,9 +63,10 @@ def main(argv=None):
                  help="the dK/dV kernel's blocks / warps / stages under the block-first launch "
                       "order: the encoder's fwd + bwd with cuDNN's forward (unpacked, base "
                       "b256 and large b112) and with the kernel's (packed, large b64)")
-  p.add_argument("--one-encoder", default=None, metavar="B,H",
-                 help="one forward + backward of the encoder's attention (auto's path, "
-                      "kv lengths) at batch B, H heads: a target for ncu")
+  p.add_argument("--one", default=None, metavar="CASE,B,H",
+                 help="one forward + backward of one attention (encoder: cuDNN's forward with "
+                      "the kernel's backward, as auto runs it; decoder_self, cross: the "
+                      "kernel's) at batch B, H heads, kv lengths: a target for ncu")
   p.add_argument("--batch", type=int, default=64)
   args = p.parse_args(argv)
   import jax
@@ -419,7 +420,8 @@ def main(argv=None):
     # Call 106 also ran the sum on the tensor cores (identity @ dS) and two rows per loop
     # iteration: both exceed shared memory (270 / 401 KB).
     tilings = ([(64, 64, 8, g, 2) for g in (1, 2, 4, 8)] + [(64, 512, 8, g, 1) for g in (1, 4)]
-               + [(64, 128, 8, 1, 2), (32, 64, 4, 4, 2), (32, 64, 4, 8, 3)])
+               + [(64, 128, 8, 1, 2), (32, 64, 4, 4, 2), (32, 64, 4, 8, 3),
+                  (64, 128, 16, 1, 2), (64, 128, 16, 1, 1), (64, 256, 16, 1, 1)])
     for size, b, h in (("base", 256, 12), ("large", 112, 16), ("xl", 48, 32)):
       lq = 512
       ks = jax.random.split(jax.random.PRNGKey(1), 2)
@@ -450,17 +452,21 @@ def main(argv=None):
       emit(probe="rows_groups_ms_gbs_err", size=size, batch=b, heads=h,
            best=min(times, key=times.get) if times else None, **row)
 
-  if args.one_encoder:  # ncu target: the kernels of one encoder attention, fwd + bwd
-    b, h = (int(x) for x in args.one_encoder.split(","))
-    q, k, v, bi, w, _, _ = inputs(b, 512, 512, h, 64, True, False)
-    lens = jnp.full((b,), 512, jnp.int32)
+  if args.one:  # ncu target: the kernels of one attention, fwd + bwd
+    name, b, h = args.one.split(",")
+    b, h = int(b), int(h)
+    _, lq, lk, bias, causal = next(c for c in cases if c[0] == name)
+    q, k, v, bi, w, _, _ = inputs(b, lq, lk, h, 64, bias, False)
+    lens = jnp.full((b,), lk, jnp.int32)
+    opts = fa.options_for(lq, lk, causal=causal, dropout_rate=0.0)
+    if name == "encoder":
+      opts = dataclasses.replace(opts, forward="cudnn")
 
     def attn(q, k, v, bi):
-      return fa.flash_attention(q, k, v, bi, kv_lengths=lens, options=dataclasses.replace(
-          fa.options_for(512, 512, causal=False, dropout_rate=0.0), forward="cudnn"))
-    out = fwd_bwd(attn, True)(q, k, v, bi, w)
+      return fa.flash_attention(q, k, v, bi, kv_lengths=lens, causal=causal, options=opts)
+    out = fwd_bwd(attn, bias)(q, k, v, bi, w)
     jax.block_until_ready(out)
-    emit(probe="one_encoder", batch=b, heads=h, done=True)
+    emit(probe="one", case=name, batch=b, heads=h, done=True)
 
   if args.mgpu:  # the encoder's shapes; the Mosaic kernel itself takes no bias
     from jax.experimental.pallas.ops.gpu import attention_mgpu as am

@@ -14,7 +14,7 @@ print('checks', len(rows), 'all ok', all(r['ok'] for r in rows), 'worst', max(ma
 timeout 90 python3 bench/check_attention.py --impl cudnn_pallas --input-len 512 --target-len 128 | tail -1
 XLA_FLAGS=--xla_gpu_enable_command_buffer= timeout 100 ncu --clock-control none \
   --kernel-name regex:flanjax --section SpeedOfLight python3 bench/probe_flash_attention.py \
-  --one-encoder 256,12 2>&1 | grep -E "flanjax_|Duration|DRAM Throughput|Compute \(SM\)" | cut -c1-100
+  --one encoder,256,12 2>&1 | grep -E "flanjax_|Duration|DRAM Throughput|Compute \(SM\)" | cut -c1-100
 timeout 120 python3 bench/probe_flash_attention.py --hybrid | grep -v '"check"'
 for s in "base 256 120" "large 112 200"; do
   set -- $s
