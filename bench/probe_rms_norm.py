@@ -4,9 +4,8 @@
 
 For the encoder activations of base b256, large b64 and xl b48 ([tokens, d_model] bf16), one
 JSON line each: forward and forward + backward times (the backward with the residual stream's
-cotangent added, as in the model) of both, the kernel's largest relative errors against a
-float32 jnp reference (y, dx, dscale; XLA's in the same units for comparison) and whether the
-residual stream it returns is x bit for bit. No TensorFlow.
+cotangent added, as in the model) of both, and the kernel's largest relative errors against a
+float32 jnp reference (y, dx, dscale; XLA's in the same units for comparison). No TensorFlow.
 """
 from __future__ import annotations
 
@@ -68,8 +67,6 @@ def main(argv=None) -> int:
       row[f"{impl}_fwd_ms"] = round(timeit(fwd, x, s), 4)
       row[f"{impl}_fwd_bwd_ms"] = round(timeit(fb, x, s, dy, dres), 4)
       outs[impl] = [np.asarray(o, np.float32) for o in fb(x, s, dy, dres)]
-      # the residual stream out of the norm (the kernel's copy of x) is x bit for bit
-      row[f"{impl}_residual_exact"] = bool(jnp.array_equal(jax.jit(norm)(x, s)[0], x))
 
     def ref_fb(x, s, dy, dres):  # float32 everywhere
       (xr, y), vjp = jax.vjp(lambda x, s: (x, R.reference(x, s, 1e-6)), x, s)

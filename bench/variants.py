@@ -394,19 +394,3 @@ def encoder_opts():
     opts = orig(q_len, k_len, **kw)
     return dataclasses.replace(opts, **fields) if min(q_len, k_len) > 128 else opts
   fa.options_for = options_for
-
-
-# --------------------------------------------------------------------------- the norm's residual
-
-
-def norm_residual_identity():
-  """Before row 103: the fused norm returns x itself as the residual stream (XLA then copies x
-  before the residual add that a GEMM writes in place), not a copy written by the kernel."""
-  from flanjax import rms_norm as R
-
-  def fwd(x2, scale, eps, with_residual, fused_forward):
-    forward = R._forward if fused_forward else R._xla_forward
-    y, r = forward(x2, scale.astype(jnp.float32), eps)[:2]
-    return ((x2, y) if with_residual else y), (x2, scale, r)
-  R._norm_fwd = fwd
-  R._norm.defvjp(fwd, R._norm_bwd)

@@ -9,9 +9,8 @@ an H100 the norms took ~28 ms of a 303 ms step (bench/NOTES.md, row 80). Here:
   (the norm's input gradient plus that residual cotangent, which XLA would add in a pass of
   its own) and per-program partial sums of the scale's gradient.
 
-`rms_norm(x, scale, eps, with_residual=True)` returns `(x, y)`: the first output is x (with the
-fused forward a copy the kernel writes from its read of x), to be used as the residual stream,
-so that its cotangent reaches the norm's backward kernel.
+`rms_norm(x, scale, eps, with_residual=True)` returns `(x, y)`: the first output is x itself,
+to be used as the residual stream, so that its cotangent reaches the norm's backward kernel.
 Statistics are float32; y and dx are in x's dtype. `reference` is the same maths in jnp.
 
 `fused_forward=False` keeps XLA's forward (the same maths in jnp, with the per-row rsqrt as the
@@ -65,7 +64,7 @@ def _load(ref, rows, cols, n_rows, n_cols):
                     other=0.0).astype(jnp.float32), mask
 
 
-def _fwd_kernel(x_ref, s_ref, y_ref, r_ref, xo_ref=None, *, eps, block_rows, block_cols):
+def _fwd_kernel(x_ref, s_ref, y_ref, r_ref, *, eps, block_rows, block_cols):
   n_rows, n_cols = x_ref.shape
   rows = pl.program_id(0) * block_rows + jnp.arange(block_rows)
   cols = jnp.arange(block_cols)
@@ -75,8 +74,6 @@ def _fwd_kernel(x_ref, s_ref, y_ref, r_ref, xo_ref=None, *, eps, block_rows, blo
   plgpu.store(y_ref.at[rows[:, None], cols[None, :]],
               (x * r[:, None] * s[None, :]).astype(y_ref.dtype), mask=mask)
   plgpu.store(r_ref.at[rows], r, mask=rows < n_rows)
-  if xo_ref is not None:  # a copy of x (exact: x's dtype -> float32 -> x's dtype)
-    plgpu.store(xo_ref.at[rows[:, None], cols[None, :]], x.astype(xo_ref.dtype), mask=mask)
 
 
 def _bwd_kernel(x_ref, s_ref, r_ref, dy_ref, dres_ref, dx_ref, ds_ref, *, block_rows,
@@ -111,17 +108,14 @@ def _interpret() -> bool:
   return jax.default_backend() != "gpu"
 
 
-def _forward(x2, scale, eps, copy_x: bool = False):
-  """y [n, d], the per-row rsqrt [n] and, with `copy_x`, a copy of x2 [n, d] written from the
-  same read (the residual stream's next buffer, see `rms_norm`)."""
+def _forward(x2, scale, eps):
   n, d = x2.shape
   block_rows, block_cols = _tiling(d)
-  out_shape = [jax.ShapeDtypeStruct((n, d), x2.dtype), jax.ShapeDtypeStruct((n,), jnp.float32)]
-  if copy_x:
-    out_shape.append(jax.ShapeDtypeStruct((n, d), x2.dtype))
   return pl.pallas_call(
       functools.partial(_fwd_kernel, eps=eps, block_rows=block_rows, block_cols=block_cols),
-      grid=(pl.cdiv(n, block_rows),), out_shape=tuple(out_shape),
+      grid=(pl.cdiv(n, block_rows),),
+      out_shape=(jax.ShapeDtypeStruct((n, d), x2.dtype),
+                 jax.ShapeDtypeStruct((n,), jnp.float32)),
       compiler_params=plgpu.CompilerParams(num_warps=4, num_stages=1),
       interpret=_interpret(), name="flanjax_rms_norm_fwd")(x2, scale)
 
@@ -156,13 +150,6 @@ def _norm(x2, scale, eps, with_residual, fused_forward):
 
 
 def _norm_fwd(x2, scale, eps, with_residual, fused_forward):
-  if fused_forward and with_residual:
-    # The residual stream continues from a copy that the kernel writes from its read of x:
-    # the next residual add, which XLA folds into a GEMM writing in place into its addend,
-    # then overwrites that copy; given x itself (saved here for the backward), XLA copied it
-    # first (60 copies, 4.3 ms of base b256's step: bench/NOTES.md rows 93, 103).
-    y, r, x_next = _forward(x2, scale.astype(jnp.float32), eps, copy_x=True)
-    return (x_next, y), (x2, scale, r)
   forward = _forward if fused_forward else _xla_forward
   y, r = forward(x2, scale.astype(jnp.float32), eps)
   return ((x2, y) if with_residual else y), (x2, scale, r)

@@ -5,6 +5,7 @@
 # (`probe_rms_norm.py`: errors against float32, the residual bit for bit), then base b256 and
 # large b112 A/B in one call, 95 % pool, both norm kernels (`--patch
 # bench.variants:norm_residual_identity` = before).
+# The code this call measured is at commit bb94168, reverted after it (NOTES row 103).
 source bench/runs/setup.sh
 timeout 120 python3 bench/probe_rms_norm.py
 export XLA_PYTHON_CLIENT_MEM_FRACTION=0.95
