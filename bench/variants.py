@@ -220,8 +220,7 @@ def dq_kernel():
 def rows_kernel():
   """dQ and the bias gradient from one Pallas kernel over the stored dS rows (one read)
   instead of XLA's reduction + batched GEMM (two reads). `ROWS_TILING=bq,bk,warps,groups,
-  stages` in the environment overrides the kernel's default tiling for rows of more than 128
-  keys (the encoder's; A/B runs)."""
+  stages` in the environment overrides the kernel's default tiling (A/B runs)."""
   import os
 
   from flanjax import flash_attention as fa
@@ -233,9 +232,7 @@ def rows_kernel():
                   rows_stages=stages)
 
   def options_for(*a, **kw):
-    opts = orig(*a, **kw)
-    k_len = a[1] if len(a) > 1 else kw["k_len"]
-    return dataclasses.replace(opts, rows_reader="kernel", **(tiling if k_len > 128 else {}))
+    return dataclasses.replace(orig(*a, **kw), rows_reader="kernel", **tiling)
   fa.options_for = options_for
 
 
@@ -382,15 +379,24 @@ def rows_first():
 
 def encoder_opts():
   """`ENC_OPTS="bwd_warps=8,bwd_block_k=128"` in the environment: those FlashOptions fields
-  for the encoder's self-attention (more than 128 queries and keys) only (A/B runs)."""
+  (Python literals, or plain strings) for the encoder's self-attention only: as many queries
+  as keys, more than 128, not causal (A/B runs)."""
+  import ast
   import os
 
   from flanjax import flash_attention as fa
   orig = fa.options_for
-  fields = dict(kv.split("=") for kv in os.environ.get("ENC_OPTS", "").split(",") if kv)
-  fields = {k: int(v) for k, v in fields.items()}
+  fields = {}
+  for item in os.environ.get("ENC_OPTS", "").split(","):
+    if item.strip():
+      name, _, value = item.partition("=")
+      try:
+        fields[name.strip()] = ast.literal_eval(value.strip())
+      except (ValueError, SyntaxError):
+        fields[name.strip()] = value.strip()
 
   def options_for(q_len, k_len, **kw):
     opts = orig(q_len, k_len, **kw)
-    return dataclasses.replace(opts, **fields) if min(q_len, k_len) > 128 else opts
+    encoder = q_len == k_len and k_len > 128 and not kw.get("causal")
+    return dataclasses.replace(opts, **fields) if encoder else opts
   fa.options_for = options_for

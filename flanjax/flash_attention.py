@@ -75,8 +75,8 @@ class FlashOptions:
   # the dQ kernel (A/B runs).
   dq_from_rows: bool = True
   # How dQ and the bias gradient read the stored dS rows (with dq_from_rows). "kernel"
-  # (default since call 68): one Pallas kernel reads each dS element once for both (grid row
-  # groups x heads x query blocks of `rows_block_q`; each program sums its rows' dS in
+  # (default since call 68): one Pallas kernel reads each dS element once for both (programs
+  # row groups x heads x query blocks of `rows_block_q`; each program sums its rows' dS in
   # float32 registers, `rows_block_k` keys per dot; `rows_groups` partial sums, 0: ~2 programs
   # per SM, summed by XLA; Triton's `rows_warps` and `rows_stages`). "xla": an XLA reduction
   # over the rows and an XLA batched GEMM, two reads of [b, h, q, k] (also what rows of more
@@ -304,7 +304,8 @@ def _grid(opts: FlashOptions, rows: int, heads: int, blocks: int) -> tuple[int, 
   with the block index in x (`blocks_first`), the programs of one (row, head) run together and
   share its q and dO (dK/dV kernel) or k and v (forward, dQ kernel) in L2. With the row index
   in x, base b256's dK/dV kernel re-read q and dO from HBM once per key block: 5.7 GB of DRAM
-  traffic where ~2.8 GB are needed (ncu, call 106)."""
+  traffic where ~2.8 GB are needed (ncu, call 106). (Pallas' Triton lowering maps the grid to
+  CUDA's x, y, z in order and folds dimensions past CUDA's limits into x, block index fastest.)"""
   return (blocks, heads, rows) if opts.blocks_first else (rows, heads, blocks)
 
 
@@ -337,7 +338,8 @@ def _kernel_bias(bias, q):
 def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, kvlen_ref, seed_ref, do_ref,
                 lse_ref, delta_ref, dbias_in_ref, dk_ref, dv_ref, dbias_ref, *,
                 opts: FlashOptions, num_heads: int, rows_per_program: int):
-  """Grid (batch groups, heads, key blocks): dK, dV of each row of the group, and the bias
+  """Programs (batch groups, heads, key blocks), as `_program` reads them (launched in `_grid`
+  order): dK, dV of each row of the group, and the bias
   gradient: per row (`bias_grad="rows"`, groups of one row; every block written once, zeros
   where skipped) or summed in place over the rows of the group, which then run one after
   another ("inplace"; `dbias_in_ref` is the aliased zeros)."""
@@ -513,7 +515,8 @@ ROWS_KERNEL_MAX_KEYS = 512
 
 def _rows_kernel(ds_ref, k_ref, dq_ref, dbias_ref, *, rows_per_program: int, bq: int,
                  bk: int, opts: FlashOptions):
-  """Grid (row groups, heads, query blocks): dQ = dS K of each row of the group, and the sum
+  """Programs (row groups, heads, query blocks), as `_program` reads them (launched in `_grid`
+  order): dQ = dS K of each row of the group, and the sum
   of the group's dS rows (float32, in registers: `bq x k_len` per program), reading each dS
   element once. dS is zero wherever it was masked or skipped, so no mask is needed here."""
   g, h, i = _program(opts)
@@ -714,6 +717,13 @@ def check_supported(q_shape, k_shape, opts: FlashOptions) -> str | None:
     return f"dropout_rate={opts.dropout_rate} is not in [0, 1)"
   if opts.forward not in ("pallas", "cudnn"):
     return f"FlashOptions.forward={opts.forward!r} is not 'pallas' or 'cudnn'"
+  for name in ("num_warps", "num_stages", "bwd_warps", "bwd_stages", "fused_warps",
+               "rows_warps", "rows_stages"):
+    n = getattr(opts, name)
+    if n < 0 or (n == 0 and name in ("num_warps", "num_stages", "fused_warps", "rows_warps",
+                                     "rows_stages")):
+      return (f"FlashOptions.{name}={n} is not a positive count"
+              + (" (or 0: num_warps / num_stages)" if name.startswith("bwd_") else ""))
   return None
 
 
@@ -737,9 +747,9 @@ def options_for(q_len: int, k_len: int, *, causal: bool, dropout_rate: float,
     return 16
   # The dS-rows reader (calls 67-68 and 106, the reader alone): 64 queries, 8 warps, 2 stages;
   # for long rows 128-key chunks and one group (every row in one program: base b256 1.419 ms,
-  # large b112 0.714, xl b48 0.639 against 1.460 / 0.729 / 0.672 with 64-key chunks; 2-8 groups
-  # were slower; XLA's reduction + GEMM 0.542 at large b64), for short rows ~2 programs per SM
-  # (decoder self 0.060 ms, XLA 0.092).
+  # large b112 0.714, xl b48 0.639 against 1.460 / 0.729 / 0.672 with 64-key chunks in call 106,
+  # a tie in call 111; 2-8 groups were not faster; XLA's reduction + GEMM 0.542 at large b64),
+  # for short rows ~2 programs per SM (decoder self 0.060 ms, XLA 0.092).
   return FlashOptions(causal=causal, dropout_rate=dropout_rate,
                       block_q=block(q_len, 128), block_k=block(k_len, 64),
                       bwd_block_q=block(q_len, 64), bwd_block_k=block(k_len, 64),

@@ -445,6 +445,10 @@ def test_causal_with_more_keys_than_queries_and_option_checks():
     fa.flash_attention(q, k, v, bias, options=dataclasses.replace(SMALL, rows_reader="pallas"))
   with pytest.raises(ValueError, match="rows_block_k=24 is not a power of two >= 16"):
     fa.flash_attention(q, k, v, bias, options=dataclasses.replace(SMALL, rows_block_k=24))
+  with pytest.raises(ValueError, match="bwd_warps=-1 is not a positive count"):
+    fa.flash_attention(q, k, v, bias, options=dataclasses.replace(SMALL, bwd_warps=-1))
+  with pytest.raises(ValueError, match="rows_stages=0 is not a positive count"):
+    fa.flash_attention(q, k, v, bias, options=dataclasses.replace(SMALL, rows_stages=0))
 
 
 def test_rows_reader_kernel_and_xla_agree_and_long_rows_take_xla(monkeypatch):
@@ -475,7 +479,9 @@ def test_launch_order_changes_no_result(mode):
   Covers the forward, dK/dV, dQ and reader kernels, row groups and the in-place bias sums
   (test_kernel_matches_reference checks the default order against the reference)."""
   q, k, v, bias, w, segs = _inputs(b=4, lq=32, lk=48, packed=True)
-  opts = dataclasses.replace(SMALL, rows_block_q=16, rows_block_k=16, rows_groups=2,
+  # 4 rows, 2 query blocks, 3 key blocks, 2 in-place groups, 4 reader groups: a swapped
+  # mapping reads or writes other blocks in every kernel
+  opts = dataclasses.replace(SMALL, rows_block_q=16, rows_block_k=16, rows_groups=4,
                              bias_grad="inplace" if mode == "inplace" else "rows",
                              bias_batch_groups=2, dq_from_rows=mode != "dq_kernel")
   rng = jax.random.PRNGKey(5)
