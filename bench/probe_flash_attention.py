@@ -354,47 +354,51 @@ def main(argv=None):
                                    impls=("cudnn",))["cudnn"]
         emit(probe="dq_fwd_bwd_ms", case=name, segments=mode, batch=args.batch, **res)
 
-  if args.rows:
+  def reader_sweep(b, h, lq, tilings):
+    """The dS-rows reader alone on random [b, h, lq, lq] dS rows: XLA's reduction (+ GEMM) and
+    each tiling (bq, bk, warps, groups, stages): ms, GB/s of dS, and the larger relative
+    error of dQ and the bias gradient against XLA's (or the error)."""
     import functools
+    ks = jax.random.split(jax.random.PRNGKey(1), 2)
+    ds = (jax.random.normal(ks[0], (b, h, lq, lq), jnp.float32) * 1e-3).astype(jnp.bfloat16)
+    kk = jax.random.normal(ks[1], (b, lq, h, 64), jnp.bfloat16)
+    gb = ds.size * 2 / 1e9
+
+    def xla(ds, kk):
+      dq = jnp.einsum("bhqk,bkhd->bqhd", ds, kk, preferred_element_type=jnp.float32)
+      return dq.astype(jnp.bfloat16), jnp.sum(ds.astype(jnp.float32), axis=0)
+    ref = jax.jit(xla)(ds, kk)
+    t_sum = timeit(jax.jit(lambda ds: jnp.sum(ds.astype(jnp.float32), 0)), ds)
+    row = {"ds_gb": round(gb, 3), "xla_both": round(timeit(jax.jit(xla), ds, kk), 3),
+           "xla_sum": round(t_sum, 3), "xla_sum_gbs": round(gb / t_sum * 1e3)}
+    base_opts = fa.options_for(lq, lq, causal=False, dropout_rate=0.0)
+    for bq, bk, warps, groups, stages in tilings:
+      name = f"q{bq}_k{bk}_w{warps}_g{groups}_s{stages}"
+      opts = dataclasses.replace(base_opts, rows_block_q=bq, rows_block_k=bk, rows_warps=warps,
+                                 rows_groups=groups, rows_stages=stages)
+      try:
+        fn = jax.jit(functools.partial(fa._read_rows, opts, q_dtype=jnp.bfloat16))
+        out = fn(ds, kk)
+        t = timeit(fn, ds, kk)
+        row[name] = [round(t, 3), round(gb / t * 1e3),
+                     max(round(rel(out[0], ref[0]), 6), round(rel(out[1], ref[1]), 6))]
+      except Exception as e:  # noqa: BLE001 - report and go on
+        row[name] = f"error: {type(e).__name__}: {str(e)[:160]}"
+    times = {n: v[0] for n, v in row.items() if isinstance(v, list)}
+    return row, (min(times, key=times.get) if times else None)
+
+  if args.rows:
     r = dataclasses.replace
-    base_opts = fa.options_for(512, 512, causal=False, dropout_rate=0.0)
     # Call 67 swept (32|16, 128|64|512, 4|8 warps, 1-4 stages, 1 group): 64 x 64 / 8 warps /
     # 2 stages best for 512 keys, 32 x 512 / 1 stage for 128; 64 x 128 at 3 stages and
     # 32 x 128 at 4 ran out of shared memory. Call 68: around the winners.
     tilings = [(64, 64, 8, 0, 2), (64, 64, 8, 0, 1), (64, 64, 16, 0, 2), (64, 64, 16, 0, 1),
                (64, 32, 8, 0, 2), (64, 32, 16, 0, 3), (64, 128, 16, 0, 1), (64, 64, 8, 1, 2),
                (64, 64, 8, 4, 2), (32, 512, 8, 0, 1), (64, 512, 16, 0, 1), (128, 64, 16, 0, 1)]
-    best = {}
     for size, b, h, lq in (("base", 256, 12, 512), ("large", 64, 16, 512), ("xl", 48, 32, 512),
                            ("large_dec_self", 64, 16, 128)):
-      ks = jax.random.split(jax.random.PRNGKey(1), 2)
-      ds = (jax.random.normal(ks[0], (b, h, lq, lq), jnp.float32) * 1e-3).astype(jnp.bfloat16)
-      kk = jax.random.normal(ks[1], (b, lq, h, 64), jnp.bfloat16)
-
-      def xla(ds, kk):
-        dq = jnp.einsum("bhqk,bkhd->bqhd", ds, kk, preferred_element_type=jnp.float32)
-        return dq.astype(jnp.bfloat16), jnp.sum(ds.astype(jnp.float32), axis=0)
-      ref = jax.jit(xla)(ds, kk)
-      row = {"xla_both": round(timeit(jax.jit(xla), ds, kk), 3),
-             "xla_sum": round(timeit(jax.jit(lambda ds: jnp.sum(ds.astype(jnp.float32), 0)),
-                                     ds), 3),
-             "xla_dq": round(timeit(jax.jit(lambda ds, kk: xla(ds, kk)[0]), ds, kk), 3),
-             "ds_gb": round(ds.size * 2 / 1e9, 3)}
-      for bq, bk, warps, groups, stages in tilings:
-        name = f"q{bq}_k{bk}_w{warps}_g{groups}_s{stages}"
-        opts = r(base_opts, rows_block_q=bq, rows_block_k=bk, rows_warps=warps,
-                 rows_groups=groups, rows_stages=stages)
-        try:
-          fn = jax.jit(functools.partial(fa._read_rows, opts, q_dtype=jnp.bfloat16))
-          out = fn(ds, kk)
-          row[name] = round(timeit(fn, ds, kk), 3)
-          row[name + "_err"] = [round(rel(out[0], ref[0]), 6), round(rel(out[1], ref[1]), 6)]
-        except Exception as e:  # noqa: BLE001 - report and go on
-          row[name] = f"error: {type(e).__name__}: {str(e)[:200]}"
-      times = {n: t for n, t in row.items() if n.startswith("q") and isinstance(t, float)}
-      if times:
-        best[size] = min(times, key=times.get)
-      emit(probe="rows_reader_ms", size=size, batch=b, heads=h, length=lq, best=best.get(size),
+      row, best = reader_sweep(b, h, lq, tilings)
+      emit(probe="rows_reader_ms_gbs_err", size=size, batch=b, heads=h, length=lq, best=best,
            **row)
     # Per attention (T5-large shapes, batch --batch): forward + backward with each reader.
     pick = "options_for"  # the per-length default tiling (call 67's winners)
@@ -414,43 +418,14 @@ def main(argv=None):
              **res)
 
   if args.rows_groups:
-    import functools
-    r = dataclasses.replace
-    base_opts = fa.options_for(512, 512, causal=False, dropout_rate=0.0)
     # Call 106 also ran the sum on the tensor cores (identity @ dS) and two rows per loop
     # iteration: both exceed shared memory (270 / 401 KB).
     tilings = ([(64, 64, 8, g, 2) for g in (1, 2, 4, 8)] + [(64, 512, 8, g, 1) for g in (1, 4)]
                + [(64, 128, 8, 1, 2), (32, 64, 4, 4, 2), (32, 64, 4, 8, 3),
                   (64, 128, 16, 1, 2), (64, 128, 16, 1, 1), (64, 256, 16, 1, 1)])
     for size, b, h in (("base", 256, 12), ("large", 112, 16), ("xl", 48, 32)):
-      lq = 512
-      ks = jax.random.split(jax.random.PRNGKey(1), 2)
-      ds = (jax.random.normal(ks[0], (b, h, lq, lq), jnp.float32) * 1e-3).astype(jnp.bfloat16)
-      kk = jax.random.normal(ks[1], (b, lq, h, 64), jnp.bfloat16)
-      gb = ds.size * 2 / 1e9
-
-      def xla(ds, kk):
-        dq = jnp.einsum("bhqk,bkhd->bqhd", ds, kk, preferred_element_type=jnp.float32)
-        return dq.astype(jnp.bfloat16), jnp.sum(ds.astype(jnp.float32), axis=0)
-      ref = jax.jit(xla)(ds, kk)
-      t_sum = timeit(jax.jit(lambda ds: jnp.sum(ds.astype(jnp.float32), 0)), ds)
-      row = {"ds_gb": round(gb, 3), "xla_sum": round(t_sum, 3),
-             "xla_sum_gbs": round(gb / t_sum * 1e3)}
-      for bq, bk, warps, groups, stages in tilings:
-        name = f"q{bq}_k{bk}_w{warps}_g{groups}_s{stages}"
-        opts = r(base_opts, rows_block_q=bq, rows_block_k=bk, rows_warps=warps,
-                 rows_groups=groups, rows_stages=stages)
-        try:
-          fn = jax.jit(functools.partial(fa._read_rows, opts, q_dtype=jnp.bfloat16))
-          out = fn(ds, kk)
-          t = timeit(fn, ds, kk)
-          row[name] = [round(t, 3), round(gb / t * 1e3),
-                       max(round(rel(out[0], ref[0]), 6), round(rel(out[1], ref[1]), 6))]
-        except Exception as e:  # noqa: BLE001 - report and go on
-          row[name] = f"error: {type(e).__name__}: {str(e)[:160]}"
-      times = {n: v[0] for n, v in row.items() if isinstance(v, list)}
-      emit(probe="rows_groups_ms_gbs_err", size=size, batch=b, heads=h,
-           best=min(times, key=times.get) if times else None, **row)
+      row, best = reader_sweep(b, h, 512, tilings)
+      emit(probe="rows_groups_ms_gbs_err", size=size, batch=b, heads=h, best=best, **row)
 
   if args.one:  # ncu target: the kernels of one attention, fwd + bwd
     name, b, h = args.one.split(",")
