@@ -206,15 +206,24 @@ def kernel_padding_as_segments():
   layers.pallas_attention = pallas
 
 
-def dq_kernel():
-  """dQ from the Pallas dQ kernel (before NOTES row 65) instead of one batched GEMM over the
-  dS rows that the dK/dV kernel stores for the bias gradient."""
+def _replace_kernel_options(when=None, **fields):
+  """Patches `flash_attention.options_for` to return its options with `fields` replaced, for
+  the attentions where `when(q_len, k_len, causal)` holds (default: every one)."""
   from flanjax import flash_attention as fa
   orig = fa.options_for
 
-  def options_for(*a, **kw):
-    return dataclasses.replace(orig(*a, **kw), dq_from_rows=False)
+  def options_for(q_len, k_len, **kw):
+    opts = orig(q_len, k_len, **kw)
+    if when is None or when(q_len, k_len, kw.get("causal", False)):
+      opts = dataclasses.replace(opts, **fields)
+    return opts
   fa.options_for = options_for
+
+
+def dq_kernel():
+  """dQ from the Pallas dQ kernel (before NOTES row 65) instead of one batched GEMM over the
+  dS rows that the dK/dV kernel stores for the bias gradient."""
+  _replace_kernel_options(dq_from_rows=False)
 
 
 def rows_kernel():
@@ -223,28 +232,18 @@ def rows_kernel():
   stages` in the environment overrides the kernel's default tiling (A/B runs)."""
   import os
 
-  from flanjax import flash_attention as fa
-  orig = fa.options_for
   tiling = {}
   if os.environ.get("ROWS_TILING"):
     bq, bk, warps, groups, stages = (int(x) for x in os.environ["ROWS_TILING"].split(","))
     tiling = dict(rows_block_q=bq, rows_block_k=bk, rows_warps=warps, rows_groups=groups,
                   rows_stages=stages)
-
-  def options_for(*a, **kw):
-    return dataclasses.replace(orig(*a, **kw), rows_reader="kernel", **tiling)
-  fa.options_for = options_for
+  _replace_kernel_options(rows_reader="kernel", **tiling)
 
 
 def rows_xla():
   """Before NOTES row 74: dQ and the bias gradient from the stored dS rows by XLA (a reduction
   over the rows and a batched GEMM: two reads) instead of the reader kernel."""
-  from flanjax import flash_attention as fa
-  orig = fa.options_for
-
-  def options_for(*a, **kw):
-    return dataclasses.replace(orig(*a, **kw), rows_reader="xla")
-  fa.options_for = options_for
+  _replace_kernel_options(rows_reader="xla")
 
 
 # --------------------------------------------------------------------------- the param norm
@@ -324,13 +323,7 @@ def ce_autodiff():
 def two_kernel_backward():
   """The attention backward without a bias (T5's cross-attention) as the dK/dV kernel plus the
   dQ kernel, as before `FlashOptions.fused_backward` (one kernel per row and head)."""
-  from flanjax import flash_attention as fa
-  options_for = fa.options_for
-
-  def patched(*args, **kwargs):
-    return dataclasses.replace(options_for(*args, **kwargs), fused_backward=False)
-
-  fa.options_for = patched
+  _replace_kernel_options(fused_backward=False)
 
 
 def cudnn_encoder():
@@ -369,12 +362,7 @@ def rows_first():
   """The Pallas attention kernels launched with the row index in grid x, as before session 15
   (`FlashOptions.blocks_first=False`): the programs of one (row, head) start far apart, so the
   dK/dV kernel reads q and dO from HBM once per key block."""
-  from flanjax import flash_attention as fa
-  orig = fa.options_for
-
-  def options_for(*a, **kw):
-    return dataclasses.replace(orig(*a, **kw), blocks_first=False)
-  fa.options_for = options_for
+  _replace_kernel_options(blocks_first=False)
 
 
 def encoder_opts():
@@ -384,8 +372,6 @@ def encoder_opts():
   import ast
   import os
 
-  from flanjax import flash_attention as fa
-  orig = fa.options_for
   fields = {}
   for item in os.environ.get("ENC_OPTS", "").split(","):
     if item.strip():
@@ -394,9 +380,5 @@ def encoder_opts():
         fields[name.strip()] = ast.literal_eval(value.strip())
       except (ValueError, SyntaxError):
         fields[name.strip()] = value.strip()
-
-  def options_for(q_len, k_len, **kw):
-    opts = orig(q_len, k_len, **kw)
-    encoder = q_len == k_len and k_len > 128 and not kw.get("causal")
-    return dataclasses.replace(opts, **fields) if encoder else opts
-  fa.options_for = options_for
+  _replace_kernel_options(lambda q_len, k_len, causal: q_len == k_len > 128 and not causal,
+                          **fields)

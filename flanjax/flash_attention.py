@@ -339,10 +339,10 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, kvlen_ref, se
                 lse_ref, delta_ref, dbias_in_ref, dk_ref, dv_ref, dbias_ref, *,
                 opts: FlashOptions, num_heads: int, rows_per_program: int):
   """Programs (batch groups, heads, key blocks), as `_program` reads them (launched in `_grid`
-  order): dK, dV of each row of the group, and the bias
-  gradient: per row (`bias_grad="rows"`, groups of one row; every block written once, zeros
-  where skipped) or summed in place over the rows of the group, which then run one after
-  another ("inplace"; `dbias_in_ref` is the aliased zeros)."""
+  order): dK, dV of each row of the group, and the bias gradient: per row (`bias_grad="rows"`,
+  groups of one row; every block written once, zeros where skipped) or summed in place over
+  the rows of the group, which then run one after another ("inplace"; `dbias_in_ref` is the
+  aliased zeros)."""
   del dbias_in_ref
   rows_mode = opts.bias_grad == "rows"
   g, h, j = _program(opts)
@@ -516,9 +516,9 @@ ROWS_KERNEL_MAX_KEYS = 512
 def _rows_kernel(ds_ref, k_ref, dq_ref, dbias_ref, *, rows_per_program: int, bq: int,
                  bk: int, opts: FlashOptions):
   """Programs (row groups, heads, query blocks), as `_program` reads them (launched in `_grid`
-  order): dQ = dS K of each row of the group, and the sum
-  of the group's dS rows (float32, in registers: `bq x k_len` per program), reading each dS
-  element once. dS is zero wherever it was masked or skipped, so no mask is needed here."""
+  order): dQ = dS K of each row of the group, and the sum of the group's dS rows (float32, in
+  registers: `bq x k_len` per program), reading each dS element once. dS is zero wherever it
+  was masked or skipped, so no mask is needed here."""
   g, h, i = _program(opts)
   k_len, d = k_ref.shape[1], k_ref.shape[-1]
   qs = pl.ds(i * bq, bq)
@@ -717,13 +717,13 @@ def check_supported(q_shape, k_shape, opts: FlashOptions) -> str | None:
     return f"dropout_rate={opts.dropout_rate} is not in [0, 1)"
   if opts.forward not in ("pallas", "cudnn"):
     return f"FlashOptions.forward={opts.forward!r} is not 'pallas' or 'cudnn'"
-  for name in ("num_warps", "num_stages", "bwd_warps", "bwd_stages", "fused_warps",
-               "rows_warps", "rows_stages"):
+  for name in ("num_warps", "num_stages", "fused_warps", "rows_warps", "rows_stages",
+               "bwd_warps", "bwd_stages"):
     n = getattr(opts, name)
-    if n < 0 or (n == 0 and name in ("num_warps", "num_stages", "fused_warps", "rows_warps",
-                                     "rows_stages")):
+    fallback = name.startswith("bwd_")  # 0: num_warps / num_stages
+    if n < 0 or (n == 0 and not fallback):
       return (f"FlashOptions.{name}={n} is not a positive count"
-              + (" (or 0: num_warps / num_stages)" if name.startswith("bwd_") else ""))
+              + (" (or 0: num_warps / num_stages)" if fallback else ""))
   return None
 
 
