@@ -382,3 +382,62 @@ def encoder_opts():
         fields[name.strip()] = value.strip()
   _replace_kernel_options(lambda q_len, k_len, causal: q_len == k_len > 128 and not causal,
                           **fields)
+
+
+# --------------------------------------------------------------------------- decoder attention
+
+
+def _route_decoder(pick):
+  """Patches `layers.pallas_attention` so that the decoder's unpacked attentions without
+  dropout go where `pick(bias, causal)` says: "cudnn_forward" (cuDNN's forward, the Pallas
+  backward), "cudnn" (cuDNN's forward and backward) or None (unchanged)."""
+  orig = layers.pallas_attention
+
+  def patched(q, k, v, bias, segments, *, causal, dropout_rate, dropout_seed,
+              kv_lengths=None, forward="pallas"):
+    decoder = q.shape[1] < k.shape[1] or causal  # (the encoder: as many queries as keys)
+    route = (pick(bias, causal)
+             if decoder and segments is None and not dropout_rate and forward == "pallas"
+             else None)
+    if route == "cudnn":
+      return layers.fused_attention(q, k, v, bias, is_causal=causal, q_lengths=None,
+                                    kv_lengths=kv_lengths, implementation="cudnn")
+    return orig(q, k, v, bias, segments, causal=causal, dropout_rate=dropout_rate,
+                dropout_seed=dropout_seed, kv_lengths=kv_lengths,
+                forward="cudnn" if route == "cudnn_forward" else forward)
+  layers.pallas_attention = patched
+
+
+def cross_cudnn_forward():
+  """The decoder's cross-attention (no bias) with cuDNN's forward and the Pallas one-kernel
+  backward, as the encoder's `cudnn_pallas`."""
+  _route_decoder(lambda bias, causal: "cudnn_forward" if bias is None else None)
+
+
+def cross_cudnn():
+  """The decoder's cross-attention (no bias, so no bias gradient to lose) on cuDNN alone."""
+  _route_decoder(lambda bias, causal: "cudnn" if bias is None else None)
+
+
+def self_cudnn_forward():
+  """The decoder's causal self-attention with cuDNN's forward, the Pallas backward."""
+  _route_decoder(lambda bias, causal: "cudnn_forward" if causal else None)
+
+
+def decoder_cudnn_forward():
+  """Both of the decoder's attentions with cuDNN's forward and the Pallas backward."""
+  _route_decoder(lambda bias, causal: "cudnn_forward")
+
+
+# --------------------------------------------------------------------------- K/V gradients
+
+
+def separate_dkv():
+  """Before NOTES row 107: the kernels write dK and dV as two buffers (`joint_dkv=False`) and
+  autodiff differentiates the K and V projections as two GEMMs each, whose input gradients XLA
+  then adds (one add folded into a GEMM, the rest separate)."""
+  _replace_kernel_options(joint_dkv=False)
+
+  def kv_projection(x, wk, wv):
+    return jnp.einsum("bse,ehd->bshd", x, wk), jnp.einsum("bse,ehd->bshd", x, wv)
+  layers.kv_projection = kv_projection

@@ -92,6 +92,11 @@ class FlashOptions:
   # or k / v (forward and dQ kernels) in L2. False: the row index first (before session 15;
   # A/B runs), where the dK/dV kernel re-read q and dO from HBM once per key block.
   blocks_first: bool = True
+  # dK and dV written into one [b, k, 2, h, d] buffer (the backward returns its two slices), so
+  # that a K/V projection that stacks their cotangents (`flanjax.layers.kv_projection`) runs
+  # one input-gradient GEMM over it with no copy: XLA drops a stack of a buffer's own slices.
+  # False: two buffers (A/B runs).
+  joint_dkv: bool = True
   # Without a bias, causal mask or more than FUSED_MAX_QUERIES queries (T5's cross-attention):
   # one backward kernel per (row, head) holding every query, which walks the key blocks once
   # for dK, dV and dQ (5 block matmuls per block) instead of the dK/dV kernel and the dQ
@@ -400,11 +405,36 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, kvlen_ref, se
     if zero_fill and lower is not None:  # causal: query blocks wholly before this key block
       jax.lax.fori_loop(0, lower, lambda i, c: (zero_block(i), c)[1], 0)
     dk, dv = jax.lax.fori_loop(0 if lower is None else lower, q_len // bq, body, (zeros, zeros))
-    dk_ref[b, ks, h, :] = dk.astype(dk_ref.dtype)
-    dv_ref[b, ks, h, :] = dv.astype(dv_ref.dtype)
+    _store_kv(dk_ref, dv_ref, b, ks, h, dk, dv)
     return 0
 
   jax.lax.fori_loop(0, rows_per_program, one_row, 0)
+
+
+def _store_kv(dk_ref, dv_ref, b, ks, h, dk, dv):
+  """Writes a key block's dK, dV [bk, d]: into two buffers, or into one [b, k, 2, h, d]
+  (`FlashOptions.joint_dkv`: `dv_ref` is None)."""
+  if dv_ref is None:
+    dk_ref[b, ks, 0, h, :] = dk.astype(dk_ref.dtype)
+    dk_ref[b, ks, 1, h, :] = dv.astype(dk_ref.dtype)
+  else:
+    dk_ref[b, ks, h, :] = dk.astype(dk_ref.dtype)
+    dv_ref[b, ks, h, :] = dv.astype(dv_ref.dtype)
+
+
+def _kv_grad_shapes(opts: FlashOptions, k) -> list:
+  """The dK/dV outputs: one [b, k, 2, h, d] buffer (`joint_dkv`) or two [b, k, h, d]."""
+  if opts.joint_dkv:
+    b, k_len, heads, d = k.shape
+    return [jax.ShapeDtypeStruct((b, k_len, 2, heads, d), k.dtype)]
+  return [jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(k.shape, k.dtype)]
+
+
+def _split_kv_grads(opts: FlashOptions, outs):
+  """(dk, dv, the outputs after them) from a kernel's outputs (`_kv_grad_shapes`)."""
+  if opts.joint_dkv:
+    return outs[0][:, :, 0], outs[0][:, :, 1], outs[1:]
+  return outs[0], outs[1], outs[2:]
 
 
 def _barrier(opts: FlashOptions):
@@ -456,6 +486,7 @@ FUSED_MAX_QUERIES = 128
 
 def _fused_kernel(q_ref, k_ref, v_ref, qseg_ref, kseg_ref, kvlen_ref, seed_ref, do_ref, lse_ref,
                   delta_ref, dq_ref, dk_ref, dv_ref, *, opts: FlashOptions, num_heads: int):
+  # (`joint_dkv`: dk_ref is the [b, k, 2, h, d] buffer and dv_ref None)
   """Grid (batch, heads), no bias, not causal: every query of the row at once; for each key
   block S and dP once, then dV, dK (written per block, zeros where the block is skipped) and
   the running dQ (written at the end)."""
@@ -481,14 +512,14 @@ def _fused_kernel(q_ref, k_ref, v_ref, qseg_ref, kseg_ref, kvlen_ref, seed_ref, 
       p, dp = _recompute(q, k, v, do, None,
                          _visible(opts, q_idx, k_idx, q_seg, k_seg, kv_len), lse)
       p_drop, dp = _drop(opts, rows, k_idx, p, dp)
-      dv_ref[b, ks, h, :] = _dot(p_drop.astype(do.dtype), do, trans_a=True).astype(dv_ref.dtype)
+      dv = _dot(p_drop.astype(do.dtype), do, trans_a=True)
       ds = (p * (dp - delta[:, None])).astype(q.dtype)  # [q_len, bk]
-      dk_ref[b, ks, h, :] = _dot(ds, q, trans_a=True).astype(dk_ref.dtype)
+      _store_kv(dk_ref, dv_ref, b, ks, h, _dot(ds, q, trans_a=True), dv)
       return dq + _dot(ds, k)
 
     def skip():
-      dk_ref[b, ks, h, :] = jnp.zeros((bk, d), dk_ref.dtype)
-      dv_ref[b, ks, h, :] = jnp.zeros((bk, d), dv_ref.dtype)
+      zeros = jnp.zeros((bk, d), jnp.float32)
+      _store_kv(dk_ref, dv_ref, b, ks, h, zeros, zeros)
 
     return _maybe(meet, update, dq, on_skip=skip)
 
@@ -499,13 +530,19 @@ def _fused_kernel(q_ref, k_ref, v_ref, qseg_ref, kseg_ref, kvlen_ref, seed_ref, 
 def _fused_backward(opts: FlashOptions, args):
   q, k, v, _, q_seg, k_seg, kv_len, seed, do, lse, delta = args
   batch, _, heads, _ = q.shape
-  return pl.pallas_call(
-      functools.partial(_fused_kernel, opts=opts, num_heads=heads),
-      grid=(batch, heads),
-      out_shape=[jax.ShapeDtypeStruct(q.shape, q.dtype), jax.ShapeDtypeStruct(k.shape, k.dtype),
-                 jax.ShapeDtypeStruct(v.shape, v.dtype)],
+
+  def kernel(*refs):
+    if opts.joint_dkv:
+      refs = refs + (None,)
+    return _fused_kernel(*refs, opts=opts, num_heads=heads)
+
+  outs = pl.pallas_call(
+      kernel, grid=(batch, heads),
+      out_shape=[jax.ShapeDtypeStruct(q.shape, q.dtype)] + _kv_grad_shapes(opts, k),
       compiler_params=_compiler_params(opts, opts.fused_warps), interpret=opts.interpret,
       name="flanjax_flash_bwd")(q, k, v, q_seg, k_seg, kv_len, seed, do, lse, delta)
+  dk, dv, _ = _split_kv_grads(opts, outs[1:])
+  return outs[0], dk, dv
 
 
 # The rows reader keeps a `rows_block_q x k_len` float32 sum in registers: measured on H100s up
@@ -587,7 +624,7 @@ def _backward(opts: FlashOptions, res, do):
 
   inplace = bias is not None and opts.bias_grad == "inplace"
   groups, rows_per_program, dbias0 = batch, 1, None
-  out_shape = [jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)]
+  out_shape = _kv_grad_shapes(opts, k)
   if inplace:
     groups = _row_groups(opts.bias_batch_groups, batch, heads * (k_len // bk))
     rows_per_program = batch // groups
@@ -602,6 +639,8 @@ def _backward(opts: FlashOptions, res, do):
     dbias_in = None
     if inplace:
       dbias_in, outs = outs[0], outs[1:]
+    if opts.joint_dkv:
+      outs = (outs[0], None) + outs[1:]
     if bias is None:
       outs = outs + (None,)
     return _dkv_kernel(*ins, dbias_in, *outs, opts=opts, num_heads=heads,
@@ -609,21 +648,21 @@ def _backward(opts: FlashOptions, res, do):
 
   outs = pl.pallas_call(
       dkv_kernel, grid=_grid(opts, groups, heads, k_len // bk), out_shape=out_shape,
-      input_output_aliases={len(jax.tree.leaves(args)): 2} if inplace else {},
+      input_output_aliases={len(jax.tree.leaves(args)): len(out_shape) - 1} if inplace else {},
       compiler_params=_compiler_params(opts, opts.bwd_warps, opts.bwd_stages),
       interpret=opts.interpret,
       name="flanjax_flash_dkv")(*args, *((dbias0,) if inplace else ()))
-  dk, dv = outs[0], outs[1]
+  dk, dv, outs = _split_kv_grads(opts, outs)
   dbias = None  # [h, q, k]: summed over the groups or rows in float32
   if bias is not None:
     if (not inplace and opts.dq_from_rows and opts.rows_reader == "kernel"
         and k_len <= ROWS_KERNEL_MAX_KEYS):  # one read of the rows for dQ and the sum
-      dq, dbias = _read_rows(opts, outs[2], k, q.dtype)
+      dq, dbias = _read_rows(opts, outs[0], k, q.dtype)
       return dq, dk, dv, dbias.astype(bias.dtype), None, None, None, None
-    dbias = jnp.sum(outs[2].astype(jnp.float32), axis=0).astype(bias.dtype)
+    dbias = jnp.sum(outs[0].astype(jnp.float32), axis=0).astype(bias.dtype)
     if not inplace and opts.dq_from_rows:
       # dS [b, h, q, k] of every row is stored (zeros where masked or skipped): dQ = dS K.
-      ds = outs[2].astype(k.dtype)  # (a no-op for bf16 and float32 compute)
+      ds = outs[0].astype(k.dtype)  # (a no-op for bf16 and float32 compute)
       dq = jnp.einsum("bhqk,bkhd->bqhd", ds, k, preferred_element_type=jnp.float32)
       return dq.astype(q.dtype), dk, dv, dbias, None, None, None, None
 

@@ -128,6 +128,7 @@ class Dense(nn.Module):
   config: T5Config
   init_std: float = 1.0
   fp32_out: bool = False
+  kernel_only: bool = False  # return the kernel in the compute dtype, not x @ kernel
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
@@ -135,9 +136,40 @@ class Dense(nn.Module):
     kernel = _param(self, "kernel", nn.initializers.normal(self.init_std),
                     (x.shape[-1], self.features), self.axes, dtype_of(cfg.param_dtype))
     dtype = dtype_of(cfg.dtype)
+    if self.kernel_only:
+      return kernel.astype(dtype)
     if self.fp32_out:
       return dot_fp32_out(x.astype(dtype), kernel.astype(dtype))
     return jnp.dot(x.astype(dtype), kernel.astype(dtype))
+
+
+@jax.custom_vjp
+def kv_projection(x: Array, wk: Array, wv: Array) -> tuple[Array, Array]:
+  """Attention keys and values, k = x wk and v = x wv (x [b, s, e], wk/wv [e, h, d] ->
+  [b, s, h, d]), as two GEMMs. The backward stacks the cotangents into [b, s, 2, h, d] and runs
+  one GEMM for dx and one for both kernels' gradients. Use it where dk and dv are the two
+  halves of one buffer (flanjax's attention kernels, `FlashOptions.joint_dkv`): XLA then drops
+  the stack, and dx needs no separate add of two GEMMs' outputs (XLA folds at most one add
+  into a GEMM; bench/NOTES.md rows 94, 107)."""
+  return _kv_projection_fwd(x, wk, wv)[0]
+
+
+def _kv_projection_fwd(x, wk, wv):
+  k = jnp.einsum("bse,ehd->bshd", x, wk)
+  v = jnp.einsum("bse,ehd->bshd", x, wv)
+  return (k, v), (x, wk, wv)
+
+
+def _kv_projection_bwd(res, g):
+  x, wk, wv = res
+  dkv = jnp.stack(g, axis=2).astype(x.dtype)  # [b, s, 2, h, d]
+  w = jnp.stack([wk, wv], axis=1)  # [e, 2, h, d]
+  dx = jnp.einsum("bsthd,ethd->bse", dkv, w)
+  dw = jnp.einsum("bse,bsthd->ethd", x, dkv)
+  return dx, dw[:, 0].astype(wk.dtype), dw[:, 1].astype(wv.dtype)
+
+
+kv_projection.defvjp(_kv_projection_fwd, _kv_projection_bwd)
 
 
 class Embed(nn.Module):
@@ -417,11 +449,16 @@ class MultiHeadAttention(nn.Module):
     q = constrain(q.reshape(q.shape[:2] + (h, d)), names)  # [batch, q_len, heads, kv]
 
     def project_kv():
-      k = dense(h * d, ("embed", "joined_kv"), init_std=e ** -0.5, name="key")(x_kv)
-      v = dense(h * d, ("embed", "joined_kv"), init_std=e ** -0.5, name="value")(x_kv)
-      k = constrain(k.reshape(k.shape[:2] + (h, d)), names)  # [batch, k_len, heads, kv]
-      v = constrain(v.reshape(v.shape[:2] + (h, d)), names)
-      return k, v
+      if self.fused_impl in ("pallas", "cudnn_pallas") and not self.decode:
+        # the kernels' dK, dV are one buffer: one GEMM for their input gradient
+        wk, wv = (dense(h * d, ("embed", "joined_kv"), init_std=e ** -0.5, name=name,
+                        kernel_only=True)(x_kv).reshape(e, h, d) for name in ("key", "value"))
+        k, v = kv_projection(x_kv.astype(wk.dtype), wk, wv)
+      else:
+        k = dense(h * d, ("embed", "joined_kv"), init_std=e ** -0.5, name="key")(x_kv)
+        v = dense(h * d, ("embed", "joined_kv"), init_std=e ** -0.5, name="value")(x_kv)
+        k, v = (t.reshape(t.shape[:2] + (h, d)) for t in (k, v))
+      return constrain(k, names), constrain(v, names)  # [batch, k_len, heads, kv]
 
     if self.decode and self.cross:
       if self.has_variable("cache", "cross_key"):

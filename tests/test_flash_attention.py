@@ -494,3 +494,48 @@ def test_launch_order_changes_no_result(mode):
                         (results[True][0], *results[True][1]),
                         (results[False][0], *results[False][1])):
     np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+@pytest.mark.parametrize("mode", ["rows", "inplace", "fused"])
+def test_joint_dkv_buffer_changes_no_result(mode):
+  """dK and dV written into one [b, k, 2, h, d] buffer (`joint_dkv`, default) or two give the
+  same gradients bit for bit, in the dK/dV kernel (with each bias-gradient mode, whose output
+  index moves with it) and in the bias-free one-kernel backward."""
+  fused = mode == "fused"
+  q, k, v, bias, w, segs = _inputs(b=4, lq=16 if fused else 32, lk=48, packed=True)
+  opts = dataclasses.replace(SMALL, bias_grad="inplace" if mode == "inplace" else "rows",
+                             bias_batch_groups=2)
+  rng = jax.random.PRNGKey(6)
+  results = {}
+  for joint in (True, False):
+    results[joint] = _value_and_grads(
+        fa.flash_attention, q, k, v, None if fused else bias, w, segs, dropout_rate=0.2,
+        dropout_rng=rng, options=dataclasses.replace(opts, joint_dkv=joint))
+  for name, a, b in zip(("out", "dq", "dk", "dv", "dbias"),
+                        (results[True][0], *results[True][1]),
+                        (results[False][0], *results[False][1])):
+    np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_kv_projection_gradients_and_one_gemm_over_a_joint_buffer():
+  """`layers.kv_projection`'s custom backward gives autodiff's gradients, and when dk and dv
+  are the halves of one [b, s, 2, h, d] buffer (as the kernels write them) XLA runs it as two
+  GEMMs with no concatenation: one for dx, one for both kernels."""
+  from flanjax import layers
+  ks = jax.random.split(jax.random.PRNGKey(7), 4)
+  x = jax.random.normal(ks[0], (2, 8, 12))
+  wk, wv = (jax.random.normal(kk, (12, 3, 4)) for kk in ks[1:3])
+  g = jax.random.normal(ks[3], (2, 8, 2, 3, 4))
+
+  def plain(x, wk, wv):
+    return jnp.einsum("bse,ehd->bshd", x, wk), jnp.einsum("bse,ehd->bshd", x, wv)
+
+  def grads(fn, g):
+    _, vjp = jax.vjp(fn, x, wk, wv)
+    return vjp((g[:, :, 0], g[:, :, 1]))
+
+  for a, b in zip(grads(layers.kv_projection, g), grads(plain, g)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+  hlo = jax.jit(lambda g: grads(layers.kv_projection, g)).lower(g).compile().as_text()
+  assert "concatenate" not in hlo
+  assert hlo.count(" dot(") == 2, hlo
