@@ -394,7 +394,7 @@ def _route_decoder(pick):
   orig = layers.pallas_attention
 
   def patched(q, k, v, bias, segments, *, causal, dropout_rate, dropout_seed,
-              kv_lengths=None, forward="pallas"):
+              kv_lengths=None, forward="pallas", **kw):
     decoder = q.shape[1] < k.shape[1] or causal  # (the encoder: as many queries as keys)
     route = (pick(bias, causal)
              if decoder and segments is None and not dropout_rate and forward == "pallas"
@@ -404,7 +404,7 @@ def _route_decoder(pick):
                                     kv_lengths=kv_lengths, implementation="cudnn")
     return orig(q, k, v, bias, segments, causal=causal, dropout_rate=dropout_rate,
                 dropout_seed=dropout_seed, kv_lengths=kv_lengths,
-                forward="cudnn" if route == "cudnn_forward" else forward)
+                forward="cudnn" if route == "cudnn_forward" else forward, **kw)
   layers.pallas_attention = patched
 
 
@@ -433,11 +433,13 @@ def decoder_cudnn_forward():
 
 
 def separate_dkv():
-  """Before NOTES row 107: the kernels write dK and dV as two buffers (`joint_dkv=False`) and
-  autodiff differentiates the K and V projections as two GEMMs each, whose input gradients XLA
-  then adds (one add folded into a GEMM, the rest separate)."""
+  """Before NOTES row 107: the kernels write dQ, dK and dV as separate buffers (`joint_dkv=
+  False`) and autodiff differentiates the Q, K and V projections as a GEMM each, whose input
+  gradients XLA then adds (one add folded into a GEMM, the rest separate)."""
   _replace_kernel_options(joint_dkv=False)
 
-  def kv_projection(x, wk, wv):
-    return jnp.einsum("bse,ehd->bshd", x, wk), jnp.einsum("bse,ehd->bshd", x, wv)
-  layers.kv_projection = kv_projection
+
+def separate_dq():
+  """Call 117's code: dK and dV in one buffer, one stacked GEMM for their input gradient, but
+  self-attention's dQ in its own buffer (`joint_dq=False`) with its own GEMM."""
+  _replace_kernel_options(joint_dq=False)

@@ -92,11 +92,13 @@ class FlashOptions:
   # or k / v (forward and dQ kernels) in L2. False: the row index first (before session 15;
   # A/B runs), where the dK/dV kernel re-read q and dO from HBM once per key block.
   blocks_first: bool = True
-  # dK and dV written into one [b, k, 2, h, d] buffer (the backward returns its two slices), so
-  # that a K/V projection that stacks their cotangents (`flanjax.layers.kv_projection`) runs
-  # one input-gradient GEMM over it with no copy: XLA drops a stack of a buffer's own slices.
-  # False: two buffers (A/B runs).
+  # dK and dV written into one [b, k, 2, h, d] buffer (the backward returns its slices), so that
+  # a projection that stacks their cotangents (`flanjax.layers.stacked_projection`) runs one
+  # input-gradient GEMM over it with no copy: XLA drops a stack of a buffer's own slices.
+  # `joint_dq`: in self-attention whose dQ the dS-rows reader writes, dQ joins them in one
+  # [b, s, 3, h, d] buffer. `joint_gradients` says which apply. False: separate buffers.
   joint_dkv: bool = True
+  joint_dq: bool = True
   # Without a bias, causal mask or more than FUSED_MAX_QUERIES queries (T5's cross-attention):
   # one backward kernel per (row, head) holding every query, which walks the key blocks once
   # for dK, dV and dQ (5 block matmuls per block) instead of the dK/dV kernel and the dQ
@@ -412,28 +414,50 @@ def _dkv_kernel(q_ref, k_ref, v_ref, bias_ref, qseg_ref, kseg_ref, kvlen_ref, se
 
 
 def _store_kv(dk_ref, dv_ref, b, ks, h, dk, dv):
-  """Writes a key block's dK, dV [bk, d]: into two buffers, or into one [b, k, 2, h, d]
-  (`FlashOptions.joint_dkv`: `dv_ref` is None)."""
+  """Writes a key block's dK, dV [bk, d]: into two buffers, or into the last two slots of one
+  [b, k, 2 or 3, h, d] (`joint_gradients`: `dv_ref` is None)."""
   if dv_ref is None:
-    dk_ref[b, ks, 0, h, :] = dk.astype(dk_ref.dtype)
-    dk_ref[b, ks, 1, h, :] = dv.astype(dk_ref.dtype)
+    first = dk_ref.shape[2] - 2  # (slot 0 of three is dQ's)
+    dk_ref[b, ks, first, h, :] = dk.astype(dk_ref.dtype)
+    dk_ref[b, ks, first + 1, h, :] = dv.astype(dk_ref.dtype)
   else:
     dk_ref[b, ks, h, :] = dk.astype(dk_ref.dtype)
     dv_ref[b, ks, h, :] = dv.astype(dv_ref.dtype)
 
 
-def _kv_grad_shapes(opts: FlashOptions, k) -> list:
-  """The dK/dV outputs: one [b, k, 2, h, d] buffer (`joint_dkv`) or two [b, k, h, d]."""
-  if opts.joint_dkv:
+def _reads_rows(opts: FlashOptions, has_bias: bool, k_len: int) -> bool:
+  """Whether the backward stores dS rows and reads them with the reader kernel (dQ and the
+  bias gradient in one read)."""
+  return (has_bias and opts.bias_grad == "rows" and opts.dq_from_rows
+          and opts.rows_reader == "kernel" and k_len <= ROWS_KERNEL_MAX_KEYS)
+
+
+def joint_gradients(q_shape, k_shape, has_bias: bool, opts: FlashOptions) -> str:
+  """Which input gradients the backward returns as slices of one buffer: "qkv" ([b, s, 3, h,
+  d]: self-attention whose dQ the rows reader writes, `joint_dq`), "kv" ([b, k, 2, h, d]) or
+  "" (separate buffers). A projection stacking exactly those cotangents costs no copy."""
+  if not opts.joint_dkv:
+    return ""
+  if opts.joint_dq and tuple(q_shape) == tuple(k_shape) and _reads_rows(opts, has_bias,
+                                                                        k_shape[1]):
+    return "qkv"
+  return "kv"
+
+
+def _kv_grad_shapes(joint: str, k) -> list:
+  """The dK/dV outputs: one [b, k, 2 or 3, h, d] buffer (`joint_gradients`) or two [b, k, h,
+  d]."""
+  if joint:
     b, k_len, heads, d = k.shape
-    return [jax.ShapeDtypeStruct((b, k_len, 2, heads, d), k.dtype)]
+    return [jax.ShapeDtypeStruct((b, k_len, len(joint), heads, d), k.dtype)]
   return [jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(k.shape, k.dtype)]
 
 
-def _split_kv_grads(opts: FlashOptions, outs):
+def _split_kv_grads(joint: str, outs):
   """(dk, dv, the outputs after them) from a kernel's outputs (`_kv_grad_shapes`)."""
-  if opts.joint_dkv:
-    return outs[0][:, :, 0], outs[0][:, :, 1], outs[1:]
+  if joint:
+    first = len(joint) - 2
+    return outs[0][:, :, first], outs[0][:, :, first + 1], outs[1:]
   return outs[0], outs[1], outs[2:]
 
 
@@ -486,7 +510,7 @@ FUSED_MAX_QUERIES = 128
 
 def _fused_kernel(q_ref, k_ref, v_ref, qseg_ref, kseg_ref, kvlen_ref, seed_ref, do_ref, lse_ref,
                   delta_ref, dq_ref, dk_ref, dv_ref, *, opts: FlashOptions, num_heads: int):
-  # (`joint_dkv`: dk_ref is the [b, k, 2, h, d] buffer and dv_ref None)
+  # (`joint_gradients` "kv": dk_ref is the [b, k, 2, h, d] buffer and dv_ref None)
   """Grid (batch, heads), no bias, not causal: every query of the row at once; for each key
   block S and dP once, then dV, dK (written per block, zeros where the block is skipped) and
   the running dQ (written at the end)."""
@@ -531,17 +555,19 @@ def _fused_backward(opts: FlashOptions, args):
   q, k, v, _, q_seg, k_seg, kv_len, seed, do, lse, delta = args
   batch, _, heads, _ = q.shape
 
+  joint = joint_gradients(q.shape, k.shape, False, opts)  # ("kv": no bias, no rows reader)
+
   def kernel(*refs):
-    if opts.joint_dkv:
+    if joint:
       refs = refs + (None,)
     return _fused_kernel(*refs, opts=opts, num_heads=heads)
 
   outs = pl.pallas_call(
       kernel, grid=(batch, heads),
-      out_shape=[jax.ShapeDtypeStruct(q.shape, q.dtype)] + _kv_grad_shapes(opts, k),
+      out_shape=[jax.ShapeDtypeStruct(q.shape, q.dtype)] + _kv_grad_shapes(joint, k),
       compiler_params=_compiler_params(opts, opts.fused_warps), interpret=opts.interpret,
       name="flanjax_flash_bwd")(q, k, v, q_seg, k_seg, kv_len, seed, do, lse, delta)
-  dk, dv, _ = _split_kv_grads(opts, outs[1:])
+  dk, dv, _ = _split_kv_grads(joint, outs[1:])
   return outs[0], dk, dv
 
 
@@ -552,6 +578,7 @@ ROWS_KERNEL_MAX_KEYS = 512
 
 def _rows_kernel(ds_ref, k_ref, dq_ref, dbias_ref, *, rows_per_program: int, bq: int,
                  bk: int, opts: FlashOptions):
+  # (a 5-D dq_ref: the [b, s, 3, h, d] buffer of `joint_gradients` "qkv", dQ in slot 0)
   """Programs (row groups, heads, query blocks), as `_program` reads them (launched in `_grid`
   order): dQ = dS K of each row of the group, and the sum of the group's dS rows (float32, in
   registers: `bq x k_len` per program), reading each dS element once. dS is zero wherever it
@@ -569,7 +596,10 @@ def _rows_kernel(ds_ref, k_ref, dq_ref, dbias_ref, *, rows_per_program: int, bq:
       ds = ds_ref[b, h, qs, ks]  # [bq, bk]
       dq = dq + _dot(ds.astype(k_ref.dtype), k_ref[b, ks, h, :])
       new.append(acc[c] + ds.astype(jnp.float32))
-    dq_ref[b, qs, h, :] = dq.astype(dq_ref.dtype)
+    if len(dq_ref.shape) == 5:
+      dq_ref[b, qs, 0, h, :] = dq.astype(dq_ref.dtype)
+    else:
+      dq_ref[b, qs, h, :] = dq.astype(dq_ref.dtype)
     return tuple(new)
 
   acc = tuple(jnp.zeros((bq, bk), jnp.float32) for _ in chunks)
@@ -586,20 +616,28 @@ def _fit(n: int, cap: int) -> int:
   return blk
 
 
-def _read_rows(opts: FlashOptions, ds, k, q_dtype):
+def _read_rows(opts: FlashOptions, ds, k, q_dtype, joint=None):
   """dQ [b, q, h, d] and the float32 bias gradient [h, q, k] from the stored dS rows
-  [b, h, q, k] in one Pallas kernel (`rows_reader="kernel"`)."""
+  [b, h, q, k] in one Pallas kernel (`rows_reader="kernel"`). With `joint`, the dK/dV
+  kernel's [b, s, 3, h, d] buffer, dQ goes into its slot 0 (in place) and the whole buffer is
+  returned in its stead."""
   batch, heads, q_len, k_len = ds.shape
   bq, bk = _fit(q_len, opts.rows_block_q), _fit(k_len, opts.rows_block_k)
   groups = _row_groups(opts.rows_groups, batch, heads * (q_len // bq))
+  kernel = functools.partial(_rows_kernel, rows_per_program=batch // groups, bq=bq, bk=bk,
+                             opts=opts)
+  dq_shape = jax.ShapeDtypeStruct((batch, q_len, heads, k.shape[-1]), q_dtype)
+  args, aliases = (ds, k), {}
+  if joint is not None:
+    dq_shape, args, aliases = jax.ShapeDtypeStruct(joint.shape, joint.dtype), (ds, k, joint), {2: 0}
+    kernel = functools.partial(lambda ds_ref, k_ref, _, *outs, fn: fn(ds_ref, k_ref, *outs),
+                               fn=kernel)
   dq, part = pl.pallas_call(
-      functools.partial(_rows_kernel, rows_per_program=batch // groups, bq=bq, bk=bk,
-                        opts=opts),
-      grid=_grid(opts, groups, heads, q_len // bq),
-      out_shape=[jax.ShapeDtypeStruct((batch, q_len, heads, k.shape[-1]), q_dtype),
-                 jax.ShapeDtypeStruct((groups, heads, q_len, k_len), jnp.float32)],
+      kernel, grid=_grid(opts, groups, heads, q_len // bq),
+      out_shape=[dq_shape, jax.ShapeDtypeStruct((groups, heads, q_len, k_len), jnp.float32)],
+      input_output_aliases=aliases,
       compiler_params=_compiler_params(opts, opts.rows_warps, opts.rows_stages),
-      interpret=opts.interpret, name="flanjax_flash_rows")(ds, k)
+      interpret=opts.interpret, name="flanjax_flash_rows")(*args)
   return dq, (part[0] if groups == 1 else jnp.sum(part, axis=0))
 
 
@@ -624,7 +662,8 @@ def _backward(opts: FlashOptions, res, do):
 
   inplace = bias is not None and opts.bias_grad == "inplace"
   groups, rows_per_program, dbias0 = batch, 1, None
-  out_shape = _kv_grad_shapes(opts, k)
+  joint = joint_gradients(q.shape, k.shape, bias is not None, opts)
+  out_shape = _kv_grad_shapes(joint, k)
   if inplace:
     groups = _row_groups(opts.bias_batch_groups, batch, heads * (k_len // bk))
     rows_per_program = batch // groups
@@ -639,7 +678,7 @@ def _backward(opts: FlashOptions, res, do):
     dbias_in = None
     if inplace:
       dbias_in, outs = outs[0], outs[1:]
-    if opts.joint_dkv:
+    if joint:
       outs = (outs[0], None) + outs[1:]
     if bias is None:
       outs = outs + (None,)
@@ -652,17 +691,20 @@ def _backward(opts: FlashOptions, res, do):
       compiler_params=_compiler_params(opts, opts.bwd_warps, opts.bwd_stages),
       interpret=opts.interpret,
       name="flanjax_flash_dkv")(*args, *((dbias0,) if inplace else ()))
-  dk, dv, outs = _split_kv_grads(opts, outs)
+  dk, dv, rest = _split_kv_grads(joint, outs)
   dbias = None  # [h, q, k]: summed over the groups or rows in float32
   if bias is not None:
-    if (not inplace and opts.dq_from_rows and opts.rows_reader == "kernel"
-        and k_len <= ROWS_KERNEL_MAX_KEYS):  # one read of the rows for dQ and the sum
-      dq, dbias = _read_rows(opts, outs[0], k, q.dtype)
+    if _reads_rows(opts, True, k_len):  # one read of the rows for dQ and the sum
+      if joint == "qkv":  # dQ into slot 0 of the dK/dV kernel's buffer
+        grads, dbias = _read_rows(opts, rest[0], k, q.dtype, joint=outs[0])
+        dq, dk, dv = grads[:, :, 0], grads[:, :, 1], grads[:, :, 2]
+      else:
+        dq, dbias = _read_rows(opts, rest[0], k, q.dtype)
       return dq, dk, dv, dbias.astype(bias.dtype), None, None, None, None
-    dbias = jnp.sum(outs[0].astype(jnp.float32), axis=0).astype(bias.dtype)
+    dbias = jnp.sum(rest[0].astype(jnp.float32), axis=0).astype(bias.dtype)
     if not inplace and opts.dq_from_rows:
       # dS [b, h, q, k] of every row is stored (zeros where masked or skipped): dQ = dS K.
-      ds = outs[0].astype(k.dtype)  # (a no-op for bf16 and float32 compute)
+      ds = rest[0].astype(k.dtype)  # (a no-op for bf16 and float32 compute)
       dq = jnp.einsum("bhqk,bkhd->bqhd", ds, k, preferred_element_type=jnp.float32)
       return dq.astype(q.dtype), dk, dv, dbias, None, None, None, None
 

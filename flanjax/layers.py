@@ -144,32 +144,30 @@ class Dense(nn.Module):
 
 
 @jax.custom_vjp
-def kv_projection(x: Array, wk: Array, wv: Array) -> tuple[Array, Array]:
-  """Attention keys and values, k = x wk and v = x wv (x [b, s, e], wk/wv [e, h, d] ->
-  [b, s, h, d]), as two GEMMs. The backward stacks the cotangents into [b, s, 2, h, d] and runs
-  one GEMM for dx and one for both kernels' gradients. Use it where dk and dv are the two
-  halves of one buffer (flanjax's attention kernels, `FlashOptions.joint_dkv`): XLA then drops
-  the stack, and dx needs no separate add of two GEMMs' outputs (XLA folds at most one add
+def stacked_projection(x: Array, kernels: tuple[Array, ...]) -> tuple[Array, ...]:
+  """Attention projections x w for each kernel (x [b, s, e], w [e, h, d] -> [b, s, h, d]), one
+  GEMM each. The backward stacks the cotangents into [b, s, n, h, d] and runs one GEMM for dx
+  and one for every kernel's gradient. Use it where those cotangents are the slices of one
+  buffer (flanjax's attention kernels: `flash_attention.joint_gradients`): XLA then drops the
+  stack, and dx needs no separate add of several GEMMs' outputs (XLA folds at most one add
   into a GEMM; bench/NOTES.md rows 94, 107)."""
-  return _kv_projection_fwd(x, wk, wv)[0]
+  return _stacked_projection_fwd(x, kernels)[0]
 
 
-def _kv_projection_fwd(x, wk, wv):
-  k = jnp.einsum("bse,ehd->bshd", x, wk)
-  v = jnp.einsum("bse,ehd->bshd", x, wv)
-  return (k, v), (x, wk, wv)
+def _stacked_projection_fwd(x, kernels):
+  return tuple(jnp.einsum("bse,ehd->bshd", x, w) for w in kernels), (x, kernels)
 
 
-def _kv_projection_bwd(res, g):
-  x, wk, wv = res
-  dkv = jnp.stack(g, axis=2).astype(x.dtype)  # [b, s, 2, h, d]
-  w = jnp.stack([wk, wv], axis=1)  # [e, 2, h, d]
-  dx = jnp.einsum("bsthd,ethd->bse", dkv, w)
-  dw = jnp.einsum("bse,bsthd->ethd", x, dkv)
-  return dx, dw[:, 0].astype(wk.dtype), dw[:, 1].astype(wv.dtype)
+def _stacked_projection_bwd(res, g):
+  x, kernels = res
+  grads = jnp.stack(g, axis=2).astype(x.dtype)  # [b, s, n, h, d]
+  w = jnp.stack(kernels, axis=1)  # [e, n, h, d]
+  dx = jnp.einsum("bsnhd,enhd->bse", grads, w)
+  dw = jnp.einsum("bse,bsnhd->enhd", x, grads)
+  return dx, tuple(dw[:, i].astype(k.dtype) for i, k in enumerate(kernels))
 
 
-kv_projection.defvjp(_kv_projection_fwd, _kv_projection_bwd)
+stacked_projection.defvjp(_stacked_projection_fwd, _stacked_projection_bwd)
 
 
 class Embed(nn.Module):
@@ -393,18 +391,29 @@ def _mesh_axes_for(batch: int, heads: int):
   return None if out is None or out == (None, None) else out
 
 
+def kernel_options(q_len: int, k_len: int, *, causal: bool, dropout_rate: float,
+                   forward: str = "pallas",
+                   self_attention: bool = False) -> flash_attention.FlashOptions:
+  """The Pallas kernel's options for one T5 attention (in the interpreter off GPU). dQ joins
+  dK and dV in one buffer (`joint_dq`) only in self-attention, whose q, k and v are
+  projections of one input (`stacked_projection`)."""
+  opts = flash_attention.options_for(q_len, k_len, causal=causal, dropout_rate=dropout_rate,
+                                     interpret=jax.default_backend() != "gpu")
+  return dataclasses.replace(opts, forward=forward,
+                             joint_dq=opts.joint_dq and self_attention)
+
+
 def pallas_attention(q: Array, k: Array, v: Array, bias: Array | None,
                      segments: tuple[Array, Array] | None, *, causal: bool,
                      dropout_rate: float, dropout_seed: Array | None,
-                     kv_lengths: Array | None = None, forward: str = "pallas") -> Array:
+                     kv_lengths: Array | None = None, forward: str = "pallas",
+                     self_attention: bool = False) -> Array:
   """flanjax's Pallas flash attention (flanjax/flash_attention.py) for one T5 attention:
   per shard under a mesh, in the interpreter off GPU. Packed rows give `segments`; unpacked
   rows give `kv_lengths` (right padding), which skips blocks without a per-block branch.
   `forward="cudnn"`: cuDNN's fused forward, the kernel's backward (unpacked, no dropout)."""
-  opts = flash_attention.options_for(q.shape[1], k.shape[1], causal=causal,
-                                     dropout_rate=dropout_rate,
-                                     interpret=jax.default_backend() != "gpu")
-  opts = dataclasses.replace(opts, forward=forward)
+  opts = kernel_options(q.shape[1], k.shape[1], causal=causal, dropout_rate=dropout_rate,
+                        forward=forward, self_attention=self_attention)
   q_seg, kv_seg = segments if segments is not None else (None, None)
   return flash_attention.flash_attention(
       q, k, v, bias, q_segment_ids=q_seg, kv_segment_ids=kv_seg, kv_lengths=kv_lengths,
@@ -445,54 +454,69 @@ class MultiHeadAttention(nn.Module):
     h, d, e = cfg.num_heads, cfg.head_dim, cfg.d_model
     dense = functools.partial(Dense, config=cfg)
     names = ("batch", "length", "heads", "kv")
-    q = dense(h * d, ("embed", "joined_kv"), init_std=(e * d) ** -0.5, name="query")(x_q)
-    q = constrain(q.reshape(q.shape[:2] + (h, d)), names)  # [batch, q_len, heads, kv]
+    stds = {"query": (e * d) ** -0.5, "key": e ** -0.5, "value": e ** -0.5}
+    kernel = self.fused_impl in ("pallas", "cudnn_pallas") and not self.decode
+    self_attention = not self.cross and x_q is x_kv
+    # which gradients the kernel returns as one buffer: their projections' backward is then
+    # one stacked GEMM ("qkv", "kv" or "")
+    joint = flash_attention.joint_gradients(
+        (x_q.shape[0], x_q.shape[1], h, d), (x_kv.shape[0], x_kv.shape[1], h, d),
+        bias is not None, kernel_options(x_q.shape[1], x_kv.shape[1], causal=self.is_causal,
+                                         dropout_rate=cfg.dropout_rate,
+                                         self_attention=self_attention)) if kernel else ""
+
+    def project(x, *which):
+      """One [batch, len, heads, kv] per projection named in `which`."""
+      if joint == "".join(n[0] for n in which):
+        ws = tuple(dense(h * d, ("embed", "joined_kv"), init_std=stds[n], name=n,
+                         kernel_only=True)(x).reshape(e, h, d) for n in which)
+        outs = stacked_projection(x.astype(ws[0].dtype), ws)
+      else:
+        outs = (dense(h * d, ("embed", "joined_kv"), init_std=stds[n], name=n)(x)
+                for n in which)
+        outs = (t.reshape(t.shape[:2] + (h, d)) for t in outs)
+      return tuple(constrain(t, names) for t in outs)
 
     def project_kv():
-      if self.fused_impl in ("pallas", "cudnn_pallas") and not self.decode:
-        # the kernels' dK, dV are one buffer: one GEMM for their input gradient
-        wk, wv = (dense(h * d, ("embed", "joined_kv"), init_std=e ** -0.5, name=name,
-                        kernel_only=True)(x_kv).reshape(e, h, d) for name in ("key", "value"))
-        k, v = kv_projection(x_kv.astype(wk.dtype), wk, wv)
-      else:
-        k = dense(h * d, ("embed", "joined_kv"), init_std=e ** -0.5, name="key")(x_kv)
-        v = dense(h * d, ("embed", "joined_kv"), init_std=e ** -0.5, name="value")(x_kv)
-        k, v = (t.reshape(t.shape[:2] + (h, d)) for t in (k, v))
-      return constrain(k, names), constrain(v, names)  # [batch, k_len, heads, kv]
+      return project(x_kv, "key", "value")
 
-    if self.decode and self.cross:
-      if self.has_variable("cache", "cross_key"):
-        k = self.get_variable("cache", "cross_key")
-        v = self.get_variable("cache", "cross_value")
+    if joint == "qkv":  # (self-attention, not decoding)
+      q, k, v = project(x_q, "query", "key", "value")
+    else:
+      (q,) = project(x_q, "query")
+      if self.decode and self.cross:
+        if self.has_variable("cache", "cross_key"):
+          k = self.get_variable("cache", "cross_key")
+          v = self.get_variable("cache", "cross_value")
+        else:
+          k, v = project_kv()
+          self.variable("cache", "cross_key", lambda: k)
+          self.variable("cache", "cross_value", lambda: v)
+      elif self.decode:
+        k, v = project_kv()
+        initialized = self.has_variable("cache", "cached_key")
+        length = self.decode_length or k.shape[1]
+        shape = (k.shape[0], length) + k.shape[2:]
+        cached_key = self.variable("cache", "cached_key", jnp.zeros, shape, k.dtype)
+        cached_value = self.variable("cache", "cached_value", jnp.zeros, shape, v.dtype)
+        if initialized:
+          if q.shape[1] != 1:
+            raise ValueError(f"Incremental decoding takes one token per step, got {q.shape[1]}.")
+          start = (0, decode_index, 0, 0)
+          cached_key.value = jax.lax.dynamic_update_slice(cached_key.value, k, start)
+          cached_value.value = jax.lax.dynamic_update_slice(cached_value.value, v, start)
+          k, v = cached_key.value, cached_value.value
       else:
         k, v = project_kv()
-        self.variable("cache", "cross_key", lambda: k)
-        self.variable("cache", "cross_value", lambda: v)
-    elif self.decode:
-      k, v = project_kv()
-      initialized = self.has_variable("cache", "cached_key")
-      length = self.decode_length or k.shape[1]
-      shape = (k.shape[0], length) + k.shape[2:]
-      cached_key = self.variable("cache", "cached_key", jnp.zeros, shape, k.dtype)
-      cached_value = self.variable("cache", "cached_value", jnp.zeros, shape, v.dtype)
-      if initialized:
-        if q.shape[1] != 1:
-          raise ValueError(f"Incremental decoding takes one token per step, got {q.shape[1]}.")
-        start = (0, decode_index, 0, 0)
-        cached_key.value = jax.lax.dynamic_update_slice(cached_key.value, k, start)
-        cached_value.value = jax.lax.dynamic_update_slice(cached_value.value, v, start)
-        k, v = cached_key.value, cached_value.value
-    else:
-      k, v = project_kv()
 
     # (cuDNN is never picked with dropout: resolve_attention_impl)
     seed = module_dropout_seed(self, self.deterministic, cfg.dropout_rate, dropout_seed)
-    if self.fused_impl in ("pallas", "cudnn_pallas") and not self.decode:
+    if kernel:
       out = pallas_attention(q, k, v, bias, segments, causal=self.is_causal,
                              dropout_rate=cfg.dropout_rate if seed is not None else 0.0,
                              dropout_seed=seed, kv_lengths=kv_lengths,
                              forward="cudnn" if self.fused_impl == "cudnn_pallas"
-                             else "pallas")
+                             else "pallas", self_attention=self_attention)
     elif self.fused_impl is not None and not self.decode:
       out = fused_attention(q, k, v, bias, is_causal=self.is_causal, q_lengths=None,
                             kv_lengths=kv_lengths, implementation=self.fused_impl)

@@ -496,46 +496,53 @@ def test_launch_order_changes_no_result(mode):
     np.testing.assert_array_equal(a, b, err_msg=name)
 
 
-@pytest.mark.parametrize("mode", ["rows", "inplace", "fused"])
-def test_joint_dkv_buffer_changes_no_result(mode):
-  """dK and dV written into one [b, k, 2, h, d] buffer (`joint_dkv`, default) or two give the
-  same gradients bit for bit, in the dK/dV kernel (with each bias-gradient mode, whose output
-  index moves with it) and in the bias-free one-kernel backward."""
+@pytest.mark.parametrize("mode", ["qkv", "rows", "inplace", "fused"])
+def test_joint_gradient_buffers_change_no_result(mode):
+  """dQ, dK and dV written into one [b, s, 3, h, d] buffer (self-attention with the rows
+  reader: `joint_gradients` "qkv"), dK and dV into one [b, k, 2, h, d] ("kv": other lengths,
+  each bias-gradient mode, whose output index moves with it, and the bias-free one-kernel
+  backward) or each into its own give the same gradients bit for bit."""
   fused = mode == "fused"
-  q, k, v, bias, w, segs = _inputs(b=4, lq=16 if fused else 32, lk=48, packed=True)
+  lq = {"qkv": 48, "fused": 16}.get(mode, 32)
+  q, k, v, bias, w, segs = _inputs(b=4, lq=lq, lk=48, packed=True)
   opts = dataclasses.replace(SMALL, bias_grad="inplace" if mode == "inplace" else "rows",
-                             bias_batch_groups=2)
+                             bias_batch_groups=2, rows_groups=2)
+  joint = fa.joint_gradients(q.shape, k.shape, not fused, opts)
+  assert joint == ("qkv" if mode == "qkv" else "kv")
+  assert fa.joint_gradients(q.shape, k.shape, not fused,
+                            dataclasses.replace(opts, joint_dkv=False)) == ""
   rng = jax.random.PRNGKey(6)
   results = {}
-  for joint in (True, False):
-    results[joint] = _value_and_grads(
+  for sep in (False, True):
+    results[sep] = _value_and_grads(
         fa.flash_attention, q, k, v, None if fused else bias, w, segs, dropout_rate=0.2,
-        dropout_rng=rng, options=dataclasses.replace(opts, joint_dkv=joint))
+        dropout_rng=rng, options=dataclasses.replace(opts, joint_dkv=not sep))
   for name, a, b in zip(("out", "dq", "dk", "dv", "dbias"),
-                        (results[True][0], *results[True][1]),
-                        (results[False][0], *results[False][1])):
+                        (results[False][0], *results[False][1]),
+                        (results[True][0], *results[True][1])):
     np.testing.assert_array_equal(a, b, err_msg=name)
 
 
-def test_kv_projection_gradients_and_one_gemm_over_a_joint_buffer():
-  """`layers.kv_projection`'s custom backward gives autodiff's gradients, and when dk and dv
-  are the halves of one [b, s, 2, h, d] buffer (as the kernels write them) XLA runs it as two
-  GEMMs with no concatenation: one for dx, one for both kernels."""
+@pytest.mark.parametrize("n", [2, 3])
+def test_stacked_projection_gradients_and_one_gemm_over_a_joint_buffer(n):
+  """`layers.stacked_projection`'s custom backward gives autodiff's gradients, and when the
+  cotangents are the slices of one [b, s, n, h, d] buffer (as the kernels write them) XLA runs
+  it as two GEMMs with no concatenation: one for dx, one for every kernel."""
   from flanjax import layers
-  ks = jax.random.split(jax.random.PRNGKey(7), 4)
+  ks = jax.random.split(jax.random.PRNGKey(7), 5)
   x = jax.random.normal(ks[0], (2, 8, 12))
-  wk, wv = (jax.random.normal(kk, (12, 3, 4)) for kk in ks[1:3])
-  g = jax.random.normal(ks[3], (2, 8, 2, 3, 4))
+  ws = tuple(jax.random.normal(kk, (12, 3, 4)) for kk in ks[1:1 + n])
+  g = jax.random.normal(ks[4], (2, 8, n, 3, 4))
 
-  def plain(x, wk, wv):
-    return jnp.einsum("bse,ehd->bshd", x, wk), jnp.einsum("bse,ehd->bshd", x, wv)
+  def plain(x, ws):
+    return tuple(jnp.einsum("bse,ehd->bshd", x, w) for w in ws)
 
   def grads(fn, g):
-    _, vjp = jax.vjp(fn, x, wk, wv)
-    return vjp((g[:, :, 0], g[:, :, 1]))
+    _, vjp = jax.vjp(fn, x, ws)
+    return jax.tree.leaves(vjp(tuple(g[:, :, i] for i in range(n))))
 
-  for a, b in zip(grads(layers.kv_projection, g), grads(plain, g)):
+  for a, b in zip(grads(layers.stacked_projection, g), grads(plain, g)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-  hlo = jax.jit(lambda g: grads(layers.kv_projection, g)).lower(g).compile().as_text()
+  hlo = jax.jit(lambda g: grads(layers.stacked_projection, g)).lower(g).compile().as_text()
   assert "concatenate" not in hlo
   assert hlo.count(" dot(") == 2, hlo
