@@ -443,28 +443,3 @@ def separate_dq():
   """Call 117's code: dK and dV in one buffer, one stacked GEMM for their input gradient, but
   self-attention's dQ in its own buffer (`joint_dq=False`) with its own GEMM."""
   _replace_kernel_options(joint_dq=False)
-
-
-# --------------------------------------------------------------------------- the gated GELU
-
-
-def gelu_two_gemms():
-  """Before NOTES row 109: the gated GELU's projections as two Dense GEMMs each way (autodiff;
-  XLA adds the two input gradients) under `layers.gated_gelu`, instead of
-  `layers.gated_gelu_projection`'s one GEMM over both kernels."""
-
-  class MlpBlock(layers.MlpBlock):
-    @nn.compact
-    def __call__(self, x, dropout_seed=None):
-      cfg = self.config
-      dense = functools.partial(layers.Dense, config=cfg)
-      gate = dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5, name="wi_0")(x)
-      lin = dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5, name="wi_1")(x)
-      hidden = layers.constrain(layers.gated_gelu(gate, lin), ("batch", "length", "mlp"))
-      seed = layers.module_dropout_seed(self, self.deterministic, cfg.dropout_rate,
-                                        dropout_seed)
-      hidden = dropout.apply(hidden, cfg.dropout_rate, seed, site=0,
-                             broadcast_dims=layers.MLP_DROPOUT_BROADCAST_DIMS)
-      return dense(cfg.d_model, ("mlp", "embed"), init_std=cfg.d_ff ** -0.5, name="wo")(hidden)
-  layers.MlpBlock = MlpBlock
-  model.MlpBlock = MlpBlock

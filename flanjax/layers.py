@@ -546,34 +546,6 @@ def gelu_product(gate: Array, lin: Array) -> Array:
 gated_gelu = jax.checkpoint(gelu_product)
 
 
-@jax.custom_vjp
-def gated_gelu_projection(x: Array, w0: Array, w1: Array) -> Array:
-  """gelu(x w0) * (x w1) (x [b, s, e], w0/w1 [e, f] -> [b, s, f]) with one GEMM each way: the
-  forward runs x [w0 w1] into one [b, s, 2, f] buffer (gate, lin: what the backward keeps, as
-  `gated_gelu`), the backward writes d(gate), d(lin) into one such buffer and runs one GEMM for
-  dx and one for both kernels, where autodiff ran two each and added the two dx (bench/NOTES.md
-  row 109)."""
-  return _gated_gelu_projection_fwd(x, w0, w1)[0]
-
-
-def _gated_gelu_projection_fwd(x, w0, w1):
-  w = jnp.stack([w0, w1], axis=1)  # [e, 2, f]
-  gl = jnp.einsum("bse,enf->bsnf", x, w)  # [b, s, 2, f]: gate, lin
-  return gelu_product(gl[:, :, 0], gl[:, :, 1]), (x, w, gl)
-
-
-def _gated_gelu_projection_bwd(res, g):
-  x, w, gl = res
-  _, vjp = jax.vjp(gelu_product, gl[:, :, 0], gl[:, :, 1])
-  dgl = jnp.stack(vjp(g), axis=2).astype(x.dtype)  # [b, s, 2, f]
-  dx = jnp.einsum("bsnf,enf->bse", dgl, w)
-  dw = jnp.einsum("bse,bsnf->enf", x, dgl)
-  return dx, dw[:, 0], dw[:, 1]
-
-
-gated_gelu_projection.defvjp(_gated_gelu_projection_fwd, _gated_gelu_projection_bwd)
-
-
 # The MLP's hidden dropout: one mask per (row, feature), shared along the length, as T5X's
 # MlpBlock and every other dropout of this model. A full [tokens, d_ff] mask cost a threefry
 # draw per element in the forward pass and again in the backward pass (large fine-tuning b64:
@@ -592,14 +564,10 @@ class MlpBlock(nn.Module):
     one is made from a `make_rng("dropout")` key."""
     cfg = self.config
     dense = functools.partial(Dense, config=cfg)
-    if cfg.gated and not cfg.layer_remat:  # one GEMM each way (see gated_gelu_projection)
-      w0, w1 = (dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5, name=n,
-                      kernel_only=True)(x) for n in ("wi_0", "wi_1"))
-      hidden = gated_gelu_projection(x.astype(w0.dtype), w0, w1)
-    elif cfg.gated:  # a remat-ed layer recomputes the product anyway (see gated_gelu)
+    if cfg.gated:
       gate = dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5, name="wi_0")(x)
       lin = dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5, name="wi_1")(x)
-      hidden = gelu_product(gate, lin)
+      hidden = (gelu_product if cfg.layer_remat else gated_gelu)(gate, lin)  # see gated_gelu
     else:
       hidden = jax.nn.relu(dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5,
                                  name="wi")(x))
