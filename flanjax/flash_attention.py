@@ -19,7 +19,10 @@ log-sum-exp per row, or cuDNN's forward returning it (`FlashOptions.forward="cud
 rows without dropout, where cuDNN's forward is the faster one); with a bias, a dK/dV kernel
 that stores every row's dS, and one kernel that reads them once for dQ and the bias gradient;
 without a bias and not causal, up to 128 queries (T5's cross-attention), one kernel per row
-and head for dQ, dK and dV; otherwise a dK/dV kernel and a dQ kernel). Under a mesh it runs
+and head for dQ, dK and dV; otherwise a dK/dV kernel and a dQ kernel). The backward writes dK
+and dV, and in self-attention with a bias dQ too, into one buffer and returns its slices
+(`joint_gradients`), so that the projections' backward can be one GEMM over it
+(`flanjax.layers.stacked_projection`). Under a mesh it runs
 per shard through `jax.shard_map`: batch over the mesh axes of "batch", heads
 over those of "heads"; the bias gradient of batch-sharded rows is summed across shards by the
 map's transpose.
@@ -510,10 +513,10 @@ FUSED_MAX_QUERIES = 128
 
 def _fused_kernel(q_ref, k_ref, v_ref, qseg_ref, kseg_ref, kvlen_ref, seed_ref, do_ref, lse_ref,
                   delta_ref, dq_ref, dk_ref, dv_ref, *, opts: FlashOptions, num_heads: int):
-  # (`joint_gradients` "kv": dk_ref is the [b, k, 2, h, d] buffer and dv_ref None)
   """Grid (batch, heads), no bias, not causal: every query of the row at once; for each key
   block S and dP once, then dV, dK (written per block, zeros where the block is skipped) and
-  the running dQ (written at the end)."""
+  the running dQ (written at the end). With `joint_gradients` "kv", dk_ref is the [b, k, 2, h,
+  d] buffer and dv_ref None."""
   b, h = pl.program_id(0), pl.program_id(1)
   bk = opts.bwd_block_k
   q_len, d = q_ref.shape[1], q_ref.shape[-1]
@@ -578,11 +581,11 @@ ROWS_KERNEL_MAX_KEYS = 512
 
 def _rows_kernel(ds_ref, k_ref, dq_ref, dbias_ref, *, rows_per_program: int, bq: int,
                  bk: int, opts: FlashOptions):
-  # (a 5-D dq_ref: the [b, s, 3, h, d] buffer of `joint_gradients` "qkv", dQ in slot 0)
   """Programs (row groups, heads, query blocks), as `_program` reads them (launched in `_grid`
   order): dQ = dS K of each row of the group, and the sum of the group's dS rows (float32, in
   registers: `bq x k_len` per program), reading each dS element once. dS is zero wherever it
-  was masked or skipped, so no mask is needed here."""
+  was masked or skipped, so no mask is needed here. A 5-D dq_ref is the [b, s, 3, h, d] buffer
+  of `joint_gradients` "qkv": dQ goes into its slot 0."""
   g, h, i = _program(opts)
   k_len, d = k_ref.shape[1], k_ref.shape[-1]
   qs = pl.ds(i * bq, bq)
@@ -628,8 +631,9 @@ def _read_rows(opts: FlashOptions, ds, k, q_dtype, joint=None):
                              opts=opts)
   dq_shape = jax.ShapeDtypeStruct((batch, q_len, heads, k.shape[-1]), q_dtype)
   args, aliases = (ds, k), {}
-  if joint is not None:
-    dq_shape, args, aliases = jax.ShapeDtypeStruct(joint.shape, joint.dtype), (ds, k, joint), {2: 0}
+  if joint is not None:  # (the aliased input's ref is not read: the output's is the same)
+    dq_shape = jax.ShapeDtypeStruct(joint.shape, joint.dtype)
+    args, aliases = (ds, k, joint), {2: 0}
     kernel = functools.partial(lambda ds_ref, k_ref, _, *outs, fn: fn(ds_ref, k_ref, *outs),
                                fn=kernel)
   dq, part = pl.pallas_call(
@@ -687,7 +691,8 @@ def _backward(opts: FlashOptions, res, do):
 
   outs = pl.pallas_call(
       dkv_kernel, grid=_grid(opts, groups, heads, k_len // bk), out_shape=out_shape,
-      input_output_aliases={len(jax.tree.leaves(args)): len(out_shape) - 1} if inplace else {},
+      input_output_aliases=({len(jax.tree.leaves(args)): len(out_shape) - 1} if inplace
+                            else {}),  # (the in-place sums: the last output)
       compiler_params=_compiler_params(opts, opts.bwd_warps, opts.bwd_stages),
       interpret=opts.interpret,
       name="flanjax_flash_dkv")(*args, *((dbias0,) if inplace else ()))
