@@ -415,7 +415,10 @@ def cross_cudnn_forward():
 
 
 def cross_cudnn():
-  """The decoder's cross-attention (no bias, so no bias gradient to lose) on cuDNN alone."""
+  """The decoder's cross-attention (no bias, so no bias gradient to lose) on cuDNN alone.
+  Measured before row 107 (call 116). Since then the layer stacks the K/V cotangents for the
+  kernel's joint buffer, which cuDNN does not write, so that stack is a copy here: combine with
+  `separate_dkv` to compare with the kernel."""
   _route_decoder(lambda bias, causal: "cudnn" if bias is None else None)
 
 
@@ -432,14 +435,24 @@ def decoder_cudnn_forward():
 # --------------------------------------------------------------------------- K/V gradients
 
 
+def _replace_layer_kernel_options(**fields):
+  """Patches `layers.kernel_options` (the model's attention options, which turn on the joint
+  gradient buffers after `options_for`) to return its options with `fields` replaced."""
+  orig = layers.kernel_options
+
+  def kernel_options(*args, **kw):
+    return dataclasses.replace(orig(*args, **kw), **fields)
+  layers.kernel_options = kernel_options
+
+
 def separate_dkv():
   """Before NOTES row 107: the kernels write dQ, dK and dV as separate buffers (`joint_dkv=
   False`) and autodiff differentiates the Q, K and V projections as a GEMM each, whose input
   gradients XLA then adds (one add folded into a GEMM, the rest separate)."""
-  _replace_kernel_options(joint_dkv=False)
+  _replace_layer_kernel_options(joint_dkv=False, joint_dq=False)
 
 
 def separate_dq():
   """Call 117's code: dK and dV in one buffer, one stacked GEMM for their input gradient, but
   self-attention's dQ in its own buffer (`joint_dq=False`) with its own GEMM."""
-  _replace_kernel_options(joint_dq=False)
+  _replace_layer_kernel_options(joint_dq=False)

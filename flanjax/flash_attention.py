@@ -19,9 +19,9 @@ log-sum-exp per row, or cuDNN's forward returning it (`FlashOptions.forward="cud
 rows without dropout, where cuDNN's forward is the faster one); with a bias, a dK/dV kernel
 that stores every row's dS, and one kernel that reads them once for dQ and the bias gradient;
 without a bias and not causal, up to 128 queries (T5's cross-attention), one kernel per row
-and head for dQ, dK and dV; otherwise a dK/dV kernel and a dQ kernel). The backward writes dK
-and dV, and in self-attention with a bias dQ too, into one buffer and returns its slices
-(`joint_gradients`), so that the projections' backward can be one GEMM over it
+and head for dQ, dK and dV; otherwise a dK/dV kernel and a dQ kernel). With `joint_dkv` the
+backward writes dK and dV (with `joint_dq`, in self-attention with a bias, dQ too) into one
+buffer and returns its slices (`joint_gradients`), so that the projections' backward can be one GEMM over it
 (`flanjax.layers.stacked_projection`). Under a mesh it runs
 per shard through `jax.shard_map`: batch over the mesh axes of "batch", heads
 over those of "heads"; the bias gradient of batch-sharded rows is summed across shards by the
@@ -98,10 +98,12 @@ class FlashOptions:
   # dK and dV written into one [b, k, 2, h, d] buffer (the backward returns its slices), so that
   # a projection that stacks their cotangents (`flanjax.layers.stacked_projection`) runs one
   # input-gradient GEMM over it with no copy: XLA drops a stack of a buffer's own slices.
-  # `joint_dq`: in self-attention whose dQ the dS-rows reader writes, dQ joins them in one
-  # [b, s, 3, h, d] buffer. `joint_gradients` says which apply. False: separate buffers.
-  joint_dkv: bool = True
-  joint_dq: bool = True
+  # `joint_dq`: where q and k have one shape and the dS-rows reader writes dQ, dQ joins them in
+  # one [b, s, 3, h, d] buffer (for self-attention: q, k and v projected from one input).
+  # `joint_gradients` says which apply. Off by default: a caller that uses the gradients apart
+  # would copy the slices; the model's attention turns them on (`layers.kernel_options`).
+  joint_dkv: bool = False
+  joint_dq: bool = False
   # Without a bias, causal mask or more than FUSED_MAX_QUERIES queries (T5's cross-attention):
   # one backward kernel per (row, head) holding every query, which walks the key blocks once
   # for dK, dV and dQ (5 block matmuls per block) instead of the dK/dV kernel and the dQ
@@ -437,8 +439,10 @@ def _reads_rows(opts: FlashOptions, has_bias: bool, k_len: int) -> bool:
 
 def joint_gradients(q_shape, k_shape, has_bias: bool, opts: FlashOptions) -> str:
   """Which input gradients the backward returns as slices of one buffer: "qkv" ([b, s, 3, h,
-  d]: self-attention whose dQ the rows reader writes, `joint_dq`), "kv" ([b, k, 2, h, d]) or
-  "" (separate buffers). A projection stacking exactly those cotangents costs no copy."""
+  d]: `joint_dq`, q and k of one shape, a bias, and dQ from the rows reader: `bias_grad=
+  "rows"`, `dq_from_rows`, `rows_reader="kernel"`, at most ROWS_KERNEL_MAX_KEYS keys), "kv"
+  ([b, k, 2, h, d]: `joint_dkv`) or "" (separate buffers). A projection stacking exactly those
+  cotangents costs no copy."""
   if not opts.joint_dkv:
     return ""
   if opts.joint_dq and tuple(q_shape) == tuple(k_shape) and _reads_rows(opts, has_bias,
@@ -870,6 +874,9 @@ def flash_attention(q: Array, k: Array, v: Array, bias: Array | None = None, *,
     raise ValueError(f"flash_attention: q {q.shape}, k {k.shape} and v {v.shape} must be "
                      "[batch, len, heads, head_dim] with equal batch, heads and head_dim (and "
                      "k, v of one shape).")
+  if not q.dtype == k.dtype == v.dtype:
+    raise ValueError(f"flash_attention: q, k and v must share one dtype, got {q.dtype}, "
+                     f"{k.dtype} and {v.dtype}; cast them to the compute dtype.")
   if (q_segment_ids is None) != (kv_segment_ids is None):
     raise ValueError("flash_attention: give both q_segment_ids and kv_segment_ids, or neither.")
   if options is not None and options.forward == "cudnn":

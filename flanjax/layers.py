@@ -394,13 +394,13 @@ def _mesh_axes_for(batch: int, heads: int):
 def kernel_options(q_len: int, k_len: int, *, causal: bool, dropout_rate: float,
                    forward: str = "pallas",
                    self_attention: bool = False) -> flash_attention.FlashOptions:
-  """The Pallas kernel's options for one T5 attention (in the interpreter off GPU). dQ joins
-  dK and dV in one buffer (`joint_dq`) only in self-attention, whose q, k and v are
-  projections of one input (`stacked_projection`)."""
+  """The Pallas kernel's options for one T5 attention (in the interpreter off GPU): dK and dV
+  in one buffer (`joint_dkv`), and dQ with them (`joint_dq`) only in self-attention, whose
+  q, k and v are projections of one input, so that `MultiHeadAttention` can differentiate
+  those projections as one GEMM (`stacked_projection`; bench/NOTES.md rows 107-108)."""
   opts = flash_attention.options_for(q_len, k_len, causal=causal, dropout_rate=dropout_rate,
                                      interpret=jax.default_backend() != "gpu")
-  return dataclasses.replace(opts, forward=forward,
-                             joint_dq=opts.joint_dq and self_attention)
+  return dataclasses.replace(opts, forward=forward, joint_dkv=True, joint_dq=self_attention)
 
 
 def pallas_attention(q: Array, k: Array, v: Array, bias: Array | None,

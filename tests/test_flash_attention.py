@@ -506,7 +506,9 @@ def test_joint_gradient_buffers_change_no_result(mode):
   lq = {"qkv": 48, "fused": 16}.get(mode, 32)
   q, k, v, bias, w, segs = _inputs(b=4, lq=lq, lk=48, packed=True)
   opts = dataclasses.replace(SMALL, bias_grad="inplace" if mode == "inplace" else "rows",
-                             bias_batch_groups=2, rows_groups=2)
+                             bias_batch_groups=2, rows_groups=2, joint_dq=True)
+  assert fa.joint_gradients(q.shape, k.shape, not fused, opts) == ""  # (off by default)
+  opts = dataclasses.replace(opts, joint_dkv=True)
   joint = fa.joint_gradients(q.shape, k.shape, not fused, opts)
   assert joint == ("qkv" if mode == "qkv" else "kv")
   assert fa.joint_gradients(q.shape, k.shape, not fused,
@@ -546,3 +548,31 @@ def test_stacked_projection_gradients_and_one_gemm_over_a_joint_buffer(n):
   hlo = jax.jit(lambda g: grads(layers.stacked_projection, g)).lower(g).compile().as_text()
   assert "concatenate" not in hlo
   assert hlo.count(" dot(") == 2, hlo
+
+
+def test_model_projection_gradients_take_the_kernels_buffers_without_copies():
+  """On the kernel path the layer stacks exactly the cotangents that the kernel returns as one
+  buffer (`joint_gradients` as `layers.kernel_options` sets it), so the compiled gradient has
+  no concatenation of [b, s, n, h, d] activations: the encoder's and decoder's q/k/v (n = 3)
+  and the cross-attention's k/v (n = 2). Were the layer and the kernel to disagree, XLA would
+  concatenate the separate gradients. float32: on CPU, bf16 GEMMs get float32 converts between
+  the slices and the stack, which keep the concatenations (the check that the search finds
+  them)."""
+  import re
+
+  rng = np.random.default_rng(0)
+  enc = rng.integers(2, 97, (2, 32)).astype(np.int32)
+  dec = rng.integers(2, 97, (2, 16)).astype(np.int32)
+
+  def stacked_activations(dtype):
+    cfg = get_config("tiny", dtype=dtype).replace(attention_impl="pallas")
+    params = M.init_params(cfg, jax.random.PRNGKey(0))
+
+    def f(p):
+      logits = M.T5(cfg).apply({"params": p}, enc, dec)
+      return losses.weighted_sums(logits, dec, (dec > 0).astype(np.float32))["loss"]
+    hlo = jax.jit(jax.grad(f)).lower(params).compile().as_text()
+    return re.findall(rf"\[2,\d+,[23],{cfg.num_heads},{cfg.head_dim}\]\S* concatenate\(", hlo)
+
+  assert stacked_activations("float32") == []
+  assert len(stacked_activations("bfloat16")) == 6  # 2 encoder, 2 x 2 decoder layers
