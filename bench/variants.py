@@ -207,17 +207,18 @@ def kernel_padding_as_segments():
 
 
 def _replace_kernel_options(when=None, **fields):
-  """Patches `flash_attention.options_for` to return its options with `fields` replaced, for
-  the attentions where `when(q_len, k_len, causal)` holds (default: every one)."""
-  from flanjax import flash_attention as fa
-  orig = fa.options_for
+  """Patches `layers.kernel_options` (the options of every attention of the model on the
+  kernel: `flash_attention.options_for` plus the joint gradient buffers) to return its options
+  with `fields` replaced, for the attentions where `when(q_len, k_len, causal)` holds
+  (default: every one)."""
+  orig = layers.kernel_options
 
-  def options_for(q_len, k_len, **kw):
+  def kernel_options(q_len, k_len, **kw):
     opts = orig(q_len, k_len, **kw)
     if when is None or when(q_len, k_len, kw.get("causal", False)):
       opts = dataclasses.replace(opts, **fields)
     return opts
-  fa.options_for = options_for
+  layers.kernel_options = kernel_options
 
 
 def dq_kernel():
@@ -435,24 +436,14 @@ def decoder_cudnn_forward():
 # --------------------------------------------------------------------------- K/V gradients
 
 
-def _replace_layer_kernel_options(**fields):
-  """Patches `layers.kernel_options` (the model's attention options, which turn on the joint
-  gradient buffers after `options_for`) to return its options with `fields` replaced."""
-  orig = layers.kernel_options
-
-  def kernel_options(*args, **kw):
-    return dataclasses.replace(orig(*args, **kw), **fields)
-  layers.kernel_options = kernel_options
-
-
 def separate_dkv():
   """Before NOTES row 107: the kernels write dQ, dK and dV as separate buffers (`joint_dkv=
   False`) and autodiff differentiates the Q, K and V projections as a GEMM each, whose input
   gradients XLA then adds (one add folded into a GEMM, the rest separate)."""
-  _replace_layer_kernel_options(joint_dkv=False, joint_dq=False)
+  _replace_kernel_options(joint_dkv=False, joint_dq=False)
 
 
 def separate_dq():
   """Call 117's code: dK and dV in one buffer, one stacked GEMM for their input gradient, but
   self-attention's dQ in its own buffer (`joint_dq=False`) with its own GEMM."""
-  _replace_layer_kernel_options(joint_dq=False)
+  _replace_kernel_options(joint_dq=False)

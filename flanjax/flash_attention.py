@@ -21,9 +21,9 @@ that stores every row's dS, and one kernel that reads them once for dQ and the b
 without a bias and not causal, up to 128 queries (T5's cross-attention), one kernel per row
 and head for dQ, dK and dV; otherwise a dK/dV kernel and a dQ kernel). With `joint_dkv` the
 backward writes dK and dV (with `joint_dq`, in self-attention with a bias, dQ too) into one
-buffer and returns its slices (`joint_gradients`), so that the projections' backward can be one GEMM over it
-(`flanjax.layers.stacked_projection`). Under a mesh it runs
-per shard through `jax.shard_map`: batch over the mesh axes of "batch", heads
+buffer and returns its slices (`joint_gradients`), so that the projections' backward can be
+one GEMM over it (`flanjax.layers.stacked_projection`). Under a mesh it runs per shard through
+`jax.shard_map`: batch over the mesh axes of "batch", heads
 over those of "heads"; the bias gradient of batch-sharded rows is summed across shards by the
 map's transpose.
 `reference_attention` is the same maths in plain jnp (tests, and the dropout mask's definition).
@@ -706,7 +706,7 @@ def _backward(opts: FlashOptions, res, do):
     if _reads_rows(opts, True, k_len):  # one read of the rows for dQ and the sum
       if joint == "qkv":  # dQ into slot 0 of the dK/dV kernel's buffer
         grads, dbias = _read_rows(opts, rest[0], k, q.dtype, joint=outs[0])
-        dq, dk, dv = grads[:, :, 0], grads[:, :, 1], grads[:, :, 2]
+        dq, (dk, dv, _) = grads[:, :, 0], _split_kv_grads(joint, [grads])
       else:
         dq, dbias = _read_rows(opts, rest[0], k, q.dtype)
       return dq, dk, dv, dbias.astype(bias.dtype), None, None, None, None
