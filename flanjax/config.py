@@ -13,7 +13,6 @@ from typing import Any
 _FEED_FORWARD = ("gated-gelu", "relu")
 _ATTENTION_IMPLS = ("auto", "xla", "cudnn", "pallas", "cudnn_pallas")
 _NORM_IMPLS = ("auto", "xla", "pallas", "pallas_backward")
-_MLP_IMPLS = ("auto", "xla", "pallas")
 _REMAT = ("none", "attention", "minimal", "full", "dots", "dots_with_no_batch_dims")
 
 
@@ -56,15 +55,10 @@ class T5Config:
   # "pallas" is 1.3-2 % faster than "xla" (T5-large b64, T5-base b256) but keeps the normalised
   # activations that XLA would recompute under memory pressure: base b256 no longer fits JAX's
   # default 75 % pool. "pallas_backward" fits: 1.5 % faster at base b256 (docs/performance.md).
-  # mlp_impl: "auto" (GPUs: "pallas", elsewhere "xla"), "xla", "pallas" (the gated GELU's output
-  # projection with flanjax/gated_gelu.py's backward kernel: dh's GEMM and the GELU's backward
-  # in one pass). The kernel runs where the MLP's hidden dropout is off and rows are split over
-  # every device (or one); elsewhere, and for feed_forward_proj="relu", XLA's.
   scan_layers: bool = False
   remat_policy: str = "none"
   attention_impl: str = "auto"
   norm_impl: str = "auto"
-  mlp_impl: str = "auto"
   pad_token_id: int = 0
   eos_token_id: int = 1
   decoder_start_token_id: int = 0
@@ -81,8 +75,6 @@ class T5Config:
                        "(1 would drop every unit).")
     if self.norm_impl not in _NORM_IMPLS:
       raise ValueError(f"T5Config.norm_impl={self.norm_impl!r}: use one of {_NORM_IMPLS}.")
-    if self.mlp_impl not in _MLP_IMPLS:
-      raise ValueError(f"T5Config.mlp_impl={self.mlp_impl!r}: use one of {_MLP_IMPLS}.")
     if self.remat_policy not in _REMAT:
       raise ValueError(f"T5Config.remat_policy={self.remat_policy!r}: use one of {_REMAT}.")
     for name in ("vocab_size", "d_model", "d_ff", "num_heads", "head_dim",

@@ -17,7 +17,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from flanjax import dropout, flash_attention, partitioning, rms_norm
-from flanjax import gated_gelu as gated_gelu_kernels
 from flanjax.config import T5Config
 
 Array = Any
@@ -533,7 +532,9 @@ class MultiHeadAttention(nn.Module):
     return dense(e, ("joined_kv", "embed"), init_std=(h * d) ** -0.5, name="out")(out)
 
 
-gelu_product = gated_gelu_kernels.gelu_product
+def gelu_product(gate: Array, lin: Array) -> Array:
+  """gelu(gate) * lin with the tanh-approximate GELU (T5 v1.1's gated feed-forward)."""
+  return jax.nn.gelu(gate, approximate=True) * lin
 
 
 # The same, keeping only `gate` and `lin` for the backward. Without the checkpoint XLA also
@@ -552,28 +553,6 @@ gated_gelu = jax.checkpoint(gelu_product)
 MLP_DROPOUT_BROADCAST_DIMS = (-2,)
 
 
-def _pallas_mlp_axes(cfg: T5Config, gate: Array, *, dropout_active: bool):
-  """The batch mesh axes to run `gated_gelu.projection` over, or None for XLA's MLP:
-  `mlp_impl` "pallas" ("auto" on a GPU backend), no hidden dropout (the kernel has no mask),
-  gate in the compute dtype and rows split over every device (or one)."""
-  impl = cfg.mlp_impl
-  if impl == "auto":
-    impl = "pallas" if jax.default_backend() == "gpu" else "xla"
-  if impl == "xla" or dropout_active or gate.dtype != dtype_of(cfg.dtype):
-    return None
-  return _norm_batch_axes(gate)
-
-
-def _pallas_mlp_projection(gate: Array, lin: Array, wo: Array, axes: tuple) -> Array:
-  if not axes:
-    return gated_gelu_kernels.projection(gate, lin, wo)
-  from jax.sharding import PartitionSpec as P
-  spec = P(axes)
-  # wo's cotangent is summed over the batch shards by the map's transpose.
-  return jax.shard_map(gated_gelu_kernels.projection, in_specs=(spec, spec, P()),
-                       out_specs=spec, check_vma=False)(gate, lin, wo)
-
-
 class MlpBlock(nn.Module):
   """Gated-GELU (v1.1: wi_0, wi_1, tanh-approximate GELU) or ReLU (v1.0: wi) feed-forward."""
   config: T5Config
@@ -588,12 +567,6 @@ class MlpBlock(nn.Module):
     if cfg.gated:
       gate = dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5, name="wi_0")(x)
       lin = dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5, name="wi_1")(x)
-      axes = _pallas_mlp_axes(cfg, gate, dropout_active=not self.deterministic
-                              and cfg.dropout_rate > 0)
-      if axes is not None:  # the output projection with the fused backward kernel
-        wo = dense(cfg.d_model, ("mlp", "embed"), init_std=cfg.d_ff ** -0.5, kernel_only=True,
-                   name="wo")(gate)
-        return _pallas_mlp_projection(gate, lin, wo, axes)
       hidden = (gelu_product if cfg.layer_remat else gated_gelu)(gate, lin)  # see gated_gelu
     else:
       hidden = jax.nn.relu(dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5,
