@@ -311,11 +311,19 @@ def ce_autodiff():
   to bf16) instead of its one-pass custom VJP."""
   from flanjax import losses
 
-  def cross_entropy_with_logits(logits, targets, *, z_loss=0.0, label_smoothing=0.0):
-    return losses._cross_entropy_fwd(logits.astype(jnp.float32), targets, float(z_loss),
-                                     float(label_smoothing))[0]
+  def losses_and_correct(logits, targets, z_loss, label_smoothing, stats_impl):
+    logits = logits.astype(jnp.float32)
+    return losses._cross_entropy_fwd(logits, targets, float(z_loss), float(label_smoothing),
+                                     losses._stats_axes(logits, stats_impl))[0]
 
-  losses.cross_entropy_with_logits = cross_entropy_with_logits
+  losses._losses_and_correct = losses_and_correct
+
+
+def loss_xla():
+  """The loss's forward statistics from XLA's passes (a max pass, then the sum of exponentials
+  with the argmax; before NOTES row 114) instead of `losses.row_statistics`' one read."""
+  from flanjax import losses
+  losses.weighted_sums = functools.partial(losses.weighted_sums, stats_impl="xla")
 
 
 # --------------------------------------------------------------------------- attention backward

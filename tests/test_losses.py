@@ -1,4 +1,6 @@
 """Cross entropy with z-loss and label smoothing against direct formulas; normalisers."""
+import textwrap
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -139,3 +141,86 @@ def test_cross_entropy_gradient_is_as_accurate_as_autodiff():
   got = jax.grad(lambda v: jnp.sum(losses.cross_entropy_with_logits(
       v, jnp.asarray(targets))[0] * w))(jnp.asarray(logits))
   assert np.max(np.abs(np.asarray(got, np.float64) - want)) < 3e-7
+
+
+# ------------------------------------------------------------ the statistics kernel (interpreter)
+
+
+def test_row_statistics_kernel_matches_jnp():
+  """One read of the logits gives XLA's max, sum of exponentials, target logit, first argmax and
+  sum: rows not a multiple of the block, a vocabulary not a multiple of the chunk, a tie (the
+  first index wins, as jnp.argmax) and a row of -inf."""
+  import dataclasses
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(7, 300)).astype(np.float32) * 3
+  x[3, [17, 250]] = x[3].max() + 1.0
+  x[5] = -np.inf
+  t = rng.integers(0, 300, 7).astype(np.int32)
+  opts = dataclasses.replace(losses.STATS_OPTIONS, block_rows=2, block_cols=64)
+  m, s, tl, am, sl = jax.jit(lambda x, t: losses.row_statistics(x, t, opts))(x, t)
+  real = np.arange(7) != 5
+  np.testing.assert_array_equal(m, x.max(1))
+  np.testing.assert_allclose(s[real], np.exp(x - x.max(1, keepdims=True)).sum(1)[real],
+                             rtol=1e-6)
+  assert s[5] == 0.0
+  np.testing.assert_array_equal(tl, x[np.arange(7), t])
+  np.testing.assert_array_equal(am, np.argmax(x, 1))
+  assert am[3] == 17
+  np.testing.assert_allclose(sl[real], x.sum(1)[real], rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("z_loss,ls", [(1e-4, 0.0), (1e-4, 0.1)])
+def test_weighted_sums_kernel_statistics_agree_with_xla(z_loss, ls):
+  rng = np.random.default_rng(1)
+  x = jnp.asarray(rng.normal(size=(2, 5, 300)) * 3, jnp.float32)
+  t = jnp.asarray(rng.integers(0, 300, (2, 5)), jnp.int32).at[0, 0].set(
+      int(jnp.argmax(x[0, 0])))  # one correct token
+  w = jnp.asarray(rng.random((2, 5)), jnp.float32)
+
+  def run(impl):
+    def f(x):
+      s = losses.weighted_sums(x, t, w, z_loss=z_loss, label_smoothing=ls, stats_impl=impl)
+      return s["loss"], s
+    return jax.jit(jax.value_and_grad(f, has_aux=True))(x)
+  assert losses._stats_axes(x, "auto") is None  # "auto" off GPUs: XLA's
+  assert losses._stats_axes(x, "pallas") == ()
+  (_, want), g_want = run("xla")
+  (_, got), g_got = run("pallas")
+  assert float(got["correct"]) > 0.0  # the weighted correct token counts
+  for k in want:
+    np.testing.assert_allclose(got[k], want[k], rtol=1e-6)
+  np.testing.assert_allclose(g_got, g_want, rtol=1e-6, atol=1e-9)
+
+
+def test_bad_stats_impl_is_refused():
+  with pytest.raises(FlanjaxError, match="stats_impl='fast': use one of"):
+    losses.weighted_sums(jnp.zeros((1, 1, 3)), jnp.zeros((1, 1), jnp.int32),
+                         jnp.ones((1, 1)), stats_impl="fast")
+
+
+def test_statistics_kernel_under_a_data_parallel_mesh_and_fallback(python_runner):
+  """Under a data-parallel mesh the kernel runs per batch shard; on a (data, model) mesh, where
+  rows are not split over every device, the loss falls back to XLA's. Both agree with XLA."""
+  code = textwrap.dedent("""
+      import flax.linen as nn, jax, jax.numpy as jnp, numpy as np
+      from flanjax import losses, partitioning
+      rng = np.random.default_rng(0)
+      x = jnp.asarray(rng.normal(size=(4, 8, 40)), jnp.float32)
+      t = jnp.asarray(rng.integers(0, 40, (4, 8)), jnp.int32)
+      w = jnp.ones((4, 8), jnp.float32)
+      def run(impl, mesh_shape, expect_axes):
+        def f(x):
+          assert losses._stats_axes(x, impl) == (expect_axes if impl == "pallas" else None)
+          x = nn.with_logical_constraint(x, ("batch", "length", "vocab"))
+          return losses.weighted_sums(x, t, w, z_loss=1e-4, stats_impl=impl)["loss"]
+        with jax.set_mesh(partitioning.make_mesh(mesh_shape)), \\
+             nn.logical_axis_rules(partitioning.STANDARD_LOGICAL_AXIS_RULES):
+          return jax.jit(jax.value_and_grad(f))(x)
+      for mesh_shape, axes in (((4, 1), ("data",)), ((2, 2), None)):
+        want = run("xla", mesh_shape, axes)
+        got = run("pallas", mesh_shape, axes)
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-6)
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-6, atol=1e-9)
+      print("OK")
+  """)
+  assert "OK" in python_runner(code, devices=4).stdout
