@@ -460,15 +460,12 @@ def separate_dq():
 # --------------------------------------------------------------------------- gated GELU form
 
 
-def gelu_sigmoid():
-  """gelu(gate) as gate * sigmoid(2 c (gate + a gate^3)), the same function as the tanh form
-  (0.5 (1 + tanh z) = sigmoid(2 z)), which XLA's GEMM rewriter does not match: the gate GEMM then
-  writes gate alone instead of gelu(gate) plus gate as cuBLASLt's GELU `aux` output, and the
-  product's fusion computes the GELU from gate (one [tokens, d_ff] write less per layer)."""
-  c = 2.0 * float(np.sqrt(2.0 / np.pi))
-
+def gelu_tanh():
+  """The gated GELU in jax.nn.gelu's tanh form (before NOTES row 116), which XLA folds into the
+  gate GEMM as cuBLASLt's GELU epilogue with an `aux` output (gelu(gate) and gate both written)
+  instead of `layers.gelu_product`'s sigmoid form."""
   def gelu_product(gate, lin):
-    return gate * jax.nn.sigmoid(c * (gate + 0.044715 * gate * gate * gate)) * lin
+    return jax.nn.gelu(gate, approximate=True) * lin
 
   layers.gelu_product = gelu_product
   layers.gated_gelu = jax.checkpoint(gelu_product)
