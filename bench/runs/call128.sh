@@ -1,5 +1,5 @@
 # Call 128 (session 17): the gated GELU written as gate * sigmoid(2 c (gate + a gate^3))
-# (the variant is layers.gelu_product since; the patch is at commit 2f0e1b5 and earlier)
+# (the variant is layers.gelu_product since; the patch is at commit fd38848)
 # (`--patch bench.variants:gelu_sigmoid`), which XLA's GEMM rewriter does not fold into the gate
 # GEMM's cuBLASLt GELU epilogue with an `aux` output (call 123: `geluaux` GEMMs, 10.4 ms at base
 # b256): one [tokens, d_ff] write less per layer. A/B at base b256 and large b112 (95 % pool,
