@@ -171,23 +171,24 @@ STATS_OPTIONS = StatsOptions()
 def _stats_kernel(x_ref, t_ref, m_ref, s_ref, tl_ref, am_ref, sl_ref, *, opts: StatsOptions):
   n, vocab = x_ref.shape
   br, bc = opts.block_rows, opts.block_cols
-  rows = pl.program_id(0) * br + jnp.arange(br)
+  rows = pl.program_id(0) * br + jnp.arange(br, dtype=jnp.int32)
   real = rows < n
   t = plgpu.load(t_ref.at[rows], mask=real, other=0)  # [br]
+  t = jnp.where(t < 0, t + vocab, t)  # negative targets count from the end, as in jnp indexing
 
   def step(c, carry):
     m, s, am, tl, sl = carry  # [br] each
-    cols = c * bc + jnp.arange(bc)
+    cols = c * bc + jnp.arange(bc, dtype=jnp.int32)
     mask = real[:, None] & (cols < vocab)[None, :]
     x = plgpu.load(x_ref.at[rows[:, None], cols[None, :]], mask=mask,
                    other=-jnp.inf).astype(jnp.float32)  # [br, bc]
     cm = jnp.max(x, axis=1)
-    ci = jnp.argmax(x, axis=1).astype(jnp.int32) + c * bc
+    ci = jax.lax.argmax(x, 1, jnp.int32) + c * bc  # the first of equal maxima
     m_new = jnp.maximum(m, cm)
     m_safe = jnp.where(m_new == -jnp.inf, 0.0, m_new)
     s = s * jnp.exp(m - m_safe) + jnp.sum(jnp.exp(x - m_safe[:, None]), axis=1)
-    am = jnp.where(cm > m, ci, am)
-    tl = tl + jnp.sum(jnp.where(cols[None, :] == t[:, None], x, 0.0), axis=1)
+    am = jnp.where(cm > m, ci, am)  # an earlier chunk's equal maximum stays
+    tl = tl + jnp.sum(jnp.where((cols[None, :] == t[:, None]) & mask, x, 0.0), axis=1)
     sl = sl + jnp.sum(jnp.where(mask, x, 0.0), axis=1)
     return m_new, s, am, tl, sl
 
@@ -195,6 +196,7 @@ def _stats_kernel(x_ref, t_ref, m_ref, s_ref, tl_ref, am_ref, sl_ref, *, opts: S
   m, s, am, tl, sl = jax.lax.fori_loop(
       0, pl.cdiv(vocab, bc), step,
       (jnp.full((br,), -jnp.inf, jnp.float32), zeros, jnp.zeros((br,), jnp.int32), zeros, zeros))
+  tl = jnp.where((t >= 0) & (t < vocab), tl, jnp.nan)  # out of range: NaN, as take_along_axis
   for ref, v in ((m_ref, m), (s_ref, s), (am_ref, am), (tl_ref, tl), (sl_ref, sl)):
     plgpu.store(ref.at[rows], v, mask=real)
 
@@ -202,9 +204,20 @@ def _stats_kernel(x_ref, t_ref, m_ref, s_ref, tl_ref, am_ref, sl_ref, *, opts: S
 def row_statistics(logits, targets, opts: StatsOptions | None = None):
   """One read of float32 logits [n, vocab] with targets [n] for (max, sum of exp(x - max),
   target logit, first argmax (int32), sum of logits), each [n]. A Pallas (Triton) kernel for
-  GPUs (online max and sum over vocabulary chunks)."""
+  GPUs (online max and sum over vocabulary chunks); Pallas' interpreter elsewhere (tests).
+
+  As XLA's reductions except: a target outside [-vocab, vocab) gives a NaN target logit (as
+  `jnp.take_along_axis`), and in a row with a NaN the argmax is that of the other entries (the
+  loss is NaN either way). A row of -inf has max -inf and sum 0."""
   opts = opts or STATS_OPTIONS
+  for name in ("block_rows", "block_cols"):
+    v = getattr(opts, name)
+    if v <= 0 or v & (v - 1):
+      raise ValueError(f"StatsOptions.{name}={v}: Triton needs a power of two.")
   n = logits.shape[0]
+  if n == 0:
+    empty = jnp.zeros((0,), jnp.float32)
+    return empty, empty, empty, jnp.zeros((0,), jnp.int32), empty
   f32 = jax.ShapeDtypeStruct((n,), jnp.float32)
   interpret = jax.default_backend() != "gpu"
   params = None

@@ -142,7 +142,8 @@ def _dropout_key(seed: int, step):
 def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule, *, mesh, rules,
                     state_shardings, batch_keys: Sequence[str], num_microbatches: int = 1,
                     z_loss: float = 1e-4, label_smoothing: float = 0.0,
-                    loss_normalizer="num_real_target_tokens", seed: int = 0):
+                    loss_normalizer="num_real_target_tokens", seed: int = 0,
+                    loss_stats_impl: str = "auto"):
   """One `jax.jit` train step `(state, batch) -> (state, metrics)` with explicit in/out
   shardings and the state donated. Call it under `jax.set_mesh(mesh)`.
 
@@ -158,7 +159,8 @@ def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule
     logits = model.apply({"params": params}, **inputs, enable_dropout=dropout,
                          rngs={"dropout": rng} if dropout else None)  # [b, target_len, vocab]
     sums = losses.weighted_sums(logits, mb["decoder_target_tokens"], mb["decoder_loss_weights"],
-                                z_loss=z_loss, label_smoothing=label_smoothing)
+                                z_loss=z_loss, label_smoothing=label_smoothing,
+                                stats_impl=loss_stats_impl)
     return sums["loss"], sums
 
   grad_fn = jax.value_and_grad(sums_fn, has_aux=True)
@@ -374,6 +376,7 @@ def train(
     z_loss: float = 1e-4,
     label_smoothing: float = 0.0,
     loss_normalizer: str | float = "num_real_target_tokens",
+    loss_stats_impl: str = "auto",
     trainable: str | Sequence[str] | None = None,
     pack: bool = True,
     log_period: int = 10,
@@ -397,6 +400,8 @@ def train(
     overrides the default seqio evaluation).
   init_checkpoint: a flanjax checkpoint dir (e.g. converted from HF) to start from.
   trainable: regex(es) over parameter paths to train; the rest stay frozen.
+  loss_stats_impl: where the loss's statistics over the logits come from (`losses.STATS_IMPLS`:
+    "auto" = one Pallas kernel read on GPUs, XLA's reductions elsewhere; "xla"; "pallas").
   stop_after_steps: stop (with a checkpoint) after this many steps of this invocation (tests).
   """
   t_start = time.time()
@@ -416,6 +421,9 @@ def train(
                       ("checkpoint_period", checkpoint_period)):
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
       raise FlanjaxError(f"train: {name}={value!r} must be an integer >= 1.")
+  if loss_stats_impl not in losses.STATS_IMPLS:
+    raise FlanjaxError(f"train: loss_stats_impl={loss_stats_impl!r}: use one of "
+                       f"{losses.STATS_IMPLS}.")
   _set_tfds_data_dir(tfds_data_dir, synthetic_data)
 
   # 1. Mesh and partitioning rules.
@@ -584,7 +592,7 @@ def train(
               model_config, tx, schedule, mesh=mesh, rules=rules,
               state_shardings=state_shardings, batch_keys=sorted(batch),
               num_microbatches=num_microbatches, z_loss=z_loss, label_smoothing=label_smoothing,
-              loss_normalizer=loss_normalizer, seed=seed)
+              loss_normalizer=loss_normalizer, seed=seed, loss_stats_impl=loss_stats_impl)
         try:
           state, metrics = train_step(state, batch)
         except jax.errors.JaxRuntimeError as e:

@@ -160,6 +160,8 @@ def test_bad_batch_and_config_errors(tmp_path):
     _run(tmp_path, synthetic_data=False)
   with pytest.raises(FlanjaxError, match="model_dir"):
     train(model_dir=None, model_config=CONFIG, synthetic_data=True)
+  with pytest.raises(FlanjaxError, match="loss_stats_impl='fast': use one of"):
+    _run(tmp_path, loss_stats_impl="fast")
 
 
 def _hlo_matmul_flops(config, te, td):
