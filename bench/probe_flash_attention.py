@@ -17,11 +17,12 @@ import dataclasses
 import json
 import os
 import sys
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
   sys.path.append(REPO)
+
+from bench.timing import ms_per_call  # noqa: E402 (after the path)
 
 
 def main(argv=None):
@@ -153,15 +154,7 @@ def main(argv=None):
       check(name, lq, lk, bias, causal, True, 0.1, batch=8, mode="inplace")
 
   def timeit(fn, *xs, n=10):
-    out = fn(*xs)
-    jax.block_until_ready(out)
-    out = fn(*xs)
-    jax.block_until_ready(out)
-    t = time.perf_counter()
-    for _ in range(n):
-      out = fn(*xs)
-    jax.block_until_ready(out)
-    return (time.perf_counter() - t) / n * 1e3
+    return ms_per_call(fn, *xs, steps=n, warmup=2)
 
   def fwd_bwd(attn, bias):
     def loss(q, k, v, bi, w):

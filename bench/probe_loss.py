@@ -15,11 +15,12 @@ import dataclasses
 import json
 import os
 import sys
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
   sys.path.append(REPO)
+
+from bench.timing import ms_per_call  # noqa: E402 (after the path)
 
 SHAPES = {"base_b256": 256 * 128, "large_b112": 112 * 128}
 VOCAB = 32128
@@ -40,12 +41,7 @@ def main(argv=None) -> int:
   from flanjax import losses as L
 
   def timeit(f, *a):
-    jax.block_until_ready(f(*a))
-    t = time.perf_counter()
-    for _ in range(args.steps):
-      out = f(*a)
-    jax.block_until_ready(out)
-    return (time.perf_counter() - t) / args.steps * 1e3
+    return ms_per_call(f, *a, steps=args.steps)
 
   @jax.jit
   def xla_stats(x, t):

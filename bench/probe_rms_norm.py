@@ -13,11 +13,12 @@ import argparse
 import json
 import os
 import sys
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
   sys.path.append(REPO)
+
+from bench.timing import ms_per_call  # noqa: E402 (after the path)
 
 SHAPES = {"base_b256": (256 * 512, 768), "large_b64": (64 * 512, 1024),
           "xl_b48": (48 * 512, 2048)}
@@ -35,12 +36,7 @@ def main(argv=None) -> int:
   from flanjax import rms_norm as R
 
   def timeit(f, *a):
-    jax.block_until_ready(f(*a))
-    t = time.perf_counter()
-    for _ in range(args.steps):
-      out = f(*a)
-    jax.block_until_ready(out)
-    return (time.perf_counter() - t) / args.steps * 1e3
+    return ms_per_call(f, *a, steps=args.steps)
 
   def xla_norm(x, s):
     return x, R.reference(x, s, 1e-6)
