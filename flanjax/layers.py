@@ -57,9 +57,11 @@ class LayerNorm(nn.Module):
     return (x, y) if with_residual else y
 
 
-def _norm_batch_axes(x: Array):
-  """() without a mesh of several devices; the mesh axes of x's batch dim when they hold every
-  device (pure data parallelism: each shard normalises its own rows); None otherwise (XLA)."""
+def kernel_batch_axes(x: Array):
+  """Where a row-wise Pallas kernel (the fused norm, the loss's statistics) can run on x
+  [batch, ...]: () without a mesh of several devices; the mesh axes of x's batch dim when they
+  hold every device (pure data parallelism: each shard handles its own rows, under
+  `jax.shard_map`); None otherwise (use XLA's ops)."""
   found = _logical_mesh_axes(("batch",), x.shape[:1])
   if found is None:
     return None
@@ -70,7 +72,7 @@ def _norm_batch_axes(x: Array):
 
 
 def _pallas_norm_axes(cfg: T5Config, x: Array):
-  """The batch mesh axes to run the fused norm over (`_norm_batch_axes`), or None for XLA's:
+  """The batch mesh axes to run the fused norm over (`kernel_batch_axes`), or None for XLA's:
   `norm_impl` "pallas" / "pallas_backward" ("auto" on a GPU backend), x in the compute dtype
   and rows split over every device (or one)."""
   impl = cfg.norm_impl
@@ -78,7 +80,7 @@ def _pallas_norm_axes(cfg: T5Config, x: Array):
     impl = "pallas_backward" if jax.default_backend() == "gpu" else "xla"
   if impl == "xla" or x.dtype != dtype_of(cfg.dtype):
     return None
-  return _norm_batch_axes(x)
+  return kernel_batch_axes(x)
 
 
 def _pallas_norm(x: Array, scale: Array, eps: float, with_residual: bool, axes: tuple, *,

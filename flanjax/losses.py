@@ -67,8 +67,8 @@ def _stats_axes(logits, impl: str):
     impl = "pallas" if jax.default_backend() == "gpu" else "xla"
   if impl == "xla" or logits.ndim != 3:
     return None
-  from flanjax import layers  # the model's rule for running a kernel per batch shard
-  return layers._norm_batch_axes(logits)
+  from flanjax import layers
+  return layers.kernel_batch_axes(logits)
 
 
 def _smoothing(vocab: int, label_smoothing: float) -> tuple[float, float, float]:

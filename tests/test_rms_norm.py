@@ -138,7 +138,7 @@ def test_norm_under_a_data_parallel_mesh_and_fallback(python_runner):
       cfg, params, enc, dec = tiny(d_model=24, head_dim=8, d_ff=40, enc_len=16, dec_len=8)
       def run(impl, mesh_shape, expect_axes):
         def check():
-          assert layers._norm_batch_axes(jnp.ones((4, 16, 24))) == expect_axes
+          assert layers.kernel_batch_axes(jnp.ones((4, 16, 24))) == expect_axes
         return loss_and_grads(cfg.replace(norm_impl=impl), params, mesh_shape, enc, dec,
                               check=check)
       for mesh_shape, axes in (((4, 1), ("data",)), ((2, 2), None)):
