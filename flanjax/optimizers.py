@@ -14,7 +14,6 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from flanjax import adafactor as adafactor_lib
 from flanjax.errors import FlanjaxError
 from flanjax.model import LAYER_KEY
 
@@ -53,11 +52,6 @@ class OptimizerConfig:
   # Update the unscanned layers of each stack (encoder/decoder layers_0..N-1) in one batched
   # computation (`per_layer`): same maths as one leaf per layer, ~N x fewer GPU kernels.
   stacked_layers: bool = True
-  # Adafactor without momentum: "auto" reads each factored matrix's gradient three times
-  # instead of five (two Pallas kernels: `flanjax.adafactor`) on a GPU with one device in the
-  # mesh, and runs optax's own update elsewhere; "optax" always optax's; "pallas" always the
-  # kernels ("interpret": in Pallas' interpreter, for tests). Same maths and state either way.
-  adafactor_impl: str = "auto"
 
   def __post_init__(self):
     if self.name not in OPTIMIZERS:
@@ -68,9 +62,6 @@ class OptimizerConfig:
       raise FlanjaxError(f"OptimizerConfig.learning_rate must be > 0, got {self.learning_rate}.")
     if self.warmup_steps < 0:
       raise FlanjaxError(f"OptimizerConfig.warmup_steps must be >= 0, got {self.warmup_steps}.")
-    if self.adafactor_impl not in adafactor_lib.IMPLS:
-      raise FlanjaxError(f"OptimizerConfig.adafactor_impl={self.adafactor_impl!r}: use one of "
-                         f"{adafactor_lib.IMPLS}.")
 
 
 def make_schedule(cfg: OptimizerConfig, num_steps: int | None = None) -> optax.Schedule:
@@ -108,12 +99,6 @@ def make_schedule(cfg: OptimizerConfig, num_steps: int | None = None) -> optax.S
 
 
 def _base_optimizer(cfg: OptimizerConfig, schedule) -> optax.GradientTransformation:
-  if cfg.name == "adafactor" and cfg.momentum is None and cfg.adafactor_impl != "optax":
-    return adafactor_lib.adafactor(
-        schedule, min_dim_size_to_factor=cfg.min_dim_size_to_factor, decay_rate=cfg.decay_rate,
-        multiply_by_parameter_scale=cfg.multiply_by_parameter_scale,
-        clipping_threshold=cfg.clipping_threshold, factored=cfg.factored,
-        impl=cfg.adafactor_impl)
   if cfg.name == "adafactor":
     return optax.adafactor(
         learning_rate=schedule, min_dim_size_to_factor=cfg.min_dim_size_to_factor,

@@ -2,6 +2,8 @@
 # large's params (compiling for > 100 s), not the kernels; now sin-of-iota values. The optimizer
 # alone at xl with the Adafactor kernels (checked against optax's first update) and with optax's,
 # then xl b48's train step both ways (95 % pool, both norm kernels).
+# (The Adafactor kernels, bench/probe_adafactor.py, the adafactor_optax variant and --no-check are at
+# commit 10478e3, reverted after row 120.)
 source bench/runs/setup.sh
 PYTHONPATH=.:$PYTHONPATH timeout -s ABRT 150 python3 -X faulthandler bench/optimizer_step.py --sizes xl --variants adafactor,adafactor_optax 2>&1 | grep -v Warn | tail -6
 export XLA_PYTHON_CLIENT_MEM_FRACTION=0.95
