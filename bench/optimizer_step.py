@@ -8,6 +8,8 @@ one read of the fp32 parameters at 3 TB/s). Variants:
   adafactor        flanjax's optimizer (`make_optimizer(OptimizerConfig())`: optax.adafactor,
                    T5 defaults, each layer stack updated at once) + apply_updates, as in the
                    train step
+  adafactor_optax  the same with optax's parameter scale (`scale_by_param_block_rms`, which
+                   reduces each param twice: before row 121)
   adafactor_per_leaf  the same, one leaf at a time (`stacked_layers=False`: before call 28)
   adafactor_norms  the same plus the step's two metrics (global grad and param norms)
   sgd              params - lr * grads: the bandwidth floor of any update (3 fp32 passes)
@@ -25,7 +27,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
   sys.path.append(REPO)
 
-VARIANTS = ("adafactor", "adafactor_per_leaf", "adafactor_norms", "sgd")
+VARIANTS = ("adafactor", "adafactor_optax", "adafactor_per_leaf", "adafactor_norms", "sgd")
 
 
 def time_variant(size: str, variant: str, steps: int, profile_dir: str | None = None,
@@ -40,8 +42,15 @@ def time_variant(size: str, variant: str, steps: int, profile_dir: str | None = 
 
   config = get_config(size, scan_layers=scanned)
   shapes = model_lib.param_shapes(config)
-  tx, _ = make_optimizer(OptimizerConfig(stacked_layers=variant != "adafactor_per_leaf"),
-                         params=shapes)
+  from flanjax import optimizers
+  ours = optimizers.scale_by_param_rms
+  if variant == "adafactor_optax":
+    optimizers.scale_by_param_rms = optax.scale_by_param_block_rms
+  try:
+    tx, _ = make_optimizer(OptimizerConfig(stacked_layers=variant != "adafactor_per_leaf"),
+                           params=shapes)
+  finally:
+    optimizers.scale_by_param_rms = ours
   leaves, treedef = jax.tree.flatten(shapes)
   # Deterministic values of normal-like spread, cheap to compile (jax.random.normal over
   # T5-large's params compiled for over 100 s on the GPU machine's JAX 0.11: call 139).

@@ -259,6 +259,15 @@ def param_norm_fused():
   train._param_norm = optax.tree.norm
 
 
+def param_rms_optax():
+  """Before row 121: Adafactor's parameter scale by optax's `scale_by_param_block_rms`, which
+  reduces each param twice (`optax.safe_root_mean_squares`)."""
+  import optax
+
+  from flanjax import optimizers
+  optimizers.scale_by_param_rms = optax.scale_by_param_block_rms
+
+
 # --------------------------------------------------------------------------- the loss
 
 

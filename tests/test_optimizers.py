@@ -6,7 +6,14 @@ import optax
 import pytest
 
 from flanjax.errors import FlanjaxError
-from flanjax.optimizers import OptimizerConfig, make_optimizer, make_schedule, trainable_mask
+from flanjax.optimizers import (
+  OptimizerConfig,
+  adafactor,
+  make_optimizer,
+  make_schedule,
+  scale_by_param_rms,
+  trainable_mask,
+)
 
 PARAMS = {"encoder": {"w": jnp.ones((256, 192)) * 0.1, "b": jnp.ones((8,))},
           "decoder": {"w": jnp.ones((130, 4)) * -0.2}}
@@ -38,6 +45,49 @@ def test_adafactor_has_t5_defaults():
   # Factored second moments for the 256x192 matrix: row and column statistics, no full matrix.
   shapes = sorted(x.shape for x in jax.tree.leaves(state))
   assert (256,) in shapes and (192,) in shapes and (256, 192) not in shapes
+
+
+def _reduce_sums_over(fn, x):
+  """How many reduce_sum ops of fn's jaxpr read an array of x's shape."""
+  jaxpr = jax.make_jaxpr(fn)(x)
+  return sum(e.primitive.name == "reduce_sum" and e.invars[0].aval.shape == x.shape
+             for e in jaxpr.eqns)
+
+
+def test_parameter_scale_reads_each_param_once():
+  """scale_by_param_rms = optax.scale_by_param_block_rms (also below the minimum scale and at
+  zero), with one reduction of the param where optax's has two."""
+  params = {"w": jnp.linspace(-1.0, 2.0, 96).reshape(8, 12), "tiny": jnp.full((5,), 1e-4),
+            "zero": jnp.zeros((3, 4))}
+  updates = jax.tree.map(lambda p: jnp.cos(p) + 0.5, params)
+  ours, ref = scale_by_param_rms(), optax.scale_by_param_block_rms()
+  got = ours.update(updates, ours.init(params), params)[0]
+  want = ref.update(updates, ref.init(params), params)[0]
+  for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    np.testing.assert_array_equal(a, b)
+  w, u = params["w"], updates["w"]
+  assert _reduce_sums_over(lambda p: ours.update(u, None, p)[0], w) == 1
+  assert _reduce_sums_over(lambda p: ref.update(u, None, p)[0], w) == 2
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"clipping_threshold": None}, {"multiply_by_parameter_scale": False},
+    {"momentum": 0.9}, {"factored": False, "decay_rate": 0.5, "min_dim_size_to_factor": 64}])
+def test_adafactor_is_optax_adafactor(options):
+  """`optimizers.adafactor` gives optax.adafactor's updates and state (same structure and
+  types: checkpoints move between the two) for each setting, with a schedule."""
+  cfg = OptimizerConfig(learning_rate=1e-2, warmup_steps=2, **options)
+  schedule = make_schedule(cfg)
+  ours = adafactor(cfg, schedule)
+  ref = optax.adafactor(
+      learning_rate=schedule, min_dim_size_to_factor=cfg.min_dim_size_to_factor,
+      decay_rate=cfg.decay_rate, multiply_by_parameter_scale=cfg.multiply_by_parameter_scale,
+      clipping_threshold=cfg.clipping_threshold, momentum=cfg.momentum, factored=cfg.factored)
+  got, got_state = _apply(ours)
+  want, want_state = _apply(ref)
+  assert jax.tree.structure(got_state) == jax.tree.structure(want_state)
+  for a, b in zip(jax.tree.leaves((got, got_state)), jax.tree.leaves((want, want_state))):
+    np.testing.assert_array_equal(a, b)
 
 
 def test_adamw():
