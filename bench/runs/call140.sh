@@ -3,7 +3,8 @@
 # alone at xl with the Adafactor kernels (checked against optax's first update) and with optax's,
 # then xl b48's train step both ways (95 % pool, both norm kernels).
 # (The Adafactor kernels, bench/probe_adafactor.py, the adafactor_optax variant and --no-check are at
-# commit 10478e3, reverted after row 120.)
+# commit 10478e3, reverted after row 120; `adafactor_optax` there ran optax's whole update, since
+# row 121 it names optax's parameter scale.)
 source bench/runs/setup.sh
 PYTHONPATH=.:$PYTHONPATH timeout -s ABRT 150 python3 -X faulthandler bench/optimizer_step.py --sizes xl --variants adafactor,adafactor_optax 2>&1 | grep -v Warn | tail -6
 export XLA_PYTHON_CLIENT_MEM_FRACTION=0.95
