@@ -119,8 +119,9 @@ def adafactor(cfg: OptimizerConfig, schedule) -> optax.GradientTransformation:
   """`optax.adafactor` with `cfg`'s settings, built from the same parts in the same order (so
   the same state: checkpoints move between the two), the parameter scale from
   `scale_by_param_rms`."""
-  parts = [optax.scale_by_factored_rms(cfg.factored, cfg.decay_rate, 0,
-                                       cfg.min_dim_size_to_factor, 1e-30)]
+  parts = [optax.scale_by_factored_rms(  # optax.adafactor's step offset and epsilon
+      cfg.factored, cfg.decay_rate, step_offset=0,
+      min_dim_size_to_factor=cfg.min_dim_size_to_factor, epsilon=1e-30)]
   if cfg.clipping_threshold is not None:
     parts.append(optax.clip_by_block_rms(cfg.clipping_threshold))
   parts.append(optax.scale_by_learning_rate(schedule, flip_sign=False))
