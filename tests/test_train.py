@@ -349,3 +349,69 @@ def test_resume_restores_the_saved_data_stream_or_skips_without_it(tmp_path, cap
     got = _metrics(tmp_path / name)
     assert [got[s]["loss"] for s in (5, 6)] == [want[s]["loss"] for s in (5, 6)], name
   assert sorted(os.listdir(tmp_path / "saved" / "data_state")) == ["6"]
+
+
+BF16 = get_config("tiny", vocab_size=128, dtype="bfloat16")
+
+
+def test_compute_copies_give_the_same_steps_as_casting():
+  """The state's bf16 copies of the kernels (`compute_copies`) change where the step reads its
+  compute params from, not a bit of the update: two Adafactor steps with and without them."""
+  from flanjax.optimizers import make_optimizer
+  from flanjax.train import compute_copy_mask, with_compute_copies
+  mesh = partitioning.make_mesh((1, 1))
+  params = model_lib.init_params(BF16, jax.random.PRNGKey(0))
+  mask = {checkpoints.path_name(p): m
+          for p, m in jax.tree_util.tree_leaves_with_path(compute_copy_mask(params, BF16))}
+  assert all(m == n.endswith("/kernel") for n, m in mask.items()), mask
+  assert sum(mask.values()) >= 10 and not mask["token_embedder/embedding"]
+  # float32 compute: nothing to copy.
+  assert not any(jax.tree.leaves(compute_copy_mask(params, CONFIG)))
+  tx, schedule = make_optimizer(OptimizerConfig(learning_rate=1e-2), params=params)
+  rep = NamedSharding(mesh, P())
+  batches = [synthetic.make_batch(BF16, 8, LENGTHS["inputs"], LENGTHS["targets"], 0, i)
+             for i in range(2)]
+  outs = {}
+  for copies in (False, True):
+    fresh = jax.tree.map(jnp.copy, params)  # the step donates its state
+    state = TrainState(step=jnp.zeros((), jnp.int32), params=fresh, opt_state=tx.init(fresh))
+    if copies:
+      state = with_compute_copies(state, BF16)
+    shardings = jax.tree.map(lambda _: rep, state)
+    step = make_train_step(BF16, tx, schedule, mesh=mesh,
+                           rules=partitioning.STANDARD_LOGICAL_AXIS_RULES,
+                           state_shardings=shardings, batch_keys=sorted(batches[0]))
+    metrics = []
+    with jax.set_mesh(mesh):
+      for b in batches:
+        state, m = step(state, {k: jnp.asarray(v) for k, v in b.items()})
+        metrics.append(jax.device_get(m))
+    outs[copies] = (jax.device_get(state), metrics)
+  (plain, m0), (copied, m1) = outs[False], outs[True]
+  assert plain.compute_params is None
+  for a, b in zip(m0, m1):
+    assert a == b
+  for a, b in zip(jax.tree.leaves(plain.params), jax.tree.leaves(copied.params)):
+    np.testing.assert_array_equal(a, b)
+  assert m0[1]["loss"] != m0[0]["loss"]  # the steps moved the params
+  # The copies are the updated kernels in bf16; the other params have none.
+  for (path, p), c in zip(jax.tree_util.tree_leaves_with_path(copied.params),
+                          jax.tree.leaves(copied.compute_params, is_leaf=lambda x: x is None)):
+    if mask[checkpoints.path_name(path)]:
+      assert c.dtype == jnp.bfloat16
+      np.testing.assert_array_equal(c, np.asarray(p).astype(jnp.bfloat16))
+    else:
+      assert c is None
+
+
+def test_train_with_compute_copies_resumes_exactly(tmp_path):
+  """bf16 training with the copies (the default): a run stopped at step 2 and resumed (the
+  checkpoint holds no copies; they are made from the restored params) logs the same step 3 as
+  an uninterrupted run, and as a run without copies."""
+  _run(tmp_path / "a", model_config=BF16, num_steps=3)
+  _run(tmp_path / "b", model_config=BF16, num_steps=2)
+  _run(tmp_path / "b", model_config=BF16, num_steps=3)
+  _run(tmp_path / "c", model_config=BF16, num_steps=3, compute_copies=False)
+  a, b, c = (_metrics(tmp_path / x)[3] for x in "abc")
+  for key in ("loss", "grad_norm", "param_norm"):
+    assert a[key] == b[key] == c[key], key
