@@ -53,9 +53,6 @@ def parse_args(argv):
   p.add_argument("--param-partitioning-dims", type=int, default=1)
   p.add_argument("--microbatches", type=int, default=1)
   p.add_argument("--packed", action="store_true", help="packed synthetic batches (segment ids)")
-  p.add_argument("--no-compute-copies", action="store_true",
-                 help="flanjax: no bf16 copies of the kernels in the state (train's "
-                      "compute_copies=False: each step casts the float32 params)")
   p.add_argument("--xla-flags", default=None,
                  help="XLA_FLAGS for the flanjax child (default: bench.xla_flags.DEFAULT)")
   p.add_argument("--patch", action="append", default=[], metavar="MODULE:FUNC",
@@ -128,7 +125,7 @@ def _apply_patches(patches):
 # --------------------------------------------------------------------------- flanjax
 
 
-def build_state(config, mesh, rules, optimizer_cfg=None, compute_copies=True):
+def build_state(config, mesh, rules, optimizer_cfg=None):
   """(state, state_shardings, tx, schedule) exactly as `flanjax.train.train` builds them."""
   import jax
   import jax.numpy as jnp
@@ -144,16 +141,13 @@ def build_state(config, mesh, rules, optimizer_cfg=None, compute_copies=True):
   p_shard = train_lib.param_shardings(config, mesh, rules, shapes)
   o_shard = train_lib.opt_state_shardings(jax.eval_shape(tx.init, shapes), shapes, p_shard,
                                           mesh)
-  state_shardings = train_lib.TrainState(
-      step=NamedSharding(mesh, P()), params=p_shard, opt_state=o_shard,
-      compute_params=(train_lib.compute_copy_shardings(p_shard, shapes, config)
-                      if compute_copies else None))
+  state_shardings = train_lib.TrainState(step=NamedSharding(mesh, P()), params=p_shard,
+                                         opt_state=o_shard)
 
   def init_state(rng):  # as flanjax.train.train's (which initialises through the scanned model)
     params = train_lib._init_unjitted(config, rng)
-    state = train_lib.TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                                 opt_state=tx.init(params))
-    return train_lib.with_compute_copies(state, config) if compute_copies else state
+    return train_lib.TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                                opt_state=tx.init(params))
 
   with jax.set_mesh(mesh):
     state = jax.jit(init_state, out_shardings=state_shardings)(jax.random.PRNGKey(0))
@@ -182,8 +176,7 @@ def run_flanjax(args, size, batch_size):
   opt_overrides = parse_overrides(args.opt_set)
   t0 = time.perf_counter()
   state, state_shardings, tx, schedule = build_state(config, mesh, rules,
-                                                     OptimizerConfig(**opt_overrides),
-                                                     compute_copies=not args.no_compute_copies)
+                                                     OptimizerConfig(**opt_overrides))
   jax.block_until_ready(state)
   init_s = time.perf_counter() - t0
 
@@ -256,7 +249,6 @@ def run_flanjax(args, size, batch_size):
       "packed": args.packed,
       "config_overrides": overrides, "optimizer_overrides": opt_overrides, "microbatches": args.microbatches,
       "xla_flags": os.environ.get("XLA_FLAGS", ""), "patches": args.patch,
-      "compute_copies": not args.no_compute_copies,
       "mem_fraction": os.environ.get("XLA_PYTHON_CLIENT_MEM_FRACTION", "default (0.75)"),
       "jax": jax.__version__,
   }

@@ -56,66 +56,6 @@ class TrainState:
   step: jax.Array  # int32 scalar: number of updates applied
   params: Any
   opt_state: Any
-  # The compute-dtype copies of the params the model casts before each use (`with_compute_copies`;
-  # None where a param has none, or None for all): the step's forward and backward read them and
-  # its update writes the next ones. Derived from `params`, so never saved.
-  compute_params: Any = None
-
-
-def _is_none(x) -> bool:
-  return x is None
-
-
-def compute_copy_mask(params, config: T5Config):
-  """Which params get a compute-dtype copy in the train state (a pytree of bools).
-
-  The 2-D kernels (every `kernel`: attention, MLP and output projections), which the model casts
-  to `config.dtype` before every use, so that the step reads the copy in place of casting the
-  float32 param (one read of every kernel less per step). Not the embedding (a gathered table
-  whose gradient is a float32 scatter-add), the norms' scales or the relative-position table
-  (used in float32), nor any param already in the compute dtype.
-  """
-  from flanjax.layers import dtype_of
-  dtype = jnp.dtype(dtype_of(config.dtype))
-
-  def one(path, p):
-    return ckpt_lib.path_keys(path)[-1] == "kernel" and jnp.dtype(p.dtype) != dtype
-  return jax.tree_util.tree_map_with_path(one, params)
-
-
-def compute_copies_of(params, config: T5Config):
-  """The compute-dtype copies of `params` (`compute_copy_mask`; None where a param has none)."""
-  from flanjax.layers import dtype_of
-  dtype = dtype_of(config.dtype)
-  return jax.tree.map(lambda p, m: p.astype(dtype) if m else None, params,
-                      compute_copy_mask(params, config))
-
-
-def with_compute_copies(state: TrainState, config: T5Config) -> TrainState:
-  """`state` with the compute-dtype copies of its params attached."""
-  return state.replace(compute_params=compute_copies_of(state.params, config))
-
-
-def compute_copy_shardings(param_shardings_tree, params, config: T5Config):
-  """The shardings of `with_compute_copies`' copies: each one's param's (None where none)."""
-  return jax.tree.map(lambda sh, m: sh if m else None, param_shardings_tree,
-                      compute_copy_mask(params, config))
-
-
-def _compute_view(state: TrainState):
-  """The params as the model reads them: each compute copy in place of its param."""
-  if state.compute_params is None:
-    return state.params
-  return jax.tree.map(lambda c, p: p if c is None else c, state.compute_params, state.params,
-                      is_leaf=_is_none)
-
-
-def _next_copies(compute_params, params):
-  """The copies of the updated `params` (None when the state carries none)."""
-  if compute_params is None:
-    return None
-  return jax.tree.map(lambda c, p: None if c is None else p.astype(c.dtype), compute_params,
-                      params, is_leaf=_is_none)
 
 
 # --------------------------------------------------------------------------- shardings
@@ -230,11 +170,8 @@ def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule
       rng = _dropout_key(seed, state.step)
       weights = batch["decoder_loss_weights"]
       denom = losses.loss_denominator(weights, loss_normalizer)
-      # The model reads the compute copies where the state has them; their gradients come back
-      # in the compute dtype, the same values autodiff's cast of the float32 param gives.
-      view = _compute_view(state)
       if num_microbatches == 1:
-        (_, sums), grads = grad_fn(view, batch, rng)
+        (_, sums), grads = grad_fn(state.params, batch, rng)
       else:
         mbs = _split_microbatches(batch, num_microbatches)
         zeros = jax.tree.map(jnp.zeros_like, state.params)
@@ -244,18 +181,15 @@ def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule
         def body(carry, xs):
           g_acc, s_acc = carry
           mb, i = xs
-          (_, s), g = grad_fn(view, mb, jax.random.fold_in(rng, i))
-          return (jax.tree.map(lambda a, b: a + b.astype(a.dtype), g_acc, g),
-                  jax.tree.map(jnp.add, s_acc, s)), None
+          (_, s), g = grad_fn(state.params, mb, jax.random.fold_in(rng, i))
+          return (jax.tree.map(jnp.add, g_acc, g), jax.tree.map(jnp.add, s_acc, s)), None
 
         (grads, sums), _ = jax.lax.scan(body, (zeros, zero_sums),
                                         (mbs, jnp.arange(num_microbatches)))
-      grads = jax.tree.map(lambda g, p: (g.astype(p.dtype) / denom).astype(p.dtype), grads,
-                           state.params)
+      grads = jax.tree.map(lambda g: (g / denom).astype(g.dtype), grads)
       updates, opt_state = tx.update(grads, state.opt_state, state.params)
       params = optax.apply_updates(state.params, updates)
-      new_state = TrainState(step=state.step + 1, params=params, opt_state=opt_state,
-                             compute_params=_next_copies(state.compute_params, params))
+      new_state = TrainState(step=state.step + 1, params=params, opt_state=opt_state)
       enc = batch["encoder_input_tokens"]
       metrics = {
           "loss": sums["loss"] / denom,
@@ -450,7 +384,6 @@ def train(
     tfds_data_dir: str | None = None,
     progress: bool = True,
     stop_after_steps: int | None = None,
-    compute_copies: bool = True,
 ) -> dict[str, float]:
   """Trains (or fine-tunes) a T5 and returns the last logged training metrics.
 
@@ -470,9 +403,6 @@ def train(
   loss_stats_impl: where the loss's statistics over the logits come from (`losses.STATS_IMPLS`:
     "auto" = one Pallas kernel read on GPUs, XLA's reductions elsewhere; "xla"; "pallas").
   stop_after_steps: stop (with a checkpoint) after this many steps of this invocation (tests).
-  compute_copies: keep compute-dtype (bf16) copies of the kernels in the train state, written by
-    each update and read by the next step's GEMMs in place of casting the float32 params (same
-    values; half the kernels' bytes of extra memory between steps; `compute_copy_mask`).
   """
   t_start = time.time()
   if not model_dir:
@@ -549,24 +479,16 @@ def train(
   p_shard = param_shardings(model_config, mesh, rules, shapes)
   abstract_opt = jax.eval_shape(tx.init, shapes)
   o_shard = opt_state_shardings(abstract_opt, shapes, p_shard, mesh)
-  state_shardings = TrainState(
-      step=NamedSharding(mesh, P()), params=p_shard, opt_state=o_shard,
-      compute_params=(compute_copy_shardings(p_shard, shapes, model_config) if compute_copies
-                      else None))
+  state_shardings = TrainState(step=NamedSharding(mesh, P()), params=p_shard, opt_state=o_shard)
   abstract_state = TrainState(step=jax.ShapeDtypeStruct((), jnp.int32), params=shapes,
-                              opt_state=abstract_opt)  # what a checkpoint holds (no copies)
-
-  def attach(state):
-    return with_compute_copies(state, model_config) if compute_copies else state
+                              opt_state=abstract_opt)
 
   def init_state(rng):
     params = _init_unjitted(model_config, rng)
-    return attach(TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                             opt_state=tx.init(params)))
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
 
   def state_from_params(params):
-    return attach(TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                             opt_state=tx.init(params)))
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
 
   # 4. Resume from model_dir, else initialise (from init_checkpoint or at random).
   # The data stream's settings: stored in each checkpoint's meta and checked on resume.
@@ -582,10 +504,6 @@ def train(
     with jax.set_mesh(mesh):
       if latest is not None:
         state, meta = manager.restore(latest, abstract_state, state_shardings)
-        if compute_copies:  # a checkpoint holds no copies: make them (only them) here
-          state = state.replace(compute_params=jax.jit(
-              lambda p: compute_copies_of(p, model_config),
-              out_shardings=state_shardings.compute_params)(state.params))
         start_batch = int(meta["batches_consumed"])
         _check_resume_settings(meta, model_dir, latest, data_settings)
         log.info("resumed from %s step %d", model_dir, latest)
