@@ -100,19 +100,19 @@ def parse_gemm(line: str, lines: dict[str, str] | None = None,
           "flops": flops}
 
 
-def computation_bodies(hlo_text: str) -> dict[str, list[str]]:
-  """Computation name -> its instruction lines (to find the GEMM inside a fusion)."""
+def computation_bodies(hlo_text: str, named: bool = False) -> dict[str, list]:
+  """Computation name -> its instruction lines (`named`: (instruction name, line) pairs)."""
   out, cur = {}, None
   for line in hlo_text.splitlines():
-    m = re.match(r"^\s*(?:ENTRY\s+)?%?([\w.\-]+)\s*(?:\(.*\))?.*\{\s*$", line)
-    if m and "=" not in line.split("{")[0]:
+    m = re.match(r"^\s*(?:ENTRY\s+)?%?([\w.\-]+)\s*\(", line)  # "name (params) -> ... {"
+    if m and line.rstrip().endswith("{"):
       cur = out.setdefault(m.group(1), [])
     elif line.strip() == "}":
       cur = None
     elif cur is not None:
-      body = re.match(r"^\s*(?:ROOT\s+)?%?[\w.\-]+\s*=\s*(.*)$", line)
+      body = re.match(r"^\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*(.*)$", line)
       if body:
-        cur.append(body.group(1))
+        cur.append((body.group(1), body.group(2)) if named else body.group(2))
   return out
 
 
@@ -206,25 +206,30 @@ def analyse(trace_path: str, hlo_path: str, steps: int = 3, ceiling: float = 790
 
 def static_signatures(hlo_path: str, out=sys.stdout) -> list[dict]:
   """Every GEMM of the HLO by signature, with its count per step (no trace: the kernels of this
-  JAX's GPU traces carry no HLO op name); `probe_gemm.py` times each signature alone."""
+  JAX's GPU traces carry no HLO op name); `probe_gemm.py` times each signature alone. A GEMM is
+  a cuBLAS custom call, a fusion around a dot, or a bare dot outside fusions; a GEMM inside a
+  while loop's body (scanned layers) counts once, not once per iteration."""
   with open(hlo_path) as f:
     hlo_text = f.read()
   meta = hlo_metadata(hlo_text)
   lines = full_lines(hlo_text)
   bodies = computation_bodies(hlo_text)
-  entry_like = {n for b in bodies.values() for n in re.findall(r"calls=%?([\w.\-]+)", " ".join(b))}
+  named = computation_bodies(hlo_text, named=True)
+  fused = {m for b in bodies.values() for line in b if re.search(r"\bfusion\(", line)
+           for m in re.findall(r"calls=%?([\w.\-]+)", line)}
   groups: dict[tuple, dict] = {}
-  for op, line in lines.items():
-    if "custom-call(" not in line and "fusion(" not in line:
-      continue  # a bare dot inside a fusion is counted through its fusion
-    g = parse_gemm(line, lines, bodies)
-    if g is None or op in entry_like:
-      continue
-    phase = phase_of(meta.get(op, {}).get("op_name", ""))
-    key = (phase, json.dumps([g["lhs"], g["rhs"], g["dims"], g["dtypes"], g["epilogue"]]))
-    row = groups.setdefault(key, dict(g, phase=phase, calls=0, example=op,
-                                      source=meta.get(op, {}).get("op_name", "")[-100:]))
-    row["calls"] += 1
+  for comp, instrs in named.items():
+    if comp in fused:
+      continue  # counted through the fusion that calls it
+    for op, line in instrs:
+      g = parse_gemm(line, lines, bodies)
+      if g is None:
+        continue
+      phase = phase_of(meta.get(op, {}).get("op_name", ""))
+      key = (phase, json.dumps([g["lhs"], g["rhs"], g["dims"], g["dtypes"], g["epilogue"]]))
+      row = groups.setdefault(key, dict(g, phase=phase, calls=0, example=op,
+                                        source=meta.get(op, {}).get("op_name", "")[-100:]))
+      row["calls"] += 1
   rows = sorted(groups.values(), key=lambda r: -r["flops"] * r["calls"])
   total = sum(r["flops"] * r["calls"] for r in rows)
   print(f"{sum(r['calls'] for r in rows)} GEMMs, {total / 1e12:.2f} TFLOP/step "

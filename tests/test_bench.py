@@ -52,3 +52,33 @@ def test_decode_bench_same_tokens_as_hf():
   assert ours["tokens"].shape == theirs["tokens"].shape == (2, 6)
   assert not (ours["tokens"] == 1).any()  # EOS column zeroed: full-length decoding
   np.testing.assert_array_equal(ours["tokens"], theirs["tokens"])
+
+
+def test_gemm_signatures_of_a_compiled_step(tmp_path):
+  """`bench/gemm_efficiency.py none HLO` finds every matmul of an optimized HLO once (inside
+  fusions or not) with its FLOPs: here a forward and backward of two layers, one batched."""
+  import io
+
+  import jax
+  import jax.numpy as jnp
+  sys.path.insert(0, os.path.join(REPO, "bench"))  # the script imports its bench/ neighbours
+  try:
+    import gemm_efficiency
+  finally:
+    sys.path.remove(os.path.join(REPO, "bench"))
+
+  def loss(w1, w2, x):  # x [4, 16, 32], w1 [32, 64], w2 [4, 64, 8] (batched over dim 0)
+    h = jnp.tanh(x @ w1)  # [4, 16, 64]
+    return jnp.sum(jnp.einsum("bsf,bfo->bso", h, w2) ** 2)
+
+  args = (jnp.ones((32, 64)), jnp.ones((4, 64, 8)), jnp.ones((4, 16, 32)))
+  text = jax.jit(jax.grad(loss, argnums=(0, 1))).lower(*args).compile().as_text()
+  path = tmp_path / "step.hlo.txt"
+  path.write_text(text)
+  rows = gemm_efficiency.static_signatures(str(path), out=io.StringIO())
+  total = sum(r["flops"] * r["calls"] for r in rows)
+  # forward 2 GEMMs, backward: dh and dw2 of the second, dw1 of the first (dx is not needed)
+  fwd = 2 * 64 * 32 * 64 + 2 * 64 * 64 * 8
+  expected = fwd + 2 * (2 * 64 * 64 * 8) + 2 * 64 * 32 * 64
+  assert total == expected, (total, expected, [(r["lhs"], r["rhs"], r["calls"]) for r in rows])
+  assert all(r["dtypes"][0] == "f32" for r in rows)
