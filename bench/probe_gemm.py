@@ -1,12 +1,15 @@
 """Times each GEMM signature of a train step alone (the JSON of `bench/gemm_efficiency.py`).
 
-  python3 bench/probe_gemm.py SIGNATURES.json [--top 20] [--steps 20]
+  python3 bench/probe_gemm.py SIGNATURES.json[,MORE.json] [--top 20] [--steps 10] [--reps 6]
 
 For each signature: `jax.lax.dot_general` with its shapes, dimension numbers and dtypes
 (bf16 inputs, its output dtype; epilogues left out), jitted with the benchmarks' XLA flags, so
-cuBLAS picks its algorithm for the shape alone. Prints one JSON line per signature: the time in
-the step (per call), alone, and both as TFLOP/s. A shape that is slow alone too is cuBLAS's
-limit at that shape; one that is fast alone lost time to its neighbours (or its epilogue).
+cuBLAS picks its algorithm for the shape alone. Prints one JSON line per signature (its time
+alone, and in the step where the JSON has it) and the sum over the step's GEMMs. A shape that is
+slow alone too is cuBLAS's limit at that shape. Mind the clock: these short bursts run near the
+full 1980 MHz, while a training step holds the H100 at its 700 W power cap (~1590 MHz median,
+bench/NOTES.md row 125), so the sum alone is a few percent under the step's GEMM time;
+`--steps 400` sustains a shape long enough to reach the cap.
 """
 from __future__ import annotations
 
