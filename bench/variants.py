@@ -120,12 +120,18 @@ def fused_proj():
 
 
 def no_bias_grad():
-  """NOT a valid optimisation (freezes the relative bias): measures what its gradient costs."""
-  orig = layers.fused_attention
+  """NOT a valid optimisation (freezes the relative bias): measures what its gradient costs.
+  Both attention paths: cuDNN's (`fused_attention`) and the kernel's (`pallas_attention`, the
+  default on GPUs since session 14; before call 150 only the cuDNN path was patched)."""
+  orig, orig_pallas = layers.fused_attention, layers.pallas_attention
 
   def fused(q, k, v, bias, **kw):
     return orig(q, k, v, None if bias is None else jax.lax.stop_gradient(bias), **kw)
-  layers.fused_attention = fused
+
+  def pallas(q, k, v, bias, *args, **kw):
+    return orig_pallas(q, k, v, None if bias is None else jax.lax.stop_gradient(bias), *args,
+                       **kw)
+  layers.fused_attention, layers.pallas_attention = fused, pallas
 
 
 
@@ -157,12 +163,18 @@ def bf16_params():
 
 
 def no_bias():
-  """NOT valid (drops the relative bias from fused attention): measures the bias's cost."""
-  orig = layers.fused_attention
+  """NOT valid (drops the relative bias from fused attention): measures the bias's cost.
+  Both attention paths (before call 150 only cuDNN's, so that on the kernel's path, the default
+  since session 14, it measured nothing). Without a bias the encoder's backward takes the
+  kernel's dK/dV + dQ kernels (the dQ kernel recomputes S), not the bias path's dS rows."""
+  orig, orig_pallas = layers.fused_attention, layers.pallas_attention
 
   def fused(q, k, v, bias, **kw):
     return orig(q, k, v, None, **kw)
-  layers.fused_attention = fused
+
+  def pallas(q, k, v, bias, *args, **kw):
+    return orig_pallas(q, k, v, None, *args, **kw)
+  layers.fused_attention, layers.pallas_attention = fused, pallas
 
 
 # --------------------------------------------------------------------------- A/B of defaults
