@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import collections
-import gzip
 import json
 import math
 import re
 import sys
 
 from profile_attribution import _hlo_op, hlo_metadata, phase_of  # bench/ is the script's folder
-from profile_summary import find_trace
+from profile_summary import find_trace, gpu_kernel_events
 
 _GEMM_TARGET = re.compile(r'custom_call_target="(__cublas\$[\w$]+)"')
 _SHAPE = re.compile(r"\b(bf16|f16|f32|f64|f8e4m3fn|f8e5m2|s8|s32)\[([\d,]*)\]")
@@ -127,28 +126,15 @@ def full_lines(hlo_text: str) -> dict[str, str]:
 
 def analyse(trace_path: str, hlo_path: str, steps: int = 3, ceiling: float = 790.0,
             top: int = 40, out=sys.stdout) -> list[dict]:
-  with gzip.open(trace_path, "rt") as f:
-    data = json.load(f)
-  events = data["traceEvents"] if isinstance(data, dict) else data
   with open(hlo_path) as f:
     hlo_text = f.read()
   meta = hlo_metadata(hlo_text)
   sanitized = {re.sub(r"[.\-]", "_", k): k for k in meta}
   lines = full_lines(hlo_text)
   bodies = computation_bodies(hlo_text)
-  pnames = {e["pid"]: e.get("args", {}).get("name", "") for e in events
-            if e.get("ph") == "M" and e.get("name") == "process_name"}
-  gpu_pids = {pid for pid, n in pnames.items() if "gpu" in n.lower() or "/device:" in n.lower()}
-  tnames = {(e["pid"], e["tid"]): e.get("args", {}).get("name", "") for e in events
-            if e.get("ph") == "M" and e.get("name") == "thread_name"}
   per_op = collections.Counter()
   kernels = collections.defaultdict(set)
-  for e in events:
-    if e.get("ph") != "X" or e.get("pid") not in gpu_pids:
-      continue
-    tname = tnames.get((e["pid"], e["tid"]), "")
-    if "stream" not in tname.lower() and tname:
-      continue
+  for e in gpu_kernel_events(trace_path):
     op = _hlo_op(e.get("args", {}), e["name"], meta, sanitized)
     per_op[op] += float(e.get("dur", 0))
     kernels[op].add(e["name"][:60])

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import collections
-import gzip
 import json
 import re
 import sys
 
-from profile_summary import categorize, find_trace  # bench/ is the script's folder
+from profile_summary import categorize, find_trace, gpu_kernel_events  # bench/: its folder
 
 _INSTR = re.compile(r"^\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*[^\n]*?metadata=\{([^}]*)\}", re.M)
 _FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\d+)')
@@ -70,31 +69,16 @@ def phase_of(op_name: str) -> str:
 
 
 def attribute(trace_path: str, hlo_path: str, steps: int = 3, top: int = 40, out=sys.stdout):
-  with gzip.open(trace_path, "rt") as f:
-    data = json.load(f)
-  events = data["traceEvents"] if isinstance(data, dict) else data
   with open(hlo_path) as f:
     hlo_text = f.read()
   meta = hlo_metadata(hlo_text)
   sanitized = {re.sub(r"[.\-]", "_", k): k for k in meta}
-  pnames = {e["pid"]: e.get("args", {}).get("name", "") for e in events
-            if e.get("ph") == "M" and e.get("name") == "process_name"}
-  gpu_pids = {pid for pid, n in pnames.items() if "gpu" in n.lower() or "/device:" in n.lower()}
-  tnames = {(e["pid"], e["tid"]): e.get("args", {}).get("name", "") for e in events
-            if e.get("ph") == "M" and e.get("name") == "thread_name"}
-  print("GPU threads:", sorted({tnames.get((e["pid"], e["tid"]), "") for e in events
-                                if e.get("pid") in gpu_pids and e.get("ph") == "X"}), file=out)
   # Kernel events on stream lines; their HLO op from args (hlo_op) when present.
   per_op = collections.Counter()     # hlo op -> us
   calls = collections.Counter()
   kernel_of = {}
   sample_args = None
-  for e in events:
-    if e.get("ph") != "X" or e.get("pid") not in gpu_pids:
-      continue
-    tname = tnames.get((e["pid"], e["tid"]), "")
-    if "stream" not in tname.lower() and tname:
-      continue
+  for e in gpu_kernel_events(trace_path, out=out):
     args = e.get("args", {})
     sample_args = sample_args or args
     op = _hlo_op(args, e["name"], meta, sanitized)

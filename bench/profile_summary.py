@@ -43,7 +43,9 @@ def categorize(name: str) -> str:
   return "other"
 
 
-def summarize(trace_path: str, steps: int = 3, top: int = 40, out=sys.stdout):
+def gpu_kernel_events(trace_path: str, out=None) -> list[dict]:
+  """The GPU kernel events ("X" events on the GPU's stream lines) of a Perfetto trace. The XLA
+  op / module lines duplicate the kernels and are left out. `out`: print the GPU lines' names."""
   with gzip.open(trace_path, "rt") as f:
     data = json.load(f)
   events = data["traceEvents"] if isinstance(data, dict) else data
@@ -52,22 +54,31 @@ def summarize(trace_path: str, steps: int = 3, top: int = 40, out=sys.stdout):
   gpu_pids = {pid for pid, n in pnames.items() if "gpu" in n.lower() or "/device:" in n.lower()}
   tnames = {(e["pid"], e["tid"]): e.get("args", {}).get("name", "") for e in events
             if e.get("ph") == "M" and e.get("name") == "thread_name"}
+  gpu = [e for e in events if e.get("ph") == "X" and e.get("pid") in gpu_pids]
+  if out is not None:
+    print("GPU threads:", sorted({tnames.get((e["pid"], e["tid"]), "") for e in gpu}), file=out)
+  kernels = []
+  for e in gpu:
+    tname = tnames.get((e["pid"], e["tid"]), "")
+    if "stream" in tname.lower() or not tname:
+      kernels.append(e)
+  if not kernels:
+    print("no GPU kernel events found; process names:", sorted(set(pnames.values())),
+          file=out or sys.stdout)
+  return kernels
+
+
+def summarize(trace_path: str, steps: int = 3, top: int = 40, out=sys.stdout):
   by_name = collections.Counter()
   count = collections.Counter()
   lo, hi = float("inf"), 0.0
-  for e in events:
-    if e.get("ph") != "X" or e.get("pid") not in gpu_pids:
-      continue
-    tname = tnames.get((e["pid"], e["tid"]), "")
-    if "stream" not in tname.lower() and tname:
-      continue  # XLA op / module lines duplicate the kernels; keep the stream lines
+  for e in gpu_kernel_events(trace_path):
     dur = float(e.get("dur", 0))
     by_name[e["name"]] += dur
     count[e["name"]] += 1
     lo, hi = min(lo, float(e["ts"])), max(hi, float(e["ts"]) + dur)
   total = sum(by_name.values())
   if not total:
-    print("no GPU kernel events found; process names:", sorted(set(pnames.values())), file=out)
     return {}
   cats = collections.Counter()
   for n, d in by_name.items():
