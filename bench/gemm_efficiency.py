@@ -19,7 +19,7 @@ import math
 import re
 import sys
 
-from profile_attribution import _hlo_op, hlo_metadata, phase_of  # bench/ is the script's folder
+from profile_attribution import _hlo_op, hlo_lines, hlo_metadata, phase_of  # bench/: its folder
 from profile_summary import find_trace, gpu_kernel_events
 
 _GEMM_TARGET = re.compile(r'custom_call_target="(__cublas\$[\w$]+)"')
@@ -115,13 +115,15 @@ def computation_bodies(hlo_text: str, named: bool = False) -> dict[str, list]:
   return out
 
 
-def full_lines(hlo_text: str) -> dict[str, str]:
-  out = {}
-  for line in hlo_text.splitlines():
-    m = re.match(r"^\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*(.*)$", line)
-    if m:
-      out[m.group(1)] = m.group(2)
-  return out
+def _signature_row(groups: dict, g: dict, op: str, meta: dict, **fields) -> dict:
+  """The row of `g`'s signature (phase, shapes, dimension numbers, dtypes, epilogue) in
+  `groups`, made on its first call (`fields`: the caller's counters) and counted once more."""
+  phase = phase_of(meta.get(op, {}).get("op_name", ""))
+  key = (phase, json.dumps([g["lhs"], g["rhs"], g["dims"], g["dtypes"], g["epilogue"]]))
+  row = groups.setdefault(key, dict(g, phase=phase, calls=0, example=op,
+                                    source=meta.get(op, {}).get("op_name", "")[-100:], **fields))
+  row["calls"] += 1
+  return row
 
 
 def analyse(trace_path: str, hlo_path: str, steps: int = 3, ceiling: float = 790.0,
@@ -130,7 +132,7 @@ def analyse(trace_path: str, hlo_path: str, steps: int = 3, ceiling: float = 790
     hlo_text = f.read()
   meta = hlo_metadata(hlo_text)
   sanitized = {re.sub(r"[.\-]", "_", k): k for k in meta}
-  lines = full_lines(hlo_text)
+  lines = hlo_lines(hlo_text, whole=True)
   bodies = computation_bodies(hlo_text)
   per_op = collections.Counter()
   kernels = collections.defaultdict(set)
@@ -148,12 +150,8 @@ def analyse(trace_path: str, hlo_path: str, steps: int = 3, ceiling: float = 790
         unparsed += us
         unparsed_ops[op] += us
       continue
-    phase = phase_of(meta.get(op, {}).get("op_name", ""))
-    key = (phase, json.dumps([g["lhs"], g["rhs"], g["dims"], g["dtypes"], g["epilogue"]]))
-    row = groups.setdefault(key, dict(g, phase=phase, us=0.0, calls=0, kernels=set(),
-                                      example=op, source=meta.get(op, {}).get("op_name", "")))
+    row = _signature_row(groups, g, op, meta, us=0.0, kernels=set())
     row["us"] += us
-    row["calls"] += 1
     row["kernels"] |= kernels[op]
   rows = sorted(groups.values(), key=lambda r: -r["us"])
   for op, us in unparsed_ops.most_common(5):  # what the parser missed, to fix it
@@ -198,9 +196,9 @@ def static_signatures(hlo_path: str, out=sys.stdout) -> list[dict]:
   with open(hlo_path) as f:
     hlo_text = f.read()
   meta = hlo_metadata(hlo_text)
-  lines = full_lines(hlo_text)
-  bodies = computation_bodies(hlo_text)
+  lines = hlo_lines(hlo_text, whole=True)
   named = computation_bodies(hlo_text, named=True)
+  bodies = {comp: [line for _, line in instrs] for comp, instrs in named.items()}
   fused = {m for b in bodies.values() for line in b if re.search(r"\bfusion\(", line)
            for m in re.findall(r"calls=%?([\w.\-]+)", line)}
   groups: dict[tuple, dict] = {}
@@ -209,13 +207,8 @@ def static_signatures(hlo_path: str, out=sys.stdout) -> list[dict]:
       continue  # counted through the fusion that calls it
     for op, line in instrs:
       g = parse_gemm(line, lines, bodies)
-      if g is None:
-        continue
-      phase = phase_of(meta.get(op, {}).get("op_name", ""))
-      key = (phase, json.dumps([g["lhs"], g["rhs"], g["dims"], g["dtypes"], g["epilogue"]]))
-      row = groups.setdefault(key, dict(g, phase=phase, calls=0, example=op,
-                                        source=meta.get(op, {}).get("op_name", "")[-100:]))
-      row["calls"] += 1
+      if g is not None:
+        _signature_row(groups, g, op, meta)
   rows = sorted(groups.values(), key=lambda r: -r["flops"] * r["calls"])
   total = sum(r["flops"] * r["calls"] for r in rows)
   print(f"{sum(r['calls'] for r in rows)} GEMMs, {total / 1e12:.2f} TFLOP/step "

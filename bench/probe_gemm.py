@@ -14,7 +14,9 @@ bench/NOTES.md row 125), so the sum alone is a few percent under the step's GEMM
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import math
 import os
 import sys
 
@@ -37,6 +39,11 @@ def main(argv=None) -> int:
   import jax.numpy as jnp
   from timing import ms_per_call
 
+  @functools.partial(jax.jit, static_argnums=(0, 1, 2))
+  def make(shape, dtype, phase):  # deterministic values, cheap to compile
+    return jnp.sin(jnp.arange(math.prod(shape), dtype=jnp.float32) * phase).reshape(
+        shape).astype(dtype)
+
   rows = []
   for path in args.signatures.split(","):
     with open(path) as f:
@@ -48,17 +55,10 @@ def main(argv=None) -> int:
     dn = ((tuple(d["lhs_contracting_dimensions"]), tuple(d["rhs_contracting_dimensions"])),
           (tuple(d["lhs_batch_dimensions"]), tuple(d["rhs_batch_dimensions"])))
 
-    def make(shape, dtype, phase):
-      n = 1
-      for s in shape:
-        n *= s
-      return jnp.sin(jnp.arange(n, dtype=jnp.float32) * phase).reshape(shape).astype(dtype)
-
     # `reps` GEMMs of one executable over different lhs arrays: small GEMMs are not timed as
     # Python dispatches.
-    lhs = [jax.jit(make, static_argnums=(0, 1, 2))(tuple(r["lhs"]), lt, 0.37 + i)
-           for i in range(args.reps)]
-    rhs = jax.jit(make, static_argnums=(0, 1, 2))(tuple(r["rhs"]), rt, 0.11)
+    lhs = [make(tuple(r["lhs"]), lt, 0.37 + i) for i in range(args.reps)]
+    rhs = make(tuple(r["rhs"]), rt, 0.11)
     fn = jax.jit(lambda a, b, dn=dn, ot=ot: [jax.lax.dot_general(
         x, b, dn, preferred_element_type=jnp.dtype(ot)) for x in a])
     alone = ms_per_call(fn, lhs, rhs, steps=args.steps, warmup=2) / args.reps

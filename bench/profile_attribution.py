@@ -50,13 +50,14 @@ def _hlo_op(args: dict, kernel: str, meta: dict, sanitized: dict) -> str:
   return sanitized.get(re.sub(r"[.\-]", "_", kernel), kernel)
 
 
-def hlo_lines(hlo_text: str) -> dict[str, str]:
-  """HLO instruction name -> its line, up to the metadata (shapes, operands, fusion kind)."""
+def hlo_lines(hlo_text: str, whole: bool = False) -> dict[str, str]:
+  """HLO instruction name -> its line, up to the metadata (shapes, operands, fusion kind);
+  `whole`: the whole line (the backend config after the metadata too)."""
   out = {}
   for line in hlo_text.splitlines():
     m = re.match(r"^\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*(.*)$", line)
     if m:
-      out[m.group(1)] = m.group(2).split(", metadata=")[0]
+      out[m.group(1)] = m.group(2) if whole else m.group(2).split(", metadata=")[0]
   return out
 
 
@@ -78,7 +79,7 @@ def attribute(trace_path: str, hlo_path: str, steps: int = 3, top: int = 40, out
   calls = collections.Counter()
   kernel_of = {}
   sample_args = None
-  for e in gpu_kernel_events(trace_path, out=out):
+  for e in gpu_kernel_events(trace_path, out=out, show_threads=True):
     args = e.get("args", {})
     sample_args = sample_args or args
     op = _hlo_op(args, e["name"], meta, sanitized)

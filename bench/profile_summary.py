@@ -43,9 +43,10 @@ def categorize(name: str) -> str:
   return "other"
 
 
-def gpu_kernel_events(trace_path: str, out=None) -> list[dict]:
+def gpu_kernel_events(trace_path: str, out=sys.stdout, show_threads: bool = False) -> list[dict]:
   """The GPU kernel events ("X" events on the GPU's stream lines) of a Perfetto trace. The XLA
-  op / module lines duplicate the kernels and are left out. `out`: print the GPU lines' names."""
+  op / module lines duplicate the kernels and are left out. `show_threads`: print the GPU lines'
+  names to `out` (where a missing kernel line is reported too)."""
   with gzip.open(trace_path, "rt") as f:
     data = json.load(f)
   events = data["traceEvents"] if isinstance(data, dict) else data
@@ -55,7 +56,7 @@ def gpu_kernel_events(trace_path: str, out=None) -> list[dict]:
   tnames = {(e["pid"], e["tid"]): e.get("args", {}).get("name", "") for e in events
             if e.get("ph") == "M" and e.get("name") == "thread_name"}
   gpu = [e for e in events if e.get("ph") == "X" and e.get("pid") in gpu_pids]
-  if out is not None:
+  if show_threads:
     print("GPU threads:", sorted({tnames.get((e["pid"], e["tid"]), "") for e in gpu}), file=out)
   kernels = []
   for e in gpu:
@@ -63,8 +64,7 @@ def gpu_kernel_events(trace_path: str, out=None) -> list[dict]:
     if "stream" in tname.lower() or not tname:
       kernels.append(e)
   if not kernels:
-    print("no GPU kernel events found; process names:", sorted(set(pnames.values())),
-          file=out or sys.stdout)
+    print("no GPU kernel events found; process names:", sorted(set(pnames.values())), file=out)
   return kernels
 
 
@@ -72,7 +72,7 @@ def summarize(trace_path: str, steps: int = 3, top: int = 40, out=sys.stdout):
   by_name = collections.Counter()
   count = collections.Counter()
   lo, hi = float("inf"), 0.0
-  for e in gpu_kernel_events(trace_path):
+  for e in gpu_kernel_events(trace_path, out=out):
     dur = float(e.get("dur", 0))
     by_name[e["name"]] += dur
     count[e["name"]] += 1
