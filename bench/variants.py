@@ -119,19 +119,23 @@ def fused_proj():
 # --------------------------------------------------------------------------- measurements only
 
 
-def no_bias_grad():
-  """NOT a valid optimisation (freezes the relative bias): measures what its gradient costs.
-  Both attention paths: cuDNN's (`fused_attention`) and the kernel's (`pallas_attention`, the
-  default on GPUs since session 14; before call 150 only the cuDNN path was patched)."""
+def _patch_bias(transform):
+  """Both attention paths get `transform(bias)` for the relative bias: cuDNN's
+  (`fused_attention`) and the kernel's (`pallas_attention`, the default on GPUs since session
+  14; before call 150 these measurements patched only the cuDNN path)."""
   orig, orig_pallas = layers.fused_attention, layers.pallas_attention
 
   def fused(q, k, v, bias, **kw):
-    return orig(q, k, v, None if bias is None else jax.lax.stop_gradient(bias), **kw)
+    return orig(q, k, v, transform(bias), **kw)
 
   def pallas(q, k, v, bias, *args, **kw):
-    return orig_pallas(q, k, v, None if bias is None else jax.lax.stop_gradient(bias), *args,
-                       **kw)
+    return orig_pallas(q, k, v, transform(bias), *args, **kw)
   layers.fused_attention, layers.pallas_attention = fused, pallas
+
+
+def no_bias_grad():
+  """NOT a valid optimisation (freezes the relative bias): measures what its gradient costs."""
+  _patch_bias(lambda bias: None if bias is None else jax.lax.stop_gradient(bias))
 
 
 
@@ -164,17 +168,9 @@ def bf16_params():
 
 def no_bias():
   """NOT valid (drops the relative bias from fused attention): measures the bias's cost.
-  Both attention paths (before call 150 only cuDNN's, so that on the kernel's path, the default
-  since session 14, it measured nothing). Without a bias the encoder's backward takes the
-  kernel's dK/dV + dQ kernels (the dQ kernel recomputes S), not the bias path's dS rows."""
-  orig, orig_pallas = layers.fused_attention, layers.pallas_attention
-
-  def fused(q, k, v, bias, **kw):
-    return orig(q, k, v, None, **kw)
-
-  def pallas(q, k, v, bias, *args, **kw):
-    return orig_pallas(q, k, v, None, *args, **kw)
-  layers.fused_attention, layers.pallas_attention = fused, pallas
+  Without a bias the encoder's backward takes the kernel's dK/dV + dQ kernels (the dQ kernel
+  recomputes S), not the bias path's dS rows."""
+  _patch_bias(lambda bias: None)
 
 
 # --------------------------------------------------------------------------- A/B of defaults
