@@ -267,6 +267,13 @@ def param_norm_fused():
   train._param_norm = optax.tree.norm
 
 
+def no_norm_metrics():
+  """A measurement only (the metrics read 0): the step without its `grad_norm` and
+  `param_norm` reductions, as a bound on what computing them only on logged steps saves."""
+  from flanjax import train
+  train._grad_norm = train._param_norm = lambda tree: jnp.zeros((), jnp.float32)
+
+
 def param_rms_optax():
   """Before row 121: Adafactor's parameter scale by optax's `scale_by_param_block_rms`, which
   reduces each param twice (`optax.safe_root_mean_squares`)."""

@@ -134,6 +134,11 @@ def _param_norm(params):
   return optax.tree.norm(jax.lax.optimization_barrier(params))
 
 
+def _grad_norm(grads):
+  """The global L2 norm of the (normalised) gradients: the step's `grad_norm` metric."""
+  return optax.tree.norm(grads)
+
+
 def _dropout_key(seed: int, step):
   """The step's dropout key: `fold_in(PRNGKey(seed), step)` (threefry; exact resume)."""
   return jax.random.fold_in(jax.random.PRNGKey(seed), step)
@@ -197,7 +202,7 @@ def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule
           "cross_entropy": (sums["loss"] - sums["z_loss"]) / denom,
           "accuracy": sums["correct"] / jnp.maximum(sums["weight"], 1.0),
           "learning_rate": schedule(state.step),
-          "grad_norm": optax.tree.norm(grads),
+          "grad_norm": _grad_norm(grads),
           "param_norm": _param_norm(params),
           "num_target_tokens": sums["weight"],
           "nonpad_fraction_inputs": jnp.mean((enc != 0).astype(jnp.float32)),
