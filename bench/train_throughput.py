@@ -14,8 +14,10 @@ flanjax runs `flanjax.train.make_train_step` (the step `flanjax train` jits) wit
 config of `--size` plus `--set field=value` overrides, Adafactor with T5 defaults
 (`OptimizerConfig()`), random tokens at full length (no padding, unpacked: cuDNN attention on
 GPUs) or `--packed` synthetic batches (segment ids: flanjax's Pallas flash attention on GPUs). No TensorFlow.
-The peer is `transformers.T5ForConditionalGeneration` built from the same config (fp32 master
-weights, bf16 autocast, transformers' Adafactor), eager and under `torch.compile`.
+The step is timed as `flanjax train` runs it between logged steps, without the grad/param norm
+metrics (`--norms-every-step` times it with them). The peer is
+`transformers.T5ForConditionalGeneration` built from the same config (fp32 master weights, bf16
+autocast, transformers' Adafactor), eager and under `torch.compile`.
 """
 from __future__ import annotations
 
@@ -52,6 +54,10 @@ def parse_args(argv):
   p.add_argument("--mesh", default="-1,1", help="flanjax (data, model) mesh shape")
   p.add_argument("--param-partitioning-dims", type=int, default=1)
   p.add_argument("--microbatches", type=int, default=1)
+  p.add_argument("--norms-every-step", action="store_true",
+                 help="time the step with the grad/param norm metrics, which `flanjax train` "
+                      "computes only on the steps it logs or saves (default: without, as on "
+                      "the other steps)")
   p.add_argument("--packed", action="store_true", help="packed synthetic batches (segment ids)")
   p.add_argument("--xla-flags", default=None,
                  help="XLA_FLAGS for the flanjax child (default: bench.xla_flags.DEFAULT)")
@@ -195,7 +201,8 @@ def run_flanjax(args, size, batch_size):
                                      state_shardings=state_shardings, batch_keys=keys,
                                      num_microbatches=args.microbatches)
     t0 = time.perf_counter()
-    lowered = step.lower(state, batches[0])
+    norms = np.asarray(args.norms_every_step)
+    lowered = step.lower(state, batches[0], norms)
     lower_s = time.perf_counter() - t0  # tracing + lowering (Pallas' Triton lowering included)
     compiled = lowered.compile()
     compile_s = time.perf_counter() - t0
@@ -205,19 +212,19 @@ def run_flanjax(args, size, batch_size):
       with open(os.path.join(args.dump_hlo, name), "w") as f:
         f.write(compiled.as_text())
     for i in range(args.warmup):
-      state, metrics = compiled(state, batches[i % n_batches])
+      state, metrics = compiled(state, batches[i % n_batches], norms)
     jax.block_until_ready((state, metrics) if args.warmup else state)
     losses = []
     t0 = time.perf_counter()
     for i in range(args.steps):
-      state, metrics = compiled(state, batches[i % n_batches])
+      state, metrics = compiled(state, batches[i % n_batches], norms)
       losses.append(metrics["loss"])
     jax.block_until_ready(state)
     total = time.perf_counter() - t0
     if args.profile_dir:
       jax.profiler.start_trace(args.profile_dir, create_perfetto_trace=True)
       for i in range(3):
-        state, metrics = compiled(state, batches[i % n_batches])
+        state, metrics = compiled(state, batches[i % n_batches], norms)
       jax.block_until_ready(state)
       jax.profiler.stop_trace()
   losses = [float(x) for x in jax.device_get(losses)]
@@ -248,6 +255,7 @@ def run_flanjax(args, size, batch_size):
       "attention": impl or "einsum", "decoder_attention": dec_impl or "einsum",
       "packed": args.packed,
       "config_overrides": overrides, "optimizer_overrides": opt_overrides, "microbatches": args.microbatches,
+      "norms_every_step": args.norms_every_step,
       "xla_flags": os.environ.get("XLA_FLAGS", ""), "patches": args.patch,
       "mem_fraction": os.environ.get("XLA_PYTHON_CLIENT_MEM_FRACTION", "default (0.75)"),
       "jax": jax.__version__,

@@ -139,6 +139,21 @@ def _grad_norm(grads):
   return optax.tree.norm(grads)
 
 
+@jax.jit
+def _params_finite(params):
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(params)]))
+
+
+def _check_params_finite(params, step, manager, model_dir):
+  """Refuses to checkpoint NaN/Inf params (a step whose gradients overflowed while its loss,
+  computed before the update, was still finite)."""
+  if not bool(_params_finite(params)):
+    good = manager.latest_step()
+    raise TrainingError(
+        f"NaN/Inf params after step {step}; not saving them. The last good checkpoint is "
+        f"{'step ' + str(good) if good is not None else 'none'} in {model_dir}.")
+
+
 def _dropout_key(seed: int, step):
   """The step's dropout key: `fold_in(PRNGKey(seed), step)` (threefry; exact resume)."""
   return jax.random.fold_in(jax.random.PRNGKey(seed), step)
@@ -149,11 +164,14 @@ def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule
                     z_loss: float = 1e-4, label_smoothing: float = 0.0,
                     loss_normalizer="num_real_target_tokens", seed: int = 0,
                     loss_stats_impl: str = "auto"):
-  """One `jax.jit` train step `(state, batch) -> (state, metrics)` with explicit in/out
-  shardings and the state donated. Call it under `jax.set_mesh(mesh)`.
+  """One `jax.jit` train step `(state, batch, with_norms) -> (state, metrics)` with explicit
+  in/out shardings and the state donated. Call it under `jax.set_mesh(mesh)`.
 
   Gradients of microbatches are summed and divided by the normaliser of the full batch, so
-  `num_microbatches > 1` gives the same update as one full batch.
+  `num_microbatches > 1` gives the same update as one full batch. `with_norms` (a bool scalar)
+  says whether this step computes the `grad_norm` and `param_norm` metrics (NaN when not): two
+  more reads of every parameter and gradient, ~1.7 % of a T5-xl step on an H100 (bench/NOTES.md
+  row 130), so `train` asks for them only on the steps it logs or saves.
   """
   from flanjax.model import T5
   model = T5(config)
@@ -170,7 +188,7 @@ def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule
 
   grad_fn = jax.value_and_grad(sums_fn, has_aux=True)
 
-  def step_fn(state: TrainState, batch):
+  def step_fn(state: TrainState, batch, with_norms):
     with nn.logical_axis_rules(rules):
       rng = _dropout_key(seed, state.step)
       weights = batch["decoder_loss_weights"]
@@ -202,18 +220,21 @@ def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule
           "cross_entropy": (sums["loss"] - sums["z_loss"]) / denom,
           "accuracy": sums["correct"] / jnp.maximum(sums["weight"], 1.0),
           "learning_rate": schedule(state.step),
-          "grad_norm": _grad_norm(grads),
-          "param_norm": _param_norm(params),
           "num_target_tokens": sums["weight"],
           "nonpad_fraction_inputs": jnp.mean((enc != 0).astype(jnp.float32)),
           "nonpad_fraction_targets": jnp.mean((weights > 0).astype(jnp.float32)),
       }
+      nan = jnp.full((), jnp.nan, jnp.float32)
+      metrics["grad_norm"], metrics["param_norm"] = jax.lax.cond(
+          with_norms,
+          lambda: (_grad_norm(grads).astype(jnp.float32), _param_norm(params).astype(jnp.float32)),
+          lambda: (nan, nan))
       return new_state, metrics
 
   batch_shardings = {k: partitioning.batch_sharding(mesh) for k in batch_keys}
-  return jax.jit(step_fn, in_shardings=(state_shardings, batch_shardings),
-                 out_shardings=(state_shardings, NamedSharding(mesh, P())),
-                 donate_argnums=(0,))
+  replicated = NamedSharding(mesh, P())
+  return jax.jit(step_fn, in_shardings=(state_shardings, batch_shardings, replicated),
+                 out_shardings=(state_shardings, replicated), donate_argnums=(0,))
 
 
 # --------------------------------------------------------------------------- data
@@ -385,6 +406,7 @@ def train(
     trainable: str | Sequence[str] | None = None,
     pack: bool = True,
     log_period: int = 10,
+    norms_every_step: bool = False,
     peak_flops: float | None = None,
     tfds_data_dir: str | None = None,
     progress: bool = True,
@@ -407,6 +429,9 @@ def train(
   trainable: regex(es) over parameter paths to train; the rest stay frozen.
   loss_stats_impl: where the loss's statistics over the logits come from (`losses.STATS_IMPLS`:
     "auto" = one Pallas kernel read on GPUs, XLA's reductions elsewhere; "xla"; "pallas").
+  log_period: fetch and print metrics every N steps (each step's row is still written).
+    norms_every_step: compute `grad_norm` / `param_norm` on every step, not only on the steps
+    that are logged, evaluated or saved (those two reductions cost ~1.7 % of a T5-xl step).
   stop_after_steps: stop (with a checkpoint) after this many steps of this invocation (tests).
   """
   t_start = time.time()
@@ -544,7 +569,7 @@ def train(
     tokens_per_step = batch_size * (task_feature_lengths["inputs"]
                                     + task_feature_lengths["targets"])
     last_metrics: dict[str, float] = {}
-    pending: list[tuple[int, dict]] = []
+    pending: list[tuple[int, dict, bool]] = []  # (step, metrics on device, with_norms)
     window_start, window_steps = time.time(), 0
     batches_consumed = start_batch
     step = first_step
@@ -559,17 +584,20 @@ def train(
       nonlocal pending, window_start, window_steps, last_metrics
       if not pending:
         return
-      fetched = jax.device_get([m for _, m in pending])
-      for (s, _), m in zip(pending, fetched):
-        if not (np.isfinite(m["loss"]) and np.isfinite(m["grad_norm"])):
+      fetched = jax.device_get([m for _, m, _ in pending])
+      for (s, _, with_norms), m in zip(pending, fetched):
+        if not with_norms:  # not computed on this step (NaN): not a metric
+          del m["grad_norm"], m["param_norm"]
+        if not (np.isfinite(m["loss"]) and np.isfinite(m.get("grad_norm", 0.0))):
           good = manager.latest_step()
           raise TrainingError(
-              f"NaN/Inf loss at step {s} (loss={m['loss']}, grad_norm={m['grad_norm']}); "
-              f"stopping. The last good checkpoint is "
-              f"{'step ' + str(good) if good is not None else 'none'} in {model_dir}.")
+              f"NaN/Inf loss at step {s} (loss={m['loss']}, "
+              f"grad_norm={m.get('grad_norm', 'not computed')}); stopping. The last good "
+              f"checkpoint is {'step ' + str(good) if good is not None else 'none'} in "
+              f"{model_dir}.")
       dt = time.time() - window_start
       per_step = dt / max(window_steps, 1)
-      for s, m in zip([s for s, _ in pending], fetched):
+      for s, m in zip([s for s, _, _ in pending], fetched):
         row = {k: float(v) for k, v in m.items()}
         row["steps_per_sec"] = 1.0 / per_step if per_step else 0.0
         row["seqs_per_sec"] = batch_size / per_step if per_step else 0.0
@@ -598,8 +626,18 @@ def train(
               state_shardings=state_shardings, batch_keys=sorted(batch),
               num_microbatches=num_microbatches, z_loss=z_loss, label_smoothing=label_smoothing,
               loss_normalizer=loss_normalizer, seed=seed, loss_stats_impl=loss_stats_impl)
+        # What follows this step (known before it runs, except a preemption): its metrics
+        # include the two norms only where they are logged or a checkpoint is saved.
+        nxt = step + 1
+        is_last = nxt == num_steps
+        stop_now = stop_after_steps is not None and nxt - first_step >= stop_after_steps
+        log_now = nxt % log_period == 0 or is_last or nxt == first_step + 1
+        eval_now = bool(eval_fn is not None and eval_period and (nxt % eval_period == 0
+                                                                  or is_last))
+        with_norms = bool(norms_every_step or log_now or eval_now or stop_now
+                          or manager.should_save(nxt))
         try:
-          state, metrics = train_step(state, batch)
+          state, metrics = train_step(state, batch, np.asarray(with_norms))
         except jax.errors.JaxRuntimeError as e:
           if "RESOURCE_EXHAUSTED" not in str(e):
             raise
@@ -609,13 +647,11 @@ def train(
         window_steps += 1
         if _TEST_STEP_DELAY_S:
           time.sleep(_TEST_STEP_DELAY_S)
-        pending.append((step, metrics))
-        is_last = step == num_steps
-        stop_now = stop_after_steps is not None and step - first_step >= stop_after_steps
-        if step % log_period == 0 or is_last or step == first_step + 1:
+        pending.append((step, metrics, with_norms))
+        if log_now:
           flush(step)
         eval_metrics = None
-        if eval_fn is not None and eval_period and (step % eval_period == 0 or is_last):
+        if eval_now:
           flush(step)
           eval_metrics = eval_fn(step, state.params)
           if best_metric and best_metric not in (eval_metrics or {}):
@@ -627,6 +663,8 @@ def train(
         if (manager.should_save(step) or is_last or stop_now or preempted
             or (eval_metrics and keep_best)):
           flush(step)  # never checkpoint a NaN state
+          if not with_norms:  # a preemption between logged steps: no grad_norm to check
+            _check_params_finite(state.params, step, manager, model_dir)
           batches.save(step, batches_consumed)  # first: a finalised step never lacks it
           manager.save(step, state, meta_now(step), metrics=eval_metrics,
                        force=is_last or stop_now or preempted)

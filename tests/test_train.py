@@ -56,7 +56,7 @@ def test_microbatches_give_the_full_batch_update(normalizer):
                            state_shardings=shardings, batch_keys=sorted(batch),
                            num_microbatches=m, loss_normalizer=normalizer)
     with jax.set_mesh(mesh):
-      new, metrics = step(state, {k: jnp.asarray(v) for k, v in batch.items()})
+      new, metrics = step(state, {k: jnp.asarray(v) for k, v in batch.items()}, True)
     outs[m] = (jax.device_get(new.opt_state["grad"]), jax.device_get(metrics))
   (g1, m1), (g4, m4) = outs[1], outs[4]
   np.testing.assert_allclose(m1["loss"], m4["loss"], rtol=1e-6)
@@ -118,12 +118,41 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
   assert checkpoints.finalized_steps(tmp_path, ("params", "opt_state", "meta")) == [2, 4]
 
 
+def test_norm_metrics_only_on_logged_and_saved_steps(tmp_path):
+  # log_period 3, checkpoint_period 5: the norms on the first step, the logged 3 and 6, the
+  # saved 5 and the last; every step's row otherwise, and the same training either way.
+  _run(tmp_path / "a", num_steps=7, log_period=3, checkpoint_period=5)
+  _run(tmp_path / "b", num_steps=7, log_period=3, checkpoint_period=5, norms_every_step=True)
+  a, b = _metrics(tmp_path / "a"), _metrics(tmp_path / "b")
+  assert sorted(a) == sorted(b) == list(range(1, 8))
+  assert [s for s in a if "grad_norm" in a[s]] == [1, 3, 5, 6, 7]
+  assert [s for s in a if "param_norm" in a[s]] == [1, 3, 5, 6, 7]
+  assert all("grad_norm" in b[s] and "param_norm" in b[s] for s in b)
+  for s in a:
+    assert a[s]["loss"] == b[s]["loss"]
+    for key in ("grad_norm", "param_norm"):
+      if key in a[s]:
+        assert a[s][key] == b[s][key] and np.isfinite(a[s][key]) and a[s][key] > 0
+
+
+def test_params_are_checked_before_a_save_without_norms(tmp_path):
+  from flanjax import train as train_module
+  manager = checkpoints.TrainCheckpointManager(tmp_path, save_period=1, keep=1)
+  params = {"a": jnp.ones((3,)), "b": {"c": jnp.zeros((2, 2))}}
+  train_module._check_params_finite(params, 7, manager, tmp_path)  # finite: no error
+  params["b"]["c"] = params["b"]["c"].at[0, 1].set(jnp.inf)
+  with pytest.raises(TrainingError, match=r"NaN/Inf params after step 7; not saving them.*"
+                                          r"last good checkpoint is none"):
+    train_module._check_params_finite(params, 7, manager, tmp_path)
+  manager.close()
+
+
 def test_out_of_memory_names_the_fixes_and_keeps_checkpoints(tmp_path, monkeypatch):
   _run(tmp_path, num_steps=2)
   from flanjax import train as train_module
 
   def oom_step(*args, **kw):
-    def step(state, batch):
+    def step(state, batch, with_norms):
       raise jax.errors.JaxRuntimeError(
           "RESOURCE_EXHAUSTED: Out of memory while trying to allocate 70.46GiB with allocator "
           "GPU_0_bfc on device 0.")
