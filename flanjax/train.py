@@ -430,7 +430,7 @@ def train(
   loss_stats_impl: where the loss's statistics over the logits come from (`losses.STATS_IMPLS`:
     "auto" = one Pallas kernel read on GPUs, XLA's reductions elsewhere; "xla"; "pallas").
   log_period: fetch and print metrics every N steps (each step's row is still written).
-    norms_every_step: compute `grad_norm` / `param_norm` on every step, not only on the steps
+  norms_every_step: compute `grad_norm` / `param_norm` on every step, not only on the steps
     that are logged, evaluated or saved (those two reductions cost ~1.7 % of a T5-xl step).
   stop_after_steps: stop (with a checkpoint) after this many steps of this invocation (tests).
   """
