@@ -274,6 +274,29 @@ def no_norm_metrics():
   train._grad_norm = train._param_norm = lambda tree: jnp.zeros((), jnp.float32)
 
 
+def grads_divided():
+  """Before row 132: the gradients of the summed loss, divided by the normaliser afterwards (a
+  pass of its own over every gradient, which XLA materialises for the optimizer's several
+  reads) instead of the gradients of the normalised loss. The metrics' loss is then the sum."""
+  import optax
+
+  from flanjax import losses, train
+  real_denominator, real_make = losses.loss_denominator, train.make_train_step
+  box = {}
+
+  def denominator_one(weights, loss_normalizer):
+    box["denom"] = real_denominator(weights, loss_normalizer)  # traced, used in the same step
+    return jnp.ones((), jnp.float32)
+
+  def make(config, tx, schedule, **kw):
+    def update(grads, state, params=None):
+      grads = jax.tree.map(lambda g: (g / box["denom"]).astype(g.dtype), grads)
+      return tx.update(grads, state, params)
+    return real_make(config, optax.GradientTransformation(tx.init, update), schedule, **kw)
+
+  losses.loss_denominator, train.make_train_step = denominator_one, make
+
+
 def param_rms_optax():
   """Before row 121: Adafactor's parameter scale by optax's `scale_by_param_block_rms`, which
   reduces each param twice (`optax.safe_root_mean_squares`)."""

@@ -167,8 +167,10 @@ def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule
   """One `jax.jit` train step `(state, batch, with_norms) -> (state, metrics)` with explicit
   in/out shardings and the state donated. Call it under `jax.set_mesh(mesh)`.
 
-  Gradients of microbatches are summed and divided by the normaliser of the full batch, so
-  `num_microbatches > 1` gives the same update as one full batch. `with_norms` (a bool scalar)
+  The differentiated loss is each (micro)batch's summed loss divided by the normaliser of the
+  full batch (T5X's loss normalising factor), so the gradients come out normalised with no pass
+  of their own over them (bench/NOTES.md row 132), and `num_microbatches > 1` gives the same
+  update as one full batch. `with_norms` (a bool scalar)
   says whether this step computes the `grad_norm` and `param_norm` metrics (NaN when not): two
   more reads of every parameter and gradient, ~1.7 % of a T5-xl step on an H100 (bench/NOTES.md
   row 130), so `train` asks for them only on the steps it logs or saves.
@@ -177,16 +179,16 @@ def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule
   model = T5(config)
   dropout = config.dropout_rate > 0
 
-  def sums_fn(params, mb, rng):
+  def loss_fn(params, mb, rng, denom):
     inputs = {k: mb[k] for k in MODEL_INPUTS if k in mb}
     logits = model.apply({"params": params}, **inputs, enable_dropout=dropout,
                          rngs={"dropout": rng} if dropout else None)  # [b, target_len, vocab]
     sums = losses.weighted_sums(logits, mb["decoder_target_tokens"], mb["decoder_loss_weights"],
                                 z_loss=z_loss, label_smoothing=label_smoothing,
                                 stats_impl=loss_stats_impl)
-    return sums["loss"], sums
+    return sums["loss"] / denom, sums
 
-  grad_fn = jax.value_and_grad(sums_fn, has_aux=True)
+  grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
   def step_fn(state: TrainState, batch, with_norms):
     with nn.logical_axis_rules(rules):
@@ -194,7 +196,7 @@ def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule
       weights = batch["decoder_loss_weights"]
       denom = losses.loss_denominator(weights, loss_normalizer)
       if num_microbatches == 1:
-        (_, sums), grads = grad_fn(state.params, batch, rng)
+        (_, sums), grads = grad_fn(state.params, batch, rng, denom)
       else:
         mbs = _split_microbatches(batch, num_microbatches)
         zeros = jax.tree.map(jnp.zeros_like, state.params)
@@ -204,12 +206,11 @@ def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule
         def body(carry, xs):
           g_acc, s_acc = carry
           mb, i = xs
-          (_, s), g = grad_fn(state.params, mb, jax.random.fold_in(rng, i))
+          (_, s), g = grad_fn(state.params, mb, jax.random.fold_in(rng, i), denom)
           return (jax.tree.map(jnp.add, g_acc, g), jax.tree.map(jnp.add, s_acc, s)), None
 
         (grads, sums), _ = jax.lax.scan(body, (zeros, zero_sums),
                                         (mbs, jnp.arange(num_microbatches)))
-      grads = jax.tree.map(lambda g: (g / denom).astype(g.dtype), grads)
       updates, opt_state = tx.update(grads, state.opt_state, state.params)
       params = optax.apply_updates(state.params, updates)
       new_state = TrainState(step=state.step + 1, params=params, opt_state=opt_state)
