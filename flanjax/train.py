@@ -407,7 +407,7 @@ def train(
     trainable: str | Sequence[str] | None = None,
     pack: bool = True,
     log_period: int = 10,
-    norms_every_step: bool = False,
+    norm_metrics_every_step: bool = False,
     peak_flops: float | None = None,
     tfds_data_dir: str | None = None,
     progress: bool = True,
@@ -431,8 +431,8 @@ def train(
   loss_stats_impl: where the loss's statistics over the logits come from (`losses.STATS_IMPLS`:
     "auto" = one Pallas kernel read on GPUs, XLA's reductions elsewhere; "xla"; "pallas").
   log_period: fetch and print metrics every N steps (each step's row is still written).
-  norms_every_step: compute `grad_norm` / `param_norm` on every step, not only on the steps
-    that are logged, evaluated or saved (those two reductions cost ~1.7 % of a T5-xl step).
+  norm_metrics_every_step: compute `grad_norm` / `param_norm` on every step, not only on the
+    steps that are logged, evaluated or saved (those two reductions cost ~1.7 % of a T5-xl step).
   stop_after_steps: stop (with a checkpoint) after this many steps of this invocation (tests).
   """
   t_start = time.time()
@@ -635,7 +635,7 @@ def train(
         log_now = nxt % log_period == 0 or is_last or nxt == first_step + 1
         eval_now = bool(eval_fn is not None and eval_period and (nxt % eval_period == 0
                                                                   or is_last))
-        with_norms = bool(norms_every_step or log_now or eval_now or stop_now
+        with_norms = bool(norm_metrics_every_step or log_now or eval_now or stop_now
                           or manager.should_save(nxt))
         try:
           state, metrics = train_step(state, batch, np.asarray(with_norms))

@@ -122,7 +122,8 @@ def test_norm_metrics_only_on_logged_and_saved_steps(tmp_path):
   # log_period 3, checkpoint_period 5: the norms on the first step, the logged 3 and 6, the
   # saved 5 and the last; every step's row otherwise, and the same training either way.
   _run(tmp_path / "a", num_steps=7, log_period=3, checkpoint_period=5)
-  _run(tmp_path / "b", num_steps=7, log_period=3, checkpoint_period=5, norms_every_step=True)
+  _run(tmp_path / "b", num_steps=7, log_period=3, checkpoint_period=5,
+       norm_metrics_every_step=True)
   a, b = _metrics(tmp_path / "a"), _metrics(tmp_path / "b")
   assert sorted(a) == sorted(b) == list(range(1, 8))
   assert [s for s in a if "grad_norm" in a[s]] == [1, 3, 5, 6, 7]
