@@ -275,7 +275,7 @@ def no_norm_metrics():
 
 
 def grads_divided():
-  """Before row 132: the gradients of the summed loss, divided by the normaliser afterwards (a
+  """Before row 133: the gradients of the summed loss, divided by the normaliser afterwards (a
   pass of its own over every gradient, which XLA materialises for the optimizer's several
   reads) instead of the gradients of the normalised loss. The metrics' loss is then the sum."""
   import optax
