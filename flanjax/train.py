@@ -144,14 +144,19 @@ def _params_finite(params):
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(params)]))
 
 
+def _last_good_checkpoint(manager, model_dir) -> str:
+  """'The last good checkpoint is step N in DIR.' (or 'none'), for errors that stop training."""
+  good = manager.latest_step()
+  return (f"The last good checkpoint is {'step ' + str(good) if good is not None else 'none'} "
+          f"in {model_dir}.")
+
+
 def _check_params_finite(params, step, manager, model_dir):
   """Refuses to checkpoint NaN/Inf params (a step whose gradients overflowed while its loss,
   computed before the update, was still finite)."""
   if not bool(_params_finite(params)):
-    good = manager.latest_step()
-    raise TrainingError(
-        f"NaN/Inf params after step {step}; not saving them. The last good checkpoint is "
-        f"{'step ' + str(good) if good is not None else 'none'} in {model_dir}.")
+    raise TrainingError(f"NaN/Inf params after step {step}; not saving them. "
+                        + _last_good_checkpoint(manager, model_dir))
 
 
 def _dropout_key(seed: int, step):
@@ -590,12 +595,10 @@ def train(
         if not with_norms:  # not computed on this step (NaN): not a metric
           del m["grad_norm"], m["param_norm"]
         if not (np.isfinite(m["loss"]) and np.isfinite(m.get("grad_norm", 0.0))):
-          good = manager.latest_step()
           raise TrainingError(
               f"NaN/Inf loss at step {s} (loss={m['loss']}, "
-              f"grad_norm={m.get('grad_norm', 'not computed')}); stopping. The last good "
-              f"checkpoint is {'step ' + str(good) if good is not None else 'none'} in "
-              f"{model_dir}.")
+              f"grad_norm={m.get('grad_norm', 'not computed')}); stopping. "
+              + _last_good_checkpoint(manager, model_dir))
       dt = time.time() - window_start
       per_step = dt / max(window_steps, 1)
       for s, m in zip([s for s, _, _ in pending], fetched):
@@ -628,15 +631,15 @@ def train(
               num_microbatches=num_microbatches, z_loss=z_loss, label_smoothing=label_smoothing,
               loss_normalizer=loss_normalizer, seed=seed, loss_stats_impl=loss_stats_impl)
         # What follows this step (known before it runs, except a preemption): its metrics
-        # include the two norms only where they are logged or a checkpoint is saved.
+        # include the two norms only where they are logged, evaluated or a checkpoint is saved.
         nxt = step + 1
         is_last = nxt == num_steps
         stop_now = stop_after_steps is not None and nxt - first_step >= stop_after_steps
         log_now = nxt % log_period == 0 or is_last or nxt == first_step + 1
         eval_now = bool(eval_fn is not None and eval_period and (nxt % eval_period == 0
                                                                   or is_last))
-        with_norms = bool(norm_metrics_every_step or log_now or eval_now or stop_now
-                          or manager.should_save(nxt))
+        save_now = manager.should_save(nxt) or is_last or stop_now
+        with_norms = bool(norm_metrics_every_step or log_now or eval_now or save_now)
         try:
           state, metrics = train_step(state, batch, np.asarray(with_norms))
         except jax.errors.JaxRuntimeError as e:
@@ -661,8 +664,7 @@ def train(
                                "to one of them.")
           writer.write(step, eval_metrics, split="eval")
         preempted = preempt.check()
-        if (manager.should_save(step) or is_last or stop_now or preempted
-            or (eval_metrics and keep_best)):
+        if save_now or preempted or (eval_metrics and keep_best):
           flush(step)  # never checkpoint a NaN state
           if not with_norms:  # a preemption between logged steps: no grad_norm to check
             _check_params_finite(state.params, step, manager, model_dir)
