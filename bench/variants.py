@@ -297,6 +297,34 @@ def grads_divided():
   losses.loss_denominator, train.make_train_step = denominator_one, make
 
 
+def bf16_grads():
+  """The layers' kernel gradients kept in bf16 between the backward pass and the optimizer: each
+  is one bf16 GEMM's output (x^T dy, bf16 operands), which XLA may write in float32 (excess
+  precision) for the optimizer's three reads. An optimization barrier on the bf16 values makes
+  the GEMMs write bf16 and the optimizer's fusions read bf16 and upcast in registers: the same
+  values that JAX's semantics (and PyTorch autocast) give, half the bytes. Embedding, norm
+  scales, relative bias and the output layer keep float32 gradients (sums over many uses)."""
+  import optax
+
+  from flanjax import train
+  real_make = train.make_train_step
+
+  def is_kernel(path):
+    keys = [getattr(k, "key", None) for k in path]
+    return keys[-1] == "kernel" and any(str(k).startswith("layers") for k in keys)
+
+  def make(config, tx, schedule, **kw):
+    def update(grads, state, params=None):
+      low = jax.tree_util.tree_map_with_path(
+          lambda p, g: g.astype(jnp.bfloat16) if is_kernel(p) else g, grads)
+      low = jax.lax.optimization_barrier(low)
+      grads = jax.tree.map(lambda g: g.astype(jnp.float32), low)
+      return tx.update(grads, state, params)
+    return real_make(config, optax.GradientTransformation(tx.init, update), schedule, **kw)
+
+  train.make_train_step = make
+
+
 def param_rms_optax():
   """Before row 121: Adafactor's parameter scale by optax's `scale_by_param_block_rms`, which
   reduces each param twice (`optax.safe_root_mean_squares`)."""
