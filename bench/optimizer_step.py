@@ -31,7 +31,7 @@ VARIANTS = ("adafactor", "adafactor_optax", "adafactor_per_leaf", "adafactor_nor
 
 
 def time_variant(size: str, variant: str, steps: int, profile_dir: str | None = None,
-                 scanned: bool = False) -> dict:
+                 scanned: bool = False, bf16_grads: bool = False) -> dict:
   import jax
   import jax.numpy as jnp
   import optax
@@ -59,6 +59,9 @@ def time_variant(size: str, variant: str, steps: int, profile_dir: str | None = 
       jnp.sin(jnp.arange(s.size, dtype=jnp.float32).reshape(s.shape) * (0.37 + 0.01 * i))
       * 0.07 for i, s in enumerate(leaves)]))()
   grads = jax.jit(lambda p: jax.tree.map(lambda x: x * 1e-3 + 1e-4, p))(params)
+  if bf16_grads:  # as in the train step: the layers' dW GEMMs write bf16 (call 158's HLO)
+    grads = jax.tree_util.tree_map_with_path(
+        lambda path, g: g.astype(jnp.bfloat16) if _layer_kernel(path) else g, grads)
   opt_state = jax.jit(tx.init)(params)
 
   def update(params, opt_state, grads):
@@ -101,10 +104,15 @@ def time_variant(size: str, variant: str, steps: int, profile_dir: str | None = 
     profile_attribution.attribute(trace, hlo, steps=3, top=15, out=sys.stderr)
   nbytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(params))
   return {"bench": "optimizer_step", "size": size, "variant": variant, "scanned": scanned,
-          "ms": dt * 1e3,
+          "bf16_grads": bf16_grads, "ms": dt * 1e3,
           "param_gb": nbytes / 1e9, "num_leaves": len(jax.tree.leaves(params)),
           "passes_at_3tbs": dt / (nbytes / 3e12), "compile_s": compile_s,
           "device_kind": jax.devices()[0].device_kind}
+
+
+def _layer_kernel(path) -> bool:
+  keys = [str(getattr(k, "key", "")) for k in path]
+  return keys[-1] == "kernel" and any(k.startswith("layers") for k in keys)
 
 
 def main(argv=None) -> int:
@@ -114,12 +122,15 @@ def main(argv=None) -> int:
   p.add_argument("--steps", type=int, default=20)
   p.add_argument("--profile-dir", default=None, help="trace 3 updates; top kernels to stderr")
   p.add_argument("--scanned", action="store_true", help="the scanned layout (scan_layers=True)")
+  p.add_argument("--bf16-grads", action="store_true",
+                 help="the layers' kernel gradients in bf16, as the train step's GEMMs write them")
   args = p.parse_args(argv)
   for size in args.sizes.split(","):
     for v in args.variants.split(","):
       if v not in VARIANTS:
         p.error(f"--variants: unknown {v!r}; use some of {VARIANTS}")
-      print(json.dumps(time_variant(size, v, args.steps, args.profile_dir, args.scanned)), flush=True)
+      print(json.dumps(time_variant(size, v, args.steps, args.profile_dir, args.scanned,
+                                      args.bf16_grads)), flush=True)
   return 0
 
 
