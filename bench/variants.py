@@ -274,6 +274,14 @@ def no_norm_metrics():
   train._grad_norm = train._param_norm = lambda tree: jnp.zeros((), jnp.float32)
 
 
+def norms_of_f32_grads():
+  """Before row 135: the `grad_norm` metric's `lax.cond` took the float32 gradients, so XLA
+  wrote a float32 copy of every kernel gradient on every step (a conditional's operands are
+  materialised), and the optimizer read those copies instead of the GEMMs' bf16 outputs."""
+  from flanjax import train
+  train._norm_view = lambda grads, compute_dtype: grads
+
+
 def grads_divided():
   """Before row 133: the gradients of the summed loss, divided by the normaliser afterwards (a
   pass of its own over every gradient, which XLA materialises for the optimizer's several

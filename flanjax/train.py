@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -135,8 +136,32 @@ def _param_norm(params):
 
 
 def _grad_norm(grads):
-  """The global L2 norm of the (normalised) gradients: the step's `grad_norm` metric."""
-  return optax.tree.norm(grads)
+  """The global L2 norm of the (normalised) gradients, summed in float32: the step's `grad_norm`
+  metric."""
+  return jnp.sqrt(sum(jnp.sum(jnp.square(g.astype(jnp.float32))) for g in jax.tree.leaves(grads)))
+
+
+def _unscanned_layer(path) -> bool:
+  return any(re.fullmatch(r"layers_\d+", str(getattr(k, "key", ""))) for k in path)
+
+
+def _norm_view(grads, compute_dtype):
+  """The gradients as the `grad_norm` metric's `lax.cond` takes them: the unscanned layers'
+  kernels in the compute dtype, the rest as they are.
+
+  Each of those kernels is used once, through its cast to the compute dtype, so its gradient is
+  one compute-dtype GEMM's output (x^T dy) cast to float32: the cast back gives the same values,
+  and XLA drops the two casts. A conditional's operands are materialised buffers: given the
+  float32 gradients, XLA wrote a float32 copy of every kernel gradient on every step, whether
+  the branch ran or not, and the optimizer read those copies instead of the GEMMs' bf16 outputs
+  (bench/NOTES.md row 135). Scanned stacks keep float32 (their gradients are accumulated in a
+  float32 stack, which exists anyway).
+  """
+  def view(path, g):
+    if path and getattr(path[-1], "key", None) == "kernel" and _unscanned_layer(path):
+      return g.astype(compute_dtype)
+    return g
+  return jax.tree_util.tree_map_with_path(view, grads)
 
 
 @jax.jit
@@ -183,6 +208,7 @@ def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule
   from flanjax.model import T5
   model = T5(config)
   dropout = config.dropout_rate > 0
+  compute_dtype = jnp.dtype(config.dtype)
 
   def loss_fn(params, mb, rng, denom):
     inputs = {k: mb[k] for k in MODEL_INPUTS if k in mb}
@@ -231,9 +257,13 @@ def make_train_step(config: T5Config, tx: optax.GradientTransformation, schedule
           "nonpad_fraction_targets": jnp.mean((weights > 0).astype(jnp.float32)),
       }
       nan = jnp.full((), jnp.nan, jnp.float32)
+      # One microbatch: the kernels' gradients as their GEMMs wrote them (see `_norm_view`);
+      # several: float32 sums, which exist anyway.
+      normed = _norm_view(grads, compute_dtype) if num_microbatches == 1 else grads
       metrics["grad_norm"], metrics["param_norm"] = jax.lax.cond(
           with_norms,
-          lambda: (_grad_norm(grads).astype(jnp.float32), _param_norm(params).astype(jnp.float32)),
+          lambda: (_grad_norm(normed).astype(jnp.float32),
+                   _param_norm(params).astype(jnp.float32)),
           lambda: (nan, nan))
       return new_state, metrics
 

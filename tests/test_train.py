@@ -110,6 +110,44 @@ def test_init_checkpoint_and_frozen_params(tmp_path):
   assert all(changed)
 
 
+def test_grad_norm_reads_the_kernels_gradients_in_the_compute_dtype():
+  # bf16 compute: the layers' kernel gradients enter the norm's `lax.cond` as bf16 (a cond's
+  # operands are materialised: float32 there meant a float32 copy of every kernel gradient on
+  # every step), and the metric is still the norm of the float32 gradients the optimizer gets.
+  config = get_config("tiny", vocab_size=128, dtype="bfloat16")
+  mesh = partitioning.make_mesh((1, 1))
+  params = model_lib.init_params(config, jax.random.PRNGKey(0))
+  tx = optax.GradientTransformation(  # records the gradient it is given
+      lambda p: {"grad": jax.tree.map(jnp.zeros_like, p)},
+      lambda g, state, p=None: (jax.tree.map(jnp.zeros_like, g), {"grad": g}))
+  batch = synthetic.make_batch(config, 8, LENGTHS["inputs"], LENGTHS["targets"], 0, 0)
+  batch = {k: jnp.asarray(v) for k, v in batch.items()}
+  state = TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
+  rep = NamedSharding(mesh, P())
+  step = make_train_step(config, tx, lambda s: 1.0, mesh=mesh,
+                         rules=partitioning.STANDARD_LOGICAL_AXIS_RULES,
+                         state_shardings=jax.tree.map(lambda _: rep, state),
+                         batch_keys=sorted(batch))
+  with jax.set_mesh(mesh):
+    jaxpr = jax.make_jaxpr(step)(state, batch, True)
+    new, metrics = step(state, batch, True)
+  grads = jax.device_get(new.opt_state["grad"])
+  assert all(g.dtype == np.float32 for g in jax.tree.leaves(grads))
+  np.testing.assert_allclose(metrics["grad_norm"], optax.tree.norm(grads), rtol=1e-6)
+
+  def conds(jx):
+    for e in jx.eqns:
+      if e.primitive.name == "cond":
+        yield e
+      for v in e.params.values():
+        if hasattr(v, "jaxpr"):
+          yield from conds(getattr(v.jaxpr, "jaxpr", v.jaxpr))
+  (cond,) = conds(jaxpr.jaxpr)
+  dtypes = [str(v.aval.dtype) for v in cond.invars[1:]]
+  kernels = 2 * 7 + 2 * 11  # 2 encoder layers of 7 kernels, 2 decoder layers of 11
+  assert dtypes.count("bfloat16") == kernels, dtypes
+
+
 def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
   _run(tmp_path, num_steps=4)
   with pytest.raises(TrainingError, match=r"NaN/Inf loss at step 5.*last good checkpoint is "
