@@ -133,16 +133,11 @@ def test_grad_norm_reads_the_kernels_gradients_in_the_compute_dtype():
     new, metrics = step(state, batch, True)
   grads = jax.device_get(new.opt_state["grad"])
   assert all(g.dtype == np.float32 for g in jax.tree.leaves(grads))
-  np.testing.assert_allclose(metrics["grad_norm"], optax.tree.norm(grads), rtol=1e-6)
+  np.testing.assert_allclose(metrics["grad_norm"], optax.tree.norm(grads), rtol=1e-5)
 
-  def conds(jx):
-    for e in jx.eqns:
-      if e.primitive.name == "cond":
-        yield e
-      for v in e.params.values():
-        if hasattr(v, "jaxpr"):
-          yield from conds(getattr(v.jaxpr, "jaxpr", v.jaxpr))
-  (cond,) = conds(jaxpr.jaxpr)
+  # The step's own cond, at the top level of its jit (not the attention kernels' inner ones).
+  (jitted,) = [e for e in jaxpr.jaxpr.eqns if "jaxpr" in e.params]
+  (cond,) = [e for e in jitted.params["jaxpr"].jaxpr.eqns if e.primitive.name == "cond"]
   dtypes = [str(v.aval.dtype) for v in cond.invars[1:]]
   kernels = 2 * 7 + 2 * 11  # 2 encoder layers of 7 kernels, 2 decoder layers of 11
   assert dtypes.count("bfloat16") == kernels, dtypes
