@@ -122,9 +122,15 @@ def main(argv=None) -> int:
   p.add_argument("--steps", type=int, default=20)
   p.add_argument("--profile-dir", default=None, help="trace 3 updates; top kernels to stderr")
   p.add_argument("--scanned", action="store_true", help="the scanned layout (scan_layers=True)")
+  p.add_argument("--patch", action="append", default=[], metavar="MODULE:FUNC",
+                 help="call this function first (bench/variants.py), as train_throughput.py")
   p.add_argument("--bf16-grads", action="store_true",
                  help="the layers' kernel gradients in bf16, as the train step's GEMMs write them")
   args = p.parse_args(argv)
+  import importlib
+  for spec in args.patch:
+    mod, _, fn = spec.partition(":")
+    getattr(importlib.import_module(mod), fn)()
   for size in args.sizes.split(","):
     for v in args.variants.split(","):
       if v not in VARIANTS:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -214,7 +215,8 @@ class PerLayerState(NamedTuple):
   stacks: dict  # stack name -> the inner state of that stack, batched over a leading layer axis
 
 
-def per_layer(inner: optax.GradientTransformation) -> optax.GradientTransformation:
+def per_layer(inner: optax.GradientTransformation,
+              group_size: int | None = None) -> optax.GradientTransformation:
   """Runs `inner` on all the unscanned layers of each stack at once (`layers_0` ...: stacked on a
   new axis, `jax.vmap` over it), as if each layer's parameter were its own leaf.
 
@@ -244,9 +246,15 @@ def per_layer(inner: optax.GradientTransformation) -> optax.GradientTransformati
     p_rest, p_stacked = _split_stacks(params, stacks)
     u_rest, s_rest = inner.update(g_rest, state.rest, p_rest)
     u_stacked, s_stacked = {}, {}
-    for name in stacks:
-      u_stacked[name], s_stacked[name] = jax.vmap(inner.update)(
-          g_stacked[name], state.stacks[name], p_stacked[name])
+    for name, n in stacks.items():
+      size = group_size or n
+      parts = []
+      for lo in range(0, n, size):
+        cut = functools.partial(jax.tree.map, lambda x, lo=lo, hi=lo + size: x[lo:hi])
+        parts.append(jax.vmap(inner.update)(cut(g_stacked[name]), cut(state.stacks[name]),
+                                            cut(p_stacked[name])))
+      u_stacked[name], s_stacked[name] = jax.tree.map(
+          lambda *xs: xs[0] if len(xs) == 1 else jnp.concatenate(xs), *parts)
     return (_join_stacks(u_rest, u_stacked, stacks),
             PerLayerState(rest=s_rest, stacks=s_stacked))
 
