@@ -11,6 +11,7 @@ from flanjax.optimizers import (
   adafactor,
   make_optimizer,
   make_schedule,
+  per_layer,
   scale_by_param_rms,
   trainable_mask,
 )
@@ -180,6 +181,17 @@ def test_stacked_layers_give_the_per_leaf_updates(name):
   got_scanned, _ = _run_layered(stacked, _scanned(LAYERED), layout=_scanned)
   want_scanned, _ = _run_layered(per_leaf, _scanned(LAYERED), layout=_scanned)
   for a, b in zip(jax.tree.leaves(got_scanned), jax.tree.leaves(want_scanned)):
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("group_size", [1, 2])
+def test_layer_groups_give_the_whole_stack_updates(group_size):
+  """per_layer(group_size=G): each stack's layers updated G at a time (3 encoder layers: an
+  uneven split at G=2) give the updates and state of the whole stack at once, bit for bit."""
+  inner = optax.adafactor(1e-2, min_dim_size_to_factor=4)
+  want, want_state = _run_layered(per_layer(inner), LAYERED)
+  got, got_state = _run_layered(per_layer(inner, group_size=group_size), LAYERED)
+  for a, b in zip(jax.tree.leaves((got, got_state)), jax.tree.leaves((want, want_state))):
     np.testing.assert_array_equal(a, b)
 
 
