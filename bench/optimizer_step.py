@@ -60,8 +60,9 @@ def time_variant(size: str, variant: str, steps: int, profile_dir: str | None = 
       * 0.07 for i, s in enumerate(leaves)]))()
   grads = jax.jit(lambda p: jax.tree.map(lambda x: x * 1e-3 + 1e-4, p))(params)
   if bf16_grads:  # as in the train step: the layers' dW GEMMs write bf16 (call 158's HLO)
+    from flanjax.train import unscanned_layer_kernel
     grads = jax.tree_util.tree_map_with_path(
-        lambda path, g: g.astype(jnp.bfloat16) if _layer_kernel(path) else g, grads)
+        lambda path, g: g.astype(jnp.bfloat16) if unscanned_layer_kernel(path) else g, grads)
   opt_state = jax.jit(tx.init)(params)
 
   def update(params, opt_state, grads):
@@ -108,11 +109,6 @@ def time_variant(size: str, variant: str, steps: int, profile_dir: str | None = 
           "param_gb": nbytes / 1e9, "num_leaves": len(jax.tree.leaves(params)),
           "passes_at_3tbs": dt / (nbytes / 3e12), "compile_s": compile_s,
           "device_kind": jax.devices()[0].device_kind}
-
-
-def _layer_kernel(path) -> bool:
-  keys = [str(getattr(k, "key", "")) for k in path]
-  return keys[-1] == "kernel" and any(k.startswith("layers") for k in keys)
 
 
 def main(argv=None) -> int:

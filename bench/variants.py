@@ -339,14 +339,10 @@ def bf16_grads():
   from flanjax import train
   real_make = train.make_train_step
 
-  def is_kernel(path):
-    keys = [getattr(k, "key", None) for k in path]
-    return keys[-1] == "kernel" and any(str(k).startswith("layers") for k in keys)
-
   def make(config, tx, schedule, **kw):
     def update(grads, state, params=None):
       low = jax.tree_util.tree_map_with_path(
-          lambda p, g: g.astype(jnp.bfloat16) if is_kernel(p) else g, grads)
+          lambda p, g: g.astype(jnp.bfloat16) if train.unscanned_layer_kernel(p) else g, grads)
       low = jax.lax.optimization_barrier(low)
       grads = jax.tree.map(lambda g: g.astype(jnp.float32), low)
       return tx.update(grads, state, params)

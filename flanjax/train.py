@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import signal
 import sys
 import time
@@ -141,8 +140,12 @@ def _grad_norm(grads):
   return jnp.sqrt(sum(jnp.sum(jnp.square(g.astype(jnp.float32))) for g in jax.tree.leaves(grads)))
 
 
-def _unscanned_layer(path) -> bool:
-  return any(re.fullmatch(r"layers_\d+", str(getattr(k, "key", ""))) for k in path)
+def unscanned_layer_kernel(path) -> bool:
+  """Whether a param path (a jax key path) is a `kernel` inside an unscanned layer (`layers_N`):
+  used once per step, through its cast to the compute dtype."""
+  keys = ckpt_lib.path_keys(path)
+  return bool(keys) and keys[-1] == "kernel" and any(
+      optimizers.LAYER_KEY.match(str(k)) for k in keys)
 
 
 def _norm_view(grads, compute_dtype):
@@ -158,9 +161,7 @@ def _norm_view(grads, compute_dtype):
   float32 stack, which exists anyway).
   """
   def view(path, g):
-    if path and getattr(path[-1], "key", None) == "kernel" and _unscanned_layer(path):
-      return g.astype(compute_dtype)
-    return g
+    return g.astype(compute_dtype) if unscanned_layer_kernel(path) else g
   return jax.tree_util.tree_map_with_path(view, grads)
 
 
