@@ -123,10 +123,8 @@ def main(argv=None) -> int:
   p.add_argument("--bf16-grads", action="store_true",
                  help="the layers' kernel gradients in bf16, as the train step's GEMMs write them")
   args = p.parse_args(argv)
-  import importlib
-  for spec in args.patch:
-    mod, _, fn = spec.partition(":")
-    getattr(importlib.import_module(mod), fn)()
+  from bench.train_throughput import _apply_patches
+  _apply_patches(args.patch)
   for size in args.sizes.split(","):
     for v in args.variants.split(","):
       if v not in VARIANTS:
