@@ -304,27 +304,36 @@ def norms_of_f32_grads():
   train._norm_view = lambda grads, compute_dtype: grads
 
 
+def _transform_grads(fn):
+  """Wraps the train step's optimizer so that it updates with `fn(grads)`."""
+  import optax
+
+  from flanjax import train
+  real_make = train.make_train_step
+
+  def make(config, tx, schedule, **kw):
+    def update(grads, state, params=None):
+      return tx.update(fn(grads), state, params)
+    return real_make(config, optax.GradientTransformation(tx.init, update), schedule, **kw)
+
+  train.make_train_step = make
+
+
 def grads_divided():
   """Before row 133: the gradients of the summed loss, divided by the normaliser afterwards (a
   pass of its own over every gradient, which XLA materialises for the optimizer's several
   reads) instead of the gradients of the normalised loss. The metrics' loss is then the sum."""
-  import optax
-
-  from flanjax import losses, train
-  real_denominator, real_make = losses.loss_denominator, train.make_train_step
+  from flanjax import losses
+  real_denominator = losses.loss_denominator
   box = {}
 
   def denominator_one(weights, loss_normalizer):
     box["denom"] = real_denominator(weights, loss_normalizer)  # traced, used in the same step
     return jnp.ones((), jnp.float32)
 
-  def make(config, tx, schedule, **kw):
-    def update(grads, state, params=None):
-      grads = jax.tree.map(lambda g: (g / box["denom"]).astype(g.dtype), grads)
-      return tx.update(grads, state, params)
-    return real_make(config, optax.GradientTransformation(tx.init, update), schedule, **kw)
-
-  losses.loss_denominator, train.make_train_step = denominator_one, make
+  losses.loss_denominator = denominator_one
+  _transform_grads(lambda grads: jax.tree.map(lambda g: (g / box["denom"]).astype(g.dtype),
+                                              grads))
 
 
 def bf16_grads():
@@ -334,21 +343,14 @@ def bf16_grads():
   the GEMMs write bf16 and the optimizer's fusions read bf16 and upcast in registers: the same
   values that JAX's semantics (and PyTorch autocast) give, half the bytes. Embedding, norm
   scales, relative bias and the output layer keep float32 gradients (sums over many uses)."""
-  import optax
-
   from flanjax import train
-  real_make = train.make_train_step
 
-  def make(config, tx, schedule, **kw):
-    def update(grads, state, params=None):
-      low = jax.tree_util.tree_map_with_path(
-          lambda p, g: g.astype(jnp.bfloat16) if train.unscanned_layer_kernel(p) else g, grads)
-      low = jax.lax.optimization_barrier(low)
-      grads = jax.tree.map(lambda g: g.astype(jnp.float32), low)
-      return tx.update(grads, state, params)
-    return real_make(config, optax.GradientTransformation(tx.init, update), schedule, **kw)
+  def low_then_float32(grads):
+    low = jax.tree_util.tree_map_with_path(
+        lambda p, g: g.astype(jnp.bfloat16) if train.unscanned_layer_kernel(p) else g, grads)
+    return jax.tree.map(lambda g: g.astype(jnp.float32), jax.lax.optimization_barrier(low))
 
-  train.make_train_step = make
+  _transform_grads(low_then_float32)
 
 
 def param_rms_optax():
