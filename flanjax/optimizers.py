@@ -233,6 +233,10 @@ def per_layer(inner: optax.GradientTransformation,
   (the whole stack).
   """
 
+  if group_size is not None and group_size < 1:
+    raise FlanjaxError(f"per_layer(group_size={group_size}): use a positive number of layers, "
+                       "or None for the whole stack.")
+
   def init_fn(params):
     stacks = _layer_stacks(params)
     rest, stacked = _split_stacks(params, stacks)

@@ -193,6 +193,8 @@ def test_layer_groups_give_the_whole_stack_updates(group_size):
   got, got_state = _run_layered(per_layer(inner, group_size=group_size), LAYERED)
   for a, b in zip(jax.tree.leaves((got, got_state)), jax.tree.leaves((want, want_state))):
     np.testing.assert_array_equal(a, b)
+  with pytest.raises(FlanjaxError, match=r"per_layer\(group_size=0\): use a positive"):
+    per_layer(inner, group_size=0)
 
 
 @pytest.mark.parametrize("trainable", ["decoder/.*", "encoder/layers_1/.*"])
