@@ -1,4 +1,5 @@
-"""Metric logging: TensorBoard (tensorboardX, TF-free), a JSONL file, and a console progress bar.
+"""Metric logging: TensorBoard (tensorboardX, TF-free), a JSONL file, and console progress: a
+tqdm bar on a terminal, one line per logged step elsewhere (cluster logs, `progress=False`).
 
 Only process 0 writes. Files in the model dir:
   metrics.jsonl           one JSON object per logged step: {"step": s, "split": "train", ...}
@@ -45,8 +46,28 @@ def _drop_rows_after(path: str, step: int):
   atomic_write(path, "".join(keep))
 
 
+def progress_line(step: int, total_steps: int, metrics: dict) -> str:
+  """One log line for a logged step: loss, throughput, MFU, time per step and ETA."""
+  parts = [f"step {step}/{total_steps}"]
+  if "loss" in metrics:
+    parts.append(f"loss {float(metrics['loss']):.4f}")
+  if metrics.get("tokens_per_sec"):
+    parts.append(f"{float(metrics['tokens_per_sec']):,.0f} tok/s")
+  if metrics.get("mfu"):
+    parts.append(f"MFU {100 * float(metrics['mfu']):.1f} %")
+  sps = float(metrics.get("steps_per_sec") or 0.0)
+  if sps > 0:
+    parts.append(f"{1000 / sps:.1f} ms/step")
+    left = max(total_steps - step, 0) / sps
+    if left:
+      h, rem = divmod(int(round(left)), 3600)
+      parts.append(f"ETA {h}:{rem // 60:02d}:{rem % 60:02d}")
+  return ", ".join(parts)
+
+
 class MetricsWriter:
-  """Writes metrics to TensorBoard + metrics.jsonl, and drives a tqdm progress bar."""
+  """Writes metrics to TensorBoard + metrics.jsonl, and reports progress on stderr: a tqdm bar
+  when `progress` and stderr is a terminal, else one line per logged step."""
 
   def __init__(self, model_dir: str | None, *, total_steps: int, initial_step: int = 0,
                tensorboard: bool = True, progress: bool = True):
@@ -56,6 +77,7 @@ class MetricsWriter:
     self._tensorboard = tensorboard and model_dir is not None
     self._jsonl = None
     self._bar = None
+    self._total_steps = total_steps
     if not self.enabled:
       return
     if model_dir is not None:
@@ -63,7 +85,7 @@ class MetricsWriter:
       path = os.path.join(model_dir, "metrics.jsonl")
       _drop_rows_after(path, initial_step)  # rows logged after the checkpoint we resume from
       self._jsonl = open(path, "a")
-    if progress:
+    if progress and sys.stderr.isatty():
       from tqdm import tqdm
       self._bar = tqdm(total=total_steps, initial=initial_step, unit="step", dynamic_ncols=True,
                        file=sys.stderr, smoothing=0.1, mininterval=1.0)
@@ -97,14 +119,21 @@ class MetricsWriter:
       w.flush()
 
   def progress(self, step: int, metrics: dict):
-    """Advances the progress bar to `step` showing loss and tokens/s (ETA comes from tqdm)."""
+    """Advances the progress bar to `step` showing loss, tokens/s and MFU (ETA comes from tqdm);
+    without a bar, prints `progress_line`."""
+    if not self.enabled:
+      return
     if self._bar is None:
+      if metrics:
+        print(progress_line(step, self._total_steps, metrics), file=sys.stderr, flush=True)
       return
     post = {}
     if "loss" in metrics:
       post["loss"] = f"{float(metrics['loss']):.4f}"
     if metrics.get("tokens_per_sec"):
       post["tok/s"] = f"{float(metrics['tokens_per_sec']):.3g}"
+    if metrics.get("mfu"):
+      post["mfu"] = f"{100 * float(metrics['mfu']):.1f}%"
     self._bar.set_postfix(post, refresh=False)
     self._bar.update(int(step) - self._bar.n)
 

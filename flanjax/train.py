@@ -469,6 +469,8 @@ def train(
   log_period: fetch and print metrics every N steps (each step's row is still written).
   norm_metrics_every_step: compute `grad_norm` / `param_norm` on every step, not only on the
     steps that are logged, evaluated or saved (those two reductions cost ~1.7 % of a T5-xl step).
+  progress: a tqdm bar on stderr when it is a terminal; otherwise, or with False, one line per
+    logged step (loss, tokens/s, MFU, ms/step, ETA).
   stop_after_steps: stop (with a checkpoint) after this many steps of this invocation (tests).
   """
   t_start = time.time()

@@ -389,6 +389,22 @@ def test_metrics_jsonl_drops_rows_after_the_resumed_step(tmp_path):
   assert not [p for p in os.listdir(tmp_path) if ".tmp-" in p]
 
 
+def test_progress_is_one_line_per_logged_step_off_a_terminal(tmp_path, capsys):
+  """Cluster logs (stderr not a terminal) and `progress=False` get a plain line per logged step,
+  not a tqdm bar's carriage returns."""
+  from flanjax import summaries
+  row = {"loss": 2.34567, "tokens_per_sec": 520712.4, "mfu": 0.3601, "steps_per_sec": 12.5}
+  assert summaries.progress_line(100, 30000, row) == (
+      "step 100/30000, loss 2.3457, 520,712 tok/s, MFU 36.0 %, 80.0 ms/step, ETA 0:39:52")
+  assert summaries.progress_line(5, 5, {"loss": 1.0}) == "step 5/5, loss 1.0000"
+  for progress in (True, False):  # pytest's stderr is not a terminal
+    writer = summaries.MetricsWriter(str(tmp_path), total_steps=4, tensorboard=False,
+                                     progress=progress)
+    writer.progress(2, {"loss": 3.0, "steps_per_sec": 2.0})
+    writer.close()
+    assert capsys.readouterr().err == "step 2/4, loss 3.0000, 500.0 ms/step, ETA 0:00:01\n"
+
+
 @pytest.mark.slow
 def test_resume_restores_the_saved_data_stream_or_skips_without_it(tmp_path, capsys):
   """The mixture's tf.data position is saved with each checkpoint and restored on resume; a
