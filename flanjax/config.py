@@ -8,12 +8,30 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
+import numbers
 from typing import Any
+
+from flanjax.errors import FlanjaxError
 
 _FEED_FORWARD = ("gated-gelu", "relu")
 _ATTENTION_IMPLS = ("auto", "xla", "cudnn", "pallas", "cudnn_pallas")
 _NORM_IMPLS = ("auto", "xla", "pallas", "pallas_backward")
 _REMAT = ("none", "attention", "minimal", "full", "dots", "dots_with_no_batch_dims")
+_DTYPES = ("bfloat16", "float16", "float32")
+_INT_FIELDS = ("vocab_size", "d_model", "d_ff", "num_heads", "head_dim", "num_encoder_layers",
+               "num_decoder_layers", "relative_attention_num_buckets",
+               "relative_attention_max_distance")
+_TOKEN_FIELDS = ("pad_token_id", "eos_token_id", "decoder_start_token_id")
+_BOOL_FIELDS = ("tie_word_embeddings", "float32_attention_logits", "scan_layers")
+
+
+def _is_int(x) -> bool:
+  return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def _is_real(x) -> bool:
+  return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,23 +82,47 @@ class T5Config:
   decoder_start_token_id: int = 0
 
   def __post_init__(self):
-    if self.feed_forward_proj not in _FEED_FORWARD:
-      raise ValueError(f"T5Config.feed_forward_proj={self.feed_forward_proj!r}: "
-                       f"use one of {_FEED_FORWARD}.")
-    if self.attention_impl not in _ATTENTION_IMPLS:
-      raise ValueError(f"T5Config.attention_impl={self.attention_impl!r}: "
-                       f"use one of {_ATTENTION_IMPLS}.")
-    if not 0.0 <= self.dropout_rate < 1.0:
-      raise ValueError(f"T5Config.dropout_rate={self.dropout_rate}: must be in [0, 1) "
-                       "(1 would drop every unit).")
-    if self.norm_impl not in _NORM_IMPLS:
-      raise ValueError(f"T5Config.norm_impl={self.norm_impl!r}: use one of {_NORM_IMPLS}.")
-    if self.remat_policy not in _REMAT:
-      raise ValueError(f"T5Config.remat_policy={self.remat_policy!r}: use one of {_REMAT}.")
-    for name in ("vocab_size", "d_model", "d_ff", "num_heads", "head_dim",
-                 "num_encoder_layers", "num_decoder_layers"):
-      if getattr(self, name) <= 0:
-        raise ValueError(f"T5Config.{name} must be positive, got {getattr(self, name)}.")
+    for name in _INT_FIELDS:
+      value = getattr(self, name)
+      if not _is_int(value) or value < 1:
+        raise FlanjaxError(f"T5Config.{name}={value!r} must be a positive integer.")
+      object.__setattr__(self, name, int(value))  # numpy ints -> int (JSON-serialisable)
+    buckets = self.relative_attention_num_buckets
+    if buckets < 4:
+      raise FlanjaxError(f"T5Config.relative_attention_num_buckets={buckets} must be >= 4: the "
+                         "encoder splits the buckets by direction, then into exact and "
+                         "log-spaced halves (T5 uses 32).")
+    if self.relative_attention_max_distance <= buckets // 2:
+      raise FlanjaxError(f"T5Config.relative_attention_max_distance="
+                         f"{self.relative_attention_max_distance} must be greater than "
+                         f"relative_attention_num_buckets // 2 = {buckets // 2} (T5 uses 128 "
+                         "with 32 buckets).")
+    for name in _TOKEN_FIELDS:
+      value = getattr(self, name)
+      if not _is_int(value) or not 0 <= value < self.vocab_size:
+        raise FlanjaxError(f"T5Config.{name}={value!r} must be an integer token id in "
+                           f"[0, vocab_size={self.vocab_size}).")
+      object.__setattr__(self, name, int(value))
+    if not _is_real(self.dropout_rate) or not 0.0 <= self.dropout_rate < 1.0:
+      raise FlanjaxError(f"T5Config.dropout_rate={self.dropout_rate!r}: must be in [0, 1) "
+                         "(a number; 1 would drop every unit).")
+    if (not _is_real(self.layer_norm_epsilon) or not math.isfinite(self.layer_norm_epsilon)
+        or self.layer_norm_epsilon <= 0):
+      raise FlanjaxError(f"T5Config.layer_norm_epsilon={self.layer_norm_epsilon!r} must be a "
+                         "positive number (T5 uses 1e-6).")
+    object.__setattr__(self, "dropout_rate", float(self.dropout_rate))
+    object.__setattr__(self, "layer_norm_epsilon", float(self.layer_norm_epsilon))
+    for name in _BOOL_FIELDS:
+      if not isinstance(getattr(self, name), bool):
+        raise FlanjaxError(f"T5Config.{name}={getattr(self, name)!r} must be True or False.")
+    for name, choices in (("feed_forward_proj", _FEED_FORWARD),
+                          ("attention_impl", _ATTENTION_IMPLS), ("norm_impl", _NORM_IMPLS),
+                          ("remat_policy", _REMAT), ("dtype", _DTYPES),
+                          ("param_dtype", _DTYPES)):
+      value = getattr(self, name)
+      if not any(value == c for c in choices):
+        raise FlanjaxError(f"T5Config.{name}={value!r}: use one of {choices}.")
+      object.__setattr__(self, name, next(c for c in choices if value == c))  # np.dtype -> str
 
   @property
   def gated(self) -> bool:
@@ -111,7 +153,7 @@ class T5Config:
     unknown = sorted(set(d) - names)
     if unknown:
       hints = {k: difflib.get_close_matches(k, names, n=1) for k in unknown}
-      raise ValueError(f"Unknown T5Config fields {unknown}; closest: {hints}.")
+      raise FlanjaxError(f"Unknown T5Config fields {unknown}; closest: {hints}.")
     return cls(**d)
 
 
@@ -134,8 +176,14 @@ SIZES: dict[str, dict[str, Any]] = {
 
 def get_config(size: str = "small", **overrides) -> T5Config:
   """Returns the T5 v1.1 config of a named size, with field overrides."""
-  if size not in SIZES:
-    close = difflib.get_close_matches(size, SIZES, n=2)
-    raise ValueError(f"Unknown model size {size!r}; sizes: {sorted(SIZES)}"
-                     + (f" (did you mean {close[0]!r}?)" if close else ""))
+  if not isinstance(size, str) or size not in SIZES:
+    close = difflib.get_close_matches(size, SIZES, n=2) if isinstance(size, str) else []
+    raise FlanjaxError(f"Unknown model size {size!r}; sizes: {sorted(SIZES)}"
+                       + (f" (did you mean {close[0]!r}?)" if close else ""))
+  names = [f.name for f in dataclasses.fields(T5Config)]
+  unknown = sorted(set(overrides) - set(names))
+  if unknown:
+    hints = {k: difflib.get_close_matches(k, names, n=1) for k in unknown}
+    raise FlanjaxError(f"get_config({size!r}): unknown T5Config fields {unknown}; "
+                       f"closest: {hints}.")
   return T5Config(**{**SIZES[size], **overrides})

@@ -275,23 +275,48 @@ def load_hf(hf_dir: str, **config_overrides) -> tuple[T5Config, dict]:
   return config, params_from_hf_state(config, read_hf_state(hf_dir))
 
 
+def check_new_dir(path: str, flag: str = "") -> None:
+  """Raises ConvertError unless `path` is missing or an empty directory (never overwrite)."""
+  what = f"{flag} {path}" if flag else str(path)
+  if not os.path.lexists(path):
+    return
+  if not os.path.isdir(path):
+    raise ConvertError(f"{what} is an existing file, not a directory; give a new (or empty) "
+                       "directory (flanjax convert never overwrites a checkpoint).")
+  names = sorted(os.listdir(path))
+  if names:
+    shown = ", ".join(names[:8]) + (f", ... ({len(names)} entries)" if len(names) > 8 else "")
+    raise ConvertError(f"{what} already exists and is not empty (holds {shown}); give a new (or "
+                       "empty) directory (flanjax convert never overwrites a checkpoint).")
+
+
 def save_hf(hf_dir: str, config: T5Config, params, vocab_path: str | None = None):
-  """Exports params to `hf_dir` (config.json + model.safetensors) for transformers to load."""
+  """Exports params to a new (or empty) `hf_dir`: config.json + model.safetensors (+ spiece.model)
+  for transformers to load."""
   from safetensors.numpy import save_file
   hf_dir = os.fspath(hf_dir)
-  if os.path.exists(os.path.join(hf_dir, SAFETENSORS)):
-    raise ConvertError(f"{hf_dir} already holds {SAFETENSORS}; choose an empty directory "
-                       "(flanjax never overwrites a checkpoint).")
-  os.makedirs(hf_dir, exist_ok=True)
+  check_new_dir(hf_dir)
   state = params_to_hf_state(config, params)
+  os.makedirs(hf_dir, exist_ok=True)
   tmp = os.path.join(hf_dir, f".{SAFETENSORS}.tmp")
-  save_file(state, tmp, metadata={"format": "pt"})
-  with open(os.path.join(hf_dir, "config.json"), "w") as f:
-    json.dump(config_to_hf(config), f, indent=2, sort_keys=True)
-  if vocab_path:
-    import shutil
-    shutil.copyfile(vocab_path, os.path.join(hf_dir, "spiece.model"))
-  os.replace(tmp, os.path.join(hf_dir, SAFETENSORS))
+  written = [tmp]  # what this call created ("x": never replace a file that appeared meanwhile)
+  try:
+    save_file(state, tmp, metadata={"format": "pt"})
+    with open(os.path.join(hf_dir, "config.json"), "x") as f:
+      written.append(f.name)
+      json.dump(config_to_hf(config), f, indent=2, sort_keys=True)
+    if vocab_path:
+      import shutil
+      with open(vocab_path, "rb") as src, open(os.path.join(hf_dir, "spiece.model"), "xb") as dst:
+        written.append(dst.name)
+        shutil.copyfileobj(src, dst)
+    os.replace(tmp, os.path.join(hf_dir, SAFETENSORS))
+  except BaseException:
+    # Remove the partial export so that a retry finds the directory empty again.
+    for path in written:
+      if os.path.exists(path):
+        os.remove(path)
+    raise
 
 
 # --------------------------------------------------------------------------- T5X
@@ -426,10 +451,11 @@ def main(argv: list[str] | None = None) -> int:
   args = parser.parse_args(argv)
 
   from flanjax import checkpoints
-  if args.to and os.path.exists(args.to) and (not os.path.isdir(args.to) or os.listdir(args.to)):
-    # Checked before anything is read or written: never overwrite a run or a checkpoint.
-    raise ConvertError(f"--to {args.to} already exists and is not empty; give a new (or empty) "
-                       "directory (flanjax convert never overwrites a checkpoint).")
+  # Checked before anything is read or written: never overwrite a run or a checkpoint.
+  if args.to:
+    check_new_dir(args.to, "--to")
+  else:
+    check_new_dir(args.to_hf, "--to-hf")
   vocab = args.vocab
   if vocab is not None and not os.path.exists(vocab):
     raise ConvertError(f"--vocab {vocab} does not exist.")

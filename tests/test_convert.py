@@ -201,3 +201,54 @@ def test_cli_refuses_a_non_empty_destination_before_writing(tmp_path):
     convert.main(["--from", str(tmp_path / "empty"), "--to", str(tmp_path / "empty")])
   assert json.load(open(tmp_path / "empty" / "flanjax_model.json")) == info
   assert checkpoints.finalized_steps(tmp_path / "empty") == [0]
+
+
+def _hf_dir_snapshot(path):
+  return {name: (path / name).read_bytes() for name in sorted(os.listdir(path))}
+
+
+def test_to_hf_refuses_an_existing_hf_model_dir_before_writing(tmp_path):
+  """A sharded HF model (+ pytorch_model.bin, spiece.model) is never overwritten or added to."""
+  m = _hf_model(True, seed=4)
+  m.save_pretrained(tmp_path / "hf")
+  (tmp_path / "hf" / "spiece.model").write_bytes(b"vocab")
+  old_umask = os.umask(0o022)
+  try:
+    assert convert.main(["--from-hf", str(tmp_path / "hf"), "--to", str(tmp_path / "ckpt")]) == 0
+  finally:
+    os.umask(old_umask)
+  # Readable by colleagues on shared storage (atomic_write used to leave it 0600).
+  assert os.stat(tmp_path / "ckpt" / "flanjax_model.json").st_mode & 0o777 == 0o644
+  target = tmp_path / "existing_hf"
+  m.save_pretrained(target, max_shard_size="20KB")
+  torch.save(m.state_dict(), target / convert.TORCH_BIN)
+  (target / "spiece.model").write_bytes(b"the original vocabulary")
+  assert os.path.exists(target / convert.SAFETENSORS_INDEX)
+  assert not os.path.exists(target / convert.SAFETENSORS)
+  before = _hf_dir_snapshot(target)
+  with pytest.raises(convert.ConvertError,
+                     match=r"--to-hf .*existing_hf already exists and is not empty \(holds "
+                           r"config\.json, .*model-00001-of-.*never overwrites"):
+    convert.main(["--from", str(tmp_path / "ckpt"), "--to-hf", str(target)])
+  assert _hf_dir_snapshot(target) == before
+  # The API refuses too, whatever the directory holds.
+  config, params = convert.load_hf(tmp_path / "hf")
+  only_config = tmp_path / "only_config"
+  only_config.mkdir()
+  (only_config / "config.json").write_text("{}")
+  with pytest.raises(convert.ConvertError, match=r"only_config already exists .*config\.json"):
+    convert.save_hf(only_config, config, params)
+  assert os.listdir(only_config) == ["config.json"]
+  (tmp_path / "a_file").write_text("x")
+  with pytest.raises(convert.ConvertError, match="a_file is an existing file, not a directory"):
+    convert.main(["--from", str(tmp_path / "ckpt"), "--to-hf", str(tmp_path / "a_file")])
+  with pytest.raises(convert.ConvertError, match="--to .*a_file is an existing file"):
+    convert.main(["--from-hf", str(tmp_path / "hf"), "--to", str(tmp_path / "a_file")])
+  # An empty directory is fine; a failed export leaves it empty so that a retry can proceed.
+  (tmp_path / "empty").mkdir()
+  with pytest.raises(FileNotFoundError):
+    convert.save_hf(tmp_path / "empty", config, params, vocab_path=str(tmp_path / "missing"))
+  assert os.listdir(tmp_path / "empty") == []
+  assert convert.main(["--from", str(tmp_path / "ckpt"), "--to-hf", str(tmp_path / "empty")]) == 0
+  assert sorted(os.listdir(tmp_path / "empty")) == ["config.json", convert.SAFETENSORS,
+                                                    "spiece.model"]
