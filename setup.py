@@ -25,6 +25,7 @@ CORE = [
     "gin-config==0.5.0",
     "numpy",
     "tqdm",
+    "filelock",  # JAX's persistent compilation cache (flanjax/compilation_cache.py) needs it
     "matplotlib",
     "tensorboardX",
     "safetensors",
