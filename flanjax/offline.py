@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from collections.abc import Iterator
 
 FAMILIES = ("sentiment", "nli", "paraphrase", "topic", "arithmetic", "struct_to_text")
@@ -47,9 +48,10 @@ OPTIONS = {
 
 
 def data_dir() -> str:
-  """Where the offline TFDS data lives: $FLANJAX_DATA_DIR, else ~/.cache/flanjax/tfds."""
-  return os.environ.get("FLANJAX_DATA_DIR") or os.path.join(
-      os.path.expanduser("~"), ".cache", "flanjax", "tfds")
+  """Where the offline TFDS data lives: $FLANJAX_DATA_DIR, else ~/.cache/flanjax/tfds (under
+  $XDG_CACHE_HOME when set, as the compilation cache)."""
+  base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+  return os.environ.get("FLANJAX_DATA_DIR") or os.path.join(base, "flanjax", "tfds")
 
 
 # ------------------------------------------------------------------------------------------
@@ -287,6 +289,13 @@ def builder_class():
       feats["idx"] = tfds.features.Scalar(dtype=np.int32)
       return self.dataset_info_from_configs(features=tfds.features.FeaturesDict(feats),
                                             homepage="https://github.com/flanjax/flanjax")
+
+    def _log_download_bytes(self):  # TFDS says "Downloading and preparing dataset"
+      print(f"flanjax: generating the offline collection's {self.builder_config.name!r} family "
+            f"in {self.data_dir} (locally; nothing is downloaded)", file=sys.stderr, flush=True)
+
+    def _log_download_done(self):
+      pass
 
     def _split_generators(self, dl_manager):
       del dl_manager

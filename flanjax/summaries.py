@@ -46,16 +46,21 @@ def _drop_rows_after(path: str, step: int):
   atomic_write(path, "".join(keep))
 
 
-def progress_line(step: int, total_steps: int, metrics: dict) -> str:
-  """One log line for a logged step: loss, throughput, MFU, time per step and ETA."""
+def progress_line(step: int, total_steps: int, metrics: dict, first: bool = False) -> str:
+  """One log line for a logged step: loss, throughput, MFU, time per step and ETA; `first`: the
+  first line of a run, whose timing window holds the compile (shown as such, no rate or ETA)."""
   parts = [f"step {step}/{total_steps}"]
   if "loss" in metrics:
     parts.append(f"loss {float(metrics['loss']):.4f}")
+  sps = float(metrics.get("steps_per_sec") or 0.0)
+  if first:
+    if sps > 0:
+      parts.append(f"{1 / sps:.1f} s a step with the compile")
+    return ", ".join(parts)
   if metrics.get("tokens_per_sec"):
     parts.append(f"{float(metrics['tokens_per_sec']):,.0f} tok/s")
   if metrics.get("mfu"):
     parts.append(f"MFU {100 * float(metrics['mfu']):.1f} %")
-  sps = float(metrics.get("steps_per_sec") or 0.0)
   if sps > 0:
     parts.append(f"{1000 / sps:.1f} ms/step")
     left = max(total_steps - step, 0) / sps
@@ -78,6 +83,7 @@ class MetricsWriter:
     self._jsonl = None
     self._bar = None
     self._total_steps = total_steps
+    self._lines = 0  # progress lines printed
     if not self.enabled:
       return
     if model_dir is not None:
@@ -125,7 +131,9 @@ class MetricsWriter:
       return
     if self._bar is None:
       if metrics:
-        print(progress_line(step, self._total_steps, metrics), file=sys.stderr, flush=True)
+        print(progress_line(step, self._total_steps, metrics, first=not self._lines),
+              file=sys.stderr, flush=True)
+        self._lines += 1
       return
     post = {}
     if "loss" in metrics:

@@ -400,9 +400,11 @@ def test_progress_is_one_line_per_logged_step_off_a_terminal(tmp_path, capsys):
   for progress in (True, False):  # pytest's stderr is not a terminal
     writer = summaries.MetricsWriter(str(tmp_path), total_steps=4, tensorboard=False,
                                      progress=progress)
+    writer.progress(1, {"loss": 3.5, "steps_per_sec": 0.05})  # the compile's window
     writer.progress(2, {"loss": 3.0, "steps_per_sec": 2.0})
     writer.close()
-    assert capsys.readouterr().err == "step 2/4, loss 3.0000, 500.0 ms/step, ETA 0:00:01\n"
+    assert capsys.readouterr().err == ("step 1/4, loss 3.5000, 20.0 s a step with the compile\n"
+                                       "step 2/4, loss 3.0000, 500.0 ms/step, ETA 0:00:01\n")
 
 
 @pytest.mark.slow
