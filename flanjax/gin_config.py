@@ -8,6 +8,11 @@ Flags shared by `flanjax train | eval | infer`:
   --gin_file=PATH (repeatable)  --gin.NAME=VALUE (repeatable, e.g. --gin.train.num_steps=100)
   --gin_search_paths=DIR[,DIR]  --model_dir=DIR  --tfds_data_dir=DIR
   --coordinator_address=HOST:PORT --num_processes=N --process_id=I   (multi-host; see distributed)
+
+Errors name the binding (--gin.NAME=VALUE, with how to quote a string) or the gin file and its
+own line. `flanjax train` writes the operative config to <model_dir>/config.gin, marked by its
+first line (OPERATIVE_MARKER); a config.gin there without the marker (e.g. the user's own gin
+file) is refused when the flags are parsed, before training, and never replaced.
 """
 from __future__ import annotations
 
@@ -124,27 +129,167 @@ def _explain(err: Exception) -> str:
   return f"gin: {msg}"
 
 
+_SEARCH_PATHS: list[str] = []  # where `include` lines and --gin_file names are looked up
+
+
+def _package_resource(path: str) -> str | None:
+  """gin's "package.module/file.gin" resource path, resolved without gin's error log."""
+  try:
+    from gin import resource_reader
+    p = resource_reader._parse_config_path(path)  # noqa: SLF001
+  except Exception:  # noqa: BLE001 (not a package path)
+    return None
+  return p if os.path.isfile(p) else None
+
+
+def _search_path_reader(path: str):
+  """Opens a gin file (an `include`) from the cwd, flanjax's search paths or a package; a
+  missing one raises a ConfigError with the closest names."""
+  found = _package_resource(path) if os.path.isabs(path) else None
+  if found is None:
+    try:
+      found = resolve_gin_file(path, _SEARCH_PATHS)
+    except ConfigError:
+      found = _package_resource(path)
+      if found is None:
+        raise
+  return open(found)
+
+
+def _search_path_exists(path: str) -> bool:
+  """Claims every gin path that is not a plain file, so that gin's python-package reader never
+  logs "ERROR:root:Path not found" for `include 'models/x.gin'` (found in a search path)."""
+  return not os.path.isfile(path)
+
+
+def _install_search_path_reader():
+  """Puts flanjax's reader before gin's: `include 'models/x.gin'` is resolved against flanjax's
+  search paths (cwd first, as gin does), and a missing include is one clear error."""
+  from gin import config as gin_cfg
+  readers = gin_cfg._FILE_READERS  # noqa: SLF001 (gin can only append a reader, after its own)
+  if not any(r is _search_path_reader for r, _ in readers):
+    readers.insert(0, (_search_path_reader, _search_path_exists))
+
+
+def _first_line(text: str) -> str:
+  return str(text).strip().splitlines()[0] if str(text).strip() else ""
+
+
+def _syntax_message(err: SyntaxError, binding: str | None, file: str | None) -> str:
+  """One line for a gin SyntaxError: the binding flag or the file and its own line."""
+  msg = _first_line(err.msg if isinstance(err.msg, str) else err)
+  token = re.search(r"Failed to parse token '(.*)'", str(err))
+  line = (err.text or "").strip()
+  if binding is not None:
+    where = f"gin binding --gin.{binding}"
+    name = binding.split("=", 1)[0].strip()
+  else:
+    where = f"gin file {err.filename or file}, line {err.lineno}"
+    name = line.split("=", 1)[0].strip()
+    if line:
+      where += f" ({line!r})"
+  if token:
+    value = token.group(1)
+    example = (f"--gin.{name}=\"'{value}'\"" if binding is not None else f"{name} = '{value}'")
+    return (f"{where}: {value!r} is not a gin value (a Python literal: 4, True, 'text', [...], "
+            f"{{...}}, or a @reference); quote a string, e.g. {example}.")
+  if binding is not None and "=" in binding and "'" not in binding and '"' not in binding:
+    value = binding.split("=", 1)[1].strip()
+    return (f"{where}: {msg} If {value!r} is a string, quote it, e.g. "
+            f"--gin.{name}=\"'{value}'\".")
+  return f"{where}: {msg}"
+
+
+def _token_message(binding: str | None, file: str | None) -> str:
+  """tokenize.TokenError: a bracket or string that is never closed."""
+  if binding is not None:
+    return f"gin binding --gin.{binding}: a bracket or string is never closed."
+  return (f"gin file {file} (or a file it includes): a bracket or string is never closed before "
+          "the end of the file.")
+
+
+def _parse_one(parse, text, *, binding: str | None = None, file: str | None = None):
+  import tokenize
+  try:
+    parse(text)
+  except SyntaxError as e:
+    raise ConfigError(_syntax_message(e, binding, file)) from None
+  except tokenize.TokenError:
+    raise ConfigError(_token_message(binding, file)) from None
+  except (ValueError, KeyError, TypeError, IOError) as e:
+    if binding is not None:
+      where = f"gin binding --gin.{binding}: "
+    else:  # gin appends 'In file "F", line N' for each include level: the innermost first
+      loc = re.search(r'In file "([^"]+)", line (\d+)', str(e))
+      where = f"gin file {loc.group(1)}, line {loc.group(2)}: " if loc else f"gin file {file}: "
+    explained = str(e).splitlines()[0] if isinstance(e, ConfigError) else _explain(e)
+    if binding is not None and explained.startswith("gin binding "):
+      where = ""  # already names it
+    raise ConfigError(where + explained.removeprefix("gin: ")) from None
+
+
 def parse_gin(gin_files: Sequence[str] = (), bindings: Sequence[str] = (),
               search_paths: Sequence[str] = ()) -> None:
-  """Parses gin files and bindings; errors become one-line ConfigErrors with close names."""
+  """Parses gin files and bindings; errors become one-line ConfigErrors that name the file and
+  its line, or the binding, with close names and how to fix them."""
   register()
   paths = [p for p in search_paths if p] + [packaged_gin_dir()]
   for p in paths:
     if not os.path.isdir(p):
       raise ConfigError(f"--gin_search_paths entry {p!r} is not a directory.")
     gin.add_config_file_search_path(p)
+  _SEARCH_PATHS[:] = paths
+  _install_search_path_reader()
   files = [resolve_gin_file(f, paths) for f in gin_files]
+  # One file / binding at a time (what gin.parse_config_files_and_bindings does), so an error
+  # names the file or the binding, not a line of the bindings joined together.
+  for f in files:
+    _parse_one(gin.parse_config_file, f, file=f)
+  for b in bindings:
+    _parse_one(gin.parse_config, b, binding=b)
+
+
+OPERATIVE_CONFIG = "config.gin"
+OPERATIVE_MARKER = "# flanjax operative config"
+
+
+def operative_config_path(model_dir: str) -> str:
+  return os.path.join(model_dir, OPERATIVE_CONFIG)
+
+
+def check_operative_config_target(model_dir: str) -> None:
+  """Refuses a <model_dir>/config.gin that flanjax did not write (e.g. the user's own gin file):
+  `flanjax train` replaces that file with the operative config. Call before training."""
+  path = operative_config_path(model_dir)
+  if os.path.isdir(path):
+    raise ConfigError(f"{path} is a directory: flanjax writes the operative gin config there; "
+                      "move it out of the model_dir.")
+  if not os.path.exists(path):
+    return
   try:
-    gin.parse_config_files_and_bindings(files, list(bindings), finalize_config=False)
-  except (ValueError, KeyError, SyntaxError, TypeError, IOError) as e:
-    raise ConfigError(_explain(e)) from None
+    with open(path, encoding="utf-8", errors="replace") as f:
+      first = f.readline()
+  except OSError as e:
+    raise ConfigError(f"{path} cannot be read ({e}); flanjax writes the operative gin config "
+                      "there: move it out of the model_dir.") from None
+  if not first.startswith(OPERATIVE_MARKER):
+    raise ConfigError(
+        f"{path} was not written by flanjax (its first line is not '{OPERATIVE_MARKER}...'), "
+        "and `flanjax train` writes its operative config there (it would be replaced): move it "
+        f"out of the model_dir (e.g. mv {path} "
+        f"{os.path.join(os.path.dirname(os.path.abspath(model_dir)), 'my_config.gin')}) and "
+        "pass --gin_file=<its new path>.")
 
 
 def write_operative_config(model_dir: str):
-  """Writes the operative gin config (what was actually used) to <model_dir>/config.gin."""
+  """Writes the operative gin config (what was actually used) to <model_dir>/config.gin, with a
+  first-line marker; never replaces a config.gin that flanjax did not write (ConfigError)."""
+  check_operative_config_target(model_dir)
   os.makedirs(model_dir, exist_ok=True)
-  path = os.path.join(model_dir, "config.gin")
+  path = operative_config_path(model_dir)
   with open(path + ".tmp", "w") as f:
+    f.write(f"{OPERATIVE_MARKER}: what `flanjax train` used, rewritten on every run of this "
+            "model_dir (copy it elsewhere to edit it).\n")
     f.write(gin.operative_config_str())
   os.replace(path + ".tmp", path)
 
@@ -205,4 +350,6 @@ def parse_train_flags(argv: Sequence[str], prog: str = "flanjax train") -> argpa
                       "train() arguments.")
   args.gin_bindings = bindings
   args.gin_search_paths = [p for p in args.gin_search_paths.split(",") if p]
+  if args.model_dir:  # before any training: the run would end by replacing it
+    check_operative_config_target(args.model_dir)
   return args

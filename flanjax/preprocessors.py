@@ -30,15 +30,97 @@ def current_seed() -> int:
   return 0 if seed is None else int(seed)
 
 
-def fields_fn(task: str, preprocessor: Callable | None, options: Sequence[str] | None,
-              filter_fn: Callable | None = None):
-  """Dataset fn: drops raw examples failing filter_fn, applies the user preprocessor and
-  normalises `options` / `answer_index`."""
+class _Fields(dict):
+  """The raw example given to a user preprocessor: records a field it reads that is missing."""
+
+  def __init__(self, example, missing: list):
+    super().__init__(example)
+    self._missing = missing
+
+  def __missing__(self, key):
+    self._missing.append(key)
+    raise KeyError(key)
+
+
+def _missing_field_message(task: str, key, fields, source: str = "") -> str:
+  import difflib
+  close = difflib.get_close_matches(str(key), list(fields), n=3)
+  hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+  where = source or "the data"
+  return (f"Task {task!r}: the preprocessor reads field {key!r}, which {where} does not have "
+          f"(fields: {', '.join(sorted(fields))}).{hint} Fix the preprocessor or the data.")
+
+
+def _no_answer_message(task: str, out_fields, source: str = "") -> str:
+  src = f" (from {source})" if source else ""
+  return (f"Task {task!r}: an option task's preprocessor must emit 'answer' (the correct "
+          f"option's text), but it emits only {', '.join(sorted(out_fields)) or 'nothing'}{src}; "
+          "e.g. preprocessor=lambda ex: {..., 'answer': ex['<label field>']}.")
+
+
+def output_fields(task: str, preprocessor: Callable | None, fields: Sequence[str], *,
+                  source: str = "") -> list[str] | None:
+  """The fields the preprocessor emits for raw examples with string `fields` (traced, not run).
+
+  A field it reads that `fields` lacks is a FlanjaxError naming the task, `source` (e.g. the
+  file) and the fields present; None when tracing fails otherwise (the pipeline reports it)."""
   import tensorflow as tf
+
+  from flanjax.errors import FlanjaxError
+  if preprocessor is None:
+    return list(fields)
+  missing, out = [], []
+
+  def trace(ex):
+    out.extend(preprocessor(_Fields(ex, missing)))
+
+  spec = {k: tf.TensorSpec([], tf.string) for k in fields}
+  try:
+    tf.function(trace).get_concrete_function(spec)
+  except Exception:  # noqa: BLE001 (a bug in the preprocessor: the data pipeline reports it)
+    if missing:
+      raise FlanjaxError(_missing_field_message(task, missing[0], fields, source)) from None
+    return None
+  return out
+
+
+def check_preprocessor(task: str, preprocessor: Callable | None, fields: Sequence[str], *,
+                       options: Sequence[str] | None, templates: Sequence[tmpl.Template],
+                       source: str = "") -> None:
+  """Checks, before any data is read through it, that the preprocessor only reads `fields` and
+  emits what the templates use (and `answer` for an option task); FlanjaxErrors name `source`."""
+  out = output_fields(task, preprocessor, fields, source=source)
+  if out is None:
+    return
+  available = [k for k in out if not k.startswith("_")]
+  if options is not None and "options" not in available:
+    available.append("options")
+  if "options" in available:
+    if "answer" not in available:
+      from flanjax.errors import FlanjaxError
+      raise FlanjaxError(_no_answer_message(task, out, source))
+    available.append("answer_index")
+  tmpl.check_fields(task, templates, available, source=source)
+
+
+def fields_fn(task: str, preprocessor: Callable | None, options: Sequence[str] | None,
+              filter_fn: Callable | None = None, source: str = ""):
+  """Dataset fn: drops raw examples failing filter_fn, applies the user preprocessor and
+  normalises `options` / `answer_index`. A field the preprocessor reads that the data lacks,
+  or a bad output, is a FlanjaxError (raised before tf.data stages anything else); `source`
+  names the data in it."""
+  import tensorflow as tf
+
+  from flanjax.errors import FlanjaxError
+  missing, errors = [], []
+
+  def fail(msg):
+    errors.append(FlanjaxError(msg))
+    raise errors[-1]
 
   def fn(ex):
     is_train, index = ex.pop("_is_train"), ex.pop("_index")
-    out = dict(preprocessor(ex)) if preprocessor is not None else dict(ex)
+    out = dict(preprocessor(_Fields(ex, missing))) if preprocessor is not None else dict(ex)
     for k in list(out):
       if k in LIST_FIELDS:
         continue
@@ -46,16 +128,15 @@ def fields_fn(task: str, preprocessor: Callable | None, options: Sequence[str] |
       if out[k].dtype != tf.string:
         out[k] = tf.strings.as_string(out[k])
       if out[k].shape.rank != 0:
-        raise ValueError(f"Task {task!r}: preprocessor field {k!r} must be a scalar string, got "
-                         f"shape {out[k].shape} (only 'options' may be a list).")
+        fail(f"Task {task!r}: preprocessor field {k!r} must be a scalar string, got shape "
+             f"{out[k].shape} (only {' / '.join(LIST_FIELDS)} may be lists).")
     if options is not None:
       out["options"] = tf.constant(list(options), tf.string)
     if "options" in out:
       opts = tf.reshape(tf.convert_to_tensor(out["options"], tf.string), [-1])
       out["options"] = opts
       if "answer" not in out:
-        raise ValueError(f"Task {task!r}: an option task's preprocessor must emit 'answer' "
-                         "(the correct option's text).")
+        fail(_no_answer_message(task, [k for k in out if k != "options"], source))
       hit = tf.where(tf.equal(opts, out["answer"]))
       out["answer_index"] = tf.cond(tf.size(hit) > 0, lambda: tf.cast(hit[0, 0], tf.int32),
                                     lambda: tf.constant(-1, tf.int32))
@@ -72,7 +153,18 @@ def fields_fn(task: str, preprocessor: Callable | None, options: Sequence[str] |
     if filter_fn is not None:
       dataset_ = dataset_.filter(
           lambda ex: filter_fn({k: v for k, v in ex.items() if not k.startswith("_")}))
-    return dataset_.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    missing.clear()
+    errors.clear()
+    try:
+      return dataset_.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    except Exception as e:
+      # tf.data re-raises an error of the traced fn with a multi-line "in user code" message.
+      if missing and isinstance(e, KeyError):
+        fields = [k for k in dataset_.element_spec if not k.startswith("_")]
+        raise FlanjaxError(_missing_field_message(task, missing[0], fields, source)) from None
+      if errors:
+        raise FlanjaxError(str(errors[0])) from None
+      raise
 
   return apply
 

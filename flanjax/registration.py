@@ -33,6 +33,14 @@ scores)`: the option with the highest log-likelihood per example is the predicti
 The split map caps training at `max_train_examples` (TFDS slice "train[:N]") and eval splits
 at `max_eval_examples`. A TFDS dataset that is not prepared raises `DatasetNotPreparedError`
 naming the dataset, the data dir searched and the command that prepares it.
+
+Bad data is one FlanjaxError, never silently changed: a file task's split is checked when first
+read (every JSONL row an object with the first row's keys, every CSV/TSV row the header's
+fields, all files of a glob the same fields: errors name file:line and the key), and so is its
+preprocessor (traced over the file's fields: a field it reads that the file lacks, no `answer`
+for an option task, or a template field it does not emit names the task, file and fields).
+A vocabulary whose SentencePiece file is missing or unreadable (e.g. the default T5 one on GCS,
+offline) is reported before tf.data traces anything, with how to point flanjax at a local copy.
 """
 from __future__ import annotations
 
@@ -247,26 +255,84 @@ def _make_tfds_source(tfds_name, splits, caps, tfds_data_dir, data_dir_fn, prepa
                     decoders=decoders, tfds_builder_kwargs=builder_kwargs)
 
 
-def _read_rows(path: str, fmt: str) -> list[dict]:
-  import csv
-  import json
+def _kind(v) -> str:
+  return "list" if isinstance(v, list) else "null" if v is None else "value"
 
+
+def _read_jsonl(path: str, f) -> tuple[list[str], list[dict]]:
+  """A JSONL file's rows; every row must be an object with the first row's keys."""
+  import json
+  keys, kinds, first, rows = None, {}, 0, []
+  for n, line in enumerate(f, 1):
+    line = line.strip()
+    if not line:
+      continue
+    try:
+      row = json.loads(line)
+    except json.JSONDecodeError as e:
+      raise FlanjaxError(f"{path}:{n}: not valid JSON ({e}).") from e
+    if not isinstance(row, dict):
+      raise FlanjaxError(f"{path}:{n}: a {type(row).__name__}, not a JSON object; write one "
+                         'object per line, e.g. {"review": "...", "label": "..."}.')
+    if keys is None:
+      keys, first = list(row), n
+    missing = [k for k in keys if k not in row]
+    if missing:
+      raise FlanjaxError(f"{path}:{n}: the row has no {missing[0]!r} (line {first} has "
+                         f"{', '.join(keys)}); give every row the same keys.")
+    extra = [k for k in row if k not in keys]
+    if extra:
+      raise FlanjaxError(f"{path}:{n}: key {extra[0]!r} is not in line {first} (its keys: "
+                         f"{', '.join(keys)}); give every row the same keys.")
+    for k, v in row.items():
+      kind = _kind(v)
+      seen = kinds.setdefault(k, (kind, n)) if kind != "null" else None
+      if seen and {seen[0], kind} == {"list", "value"}:
+        here, there = ("a list", "a single value") if kind == "list" else \
+            ("a single value", "a list")
+        raise FlanjaxError(f"{path}:{n}: {k!r} is {here} here but {there} at line {seen[1]}; "
+                           "give it the same type in every row.")
+    rows.append(row)
+  return keys or [], rows
+
+
+def _read_csv(path: str, f, delimiter: str) -> tuple[list[str], list[dict]]:
+  """A CSV/TSV file's rows; the first row is the header and every row has its fields."""
+  import csv
+  reader = csv.reader(f, delimiter=delimiter)
+  header, rows = None, []
+  for row in reader:
+    if not row:  # a blank line
+      continue
+    if header is None:
+      header = row
+      dup = sorted({c for c in header if header.count(c) > 1})
+      if dup:
+        raise FlanjaxError(f"{path}:{reader.line_num}: the header names column {dup[0]!r} twice.")
+      continue
+    if len(row) != len(header):
+      what = (f"no {', '.join(repr(c) for c in header[len(row):])}" if len(row) < len(header)
+              else f"{len(row) - len(header)} more than the header's columns")
+      raise FlanjaxError(f"{path}:{reader.line_num}: {len(row)} fields, the header has "
+                         f"{len(header)} ({', '.join(header)}): {what}. Quote fields that "
+                         f"contain {delimiter!r}.")
+    rows.append(dict(zip(header, row)))
+  return header or [], rows
+
+
+def _read_rows(path: str, fmt: str) -> tuple[list[str], list[dict]]:
+  """(keys, rows) of one file; a malformed row is a FlanjaxError naming path:line."""
   import tensorflow as tf
   with tf.io.gfile.GFile(path, "r") as f:
     if fmt == "jsonl":
-      rows = []
-      for n, line in enumerate(f, 1):
-        line = line.strip()
-        if line:
-          try:
-            rows.append(json.loads(line))
-          except json.JSONDecodeError as e:
-            raise FlanjaxError(f"{path}:{n}: not valid JSON ({e}).") from e
-      return rows
-    return list(csv.DictReader(f, delimiter="\t" if fmt == "tsv" else ","))
+      return _read_jsonl(path, f)
+    return _read_csv(path, f, "\t" if fmt == "tsv" else ",")
 
 
-def _make_file_source(name, paths: Mapping[str, str], fmt: str, max_train_examples=None):
+def _make_file_source(name, paths: Mapping[str, str], fmt: str, max_train_examples=None,
+                      check_fn: Callable[[str, Sequence[str]], None] | None = None):
+  """seqio source of the files' rows. check_fn(file, keys) checks a split's fields on first
+  read (the preprocessor's inputs and outputs)."""
   import seqio
   import tensorflow as tf
 
@@ -274,19 +340,32 @@ def _make_file_source(name, paths: Mapping[str, str], fmt: str, max_train_exampl
   def columns(split):
     files = sorted(tf.io.gfile.glob(paths[split])) if any(c in paths[split] for c in "*?[") \
         else [paths[split]]
-    rows = []
+    if not files:
+      raise FileNotFoundError(f"Task {name!r}: split {split!r}: no file matches {paths[split]!r}.")
+    rows, keys, first = [], None, None
     for p in files:
       if not tf.io.gfile.exists(p):
         raise FileNotFoundError(f"Task {name!r}: split {split!r} file {p!r} does not exist.")
-      rows.extend(_read_rows(p, fmt))
+      file_keys, file_rows = _read_rows(p, fmt)
+      if not file_rows:
+        continue
+      if keys is None:
+        keys, first = file_keys, p
+      elif set(file_keys) != set(keys):
+        diff = sorted(set(file_keys) ^ set(keys))
+        raise FlanjaxError(f"Task {name!r}: split {split!r}: {p} has fields "
+                           f"{', '.join(file_keys)} but {first} has {', '.join(keys)} (differ: "
+                           f"{', '.join(diff)}); give every file the same fields.")
+      rows.extend(file_rows)
     if not rows:
       raise FlanjaxError(f"Task {name!r}: split {split!r} ({paths[split]}) has no rows.")
-    keys = list(rows[0])
+    if check_fn is not None:
+      check_fn(first, keys)
     cols = {}
     for k in keys:
       vals = []
       for r in rows:
-        v = r.get(k, "")
+        v = r[k]
         if isinstance(v, list):
           v = OPTIONS_SEP.join(str(x) for x in v)
         vals.append("" if v is None else str(v))
@@ -349,12 +428,12 @@ def _variant_suffix(mode, num_shots, options, scoring):
 
 def _register(name, *, source_fn, dataset, cluster, templates, preprocessor, metric, options,
               vocabulary, has_options, splits, num_train_examples, max_train_examples,
-              task_kwargs, filter_fn=None):
+              task_kwargs, filter_fn=None, source_name=""):
   import seqio
 
+  from flanjax import vocab
   if vocabulary is None:
-    from flanjax import vocab
-    vocabulary = vocab.default_vocabulary()  # read on first use
+    vocabulary = vocab.default_vocabulary()  # read on first use (check_vocabulary below)
   source_cache = {}
 
   def source():
@@ -367,7 +446,14 @@ def _register(name, *, source_fn, dataset, cluster, templates, preprocessor, met
     task_name = f"{name}__{suffix}" if suffix else name
     if task_name in seqio.TaskRegistry.names():
       return seqio.TaskRegistry.get(task_name)
-    steps = [pp.fields_fn(name, preprocessor, options, filter_fn),
+
+    def check_vocabulary(dataset_):
+      """A missing / unreadable SentencePiece file: one error before tf.data traces anything
+      (the tokenizer would read it inside a map, as a multi-line StagingError)."""
+      vocab.check_vocabulary(vocabulary, task=task_name)
+      return dataset_
+
+    steps = [pp.fields_fn(name, preprocessor, options, filter_fn, source=source_name),
              pp.render_fn(name, templates, mode=mode, dataset=dataset, cluster=cluster,
                           with_options=options_block)]
     if num_shots:
@@ -389,10 +475,10 @@ def _register(name, *, source_fn, dataset, cluster, templates, preprocessor, met
       steps.append(pp.drop_index)
     tokenize = functools.partial(seqio.preprocessors.tokenize, copy_pretokenized=True)
     if num_shots:  # pruning exemplars needs the run-time sequence length: after the cache point
-      fns = ([steps[0], steps[1], seqio.CacheDatasetPlaceholder()] +
+      fns = ([check_vocabulary, steps[0], steps[1], seqio.CacheDatasetPlaceholder()] +
              steps[2:] + [tokenize])
     else:
-      fns = steps + [tokenize, seqio.CacheDatasetPlaceholder()]
+      fns = [check_vocabulary] + steps + [tokenize, seqio.CacheDatasetPlaceholder()]
     fns.append(seqio.preprocessors.append_eos_after_trim)
     if scoring:
       metric_fns, postprocess = [_score_metric("rank_classification")], _scoring_postprocess
@@ -466,7 +552,7 @@ def register_tfds_task(name: str, tfds_name: str, *, cluster: str,
                    options=options, vocabulary=vocabulary, has_options=has_options,
                    splits=dict(splits), num_train_examples=num_train_examples,
                    max_train_examples=max_train_examples, task_kwargs=task_kwargs,
-                   filter_fn=filter_fn)
+                   filter_fn=filter_fn, source_name=f"TFDS dataset {tfds_name!r}")
 
 
 def register_file_task(name: str, paths: Mapping[str, str], *, format: str | None = None,
@@ -497,18 +583,26 @@ def register_file_task(name: str, paths: Mapping[str, str], *, format: str | Non
 
   def split_options(ex):
     out = dict(preprocessor(ex)) if preprocessor is not None else dict(ex)
-    if "options" in out and out["options"].shape.rank == 0:
-      out["options"] = tf.strings.split(out["options"], OPTIONS_SEP)
+    if "options" in out:
+      opts = tf.convert_to_tensor(out["options"], tf.string)
+      out["options"] = tf.strings.split(opts, OPTIONS_SEP) if opts.shape.rank == 0 else opts
     return out
+
+  def check_fields(path, fields):
+    """On first read of a split: the preprocessor reads only the file's fields and emits what
+    the templates use."""
+    pp.check_preprocessor(name, split_options, fields, options=options, templates=templates,
+                          source=f"file {path}")
 
   has_options = options is not None or any(t.uses_options for t in templates)
   return _register(name, source_fn=lambda: _make_file_source(name, paths, format,
-                                                             max_train_examples),
+                                                             max_train_examples, check_fields),
                    dataset=name, cluster=cluster, templates=templates,
                    preprocessor=split_options, metric=metric, options=options,
                    vocabulary=vocabulary, has_options=has_options, splits=dict(paths),
                    num_train_examples=None, max_train_examples=max_train_examples,
-                   task_kwargs=task_kwargs)
+                   task_kwargs=task_kwargs,
+                   source_name=f"files {', '.join(sorted(set(paths.values())))}")
 
 
 def task_variant(name: str, *, mode: str = "instruction", num_shots: int = 0,

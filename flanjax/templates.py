@@ -93,20 +93,24 @@ def options_block(options: Sequence[str]) -> str:
   return OPTIONS_HEADER + OPTIONS_SEPARATOR.join(options)
 
 
-def _missing_field_error(task: str, index: int, field: str, available: Sequence[str]) -> TemplateError:
+def _missing_field_error(task: str, index: int, field: str, available: Sequence[str],
+                         source: str = "") -> TemplateError:
   import difflib
   close = difflib.get_close_matches(field, list(available), n=3)
   hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+  src = f" from {source}" if source else ""
   return TemplateError(f"Task {task!r}, template {index}: field '{{{field}}}' is not in the "
-                       f"example (fields: {', '.join(sorted(available))}).{hint}")
+                       f"example{src} (fields: {', '.join(sorted(available))}).{hint}")
 
 
-def check_fields(task: str, templates: Sequence[Template], available: Sequence[str]) -> None:
-  """Raises TemplateError naming the task, template index and field for a missing field."""
+def check_fields(task: str, templates: Sequence[Template], available: Sequence[str], *,
+                 source: str = "") -> None:
+  """Raises TemplateError naming the task, template index and field for a missing field
+  (and `source`, e.g. the file the example fields come from)."""
   for i, t in enumerate(templates):
     for field in t.fields():
       if field not in available:
-        raise _missing_field_error(task, i, field, available)
+        raise _missing_field_error(task, i, field, available, source)
     if t.uses_options and "options" not in available:
       raise TemplateError(f"Task {task!r}, template {i} uses '{{options_}}' but the task has no "
                           "options: pass options=[...] or emit an 'options' field.")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+from flanjax.errors import FlanjaxError
+
 T5_GCS_VOCAB = "gs://t5-data/vocabs/cc_all.32000.100extra/sentencepiece.model"
 EXTRA_IDS = 100
 OFFLINE_SPM_PIECES = 896 - EXTRA_IDS  # 896 ids in all (7 * 128)
@@ -22,40 +24,101 @@ def t5_vocab_path() -> str:
   return os.environ.get("FLANJAX_T5_VOCAB", T5_GCS_VOCAB)
 
 
-def _missing_message(path: str) -> str:
-  return (f"T5 SentencePiece model not found at {path!r}. Copy T5's sentencepiece.model "
+class VocabularyError(FlanjaxError, FileNotFoundError):
+  """A SentencePiece model file that is missing or cannot be read (the message says how to fix
+  it); a FileNotFoundError too."""
+
+
+def _unreadable(path: str) -> str | None:
+  """Why the file at `path` cannot be read ("not found", or the error), None when it can."""
+  import tensorflow as tf
+  try:
+    if not tf.io.gfile.exists(path):
+      return "not found"
+  except Exception as e:  # noqa: BLE001 (e.g. gs:// without network: FailedPreconditionError)
+    first = " ".join(str(e).split())
+    # libcurl's reason, without the preamble and the path again
+    details = first.split("error details: ", 1)[-1].split(" when reading", 1)[0]
+    return f"cannot be read ({type(e).__name__}: {details[:120]})"
+  if tf.io.gfile.isdir(path):
+    return "is a directory"
+  return None
+
+
+def _missing_message(path: str, reason: str = "not found") -> str:
+  return (f"T5 SentencePiece model {path!r} {reason}. Copy T5's sentencepiece.model "
           f"(from {T5_GCS_VOCAB} or an HF t5 checkpoint's spiece.model) to a local file and set "
           "FLANJAX_T5_VOCAB=/path/to/spiece.model (or pass vocabulary=... when registering). "
           "Tests and the quickstart use flanjax.vocab.offline_vocabulary() instead.")
 
 
+def check_vocabulary(vocabulary, task: str | None = None) -> None:
+  """Reads a SentencePiece vocabulary's model file now (once), so that a missing or unreadable
+  file is one VocabularyError naming the path and the fix, not an error inside a tf.data map."""
+  import seqio
+  if not isinstance(vocabulary, seqio.SentencePieceVocabulary) or vocabulary._model:  # noqa: SLF001
+    return
+  path = vocabulary.sentencepiece_model_file
+  t5 = (_T5Vocabulary is not None and isinstance(vocabulary, _T5Vocabulary)) or \
+      path == t5_vocab_path()
+  reason = _unreadable(path)
+  if reason is None:
+    try:
+      vocabulary.load_model()
+      return
+    except FlanjaxError:
+      raise
+    except Exception as e:  # noqa: BLE001 (sentencepiece / protobuf parse errors)
+      reason = f"is not a SentencePiece model ({type(e).__name__}: {' '.join(str(e).split())[:200]})"
+  if t5:
+    raise VocabularyError(_missing_message(path, reason))
+  who = f"Task {task!r}: its" if task else "The"
+  raise VocabularyError(f"{who} vocabulary's SentencePiece model {path!r} {reason}; pass "
+                        "vocabulary= a seqio.SentencePieceVocabulary of a readable local "
+                        "spiece.model.")
+
+
 _T5_VOCABS = {}
+_T5Vocabulary = None  # the class, made on first use (seqio is imported lazily)
+
+
+def _t5_vocabulary_class():
+  global _T5Vocabulary
+  if _T5Vocabulary is None:
+    import seqio
+
+    class T5Vocabulary(seqio.SentencePieceVocabulary):
+      """SentencePieceVocabulary that explains a missing or unreadable model file on first
+      use (a VocabularyError, not a tf error)."""
+
+      def _model_context(self):
+        if not self._model:
+          reason = _unreadable(self.sentencepiece_model_file)
+          if reason:
+            raise VocabularyError(_missing_message(self.sentencepiece_model_file, reason))
+        return super()._model_context()
+
+    _T5Vocabulary = T5Vocabulary
+  return _T5Vocabulary
 
 
 def default_vocabulary(path: str | None = None, extra_ids: int = EXTRA_IDS, *,
                        check: bool = False):
   """The T5 SentencePiece vocabulary (path: arg, else $FLANJAX_T5_VOCAB, else T5's GCS path).
 
-  The file is read when first used (so tasks can be registered without it); a missing file then
-  raises FileNotFoundError saying how to point flanjax at a local copy. check=True checks now.
+  The file is read when first used (so tasks can be registered without it; registered tasks
+  check it before building their data pipeline); a missing or unreadable file then raises
+  VocabularyError (a FlanjaxError and FileNotFoundError) saying how to point flanjax at a local
+  copy. check=True checks now.
   """
-  import seqio
-  import tensorflow as tf
   path = path or t5_vocab_path()
-  if check and not tf.io.gfile.exists(path):
-    raise FileNotFoundError(_missing_message(path))
+  if check:
+    reason = _unreadable(path)
+    if reason:
+      raise VocabularyError(_missing_message(path, reason))
   key = (path, extra_ids)
   if key not in _T5_VOCABS:
-
-    class T5Vocabulary(seqio.SentencePieceVocabulary):
-      """SentencePieceVocabulary that explains a missing model file on first use."""
-
-      def _model_context(self):
-        if not self._model and not tf.io.gfile.exists(self.sentencepiece_model_file):
-          raise FileNotFoundError(_missing_message(self.sentencepiece_model_file))
-        return super()._model_context()
-
-    _T5_VOCABS[key] = T5Vocabulary(path, extra_ids=extra_ids)
+    _T5_VOCABS[key] = _t5_vocabulary_class()(path, extra_ids=extra_ids)
   return _T5_VOCABS[key]
 
 

@@ -110,3 +110,82 @@ def test_packaged_gin_dir_uses_a_sibling_gin_only_in_a_source_checkout(tmp_path,
   assert gin_config.packaged_gin_dir() == str(site / "gin")
   (site / "flanjax" / "gin" / "models").mkdir(parents=True)  # an installed package wins
   assert gin_config.packaged_gin_dir() == str(site / "flanjax" / "gin")
+
+
+def test_unquoted_string_binding_says_how_to_quote():
+  with pytest.raises(ConfigError) as e:
+    gin_config.parse_gin([], ["train.batch_size=4", "train.mixture=offline_without_nli"])
+  assert str(e.value) == (
+      "gin binding --gin.train.mixture=offline_without_nli: 'offline_without_nli' is not a gin "
+      "value (a Python literal: 4, True, 'text', [...], {...}, or a @reference); quote a string, "
+      "e.g. --gin.train.mixture=\"'offline_without_nli'\".")
+  with pytest.raises(ConfigError, match=r"^gin binding --gin.train.batch_size=abc: 'abc' is not"):
+    gin_config.parse_gin([], ["train.batch_size=abc"])
+  # A syntax error in the 2nd binding names that binding, not "line 2" of them joined.
+  with pytest.raises(ConfigError, match=r"^gin binding --gin.train.mixture=\{'a': 1 'b'\}: "
+                                        r"Expected ',' or '\}'.$"):
+    gin_config.parse_gin([], ["train.num_steps=3", "train.mixture={'a': 1 'b'}"])
+  with pytest.raises(ConfigError, match=r"^gin binding --gin.train.mixture=\['a': a bracket or "
+                                        "string is never closed.$"):
+    gin_config.parse_gin([], ["train.mixture=['a'"])
+
+
+def test_errors_in_gin_files_name_the_file_and_its_line(tmp_path):
+  inner = tmp_path / "inner.gin"
+  inner.write_text("# mine\n\ntrain.num_steps = 3\ntrain.mixture = offline_without_nli\n")
+  outer = tmp_path / "outer.gin"
+  outer.write_text("include 'models/t5_1_1_tiny.gin'\ninclude 'inner.gin'\n")
+  with pytest.raises(ConfigError) as e:
+    gin_config.parse_gin([str(outer)], [], [str(tmp_path)])
+  assert str(e.value) == (
+      f"gin file {inner}, line 4 ('train.mixture = offline_without_nli'): 'offline_without_nli' "
+      "is not a gin value (a Python literal: 4, True, 'text', [...], {...}, or a @reference); "
+      "quote a string, e.g. train.mixture = 'offline_without_nli'.")
+  inner.write_text("train.num_steps = 3\nT5Confg.d_model = 8\n")
+  with pytest.raises(ConfigError, match=rf"^gin file {inner}, line 2: unknown gin configurable "
+                                        "'T5Confg'; did you mean T5Config"):
+    gin_config.parse_gin([str(outer)], [], [str(tmp_path)])
+  inner.write_text("train.mixture = ('a',\n")
+  with pytest.raises(ConfigError, match=rf"^gin file {outer} \(or a file it includes\): a "
+                                        "bracket or string is never closed"):
+    gin_config.parse_gin([str(outer)], [], [str(tmp_path)])
+  outer.write_text("include 'models/t5_1_1_tinny.gin'\n")
+  with pytest.raises(ConfigError, match=rf"^gin file {outer}, line 1: gin file "
+                                        r"'models/t5_1_1_tinny.gin' not found.*Closest: "
+                                        "models/t5_1_1_tiny.gin"):
+    gin_config.parse_gin([str(outer)])
+
+
+def test_include_from_the_search_path_logs_nothing(tmp_path, caplog, capfd):
+  (tmp_path / "run.gin").write_text("include 'models/t5_1_1_tiny.gin'\ntrain.num_steps = 2\n")
+  with caplog.at_level("INFO"):
+    gin_config.parse_gin([str(tmp_path / "run.gin")])
+  assert _bound("train", "num_steps") == 2 and gin.get_configurable("T5Config")().d_model == 64
+  assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+  assert "Path not found" not in capfd.readouterr().err
+
+
+def test_operative_config_never_replaces_the_users_config_gin(tmp_path, capsys):
+  user = "# my notes\ninclude 'models/t5_1_1_tiny.gin'\ntrain.num_steps = 2\n"
+  (tmp_path / "config.gin").write_text(user)
+  gin_config.parse_gin(["models/t5_1_1_tiny.gin"])
+  with pytest.raises(ConfigError, match=rf"^{tmp_path}/config.gin was not written by flanjax.*"
+                                        "move it out of the model_dir"):
+    gin_config.write_operative_config(str(tmp_path))
+  # `flanjax train` refuses while parsing its flags, before any training.
+  assert cli.main(["train", f"--gin_file={tmp_path}/config.gin",
+                   f"--model_dir={tmp_path}"]) == 2
+  assert "was not written by flanjax" in capsys.readouterr().err
+  assert (tmp_path / "config.gin").read_text() == user
+  # flanjax's own file (a re-run / resume) is rewritten, marker first.
+  out = tmp_path / "run"
+  gin.get_configurable("T5Config")()  # the operative config: what was called
+  gin_config.write_operative_config(str(out))
+  text = (out / "config.gin").read_text()
+  assert text.startswith(gin_config.OPERATIVE_MARKER) and "T5Config.d_model = 64" in text
+  gin_config.parse_train_flags([f"--model_dir={out}"])
+  gin.clear_config()
+  gin_config.parse_gin([str(out / "config.gin")], ["T5Config.d_model = 32"])
+  gin.get_configurable("T5Config")()
+  gin_config.write_operative_config(str(out))
+  assert "T5Config.d_model = 32" in (out / "config.gin").read_text()

@@ -223,3 +223,198 @@ def test_few_shot_never_includes_the_example_itself(cb_task):
     inputs = ex["inputs_pretokenized"].decode()
     counts = [inputs.count(p) for p in premises]
     assert counts == [1, 1, 1, 1, 1], counts  # 4 other exemplars + the example, once each
+
+
+# ------------------------------------------------------------------------------------------
+# Bad data and a missing vocabulary: one FlanjaxError naming the task / file / line / field.
+
+REVIEW_TEMPLATES = [Template("{review}\nIs this review positive or negative?{options_}",
+                             "{answer}")]
+
+
+def _review_pre(ex):
+  return {"review": ex["review"], "answer": ex["label"]}
+
+
+@pytest.fixture
+def file_task(tmp_path):
+  """register(name, text, ext="jsonl", **kw): a one-split file task, removed afterwards."""
+  names = []
+
+  def register(name, text, ext="jsonl", **kw):
+    p = tmp_path / f"{name}.{ext}"
+    p.write_text(text)
+    kw.setdefault("vocabulary", _vocab())
+    kw.setdefault("preprocessor", _review_pre)
+    kw.setdefault("templates", REVIEW_TEMPLATES)
+    names.append(name)
+    registration.register_file_task(name, {"train": str(p)}, metric="accuracy",
+                                    options=["negative", "positive"], **kw)
+    return name, str(p)
+
+  yield register
+  for name in names:
+    if name in seqio.TaskRegistry.names():
+      seqio.TaskRegistry.remove(name)
+    registration.TASK_INFO.pop(name, None)
+    registration._BUILDERS.pop(name, None)
+
+
+def _one_line_error(name, err=FlanjaxError):
+  with pytest.raises(err) as e:
+    seqio.get_mixture_or_task(name).get_dataset(LENGTHS, split="train", shuffle=False,
+                                                use_cached=False, num_epochs=1)
+  msg = str(e.value)
+  assert isinstance(e.value, FlanjaxError) and "\n" not in msg, msg
+  return msg
+
+
+ROWS = "".join(json.dumps({"review": f"film {i}", "label": "positive"}) + "\n" for i in range(3))
+
+
+def test_missing_t5_vocabulary_is_one_error_before_tf_data(file_task, tmp_path, monkeypatch):
+  from flanjax import vocab
+  missing = str(tmp_path / "no_spiece.model")
+  monkeypatch.setenv("FLANJAX_T5_VOCAB", missing)
+  name, _ = file_task("regtest_vocab_missing", ROWS, vocabulary=None)
+  msg = _one_line_error(name, vocab.VocabularyError)
+  assert f"{missing!r} not found" in msg and "FLANJAX_T5_VOCAB=/path/to/spiece.model" in msg
+  assert "vocabulary=" in msg
+  # An unreadable default path (gs:// offline): the reason, not a tf traceback.
+  real_exists = tf.io.gfile.exists
+
+  def offline_exists(path):
+    if path.startswith("gs://"):
+      raise tf.errors.FailedPreconditionError(
+          None, None, "Error executing an HTTP request: libcurl code 6, error details: Could "
+          f"not resolve host: www.googleapis.com when reading metadata of {path}")
+    return real_exists(path)
+
+  monkeypatch.setattr(tf.io.gfile, "exists", offline_exists)
+  monkeypatch.delenv("FLANJAX_T5_VOCAB")
+  name, _ = file_task("regtest_vocab_gcs", ROWS, vocabulary=None)
+  msg = _one_line_error(name, vocab.VocabularyError)
+  assert vocab.T5_GCS_VOCAB in msg and "cannot be read (FailedPreconditionError: Could not " \
+      "resolve host: www.googleapis.com)" in msg and "FLANJAX_T5_VOCAB=" in msg
+  with pytest.raises(vocab.VocabularyError, match="cannot be read"):
+    vocab.default_vocabulary().encode("hi")  # the tokenizer's own read explains it too
+
+
+def test_unreadable_given_vocabulary_names_the_task(file_task, tmp_path):
+  bad = tmp_path / "junk.model"
+  bad.write_text("not a sentencepiece model")
+  name, _ = file_task("regtest_vocab_junk", ROWS,
+                      vocabulary=seqio.SentencePieceVocabulary(str(bad), extra_ids=100))
+  msg = _one_line_error(name)
+  assert msg.startswith(f"Task 'regtest_vocab_junk': its vocabulary's SentencePiece model "
+                        f"{str(bad)!r} is not a SentencePiece model")
+  name, _ = file_task("regtest_vocab_nofile", ROWS, vocabulary=seqio.SentencePieceVocabulary(
+      str(tmp_path / "gone.model"), extra_ids=100))
+  assert "gone.model' not found" in _one_line_error(name)
+
+
+def test_csv_missing_a_column_the_preprocessor_reads(file_task):
+  name, path = file_task("regtest_csv_nocol", "text,label\nnice film,positive\n", ext="csv")
+  msg = _one_line_error(name)
+  assert msg == (f"Task 'regtest_csv_nocol': the preprocessor reads field 'review', which file "
+                 f"{path} does not have (fields: label, text). Fix the preprocessor or the data.")
+  # Checked when the file is first read, so the mixing rates' example count says so too.
+  with pytest.raises(FlanjaxError, match="reads field 'review'"):
+    seqio.get_mixture_or_task(name).num_input_examples("train")
+
+
+def test_preprocessor_output_checked_against_answer_and_templates(file_task):
+  name, path = file_task("regtest_no_answer", ROWS, preprocessor=None)
+  msg = _one_line_error(name)
+  assert "must emit 'answer'" in msg and "it emits only label, review" in msg and path in msg
+  name, path = file_task("regtest_tmpl_field", ROWS, preprocessor=lambda ex: {
+      "text": ex["review"], "answer": ex["label"]})
+  msg = _one_line_error(name, TemplateError)
+  assert msg.startswith("Task 'regtest_tmpl_field', template 0: field '{review}' is not in the "
+                        f"example from file {path} (fields: answer, answer_index, options, text)")
+
+
+def test_tfds_preprocessor_errors_are_one_line(tmp_path):
+  """Without a file to check first, the tf.data step itself explains (no StagingError)."""
+  name = "regtest_cb_premis"
+  if name not in seqio.TaskRegistry.names():
+    registration.register_tfds_task(
+        name, "super_glue/cb:1.0.2", cluster="nli", templates=CB_TEMPLATES[:1],
+        preprocessor=lambda ex: {"premise": ex["premis"], "hypothesis": ex["hypothesis"],
+                                 "answer": tf.gather(tf.constant(["yes", "no", "maybe"]),
+                                                     ex["label"])},
+        splits={"validation": "validation"}, metric="accuracy",
+        options=["yes", "no", "maybe"], vocabulary=_vocab())
+  with pytest.raises(FlanjaxError) as e:
+    _examples(name)
+  msg = str(e.value)
+  assert "\n" not in msg and msg.startswith(
+      "Task 'regtest_cb_premis': the preprocessor reads field 'premis', which TFDS dataset "
+      "'super_glue/cb:1.0.2' does not have (fields: hypothesis, idx, label, premise).")
+  assert "Did you mean 'premise'?" in msg
+  name = "regtest_cb_noanswer"
+  if name not in seqio.TaskRegistry.names():
+    registration.register_tfds_task(
+        name, "super_glue/cb:1.0.2", cluster="nli", templates=CB_TEMPLATES[:1],
+        preprocessor=lambda ex: {"premise": ex["premise"], "hypothesis": ex["hypothesis"]},
+        splits={"validation": "validation"}, metric="accuracy",
+        options=["yes", "no", "maybe"], vocabulary=_vocab())
+  with pytest.raises(FlanjaxError, match=r"^Task 'regtest_cb_noanswer': an option task's "
+                                         r"preprocessor must emit 'answer'.*hypothesis, premise"):
+    _examples(name)
+
+
+@pytest.mark.parametrize("text, error", [
+    (ROWS + '{"review": "no label here"}\n',
+     r":4: the row has no 'label' \(line 1 has review, label\); give every row the same keys"),
+    (ROWS + '\n{"review": "x", "label": "positive", "lable": "negative"}\n',
+     r":5: key 'lable' is not in line 1 \(its keys: review, label\)"),
+    ('{"review": "a", "label": ["x"]}\n{"review": "b", "label": "y"}\n',
+     r":2: 'label' is a single value here but a list at line 1; give it the same type"),
+    (ROWS + '["film", "positive"]\n', r":4: a list, not a JSON object"),
+])
+def test_jsonl_rows_must_share_the_first_rows_keys(tmp_path, text, error):
+  p = tmp_path / "rows.jsonl"
+  p.write_text(text)
+  with pytest.raises(FlanjaxError, match=f"^{p}{error}"):
+    registration._read_rows(str(p), "jsonl")
+
+
+@pytest.mark.parametrize("ext, text, error", [
+    ("csv", "review,label\nnice,positive\nno label\n",
+     r":3: 1 fields, the header has 2 \(review, label\): no 'label'. Quote fields that contain ','"),
+    ("tsv", "review\tlabel\nnice\tpositive\tnegative\n",
+     r":2: 3 fields, the header has 2 \(review, label\): 1 more than the header's columns"),
+    ("csv", "review,review\na,b\n", r":1: the header names column 'review' twice"),
+])
+def test_csv_rows_must_have_the_headers_fields(tmp_path, ext, text, error):
+  p = tmp_path / f"rows.{ext}"
+  p.write_text(text)
+  with pytest.raises(FlanjaxError, match=f"^{p}{error}"):
+    registration._read_rows(str(p), ext)
+
+
+def test_ragged_file_task_and_glob_with_other_fields(file_task, tmp_path):
+  name, path = file_task("regtest_ragged", ROWS + '{"review": "no label here"}\n')
+  assert _one_line_error(name).startswith(f"{path}:4: the row has no 'label'")
+  (tmp_path / "part1.jsonl").write_text(ROWS)
+  (tmp_path / "part2.jsonl").write_text(json.dumps({"review": "x", "lbl": "positive"}) + "\n")
+  registration.register_file_task(
+      "regtest_glob_fields", {"train": str(tmp_path / "part*.jsonl")}, metric="accuracy",
+      options=["negative", "positive"], preprocessor=_review_pre, templates=REVIEW_TEMPLATES,
+      vocabulary=_vocab())
+  try:
+    msg = _one_line_error("regtest_glob_fields")
+  finally:
+    seqio.TaskRegistry.remove("regtest_glob_fields")
+  assert msg == (f"Task 'regtest_glob_fields': split 'train': {tmp_path}/part2.jsonl has fields "
+                 f"review, lbl but {tmp_path}/part1.jsonl has review, label (differ: label, lbl);"
+                 " give every file the same fields.")
+
+
+def test_well_formed_csv_rows(tmp_path):
+  p = tmp_path / "ok.csv"
+  p.write_text('review,label\n"nice, really",positive\n\nbad,negative\n')
+  assert registration._read_rows(str(p), "csv") == (
+      ["review", "label"], [{"review": "nice, really", "label": "positive"},
+                            {"review": "bad", "label": "negative"}])

@@ -65,3 +65,11 @@ def test_raw_input_and_options_block():
   raw = tmpl.raw_input_tf(temps, ex_tf, prefix="[Nli: x] ").numpy().decode()
   assert raw == "[Nli: x] A cat sleeps.\nAn animal sleeps.\n\nOPTIONS:\n- yes\n- no"
   assert tmpl.options_block_tf(tf.zeros([0], tf.string)).numpy() == b""
+
+
+def test_check_fields_names_the_source():
+  t = Template("{reveiw}{options_}", "{answer}")
+  with pytest.raises(tmpl.TemplateError, match=r"^Task 'x', template 0: field '\{reveiw\}' is not "
+                                               r"in the example from file a\.csv \(fields: answer, "
+                                               r"options, review\)\. Did you mean 'review'\?$"):
+    tmpl.check_fields("x", [t], ["review", "answer", "options"], source="file a.csv")
