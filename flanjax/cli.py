@@ -6,6 +6,7 @@ cheap (modules are imported on use).
 """
 from __future__ import annotations
 
+import argparse
 import difflib
 import importlib
 import importlib.util
@@ -27,8 +28,8 @@ COMMANDS = {
     "preview": ("flanjax.catalog", "main_preview", "print rendered examples of a task"),
 }
 
-# Commands that read seqio tasks (and so TensorFlow).
-_DATA_COMMANDS = ("quickstart", "train", "eval", "heldout", "mixture", "preview")
+# Commands that read seqio tasks or vocabularies (and so TensorFlow).
+_DATA_COMMANDS = ("quickstart", "train", "eval", "infer", "heldout", "mixture", "preview")
 # Commands that compile models: they use the persistent compilation cache
 # (flanjax/compilation_cache.py; FLANJAX_COMPILATION_CACHE=off turns it off).
 _COMPILING_COMMANDS = ("quickstart", "train", "eval", "infer", "heldout")
@@ -45,6 +46,23 @@ examples:
   flanjax mixture flan2021_without_nli
   flanjax train --gin_file=runs/finetune.gin --model_dir=/tmp/run
 """
+
+
+def int_at_least(minimum: int):
+  """An argparse `type` for integers >= `minimum`: `--batch_size 0` is refused naming the flag."""
+  def parse(text: str) -> int:
+    try:
+      value = int(text)
+    except ValueError:
+      raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < minimum:
+      raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
+    return value
+  parse.__name__ = f"integer >= {minimum}"
+  return parse
+
+
+positive_int = int_at_least(1)
 
 
 def _usage() -> str:
@@ -86,6 +104,69 @@ def _quiet_libraries(command: str) -> None:
       os.close(devnull)
 
 
+def _module_path(rest: list[str]) -> None:
+  """Puts the working directory first on sys.path when `--module` is given, as `python -m` does.
+
+  The console script's sys.path[0] is its bin/ folder, so `--module my_tasks` would otherwise
+  not find my_tasks.py in the folder the command runs from.
+  """
+  if any(a.split("=", 1)[0] in ("--modu", "--modul", "--module") for a in rest):
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+      sys.path.insert(0, cwd)
+
+
+def _flag_value(rest: list[str], flag: str, default: str | None = None) -> str | None:
+  parser = argparse.ArgumentParser(add_help=False)
+  parser.add_argument(flag, default=default)
+  try:
+    args, _ = parser.parse_known_args(rest)
+  except SystemExit:
+    return default
+  return getattr(args, flag.lstrip("-"))
+
+
+def _train_model_dir(rest: list[str]) -> str | None:
+  """The --model_dir of a `flanjax train` command line, else its gin binding train.model_dir."""
+  model_dir = _flag_value(rest, "--model_dir")
+  if model_dir:
+    return model_dir
+  gin_config = sys.modules.get("flanjax.gin_config")
+  try:
+    return gin_config.gin.query_parameter("train.model_dir") if gin_config else None
+  except Exception:  # noqa: BLE001  (not bound, or gin not parsed yet)
+    return None
+
+
+def _interrupted_message(name: str, rest: list[str]) -> str:
+  """What Ctrl-C left behind: the last saved checkpoint and how to resume."""
+  msg = f"flanjax {name}: interrupted."
+  if name == "train":
+    model_dir = _train_model_dir(rest)
+  elif name == "quickstart":
+    from flanjax import quickstart
+    model_dir = os.path.join(_flag_value(rest, "--output_dir", quickstart.DEFAULT_OUTPUT_DIR),
+                             "model")
+  elif name == "heldout":
+    return (msg + " Re-run the same command to resume: finished stages are skipped and training "
+            "resumes from the last checkpoint in <output_dir>/<cluster>/model.")
+  else:
+    return msg
+  if not model_dir:
+    return msg + " Re-run the same command to resume from the last saved checkpoint."
+  from flanjax import checkpoints
+  model_dir = os.path.abspath(model_dir)
+  try:
+    steps = checkpoints.finalized_steps(model_dir)
+  except OSError:
+    steps = []
+  if steps:
+    return (msg + f" The last saved checkpoint is step {steps[-1]} in {model_dir}; re-run the "
+            "same command to resume from it.")
+  return (msg + f" No checkpoint was saved in {model_dir} yet; re-running the same command "
+          "starts from the beginning.")
+
+
 def main(argv: list[str] | None = None) -> int:
   argv = list(sys.argv[1:] if argv is None else argv)
   if not argv or argv[0] in ("-h", "--help", "help"):
@@ -103,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
           file=sys.stderr)
     return 2
   module_name, fn_name, _ = COMMANDS[name]
+  _module_path(rest)
   _quiet_libraries(name)
   fn = getattr(importlib.import_module(module_name), fn_name)
   if name in _COMPILING_COMMANDS and not any(a in ("-h", "--help") for a in rest):
@@ -119,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"flanjax {name}: error: {msg}", file=sys.stderr)
     return 2
   except KeyboardInterrupt:
-    print(f"flanjax {name}: interrupted.", file=sys.stderr)
+    print(_interrupted_message(name, rest), file=sys.stderr)
     return 130
   return int(result or 0)
 

@@ -80,6 +80,8 @@ class ModelFns:
     return np.asarray(jax.device_get(x))
 
   def __post_init__(self):
+    if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
+      raise EvalError(f"batch_size={self.batch_size!r} (--batch_size): must be an integer >= 1.")
     if self.mesh is not None:
       from flanjax import partitioning
       partitioning.check_batch_size(self.batch_size, self.mesh)
@@ -89,6 +91,9 @@ class ModelFns:
 
   def predict(self, tokens: np.ndarray, max_decode_length: int) -> np.ndarray:
     from flanjax import decoding
+    if max_decode_length < 1:
+      raise EvalError(f"max_decode_length={max_decode_length} (--max_decode_length): must be an "
+                      "integer >= 1.")
     out = []
     with self._mesh_context():
       for start in range(0, len(tokens), self.batch_size):
@@ -432,6 +437,47 @@ def _is_hf_dir(path: str) -> bool:
           and not os.path.exists(os.path.join(path, "flanjax_model.json")))
 
 
+def check_checkpoint_path(checkpoint: str, flag: str = "--checkpoint") -> None:
+  """A clear error when `checkpoint` is a file (a checkpoint is a directory)."""
+  if os.path.exists(checkpoint) and not os.path.isdir(checkpoint):
+    raise EvalError(f"{flag} {checkpoint} is a file, not a directory; give the checkpoint "
+                    "directory (the one holding flanjax_model.json and the step folders, or a "
+                    "Hugging Face directory with config.json).")
+
+
+def latest_step(checkpoint: str) -> int | None:
+  """The step `load_checkpoint(checkpoint)` restores: 0 for a HF directory, else the latest
+  finalized step (None when there is none: loading then fails with the reason)."""
+  if os.path.isdir(checkpoint) and _is_hf_dir(checkpoint):
+    return 0
+  from flanjax import checkpoints
+  steps = checkpoints.finalized_steps(checkpoint)
+  return steps[-1] if steps else None
+
+
+def default_output_dir(checkpoint: str, split: str, num_shots: int, step: int) -> str:
+  """`<checkpoint>/eval_<split>[_<k>shot]_step<N>`."""
+  return os.path.join(checkpoint, f"eval_{split}" + (f"_{num_shots}shot" if num_shots else "")
+                      + f"_step{step}")
+
+
+def check_output_dir(output_dir: str, overwrite: bool = False, clusters: Sequence[str] = (),
+                     what: str = "--output_dir") -> str:
+  """Before any model is loaded: `output_dir` is a writable folder without earlier results.
+
+  Earlier results (metrics.json, metrics.md, predictions.jsonl, the charts) are refused unless
+  `overwrite`; files flanjax did not write there are never replaced or removed.
+  """
+  from flanjax import checkpoints
+  output_dir = checkpoints.local_dir(output_dir, "--output_dir")
+  existing = reports.existing_eval_reports(output_dir, clusters)
+  if existing and not overwrite:
+    raise EvalError(f"{what} {output_dir} already holds the results of an earlier evaluation "
+                    f"({', '.join(existing)}); pass --overwrite to replace them, or choose "
+                    "another --output_dir.")
+  return reports.check_writable_dir(output_dir, what)
+
+
 def load_checkpoint(checkpoint: str, step: int | None = None, mesh_shape=(-1, 1),
                     dtype: str | None = None):
   """(config, params on a mesh, vocabulary, mesh, step) from a checkpoint directory.
@@ -443,6 +489,7 @@ def load_checkpoint(checkpoint: str, step: int | None = None, mesh_shape=(-1, 1)
   from flanjax import checkpoints, partitioning
   from flanjax import model as model_lib
 
+  check_checkpoint_path(checkpoint)
   mesh = partitioning.make_mesh(mesh_shape)
   if os.path.isdir(checkpoint) and _is_hf_dir(checkpoint):
     from flanjax import convert
@@ -498,21 +545,31 @@ def evaluate(checkpoint: str, tasks: Sequence[str] | str, *, output_dir: str | N
              mesh_shape: Sequence[int] = (-1, 1), decode_method: str = "greedy",
              dtype: str | None = None, tfds_data_dir: str | None = None,
              contamination_mixture: str | None = None,
-             contamination_threshold: float = 0.01) -> dict[str, Any]:
+             contamination_threshold: float = 0.01, overwrite: bool = False) -> dict[str, Any]:
   """Restores a flanjax checkpoint and evaluates it; reports go to `output_dir`.
 
   Default output_dir: `<checkpoint>/eval_<split>[_<k>shot]_step<N>` (N: the evaluated step).
+  Earlier results there are refused unless `overwrite` (checked before the checkpoint loads).
   """
+  check_eval_sizes(batch_size=batch_size, max_examples=max_examples,
+                   max_decode_length=max_decode_length, num_shots=num_shots)
   if tfds_data_dir:
     import seqio
     seqio.set_tfds_data_dir_override(tfds_data_dir)
   _import_catalog()
+  check_checkpoint_path(checkpoint)
+  if step is None:  # fixed now, so that the default output_dir names the step that is loaded
+    step = latest_step(checkpoint)
+  what = "--output_dir" if output_dir else "the default --output_dir"
+  if not output_dir and step is not None:  # under the checkpoint, a local path already
+    output_dir = default_output_dir(checkpoint, split, num_shots, step)
   if output_dir:  # refused before the (possibly large) checkpoint is loaded
-    from flanjax import checkpoints
-    output_dir = checkpoints.local_dir(output_dir, "output_dir")
+    clusters = sorted({task_meta(t)["cluster"] for t in resolve_tasks(tasks, split)})
+    output_dir = check_output_dir(output_dir, overwrite, clusters, what)
   config, params, vocabulary, mesh, step = load_checkpoint(checkpoint, step, mesh_shape, dtype)
-  output_dir = output_dir or os.path.join(  # under the checkpoint, a local path already
-      checkpoint, f"eval_{split}" + (f"_{num_shots}shot" if num_shots else "") + f"_step{step}")
+  if not output_dir:
+    output_dir = check_output_dir(default_output_dir(checkpoint, split, num_shots, step),
+                                  overwrite, what=what)
   report = None
   if contamination_mixture:
     report = run_contamination_check(tasks, contamination_mixture, split,
@@ -525,6 +582,20 @@ def evaluate(checkpoint: str, tasks: Sequence[str] | str, *, output_dir: str | N
                         mesh=mesh, decode_method=decode_method,
                         run_info={"checkpoint": os.path.abspath(checkpoint), "step": step},
                         contamination=report)
+
+
+def check_eval_sizes(*, batch_size: int = 16, max_examples: int | None = None,
+                     max_decode_length: int | None = None, num_shots: int = 0) -> None:
+  """EvalError naming the flag (and gin binding) of a batch size / count that cannot work."""
+  for name, value, minimum in (("batch_size", batch_size, 1), ("max_examples", max_examples, 1),
+                               ("max_decode_length", max_decode_length, 1),
+                               ("num_shots", num_shots, 0)):
+    if value is None and name in ("max_examples", "max_decode_length"):
+      continue
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+      raise EvalError(f"--{name}={value!r} (evaluate.{name}): must be an integer >= {minimum}"
+                      + (" (leave it unset for all examples)." if name == "max_examples"
+                         else "."))
 
 
 def _import_catalog() -> None:
@@ -548,14 +619,21 @@ def build_parser() -> argparse.ArgumentParser:
   what.add_argument("--task", action="append", help="task name (repeatable)")
   what.add_argument("--mixture", help="mixture name")
   # Defaults are None: an unset flag leaves evaluate()'s gin binding (or its default) in force.
+  from flanjax.cli import int_at_least, positive_int
   p.add_argument("--split", default=None, help="default: validation")
-  p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
-  p.add_argument("--num_shots", type=int, default=None, help="default: 0")
+  p.add_argument("--step", type=int_at_least(0), default=None,
+                 help="checkpoint step (default: latest)")
+  p.add_argument("--num_shots", type=int_at_least(0), default=None, help="default: 0")
   p.add_argument("--output_dir", default=None,
                  help="where to write reports (default: <checkpoint>/eval_<split>_step<N>)")
-  p.add_argument("--max_examples", type=int, default=None, help="per task")
-  p.add_argument("--batch_size", type=int, default=None, help="default: 16")
-  p.add_argument("--max_decode_length", type=int, default=None)
+  p.add_argument("--overwrite", action="store_true",
+                 help="replace the results of an earlier evaluation in --output_dir (other "
+                      "files there are always kept)")
+  p.add_argument("--max_examples", type=positive_int, default=None,
+                 help="examples per task, >= 1 (default: all of them)")
+  p.add_argument("--batch_size", type=positive_int, default=None, help="default: 16")
+  p.add_argument("--max_decode_length", type=positive_int, default=None,
+                 help="tokens to generate (default: the task's target length)")
   p.add_argument("--mesh_shape", default=None, help="data,model (default -1,1; e.g. 2,4)")
   p.add_argument("--decode_method", default=None, choices=("greedy", "beam"),
                  help="default: greedy")
@@ -596,10 +674,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   gin_config.parse_gin(args.gin_file, bindings,
                        [p for p in args.gin_search_paths.split(",") if p])
   logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
-  if args.num_shots is not None and args.num_shots < 0:
-    raise EvalError(f"--num_shots must be >= 0, got {args.num_shots}.")
-  flags = dict(output_dir=args.output_dir, split=args.split, step=args.step,
-               num_shots=args.num_shots, batch_size=args.batch_size,
+  flags = dict(output_dir=args.output_dir, overwrite=args.overwrite or None, split=args.split,
+               step=args.step, num_shots=args.num_shots, batch_size=args.batch_size,
                max_examples=args.max_examples, max_decode_length=args.max_decode_length,
                mesh_shape=parse_mesh_shape(args.mesh_shape) if args.mesh_shape else None,
                decode_method=args.decode_method, dtype=args.dtype,

@@ -10,6 +10,8 @@ For a held-out cluster C of a collection P (default `flan2021`):
 `--all` runs every cluster in turn (or, with `--emit_jobs`, prints one command per cluster for a
 cluster launcher plus the `--collect` command) and then writes the cross-cluster comparison
 (`<out>/comparison.{json,md,png}`). Every finished stage is found and skipped on a rerun.
+The command owns these folders: a rerun replaces an "after" evaluation of an older step (and an
+unfinished "before") without asking for --overwrite.
 
 Without `--init_checkpoint` the run starts from a random initialisation of `--model_size`, saved
 once to `<out>/start/` so that every cluster starts from the same weights.
@@ -74,6 +76,8 @@ def starting_checkpoint(output_dir: str, init_checkpoint: str | None, model_size
   """The checkpoint every cluster starts from: `init_checkpoint`, else a saved random init."""
   from flanjax import checkpoints
   if init_checkpoint:
+    from flanjax import evaluation
+    evaluation.check_checkpoint_path(init_checkpoint, "--init_checkpoint")
     checkpoints.read_model_info(init_checkpoint)  # clear error when it is not a checkpoint
     return init_checkpoint
   start = os.path.join(output_dir, "start")
@@ -124,7 +128,8 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
   start = starting_checkpoint(output_dir, init_checkpoint, model_size, vocabulary, seed)
   before_dir = os.path.join(cdir, "before")
   if not _is_complete(os.path.join(before_dir, reports.METRICS_JSON)):
-    evaluation.evaluate(start, eval_mixture, output_dir=before_dir, **eval_kwargs)
+    evaluation.evaluate(start, eval_mixture, output_dir=before_dir, overwrite=True,
+                        **eval_kwargs)
   model_dir = os.path.join(cdir, "model")
   _train(model_dir=model_dir, mixture=train_mixture, init_checkpoint=start, seed=seed,
          **dict(train_kwargs or {}))
@@ -134,7 +139,8 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
   last_step = checkpoints.finalized_steps(model_dir)[-1]
   after_file = os.path.join(after_dir, reports.METRICS_JSON)
   if not _is_complete(after_file) or reports.read_metrics(after_dir).get("step") != last_step:
-    evaluation.evaluate(model_dir, eval_mixture, output_dir=after_dir, **eval_kwargs)
+    evaluation.evaluate(model_dir, eval_mixture, output_dir=after_dir, overwrite=True,
+                        **eval_kwargs)
   return collect_cluster(output_dir, cluster, prefix=prefix)
 
 
@@ -232,19 +238,21 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--output_dir", required=True)
   p.add_argument("--init_checkpoint", default=None,
                  help="starting checkpoint (default: a random init of --model_size)")
+  from flanjax.cli import positive_int
   p.add_argument("--model_size", default="small")
-  p.add_argument("--num_steps", type=int, default=None)
-  p.add_argument("--batch_size", type=int, default=None)
-  p.add_argument("--input_length", type=int, default=None)
-  p.add_argument("--target_length", type=int, default=None)
-  p.add_argument("--checkpoint_period", type=int, default=None)
-  p.add_argument("--eval_batch_size", type=int, default=None,
+  p.add_argument("--num_steps", type=positive_int, default=None)
+  p.add_argument("--batch_size", type=positive_int, default=None)
+  p.add_argument("--input_length", type=positive_int, default=None)
+  p.add_argument("--target_length", type=positive_int, default=None)
+  p.add_argument("--checkpoint_period", type=positive_int, default=None)
+  p.add_argument("--eval_batch_size", type=positive_int, default=None,
                  help="default: evaluate.batch_size (gin) or 16")
-  p.add_argument("--max_eval_examples", type=int, default=None, help="per task")
+  p.add_argument("--max_eval_examples", type=positive_int, default=None,
+                 help="examples per task, >= 1 (default: evaluate.max_examples (gin), or all)")
   p.add_argument("--split", default=None, help="default: evaluate.split (gin) or validation")
   p.add_argument("--contamination_threshold", type=float, default=0.01,
                  help="warn when more than this fraction of a task's eval examples overlap")
-  p.add_argument("--contamination_max_train", type=int, default=20000,
+  p.add_argument("--contamination_max_train", type=positive_int, default=20000,
                  help="training inputs read per task for the 13-gram index")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--tfds_data_dir", default=None)
@@ -276,6 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   if args.emit_jobs:
     print("\n".join(emit_jobs(argv, clusters)))
     return 0
+  reports.check_writable_dir(args.output_dir, "--output_dir")
   if args.collect:
     out = collect_all(args.output_dir, clusters, prefix)
     print(open(os.path.join(args.output_dir, reports.COMPARISON_MD)).read())

@@ -76,6 +76,8 @@ def run(config, params, vocabulary, rows: list[dict[str, Any]], mode: str, *,
   """Predicts or scores `rows` in batches; returns the rows with `prediction` / `score` added."""
   from flanjax import evaluation
 
+  check_lengths(batch_size=batch_size, max_input_length=max_input_length,
+                max_decode_length=max_decode_length, max_target_length=max_target_length)
   if mode not in MODES:
     raise InferError(f"--mode {mode!r}: use one of {MODES}.")
   if vocabulary is None:
@@ -103,6 +105,22 @@ def run(config, params, vocabulary, rows: list[dict[str, Any]], mode: str, *,
   return out
 
 
+# flag -> its minimum: a length keeps at least one token before EOS.
+MINIMUMS = {"batch_size": 1, "max_input_length": 2, "max_target_length": 2,
+            "max_decode_length": 1, "max_examples": 1}
+
+
+def check_lengths(**values: int | None) -> None:
+  """InferError naming the flag of a batch size / length / count below its minimum."""
+  for name, value in values.items():
+    if value is None and name == "max_examples":
+      continue
+    minimum = MINIMUMS[name]
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+      why = " (one token plus EOS)" if minimum == 2 else ""
+      raise InferError(f"--{name}={value!r}: must be an integer >= {minimum}{why}.")
+
+
 def write_rows(path: str, rows: Sequence[dict[str, Any]]) -> None:
   text = "".join(json.dumps(r, ensure_ascii=False, default=reports._json_default) + "\n"
                  for r in rows)
@@ -113,19 +131,25 @@ def build_parser() -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(prog="flanjax infer", description=(
       "Predict (generate) or score (log-likelihood of targets) JSONL rows with a checkpoint."))
   p.add_argument("--checkpoint", required=True, help="flanjax checkpoint directory")
-  p.add_argument("--step", type=int, default=None)
+  from flanjax.cli import int_at_least
+  p.add_argument("--step", type=int_at_least(0), default=None,
+                 help="checkpoint step (default: latest)")
   p.add_argument("--mode", required=True, choices=MODES)
   src = p.add_mutually_exclusive_group(required=True)
   src.add_argument("--input", help="JSONL file with 'inputs' (and 'targets' to score) per row")
   src.add_argument("--task", help="a registered task or mixture: use its examples")
   p.add_argument("--split", default="validation", help="with --task")
-  p.add_argument("--max_examples", type=int, default=None, help="with --task, per task")
+  p.add_argument("--max_examples", type=int_at_least(1), default=None,
+                 help="with --task: examples per task, >= 1 (default: all of them)")
   p.add_argument("--output", required=True, help="JSONL file to write (one row per input)")
   p.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
-  p.add_argument("--batch_size", type=int, default=16)
-  p.add_argument("--max_input_length", type=int, default=512)
-  p.add_argument("--max_target_length", type=int, default=512)
-  p.add_argument("--max_decode_length", type=int, default=64)
+  p.add_argument("--batch_size", type=int_at_least(1), default=16)
+  p.add_argument("--max_input_length", type=int_at_least(2), default=512,
+                 help="input tokens kept, EOS included (longer inputs are truncated; default 512)")
+  p.add_argument("--max_target_length", type=int_at_least(2), default=512,
+                 help="with --mode score: target tokens kept, EOS included (default 512)")
+  p.add_argument("--max_decode_length", type=int_at_least(1), default=64,
+                 help="with --mode predict: tokens to generate (default 64)")
   p.add_argument("--decode_method", default="greedy", choices=("greedy", "beam"))
   p.add_argument("--mesh_shape", default="-1,1")
   p.add_argument("--tfds_data_dir", default=None)
@@ -147,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                      "or choose another file.")
   if os.path.isdir(args.output):
     raise InferError(f"--output {args.output} is a directory; give a .jsonl file path.")
+  # Before any data or model is loaded: the output's folder (made when missing) can be written.
+  reports.check_writable_dir(os.path.dirname(os.path.abspath(args.output)), "--output folder")
   mesh_shape = evaluation.parse_mesh_shape(args.mesh_shape)
   catalog.import_modules(args.module)
   if args.tfds_data_dir:

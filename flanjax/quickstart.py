@@ -8,6 +8,10 @@ held-in tasks and the held-out cluster zero-shot and writes the reports:
   OUTPUT_DIR/model/        checkpoints, flanjax_model.json, metrics.jsonl, TensorBoard events
   OUTPUT_DIR/eval/         metrics.json, metrics.md, clusters.png, cluster_<c>.png, predictions.jsonl
   OUTPUT_DIR/quickstart.json / quickstart.md   the per-task table with chance levels
+
+The command owns these paths: re-running it with the same --output_dir resumes training in
+model/ (nothing to train when it is already at --steps) and replaces the reports in eval/ and
+quickstart.{json,md}; other files there are kept.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ MODEL = dict(d_model=128, d_ff=256, num_heads=4, head_dim=32, num_encoder_layers
              num_decoder_layers=2, dtype="float32", dropout_rate=0.0)
 FEATURE_LENGTHS = {"inputs": 128, "targets": 32}
 HELDOUT_CLUSTER = "nli"
+DEFAULT_OUTPUT_DIR = "flanjax_quickstart"  # in the working directory
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,16 +38,18 @@ def build_parser() -> argparse.ArgumentParser:
       prog="flanjax quickstart",
       description="Train and evaluate a tiny T5 on the built-in offline instruction collection "
                   "(CPU, no download).")
-  p.add_argument("--output_dir", default=os.path.join(os.getcwd(), "flanjax_quickstart"),
-                 help="where checkpoints, metrics and reports go (default: ./flanjax_quickstart)")
-  p.add_argument("--steps", type=int, default=400, help="training steps (default 400)")
-  p.add_argument("--batch_size", type=int, default=32)
+  from flanjax.cli import positive_int
+  p.add_argument("--output_dir", default=os.path.abspath(DEFAULT_OUTPUT_DIR),
+                 help="where checkpoints, metrics and reports go (default: ./flanjax_quickstart); "
+                      "a re-run resumes model/ and replaces the reports in eval/")
+  p.add_argument("--steps", type=positive_int, default=400, help="training steps (default 400)")
+  p.add_argument("--batch_size", type=positive_int, default=32)
   p.add_argument("--learning_rate", type=float, default=3e-3)
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--heldout_cluster", default=HELDOUT_CLUSTER,
                  help="the cluster left out of training and evaluated zero-shot (default nli)")
-  p.add_argument("--eval_examples", type=int, default=100,
-                 help="validation examples per task (default 100)")
+  p.add_argument("--eval_examples", type=positive_int, default=100,
+                 help="validation examples per task, >= 1 (default 100)")
   p.add_argument("--no_progress", action="store_true", help="no progress bar (logs instead)")
   return p
 
@@ -59,6 +66,8 @@ def run(output_dir: str, *, steps: int = 400, batch_size: int = 32, learning_rat
 
   if steps < 1:
     raise FlanjaxError(f"--steps={steps}: train for at least 1 step.")
+  if eval_examples < 1:
+    raise FlanjaxError(f"--eval_examples={eval_examples}: evaluate at least 1 example per task.")
   clusters = offline_mixtures.CLUSTERS
   if heldout_cluster not in clusters:
     raise FlanjaxError(f"--heldout_cluster={heldout_cluster!r} is not a cluster of the offline "
@@ -66,6 +75,7 @@ def run(output_dir: str, *, steps: int = 400, batch_size: int = 32, learning_rat
   output_dir = checkpoints.local_dir(output_dir, "--output_dir")
   model_dir = os.path.join(output_dir, "model")
   eval_dir = os.path.join(output_dir, "eval")
+  reports.check_writable_dir(output_dir, "--output_dir")
   os.makedirs(output_dir, exist_ok=True)
   t0 = time.time()
 

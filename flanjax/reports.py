@@ -68,11 +68,12 @@ class ReportWriter:
     w.write_text("metrics.md", ...)
     w.write_json("metrics.json", ..., last=True)
   On an exception inside the block nothing is published and the staging folder is removed.
-  On success the old `last` files are removed first, then files of the previous report that
-  match a `stale` glob (e.g. "cluster_*.png") and are not rewritten, then the new files move in.
+  On success the old `last` files are removed first, then the `stale` files (names of files the
+  previous report wrote, e.g. read from its manifest) that this report does not rewrite, then
+  the new files move in. Nothing else in `output_dir` is touched.
   """
 
-  def __init__(self, output_dir: str, stale: Sequence[str] = ()):
+  def __init__(self, output_dir: str, stale: Iterable[str] = ()):
     self.output_dir = output_dir
     self.stale = tuple(stale)
     self._staging = None
@@ -134,8 +135,8 @@ class ReportWriter:
         for name in self._last:
           _remove(os.path.join(self.output_dir, name))
         fresh = set(names)
-        for name in os.listdir(self.output_dir):
-          if name not in fresh and any(fnmatch.fnmatchcase(name, g) for g in self.stale):
+        for name in self.stale:
+          if name not in fresh and os.path.basename(name) == name:
             _remove(os.path.join(self.output_dir, name))
         for name in names:
           os.replace(os.path.join(self._staging, name), os.path.join(self.output_dir, name))
@@ -243,26 +244,105 @@ def cluster_png_name(cluster: str) -> str:
   return f"cluster_{safe}.png"
 
 
+# The files `write_eval_reports` may write besides metrics.json: only these are ever replaced or
+# removed, and only when the previous metrics.json lists them (its "report_files").
+EVAL_REPORT_PATTERNS = (METRICS_MD, PREDICTIONS_JSONL, CLUSTERS_PNG, "cluster_*.png")
+
+
+def _is_eval_report_name(name: str) -> bool:
+  return (isinstance(name, str) and os.path.basename(name) == name
+          and any(fnmatch.fnmatchcase(name, p) for p in EVAL_REPORT_PATTERNS))
+
+
+def previous_eval_files(output_dir: str) -> list[str]:
+  """Files (besides metrics.json) that the evaluation whose metrics.json is in `output_dir` wrote.
+
+  Read from its "report_files" list; a metrics.json of an older flanjax without that list
+  names its files through its clusters. [] when there is no readable metrics.json.
+  """
+  try:
+    with open(os.path.join(output_dir, METRICS_JSON), encoding="utf-8") as f:
+      old = json.load(f)
+  except (OSError, ValueError):
+    return []
+  if not isinstance(old, dict):
+    return []
+  files = old.get("report_files")
+  if files is None:
+    clusters = old.get("clusters") if isinstance(old.get("clusters"), dict) else {}
+    files = [METRICS_MD, PREDICTIONS_JSONL] + (
+        [CLUSTERS_PNG] + [cluster_png_name(c) for c in clusters] if clusters else [])
+  if not isinstance(files, list):
+    return []
+  return sorted({n for n in files if _is_eval_report_name(n)})
+
+
+def existing_eval_reports(output_dir: str, clusters: Iterable[str] = ()) -> list[str]:
+  """Names of files in `output_dir` that writing an evaluation's reports there would replace.
+
+  metrics.json, metrics.md, predictions.jsonl, clusters.png, the files the previous evaluation
+  wrote (see `previous_eval_files`) and cluster_<c>.png of `clusters` (the new evaluation's).
+  """
+  if not os.path.isdir(output_dir):
+    return []
+  names = {METRICS_JSON, METRICS_MD, PREDICTIONS_JSONL, CLUSTERS_PNG}
+  names.update(previous_eval_files(output_dir))
+  names.update(cluster_png_name(c) for c in clusters)
+  return sorted(n for n in names if os.path.lexists(os.path.join(output_dir, n)))
+
+
+def check_writable_dir(path: str, what: str) -> str:
+  """Checks that folder `path` can be written (before long work); returns it absolute.
+
+  Creates and removes a probe file in `path`, or, when `path` does not exist yet, in its nearest
+  existing parent (where its folders would be made): nothing is left behind, and no folder is
+  created or removed. Raises FlanjaxError naming `what` (e.g. "--output_dir") otherwise.
+  """
+  from flanjax.errors import FlanjaxError
+  path = os.path.abspath(path)
+  folder = path
+  while not os.path.exists(folder) and os.path.dirname(folder) != folder:
+    folder = os.path.dirname(folder)
+  if not os.path.isdir(folder):
+    where = "" if folder == path else f": {folder}"
+    raise FlanjaxError(f"{what} {path}{where} is a file, not a folder; give a folder path.")
+  try:
+    fd, probe = tempfile.mkstemp(dir=folder, prefix=".flanjax-write-test-")
+    os.close(fd)
+    os.remove(probe)
+  except OSError as e:
+    where = "" if folder == path else f" in {folder}"
+    raise FlanjaxError(f"{what} {path} is not writable ({e.strerror or e}{where}); choose a "
+                       "folder you can write to.") from None
+  return path
+
+
 def write_eval_reports(output_dir: str, results: Mapping[str, Any],
                        predictions: Iterable[Mapping[str, Any]] | None = None) -> dict[str, str]:
   """Writes metrics.json, metrics.md, clusters.png, cluster_<c>.png and predictions.jsonl.
 
   `results` is what `task_results` returns plus run metadata (checkpoint, step, split, ...).
   Returns {file kind: path}. All files appear together, metrics.json last (see module doc).
+  metrics.json lists the other files in "report_files"; a rewrite replaces those of the previous
+  evaluation (removing the ones it does not write again) and leaves every other file alone.
   """
   results = dict(results)
   results.update(format_version=FORMAT_VERSION, scale="0-100", complete=True)
   out = {}
-  with ReportWriter(output_dir, stale=("cluster_*.png", CLUSTERS_PNG, PREDICTIONS_JSONL)) as w:
+  with ReportWriter(output_dir, stale=previous_eval_files(output_dir)) as w:
+    files = []
     if predictions is not None:
       out["predictions"] = w.write_jsonl(PREDICTIONS_JSONL, _check_rows(predictions))
+      files.append(PREDICTIONS_JSONL)
     out["markdown"] = w.write_text(METRICS_MD, markdown_table(results))
+    files.append(METRICS_MD)
     clusters = results.get("clusters", {})
     if clusters:
       names = sorted(clusters)
       _bar_chart(w.path(CLUSTERS_PNG), names, {"score": [clusters[c]["score"] for c in names]},
                  results.get("title") or "Score per cluster", "score (0-100)")
       out["clusters_png"] = w.add_file(CLUSTERS_PNG)
+      files.append(CLUSTERS_PNG)
       tasks = results.get("tasks", {})
       for c in names:
         ts = [t for t in clusters[c]["tasks"] if tasks.get(t, {}).get("primary")]
@@ -270,6 +350,8 @@ def write_eval_reports(output_dir: str, results: Mapping[str, Any],
         _bar_chart(w.path(png), ts, {"score": [tasks[t]["primary"][1] for t in ts]},
                    f"{c}: headline metric per task", "score (0-100)")
         out[f"cluster_png/{c}"] = w.add_file(png)
+        files.append(png)
+    results["report_files"] = sorted(files)
     out["metrics"] = w.write_json(METRICS_JSON, results, last=True)
   return out
 

@@ -81,3 +81,86 @@ def test_readme_register_task_snippet_runs(tmp_path, monkeypatch):
   rows = catalog.preview("my_reviews", n=2)
   assert len(rows) == 2 and "OPTIONS:" in rows[0][0] + rows[1][0]
   assert {r[0] for r in catalog.mixture_table("my_mix")} == {"my_reviews", "flan2021_sst2"}
+
+
+def test_module_is_found_in_the_working_directory(tmp_path, monkeypatch):
+  """`--module my_tasks` finds my_tasks.py in the folder the command runs from (as `python -m`
+  does), although the console script's sys.path[0] is its bin/ folder."""
+  (tmp_path / "h5_cwd_tasks.py").write_text("raise RuntimeError('imported h5_cwd_tasks')\n")
+  monkeypatch.chdir(tmp_path)
+  monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+  monkeypatch.delitem(sys.modules, "h5_cwd_tasks", raising=False)
+  with pytest.raises(RuntimeError, match="imported h5_cwd_tasks"):
+    cli.main(["mixture", "--module", "h5_cwd_tasks", "offline"])
+  assert sys.path[0] == str(tmp_path)
+
+
+@pytest.fixture
+def interrupted_train(monkeypatch):
+  from flanjax import compilation_cache, train
+
+  def interrupted(argv):
+    raise KeyboardInterrupt
+  monkeypatch.setattr(train, "main", interrupted)
+  monkeypatch.setattr(compilation_cache, "enable", lambda *a, **k: None)
+
+
+def test_interrupted_train_names_the_last_checkpoint(interrupted_train, tmp_path, capsys):
+  run = tmp_path / "run"
+  for step in (4, 8):
+    (run / str(step) / "params").mkdir(parents=True)
+  (run / "12.orbax-checkpoint-tmp-1").mkdir()  # an unfinished save is no resume point
+  assert cli.main(["train", "--model_dir", str(run), "--gin.train.num_steps=20"]) == 130
+  err = capsys.readouterr().err
+  assert err.strip() == (f"flanjax train: interrupted. The last saved checkpoint is step 8 in "
+                         f"{run}; re-run the same command to resume from it.")
+  assert cli.main(["train", f"--model_dir={tmp_path / 'new'}"]) == 130
+  assert (f"No checkpoint was saved in {tmp_path / 'new'} yet; re-running the same command "
+          "starts from the beginning.") in capsys.readouterr().err
+
+
+def test_interrupted_quickstart_names_its_model_dir(tmp_path, monkeypatch, capsys):
+  from flanjax import compilation_cache, quickstart
+
+  def interrupted(argv):
+    raise KeyboardInterrupt
+  monkeypatch.setattr(quickstart, "main", interrupted)
+  monkeypatch.setattr(compilation_cache, "enable", lambda *a, **k: None)
+  (tmp_path / "qs" / "model" / "2" / "params").mkdir(parents=True)
+  assert cli.main(["quickstart", "--output_dir", str(tmp_path / "qs")]) == 130
+  assert f"step 2 in {tmp_path / 'qs' / 'model'}; re-run" in capsys.readouterr().err
+
+
+def test_compiling_commands_load_tensorflow_quietly():
+  """Commands that load a checkpoint's vocabulary (seqio, so TensorFlow) import it with its C++
+  start-up banner silenced."""
+  assert set(cli._COMPILING_COMMANDS) <= set(cli._DATA_COMMANDS)
+
+
+def test_int_flags():
+  import argparse
+  assert cli.positive_int("3") == 3
+  with pytest.raises(argparse.ArgumentTypeError, match="must be an integer >= 1, got 0"):
+    cli.positive_int("0")
+  with pytest.raises(argparse.ArgumentTypeError, match="'x' is not an integer"):
+    cli.int_at_least(0)("x")
+  assert cli.int_at_least(0)("0") == 0
+
+
+def test_interrupted_train_reads_model_dir_from_gin(tmp_path, monkeypatch, capsys):
+  from flanjax import compilation_cache, gin_config, train
+  from flanjax.gin_config import gin
+  (tmp_path / "g" / "3" / "params").mkdir(parents=True)
+
+  def interrupted(argv):
+    gin_config.register()
+    gin.bind_parameter("train.model_dir", str(tmp_path / "g"))
+    raise KeyboardInterrupt
+  monkeypatch.setattr(train, "main", interrupted)
+  monkeypatch.setattr(compilation_cache, "enable", lambda *a, **k: None)
+  gin.clear_config()
+  try:
+    assert cli.main(["train", "--gin_file=x.gin"]) == 130
+  finally:
+    gin.clear_config()
+  assert f"step 3 in {tmp_path / 'g'}; re-run" in capsys.readouterr().err

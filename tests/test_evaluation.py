@@ -373,3 +373,101 @@ def test_beam_predictions_do_not_depend_on_eval_padding():
     want = np.asarray(decoding.predict(config, params, row, max_decode_length=6, method="beam",
                                        num_beams=3))
     np.testing.assert_array_equal(got[i:i + 1], want)
+
+
+def _no_load(*args, **kwargs):
+  raise AssertionError("the checkpoint was loaded before the output folder was checked")
+
+
+def test_eval_refuses_earlier_results_unless_overwrite(vocab, tiny_ckpt, tmp_path, monkeypatch):
+  """An earlier evaluation in --output_dir is kept unless --overwrite (refused before the model
+  loads); files flanjax did not write there are never touched."""
+  path, _, _ = tiny_ckpt
+  out = tmp_path / "eval"
+  argv = ["--checkpoint", path, "--task", TOY_TASK, "--output_dir", str(out), "--batch_size", "4",
+          "--max_decode_length", "2", "--max_examples", "2"]
+  assert evaluation.main(argv) == 0
+  (out / "cluster_myplot.png").write_bytes(b"my own chart")
+  first = (out / "metrics.json").read_text()
+  with monkeypatch.context() as m:
+    m.setattr(evaluation, "load_checkpoint", _no_load)
+    with pytest.raises(evaluation.EvalError, match=(
+        r"--output_dir .*eval already holds the results of an earlier evaluation \("
+        r"cluster_parity.png, clusters.png, metrics.json, metrics.md, predictions.jsonl\); "
+        r"pass --overwrite")):
+      evaluation.main(argv)
+  assert (out / "metrics.json").read_text() == first
+  assert evaluation.main(argv[:-1] + ["3", "--overwrite"]) == 0
+  assert reports.read_metrics(str(out))["tasks"][TOY_TASK]["num_examples"] == 3
+  assert (out / "cluster_myplot.png").read_bytes() == b"my own chart"
+  # A user's own chart that this evaluation would write counts as an earlier result too.
+  other = tmp_path / "other"
+  other.mkdir()
+  (other / "cluster_parity.png").write_bytes(b"mine")
+  with pytest.raises(evaluation.EvalError, match=r"\(cluster_parity.png\); pass --overwrite"):
+    evaluation.main(argv[:5] + [str(other)] + argv[6:])
+
+
+def test_eval_default_output_dir_is_not_overwritten(vocab, tiny_ckpt, tmp_path, monkeypatch):
+  import shutil
+  path, _, _ = tiny_ckpt
+  ckpt = tmp_path / "ckpt"
+  shutil.copytree(path, ckpt)
+  argv = ["--checkpoint", str(ckpt), "--task", TOY_TASK, "--max_decode_length", "2",
+          "--max_examples", "2", "--batch_size", "2"]
+  assert evaluation.main(argv) == 0
+  monkeypatch.setattr(evaluation, "load_checkpoint", _no_load)
+  with pytest.raises(evaluation.EvalError, match=r"the default --output_dir .*"
+                                                 r"eval_validation_step0 already holds"):
+    evaluation.main(argv)
+
+
+def test_eval_unwritable_output_dir_fails_before_loading(vocab, tiny_ckpt, tmp_path, monkeypatch):
+  path, _, _ = tiny_ckpt
+  monkeypatch.setattr(evaluation, "load_checkpoint", _no_load)
+
+  def read_only(*args, **kwargs):
+    raise OSError(30, "Read-only file system")
+  monkeypatch.setattr(reports.tempfile, "mkstemp", read_only)
+  with pytest.raises(Exception, match=r"--output_dir .*/ro/ev is not writable \(Read-only "
+                                     r"file system in .*/test_eval_unwritable\w*\); choose") as e:
+    evaluation.main(["--checkpoint", path, "--task", TOY_TASK, "--output_dir",
+                     str(tmp_path / "ro" / "ev")])
+  from flanjax.errors import FlanjaxError
+  assert isinstance(e.value, FlanjaxError)
+  assert not (tmp_path / "ro").exists()
+
+
+@pytest.mark.parametrize("flag,value", [("--batch_size", "0"), ("--max_examples", "-1"),
+                                        ("--max_examples", "0"), ("--max_decode_length", "0"),
+                                        ("--num_shots", "-1"), ("--batch_size", "two")])
+def test_eval_bad_sizes_name_the_flag(flag, value, capsys):
+  with pytest.raises(SystemExit):
+    evaluation.main(["--checkpoint", "/nonexistent", "--task", TOY_TASK, flag, value])
+  err = capsys.readouterr().err
+  assert f"argument {flag}: " in err and ("must be an integer >=" in err or "not an integer" in err)
+
+
+def test_eval_bad_sizes_from_gin_name_the_binding(vocab, tiny_ckpt):
+  from flanjax.gin_config import gin
+  path, _, _ = tiny_ckpt
+  gin.clear_config()
+  try:
+    with pytest.raises(evaluation.EvalError, match=r"^--batch_size=0 \(evaluate.batch_size\): "
+                                                   r"must be an integer >= 1\.$"):
+      evaluation.main(["--checkpoint", path, "--task", TOY_TASK, "--gin.evaluate.batch_size=0"])
+    gin.clear_config()
+    with pytest.raises(evaluation.EvalError, match=r"--max_examples=-1 .*leave it unset for all"):
+      evaluation.main(["--checkpoint", path, "--task", TOY_TASK,
+                       "--gin.evaluate.max_examples=-1"])
+  finally:
+    gin.clear_config()
+  with pytest.raises(evaluation.EvalError, match=r"batch_size=0 \(--batch_size\)"):
+    evaluation.ModelFns(tiny_config(), None, 0)
+
+
+def test_eval_checkpoint_that_is_a_file(vocab, tmp_path):
+  (tmp_path / "readme").write_text("not a checkpoint")
+  with pytest.raises(evaluation.EvalError, match=r"--checkpoint .*readme is a file, not a "
+                                                 r"directory"):
+    evaluation.main(["--checkpoint", str(tmp_path / "readme"), "--task", TOY_TASK])

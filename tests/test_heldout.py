@@ -119,11 +119,12 @@ def test_gin_bindings_reach_train_and_evaluate(mixtures, tmp_path, monkeypatch, 
   argv = ["--collection", "offline", "--cluster", "nli", "--output_dir", str(tmp_path / "o"),
           "--gin.train.num_steps=0", "--gin.evaluate.max_examples=3"]
   # train's own check rejects num_steps=0: proof that the gin binding reached train().
-  with pytest.raises(heldout.HeldoutError, match=r"^train: num_steps=0 must be an integer >= 1\.$"):
+  with pytest.raises(heldout.HeldoutError, match=r"^train: num_steps=0 must be an integer >= 1\b"):
     heldout.main(argv)
   assert calls["contamination"]["max_eval_examples"] == 3
   assert calls["contamination"]["split"] == "validation"
   assert calls["evaluate"][0]["output_dir"].endswith("before")
+  assert calls["evaluate"][0]["overwrite"] is True  # heldout owns <out>/<cluster>/before, after
   assert not {"split", "batch_size", "max_examples"} & set(calls["evaluate"][0])
   calls.clear()
   with pytest.raises(heldout.HeldoutError, match="num_steps=0"):
@@ -144,3 +145,30 @@ def test_unknown_module_is_one_line_error(mixtures):
   from flanjax.errors import FlanjaxError
   with pytest.raises(FlanjaxError, match="--module nope_mod_xyz: no module named 'nope_mod_xyz'"):
     heldout.main(["--cluster", "nli", "--output_dir", "/tmp/x", "--module", "nope_mod_xyz"])
+
+
+@pytest.mark.parametrize("flag", ["--max_eval_examples", "--eval_batch_size", "--num_steps"])
+def test_bad_counts_name_the_flag(flag, capsys):
+  with pytest.raises(SystemExit):
+    heldout.main(["--cluster", "nli", "--output_dir", "/tmp/x", flag, "0"])
+  assert f"argument {flag}: must be an integer >= 1, got 0" in capsys.readouterr().err
+
+
+def test_unwritable_output_dir_fails_before_any_stage(mixtures, tmp_path, monkeypatch):
+  from flanjax.errors import FlanjaxError
+
+  def read_only(*args, **kwargs):
+    raise OSError(30, "Read-only file system")
+  monkeypatch.setattr(reports.tempfile, "mkstemp", read_only)
+  monkeypatch.setattr(heldout, "run_cluster", lambda *a, **k: pytest.fail("ran a stage"))
+  with pytest.raises(FlanjaxError, match=r"--output_dir .*/held is not writable"):
+    heldout.main(["--collection", "offline", "--cluster", "nli",
+                  "--output_dir", str(tmp_path / "held")])
+
+
+def test_init_checkpoint_that_is_a_file(tmp_path):
+  from flanjax.errors import FlanjaxError
+  (tmp_path / "model.bin").write_bytes(b"x")
+  with pytest.raises(FlanjaxError, match=r"--init_checkpoint .*model.bin is a file, not a "
+                                         r"directory"):
+    heldout.starting_checkpoint(str(tmp_path), str(tmp_path / "model.bin"), "tiny", None)

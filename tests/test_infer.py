@@ -122,3 +122,71 @@ def test_infer_bad_mesh_shape_and_module_are_one_line_errors(tiny_ckpt, tmp_path
   with pytest.raises(FlanjaxError, match=r"--module no_such_mod_xyz: no module named"):
     infer.main(base + ["--module", "no_such_mod_xyz"])
   assert not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.parametrize("flag,value", [("--batch_size", "0"), ("--max_decode_length", "0"),
+                                        ("--max_input_length", "0"), ("--max_input_length", "1"),
+                                        ("--max_target_length", "1"), ("--max_examples", "-1")])
+def test_infer_bad_sizes_name_the_flag(flag, value, tmp_path, capsys):
+  with pytest.raises(SystemExit):
+    infer.main(["--checkpoint", "/nonexistent", "--mode", "predict", "--task", TOY_TASK,
+                "--output", str(tmp_path / "o.jsonl"), flag, value])
+  assert f"argument {flag}: must be an integer >=" in capsys.readouterr().err
+
+
+def test_infer_run_checks_sizes(tiny_ckpt):
+  _, config, params = tiny_ckpt
+  rows = [{"inputs": "x"}]
+  with pytest.raises(infer.InferError, match=r"^--batch_size=0: must be an integer >= 1\.$"):
+    infer.run(config, params, None, rows, "predict", batch_size=0)
+  with pytest.raises(infer.InferError, match=r"--max_input_length=1: .*>= 2 \(one token plus"):
+    infer.run(config, params, None, rows, "predict", max_input_length=1)
+
+
+def test_infer_unwritable_output_fails_before_loading(tiny_ckpt, tmp_path, monkeypatch):
+  from flanjax import evaluation, reports
+  from flanjax.errors import FlanjaxError
+  path, _, _ = tiny_ckpt
+  src = _write(tmp_path / "in.jsonl", [{"inputs": "x"}])
+
+  def no_load(*args, **kwargs):
+    raise AssertionError("the checkpoint was loaded before the output folder was checked")
+
+  def read_only(*args, **kwargs):
+    raise OSError(30, "Read-only file system")
+  monkeypatch.setattr(evaluation, "load_checkpoint", no_load)
+  monkeypatch.setattr(reports.tempfile, "mkstemp", read_only)
+  with pytest.raises(FlanjaxError, match=r"--output folder .*/ro is not writable \(Read-only"):
+    infer.main(["--checkpoint", path, "--mode", "predict", "--input", src,
+                "--output", str(tmp_path / "ro" / "o.jsonl")])
+
+
+def test_infer_checkpoint_that_is_a_file(tmp_path):
+  from flanjax.errors import FlanjaxError
+  src = _write(tmp_path / "in.jsonl", [{"inputs": "x"}])
+  with pytest.raises(FlanjaxError, match=r"--checkpoint .*in.jsonl is a file, not a directory"):
+    infer.main(["--checkpoint", src, "--mode", "predict", "--input", src,
+                "--output", str(tmp_path / "o.jsonl")])
+
+
+def test_infer_console_script_prints_no_tensorflow_banner(tiny_ckpt, tmp_path):
+  """TensorFlow's C++ start-up lines (oneDNN, CUDA stubs) stay off `flanjax infer`'s stderr."""
+  import os
+  import pathlib
+  import subprocess
+  import sys
+
+  from conftest import CACHE_ENV, NEUTRAL_CWD
+  path, _, _ = tiny_ckpt
+  src = _write(tmp_path / "in.jsonl", [{"inputs": "x"}])
+  exe = pathlib.Path(sys.executable).parent / "flanjax"
+  env = {k: v for k, v in os.environ.items()
+         if k not in ("TF_CPP_MIN_LOG_LEVEL", "FLANJAX_VERBOSE")}
+  env.update(CACHE_ENV, JAX_PLATFORMS="cpu")
+  proc = subprocess.run([str(exe), "infer", "--checkpoint", path, "--mode", "predict", "--input",
+                         src, "--output", str(tmp_path / "o.jsonl"), "--max_decode_length", "2"],
+                        cwd=NEUTRAL_CWD, env=env, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "Wrote 1 rows" in proc.stdout
+  for banner in ("oneDNN", "cudart_stub", "absl::InitializeLog"):
+    assert banner not in proc.stderr, proc.stderr

@@ -44,3 +44,44 @@ def test_quickstart_rejects_unknown_cluster(capsys):
   assert cli.main(["quickstart", "--heldout_cluster", "nlii", "--output_dir", "/tmp/x"]) == 2
   err = capsys.readouterr().err
   assert "nlii" in err and "nli" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("flag", ["--eval_examples", "--steps", "--batch_size"])
+def test_quickstart_bad_counts_name_the_flag(flag, capsys):
+  from flanjax import quickstart
+  with pytest.raises(SystemExit):
+    quickstart.main([flag, "0", "--output_dir", "/tmp/x"])
+  assert f"argument {flag}: must be an integer >= 1, got 0" in capsys.readouterr().err
+
+
+def test_quickstart_unwritable_output_dir_fails_before_training(tmp_path, monkeypatch):
+  from flanjax import offline, reports
+  from flanjax.errors import FlanjaxError
+
+  def read_only(*args, **kwargs):
+    raise OSError(30, "Read-only file system")
+
+  def no_prepare(*args, **kwargs):
+    raise AssertionError("data was prepared before the output folder was checked")
+  monkeypatch.setattr(reports.tempfile, "mkstemp", read_only)
+  monkeypatch.setattr(offline, "prepare", no_prepare)
+  with pytest.raises(FlanjaxError, match=r"--output_dir .*/qs is not writable"):
+    quickstart_run(str(tmp_path / "qs"))
+
+
+def quickstart_run(output_dir):
+  from flanjax import quickstart
+  return quickstart.run(output_dir, steps=1, eval_examples=1, progress=False)
+
+
+@pytest.mark.slow
+def test_quickstart_rerun_keeps_user_files_in_eval(tmp_path):
+  """A re-run into the same --output_dir resumes model/ and replaces eval/'s reports, keeping
+  files the user put there."""
+  _quickstart(tmp_path / "a", tmp_path)
+  (tmp_path / "a" / "eval" / "cluster_myplot.png").write_bytes(b"mine")
+  first = json.loads((tmp_path / "a" / "eval" / "metrics.json").read_text())
+  _quickstart(tmp_path / "a", tmp_path)
+  again = json.loads((tmp_path / "a" / "eval" / "metrics.json").read_text())
+  assert again["step"] == first["step"] == 4
+  assert (tmp_path / "a" / "eval" / "cluster_myplot.png").read_bytes() == b"mine"

@@ -143,3 +143,82 @@ def test_crash_while_publishing_never_leaves_old_complete_metrics(tmp_path, monk
 def test_format_score():
   assert reports.format_score(None) == "-" and reports.format_score(float("nan")) == "-"
   assert reports.format_score(3) == "3.00" and reports.format_score(1.234, signed=True) == "+1.23"
+
+
+def test_rewrite_keeps_files_flanjax_did_not_write(tmp_path):
+  """Only the files the previous evaluation listed in metrics.json are replaced or removed."""
+  reports.write_eval_reports(str(tmp_path), _results(), ROWS)
+  assert reports.read_metrics(str(tmp_path))["report_files"] == [
+      "cluster_nli.png", "cluster_translation.png", "clusters.png", "metrics.md",
+      "predictions.jsonl"]
+  (tmp_path / "cluster_myplot.png").write_bytes(b"my own chart")
+  (tmp_path / "notes.txt").write_text("mine")
+  only_nli = reports.task_results({"rte": TASK_METRICS["rte"]}, TASK_INFO)
+  reports.write_eval_reports(str(tmp_path), only_nli)
+  assert sorted(os.listdir(tmp_path)) == ["cluster_myplot.png", "cluster_nli.png", "clusters.png",
+                                          "metrics.json", "metrics.md", "notes.txt"]
+  assert (tmp_path / "cluster_myplot.png").read_bytes() == b"my own chart"
+  assert reports.read_metrics(str(tmp_path))["report_files"] == [
+      "cluster_nli.png", "clusters.png", "metrics.md"]
+
+
+def test_rewrite_over_a_metrics_json_without_report_files(tmp_path):
+  """An older flanjax's metrics.json names its charts through its clusters; others are kept."""
+  reports.write_eval_reports(str(tmp_path), _results(), ROWS)
+  old = json.load(open(tmp_path / "metrics.json"))
+  del old["report_files"]
+  (tmp_path / "metrics.json").write_text(json.dumps(old))
+  (tmp_path / "cluster_myplot.png").write_bytes(b"mine")
+  assert reports.previous_eval_files(str(tmp_path)) == [
+      "cluster_nli.png", "cluster_translation.png", "clusters.png", "metrics.md",
+      "predictions.jsonl"]
+  reports.write_eval_reports(str(tmp_path), reports.task_results({"rte": TASK_METRICS["rte"]},
+                                                                 TASK_INFO))
+  assert not (tmp_path / "cluster_translation.png").exists()
+  assert (tmp_path / "cluster_myplot.png").read_bytes() == b"mine"
+
+
+def test_a_hand_edited_manifest_never_removes_other_files(tmp_path):
+  reports.write_eval_reports(str(tmp_path), _results(), ROWS)
+  m = json.load(open(tmp_path / "metrics.json"))
+  m["report_files"] += ["notes.txt", "../x.png", "cluster_myplot.png/.."]
+  (tmp_path / "metrics.json").write_text(json.dumps(m))
+  (tmp_path / "notes.txt").write_text("mine")
+  reports.write_eval_reports(str(tmp_path), _results(), ROWS)
+  assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_existing_eval_reports(tmp_path):
+  assert reports.existing_eval_reports(str(tmp_path / "missing")) == []
+  (tmp_path / "cluster_nli.png").write_bytes(b"mine")
+  (tmp_path / "other.png").write_bytes(b"mine")
+  assert reports.existing_eval_reports(str(tmp_path)) == []
+  assert reports.existing_eval_reports(str(tmp_path), ["nli"]) == ["cluster_nli.png"]
+  reports.write_eval_reports(str(tmp_path / "ev"), _results(), ROWS)
+  assert reports.existing_eval_reports(str(tmp_path / "ev")) == [
+      "cluster_nli.png", "cluster_translation.png", "clusters.png", "metrics.json", "metrics.md",
+      "predictions.jsonl"]
+
+
+def test_check_writable_dir(tmp_path, monkeypatch):
+  from flanjax.errors import FlanjaxError
+  deep = tmp_path / "a" / "b"
+  assert reports.check_writable_dir(str(deep), "--output_dir") == str(deep)
+  assert os.listdir(tmp_path) == []  # no folder is made for the check, no probe is left
+  (tmp_path / "f").write_text("x")
+  with pytest.raises(FlanjaxError, match=r"--output_dir .*/f is a file, not a folder"):
+    reports.check_writable_dir(str(tmp_path / "f"), "--output_dir")
+  with pytest.raises(FlanjaxError, match=r"/f/sub: .*/f is a file, not a folder"):
+    reports.check_writable_dir(str(tmp_path / "f" / "sub"), "--output_dir")
+
+  def read_only(*args, **kwargs):
+    raise OSError(30, "Read-only file system")
+  monkeypatch.setattr(reports.tempfile, "mkstemp", read_only)
+  (tmp_path / "ro").mkdir()
+  with pytest.raises(FlanjaxError, match=r"^--output_dir .*/ro is not writable \(Read-only file "
+                                         r"system\); choose a folder you can write to\.$"):
+    reports.check_writable_dir(str(tmp_path / "ro"), "--output_dir")
+  with pytest.raises(FlanjaxError, match=r"^--output_dir .*/ro/new/sub is not writable "
+                                         r"\(Read-only file system in .*/ro\); choose"):
+    reports.check_writable_dir(str(tmp_path / "ro" / "new" / "sub"), "--output_dir")
+  assert os.listdir(tmp_path / "ro") == []
