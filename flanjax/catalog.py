@@ -29,6 +29,20 @@ def add_module_flag(parser: argparse.ArgumentParser) -> None:
                            "or mixtures (repeatable)")
 
 
+def add_tfds_data_dir_flag(parser: argparse.ArgumentParser) -> None:
+  """Adds `--tfds_data_dir DIR`, where prepared TFDS datasets are read (see `set_tfds_data_dir`)."""
+  parser.add_argument("--tfds_data_dir", default=None, metavar="DIR",
+                      help="where the TFDS datasets are prepared (default: $TFDS_DATA_DIR, else "
+                           "~/tensorflow_datasets)")
+
+
+def set_tfds_data_dir(path: str | None) -> None:
+  """Points seqio's TFDS sources at `path` (no-op for None)."""
+  if path:
+    import seqio
+    seqio.set_tfds_data_dir_override(path)
+
+
 def _names():
   import seqio
 
@@ -80,7 +94,9 @@ def main_mixture(argv=None) -> int:
                               description="Print a mixture's tasks and sampling rates.")
   p.add_argument("name")
   add_module_flag(p)
+  add_tfds_data_dir_flag(p)
   args = p.parse_args(argv)
+  set_tfds_data_dir(args.tfds_data_dir)
   import_modules(args.module)
   tasks, mixtures = _names()
   if args.name not in tasks and args.name not in mixtures:
@@ -131,7 +147,9 @@ def main_preview(argv=None) -> int:
   p.add_argument("--mode", default="instruction", choices=["instruction", "no_template",
                                                            "dataset_name"])
   add_module_flag(p)
+  add_tfds_data_dir_flag(p)
   args = p.parse_args(argv)
+  set_tfds_data_dir(args.tfds_data_dir)
   import_modules(args.module)
   tasks, _ = _names()
   if args.task not in tasks:

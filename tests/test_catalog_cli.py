@@ -72,3 +72,16 @@ def test_gin_file_can_import_the_users_module(user_module, tmp_path):
   finally:
     gin.clear_config()
   assert "catcli_reviews" in seqio.TaskRegistry.names()
+
+
+def test_preview_reads_tfds_from_tfds_data_dir(tmp_path):
+  """`--tfds_data_dir` (which the not-prepared message suggests) is a flag of preview and mixture
+  too, and the dataset is looked for there."""
+  import seqio
+  from seqio import utils as seqio_utils
+  old = seqio_utils._TFDS_DATA_DIR_OVERRIDE  # noqa: SLF001
+  try:
+    with pytest.raises(FlanjaxError, match=f"not prepared in data_dir '{tmp_path}'"):
+      catalog.main_preview(["flan2021_rte", "-n", "1", "--tfds_data_dir", str(tmp_path)])
+  finally:
+    seqio.set_tfds_data_dir_override(old)
