@@ -14,14 +14,21 @@ Layout of a checkpoint directory (a `--model_dir`, or the output of `flanjax con
 Orbax writes each step into a temporary folder and renames it when complete, and its
 `CheckpointManager` lists only finalised steps, so a half-written checkpoint never looks valid;
 `TrainCheckpointManager.latest_step()` additionally checks that every required item is present.
+Orbax takes every folder named by a number for a checkpoint step (and deletes old ones), and
+every folder whose name holds ".orbax-checkpoint-tmp" for an unfinished save (deleted at start):
+`check_no_foreign_entries` refuses a directory holding such entries that flanjax did not write.
 No TensorFlow here.
 """
 from __future__ import annotations
 
+import glob
 import json
+import logging
 import os
 import re
 import shutil
+import sys
+import tempfile
 from typing import Any
 
 import jax
@@ -34,7 +41,18 @@ from flanjax.files import atomic_write
 
 MODEL_INFO_FILE = "flanjax_model.json"
 FORMAT_VERSION = 1
-_STEP_RE = re.compile(r"^\d+$")
+TRAIN_ITEMS = ("params", "opt_state", "meta")
+# The step names of Orbax's CheckpointManager (orbax-checkpoint 0.12.8, `standard_name_format()`
+# without a prefix: `re.search` of this pattern on a directory's name). As in Orbax, `\d` also
+# takes non-ASCII digits and `$` a trailing newline.
+_STEP_RE = re.compile(r"^(0|[1-9]\d*)$")
+# Orbax's unfinished saves: a (non-symlink) directory whose name holds this (`<step>` + it, and
+# `<item>` + it inside); `cleanup_tmp_directories` deletes every such directory at start.
+_TMP_SUFFIX = ".orbax-checkpoint-tmp"
+_TMP_STEP_RE = re.compile(r"^(0|[1-9]\d*)\.orbax-checkpoint-tmp(-\d+)?$")
+# What Orbax writes into a step folder besides the items.
+_ORBAX_STEP_FILES = ("_CHECKPOINT_METADATA", "commit_success.txt", "descriptor")
+_PROCESS_RE = re.compile(r"^process_\d+_of_\d+(\.tmp)?$")
 
 
 class CheckpointError(FlanjaxError):
@@ -59,6 +77,37 @@ def local_dir(path, what: str) -> str:
         f"BUCKET /gcs/BUCKET`; launch/tpu_vm.sh does it with GCS_BUCKET=BUCKET) and pass the "
         "mounted path, e.g. /gcs/BUCKET/run.")
   return os.path.abspath(path)
+
+
+def check_writable_dir(path: str, what: str = "model_dir") -> str:
+  """Makes sure `path` is a folder that files can be created in (creating it if missing) before
+  any work: a clear CheckpointError naming `what` for a file, or a read-only or full location.
+  Folders it created are removed again when the check fails. Safe on several processes at once
+  (each writes and removes its own probe file)."""
+  path = os.path.abspath(path)
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise CheckpointError(f"{what} {path} is a file, not a folder; give a folder path.")
+  missing, folder = [], path
+  while not os.path.lexists(folder) and os.path.dirname(folder) != folder:
+    missing.append(folder)
+    folder = os.path.dirname(folder)
+  if not os.path.isdir(folder):
+    raise CheckpointError(f"{what} {path}: {folder} is a file, not a folder; give a folder "
+                          "path.")
+  try:
+    os.makedirs(path, exist_ok=True)
+    fd, probe = tempfile.mkstemp(dir=path, prefix=".flanjax-write-test-")
+    os.close(fd)
+    os.remove(probe)
+  except OSError as e:
+    for created in missing:  # deepest first
+      try:
+        os.rmdir(created)
+      except OSError:
+        pass
+    raise CheckpointError(f"{what} {path} is not writable ({e.strerror or e}); choose a folder "
+                          "you can write to (and with free space).") from None
+  return path
 
 
 def vocabulary_info(vocabulary) -> dict[str, Any] | None:
@@ -100,18 +149,30 @@ def make_vocabulary(info: dict[str, Any] | None):
   return seqio.SentencePieceVocabulary(info["path"], extra_ids=info.get("extra_ids", 0))
 
 
+def model_info(config: T5Config, vocabulary=None, **extra) -> dict[str, Any]:
+  """The content of flanjax_model.json for `config` and `vocabulary`."""
+  return {"model_config": config.to_dict(), "vocabulary": vocabulary_info(vocabulary),
+          "format_version": FORMAT_VERSION, **extra}
+
+
 def write_model_info(ckpt_dir: str, config: T5Config, vocabulary=None, **extra):
-  """Writes flanjax_model.json (atomically, process 0 only)."""
+  """Writes flanjax_model.json (atomically, process 0 only; left as it is when unchanged)."""
   if jax.process_index() != 0:
     return
   os.makedirs(ckpt_dir, exist_ok=True)
-  info = {"model_config": config.to_dict(), "vocabulary": vocabulary_info(vocabulary),
-          "format_version": FORMAT_VERSION, **extra}
-  atomic_write(os.path.join(ckpt_dir, MODEL_INFO_FILE), json.dumps(info, indent=2) + "\n")
+  info = model_info(config, vocabulary, **extra)
+  path = os.path.join(ckpt_dir, MODEL_INFO_FILE)
+  try:
+    with open(path) as f:
+      if json.load(f) == info:
+        return
+  except (OSError, ValueError):
+    pass
+  atomic_write(path, json.dumps(info, indent=2) + "\n")
 
 
 def read_model_info(ckpt_dir: str) -> dict[str, Any]:
-  """Reads flanjax_model.json of a checkpoint directory."""
+  """Reads (and checks) flanjax_model.json of a checkpoint directory."""
   ckpt_dir = local_dir(ckpt_dir, "checkpoint")
   path = os.path.join(ckpt_dir, MODEL_INFO_FILE)
   if not os.path.isdir(ckpt_dir):
@@ -120,13 +181,51 @@ def read_model_info(ckpt_dir: str) -> dict[str, Any]:
     raise CheckpointError(
         f"{ckpt_dir} is not a flanjax checkpoint: {MODEL_INFO_FILE} is missing. Convert a "
         "Hugging Face or T5X checkpoint first: `flanjax convert --from-hf DIR --to CKPT_DIR`.")
-  with open(path) as f:
-    info = json.load(f)
+  fix = (f"restore it from a copy, or rewrite it as {{\"model_config\": {{...T5Config fields}}, "
+         f"\"vocabulary\": ..., \"format_version\": {FORMAT_VERSION}}} (the model the checkpoints "
+         "were trained with).")
+  try:
+    with open(path, encoding="utf-8") as f:
+      info = json.load(f)
+  except (OSError, ValueError) as e:  # ValueError: invalid JSON or UTF-8
+    raise CheckpointError(f"{path} cannot be read as JSON ({_short(e)}); {fix}") from None
+  if not isinstance(info, dict):
+    raise CheckpointError(f"{path} holds a JSON {type(info).__name__}, not an object; {fix}")
   version = info.get("format_version")
   if version != FORMAT_VERSION:
     raise CheckpointError(f"{path}: format_version {version} is not supported "
                           f"(this flanjax reads {FORMAT_VERSION}).")
+  if not isinstance(info.get("model_config"), dict):
+    raise CheckpointError(f"{path} has no \"model_config\" object; {fix}")
+  try:
+    T5Config.from_dict(info["model_config"])
+  except (ValueError, TypeError) as e:
+    raise CheckpointError(f"{path}: its model_config is not a valid T5Config "
+                          f"({_short(e)}); {fix}") from None
+  vocab = info.get("vocabulary")
+  if vocab is not None and (not isinstance(vocab, dict)
+                            or vocab.get("type") not in ("sentencepiece", "byte")
+                            or (vocab["type"] == "sentencepiece"
+                                and not isinstance(vocab.get("path"), str))):
+    raise CheckpointError(f"{path}: \"vocabulary\" {vocab!r} is not null, {{\"type\": \"byte\"}} "
+                          "or {\"type\": \"sentencepiece\", \"path\": ...}; " + fix)
   return info
+
+
+_TS_ANNOTATION = re.compile(r"\s*\[(tensorstore_spec|source locations)=.*$")
+
+
+def _short(err: BaseException, limit: int = 240) -> str:
+  """An exception's type and the first line of its message, at most `limit` characters (the
+  start and the end of a longer one: tensorstore's say what failed last)."""
+  text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+  text = _TS_ANNOTATION.sub("", text)  # tensorstore's spec / source location appendix
+  if not isinstance(err, FlanjaxError) or not text:
+    text = f"{type(err).__name__}: {text}" if text else type(err).__name__
+  if len(text) <= limit:
+    return text
+  tail = limit // 2
+  return text[:limit - tail - 5] + " ... " + text[-tail:]
 
 
 def finalized_steps(ckpt_dir: str, required_items=("params",)) -> list[int]:
@@ -143,6 +242,181 @@ def finalized_steps(ckpt_dir: str, required_items=("params",)) -> list[int]:
     if all(os.path.isdir(os.path.join(folder, item)) for item in required_items):
       steps.append(int(name))
   return sorted(steps)
+
+
+def _is_step_folder(path: str, unfinished: bool = False) -> bool:
+  """Whether `path` is a step folder as flanjax writes it through Orbax: a directory (not a
+  symlink) holding only items and Orbax's files, at least one of them unless it is an
+  `unfinished` save (a `<step>.orbax-checkpoint-tmp` folder, possibly still empty)."""
+  if os.path.islink(path) or not os.path.isdir(path):
+    return False
+  names = os.listdir(path)
+  known = set(TRAIN_ITEMS) | set(_ORBAX_STEP_FILES)
+  # A save in progress may also hold `<item>.orbax-checkpoint-tmp*` and Orbax's own temporary
+  # files next to the known names.
+  prefixes = tuple(known) if unfinished else tuple(item + _TMP_SUFFIX for item in TRAIN_ITEMS)
+  if not all(n in known or n.startswith(prefixes) for n in names):
+    return False
+  return unfinished or any(n in known for n in names)
+
+
+def _describe(path: str) -> str:
+  """'NAME/ (holds a, b)', 'NAME/ (empty)', 'NAME (a file)', 'NAME (a symbolic link)'."""
+  name = os.path.basename(path)
+  name = name if name.isprintable() else repr(name)  # e.g. a trailing newline
+  if os.path.islink(path):
+    return f"{name} (a symbolic link)"
+  if not os.path.isdir(path):
+    return f"{name} (a file)"
+  try:
+    names = sorted(os.listdir(path))
+  except OSError as e:
+    return f"{name}/ (unreadable: {e.strerror or e})"
+  if not names:
+    return f"{name}/ (empty)"
+  shown = ", ".join(names[:3]) + (f", ... ({len(names)} entries)" if len(names) > 3 else "")
+  return f"{name}/ (holds {shown})"
+
+
+def foreign_entries(ckpt_dir: str) -> list[str]:
+  """Entries of `ckpt_dir` that Orbax's CheckpointManager would take for checkpoint steps or
+  unfinished saves (and may delete) but that are not flanjax step folders, described.
+
+  Orbax (0.12.8) takes any directory named by a number (`0`, `7`, `2023`; no leading zero) for
+  a step and deletes the oldest beyond keep_checkpoints, and deletes every directory whose name
+  holds ".orbax-checkpoint-tmp" when it starts. `data_state/` holds flanjax's data iterator
+  states (`data_state/<step>/process_<i>_of_<n>/`), pruned with the steps.
+  """
+  ckpt_dir = os.fspath(ckpt_dir)
+  if not os.path.isdir(ckpt_dir):
+    return []
+  found = []
+  for name in sorted(os.listdir(ckpt_dir)):
+    path = os.path.join(ckpt_dir, name)
+    if _STEP_RE.match(name):
+      if not _is_step_folder(path):
+        found.append(_describe(path))
+    elif _TMP_SUFFIX in name and os.path.isdir(path) and not os.path.islink(path):
+      if not (_TMP_STEP_RE.match(name) and _is_step_folder(path, unfinished=True)):
+        found.append(_describe(path))
+  root = os.path.join(ckpt_dir, "data_state")
+  if os.path.lexists(root) and not os.path.isdir(root):
+    found.append(_describe(root) + " where flanjax keeps the data iterator states")
+  elif os.path.isdir(root):
+    for name in sorted(os.listdir(root)):
+      path = os.path.join(root, name)
+      if _STEP_RE.match(name) and not (
+          os.path.isdir(path) and not os.path.islink(path)
+          and all(_PROCESS_RE.match(n) for n in os.listdir(path))):
+        found.append("data_state/" + _describe(path))
+  return found
+
+
+def check_no_foreign_entries(ckpt_dir: str, what: str = "model_dir") -> None:
+  """Refuses (CheckpointError) a directory holding entries that Orbax would take for checkpoint
+  steps or unfinished saves, and delete, but that flanjax did not write (`foreign_entries`)."""
+  found = foreign_entries(ckpt_dir)
+  if found:
+    shown = ", ".join(found[:8]) + (f", ... ({len(found)} in all)" if len(found) > 8 else "")
+    raise CheckpointError(
+        f"{what} {ckpt_dir} holds entries that are not flanjax checkpoint steps: {shown}. "
+        "Orbax, which saves flanjax's checkpoints, takes every folder named by a number for a "
+        "checkpoint step (and deletes old ones) and deletes folders named *.orbax-checkpoint-tmp*"
+        f": move them out of {ckpt_dir}, or use another --model_dir (e.g. a new subfolder).")
+
+
+def incomplete_steps(ckpt_dir: str) -> dict[int, list[str]]:
+  """{step: missing items} of the step folders that lack some of params / opt_state / meta (a
+  params-only step is a pretrained checkpoint, not counted), e.g. after an interrupted copy or a
+  deleted folder: they are never resumed from."""
+  out = {}
+  if not os.path.isdir(ckpt_dir):
+    return out
+  for name in os.listdir(ckpt_dir):
+    path = os.path.join(ckpt_dir, name)
+    if not _STEP_RE.match(name) or name != str(int(name)) or not _is_step_folder(path):
+      continue
+    present = [item for item in TRAIN_ITEMS if os.path.isdir(os.path.join(path, item))]
+    if len(present) < len(TRAIN_ITEMS) and present != ["params"]:  # params only: pretrained
+      out[int(name)] = [item for item in TRAIN_ITEMS if item not in present]
+  return dict(sorted(out.items()))
+
+
+def set_aside_incomplete_steps(ckpt_dir: str) -> list[tuple[int, list[str], str]]:
+  """Renames the incomplete training steps after the latest complete one to `<step>.incomplete`
+  (process 0; nothing is deleted): a resume retrains those steps, and their folders would
+  otherwise stop the new checkpoints of the same steps from being saved. Returns
+  [(step, missing items, new path)]."""
+  complete = finalized_steps(ckpt_dir, TRAIN_ITEMS)
+  later = {s: m for s, m in incomplete_steps(ckpt_dir).items()
+           if not complete or s > complete[-1]}
+  _sync("flanjax_incomplete_steps_listed")  # every process lists before process 0 renames
+  moved = []
+  for step, missing in later.items():
+    src = os.path.join(ckpt_dir, str(step))
+    dst, n = src + ".incomplete", 1
+    while os.path.lexists(dst):
+      n += 1
+      dst = f"{src}.incomplete{n}"
+    if jax.process_index() == 0:
+      os.rename(src, dst)
+    moved.append((step, missing, dst))
+  _sync("flanjax_incomplete_steps_moved")
+  return moved
+
+
+def _sync(name: str) -> None:
+  """A barrier of all processes (nothing on one process)."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    multihost_utils.sync_global_devices(name)
+
+
+def unreadable_step_error(ckpt_dir: str, step: int, err: BaseException, resume: bool = True,
+                          item: str | None = None) -> CheckpointError:
+  """'checkpoint step N in DIR is unreadable (cause); move it aside (...) to resume from step M'
+  (`resume`: a training resume; else a load, e.g. for inference; `item`: the item that failed,
+  when known)."""
+  items = TRAIN_ITEMS if resume else ("params",)
+  earlier = [s for s in finalized_steps(ckpt_dir, items) if s < step]
+  path = os.path.join(ckpt_dir, str(step))
+  aside = f"move it aside (e.g. mv {path} {path}.bad)"
+  if resume and earlier:
+    todo = (f"{aside} to resume from step {earlier[-1]}"
+            + (f" (the finalized earlier steps: {earlier})" if len(earlier) > 1 else ""))
+  elif resume:
+    todo = (f"no earlier checkpoint is finalized: {aside} to start over, or use a new "
+            "--model_dir")
+  elif earlier:
+    todo = f"load an earlier step (finalized: {earlier}), or {aside}"
+  else:
+    todo = f"no earlier step is finalized; {aside} and convert or train the checkpoint again"
+  cause = f"{item}/: {_short(err)}" if item else _short(err)
+  return CheckpointError(f"checkpoint step {step} in {ckpt_dir} is unreadable ({cause}); "
+                         f"{todo}.")
+
+
+def _quiet_orphaned_reads() -> None:
+  """When a restore fails (a damaged step), the reads of the step's other arrays still in
+  flight complete on tensorstore's threads and try to wake Orbax's event loop, closed by then:
+  each reported a "RuntimeError: Event loop is closed" traceback through sys.unraisablehook,
+  dozens of them around the one-line error. Those (and only those) are dropped. Installed once,
+  before a restore."""
+  hook = sys.unraisablehook
+  if getattr(hook, "_flanjax_quiet", False):
+    return
+
+  def quiet(unraisable):
+    exc = unraisable.exc_value
+    if isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed":
+      return
+    hook(unraisable)
+  quiet._flanjax_quiet = True
+  sys.unraisablehook = quiet
+
+
+# What restoring a damaged step raises (tensorstore and JSON errors are ValueErrors).
+_READ_ERRORS = (OSError, ValueError, LookupError, TypeError, AttributeError)
 
 
 def _abstract_tree(shapes, shardings):
@@ -200,7 +474,18 @@ def load_pretrained(ckpt_dir: str, step: int | None = None, shardings=None):
 
 
 def restore_params(ckpt_dir: str, step: int, shardings=None):
-  """Restores the `params` item of one step (onto `shardings`, or as numpy arrays)."""
+  """Restores the `params` item of one step (onto `shardings`, or as numpy arrays); a damaged
+  step raises `unreadable_step_error`."""
+  _quiet_orphaned_reads()
+  try:
+    return _restore_params(ckpt_dir, step, shardings)
+  except FlanjaxError:
+    raise
+  except _READ_ERRORS as e:
+    raise unreadable_step_error(ckpt_dir, step, e, resume=False) from e
+
+
+def _restore_params(ckpt_dir: str, step: int, shardings=None):
   with ocp.CheckpointManager(
       ckpt_dir, item_handlers={"params": ocp.PyTreeCheckpointHandler(),
                                # Registered so that training checkpoints' other items are
@@ -250,10 +535,16 @@ def _check_tree_matches(saved, target, ckpt_dir):
                           f"missing in checkpoint {diff[0]}, unexpected in checkpoint {diff[1]}.")
 
 
+def _shape(x) -> tuple:
+  """The shape of an array, a ShapeDtypeStruct or Orbax's ArrayMetadata."""
+  shape = getattr(x, "shape", None)
+  return tuple(np.shape(x) if shape is None else shape)
+
+
 def param_mismatches(params, expected_shapes) -> str | None:
   """A one-line summary of parameters whose names or shapes differ, or None if all match."""
-  got = {k: tuple(np.shape(v)) for k, v in _flat_names(params).items()}
-  want = {k: tuple(v.shape) for k, v in _flat_names(expected_shapes).items()}
+  got = {k: _shape(v) for k, v in _flat_names(params).items()}
+  want = {k: _shape(v) for k, v in _flat_names(expected_shapes).items()}
   problems = [f"{k}: missing (expected {want[k]})" for k in sorted(set(want) - set(got))]
   problems += [f"{k}: unexpected" for k in sorted(set(got) - set(want))]
   problems += [f"{k}: {got[k]} != expected {want[k]}" for k in sorted(set(got) & set(want))
@@ -277,30 +568,66 @@ def _process_folder() -> str:
   return f"process_{jax.process_index()}_of_{jax.process_count()}"
 
 
+def _is_io_error(err: BaseException) -> bool:
+  """An OSError, or a TensorFlow I/O error (tf.data's iterator state: NotFoundError,
+  ResourceExhaustedError for a full disk, PermissionDeniedError, ...), without importing TF."""
+  return isinstance(err, OSError) or type(err).__module__.startswith("tensorflow")
+
+
+class _OrbaxSaveErrorFilter(logging.Filter):
+  """Drops Orbax's error logs of a failed background save (each thread logs the error with its
+  traceback: hundreds of lines for a full disk): `TrainCheckpointManager` raises that failure
+  as one CheckpointError naming the step and the cause."""
+
+  PATTERNS = ("_SignalingThread.run() raised an exception", "in background save thread",
+              "Save Finalize thread")
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    if record.levelno < logging.ERROR:
+      return True
+    message = str(record.msg)
+    return not any(p in message for p in self.PATTERNS)
+
+
+def _quiet_orbax_save_errors() -> None:
+  logger = logging.getLogger("absl")
+  if not any(isinstance(f, _OrbaxSaveErrorFilter) for f in logger.filters):
+    logger.addFilter(_OrbaxSaveErrorFilter())
+
+
 class TrainCheckpointManager:
   """The trainer's Orbax CheckpointManager: items params / opt_state / meta.
 
   Saves every `save_period` steps (asynchronously unless async_save=False), keeps the last
   `keep` checkpoints and, with keep_best > 0, also the best `keep_best` by `best_metric` (from
-  the metrics passed to `save`). Only finalised steps holding all items are ever restored.
+  the metrics passed to `save`). Only finalised steps holding all items are ever restored; a
+  step that cannot be read, or saved, is a CheckpointError naming it.
   """
 
-  ITEMS = ("params", "opt_state", "meta")
+  ITEMS = TRAIN_ITEMS
 
   def __init__(self, model_dir: str, *, save_period: int = 1000, keep: int | None = 3,
                keep_best: int = 0, best_metric: str | None = None, best_mode: str = "max",
                async_save: bool = True):
     from orbax.checkpoint import checkpoint_managers as cm
-    if save_period <= 0:
-      raise CheckpointError(f"checkpoint_period={save_period} must be > 0.")
-    if keep is not None and keep < 1:
-      raise CheckpointError(f"keep_checkpoints={keep} must be >= 1 (or None to keep all).")
+    if not _is_int(save_period) or save_period <= 0:
+      raise CheckpointError(f"checkpoint_period={save_period!r} must be an integer > 0.")
+    if keep is not None and (not _is_int(keep) or keep < 1):
+      raise CheckpointError(f"keep_checkpoints={keep!r} must be an integer >= 1 (or None to keep "
+                            "all).")
+    if not _is_int(keep_best) or keep_best < 0:
+      raise CheckpointError(f"keep_best={keep_best!r} must be an integer >= 0.")
     if keep_best and not best_metric:
       raise CheckpointError("keep_best > 0 needs best_metric (an evaluation metric name).")
     if best_mode not in ("max", "min"):
       raise CheckpointError(f"best_mode={best_mode!r}: use 'max' or 'min'.")
     self.model_dir = local_dir(model_dir, "model_dir")
+    # Before Orbax lists (and may delete) "steps" or cleans up "temporary" folders.
+    check_no_foreign_entries(self.model_dir)
     self.save_period = save_period
+    self._in_flight: int | None = None  # the step of an async save not known to be finished
+    self._failed = False  # a save failed (reported): close() does not report it again
+    _quiet_orbax_save_errors()
     policies = [cm.LatestN(n=keep)]
     if keep_best:
       policies.append(cm.BestN(get_metric_fn=lambda m: m[best_metric], reverse=best_mode == "min",
@@ -326,23 +653,93 @@ class TrainCheckpointManager:
     steps = [s for s in finalized_steps(self.model_dir, self.ITEMS) if s in orbax_steps]
     return steps[-1] if steps else None
 
+  def _save_failed(self, step: int, err: BaseException) -> CheckpointError:
+    """Cleans up the unfinished save of `step` and says what happened (earlier steps intact)."""
+    self._failed = True
+    self._in_flight = None
+    self._remove_data_state(step)
+    if jax.process_index() == 0:  # Orbax's temporary folder of the step (it never finalised)
+      for tmp in glob.glob(os.path.join(glob.escape(self.model_dir), f"{step}{_TMP_SUFFIX}*")):
+        shutil.rmtree(tmp, ignore_errors=True)
+    good = [s for s in finalized_steps(self.model_dir, self.ITEMS) if s != step]
+    latest = f"the latest is step {good[-1]}" if good else "there is none yet"
+    full = "no space left" in str(err).lower() or "resource_exhausted" in str(err).lower()
+    return CheckpointError(
+        f"could not save checkpoint step {step} in {self.model_dir} ({_short(err)}); the "
+        f"earlier checkpoints are intact ({latest}). "
+        + ("Free disk space" if full else "Fix the cause")
+        + " and rerun the same command to resume.")
+
+  def _wait_in_flight(self) -> None:
+    """Waits for the pending async save; its failure is reported as that step's."""
+    try:
+      self._mngr.wait_until_finished()
+    except FlanjaxError:
+      raise
+    except Exception as e:  # noqa: BLE001 (any failure of the background save)
+      if self._in_flight is None:
+        raise
+      raise self._save_failed(self._in_flight, e) from e
+    self._in_flight = None
+
   def save(self, step: int, state, meta: dict, metrics: dict | None = None, force: bool = False):
     """Starts saving `state` (a TrainState) + `meta` at `step` (returns before the write ends
-    when async)."""
+    when async). A failed save (e.g. a full disk) raises a CheckpointError naming its step."""
     del force  # the trainer only calls save when it wants a checkpoint
+    if self._in_flight is not None:
+      self._wait_in_flight()  # Orbax would; here its failure names the step it belongs to
     if step in self._mngr.all_steps():
       return False
     args = ocp.args.Composite(
         params=ocp.args.PyTreeSave(state.params),
         opt_state=ocp.args.PyTreeSave(state.opt_state),
         meta=ocp.args.JsonSave(meta))
-    saved = self._mngr.save(step, args=args, metrics=metrics, force=True)
+    try:
+      saved = self._mngr.save(step, args=args, metrics=metrics, force=True)
+    except FlanjaxError:
+      raise
+    except Exception as e:  # noqa: BLE001 (any failure of the save: the step is not finalised)
+      raise self._save_failed(step, e) from e
+    self._in_flight = step
     self._prune_data_states(keep=step)
     return saved
 
+  def _unreadable(self, step: int, err: BaseException) -> CheckpointError:
+    return unreadable_step_error(self.model_dir, step, err)
+
+  def read_meta(self, step: int) -> dict:
+    """The `meta` item of `step` (cheap: nothing else is read)."""
+    _quiet_orphaned_reads()
+    try:
+      restored = self._mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+      return _checked_meta(restored["meta"])
+    except FlanjaxError:
+      raise
+    except _READ_ERRORS as e:
+      raise unreadable_step_error(self.model_dir, step, e, item="meta") from e
+
   def restore(self, step: int, abstract_state, shardings):
     """Restores (state, meta) at `step` onto `shardings` (any mesh)."""
-    saved_opt = self._mngr.item_metadata(step)["opt_state"]
+    _quiet_orphaned_reads()
+    try:
+      return self._restore(step, abstract_state, shardings)
+    except FlanjaxError:
+      raise
+    except _READ_ERRORS as e:
+      raise self._unreadable(step, e) from e
+
+  def _restore(self, step: int, abstract_state, shardings):
+    metadata = self._mngr.item_metadata(step)
+    saved_params = getattr(metadata["params"], "tree", metadata["params"])
+    if saved_params is not None:
+      shown = param_mismatches(saved_params, abstract_state.params)
+      if shown:
+        raise CheckpointError(
+            f"{self.model_dir} step {step} holds the parameters of another model than this "
+            f"run's: {shown}. Resume with the model settings that wrote it (which its "
+            f"{MODEL_INFO_FILE} should hold), or use a new --model_dir. The checkpoint is left "
+            "as it is.")
+    saved_opt = metadata["opt_state"]
     saved_opt = getattr(saved_opt, "tree", saved_opt)
     diff = None if saved_opt is None else _names_diff(saved_opt, abstract_state.opt_state, 3)
     if diff:
@@ -364,7 +761,7 @@ class TrainCheckpointManager:
             item=target_opt,
             restore_args=ocp.checkpoint_utils.construct_restore_args(target_opt)),
         meta=ocp.args.JsonRestore()))
-    meta = restored["meta"]
+    meta = _checked_meta(restored["meta"])
     step_arr = jax.device_put(np.asarray(meta["step"], np.int32), shardings.step)
     state = abstract_state.replace(step=step_arr, params=restored["params"],
                                    opt_state=restored["opt_state"])
@@ -377,24 +774,45 @@ class TrainCheckpointManager:
     """Writes this process's data iterator state for `step`: `save_fn(prefix)` writes the state
     files, `info` (JSON) what is needed to rebuild the iterator. The folder appears complete or
     not at all. Written before the step's Orbax save, so every finalised step has its state;
-    `save` and `close` delete the states of steps Orbax no longer keeps."""
+    `save` and `close` delete the states of steps Orbax no longer keeps. A failed write (e.g. a
+    full disk) leaves nothing behind and raises a CheckpointError naming the step."""
     final = self._data_state_dir(step)
     tmp = final + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    save_fn(os.path.join(tmp, "state"))
-    atomic_write(os.path.join(tmp, "info.json"), json.dumps(info))
+    try:
+      shutil.rmtree(tmp, ignore_errors=True)
+      os.makedirs(tmp)
+      save_fn(os.path.join(tmp, "state"))
+      atomic_write(os.path.join(tmp, "info.json"), json.dumps(info))
+      shutil.rmtree(final, ignore_errors=True)
+      os.replace(tmp, final)
+    except Exception as e:  # noqa: BLE001 (only I/O errors are reported as a failed save)
+      if not _is_io_error(e):
+        raise
+      raise self._save_failed(step, e) from e
+
+  def _remove_data_state(self, step: int) -> None:
+    """Removes this process's data state of `step` (finished or not) and the empty step folder."""
+    final = self._data_state_dir(step)
+    shutil.rmtree(final + ".tmp", ignore_errors=True)
     shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    try:
+      os.rmdir(os.path.dirname(final))
+    except OSError:
+      pass
 
   def read_data_state(self, step: int) -> dict | None:
-    """This process's saved data state for `step`: `info` plus "prefix", or None if absent."""
+    """This process's saved data state for `step`: `info` plus "prefix", or None if absent (or
+    unreadable: the trainer then repositions the data stream by skipping batches)."""
     folder = self._data_state_dir(step)
     info_path = os.path.join(folder, "info.json")
     if not os.path.exists(info_path):
       return None
-    with open(info_path) as f:
-      return {**json.load(f), "prefix": os.path.join(folder, "state")}
+    try:
+      with open(info_path) as f:
+        info = json.load(f)
+    except (OSError, ValueError):
+      return None
+    return {**info, "prefix": os.path.join(folder, "state")} if isinstance(info, dict) else None
 
   def _prune_data_states(self, keep: int | None = None) -> None:
     root = os.path.join(self.model_dir, "data_state")
@@ -411,9 +829,38 @@ class TrainCheckpointManager:
           pass
 
   def wait(self):
-    self._mngr.wait_until_finished()
+    """Waits for the pending save (a failure raises a CheckpointError naming its step)."""
+    self._wait_in_flight()
 
   def close(self):
-    self._mngr.wait_until_finished()
-    self._prune_data_states()
-    self._mngr.close()
+    """Waits for the pending save, prunes the data states and closes Orbax's manager. After a
+    reported save failure it only cleans up (the error was raised already)."""
+    try:
+      if self._failed:
+        try:
+          self._mngr.wait_until_finished()
+        except Exception:  # noqa: BLE001 (reported already)
+          pass
+      else:
+        self._wait_in_flight()
+      self._prune_data_states()
+    finally:
+      try:
+        self._mngr.close()
+      except Exception:  # noqa: BLE001
+        if not self._failed:
+          raise
+
+
+def _is_int(value) -> bool:
+  return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _checked_meta(meta) -> dict:
+  """A restored `meta` item, checked for what resuming needs."""
+  if not isinstance(meta, dict):
+    raise ValueError(f"meta is a {type(meta).__name__}, not a JSON object")
+  for key in ("step", "batches_consumed"):
+    if not _is_int(meta.get(key)) or meta[key] < 0:
+      raise ValueError(f"meta[{key!r}] is {meta.get(key)!r}, not an integer >= 0")
+  return meta

@@ -13,6 +13,7 @@ uninterrupted run's per-step losses exactly (on CPU).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -473,26 +474,16 @@ def train(
     logged step (loss, tokens/s, MFU, ms/step, ETA).
   stop_after_steps: stop (with a checkpoint) after this many steps of this invocation (tests).
   """
+  arguments = dict(locals())  # exactly the parameters (checked below)
   t_start = time.time()
   if not model_dir:
     raise FlanjaxError("train: --model_dir is required (checkpoints, metrics and the resume "
                        "point live there).")
   model_dir = ckpt_lib.local_dir(model_dir, "model_dir")
-  task_feature_lengths = dict(task_feature_lengths)
+  task_feature_lengths = _check_train_args(arguments)
   if not synthetic_data and not mixture:
     raise FlanjaxError("train: set `mixture` (a registered seqio mixture or task) or "
                        "`synthetic_data=True`.")
-  if set(task_feature_lengths) != {"inputs", "targets"}:
-    raise FlanjaxError(f"task_feature_lengths={task_feature_lengths}: give exactly 'inputs' "
-                       "and 'targets'.")
-  for name, value in (("num_microbatches", num_microbatches), ("num_steps", num_steps),
-                      ("batch_size", batch_size), ("log_period", log_period),
-                      ("checkpoint_period", checkpoint_period)):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-      raise FlanjaxError(f"train: {name}={value!r} must be an integer >= 1.")
-  if loss_stats_impl not in losses.STATS_IMPLS:
-    raise FlanjaxError(f"train: loss_stats_impl={loss_stats_impl!r}: use one of "
-                       f"{losses.STATS_IMPLS}.")
   _set_tfds_data_dir(tfds_data_dir, synthetic_data)
 
   # 1. Mesh and partitioning rules.
@@ -501,14 +492,21 @@ def train(
                                                    activation_partitioning_dims)
   partitioning.check_batch_size(batch_size, mesh, num_microbatches)
 
+  # Before anything is written (the flags are checked first, so a bad one creates no folder):
+  # a writable folder, without entries that Orbax would delete.
+  ckpt_lib.check_no_foreign_entries(model_dir)
+  ckpt_lib.check_writable_dir(model_dir, "model_dir")
+
   # A converted/pretrained checkpoint (params only) is never a resume point, and Orbax's
   # LatestN would delete it: refuse to train into it.
   all_steps = ckpt_lib.finalized_steps(model_dir)
   train_steps = ckpt_lib.finalized_steps(model_dir, ckpt_lib.TrainCheckpointManager.ITEMS)
-  if all_steps and set(all_steps) != set(train_steps):
+  incomplete = ckpt_lib.incomplete_steps(model_dir)
+  pretrained = sorted(set(all_steps) - set(train_steps) - set(incomplete))
+  if pretrained:
     raise FlanjaxError(
         f"model_dir {model_dir} holds a pretrained/converted checkpoint (no optimizer state at "
-        f"step(s) {sorted(set(all_steps) - set(train_steps))}); pass it as "
+        f"step(s) {pretrained}); pass it as "
         f"--gin.train.init_checkpoint=\"'{model_dir}'\" and use a new --model_dir.")
 
   # 2. Model config: explicit, else the model_dir's (resume), else the init checkpoint's.
@@ -524,21 +522,27 @@ def train(
     model_config = T5Config.from_dict(src["model_config"])
   if model_overrides:
     # e.g. {"dropout_rate": 0.05, "dtype": "bfloat16", "scan_layers": True} on a loaded config.
-    model_config = T5Config.from_dict({**model_config.to_dict(), **dict(model_overrides)})
-  if saved_info is not None:
-    saved_cfg = T5Config.from_dict(saved_info["model_config"])
-    shape_fields = ("vocab_size", "d_model", "d_ff", "num_heads", "head_dim",
-                    "num_encoder_layers", "num_decoder_layers", "feed_forward_proj",
-                    "tie_word_embeddings", "scan_layers")
-    diff = [f for f in shape_fields if getattr(saved_cfg, f) != getattr(model_config, f)]
-    if diff and ckpt_lib.finalized_steps(model_dir):
-      raise FlanjaxError(f"model_dir {model_dir} holds checkpoints of a different model "
-                         f"(fields {diff} differ); use a new --model_dir.")
+    try:
+      model_config = T5Config.from_dict({**model_config.to_dict(), **dict(model_overrides)})
+    except (ValueError, TypeError) as e:
+      raise FlanjaxError(f"train: model_overrides={dict(model_overrides)!r}: "
+                         f"{str(e).splitlines()[0]}") from None
+  resuming = saved_info is not None and bool(train_steps)
+  if resuming:  # before anything is restored or written
+    _check_same_model(T5Config.from_dict(saved_info["model_config"]), model_config, model_dir)
   vocabulary = (init_info or {}).get("vocabulary") if init_info else None
   if mixture and not synthetic_data:
     mixture_vocab = _mixture_vocabulary(mixture, model_config)
     vocabulary = vocabulary or mixture_vocab
-  ckpt_lib.write_model_info(model_dir, model_config, vocabulary)
+  if resuming:
+    saved_vocab = saved_info.get("vocabulary")
+    if saved_vocab and vocabulary and saved_vocab != vocabulary:
+      raise FlanjaxError(
+          f"model_dir {model_dir} holds checkpoints trained with the vocabulary {saved_vocab} "
+          f"({ckpt_lib.MODEL_INFO_FILE}) but this run's is {vocabulary}; resume with the data "
+          "that wrote them, or use a new --model_dir (e.g. with --gin.train.init_checkpoint="
+          f"\"'{model_dir}'\").")
+    vocabulary = saved_vocab or vocabulary
 
   # 3. Optimizer and the sharded state (eval_shape -> shardings -> jit(init)).
   from flanjax import model as model_lib
@@ -564,6 +568,14 @@ def train(
   data_settings = {"mixture": mixture or "synthetic",
                    "task_feature_lengths": dict(task_feature_lengths), "pack": bool(pack),
                    "batch_size": batch_size, "seed": seed}
+  # Incomplete steps after the resume point would be retrained but block their new checkpoints.
+  resume_from = train_steps[-1] if train_steps else None
+  for step, missing, moved_to in ckpt_lib.set_aside_incomplete_steps(model_dir):
+    _message(f"warning: checkpoint step {step} in {model_dir} is incomplete (no "
+             f"{', '.join(m + '/' for m in missing)}) and is skipped: "
+             + (f"resuming from step {resume_from}" if resume_from is not None
+                else "no complete checkpoint, starting from the beginning")
+             + f"; the incomplete step was moved to {moved_to}.")
   manager = ckpt_lib.TrainCheckpointManager(
       model_dir, save_period=checkpoint_period, keep=keep_checkpoints, keep_best=keep_best,
       best_metric=best_metric, best_mode=best_mode, async_save=async_checkpointing)
@@ -572,9 +584,10 @@ def train(
     latest = manager.latest_step()
     with jax.set_mesh(mesh):
       if latest is not None:
+        # Every check before the (long) restore; flanjax_model.json is written only after it.
+        _check_resume_settings(manager.read_meta(latest), model_dir, latest, data_settings)
         state, meta = manager.restore(latest, abstract_state, state_shardings)
         start_batch = int(meta["batches_consumed"])
-        _check_resume_settings(meta, model_dir, latest, data_settings)
         log.info("resumed from %s step %d", model_dir, latest)
       elif init_checkpoint:
         params = _load_init_params(init_checkpoint, model_config, p_shard)
@@ -584,10 +597,13 @@ def train(
       else:
         state = jax.jit(init_state, out_shardings=state_shardings)(jax.random.PRNGKey(seed))
         start_batch = 0
+    ckpt_lib.write_model_info(model_dir, model_config, vocabulary)
     first_step = int(jax.device_get(state.step))
     if first_step >= num_steps:
       _message(f"model_dir {model_dir} is already at step {first_step} >= num_steps="
                f"{num_steps}; nothing to do.")
+      if jax.process_index() == 0:  # rows of steps after it (e.g. of a set-aside step) are stale
+        summaries._drop_rows_after(os.path.join(model_dir, "metrics.jsonl"), first_step)
       return {}
 
     # 5. Data, positioned at the checkpoint's data position.
@@ -724,6 +740,183 @@ def train(
     manager.close()
 
 
+# T5Config fields that may change when a run resumes (speed, memory and precision knobs,
+# dropout); every other field determines the parameters' shapes or the function computed.
+RESUMABLE_CONFIG_CHANGES = ("dropout_rate", "dtype", "float32_attention_logits", "remat_policy",
+                            "attention_impl", "norm_impl")
+
+
+def _check_same_model(saved: T5Config, now: T5Config, model_dir: str):
+  """Refuses to resume checkpoints of `saved` with a model config that differs in a field that
+  determines the parameters or the function (before anything is restored or written)."""
+  diff = [f.name for f in dataclasses.fields(T5Config)
+          if f.name not in RESUMABLE_CONFIG_CHANGES
+          and getattr(saved, f.name) != getattr(now, f.name)]
+  if diff:
+    detail = ", ".join(f"{f}={getattr(now, f)!r} (checkpoint: {getattr(saved, f)!r})"
+                       for f in diff)
+    raise FlanjaxError(
+        f"model_dir {model_dir} holds checkpoints of a different model (fields {diff} differ: "
+        f"{detail}); resume with the model settings saved in its {ckpt_lib.MODEL_INFO_FILE} "
+        "(drop those T5Config bindings / model_overrides), or use a new --model_dir. Nothing "
+        "was changed.")
+
+
+def _want_int(value, minimum=None, maximum=None, none=False) -> bool:
+  if value is None:
+    return none
+  return (ckpt_lib._is_int(value) and (minimum is None or value >= minimum)
+          and (maximum is None or value <= maximum))
+
+
+def _want_number(value, minimum=None, maximum=None, none=False, above=None) -> bool:
+  if value is None:
+    return none
+  if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
+    return False
+  # Written as "not below" so that NaN passes (tests force a NaN loss through z_loss).
+  return (not (minimum is not None and value < minimum)
+          and not (maximum is not None and value >= maximum)
+          and not (above is not None and value <= above))
+
+
+def _want_str(value, none=True) -> bool:
+  return (value is None and none) or isinstance(value, str)
+
+
+def _unquote_hint(binding: str, value, ok: Callable[[Any], bool] | None) -> str:
+  """'; write it without quotes: --gin.B=V' when `value` is a quoted literal that `ok` takes."""
+  if isinstance(value, str) and ok is not None:
+    import ast
+    try:
+      literal = ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+      return ""
+    if not isinstance(literal, str) and ok(literal):
+      return f"; write it without quotes: --gin.{binding}={literal!r}"
+  return ""
+
+
+def _bad_value(binding: str, value, want: str, ok=None) -> FlanjaxError:
+  head, _, name = binding.rpartition(".")
+  return FlanjaxError(f"{head}: {name}={value!r} must be {want} (gin binding {binding})"
+                      f"{_unquote_hint(binding, value, ok)}.")
+
+
+# The checks of train()'s arguments: name -> (predicate, what it must be).
+_ARG_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    **{name: (lambda v: _want_int(v, 1), "an integer >= 1")
+       for name in ("num_microbatches", "num_steps", "batch_size", "log_period",
+                    "checkpoint_period")},
+    "keep_checkpoints": (lambda v: _want_int(v, 1, none=True),
+                         "an integer >= 1 (or None to keep every checkpoint)"),
+    "keep_best": (lambda v: _want_int(v, 0), "an integer >= 0"),
+    "eval_period": (lambda v: _want_int(v, 0), "an integer >= 0 (0: no periodic evaluation)"),
+    "eval_max_examples": (lambda v: _want_int(v, 1, none=True),
+                          "an integer >= 1 (or None for every example)"),
+    "seed": (lambda v: _want_int(v, 0, 2**63 - 1), "an integer >= 0"),
+    "stop_after_steps": (lambda v: _want_int(v, 1, none=True), "an integer >= 1 or None"),
+    "parameter_partitioning_dims": (lambda v: v in (1, 2) and _want_int(v), "1 or 2"),
+    "activation_partitioning_dims": (lambda v: v in (1, 2) and _want_int(v), "1 or 2"),
+    "z_loss": (lambda v: _want_number(v, 0.0), "a number >= 0"),
+    "label_smoothing": (lambda v: _want_number(v, 0.0, 1.0), "a number in [0, 1)"),
+    "peak_flops": (lambda v: _want_number(v, none=True, above=0),
+                   "a number > 0 (FLOP/s per device) or None"),
+    "loss_normalizer": (lambda v: v in losses.NORMALIZERS or _want_number(v, above=0),
+                        f"one of {losses.NORMALIZERS} or a number > 0 (a fixed factor)"),
+    **{name: (lambda v: isinstance(v, (bool, np.bool_)), "True or False")
+       for name in ("synthetic_data", "pack", "async_checkpointing", "progress",
+                    "norm_metrics_every_step")},
+    **{name: (_want_str, "a string or None")
+       for name in ("mixture", "eval_mixture", "best_metric", "tfds_data_dir")},
+    "eval_split": (lambda v: _want_str(v, none=False), "a string (e.g. 'validation')"),
+    "init_checkpoint": (lambda v: v is None or isinstance(v, (str, os.PathLike)),
+                        "a checkpoint directory (a string) or None"),
+    "trainable": (lambda v: v is None or isinstance(v, str) or callable(v) or (
+        isinstance(v, Sequence) and all(isinstance(x, str) for x in v)),
+                  "a regex, a list of regexes or None"),
+    "model_config": (lambda v: v is None or isinstance(v, T5Config),
+                     "a T5Config (train.model_config = @T5Config()) or None"),
+    "model_overrides": (lambda v: v is None or isinstance(v, Mapping),
+                        "a dict of T5Config fields, e.g. {'dropout_rate': 0.1}, or None"),
+    "optimizer": (lambda v: isinstance(v, OptimizerConfig),
+                  "an OptimizerConfig (train.optimizer = @OptimizerConfig())"),
+}
+
+
+def _check_train_args(args: Mapping[str, Any]) -> dict[str, int]:
+  """Checks the types and ranges of train()'s arguments before anything else runs (a gin
+  binding of the wrong type would otherwise fail deep inside); returns task_feature_lengths as
+  a dict."""
+  for name, (ok, want) in _ARG_CHECKS.items():
+    if name in args and not ok(args[name]):
+      raise _bad_value(f"train.{name}", args[name], want, ok)
+  check_dataclass_values(args["optimizer"], "OptimizerConfig")
+  lengths = _feature_lengths(args["task_feature_lengths"])
+  if lengths is None:
+    raise _bad_value("train.task_feature_lengths", args["task_feature_lengths"],
+                     "a dict {'inputs': N, 'targets': M} of integers >= 1",
+                     lambda v: _feature_lengths(v) is not None)
+  if set(lengths) != {"inputs", "targets"}:
+    raise FlanjaxError(f"task_feature_lengths={lengths}: give exactly 'inputs' and 'targets'.")
+  if not _good_mesh_shape(args["mesh_shape"]):
+    raise _bad_value("train.mesh_shape", args["mesh_shape"],
+                     "a list of integers (data, model), one of them may be -1, e.g. [-1, 1]",
+                     _good_mesh_shape)
+  if args["loss_stats_impl"] not in losses.STATS_IMPLS:
+    raise FlanjaxError(f"train: loss_stats_impl={args['loss_stats_impl']!r}: use one of "
+                       f"{losses.STATS_IMPLS}.")
+  return {k: int(v) for k, v in lengths.items()}
+
+
+def _feature_lengths(value) -> dict | None:
+  """`value` as a dict of integers >= 1 (any keys), or None."""
+  if isinstance(value, (str, bytes)):
+    return None
+  try:
+    lengths = dict(value)
+  except (TypeError, ValueError):
+    return None
+  return lengths if all(_want_int(v, 1) for v in lengths.values()) else None
+
+
+def _good_mesh_shape(value) -> bool:
+  return (isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+          and all(_want_int(s) and (s == -1 or s >= 1) for s in value))
+
+
+_TYPE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "int": (_want_int, "an integer"),
+    "float": (_want_number, "a number"),
+    "bool": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
+    "str": (lambda v: isinstance(v, str), "a string"),
+}
+
+
+def _field_check(annotation: str) -> tuple[Callable[[Any], bool], str] | None:
+  """A check of a dataclass field's (string) annotation made of int/float/bool/str/None."""
+  parts = [p.strip() for p in str(annotation).split("|")]
+  none = "None" in parts
+  checks = [_TYPE_CHECKS.get(p) for p in parts if p != "None"]
+  if not checks or any(c is None for c in checks):
+    return None
+  wants = " or ".join(w for _, w in checks) + (" or None" if none else "")
+  return (lambda v: (v is None and none) or any(ok(v) for ok, _ in checks)), wants
+
+
+def check_dataclass_values(obj, name: str, values: Mapping[str, Any] | None = None):
+  """Checks the types of a config dataclass' fields (`obj`'s, or the `values` given for them,
+  e.g. gin bindings) against their annotations: FlanjaxError naming `name.field`."""
+  cls = obj if isinstance(obj, type) else type(obj)
+  for f in dataclasses.fields(cls):
+    if values is not None and f.name not in values:
+      continue
+    value = values[f.name] if values is not None else getattr(obj, f.name)
+    check = _field_check(f.type)
+    if check is not None and not check[0](value):
+      raise _bad_value(f"{name}.{f.name}", value, check[1], check[0])
+
+
 def _out_of_memory_message(err, step, batch_size, num_microbatches, model_dir, manager) -> str:
   """What to change when a train step does not fit in the accelerator's memory."""
   good = manager.latest_step()
@@ -820,6 +1013,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
   logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
   gin_config.parse_gin(args.gin_file, args.gin_bindings, args.gin_search_paths)
+  _check_optimizer_bindings(gin)
   kwargs = {}
   if args.model_dir:
     kwargs["model_dir"] = args.model_dir
@@ -832,6 +1026,21 @@ def main(argv: Sequence[str] | None = None) -> int:
   if args.model_dir and jax.process_index() == 0:
     gin_config.write_operative_config(args.model_dir)
   return 0
+
+
+def _check_optimizer_bindings(gin) -> None:
+  """Type-checks the gin bindings of OptimizerConfig's fields before gin builds it: its own
+  checks compare the values, and a quoted number ("'1e-3'") failed there with a TypeError.
+  References and macros are left to train()'s check of the built OptimizerConfig."""
+  values = {}
+  for f in dataclasses.fields(OptimizerConfig):
+    try:
+      value = gin.query_parameter(f"OptimizerConfig.{f.name}")
+    except ValueError:  # not bound
+      continue
+    if not type(value).__module__.startswith("gin"):
+      values[f.name] = value
+  check_dataclass_values(OptimizerConfig, "OptimizerConfig", values)
 
 
 if __name__ == "__main__":

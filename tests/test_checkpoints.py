@@ -112,3 +112,161 @@ def test_url_paths_are_refused_before_anything_is_written(tmp_path, monkeypatch)
     checkpoints.load_pretrained("s3://b/ckpt")
   assert os.listdir(tmp_path) == []
   assert checkpoints.local_dir("rel/run", "x") == str(tmp_path / "rel" / "run")
+
+
+def _orbax_steps(path):
+  """The steps Orbax's CheckpointManager finds in `path` (its own name parsing)."""
+  import orbax.checkpoint as ocp
+  return sorted(m.step for m in ocp.path.step.standard_name_format().find_all(path))
+
+
+def test_entries_orbax_would_take_for_steps_are_refused_and_kept(tmp_path):
+  """Orbax takes any numbered folder for a step (and deletes old ones) and deletes every
+  *.orbax-checkpoint-tmp* folder at start: the manager refuses those flanjax did not write."""
+  ours = tmp_path / "ours"
+  mngr = checkpoints.TrainCheckpointManager(ours, save_period=2, keep=3, async_save=False)
+  mngr.save(2, _state(2.0), {"step": 2, "batches_consumed": 2})
+  mngr.close()
+  os.makedirs(ours / "4.orbax-checkpoint-tmp" / "params.orbax-checkpoint-tmp")  # a killed save
+  for name in ("007", "2.bad", "3.incomplete", "eval", "tensorboard"):  # not steps for Orbax
+    os.makedirs(ours / name / "x")
+  os.makedirs(ours / "data_state" / "2" / "process_0_of_1")
+  assert checkpoints.foreign_entries(ours) == []
+  assert _orbax_steps(ours) == [2]
+
+  user = tmp_path / "user"
+  os.makedirs(user / "2023")
+  (user / "2023" / "report.csv").write_text("x")
+  os.makedirs(user / "2024")
+  os.makedirs(user / "0" / "params")
+  (user / "0" / "notes.txt").write_text("x")
+  (user / "7").write_text("a file")
+  os.symlink(ours / "2", user / "5")
+  os.makedirs(user / "backup.orbax-checkpoint-tmp")
+  os.makedirs(user / "data_state" / "9" / "mine")
+  os.makedirs(user / "12\n")  # Orbax's pattern ends in `$`, which takes a trailing newline
+  # Orbax's own parser takes the numbered folders (the symlinked one too) for steps.
+  assert _orbax_steps(user) == [0, 5, 12, 2023, 2024]
+  found = checkpoints.foreign_entries(user)
+  assert found == ["0/ (holds notes.txt, params)", "'12\\n'/ (empty)", "2023/ (holds report.csv)",
+                   "2024/ (empty)", "5 (a symbolic link)", "7 (a file)",
+                   "backup.orbax-checkpoint-tmp/ (empty)", "data_state/9/ (holds mine)"]
+  before = sorted(str(p.relative_to(user)) for p in user.rglob("*"))
+  with pytest.raises(checkpoints.CheckpointError,
+                     match=r"model_dir .*user holds entries that are not flanjax checkpoint steps:"
+                           r" 0/ \(holds notes.txt, params\), '12\\n'/ \(empty\), 2023/ \(holds "
+                           r"report.csv\), .*"
+                           r"move them out of .*user, or use another --model_dir"):
+    checkpoints.TrainCheckpointManager(user, keep=1)
+  assert sorted(str(p.relative_to(user)) for p in user.rglob("*")) == before
+
+
+def test_step_names_follow_orbax(tmp_path):
+  for name in ("0", "12", "2023", "007", "1a", "-1", "12.bad", "٣"):
+    os.makedirs(tmp_path / name / "params")
+  assert checkpoints.finalized_steps(tmp_path) == _orbax_steps(tmp_path) == [0, 12, 2023]
+
+
+@pytest.mark.parametrize("content,match", [
+    ("{bad", r"cannot be read as JSON \(JSONDecodeError: Expecting property name"),
+    ("[]", "holds a JSON list, not an object"),
+    ('{"format_version": 1}', 'has no "model_config" object'),
+    ('{"format_version": 1, "model_config": {"d_modle": 8}}',
+     r"its model_config is not a valid T5Config \(.*d_modle"),
+    ('{"format_version": 1, "model_config": {"d_model": "64"}}',
+     "its model_config is not a valid T5Config"),
+    ('{"format_version": 1, "model_config": {}, "vocabulary": "spm.model"}',
+     '"vocabulary" .* is not null'),
+])
+def test_a_damaged_model_info_file_is_a_clear_error(tmp_path, content, match):
+  checkpoints.save_pretrained(tmp_path, PARAMS, CONFIG, None, step=1)
+  (tmp_path / "flanjax_model.json").write_text(content)
+  for load in (checkpoints.read_model_info, checkpoints.load_pretrained):
+    with pytest.raises(checkpoints.CheckpointError,
+                       match=f"{tmp_path / 'flanjax_model.json'}.*{match}.*restore it from a "
+                             "copy, or rewrite it"):
+      load(tmp_path)
+
+
+def test_model_info_is_rewritten_only_when_it_changes(tmp_path):
+  checkpoints.write_model_info(tmp_path, CONFIG, {"type": "byte"})
+  inode = os.stat(tmp_path / "flanjax_model.json").st_ino
+  checkpoints.write_model_info(tmp_path, CONFIG, {"type": "byte"})
+  assert os.stat(tmp_path / "flanjax_model.json").st_ino == inode  # not replaced
+  checkpoints.write_model_info(tmp_path, CONFIG.replace(dropout_rate=0.1), {"type": "byte"})
+  assert checkpoints.read_model_info(tmp_path)["model_config"]["dropout_rate"] == 0.1
+
+
+def _truncate_arrays(step_dir):
+  for root, _, files in os.walk(step_dir / "params"):
+    if os.path.basename(root) == "d":
+      for name in files:
+        os.truncate(os.path.join(root, name), 10)
+
+
+def test_loading_a_damaged_step_names_it_and_the_earlier_steps(tmp_path):
+  checkpoints.save_pretrained(tmp_path, PARAMS, CONFIG, None, step=1)
+  checkpoints.save_pretrained(tmp_path, PARAMS, CONFIG, None, step=2)
+  _truncate_arrays(tmp_path / "2")
+  with pytest.raises(checkpoints.CheckpointError,
+                     match=rf"checkpoint step 2 in {tmp_path} is unreadable \(ValueError: "
+                           r"OUT_OF_RANGE.*not valid for value of size 10\); load an earlier step "
+                           r"\(finalized: \[1\]\), or move it aside \(e.g. mv .*/2 .*/2.bad\)\.$"):
+    checkpoints.load_pretrained(tmp_path)
+  _, params, _ = checkpoints.load_pretrained(tmp_path, step=1)
+  jax.tree.map(np.testing.assert_array_equal, params, PARAMS)
+
+
+def _failing_tf_error():
+  """An exception that looks like TensorFlow's (e.g. ResourceExhaustedError), without TF."""
+  cls = type("ResourceExhaustedError", (Exception,),
+             {"__module__": "tensorflow.python.framework.errors_impl"})
+  return cls("[Op:SaveV2] state_temp/part-0; No space left on device")
+
+
+def test_a_failed_save_names_the_step_and_leaves_no_partial_files(tmp_path):
+  mngr = checkpoints.TrainCheckpointManager(tmp_path, save_period=1, keep=3, async_save=False)
+  mngr.write_data_state(1, lambda prefix: open(prefix + ".index", "w").close(),
+                        {"batches_consumed": 1})
+  mngr.save(1, _state(1.0), {"step": 1, "batches_consumed": 1})
+
+  def full_disk(prefix):
+    open(prefix + ".data", "w").close()  # a partial file, then the disk is full
+    raise _failing_tf_error()
+  with pytest.raises(checkpoints.CheckpointError,
+                     match=r"could not save checkpoint step 2 in .* \(ResourceExhaustedError: "
+                           r".*No space left on device\); the earlier checkpoints are intact \(the "
+                           r"latest is step 1\)\. Free disk space and rerun the same command"):
+    mngr.write_data_state(2, full_disk, {"batches_consumed": 2})
+  assert os.listdir(tmp_path / "data_state") == ["1"]
+
+  def orbax_full(*args, **kw):
+    raise ValueError('RESOURCE_EXHAUSTED: Error writing "x/0.0": No space left on device')
+  mngr.write_data_state(3, lambda prefix: None, {"batches_consumed": 3})
+  os.makedirs(tmp_path / "3.orbax-checkpoint-tmp" / "params.orbax-checkpoint-tmp")
+  real_save, mngr._mngr.save = mngr._mngr.save, orbax_full
+  with pytest.raises(checkpoints.CheckpointError, match=r"could not save checkpoint step 3 .*"
+                                                        r"the latest is step 1"):
+    mngr.save(3, _state(3.0), {"step": 3, "batches_consumed": 3})
+  assert sorted(os.listdir(tmp_path / "data_state")) == ["1"]
+  assert not os.path.exists(tmp_path / "3.orbax-checkpoint-tmp")
+  mngr._mngr.save = real_save
+  mngr.close()  # the failure was reported: closing does not raise it again
+  assert checkpoints.finalized_steps(tmp_path, checkpoints.TRAIN_ITEMS) == [1]
+
+
+def test_an_async_save_failure_is_reported_for_its_step(tmp_path):
+  mngr = checkpoints.TrainCheckpointManager(tmp_path, save_period=1, keep=3, async_save=True)
+  mngr.save(1, _state(1.0), {"step": 1, "batches_consumed": 1})
+  mngr.wait()
+  mngr.save(2, _state(2.0), {"step": 2, "batches_consumed": 2})
+  real_wait = mngr._mngr.wait_until_finished
+
+  def failed_wait():
+    real_wait()
+    raise ValueError("RESOURCE_EXHAUSTED: No space left on device")
+  mngr._mngr.wait_until_finished = failed_wait
+  with pytest.raises(checkpoints.CheckpointError, match="could not save checkpoint step 2 .*"
+                                                        "the latest is step 1"):
+    mngr.save(3, _state(3.0), {"step": 3, "batches_consumed": 3})
+  mngr.close()
