@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import numbers
 import re
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -20,6 +21,12 @@ from flanjax.model import LAYER_KEY
 
 OPTIMIZERS = ("adafactor", "adamw")
 SCHEDULES = ("constant", "rsqrt", "cosine", "linear")
+
+
+# How OptimizerConfig's field types read in an error message.
+_TYPE_WORDS = {"str": "a string", "bool": "True or False", "int": "an integer",
+               "int | None": "an integer or None", "float": "a number",
+               "float | None": "a number or None"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +62,18 @@ class OptimizerConfig:
   stacked_layers: bool = True
 
   def __post_init__(self):
+    for f in dataclasses.fields(self):  # types first: a quoted gin value ('1e-3') is a string
+      value, want = getattr(self, f.name), f.type
+      none_ok = value is None and "None" in want
+      ok = (isinstance(value, str) if want == "str"
+            else isinstance(value, bool) if want == "bool"
+            else isinstance(value, numbers.Integral) and not isinstance(value, bool) or none_ok
+            if want.startswith("int")
+            else isinstance(value, numbers.Real) and not isinstance(value, bool) or none_ok)
+      if not ok:
+        hint = "; numbers go without quotes" if isinstance(value, str) else ""
+        raise FlanjaxError(f"OptimizerConfig.{f.name}={value!r} must be {_TYPE_WORDS[want]} "
+                           f"(gin binding OptimizerConfig.{f.name}{hint}).")
     if self.name not in OPTIMIZERS:
       raise FlanjaxError(f"OptimizerConfig.name={self.name!r}: use one of {OPTIMIZERS}.")
     if self.schedule not in SCHEDULES:

@@ -83,6 +83,7 @@ class MetricsWriter:
     self._jsonl = None
     self._bar = None
     self._total_steps = total_steps
+    self._initial_step = initial_step
     self._lines = 0  # progress lines printed
     if not self.enabled:
       return
@@ -105,7 +106,10 @@ class MetricsWriter:
                      "(pip install tensorboardX); metrics.jsonl is still written.")
         self._tensorboard = False
         return None
-      self._tb[split] = SummaryWriter(os.path.join(self.model_dir, "tensorboard", split))
+      # A resume from step s retrains steps > s: TensorBoard drops their earlier events.
+      self._tb[split] = SummaryWriter(os.path.join(self.model_dir, "tensorboard", split),
+                                      purge_step=self._initial_step + 1 if self._initial_step
+                                      else None)
     return self._tb[split]
 
   def write(self, step: int, metrics: dict, split: str = "train"):

@@ -230,3 +230,18 @@ def test_stacked_optimizer_state_follows_the_param_shardings():
   # wi_0's kernel [d, f] is P(None, "model"): its stacked column statistics [n, f] keep "model"
   assert ((n, f), jax.sharding.PartitionSpec(None, "model")) in specs
   assert all(len(s) <= len(shape) for shape, s in specs)
+
+
+def test_optimizer_config_checks_its_field_types():
+  """A quoted gin number ('1e-3') or a float step count is a clear error, before any comparison
+  (which raised TypeError), on every path that builds an OptimizerConfig (heldout, the API)."""
+  with pytest.raises(FlanjaxError, match=r"OptimizerConfig.learning_rate='1e-3' must be a number "
+                     r"\(gin binding OptimizerConfig.learning_rate; numbers go without quotes\)"):
+    OptimizerConfig(learning_rate="1e-3")
+  with pytest.raises(FlanjaxError, match="warmup_steps=1.5 must be an integer"):
+    OptimizerConfig(warmup_steps=1.5)
+  with pytest.raises(FlanjaxError, match="stacked_layers=1 must be True or False"):
+    OptimizerConfig(stacked_layers=1)
+  cfg = OptimizerConfig(learning_rate=np.float32(1e-3), warmup_steps=np.int64(10),
+                        clipping_threshold=None, momentum=0.9)
+  assert cfg.momentum == 0.9

@@ -430,3 +430,218 @@ def test_resume_restores_the_saved_data_stream_or_skips_without_it(tmp_path, cap
     got = _metrics(tmp_path / name)
     assert [got[s]["loss"] for s in (5, 6)] == [want[s]["loss"] for s in (5, 6)], name
   assert sorted(os.listdir(tmp_path / "saved" / "data_state")) == ["6"]
+
+
+def test_numbered_folders_of_the_user_are_refused_before_anything_is_written(tmp_path):
+  """Orbax would take 2023/ and 2024/ for checkpoint steps and delete them (keep_checkpoints)."""
+  os.makedirs(tmp_path / "2023")
+  (tmp_path / "2023" / "report.csv").write_text("x")
+  os.makedirs(tmp_path / "2024")
+  with pytest.raises(FlanjaxError, match=r"holds entries that are not flanjax checkpoint steps: "
+                                         r"2023/ \(holds report.csv\), 2024/ \(empty\)"):
+    _run(tmp_path, num_steps=8, keep_checkpoints=1)
+  assert sorted(os.listdir(tmp_path)) == ["2023", "2024"]
+  assert (tmp_path / "2023" / "report.csv").read_text() == "x"
+
+
+def test_model_dir_must_be_a_writable_folder(tmp_path, monkeypatch):
+  (tmp_path / "afile").write_text("x")
+  with pytest.raises(FlanjaxError, match=r"model_dir .*afile is a file, not a folder"):
+    _run(tmp_path / "afile")
+  with pytest.raises(FlanjaxError, match=r"model_dir .*afile/run: .*afile is a file, not a folder"):
+    _run(tmp_path / "afile" / "run")
+  import errno
+  import tempfile
+
+  def read_only(*args, **kw):
+    raise OSError(errno.EROFS, "Read-only file system")
+  monkeypatch.setattr(tempfile, "mkstemp", read_only)
+  with pytest.raises(FlanjaxError, match=r"model_dir .*ro is not writable \(Read-only file "
+                                         r"system\)"):
+    _run(tmp_path / "ro")
+  assert sorted(os.listdir(tmp_path)) == ["afile"]
+
+
+@pytest.mark.parametrize("change,fields", [
+    ({"relative_attention_num_buckets": 16}, ["relative_attention_num_buckets"]),
+    ({"layer_norm_epsilon": 1e-5, "d_ff": 96}, ["d_ff", "layer_norm_epsilon"]),
+    ({"param_dtype": "bfloat16"}, ["param_dtype"]),
+])
+def test_resuming_another_model_changes_nothing(tmp_path, change, fields):
+  import re
+  _run(tmp_path, num_steps=2)
+  info = (tmp_path / "flanjax_model.json").read_bytes()
+  with pytest.raises(FlanjaxError, match=r"holds checkpoints of a different model \(fields "
+                                         + re.escape(str(fields)) + r" differ: .*\(checkpoint: "
+                                         r".*use a new --model_dir\. Nothing was changed"):
+    _run(tmp_path, num_steps=4, model_config=CONFIG.replace(**change))
+  assert (tmp_path / "flanjax_model.json").read_bytes() == info
+  assert checkpoints.finalized_steps(tmp_path) == [2]
+
+
+def test_resume_may_change_speed_and_precision_settings(tmp_path):
+  _run(tmp_path, num_steps=2)
+  _run(tmp_path, num_steps=3, model_config=CONFIG.replace(dtype="bfloat16", dropout_rate=0.1,
+                                                          remat_policy="full"))
+  saved = checkpoints.read_model_info(tmp_path)["model_config"]
+  assert (saved["dtype"], saved["dropout_rate"]) == ("bfloat16", 0.1)
+  assert checkpoints.finalized_steps(tmp_path) == [2, 3]
+
+
+def test_a_refused_resume_keeps_the_recorded_vocabulary(tmp_path):
+  init = jax.device_get(model_lib.init_params(CONFIG, jax.random.PRNGKey(3)))
+  checkpoints.save_pretrained(tmp_path / "byte", init, CONFIG, {"type": "byte"})
+  checkpoints.save_pretrained(tmp_path / "spm", init, CONFIG, "/x/spm.model")
+  run = tmp_path / "run"
+  _run(run, model_config=None, init_checkpoint=str(tmp_path / "byte"), num_steps=2)
+  _run(run, num_steps=3)  # a resume without init_checkpoint keeps the recorded vocabulary
+  assert checkpoints.read_model_info(run)["vocabulary"] == {"type": "byte"}
+  info = (run / "flanjax_model.json").read_bytes()
+  with pytest.raises(FlanjaxError, match=r"trained with the vocabulary \{'type': 'byte'\} .* "
+                                         r"this run's is \{'type': 'sentencepiece'"):
+    _run(run, init_checkpoint=str(tmp_path / "spm"), num_steps=4)
+  assert (run / "flanjax_model.json").read_bytes() == info
+
+
+def _truncate_arrays(step_dir):
+  for root, _, files in os.walk(step_dir / "params"):
+    if os.path.basename(root) == "d":
+      for name in files:
+        os.truncate(os.path.join(root, name), 10)
+
+
+def test_resuming_a_damaged_step_names_it_and_how_to_go_on(tmp_path):
+  _run(tmp_path, num_steps=3, checkpoint_period=1)
+  info = (tmp_path / "flanjax_model.json").read_bytes()
+  (tmp_path / "3" / "meta" / "metadata").write_text("garbage")
+  with pytest.raises(FlanjaxError, match=rf"checkpoint step 3 in {tmp_path} is unreadable \("
+                                         r"meta/: JSONDecodeError: Expecting value.*\); move it "
+                                         rf"aside \(e.g. mv {tmp_path}/3 {tmp_path}/3.bad\) to "
+                                         r"resume from step 2 \(the finalized earlier steps: "
+                                         r"\[1, 2\]\)\.$"):
+    _run(tmp_path, num_steps=5, model_config=CONFIG.replace(dropout_rate=0.1))
+  os.rename(tmp_path / "3", tmp_path / "3.bad")
+  _truncate_arrays(tmp_path / "2")
+  with pytest.raises(FlanjaxError, match=r"checkpoint step 2 in .* is unreadable \(ValueError: "
+                                         r"OUT_OF_RANGE.*\); move it aside .* to resume from "
+                                         r"step 1\.$"):
+    _run(tmp_path, num_steps=5, model_config=CONFIG.replace(dropout_rate=0.1))
+  assert (tmp_path / "flanjax_model.json").read_bytes() == info  # not rewritten (dropout)
+  os.rename(tmp_path / "2", tmp_path / "2.bad")
+  _run(tmp_path, num_steps=4, checkpoint_period=1)
+  assert checkpoints.finalized_steps(tmp_path) == [2, 3, 4]
+  assert [json.loads(x)["step"] for x in open(tmp_path / "metrics.jsonl")] == [1, 2, 3, 4]
+
+
+def test_an_incomplete_latest_step_is_reported_set_aside_and_saved_again(tmp_path, capsys):
+  import shutil
+  _run(tmp_path, num_steps=3, checkpoint_period=1)
+  shutil.rmtree(tmp_path / "3" / "params")
+  capsys.readouterr()
+  assert _run(tmp_path, num_steps=2, checkpoint_period=1) == {}  # nothing to train
+  err = capsys.readouterr().err
+  assert (f"warning: checkpoint step 3 in {tmp_path} is incomplete (no params/) and is "
+          f"skipped: resuming from step 2; the incomplete step was moved to "
+          f"{tmp_path}/3.incomplete.") in err
+  assert "already at step 2 >= num_steps=2; nothing to do" in err
+  # Step 3's row went with its checkpoint.
+  assert [json.loads(x)["step"] for x in open(tmp_path / "metrics.jsonl")] == [1, 2]
+  _run(tmp_path, num_steps=4, checkpoint_period=1)
+  assert sorted(os.listdir(tmp_path / "3.incomplete")) == sorted(
+      ["_CHECKPOINT_METADATA", "commit_success.txt", "meta", "opt_state"])
+  # Step 3 was trained again and saved this time; its metrics rows are not duplicated.
+  assert checkpoints.finalized_steps(tmp_path, checkpoints.TRAIN_ITEMS) == [2, 3, 4]
+  rows = [json.loads(x) for x in open(tmp_path / "metrics.jsonl")]
+  assert [r["step"] for r in rows] == [1, 2, 3, 4]
+
+
+def test_a_failed_save_stops_training_with_the_step_and_keeps_earlier_checkpoints(
+    tmp_path, monkeypatch):
+  import orbax.checkpoint as ocp
+  real_save = ocp.CheckpointManager.save
+
+  def save(self, step, *args, **kw):
+    if step == 4:
+      raise ValueError('RESOURCE_EXHAUSTED: Error writing "params/d/1": No space left on device')
+    return real_save(self, step, *args, **kw)
+  monkeypatch.setattr(ocp.CheckpointManager, "save", save)
+  with pytest.raises(FlanjaxError, match=r"could not save checkpoint step 4 in .* \(ValueError: "
+                                         r"RESOURCE_EXHAUSTED.*\); the earlier checkpoints are "
+                                         r"intact \(the latest is step 2\)\. Free disk space"):
+    _run(tmp_path, num_steps=6, async_checkpointing=True)
+  assert checkpoints.finalized_steps(tmp_path) == [2]
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"seed": "0"}, r"train: seed='0' must be an integer >= 0 \(gin binding train.seed\); "
+                    r"write it without quotes: --gin.train.seed=0\."),
+    ({"seed": -1}, r"train: seed=-1 must be an integer >= 0"),
+    ({"keep_checkpoints": "3"}, r"train: keep_checkpoints='3' must be an integer >= 1"),
+    ({"keep_checkpoints": 0}, r"train: keep_checkpoints=0 must be an integer >= 1"),
+    ({"task_feature_lengths": "512"}, r"train: task_feature_lengths='512' must be a dict "
+                                      r"\{'inputs': N, 'targets': M\} of integers >= 1 \(gin "
+                                      r"binding train.task_feature_lengths\)\.$"),
+    ({"task_feature_lengths": {"inputs": 16.5, "targets": 8}}, "task_feature_lengths=.*16.5"),
+    ({"mesh_shape": "-1,1"}, r"train: mesh_shape='-1,1' must be a list of integers .*without "
+                             r"quotes: --gin.train.mesh_shape=\(-1, 1\)"),
+    ({"mesh_shape": (-1, 1.5)}, "mesh_shape=.*must be a list of integers"),
+    ({"pack": "False"}, r"train: pack='False' must be True or False"),
+    ({"z_loss": "1e-4"}, r"train: z_loss='1e-4' must be a number >= 0"),
+    ({"eval_period": -1}, r"train: eval_period=-1 must be an integer >= 0"),
+    ({"parameter_partitioning_dims": 1.0}, r"parameter_partitioning_dims=1.0 must be 1 or 2"),
+    ({"loss_normalizer": "tokens"}, r"loss_normalizer='tokens' must be one of"),
+    ({"optimizer": "adamw"}, r"train: optimizer='adamw' must be an OptimizerConfig"),
+])
+def test_argument_types_are_checked_up_front(tmp_path, kw, match):
+  with pytest.raises(FlanjaxError, match=match):
+    _run(tmp_path, **kw)
+  assert not os.path.exists(tmp_path / "flanjax_model.json")
+
+
+def test_optimizer_config_field_types_are_checked(tmp_path):
+  cfg = OptimizerConfig()
+  object.__setattr__(cfg, "b1", "0.9")  # a wrongly typed field that its own checks let through
+  with pytest.raises(FlanjaxError, match=r"OptimizerConfig: b1='0.9' must be a number \(gin "
+                                         r"binding OptimizerConfig.b1\); write it without quotes"):
+    _run(tmp_path, optimizer=cfg)
+  # The CLI checks the gin bindings before gin builds OptimizerConfig (whose own check of the
+  # learning rate would fail with a TypeError on a string).
+  from flanjax import train as train_module
+  from flanjax.gin_config import gin
+  gin.clear_config()
+  try:
+    with pytest.raises(FlanjaxError, match=r"OptimizerConfig: learning_rate='1e-3' must be a "
+                                           r"number .*--gin.OptimizerConfig.learning_rate=0.001"):
+      train_module.main(["--gin_file=models/t5_1_1_tiny.gin", "--gin.train.synthetic_data=True",
+                         "--gin.OptimizerConfig.learning_rate='1e-3'",
+                         f"--model_dir={tmp_path / 'cli'}"])
+  finally:
+    gin.clear_config()
+  assert not os.path.exists(tmp_path / "cli")
+
+
+def test_tensorboard_drops_the_retrained_steps_of_a_resume(tmp_path):
+  """After a resume from step 2 the new event file opens with TensorBoard's purge marker at step
+  3 (a SessionLog START: TensorBoard discards the earlier events of steps >= 3), so the retrained
+  step 3 shows once, with its new value."""
+  import glob
+  import time
+
+  import tensorflow as tf
+
+  from flanjax import summaries
+  writer = summaries.MetricsWriter(str(tmp_path), total_steps=4, progress=False)
+  for s in (1, 2, 3, 4):
+    writer.write(s, {"loss": float(s)})
+  writer.close()
+  first = set(glob.glob(str(tmp_path / "tensorboard" / "train" / "events.*")))
+  time.sleep(1.1)  # event files are named by the second they open in
+  writer = summaries.MetricsWriter(str(tmp_path), total_steps=4, initial_step=2, progress=False)
+  writer.write(3, {"loss": 30.0})
+  writer.close()
+  (second,) = set(glob.glob(str(tmp_path / "tensorboard" / "train" / "events.*"))) - first
+  events = list(tf.compat.v1.train.summary_iterator(second))
+  starts = [e.step for e in events if e.HasField("session_log")
+            and e.session_log.status == tf.compat.v1.SessionLog.START]
+  assert starts == [3]
+  assert [(e.step, v.simple_value) for e in events for v in e.summary.value] == [(3, 30.0)]
