@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -17,8 +18,9 @@ def import_modules(names: Sequence[str]) -> None:
       importlib.import_module(name)
     except ModuleNotFoundError as e:
       if e.name and (name == e.name or name.startswith(e.name + ".")):
-        raise FlanjaxError(f"--module {name}: no module named {e.name!r} on the Python path; "
-                           "run from its folder or add that folder to PYTHONPATH.") from None
+        raise FlanjaxError(f"--module {name}: no module named {e.name!r} in the current "
+                           f"folder ({os.getcwd()}) or on the Python path; run from its folder "
+                           "or add that folder to PYTHONPATH.") from None
       raise FlanjaxError(f"--module {name}: importing it failed: {e}.") from None
 
 

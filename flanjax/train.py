@@ -356,6 +356,8 @@ def _mixture_vocabulary(mixture, config: T5Config):
   except KeyError as e:
     raise FlanjaxError(str(e).strip("'\"")) from None
   vocab = provider.output_features["targets"].vocabulary
+  from flanjax import vocab as vocab_lib
+  vocab_lib.check_vocabulary(vocab, mixture)  # a missing model file: one error, not tf's
   if vocab.vocab_size > config.vocab_size:
     raise FlanjaxError(f"mixture {mixture!r} uses a vocabulary of {vocab.vocab_size} ids but the "
                        f"model has vocab_size={config.vocab_size}; set T5Config.vocab_size >= "
