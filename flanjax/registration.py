@@ -35,10 +35,12 @@ at `max_eval_examples`. A TFDS dataset that is not prepared raises `DatasetNotPr
 naming the dataset, the data dir searched and the command that prepares it.
 
 Bad data is one FlanjaxError, never silently changed: a file task's split is checked when first
-read (every JSONL row an object with the first row's keys, every CSV/TSV row the header's
-fields, all files of a glob the same fields: errors name file:line and the key), and so is its
-preprocessor (traced over the file's fields: a field it reads that the file lacks, no `answer`
-for an option task, or a template field it does not emit names the task, file and fields).
+read (UTF-8, a byte-order mark dropped; every JSONL row an object, every CSV/TSV row the
+header's fields; the fields are the keys every row of every file has, and a key the task reads
+that a row or file lacks is an error naming file:line and the key, other keys are ignored),
+and so is its preprocessor (traced over the file's fields: a field it reads that the file
+lacks, no `answer` for an option task, or a template field it does not emit names the task,
+file and fields).
 A vocabulary whose SentencePiece file is missing or unreadable (e.g. the default T5 one on GCS,
 offline) is reported before tf.data traces anything, with how to point flanjax at a local copy.
 """
@@ -259,10 +261,23 @@ def _kind(v) -> str:
   return "list" if isinstance(v, list) else "null" if v is None else "value"
 
 
-def _read_jsonl(path: str, f) -> tuple[list[str], list[dict]]:
-  """A JSONL file's rows; every row must be an object with the first row's keys."""
+@dataclasses.dataclass
+class _FileRows:
+  """One file's rows. `fields`: the keys every row has (the header of a CSV/TSV); `gaps`: a key
+  only some JSONL rows have -> (line of the first row without it, line of the first with it,
+  that row's keys); `kinds`: field -> ("list" or "value", its first line)."""
+  fields: list[str]
+  rows: list[dict]
+  gaps: dict[str, tuple[int, int, list[str]]] = dataclasses.field(default_factory=dict)
+  kinds: dict[str, tuple[str, int]] = dataclasses.field(default_factory=dict)
+
+
+def _read_jsonl(path: str, f) -> _FileRows:
+  """A JSONL file's rows: each a JSON object; a field has one type (list or value) in all rows.
+
+  A key that only some rows have is a gap, not a field: the task may not read it."""
   import json
-  keys, kinds, first, rows = None, {}, 0, []
+  rows, lines, seen, kinds, clash = [], [], {}, {}, {}
   for n, line in enumerate(f, 1):
     line = line.strip()
     if not line:
@@ -274,29 +289,33 @@ def _read_jsonl(path: str, f) -> tuple[list[str], list[dict]]:
     if not isinstance(row, dict):
       raise FlanjaxError(f"{path}:{n}: a {type(row).__name__}, not a JSON object; write one "
                          'object per line, e.g. {"review": "...", "label": "..."}.')
-    if keys is None:
-      keys, first = list(row), n
-    missing = [k for k in keys if k not in row]
-    if missing:
-      raise FlanjaxError(f"{path}:{n}: the row has no {missing[0]!r} (line {first} has "
-                         f"{', '.join(keys)}); give every row the same keys.")
-    extra = [k for k in row if k not in keys]
-    if extra:
-      raise FlanjaxError(f"{path}:{n}: key {extra[0]!r} is not in line {first} (its keys: "
-                         f"{', '.join(keys)}); give every row the same keys.")
     for k, v in row.items():
+      seen.setdefault(k, n)
       kind = _kind(v)
-      seen = kinds.setdefault(k, (kind, n)) if kind != "null" else None
-      if seen and {seen[0], kind} == {"list", "value"}:
-        here, there = ("a list", "a single value") if kind == "list" else \
-            ("a single value", "a list")
-        raise FlanjaxError(f"{path}:{n}: {k!r} is {here} here but {there} at line {seen[1]}; "
-                           "give it the same type in every row.")
+      if kind == "null":
+        continue
+      there = kinds.setdefault(k, (kind, n))
+      if there[0] != kind and k not in clash:
+        clash[k] = (n, kind, there[1])
     rows.append(row)
-  return keys or [], rows
+    lines.append(n)
+  if not rows:
+    return _FileRows([], [])
+  fields = [k for k in rows[0] if all(k in r for r in rows)]
+  gaps = {}
+  for k in seen:
+    if k not in fields:
+      i = next(i for i, r in enumerate(rows) if k not in r)
+      gaps[k] = (lines[i], seen[k], list(rows[i]))
+  for k, (n, kind, m) in sorted(clash.items(), key=lambda c: c[1][0]):
+    if k in fields:
+      here, there = ("a list", "a single value") if kind == "list" else ("a single value", "a list")
+      raise FlanjaxError(f"{path}:{n}: {k!r} is {here} here but {there} at line {m}; give it "
+                         "the same type in every row.")
+  return _FileRows(fields, rows, gaps, {k: kinds[k] for k in fields if k in kinds})
 
 
-def _read_csv(path: str, f, delimiter: str) -> tuple[list[str], list[dict]]:
+def _read_csv(path: str, f, delimiter: str) -> _FileRows:
   """A CSV/TSV file's rows; the first row is the header and every row has its fields."""
   import csv
   reader = csv.reader(f, delimiter=delimiter)
@@ -317,22 +336,99 @@ def _read_csv(path: str, f, delimiter: str) -> tuple[list[str], list[dict]]:
                          f"{len(header)} ({', '.join(header)}): {what}. Quote fields that "
                          f"contain {delimiter!r}.")
     rows.append(dict(zip(header, row)))
-  return header or [], rows
+  return _FileRows(header or [], rows)
 
 
-def _read_rows(path: str, fmt: str) -> tuple[list[str], list[dict]]:
-  """(keys, rows) of one file; a malformed row is a FlanjaxError naming path:line."""
+def _read_rows(path: str, fmt: str) -> _FileRows:
+  """One file's rows (UTF-8; a byte-order mark, as Excel writes, is dropped); a malformed row
+  is a FlanjaxError naming path:line."""
+  import io
+
   import tensorflow as tf
-  with tf.io.gfile.GFile(path, "r") as f:
-    if fmt == "jsonl":
-      return _read_jsonl(path, f)
-    return _read_csv(path, f, "\t" if fmt == "tsv" else ",")
+  with tf.io.gfile.GFile(path, "rb") as f:
+    data = f.read()
+  try:
+    text = data.decode("utf-8-sig")
+  except UnicodeDecodeError as e:
+    line = data.count(b"\n", 0, e.start) + 1
+    raise FlanjaxError(f"{path}:{line}: byte {data[e.start]:#04x} is not UTF-8; save the file "
+                       "as UTF-8 text (e.g. Excel's 'CSV UTF-8').") from None
+  f = io.StringIO(text, newline="")
+  if fmt == "jsonl":
+    return _read_jsonl(path, f)
+  return _read_csv(path, f, "\t" if fmt == "tsv" else ",")
+
+
+def _split_fields(parts: Sequence[tuple[str, _FileRows]]):
+  """(fields, gaps) of a split's files: its fields are those every row of every file
+  has; gaps: any other key -> ((path, line or None, keys there) where it is first missing,
+  (path, line or None) where it first is), the first missing first."""
+  fields = [k for k in parts[0][1].fields if all(k in part.fields for _, part in parts)]
+  kinds = {}
+  for p, part in parts:
+    for k, (kind, n) in part.kinds.items():
+      there = kinds.setdefault(k, (kind, f"{p}:{n}"))
+      if k in fields and there[0] != kind:
+        here, there_ = ("a list", "a single value") if kind == "list" else \
+            ("a single value", "a list")
+        raise FlanjaxError(f"{p}:{n}: {k!r} is {here} here but {there_} at {there[1]}; give it "
+                           "the same type in every row of every file.")
+  gaps = {}
+  for k in dict.fromkeys(k for _, part in parts for k in [*part.fields, *part.gaps]):
+    if k in fields:
+      continue
+    lack = have = None
+    for p, part in parts:
+      if k in part.gaps:
+        n_lack, n_have, keys = part.gaps[k]
+        lack, have = lack or (p, n_lack, keys), have or (p, n_have)
+      elif k in part.fields:
+        have = have or (p, None)
+      else:
+        lack = lack or (p, None, [*part.fields, *part.gaps])
+    gaps[k] = (lack, have)
+  order = {p: i for i, (p, _) in enumerate(parts)}
+  return fields, dict(sorted(gaps.items(), key=lambda g: (order[g[1][0][0]], g[1][0][1] or 0)))
+
+
+def _gap_message(name: str, key: str, lack, have, fields: Sequence[str]) -> str:
+  (lack_path, lack_line, keys), (have_path, have_line) = lack, have
+  where = (f"line {have_line}" if have_path == lack_path else
+           f"{have_path}:{have_line}" if have_line else have_path)
+  what = (f"{lack_path}:{lack_line}: the row has no {key!r}" if lack_line else
+          f"{lack_path} has no field {key!r}")
+  close = difflib.get_close_matches(key, [k for k in keys if k not in fields], n=1)
+  hint = f" (it has {close[0]!r}: a typo?)" if close else ""
+  return (f"{what}{hint}, which task {name!r} reads ({where} has it); give every row {key!r}, "
+          "or stop reading it in the preprocessor / templates.")
+
+
+def _check_split_fields(name, check_fn, path, fields, gaps) -> None:
+  """check_fn(path, fields) over the fields every row has. When that fails but succeeds with the
+  keys only some rows have, the one it needs is the error, at the first row without it."""
+  def error(keys):
+    try:
+      check_fn(path, keys)
+    except FlanjaxError as e:
+      return e
+    return None
+
+  err = error(list(fields))
+  if err is None:
+    return
+  if gaps and error([*fields, *gaps]) is None:
+    for k in gaps:
+      if error([*fields, *(g for g in gaps if g != k)]) is not None:
+        raise FlanjaxError(_gap_message(name, k, *gaps[k], fields)) from None
+  raise err
 
 
 def _make_file_source(name, paths: Mapping[str, str], fmt: str, max_train_examples=None,
                       check_fn: Callable[[str, Sequence[str]], None] | None = None):
   """seqio source of the files' rows. check_fn(file, keys) checks a split's fields on first
-  read (the preprocessor's inputs and outputs)."""
+  read (the preprocessor's inputs and outputs). A split's fields are the keys every row of
+  every file has; other keys are dropped unless the task reads one (then an error at the first
+  row or file without it)."""
   import seqio
   import tensorflow as tf
 
@@ -342,27 +438,25 @@ def _make_file_source(name, paths: Mapping[str, str], fmt: str, max_train_exampl
         else [paths[split]]
     if not files:
       raise FileNotFoundError(f"Task {name!r}: split {split!r}: no file matches {paths[split]!r}.")
-    rows, keys, first = [], None, None
+    parts = []
     for p in files:
       if not tf.io.gfile.exists(p):
         raise FileNotFoundError(f"Task {name!r}: split {split!r} file {p!r} does not exist.")
-      file_keys, file_rows = _read_rows(p, fmt)
-      if not file_rows:
-        continue
-      if keys is None:
-        keys, first = file_keys, p
-      elif set(file_keys) != set(keys):
-        diff = sorted(set(file_keys) ^ set(keys))
-        raise FlanjaxError(f"Task {name!r}: split {split!r}: {p} has fields "
-                           f"{', '.join(file_keys)} but {first} has {', '.join(keys)} (differ: "
-                           f"{', '.join(diff)}); give every file the same fields.")
-      rows.extend(file_rows)
-    if not rows:
+      part = _read_rows(p, fmt)
+      if part.rows:
+        parts.append((p, part))
+    if not parts:
       raise FlanjaxError(f"Task {name!r}: split {split!r} ({paths[split]}) has no rows.")
+    fields, gaps = _split_fields(parts)
     if check_fn is not None:
-      check_fn(first, keys)
+      _check_split_fields(name, check_fn, parts[0][0], fields, gaps)
+    if not fields:
+      raise FlanjaxError(f"Task {name!r}: split {split!r}: no field is in every row of "
+                         f"{paths[split]} (the rows have {', '.join(gaps)}); give every row the "
+                         "fields the task reads.")
+    rows = [r for _, part in parts for r in part.rows]
     cols = {}
-    for k in keys:
+    for k in fields:
       vals = []
       for r in rows:
         v = r[k]
@@ -371,6 +465,7 @@ def _make_file_source(name, paths: Mapping[str, str], fmt: str, max_train_exampl
         vals.append("" if v is None else str(v))
       cols[k] = vals[:max_train_examples] if split == "train" and max_train_examples else vals
     return cols
+
 
   def dataset_fn(split, shuffle_files, seed=None):
     del shuffle_files, seed

@@ -365,19 +365,28 @@ def test_tfds_preprocessor_errors_are_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("text, error", [
-    (ROWS + '{"review": "no label here"}\n',
-     r":4: the row has no 'label' \(line 1 has review, label\); give every row the same keys"),
-    (ROWS + '\n{"review": "x", "label": "positive", "lable": "negative"}\n',
-     r":5: key 'lable' is not in line 1 \(its keys: review, label\)"),
     ('{"review": "a", "label": ["x"]}\n{"review": "b", "label": "y"}\n',
      r":2: 'label' is a single value here but a list at line 1; give it the same type"),
     (ROWS + '["film", "positive"]\n', r":4: a list, not a JSON object"),
+    (ROWS + '{"review": "x", "label": "positive"\n', r":4: not valid JSON"),
 ])
-def test_jsonl_rows_must_share_the_first_rows_keys(tmp_path, text, error):
+def test_malformed_jsonl_rows(tmp_path, text, error):
   p = tmp_path / "rows.jsonl"
   p.write_text(text)
   with pytest.raises(FlanjaxError, match=f"^{p}{error}"):
     registration._read_rows(str(p), "jsonl")
+
+
+def test_jsonl_fields_are_the_keys_every_row_has(tmp_path):
+  p = tmp_path / "rows.jsonl"
+  p.write_text('{"review": "a", "label": "x", "id": 1}\n\n{"review": "b", "label": "y"}\n'
+               '{"review": "c", "label": "z", "note": ["n"]}\n{"review": "d", "label": "z", '
+               '"note": "m"}\n')
+  got = registration._read_rows(str(p), "jsonl")
+  assert got.fields == ["review", "label"] and len(got.rows) == 4
+  # A key only some rows have: (first line without it, first line with it, that row's keys);
+  # its type may differ between rows (it is not a field).
+  assert got.gaps == {"id": (3, 1, ["review", "label"]), "note": (1, 4, ["review", "label", "id"])}
 
 
 @pytest.mark.parametrize("ext, text, error", [
@@ -394,27 +403,92 @@ def test_csv_rows_must_have_the_headers_fields(tmp_path, ext, text, error):
     registration._read_rows(str(p), ext)
 
 
-def test_ragged_file_task_and_glob_with_other_fields(file_task, tmp_path):
+def test_rows_with_optional_keys_the_task_does_not_read(file_task, tmp_path):
+  """A key only some rows have is ignored, whether the first row or a later one has it."""
+  for i, text in enumerate([
+      '{"review": "good", "label": "positive", "id": 1}\n{"review": "bad", "label": "negative"}\n',
+      '{"review": "good", "label": "positive"}\n{"review": "bad", "label": "negative", "id": 7}\n',
+  ]):
+    name, _ = file_task(f"regtest_optional_key{i}", text)
+    exs = _examples(name, split="train")
+    assert [x["targets_pretokenized"] for x in exs] == [b"positive", b"negative"]
+    assert seqio.get_mixture_or_task(name).num_input_examples("train") == 2
+
+
+def test_a_key_the_task_reads_must_be_in_every_row(file_task):
   name, path = file_task("regtest_ragged", ROWS + '{"review": "no label here"}\n')
-  assert _one_line_error(name).startswith(f"{path}:4: the row has no 'label'")
+  assert _one_line_error(name) == (
+      f"{path}:4: the row has no 'label', which task 'regtest_ragged' reads (line 1 has it); give "
+      "every row 'label', or stop reading it in the preprocessor / templates.")
+  # Only a later row has it; the first row without it is named, with a likely typo.
+  name, path = file_task("regtest_late_key", '{"review": "a", "lable": "x"}\n'
+                         '{"review": "b", "label": "positive"}\n')
+  assert _one_line_error(name).startswith(
+      f"{path}:1: the row has no 'label' (it has 'lable': a typo?), which task "
+      "'regtest_late_key' reads (line 2 has it);")
+  # A template field the preprocessor passes through (no preprocessor) counts too.
+  name, path = file_task("regtest_late_tmpl", '{"review": "a", "answer": "positive"}\n'
+                         '{"review": "b", "answer": "negative", "hint": "h"}\n',
+                         preprocessor=None, templates=[Template("{review} {hint}", "{answer}")])
+  assert _one_line_error(name).startswith(f"{path}:1: the row has no 'hint', which task ")
+  # A field no row has is still the preprocessor check's error (it names the file's fields).
+  name, path = file_task("regtest_no_row_has", '{"review": "a", "lbl": "x"}\n'
+                         '{"review": "b", "lbl": "y", "id": 2}\n')
+  assert _one_line_error(name).startswith("Task 'regtest_no_row_has': the preprocessor reads "
+                                          f"field 'label', which file {path} does not have")
+
+
+def _glob_task(name, pattern):
+  registration.register_file_task(
+      name, {"train": pattern}, metric="accuracy", options=["negative", "positive"],
+      preprocessor=_review_pre, templates=REVIEW_TEMPLATES, vocabulary=_vocab())
+
+
+def test_glob_files_with_other_fields(tmp_path):
   (tmp_path / "part1.jsonl").write_text(ROWS)
   (tmp_path / "part2.jsonl").write_text(json.dumps({"review": "x", "lbl": "positive"}) + "\n")
-  registration.register_file_task(
-      "regtest_glob_fields", {"train": str(tmp_path / "part*.jsonl")}, metric="accuracy",
-      options=["negative", "positive"], preprocessor=_review_pre, templates=REVIEW_TEMPLATES,
-      vocabulary=_vocab())
+  (tmp_path / "extra1.csv").write_text("review,label\ngood,positive\n")
+  (tmp_path / "extra2.csv").write_text("review,id,label\nbad,7,negative\n")
+  _glob_task("regtest_glob_fields", str(tmp_path / "part*.jsonl"))
+  _glob_task("regtest_glob_extra", str(tmp_path / "extra*.csv"))
   try:
     msg = _one_line_error("regtest_glob_fields")
+    exs = _examples("regtest_glob_extra", split="train")
   finally:
     seqio.TaskRegistry.remove("regtest_glob_fields")
-  assert msg == (f"Task 'regtest_glob_fields': split 'train': {tmp_path}/part2.jsonl has fields "
-                 f"review, lbl but {tmp_path}/part1.jsonl has review, label (differ: label, lbl);"
-                 " give every file the same fields.")
+    seqio.TaskRegistry.remove("regtest_glob_extra")
+  assert msg == (f"{tmp_path}/part2.jsonl has no field 'label' (it has 'lbl': a typo?), which task "
+                 f"'regtest_glob_fields' reads ({tmp_path}/part1.jsonl has it); give every row "
+                 "'label', or stop reading it in the preprocessor / templates.")
+  assert [x["targets_pretokenized"] for x in exs] == [b"positive", b"negative"]  # id ignored
+
+
+@pytest.mark.parametrize("ext, text", [
+    ("csv", "review,label\r\n\"nice, film\",positive\r\nbad film,negative\r\n"),
+    ("tsv", "review\tlabel\nnice film\tpositive\nbad film\tnegative\n"),
+    ("jsonl", '{"review": "nice, film", "label": "positive"}\n'
+              '{"review": "bad film", "label": "negative"}\n'),
+])
+def test_utf8_byte_order_mark_is_dropped(file_task, tmp_path, ext, text):
+  """Excel's 'CSV UTF-8' starts the file with a BOM: the first field is still 'review'."""
+  name, path = file_task(f"regtest_bom_{ext}", "\ufeff" + text, ext=ext)
+  assert registration._read_rows(path, ext).fields == ["review", "label"]
+  exs = _examples(name, split="train")
+  assert [x["targets_pretokenized"] for x in exs] == [b"positive", b"negative"]
+
+
+def test_not_utf8_is_one_error(tmp_path):
+  p = tmp_path / "latin1.csv"
+  p.write_bytes("review,label\ngood,positive\ncaf\u00e9,negative\n".encode("latin-1"))
+  with pytest.raises(FlanjaxError, match=f"^{p}:3: byte 0xe9 is not UTF-8; save the file as "
+                                         "UTF-8 text"):
+    registration._read_rows(str(p), "csv")
 
 
 def test_well_formed_csv_rows(tmp_path):
   p = tmp_path / "ok.csv"
   p.write_text('review,label\n"nice, really",positive\n\nbad,negative\n')
-  assert registration._read_rows(str(p), "csv") == (
-      ["review", "label"], [{"review": "nice, really", "label": "positive"},
-                            {"review": "bad", "label": "negative"}])
+  got = registration._read_rows(str(p), "csv")
+  assert got.fields == ["review", "label"] and got.gaps == {}
+  assert got.rows == [{"review": "nice, really", "label": "positive"},
+                      {"review": "bad", "label": "negative"}]
