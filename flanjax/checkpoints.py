@@ -79,11 +79,12 @@ def local_dir(path, what: str) -> str:
   return os.path.abspath(path)
 
 
-def check_writable_dir(path: str, what: str = "model_dir") -> str:
+def check_writable_dir(path: str, what: str = "model_dir", keep_created: bool = True) -> str:
   """Makes sure `path` is a folder that files can be created in (creating it if missing) before
   any work: a clear CheckpointError naming `what` for a file, or a read-only or full location.
-  Folders it created are removed again when the check fails. Safe on several processes at once
-  (each writes and removes its own probe file)."""
+  Folders it created are removed again when the check fails, or after it with
+  `keep_created=False` (a run that may still stop on a bad setting leaves nothing behind). Safe
+  on several processes at once (each writes and removes its own probe file)."""
   path = os.path.abspath(path)
   if os.path.exists(path) and not os.path.isdir(path):
     raise CheckpointError(f"{what} {path} is a file, not a folder; give a folder path.")
@@ -107,6 +108,12 @@ def check_writable_dir(path: str, what: str = "model_dir") -> str:
         pass
     raise CheckpointError(f"{what} {path} is not writable ({e.strerror or e}); choose a folder "
                           "you can write to (and with free space).") from None
+  if not keep_created:
+    for created in missing:  # deepest first; another process may have written there already
+      try:
+        os.rmdir(created)
+      except OSError:
+        break
   return path
 
 
@@ -415,8 +422,13 @@ def _quiet_orphaned_reads() -> None:
   sys.unraisablehook = quiet
 
 
-# What restoring a damaged step raises (tensorstore and JSON errors are ValueErrors).
+# What restoring a damaged step raises (tensorstore and JSON errors are ValueErrors; Orbax
+# raises a plain Exception for an array it cannot read, e.g. a truncated data file).
 _READ_ERRORS = (OSError, ValueError, LookupError, TypeError, AttributeError)
+
+
+def _read_error(e: BaseException) -> bool:
+  return isinstance(e, _READ_ERRORS) or type(e) is Exception
 
 
 def _abstract_tree(shapes, shardings):
@@ -481,7 +493,9 @@ def restore_params(ckpt_dir: str, step: int, shardings=None):
     return _restore_params(ckpt_dir, step, shardings)
   except FlanjaxError:
     raise
-  except _READ_ERRORS as e:
+  except Exception as e:  # noqa: BLE001 (only read errors: _read_error)
+    if not _read_error(e):
+      raise
     raise unreadable_step_error(ckpt_dir, step, e, resume=False) from e
 
 
@@ -715,7 +729,9 @@ class TrainCheckpointManager:
       return _checked_meta(restored["meta"])
     except FlanjaxError:
       raise
-    except _READ_ERRORS as e:
+    except Exception as e:  # noqa: BLE001 (only read errors: _read_error)
+      if not _read_error(e):
+        raise
       raise unreadable_step_error(self.model_dir, step, e, item="meta") from e
 
   def restore(self, step: int, abstract_state, shardings):
@@ -725,7 +741,9 @@ class TrainCheckpointManager:
       return self._restore(step, abstract_state, shardings)
     except FlanjaxError:
       raise
-    except _READ_ERRORS as e:
+    except Exception as e:  # noqa: BLE001 (only read errors: _read_error)
+      if not _read_error(e):
+        raise
       raise self._unreadable(step, e) from e
 
   def _restore(self, step: int, abstract_state, shardings):

@@ -105,12 +105,14 @@ def _quiet_libraries(command: str) -> None:
 
 
 def _module_path(rest: list[str]) -> None:
-  """Puts the working directory first on sys.path when `--module` is given, as `python -m` does.
+  """Puts the working directory first on sys.path when `--module` or a gin file is given (gin
+  files `import my_tasks` to register tasks), as `python -m` does.
 
   The console script's sys.path[0] is its bin/ folder, so `--module my_tasks` would otherwise
   not find my_tasks.py in the folder the command runs from.
   """
-  if any(a.split("=", 1)[0] in ("--modu", "--modul", "--module") for a in rest):
+  if any(a.split("=", 1)[0] in ("--modu", "--modul", "--module", "--gin_file")
+         or a.startswith("--gin.") for a in rest):
     cwd = os.getcwd()
     if cwd not in sys.path and "" not in sys.path:
       sys.path.insert(0, cwd)

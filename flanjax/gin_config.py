@@ -251,6 +251,7 @@ def parse_gin(gin_files: Sequence[str] = (), bindings: Sequence[str] = (),
 
 OPERATIVE_CONFIG = "config.gin"
 OPERATIVE_MARKER = "# flanjax operative config"
+_GIN_OPERATIVE_HEADER = "# Parameters for "
 
 
 def operative_config_path(model_dir: str) -> str:
@@ -272,7 +273,11 @@ def check_operative_config_target(model_dir: str) -> None:
   except OSError as e:
     raise ConfigError(f"{path} cannot be read ({e}); flanjax writes the operative gin config "
                       "there: move it out of the model_dir.") from None
-  if not first.startswith(OPERATIVE_MARKER):
+  # Before the marker, flanjax wrote gin's operative config text as it comes, which opens with
+  # gin's own "# Parameters for ..." header, into model_dirs that hold flanjax_model.json.
+  legacy = (first.startswith(_GIN_OPERATIVE_HEADER)
+            and os.path.exists(os.path.join(model_dir, "flanjax_model.json")))
+  if not first.startswith(OPERATIVE_MARKER) and not legacy:
     raise ConfigError(
         f"{path} was not written by flanjax (its first line is not '{OPERATIVE_MARKER}...'), "
         "and `flanjax train` writes its operative config there (it would be replaced): move it "

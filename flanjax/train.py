@@ -497,7 +497,7 @@ def train(
   # Before anything is written (the flags are checked first, so a bad one creates no folder):
   # a writable folder, without entries that Orbax would delete.
   ckpt_lib.check_no_foreign_entries(model_dir)
-  ckpt_lib.check_writable_dir(model_dir, "model_dir")
+  ckpt_lib.check_writable_dir(model_dir, "model_dir", keep_created=False)
 
   # A converted/pretrained checkpoint (params only) is never a resume point, and Orbax's
   # LatestN would delete it: refuse to train into it.
@@ -538,13 +538,15 @@ def train(
     vocabulary = vocabulary or mixture_vocab
   if resuming:
     saved_vocab = saved_info.get("vocabulary")
-    if saved_vocab and vocabulary and saved_vocab != vocabulary:
+    if saved_vocab and vocabulary and not _same_vocabulary(saved_vocab, vocabulary):
       raise FlanjaxError(
           f"model_dir {model_dir} holds checkpoints trained with the vocabulary {saved_vocab} "
           f"({ckpt_lib.MODEL_INFO_FILE}) but this run's is {vocabulary}; resume with the data "
           "that wrote them, or use a new --model_dir (e.g. with --gin.train.init_checkpoint="
           f"\"'{model_dir}'\").")
-    vocabulary = saved_vocab or vocabulary
+    # The recorded one, unless this run's is the same model at a path that is readable now.
+    if not (saved_vocab and vocabulary and _readable_file(vocabulary.get("path"))):
+      vocabulary = saved_vocab or vocabulary
 
   # 3. Optimizer and the sharded state (eval_shape -> shardings -> jit(init)).
   from flanjax import model as model_lib
@@ -746,6 +748,28 @@ def train(
 # dropout); every other field determines the parameters' shapes or the function computed.
 RESUMABLE_CONFIG_CHANGES = ("dropout_rate", "dtype", "float32_attention_logits", "remat_policy",
                             "attention_impl", "norm_impl")
+
+
+def _readable_file(path) -> bool:
+  return isinstance(path, str) and "://" not in path and os.path.isfile(path)
+
+
+def _same_vocabulary(saved: dict, now: dict) -> bool:
+  """Whether a resume's vocabulary is the one recorded with the checkpoints: the same type and
+  extra ids, and the same SentencePiece model: the same path, or files with the same bytes (a
+  copy, another install's assets). A recorded file that cannot be read any more is not held
+  against the run."""
+  if any(saved.get(k) != now.get(k) for k in ("type", "extra_ids")):
+    return False
+  a, b = saved.get("path"), now.get("path")
+  if a == b:
+    return True
+  if not _readable_file(a):
+    return True
+  if not _readable_file(b):
+    return False
+  with open(a, "rb") as fa, open(b, "rb") as fb:
+    return fa.read() == fb.read()
 
 
 def _check_same_model(saved: T5Config, now: T5Config, model_dir: str):

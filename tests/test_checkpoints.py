@@ -11,6 +11,7 @@ from jax.sharding import PartitionSpec as P
 
 from flanjax import checkpoints, partitioning
 from flanjax.config import get_config
+from flanjax.errors import FlanjaxError
 from flanjax.train import TrainState
 
 CONFIG = get_config("tiny", vocab_size=128)
@@ -270,3 +271,20 @@ def test_an_async_save_failure_is_reported_for_its_step(tmp_path):
                                                         "the latest is step 1"):
     mngr.save(3, _state(3.0), {"step": 3, "batches_consumed": 3})
   mngr.close()
+
+
+def test_orbax_plain_exception_reading_an_array_is_an_unreadable_step(tmp_path, monkeypatch):
+  """Orbax raises a plain Exception for an array it cannot read (a damaged data file): that is a
+  damaged step, named as such; any other exception type (a bug) is not hidden behind it."""
+  def damaged(*args, **kwargs):
+    raise Exception("Encountered error while reading array index: (slice(0, 64, 1),)")  # noqa: TRY002
+  monkeypatch.setattr(checkpoints, "_restore_params", damaged)
+  with pytest.raises(FlanjaxError, match=r"checkpoint step 3 in .* is unreadable \(Exception: "
+                                         r"Encountered error while reading array index"):
+    checkpoints.restore_params(str(tmp_path), 3)
+
+  def bug(*args, **kwargs):
+    raise RuntimeError("a bug")
+  monkeypatch.setattr(checkpoints, "_restore_params", bug)
+  with pytest.raises(RuntimeError, match="a bug"):
+    checkpoints.restore_params(str(tmp_path), 3)

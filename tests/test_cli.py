@@ -95,6 +95,20 @@ def test_module_is_found_in_the_working_directory(tmp_path, monkeypatch):
   assert sys.path[0] == str(tmp_path)
 
 
+def test_gin_imports_find_modules_in_the_working_directory(tmp_path, monkeypatch):
+  """A gin file's `import my_tasks` (the README's way to train on your own tasks) finds
+  my_tasks.py in the folder `flanjax train` runs from, as `--module` does."""
+  (tmp_path / "h6_gin_tasks.py").write_text("raise RuntimeError('imported h6_gin_tasks')\n")
+  (tmp_path / "run.gin").write_text("import h6_gin_tasks\n")
+  monkeypatch.chdir(tmp_path)
+  monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+  monkeypatch.delitem(sys.modules, "h6_gin_tasks", raising=False)
+  monkeypatch.setenv("FLANJAX_TRACEBACK", "1")  # the import's own error, not the CLI's line
+  with pytest.raises(Exception, match="imported h6_gin_tasks"):
+    cli.main(["train", f"--gin_file={tmp_path}/run.gin", f"--model_dir={tmp_path}/m"])
+  assert sys.path[0] == str(tmp_path)
+
+
 @pytest.fixture
 def interrupted_train(monkeypatch):
   from flanjax import compilation_cache, train

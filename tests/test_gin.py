@@ -189,3 +189,11 @@ def test_operative_config_never_replaces_the_users_config_gin(tmp_path, capsys):
   gin.get_configurable("T5Config")()
   gin_config.write_operative_config(str(out))
   assert "T5Config.d_model = 32" in (out / "config.gin").read_text()
+  # A run dir of a flanjax before the marker: gin's own operative text, beside flanjax_model.json.
+  old = tmp_path / "old_run"
+  old.mkdir()
+  (old / "config.gin").write_text("# Parameters for T5Config:\n# ====\nT5Config.d_model = 64\n")
+  with pytest.raises(ConfigError, match="was not written by flanjax"):
+    gin_config.check_operative_config_target(str(old))  # no flanjax_model.json: not a run dir
+  (old / "flanjax_model.json").write_text("{}")
+  gin_config.check_operative_config_target(str(old))

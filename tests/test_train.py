@@ -645,3 +645,20 @@ def test_tensorboard_drops_the_retrained_steps_of_a_resume(tmp_path):
             and e.session_log.status == tf.compat.v1.SessionLog.START]
   assert starts == [3]
   assert [(e.step, v.simple_value) for e in events for v in e.summary.value] == [(3, 30.0)]
+
+
+def test_a_resume_accepts_the_same_vocabulary_at_another_path(tmp_path):
+  """The vocabulary recorded with the checkpoints and a resume's are compared by type, extra ids
+  and the model file's bytes: a copy (another install, FLANJAX_T5_VOCAB elsewhere) is the same."""
+  from flanjax.train import _same_vocabulary
+  a, b, c = tmp_path / "a.model", tmp_path / "b.model", tmp_path / "c.model"
+  a.write_bytes(b"spm-1")
+  b.write_bytes(b"spm-1")
+  c.write_bytes(b"spm-2")
+  sp = lambda p, **kw: {"type": "sentencepiece", "path": str(p), **kw}  # noqa: E731
+  assert _same_vocabulary(sp(a), sp(a)) and _same_vocabulary(sp(a), sp(b))
+  assert not _same_vocabulary(sp(a), sp(c))
+  assert not _same_vocabulary(sp(a, extra_ids=100), sp(b, extra_ids=0))
+  assert not _same_vocabulary(sp(a), {"type": "byte"})
+  assert _same_vocabulary(sp(tmp_path / "gone.model"), sp(c))  # recorded file moved away
+  assert not _same_vocabulary(sp(a), sp(tmp_path / "missing.model"))
