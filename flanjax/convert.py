@@ -10,8 +10,14 @@ No TensorFlow here; torch is needed only for `.bin` checkpoints.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
+import stat
+import sys
+import tempfile
+import time
 from typing import Any
 
 import jax
@@ -276,47 +282,165 @@ def load_hf(hf_dir: str, **config_overrides) -> tuple[T5Config, dict]:
 
 
 def check_new_dir(path: str, flag: str = "") -> None:
-  """Raises ConvertError unless `path` is missing or an empty directory (never overwrite)."""
+  """Raises ConvertError unless `path` is missing or an empty directory (never overwrite) that
+  files can be written in: a probe file is created (and removed) in it or, when it is missing,
+  in its nearest existing parent, so a read-only or full disk fails before any work and without
+  leaving anything behind."""
   what = f"{flag} {path}" if flag else str(path)
-  if not os.path.lexists(path):
-    return
-  if not os.path.isdir(path):
-    raise ConvertError(f"{what} is an existing file, not a directory; give a new (or empty) "
-                       "directory (flanjax convert never overwrites a checkpoint).")
-  names = sorted(os.listdir(path))
-  if names:
-    shown = ", ".join(names[:8]) + (f", ... ({len(names)} entries)" if len(names) > 8 else "")
-    raise ConvertError(f"{what} already exists and is not empty (holds {shown}); give a new (or "
-                       "empty) directory (flanjax convert never overwrites a checkpoint).")
+  if os.path.lexists(path):
+    if not os.path.isdir(path):
+      raise ConvertError(f"{what} is an existing file, not a directory; give a new (or empty) "
+                         "directory (flanjax convert never overwrites a checkpoint).")
+    names = sorted(os.listdir(path))
+    if names:
+      shown = ", ".join(names[:8]) + (f", ... ({len(names)} entries)" if len(names) > 8 else "")
+      raise ConvertError(f"{what} already exists and is not empty (holds {shown}); give a new "
+                         "(or empty) directory (flanjax convert never overwrites a checkpoint).")
+  folder = os.path.abspath(path)
+  while not os.path.lexists(folder) and os.path.dirname(folder) != folder:
+    folder = os.path.dirname(folder)
+  if not os.path.isdir(folder):
+    raise ConvertError(f"{what}: {folder} is a file, not a directory; give a directory path.")
+  probe = None
+  try:
+    fd, probe = tempfile.mkstemp(dir=folder, prefix=".flanjax-write-test-")
+    with os.fdopen(fd, "wb") as f:
+      f.write(b"flanjax")  # a byte of data: a full disk may still create empty files
+      f.flush()
+      os.fsync(f.fileno())
+  except OSError as e:
+    raise ConvertError(f"{what} cannot be written: a test file in {folder} could not be "
+                       f"written ({e.strerror or e}); choose a directory you can write to, on a "
+                       "disk with free space.") from None
+  finally:
+    if probe is not None:
+      with contextlib.suppress(OSError):
+        os.remove(probe)
 
 
-def save_hf(hf_dir: str, config: T5Config, params, vocab_path: str | None = None):
+def _short(err: BaseException, limit: int = 300) -> str:
+  """An exception's type and the first line of its message, at most `limit` characters (its
+  start and end: Orbax's and tensorstore's errors say what failed last)."""
+  text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+  text = f"{type(err).__name__}: {text}" if text else type(err).__name__
+  if len(text) <= limit:
+    return text
+  return text[:limit // 2 - 5] + " ... " + text[-(limit // 2):]
+
+
+def _is_late_write_callback(err: BaseException | None) -> bool:
+  """The error a TensorStore write that ends after its Orbax save failed raises from its
+  callback: Orbax has closed the event loop the save ran on."""
+  return isinstance(err, RuntimeError) and "Event loop is closed" in str(err)
+
+
+def _is_clear(path: str, created: list[str]) -> bool:
+  """Whether `path` is as it was before this run: missing if this run created it, else empty."""
+  if created:
+    return not os.path.lexists(path)
+  try:
+    return not os.listdir(path)
+  except OSError:
+    return False
+
+
+def _clear_new_dir(path: str, created: list[str]) -> bool:
+  """Removes everything in `path` (and `path` and the other directories of `created`, deepest
+  first, which this run created); returns whether it is as it was (`_is_clear`)."""
+  if created:
+    shutil.rmtree(path, ignore_errors=True)
+    for parent in created[1:]:
+      with contextlib.suppress(OSError):
+        os.rmdir(parent)
+  else:
+    with contextlib.suppress(OSError):
+      for name in os.listdir(path):
+        entry = os.path.join(path, name)
+        if os.path.isdir(entry) and not os.path.islink(entry):
+          shutil.rmtree(entry, ignore_errors=True)
+        else:
+          with contextlib.suppress(OSError):
+            os.remove(entry)
+  return _is_clear(path, created)
+
+
+@contextlib.contextmanager
+def _writing_new_dir(path: str, what: str):
+  """Wraps the writes of one conversion into `path`, which `check_new_dir` found missing or
+  empty. On any failure everything in it is removed again (and the directories this run
+  created), so that a retry finds it as it was; an error that is not a FlanjaxError (a full
+  disk: OSError, or Orbax's / TensorStore's / safetensors' wrappers of it) becomes one
+  ConvertError naming `what` and the cause."""
+  path = os.path.abspath(path)
+  created, folder = [], path  # deepest first
+  while not os.path.lexists(folder) and os.path.dirname(folder) != folder:
+    created.append(folder)
+    folder = os.path.dirname(folder)
+  # A failed Orbax save returns while some of its TensorStore writes are still running: each
+  # ends with a RuntimeError printed as a traceback, and may create files after the cleanup.
+  # Count them instead of printing them, and clean up until the writes have stopped.
+  late, previous_hook = [], sys.unraisablehook
+
+  def hook(unraisable):
+    if _is_late_write_callback(unraisable.exc_value):
+      late.append(time.monotonic())
+    else:
+      previous_hook(unraisable)
+
+  sys.unraisablehook = hook
+  try:
+    yield
+  except BaseException as e:
+    clean = _clear_new_dir(path, created)
+    deadline, quiet = time.monotonic() + 30, 0
+    while quiet < 3 and time.monotonic() < deadline:  # 0.6 s without a late write: all ended
+      seen = len(late)
+      time.sleep(0.2)
+      if len(late) == seen and _is_clear(path, created):
+        quiet += 1
+      else:
+        clean = _clear_new_dir(path, created)
+        quiet = quiet + 1 if not clean and len(late) == seen else 0
+    if isinstance(e, FlanjaxError) or not isinstance(e, Exception):
+      raise
+    full = any(s in str(e).lower() for s in ("no space left", "resource_exhausted"))
+    raise ConvertError(
+        f"Could not write {what} ({_short(e)}); "
+        + ("the partial output was removed" if clean else
+           f"remove {path} before running the command again") + ". "
+        + ("Free disk space" if full else "Fix the cause") + " and run the command again.") from e
+  finally:
+    if sys.unraisablehook is hook:
+      sys.unraisablehook = previous_hook
+
+
+def save_hf(hf_dir: str, config: T5Config, params, vocab_path: str | None = None, *,
+            flag: str = ""):
   """Exports params to a new (or empty) `hf_dir`: config.json + model.safetensors (+ spiece.model)
-  for transformers to load."""
+  for transformers to load. A failed write leaves `hf_dir` as it was and raises ConvertError
+  (naming `flag`, the CLI flag that gave `hf_dir`, if any)."""
   from safetensors.numpy import save_file
   hf_dir = os.fspath(hf_dir)
-  check_new_dir(hf_dir)
+  what = f"{flag} {hf_dir}" if flag else hf_dir
+  check_new_dir(hf_dir, flag)
+  if vocab_path is not None and not os.path.isfile(vocab_path):
+    raise ConvertError(f"The vocabulary {vocab_path} to export to {what} is not a file.")
   state = params_to_hf_state(config, params)
-  os.makedirs(hf_dir, exist_ok=True)
-  tmp = os.path.join(hf_dir, f".{SAFETENSORS}.tmp")
-  written = [tmp]  # what this call created ("x": never replace a file that appeared meanwhile)
-  try:
-    save_file(state, tmp, metadata={"format": "pt"})
-    with open(os.path.join(hf_dir, "config.json"), "x") as f:
-      written.append(f.name)
+  with _writing_new_dir(hf_dir, what):
+    os.makedirs(hf_dir, exist_ok=True)
+    # "x": never replace a file that appeared meanwhile. model.safetensors appears last.
+    config_path = os.path.join(hf_dir, "config.json")
+    with open(config_path, "x") as f:
       json.dump(config_to_hf(config), f, indent=2, sort_keys=True)
+    tmp = os.path.join(hf_dir, f".{SAFETENSORS}.tmp")
+    save_file(state, tmp, metadata={"format": "pt"})
+    # safetensors writes a 0600 file: give it the mode open() gave config.json (0o666 less the
+    # umask), so that the user's group can read the export as the other files.
+    os.chmod(tmp, stat.S_IMODE(os.stat(config_path).st_mode))
     if vocab_path:
-      import shutil
       with open(vocab_path, "rb") as src, open(os.path.join(hf_dir, "spiece.model"), "xb") as dst:
-        written.append(dst.name)
         shutil.copyfileobj(src, dst)
     os.replace(tmp, os.path.join(hf_dir, SAFETENSORS))
-  except BaseException:
-    # Remove the partial export so that a retry finds the directory empty again.
-    for path in written:
-      if os.path.exists(path):
-        os.remove(path)
-    raise
 
 
 # --------------------------------------------------------------------------- T5X
@@ -474,21 +598,22 @@ def main(argv: list[str] | None = None) -> int:
       vocab = vocab_info.get("path")
   n = sum(int(np.prod(np.shape(x))) for x in jax.tree.leaves(params))
   if args.to:
-    if vocab is not None and (args.from_hf or args.from_t5x):
-      # Keep the checkpoint self-contained: copy the vocabulary next to the parameters.
-      import shutil
-      os.makedirs(args.to, exist_ok=True)
-      local = os.path.join(os.path.abspath(args.to), "spiece.model")
-      if not os.path.exists(local):
-        shutil.copyfile(vocab, local)
-      vocab = local
-    elif vocab is not None:
-      vocab = os.path.abspath(vocab)
-    checkpoints.save_pretrained(args.to, params, config, vocab)
+    checkpoints._quiet_orbax_save_errors()  # a failed save is reported below, on one line
+    with _writing_new_dir(args.to, f"--to {args.to}"):
+      if vocab is not None and (args.from_hf or args.from_t5x):
+        # Keep the checkpoint self-contained: copy the vocabulary next to the parameters.
+        os.makedirs(args.to, exist_ok=True)
+        local = os.path.join(os.path.abspath(args.to), "spiece.model")
+        if not os.path.exists(local):
+          shutil.copyfile(vocab, local)
+        vocab = local
+      elif vocab is not None:
+        vocab = os.path.abspath(vocab)
+      checkpoints.save_pretrained(args.to, params, config, vocab)
     print(f"Wrote flanjax checkpoint {args.to} ({n / 1e6:.1f}M parameters, "
           f"vocabulary: {vocab or 'none recorded'}).")
   else:
     save_hf(args.to_hf, config, params, vocab_path=vocab if vocab and os.path.exists(vocab)
-            else None)
+            else None, flag="--to-hf")
     print(f"Wrote Hugging Face model {args.to_hf} ({n / 1e6:.1f}M parameters).")
   return 0

@@ -1,6 +1,11 @@
 """Checkpoint conversion: HF import/export (parity with transformers), T5X import, the CLI."""
+import errno
 import json
 import os
+import sys
+import tempfile
+import threading
+import types
 
 import jax
 import numpy as np
@@ -246,9 +251,123 @@ def test_to_hf_refuses_an_existing_hf_model_dir_before_writing(tmp_path):
     convert.main(["--from-hf", str(tmp_path / "hf"), "--to", str(tmp_path / "a_file")])
   # An empty directory is fine; a failed export leaves it empty so that a retry can proceed.
   (tmp_path / "empty").mkdir()
-  with pytest.raises(FileNotFoundError):
+  with pytest.raises(convert.ConvertError, match=r"The vocabulary .*missing to export to .*empty "
+                                                 "is not a file"):
     convert.save_hf(tmp_path / "empty", config, params, vocab_path=str(tmp_path / "missing"))
   assert os.listdir(tmp_path / "empty") == []
   assert convert.main(["--from", str(tmp_path / "ckpt"), "--to-hf", str(tmp_path / "empty")]) == 0
   assert sorted(os.listdir(tmp_path / "empty")) == ["config.json", convert.SAFETENSORS,
                                                     "spiece.model"]
+
+
+def _no_space(*args, **kwargs):
+  raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_failed_write_leaves_the_target_as_it_was(tmp_path, monkeypatch, capsys):
+  """A full disk mid-write: one ConvertError, and a missing target stays missing (with the
+  folders above it that the run created), an empty one empty, so that a retry can proceed."""
+  from safetensors import numpy as st_numpy
+
+  from flanjax import checkpoints
+  m = _hf_model(True, seed=5)
+  m.save_pretrained(tmp_path / "hf")
+  (tmp_path / "hf" / "spiece.model").write_bytes(b"vocab")
+  real_save_file = st_numpy.save_file
+
+  def save_file_then_fail(state, path, metadata=None):
+    real_save_file(state, path, metadata=metadata)  # a partial file is left, as on a full disk
+    _no_space()
+
+  monkeypatch.setattr(st_numpy, "save_file", save_file_then_fail)
+  (tmp_path / "empty").mkdir()
+  for target in (tmp_path / "new" / "nested" / "hf", tmp_path / "empty"):
+    with pytest.raises(convert.ConvertError,
+                       match=r"^Could not write --to-hf .*(nested.hf|empty) \(OSError: \[Errno "
+                             r"28\] No space left on device\); the partial output was removed\. "
+                             r"Free disk space and run the command again\.$"):
+      convert.main(["--from-hf", str(tmp_path / "hf"), "--to-hf", str(target)])
+  assert not os.path.exists(tmp_path / "new") and os.listdir(tmp_path / "empty") == []
+  monkeypatch.undo()
+  # --to: Orbax's (or TensorStore's) errors wrap the OSError, and some of its writes end after
+  # the save failed: what they write is removed too, and their callbacks' errors are not printed.
+  real_save_pretrained = checkpoints.save_pretrained
+  hook = sys.unraisablehook
+  late = threading.Event()
+
+  def save_then_fail(ckpt_dir, *args, **kwargs):
+    real_save_pretrained(ckpt_dir, *args, **kwargs)
+    assert sorted(os.listdir(ckpt_dir)) == ["0", "flanjax_model.json", "spiece.model"]
+
+    def late_write():
+      os.makedirs(os.path.join(ckpt_dir, "0.orbax-checkpoint-tmp", "d"))
+      (tmp_path / "late").mkdir()
+      late.set()
+
+    threading.Timer(0.1, late_write).start()
+    sys.unraisablehook(types.SimpleNamespace(exc_value=RuntimeError("Event loop is closed")))
+    raise ValueError("RESOURCE_EXHAUSTED: Error writing \"params\": Failed to write 6299648 "
+                     "bytes: No space left on device [os_error_code='28']")
+
+  monkeypatch.setattr(checkpoints, "save_pretrained", save_then_fail)
+  for target in (tmp_path / "ckpt", tmp_path / "empty"):
+    late.clear()
+    with pytest.raises(convert.ConvertError,
+                       match=r"^Could not write --to .*(ckpt|empty) \(ValueError: RESOURCE_EXH"
+                             r"AUSTED: .*No space left on device .*\); the partial output was "
+                             r"removed\. Free disk space"):
+      convert.main(["--from-hf", str(tmp_path / "hf"), "--to", str(target)])
+    assert late.is_set()
+    (tmp_path / "late").rmdir()
+  assert not os.path.exists(tmp_path / "ckpt") and os.listdir(tmp_path / "empty") == []
+  assert sys.unraisablehook is hook and "Event loop" not in capsys.readouterr().err
+  # A FlanjaxError raised while writing is cleaned up after too, and passes through unchanged.
+  monkeypatch.setattr(checkpoints, "save_pretrained", lambda *a, **k: (_ for _ in ()).throw(
+      checkpoints.CheckpointError("refused")))
+  with pytest.raises(checkpoints.CheckpointError, match="^refused$"):
+    convert.main(["--from-hf", str(tmp_path / "hf"), "--to", str(tmp_path / "ckpt")])
+  assert not os.path.exists(tmp_path / "ckpt")  # spiece.model was copied, and removed
+  monkeypatch.undo()
+  assert convert.main(["--from-hf", str(tmp_path / "hf"), "--to", str(tmp_path / "empty")]) == 0
+
+
+def test_an_unwritable_target_is_refused_before_reading_the_source(tmp_path, monkeypatch):
+  """A read-only folder or a full disk: one ConvertError before any work, nothing created."""
+  def read_only(*args, **kwargs):
+    raise OSError(errno.EROFS, "Read-only file system")
+
+  monkeypatch.setattr(tempfile, "mkstemp", read_only)
+  (tmp_path / "empty").mkdir()
+  for flag, target in (("--to", tmp_path / "a" / "b"), ("--to-hf", tmp_path / "empty")):
+    with pytest.raises(convert.ConvertError,
+                       match=rf"^{flag} .* cannot be written: a test file in {tmp_path}\S* could "
+                             r"not be written \(Read-only file system\); choose a directory you "
+                             r"can write to, on a disk with free space\.$"):
+      # The source does not exist: the target is checked first.
+      convert.main(["--from-hf", str(tmp_path / "no_such_model"), flag, str(target)])
+  assert sorted(os.listdir(tmp_path)) == ["empty"] and os.listdir(tmp_path / "empty") == []
+  monkeypatch.setattr(tempfile, "mkstemp", _no_space)
+  with pytest.raises(convert.ConvertError, match=r"could not be written \(No space left"):
+    convert.save_hf(tmp_path / "hf", get_config("tiny"), {})
+  monkeypatch.undo()
+  (tmp_path / "a_file").write_text("x")
+  with pytest.raises(convert.ConvertError, match="a_file is a file, not a directory"):
+    convert.main(["--from-hf", "x", "--to", str(tmp_path / "a_file" / "ckpt")])
+
+
+@pytest.mark.parametrize("umask", [0o002, 0o027])
+def test_to_hf_files_get_the_mode_open_gives(tmp_path, umask):
+  """model.safetensors was 0600 (safetensors' temporary file) while config.json followed the
+  umask: every exported file gets 0o666 less the umask, as open(path, "w") gives."""
+  m = _hf_model(True, seed=6)
+  m.save_pretrained(tmp_path / "hf")
+  (tmp_path / "hf" / "spiece.model").write_bytes(b"vocab")
+  old_umask = os.umask(umask)
+  try:
+    assert convert.main(["--from-hf", str(tmp_path / "hf"), "--to-hf", str(tmp_path / "out")]) == 0
+  finally:
+    os.umask(old_umask)
+  modes = {name: os.stat(tmp_path / "out" / name).st_mode & 0o777
+           for name in os.listdir(tmp_path / "out")}
+  assert modes == dict.fromkeys(["config.json", convert.SAFETENSORS, "spiece.model"],
+                                0o666 & ~umask)
