@@ -85,3 +85,29 @@ def test_preview_reads_tfds_from_tfds_data_dir(tmp_path):
       catalog.main_preview(["flan2021_rte", "-n", "1", "--tfds_data_dir", str(tmp_path)])
   finally:
     seqio.set_tfds_data_dir_override(old)
+
+
+def test_preview_names_the_task_when_tensorflow_fails_on_its_examples(tmp_path):
+  """A preprocessor that fails at run time inside tf.data (here a text field read as a number)
+  is one line naming the task and the likely cause, not TensorFlow's traceback."""
+  import seqio
+  import tensorflow as tf
+
+  from flanjax import registration
+  from flanjax.templates import Template
+  data = tmp_path / "words.jsonl"
+  data.write_text(json.dumps({"q": "one", "a": "two"}) + "\n")
+  registration.register_file_task(
+      "catcli_tf_fails", {"train": str(data)}, cluster="math", metric="accuracy",
+      vocabulary=seqio.ByteVocabulary(), templates=[Template("Q: {q}", "{a}")],
+      preprocessor=lambda ex: {"q": tf.strings.as_string(tf.strings.to_number(ex["q"])),
+                               "a": ex["a"]})
+  try:
+    with pytest.raises(FlanjaxError, match=r"^Task 'catcli_tf_fails': TensorFlow failed reading "
+                       r"its examples \(InvalidArgumentError: .*\)\. A task's preprocessor runs "
+                       r"on tensors inside tf.data"):
+      catalog.preview("catcli_tf_fails", 1)
+  finally:
+    seqio.TaskRegistry.remove("catcli_tf_fails")
+    registration.TASK_INFO.pop("catcli_tf_fails", None)
+    getattr(registration, "_BUILDERS", {}).pop("catcli_tf_fails", None)
