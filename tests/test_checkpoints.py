@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import truncate_arrays
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -198,17 +199,10 @@ def test_model_info_is_rewritten_only_when_it_changes(tmp_path):
   assert checkpoints.read_model_info(tmp_path)["model_config"]["dropout_rate"] == 0.1
 
 
-def _truncate_arrays(step_dir):
-  for root, _, files in os.walk(step_dir / "params"):
-    if os.path.basename(root) == "d":
-      for name in files:
-        os.truncate(os.path.join(root, name), 10)
-
-
 def test_loading_a_damaged_step_names_it_and_the_earlier_steps(tmp_path):
   checkpoints.save_pretrained(tmp_path, PARAMS, CONFIG, None, step=1)
   checkpoints.save_pretrained(tmp_path, PARAMS, CONFIG, None, step=2)
-  _truncate_arrays(tmp_path / "2")
+  truncate_arrays(tmp_path / "2")
   with pytest.raises(checkpoints.CheckpointError,
                      match=rf"checkpoint step 2 in {tmp_path} is unreadable \(ValueError: "
                            r"OUT_OF_RANGE.*not valid for value of size 10\); load an earlier step "

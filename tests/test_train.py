@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import truncate_arrays
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -503,13 +504,6 @@ def test_a_refused_resume_keeps_the_recorded_vocabulary(tmp_path):
   assert (run / "flanjax_model.json").read_bytes() == info
 
 
-def _truncate_arrays(step_dir):
-  for root, _, files in os.walk(step_dir / "params"):
-    if os.path.basename(root) == "d":
-      for name in files:
-        os.truncate(os.path.join(root, name), 10)
-
-
 def test_resuming_a_damaged_step_names_it_and_how_to_go_on(tmp_path):
   _run(tmp_path, num_steps=3, checkpoint_period=1)
   info = (tmp_path / "flanjax_model.json").read_bytes()
@@ -521,7 +515,7 @@ def test_resuming_a_damaged_step_names_it_and_how_to_go_on(tmp_path):
                                          r"\[1, 2\]\)\.$"):
     _run(tmp_path, num_steps=5, model_config=CONFIG.replace(dropout_rate=0.1))
   os.rename(tmp_path / "3", tmp_path / "3.bad")
-  _truncate_arrays(tmp_path / "2")
+  truncate_arrays(tmp_path / "2")
   with pytest.raises(FlanjaxError, match=r"checkpoint step 2 in .* is unreadable \(ValueError: "
                                          r"OUT_OF_RANGE.*\); move it aside .* to resume from "
                                          r"step 1\.$"):
