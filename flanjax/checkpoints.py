@@ -35,7 +35,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from flanjax.config import T5Config
+from flanjax.config import T5Config, is_int
 from flanjax.errors import FlanjaxError
 from flanjax.files import atomic_write
 
@@ -79,12 +79,12 @@ def local_dir(path, what: str) -> str:
   return os.path.abspath(path)
 
 
-def check_writable_dir(path: str, what: str = "model_dir", keep_created: bool = True) -> str:
-  """Makes sure `path` is a folder that files can be created in (creating it if missing) before
-  any work: a clear CheckpointError naming `what` for a file, or a read-only or full location.
-  Folders it created are removed again when the check fails, or after it with
-  `keep_created=False` (a run that may still stop on a bad setting leaves nothing behind). Safe
-  on several processes at once (each writes and removes its own probe file)."""
+def check_writable_dir(path: str, what: str = "model_dir") -> str:
+  """Makes sure `path` is a folder that files can be created in before any work: a clear
+  CheckpointError naming `what` for a file, or a read-only or full location. The folders it
+  creates for the check are removed again, so a run that still stops on a bad setting leaves
+  nothing behind. Safe on several processes at once (each writes and removes its own probe
+  file; a folder another process has written to stays)."""
   path = os.path.abspath(path)
   if os.path.exists(path) and not os.path.isdir(path):
     raise CheckpointError(f"{what} {path} is a file, not a folder; give a folder path.")
@@ -101,19 +101,18 @@ def check_writable_dir(path: str, what: str = "model_dir", keep_created: bool = 
     os.close(fd)
     os.remove(probe)
   except OSError as e:
+    error = e
+  else:
+    error = None
+  finally:
     for created in missing:  # deepest first
       try:
         os.rmdir(created)
       except OSError:
-        pass
-    raise CheckpointError(f"{what} {path} is not writable ({e.strerror or e}); choose a folder "
-                          "you can write to (and with free space).") from None
-  if not keep_created:
-    for created in missing:  # deepest first; another process may have written there already
-      try:
-        os.rmdir(created)
-      except OSError:
         break
+  if error is not None:
+    raise CheckpointError(f"{what} {path} is not writable ({error.strerror or error}); choose a "
+                          "folder you can write to (and with free space).") from None
   return path
 
 
@@ -624,12 +623,12 @@ class TrainCheckpointManager:
                keep_best: int = 0, best_metric: str | None = None, best_mode: str = "max",
                async_save: bool = True):
     from orbax.checkpoint import checkpoint_managers as cm
-    if not _is_int(save_period) or save_period <= 0:
+    if not is_int(save_period) or save_period <= 0:
       raise CheckpointError(f"checkpoint_period={save_period!r} must be an integer > 0.")
-    if keep is not None and (not _is_int(keep) or keep < 1):
+    if keep is not None and (not is_int(keep) or keep < 1):
       raise CheckpointError(f"keep_checkpoints={keep!r} must be an integer >= 1 (or None to keep "
                             "all).")
-    if not _is_int(keep_best) or keep_best < 0:
+    if not is_int(keep_best) or keep_best < 0:
       raise CheckpointError(f"keep_best={keep_best!r} must be an integer >= 0.")
     if keep_best and not best_metric:
       raise CheckpointError("keep_best > 0 needs best_metric (an evaluation metric name).")
@@ -874,15 +873,11 @@ class TrainCheckpointManager:
           raise
 
 
-def _is_int(value) -> bool:
-  return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _checked_meta(meta) -> dict:
   """A restored `meta` item, checked for what resuming needs."""
   if not isinstance(meta, dict):
     raise ValueError(f"meta is a {type(meta).__name__}, not a JSON object")
   for key in ("step", "batches_consumed"):
-    if not _is_int(meta.get(key)) or meta[key] < 0:
+    if not is_int(meta.get(key)) or meta[key] < 0:
       raise ValueError(f"meta[{key!r}] is {meta.get(key)!r}, not an integer >= 0")
   return meta

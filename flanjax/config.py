@@ -26,11 +26,13 @@ _TOKEN_FIELDS = ("pad_token_id", "eos_token_id", "decoder_start_token_id")
 _BOOL_FIELDS = ("tie_word_embeddings", "float32_attention_logits", "scan_layers")
 
 
-def _is_int(x) -> bool:
+def is_int(x) -> bool:
+  """An integer (Python or numpy), not a bool: what an integer config field may hold."""
   return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
-def _is_real(x) -> bool:
+def is_real(x) -> bool:
+  """A real number (Python or numpy), not a bool."""
   return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
@@ -84,7 +86,7 @@ class T5Config:
   def __post_init__(self):
     for name in _INT_FIELDS:
       value = getattr(self, name)
-      if not _is_int(value) or value < 1:
+      if not is_int(value) or value < 1:
         raise FlanjaxError(f"T5Config.{name}={value!r} must be a positive integer.")
       object.__setattr__(self, name, int(value))  # numpy ints -> int (JSON-serialisable)
     buckets = self.relative_attention_num_buckets
@@ -99,14 +101,14 @@ class T5Config:
                          "with 32 buckets).")
     for name in _TOKEN_FIELDS:
       value = getattr(self, name)
-      if not _is_int(value) or not 0 <= value < self.vocab_size:
+      if not is_int(value) or not 0 <= value < self.vocab_size:
         raise FlanjaxError(f"T5Config.{name}={value!r} must be an integer token id in "
                            f"[0, vocab_size={self.vocab_size}).")
       object.__setattr__(self, name, int(value))
-    if not _is_real(self.dropout_rate) or not 0.0 <= self.dropout_rate < 1.0:
+    if not is_real(self.dropout_rate) or not 0.0 <= self.dropout_rate < 1.0:
       raise FlanjaxError(f"T5Config.dropout_rate={self.dropout_rate!r}: must be in [0, 1) "
                          "(a number; 1 would drop every unit).")
-    if (not _is_real(self.layer_norm_epsilon) or not math.isfinite(self.layer_norm_epsilon)
+    if (not is_real(self.layer_norm_epsilon) or not math.isfinite(self.layer_norm_epsilon)
         or self.layer_norm_epsilon <= 0):
       raise FlanjaxError(f"T5Config.layer_norm_epsilon={self.layer_norm_epsilon!r} must be a "
                          "positive number (T5 uses 1e-6).")

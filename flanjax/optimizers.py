@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import numbers
 import re
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -16,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from flanjax.config import is_int, is_real
 from flanjax.errors import FlanjaxError
 from flanjax.model import LAYER_KEY
 
@@ -67,9 +67,8 @@ class OptimizerConfig:
       none_ok = value is None and "None" in want
       ok = (isinstance(value, str) if want == "str"
             else isinstance(value, bool) if want == "bool"
-            else isinstance(value, numbers.Integral) and not isinstance(value, bool) or none_ok
-            if want.startswith("int")
-            else isinstance(value, numbers.Real) and not isinstance(value, bool) or none_ok)
+            else is_int(value) or none_ok if want.startswith("int")
+            else is_real(value) or none_ok)
       if not ok:
         hint = "; numbers go without quotes" if isinstance(value, str) else ""
         raise FlanjaxError(f"OptimizerConfig.{f.name}={value!r} must be {_TYPE_WORDS[want]} "

@@ -34,7 +34,7 @@ from jax.sharding import PartitionSpec as P
 from flanjax import checkpoints as ckpt_lib
 from flanjax import flops as flops_lib
 from flanjax import losses, optimizers, partitioning, summaries
-from flanjax.config import T5Config
+from flanjax.config import T5Config, is_int
 from flanjax.errors import FlanjaxError
 from flanjax.optimizers import OptimizerConfig, make_optimizer
 
@@ -497,7 +497,7 @@ def train(
   # Before anything is written (the flags are checked first, so a bad one creates no folder):
   # a writable folder, without entries that Orbax would delete.
   ckpt_lib.check_no_foreign_entries(model_dir)
-  ckpt_lib.check_writable_dir(model_dir, "model_dir", keep_created=False)
+  ckpt_lib.check_writable_dir(model_dir, "model_dir")
 
   # A converted/pretrained checkpoint (params only) is never a resume point, and Orbax's
   # LatestN would delete it: refuse to train into it.
@@ -791,7 +791,7 @@ def _check_same_model(saved: T5Config, now: T5Config, model_dir: str):
 def _want_int(value, minimum=None, maximum=None, none=False) -> bool:
   if value is None:
     return none
-  return (ckpt_lib._is_int(value) and (minimum is None or value >= minimum)
+  return (is_int(value) and (minimum is None or value >= minimum)
           and (maximum is None or value <= maximum))
 
 
