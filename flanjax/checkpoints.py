@@ -28,13 +28,13 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 from typing import Any
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from flanjax import files
 from flanjax.config import T5Config, is_int
 from flanjax.errors import FlanjaxError
 from flanjax.files import atomic_write
@@ -82,38 +82,9 @@ def local_dir(path, what: str) -> str:
 def check_writable_dir(path: str, what: str = "model_dir") -> str:
   """Makes sure `path` is a folder that files can be created in before any work: a clear
   CheckpointError naming `what` for a file, or a read-only or full location. The folders it
-  creates for the check are removed again, so a run that still stops on a bad setting leaves
-  nothing behind. Safe on several processes at once (each writes and removes its own probe
-  file; a folder another process has written to stays)."""
-  path = os.path.abspath(path)
-  if os.path.exists(path) and not os.path.isdir(path):
-    raise CheckpointError(f"{what} {path} is a file, not a folder; give a folder path.")
-  missing, folder = [], path
-  while not os.path.lexists(folder) and os.path.dirname(folder) != folder:
-    missing.append(folder)
-    folder = os.path.dirname(folder)
-  if not os.path.isdir(folder):
-    raise CheckpointError(f"{what} {path}: {folder} is a file, not a folder; give a folder "
-                          "path.")
-  try:
-    os.makedirs(path, exist_ok=True)
-    fd, probe = tempfile.mkstemp(dir=path, prefix=".flanjax-write-test-")
-    os.close(fd)
-    os.remove(probe)
-  except OSError as e:
-    error = e
-  else:
-    error = None
-  finally:
-    for created in missing:  # deepest first
-      try:
-        os.rmdir(created)
-      except OSError:
-        break
-  if error is not None:
-    raise CheckpointError(f"{what} {path} is not writable ({error.strerror or error}); choose a "
-                          "folder you can write to (and with free space).") from None
-  return path
+  makes for the check (the probe file goes in `path` itself) are removed again, so a run that
+  still stops on a bad setting leaves nothing behind (see `files.check_writable_dir`)."""
+  return files.check_writable_dir(path, what, CheckpointError, make_missing=True)
 
 
 def vocabulary_info(vocabulary) -> dict[str, Any] | None:

@@ -16,7 +16,6 @@ import os
 import shutil
 import stat
 import sys
-import tempfile
 import time
 from typing import Any
 
@@ -25,6 +24,7 @@ import numpy as np
 
 from flanjax.config import SIZES, T5Config, get_config
 from flanjax.errors import FlanjaxError
+from flanjax.files import check_writable_dir
 
 SAFETENSORS = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
@@ -283,8 +283,8 @@ def load_hf(hf_dir: str, **config_overrides) -> tuple[T5Config, dict]:
 
 def check_new_dir(path: str, flag: str = "") -> None:
   """Raises ConvertError unless `path` is missing or an empty directory (never overwrite) that
-  files can be written in: a probe file is created (and removed) in it or, when it is missing,
-  in its nearest existing parent, so a read-only or full disk fails before any work and without
+  files can be written in (`check_writable_dir`: a probe file in it or, when it is missing,
+  in its nearest existing parent), so a read-only or full disk fails before any work and without
   leaving anything behind."""
   what = f"{flag} {path}" if flag else str(path)
   if os.path.lexists(path):
@@ -296,26 +296,7 @@ def check_new_dir(path: str, flag: str = "") -> None:
       shown = ", ".join(names[:8]) + (f", ... ({len(names)} entries)" if len(names) > 8 else "")
       raise ConvertError(f"{what} already exists and is not empty (holds {shown}); give a new "
                          "(or empty) directory (flanjax convert never overwrites a checkpoint).")
-  folder = os.path.abspath(path)
-  while not os.path.lexists(folder) and os.path.dirname(folder) != folder:
-    folder = os.path.dirname(folder)
-  if not os.path.isdir(folder):
-    raise ConvertError(f"{what}: {folder} is a file, not a directory; give a directory path.")
-  probe = None
-  try:
-    fd, probe = tempfile.mkstemp(dir=folder, prefix=".flanjax-write-test-")
-    with os.fdopen(fd, "wb") as f:
-      f.write(b"flanjax")  # a byte of data: a full disk may still create empty files
-      f.flush()
-      os.fsync(f.fileno())
-  except OSError as e:
-    raise ConvertError(f"{what} cannot be written: a test file in {folder} could not be "
-                       f"written ({e.strerror or e}); choose a directory you can write to, on a "
-                       "disk with free space.") from None
-  finally:
-    if probe is not None:
-      with contextlib.suppress(OSError):
-        os.remove(probe)
+  check_writable_dir(path, flag or "convert target", ConvertError)
 
 
 def _short(err: BaseException, limit: int = 300) -> str:

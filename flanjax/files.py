@@ -1,9 +1,14 @@
-"""Writing files so that readers never see a half-written one."""
+"""File helpers: writing files so that readers never see a half-written one, and checking that
+an output folder can be written before long work."""
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import stat
+import tempfile
+
+from flanjax.errors import FlanjaxError
 
 
 def _create_temp(folder: str, prefix: str, suffix: str) -> tuple[int, str]:
@@ -44,3 +49,71 @@ def atomic_write(path: str, data: str | bytes) -> None:
     if os.path.exists(tmp):
       os.remove(tmp)
     raise
+
+
+def _write_probe(folder: str) -> None:
+  """Creates a file in `folder`, writes a byte to it, syncs it (a full disk may still create
+  empty files) and removes it."""
+  fd, probe = tempfile.mkstemp(dir=folder, prefix=".flanjax-write-test-")
+  try:
+    with os.fdopen(fd, "wb") as f:
+      f.write(b"flanjax")
+      f.flush()
+      os.fsync(f.fileno())
+  finally:
+    with contextlib.suppress(OSError):
+      os.remove(probe)
+
+
+def check_writable_dir(path, what: str, error: type[Exception] = FlanjaxError, *,
+                       make_missing: bool = False) -> str:
+  """Checks, before long work, that files can be written in folder `path`; returns it absolute.
+
+  A probe file is created, written, synced and removed in `path` or, when `path` does not exist
+  yet, in its nearest existing folder (where its folders would be made), so a read-only or full
+  location fails before any work. With `make_missing` the missing folders are made instead, so
+  that the probe lands in `path` itself, and removed again afterwards (deepest first, stopping
+  at one that another process has written to). No folder that was there is ever removed. Safe
+  on several processes at once: each writes its own probe, and when another process removed a
+  folder under the check, the check looks again.
+
+  Raises `error` naming `what` (what the folder is for: "model_dir", "--output_dir", ...) and
+  `path`, for a file where a folder should be and for an unwritable or full location.
+  """
+  path = os.path.abspath(os.fspath(path))
+  attempts = 0
+  while True:
+    attempts += 1
+    folder = path
+    while not os.path.lexists(folder) and os.path.dirname(folder) != folder:
+      folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+      where = "" if folder == path else f": {folder}"
+      kind = "a file" if os.path.exists(folder) else "a broken link"
+      raise error(f"{what} {path}{where} is {kind}, not a folder; give a folder path.")
+    made = []  # the folders this check made, shallowest first
+    try:
+      if make_missing and folder != path:
+        for name in os.path.relpath(path, folder).split(os.sep):
+          child = os.path.join(folder, name)
+          try:
+            os.mkdir(child)
+          except FileExistsError:  # made by another process meanwhile: not ours to remove
+            pass
+          else:
+            made.append(child)
+          folder = child
+      _write_probe(folder)
+      return path
+    except OSError as e:
+      if isinstance(e, FileNotFoundError) and attempts < 3:
+        continue  # another process removed a folder under the check: look again
+      where = "" if folder == path else f" in {folder}"
+      raise error(f"{what} {path} is not writable ({e.strerror or e}{where}); choose a folder "
+                  "you can write to, on a disk with free space.") from None
+    finally:
+      for created in reversed(made):
+        try:
+          os.rmdir(created)
+        except OSError:
+          break

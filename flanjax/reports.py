@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from flanjax import metrics as metrics_lib
-from flanjax.files import atomic_write  # noqa: F401  (part of this module's API)
+from flanjax.files import atomic_write, check_writable_dir  # noqa: F401  (this module's API)
 
 FORMAT_VERSION = 1
 METRICS_JSON = "metrics.json"
@@ -289,32 +289,6 @@ def existing_eval_reports(output_dir: str, clusters: Iterable[str] = ()) -> list
   names.update(previous_eval_files(output_dir))
   names.update(cluster_png_name(c) for c in clusters)
   return sorted(n for n in names if os.path.lexists(os.path.join(output_dir, n)))
-
-
-def check_writable_dir(path: str, what: str) -> str:
-  """Checks that folder `path` can be written (before long work); returns it absolute.
-
-  Creates and removes a probe file in `path`, or, when `path` does not exist yet, in its nearest
-  existing parent (where its folders would be made): nothing is left behind, and no folder is
-  created or removed. Raises FlanjaxError naming `what` (e.g. "--output_dir") otherwise.
-  """
-  from flanjax.errors import FlanjaxError
-  path = os.path.abspath(path)
-  folder = path
-  while not os.path.exists(folder) and os.path.dirname(folder) != folder:
-    folder = os.path.dirname(folder)
-  if not os.path.isdir(folder):
-    where = "" if folder == path else f": {folder}"
-    raise FlanjaxError(f"{what} {path}{where} is a file, not a folder; give a folder path.")
-  try:
-    fd, probe = tempfile.mkstemp(dir=folder, prefix=".flanjax-write-test-")
-    os.close(fd)
-    os.remove(probe)
-  except OSError as e:
-    where = "" if folder == path else f" in {folder}"
-    raise FlanjaxError(f"{what} {path} is not writable ({e.strerror or e}{where}); choose a "
-                       "folder you can write to.") from None
-  return path
 
 
 def write_eval_reports(output_dir: str, results: Mapping[str, Any],

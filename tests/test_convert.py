@@ -2,6 +2,7 @@
 import errno
 import json
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -338,20 +339,24 @@ def test_an_unwritable_target_is_refused_before_reading_the_source(tmp_path, mon
 
   monkeypatch.setattr(tempfile, "mkstemp", read_only)
   (tmp_path / "empty").mkdir()
-  for flag, target in (("--to", tmp_path / "a" / "b"), ("--to-hf", tmp_path / "empty")):
+  # The probe goes in the target, or where its folders would be made (no folder is made).
+  for flag, target, where in (("--to", tmp_path / "a" / "b", f" in {tmp_path}"),
+                              ("--to-hf", tmp_path / "empty", "")):
     with pytest.raises(convert.ConvertError,
-                       match=rf"^{flag} .* cannot be written: a test file in {tmp_path}\S* could "
-                             r"not be written \(Read-only file system\); choose a directory you "
-                             r"can write to, on a disk with free space\.$"):
+                       match=rf"^{flag} {re.escape(str(target))} is not writable \(Read-only file "
+                             rf"system{re.escape(where)}\); choose a folder you can write to, on "
+                             r"a disk with free space\.$"):
       # The source does not exist: the target is checked first.
       convert.main(["--from-hf", str(tmp_path / "no_such_model"), flag, str(target)])
   assert sorted(os.listdir(tmp_path)) == ["empty"] and os.listdir(tmp_path / "empty") == []
   monkeypatch.setattr(tempfile, "mkstemp", _no_space)
-  with pytest.raises(convert.ConvertError, match=r"could not be written \(No space left"):
+  with pytest.raises(convert.ConvertError, match=r"^convert target .*/hf is not writable \(No "
+                                                 r"space left on device in "):
     convert.save_hf(tmp_path / "hf", get_config("tiny"), {})
   monkeypatch.undo()
   (tmp_path / "a_file").write_text("x")
-  with pytest.raises(convert.ConvertError, match="a_file is a file, not a directory"):
+  with pytest.raises(convert.ConvertError, match=r"^--to .*a_file/ckpt: .*a_file is a file, not "
+                                                 "a folder"):
     convert.main(["--from-hf", "x", "--to", str(tmp_path / "a_file" / "ckpt")])
 
 

@@ -1,10 +1,15 @@
-"""files.atomic_write: whole files only, and the permissions a plain `open(path, "w")` gives."""
+"""files.atomic_write: whole files only, and the permissions a plain `open(path, "w")` gives;
+files.check_writable_dir: a probe that names the folder's purpose and leaves nothing behind."""
+import errno
 import os
+import re
 import stat
+import tempfile
 
 import pytest
 
 from flanjax import files
+from flanjax.errors import FlanjaxError
 
 
 @pytest.fixture
@@ -51,3 +56,116 @@ def test_failed_write_leaves_the_old_file_and_no_temp(tmp_path):
     files.atomic_write(str(path), 3)  # neither str nor bytes
   assert path.read_text() == "old\n"
   assert os.listdir(tmp_path) == ["out.jsonl"]
+
+
+class _ProbeError(ValueError):
+  pass
+
+
+def _probe_dirs(monkeypatch):
+  """Records the folder of every probe file `check_writable_dir` creates."""
+  dirs, mkstemp = [], tempfile.mkstemp
+
+  def recording(*args, dir=None, **kwargs):
+    dirs.append(dir)
+    return mkstemp(*args, dir=dir, **kwargs)
+  monkeypatch.setattr(tempfile, "mkstemp", recording)
+  return dirs
+
+
+def test_check_writable_dir_probes_where_the_folders_would_be_made(tmp_path, monkeypatch):
+  dirs = _probe_dirs(monkeypatch)
+  deep = tmp_path / "a" / "b"
+  assert files.check_writable_dir(str(deep), "--output_dir") == str(deep)
+  assert dirs == [str(tmp_path)] and os.listdir(tmp_path) == []  # no folder made, no probe left
+  (tmp_path / "kept").mkdir()
+  assert files.check_writable_dir(str(tmp_path / "kept"), "x") == str(tmp_path / "kept")
+  assert dirs[-1] == str(tmp_path / "kept") and os.listdir(tmp_path / "kept") == []
+  # Relative paths come back absolute.
+  monkeypatch.chdir(tmp_path)
+  assert files.check_writable_dir("kept", "x") == str(tmp_path / "kept")
+
+
+def test_check_writable_dir_make_missing_removes_only_what_it_made(tmp_path, monkeypatch):
+  dirs = _probe_dirs(monkeypatch)
+  (tmp_path / "user").mkdir()  # the user's (empty) folder stays
+  path = tmp_path / "user" / "a" / "b"
+  assert files.check_writable_dir(str(path), "model_dir", make_missing=True) == str(path)
+  assert dirs == [str(path)]  # the probe went in the folder itself
+  assert os.listdir(tmp_path) == ["user"] and os.listdir(tmp_path / "user") == []
+  # Another process writes into a folder the check made: that folder (and its parents) stay.
+  mkstemp = tempfile.mkstemp
+
+  def other_process_writes(*args, dir=None, **kwargs):
+    (tmp_path / "user" / "a" / "theirs").write_text("x")
+    return mkstemp(*args, dir=dir, **kwargs)
+  monkeypatch.setattr(tempfile, "mkstemp", other_process_writes)
+  files.check_writable_dir(str(path), "model_dir", make_missing=True)
+  assert sorted(os.listdir(tmp_path / "user" / "a")) == ["theirs"]
+
+
+def test_check_writable_dir_looks_again_when_a_folder_is_removed_under_it(tmp_path, monkeypatch):
+  """Several processes check one new folder: one may remove a folder it made while another
+  probes in it. The check looks again instead of calling the folder unwritable."""
+  calls, mkstemp = [], tempfile.mkstemp
+
+  def removed_once(*args, **kwargs):
+    calls.append(kwargs["dir"])
+    if len(calls) == 1:
+      raise FileNotFoundError(errno.ENOENT, "No such file or directory")
+    return mkstemp(*args, **kwargs)
+  monkeypatch.setattr(tempfile, "mkstemp", removed_once)
+  path = tmp_path / "run"
+  assert files.check_writable_dir(str(path), "model_dir", make_missing=True) == str(path)
+  assert calls == [str(path), str(path)] and os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("make_missing", [False, True])
+def test_check_writable_dir_errors_name_the_purpose(tmp_path, monkeypatch, make_missing):
+  (tmp_path / "f").write_text("x")
+  f = re.escape(str(tmp_path / "f"))
+  with pytest.raises(_ProbeError, match=rf"^eval output {f} is a file, not a folder; give a "
+                                        r"folder path\.$"):
+    files.check_writable_dir(str(tmp_path / "f"), "eval output", _ProbeError,
+                             make_missing=make_missing)
+  with pytest.raises(_ProbeError, match=rf"^eval output {f}/sub/x: {f} is a file, not a folder"):
+    files.check_writable_dir(str(tmp_path / "f" / "sub" / "x"), "eval output", _ProbeError,
+                             make_missing=make_missing)
+  os.symlink(tmp_path / "gone", tmp_path / "link")
+  with pytest.raises(_ProbeError, match=r"^eval output .*/link/x: .*/link is a broken link, not a "
+                                        r"folder"):
+    files.check_writable_dir(str(tmp_path / "link" / "x"), "eval output", _ProbeError,
+                             make_missing=make_missing)
+
+  def read_only(*args, **kwargs):
+    raise OSError(errno.EROFS, "Read-only file system")
+  monkeypatch.setattr(tempfile, "mkstemp", read_only)
+  # The folder the probe failed in is named where it is not the folder itself.
+  where = "" if make_missing else re.escape(f" in {tmp_path}")
+  with pytest.raises(_ProbeError, match=rf"^model_dir {re.escape(str(tmp_path))}/new/run is not "
+                                        rf"writable \(Read-only file system{where}\); choose a "
+                                        r"folder you can write to, on a disk with free space\.$"):
+    files.check_writable_dir(str(tmp_path / "new" / "run"), "model_dir", _ProbeError,
+                             make_missing=make_missing)
+  assert sorted(os.listdir(tmp_path)) == ["f", "link"]
+
+
+def test_check_writable_dir_full_disk(tmp_path, monkeypatch):
+  """A full disk may still create empty files: the probe writes and syncs a byte."""
+  def no_space(fd):
+    raise OSError(errno.ENOSPC, "No space left on device")
+  monkeypatch.setattr(os, "fsync", no_space)
+  for make_missing in (False, True):
+    with pytest.raises(FlanjaxError, match=r"^convert target .*/out is not writable \(No space "
+                                           r"left on device"):
+      files.check_writable_dir(str(tmp_path / "out"), "convert target", make_missing=make_missing)
+    assert os.listdir(tmp_path) == []  # no probe, no folder left
+
+
+def test_check_writable_dir_a_folder_that_cannot_be_made(tmp_path, monkeypatch):
+  def no_mkdir(path, *args, **kwargs):
+    raise PermissionError(errno.EACCES, "Permission denied", path)
+  monkeypatch.setattr(os, "mkdir", no_mkdir)
+  with pytest.raises(FlanjaxError, match=rf"^model_dir .*/a/b is not writable \(Permission denied "
+                                         rf"in {re.escape(str(tmp_path))}\)"):
+    files.check_writable_dir(str(tmp_path / "a" / "b"), "model_dir", make_missing=True)

@@ -216,7 +216,8 @@ def test_check_writable_dir(tmp_path, monkeypatch):
   monkeypatch.setattr(reports.tempfile, "mkstemp", read_only)
   (tmp_path / "ro").mkdir()
   with pytest.raises(FlanjaxError, match=r"^--output_dir .*/ro is not writable \(Read-only file "
-                                         r"system\); choose a folder you can write to\.$"):
+                                         r"system\); choose a folder you can write to, on a "
+                                         r"disk with free space\.$"):
     reports.check_writable_dir(str(tmp_path / "ro"), "--output_dir")
   with pytest.raises(FlanjaxError, match=r"^--output_dir .*/ro/new/sub is not writable "
                                          r"\(Read-only file system in .*/ro\); choose"):
