@@ -2,14 +2,19 @@
 
 Plain Python (no TensorFlow, no gin): gin files bind `T5Config` fields by name,
 and a converted checkpoint stores `T5Config.to_dict()` next to its parameters.
+`check_field_types` is the one type check of a config dataclass's fields (T5Config,
+optimizers.OptimizerConfig and the trainer use it).
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
 import json
 import math
 import numbers
+import sys
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from flanjax.errors import FlanjaxError
@@ -23,7 +28,10 @@ _INT_FIELDS = ("vocab_size", "d_model", "d_ff", "num_heads", "head_dim", "num_en
                "num_decoder_layers", "relative_attention_num_buckets",
                "relative_attention_max_distance")
 _TOKEN_FIELDS = ("pad_token_id", "eos_token_id", "decoder_start_token_id")
-_BOOL_FIELDS = ("tie_word_embeddings", "float32_attention_logits", "scan_layers")
+# Fields checked against their choices, not by type (dtype may be given as a numpy dtype).
+_CHOICES = {"feed_forward_proj": _FEED_FORWARD, "attention_impl": _ATTENTION_IMPLS,
+            "norm_impl": _NORM_IMPLS, "remat_policy": _REMAT, "dtype": _DTYPES,
+            "param_dtype": _DTYPES}
 
 
 def is_int(x) -> bool:
@@ -34,6 +42,80 @@ def is_int(x) -> bool:
 def is_real(x) -> bool:
   """A real number (Python or numpy), not a bool."""
   return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+# What a config dataclass field of each annotated type accepts, and how the type reads in a
+# message.
+_FIELD_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "int": (is_int, "an integer"),
+    "float": (is_real, "a number"),
+    "bool": (lambda v: isinstance(v, bool), "True or False"),
+    "str": (lambda v: isinstance(v, str), "a string"),
+}
+
+
+def _field_type(annotation) -> tuple[Callable[[Any], bool], str]:
+  """(accepts, what it must be) of a field annotated with int / float / bool / str, or one of
+  them `| None`."""
+  text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+  parts = [p.strip() for p in text.split("|")]
+  none = "None" in parts
+  try:
+    checks = [_FIELD_TYPES[p] for p in parts if p != "None"]
+  except KeyError:
+    raise TypeError(f"check_field_types: no type check for the annotation {text!r}; add one "
+                    "to config._FIELD_TYPES or skip the field.") from None
+  want = " or ".join(w for _, w in checks) + (" or None" if none else "")
+  return (lambda v: (none and v is None) or any(ok(v) for ok, _ in checks)), want
+
+
+def _bound_by_gin(binding: str, value) -> bool:
+  """Whether gin's config (if gin is loaded) binds `binding` ("Class.field") to `value`, i.e.
+  the value came from a gin file or --gin flag."""
+  gin = sys.modules.get("gin")
+  if gin is None or not hasattr(gin, "query_parameter"):
+    return False
+  try:
+    bound = gin.query_parameter(binding)
+  except ValueError:  # not bound, or no such configurable
+    return False
+  return type(bound) is type(value) and bound == value
+
+
+def unquote_hint(binding: str, value, ok: Callable[[Any], bool] | None) -> str:
+  """'; write it without quotes: --gin.B=V' when `value` is a quoted literal that `ok` takes."""
+  if isinstance(value, str) and ok is not None:
+    try:
+      literal = ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+      return ""
+    if not isinstance(literal, str) and ok(literal):
+      return f"; write it without quotes: --gin.{binding}={literal!r}"
+  return ""
+
+
+def check_field_types(obj, values: Mapping[str, Any] | None = None,
+                      skip: Collection[str] = ()) -> None:
+  """Type-checks a config dataclass's fields against their annotations (int, float, bool, str,
+  each maybe `| None`; integers and numbers may be numpy's, a bool must be a bool).
+
+  Checks `obj`'s own field values, or, with `values` (e.g. gin bindings, `obj` then the class
+  or an instance), the fields named there. Fields in `skip` are left to the caller. The first
+  wrong value is a FlanjaxError: "Class.field=value must be <type>.", with
+  " (gin binding Class.field)" when gin bound that value, and then how to write a quoted
+  literal without its quotes.
+  """
+  cls = obj if isinstance(obj, type) else type(obj)
+  for f in dataclasses.fields(cls):
+    if f.name in skip or (values is not None and f.name not in values):
+      continue
+    value = values[f.name] if values is not None else getattr(obj, f.name)
+    ok, want = _field_type(f.type)
+    if not ok(value):
+      binding = f"{cls.__name__}.{f.name}"
+      where = (f" (gin binding {binding}){unquote_hint(binding, value, ok)}"
+               if _bound_by_gin(binding, value) else "")
+      raise FlanjaxError(f"{binding}={value!r} must be {want}{where}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,9 +166,10 @@ class T5Config:
   decoder_start_token_id: int = 0
 
   def __post_init__(self):
+    check_field_types(self, skip=_CHOICES)  # types first, then the values' ranges
     for name in _INT_FIELDS:
       value = getattr(self, name)
-      if not is_int(value) or value < 1:
+      if value < 1:
         raise FlanjaxError(f"T5Config.{name}={value!r} must be a positive integer.")
       object.__setattr__(self, name, int(value))  # numpy ints -> int (JSON-serialisable)
     buckets = self.relative_attention_num_buckets
@@ -101,26 +184,19 @@ class T5Config:
                          "with 32 buckets).")
     for name in _TOKEN_FIELDS:
       value = getattr(self, name)
-      if not is_int(value) or not 0 <= value < self.vocab_size:
+      if not 0 <= value < self.vocab_size:
         raise FlanjaxError(f"T5Config.{name}={value!r} must be an integer token id in "
                            f"[0, vocab_size={self.vocab_size}).")
       object.__setattr__(self, name, int(value))
-    if not is_real(self.dropout_rate) or not 0.0 <= self.dropout_rate < 1.0:
+    if not 0.0 <= self.dropout_rate < 1.0:
       raise FlanjaxError(f"T5Config.dropout_rate={self.dropout_rate!r}: must be in [0, 1) "
-                         "(a number; 1 would drop every unit).")
-    if (not is_real(self.layer_norm_epsilon) or not math.isfinite(self.layer_norm_epsilon)
-        or self.layer_norm_epsilon <= 0):
+                         "(1 would drop every unit).")
+    if not math.isfinite(self.layer_norm_epsilon) or self.layer_norm_epsilon <= 0:
       raise FlanjaxError(f"T5Config.layer_norm_epsilon={self.layer_norm_epsilon!r} must be a "
                          "positive number (T5 uses 1e-6).")
     object.__setattr__(self, "dropout_rate", float(self.dropout_rate))
     object.__setattr__(self, "layer_norm_epsilon", float(self.layer_norm_epsilon))
-    for name in _BOOL_FIELDS:
-      if not isinstance(getattr(self, name), bool):
-        raise FlanjaxError(f"T5Config.{name}={getattr(self, name)!r} must be True or False.")
-    for name, choices in (("feed_forward_proj", _FEED_FORWARD),
-                          ("attention_impl", _ATTENTION_IMPLS), ("norm_impl", _NORM_IMPLS),
-                          ("remat_policy", _REMAT), ("dtype", _DTYPES),
-                          ("param_dtype", _DTYPES)):
+    for name, choices in _CHOICES.items():
       value = getattr(self, name)
       if not any(value == c for c in choices):
         raise FlanjaxError(f"T5Config.{name}={value!r}: use one of {choices}.")

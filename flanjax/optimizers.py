@@ -15,18 +15,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from flanjax.config import is_int, is_real
+from flanjax.config import check_field_types
 from flanjax.errors import FlanjaxError
 from flanjax.model import LAYER_KEY
 
 OPTIMIZERS = ("adafactor", "adamw")
 SCHEDULES = ("constant", "rsqrt", "cosine", "linear")
-
-
-# How OptimizerConfig's field types read in an error message.
-_TYPE_WORDS = {"str": "a string", "bool": "True or False", "int": "an integer",
-               "int | None": "an integer or None", "float": "a number",
-               "float | None": "a number or None"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,17 +56,7 @@ class OptimizerConfig:
   stacked_layers: bool = True
 
   def __post_init__(self):
-    for f in dataclasses.fields(self):  # types first: a quoted gin value ('1e-3') is a string
-      value, want = getattr(self, f.name), f.type
-      none_ok = value is None and "None" in want
-      ok = (isinstance(value, str) if want == "str"
-            else isinstance(value, bool) if want == "bool"
-            else is_int(value) or none_ok if want.startswith("int")
-            else is_real(value) or none_ok)
-      if not ok:
-        hint = "; numbers go without quotes" if isinstance(value, str) else ""
-        raise FlanjaxError(f"OptimizerConfig.{f.name}={value!r} must be {_TYPE_WORDS[want]} "
-                           f"(gin binding OptimizerConfig.{f.name}{hint}).")
+    check_field_types(self)  # first: a quoted gin value ('1e-3') is a string
     if self.name not in OPTIMIZERS:
       raise FlanjaxError(f"OptimizerConfig.name={self.name!r}: use one of {OPTIMIZERS}.")
     if self.schedule not in SCHEDULES:

@@ -34,7 +34,7 @@ from jax.sharding import PartitionSpec as P
 from flanjax import checkpoints as ckpt_lib
 from flanjax import flops as flops_lib
 from flanjax import losses, optimizers, partitioning, summaries
-from flanjax.config import T5Config, is_int
+from flanjax.config import T5Config, check_field_types, is_int, unquote_hint
 from flanjax.errors import FlanjaxError
 from flanjax.optimizers import OptimizerConfig, make_optimizer
 
@@ -810,23 +810,10 @@ def _want_str(value, none=True) -> bool:
   return (value is None and none) or isinstance(value, str)
 
 
-def _unquote_hint(binding: str, value, ok: Callable[[Any], bool] | None) -> str:
-  """'; write it without quotes: --gin.B=V' when `value` is a quoted literal that `ok` takes."""
-  if isinstance(value, str) and ok is not None:
-    import ast
-    try:
-      literal = ast.literal_eval(value.strip())
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-      return ""
-    if not isinstance(literal, str) and ok(literal):
-      return f"; write it without quotes: --gin.{binding}={literal!r}"
-  return ""
-
-
 def _bad_value(binding: str, value, want: str, ok=None) -> FlanjaxError:
   head, _, name = binding.rpartition(".")
   return FlanjaxError(f"{head}: {name}={value!r} must be {want} (gin binding {binding})"
-                      f"{_unquote_hint(binding, value, ok)}.")
+                      f"{unquote_hint(binding, value, ok)}.")
 
 
 # The checks of train()'s arguments: name -> (predicate, what it must be).
@@ -877,7 +864,9 @@ def _check_train_args(args: Mapping[str, Any]) -> dict[str, int]:
   for name, (ok, want) in _ARG_CHECKS.items():
     if name in args and not ok(args[name]):
       raise _bad_value(f"train.{name}", args[name], want, ok)
-  check_dataclass_values(args["optimizer"], "OptimizerConfig")
+  # An OptimizerConfig checks its types when built; this catches one changed since (its fields
+  # set with object.__setattr__).
+  check_field_types(args["optimizer"])
   lengths = _feature_lengths(args["task_feature_lengths"])
   if lengths is None:
     raise _bad_value("train.task_feature_lengths", args["task_feature_lengths"],
@@ -909,38 +898,6 @@ def _feature_lengths(value) -> dict | None:
 def _good_mesh_shape(value) -> bool:
   return (isinstance(value, Sequence) and not isinstance(value, (str, bytes))
           and all(_want_int(s) and (s == -1 or s >= 1) for s in value))
-
-
-_TYPE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "int": (_want_int, "an integer"),
-    "float": (_want_number, "a number"),
-    "bool": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
-    "str": (lambda v: isinstance(v, str), "a string"),
-}
-
-
-def _field_check(annotation: str) -> tuple[Callable[[Any], bool], str] | None:
-  """A check of a dataclass field's (string) annotation made of int/float/bool/str/None."""
-  parts = [p.strip() for p in str(annotation).split("|")]
-  none = "None" in parts
-  checks = [_TYPE_CHECKS.get(p) for p in parts if p != "None"]
-  if not checks or any(c is None for c in checks):
-    return None
-  wants = " or ".join(w for _, w in checks) + (" or None" if none else "")
-  return (lambda v: (v is None and none) or any(ok(v) for ok, _ in checks)), wants
-
-
-def check_dataclass_values(obj, name: str, values: Mapping[str, Any] | None = None):
-  """Checks the types of a config dataclass' fields (`obj`'s, or the `values` given for them,
-  e.g. gin bindings) against their annotations: FlanjaxError naming `name.field`."""
-  cls = obj if isinstance(obj, type) else type(obj)
-  for f in dataclasses.fields(cls):
-    if values is not None and f.name not in values:
-      continue
-    value = values[f.name] if values is not None else getattr(obj, f.name)
-    check = _field_check(f.type)
-    if check is not None and not check[0](value):
-      raise _bad_value(f"{name}.{f.name}", value, check[1], check[0])
 
 
 def _out_of_memory_message(err, step, batch_size, num_microbatches, model_dir, manager) -> str:
@@ -1055,9 +1012,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check_optimizer_bindings(gin) -> None:
-  """Type-checks the gin bindings of OptimizerConfig's fields before gin builds it: its own
-  checks compare the values, and a quoted number ("'1e-3'") failed there with a TypeError.
-  References and macros are left to train()'s check of the built OptimizerConfig."""
+  """Type-checks the gin bindings of OptimizerConfig's fields before train runs. A built
+  OptimizerConfig checks its own, but gin builds one only where `train.optimizer =
+  @OptimizerConfig()` is bound; without it the bindings would not reach any check. References
+  and macros are left to the built OptimizerConfig's check."""
   values = {}
   for f in dataclasses.fields(OptimizerConfig):
     try:
@@ -1066,7 +1024,7 @@ def _check_optimizer_bindings(gin) -> None:
       continue
     if not type(value).__module__.startswith("gin"):
       values[f.name] = value
-  check_dataclass_values(OptimizerConfig, "OptimizerConfig", values)
+  check_field_types(OptimizerConfig, values)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""T5Config / get_config validation: one-line FlanjaxErrors that name the field."""
+"""T5Config / get_config validation: one-line FlanjaxErrors that name the field; the one type
+check of config dataclass fields (check_field_types)."""
+import dataclasses
 import json
 import os
 import subprocess
@@ -8,32 +10,44 @@ import numpy as np
 import pytest
 from conftest import NEUTRAL_CWD
 
-from flanjax.config import T5Config, get_config
+from flanjax.config import T5Config, check_field_types, get_config
 from flanjax.errors import FlanjaxError
 
 
 @pytest.mark.parametrize("field,value,match", [
     ("d_model", -1, r"T5Config.d_model=-1 must be a positive integer"),
     ("d_ff", 0, r"T5Config.d_ff=0 must be a positive integer"),
-    ("num_heads", 4.0, r"T5Config.num_heads=4.0 must be a positive integer"),
-    ("num_encoder_layers", "2", r"T5Config.num_encoder_layers='2' must be a positive integer"),
-    ("head_dim", True, r"T5Config.head_dim=True must be a positive integer"),
-    ("vocab_size", None, r"T5Config.vocab_size=None must be a positive integer"),
+    ("num_heads", 4.0, r"^T5Config.num_heads=4.0 must be an integer\.$"),
+    ("num_encoder_layers", "2", r"^T5Config.num_encoder_layers='2' must be an integer\.$"),
+    ("head_dim", True, r"^T5Config.head_dim=True must be an integer\.$"),
+    ("vocab_size", None, r"^T5Config.vocab_size=None must be an integer\.$"),
+    ("d_model", np.float32(64), r"^T5Config.d_model=.*64.* must be an integer\.$"),
     ("relative_attention_num_buckets", 2, r"relative_attention_num_buckets=2 must be >= 4"),
     ("relative_attention_max_distance", 16,
      r"relative_attention_max_distance=16 must be greater than relative_attention_num_buckets"),
     ("dropout_rate", 1.0, r"T5Config.dropout_rate=1.0: must be in \[0, 1\)"),
     ("dropout_rate", -0.1, r"T5Config.dropout_rate=-0.1: must be in \[0, 1\)"),
-    ("dropout_rate", "0.1", r"T5Config.dropout_rate='0.1': must be in \[0, 1\)"),
-    ("dropout_rate", float("nan"), r"T5Config.dropout_rate=nan"),
+    ("dropout_rate", "0.1", r"^T5Config.dropout_rate='0.1' must be a number\.$"),
+    ("dropout_rate", None, r"^T5Config.dropout_rate=None must be a number\.$"),
+    ("dropout_rate", float("nan"), r"T5Config.dropout_rate=nan: must be in \[0, 1\)"),
     ("layer_norm_epsilon", 0.0, r"T5Config.layer_norm_epsilon=0.0 must be a positive number"),
+    ("layer_norm_epsilon", float("inf"), r"T5Config.layer_norm_epsilon=inf must be a positive "
+                                         r"number"),
+    ("layer_norm_epsilon", "1e-6", r"^T5Config.layer_norm_epsilon='1e-6' must be a number\.$"),
     ("eos_token_id", 32128, r"T5Config.eos_token_id=32128 must be an integer token id in "
                             r"\[0, vocab_size=32128\)"),
     ("pad_token_id", -1, r"T5Config.pad_token_id=-1 must be an integer token id"),
-    ("scan_layers", "yes", r"T5Config.scan_layers='yes' must be True or False"),
+    ("decoder_start_token_id", 0.0, r"^T5Config.decoder_start_token_id=0.0 must be an "
+                                    r"integer\.$"),
+    ("scan_layers", "yes", r"^T5Config.scan_layers='yes' must be True or False\.$"),
+    ("tie_word_embeddings", 1, r"^T5Config.tie_word_embeddings=1 must be True or False\.$"),
+    ("float32_attention_logits", np.bool_(True), r"float32_attention_logits=.* must be True or "
+                                                 r"False\.$"),
     ("feed_forward_proj", "gelu2", r"T5Config.feed_forward_proj='gelu2': use one of"),
     ("dtype", "fp32", r"T5Config.dtype='fp32': use one of \('bfloat16', 'float16', 'float32'\)"),
     ("param_dtype", "int8", r"T5Config.param_dtype='int8': use one of"),
+    ("param_dtype", np.dtype("int8"), r"T5Config.param_dtype=dtype\('int8'\): use one of"),
+    ("remat_policy", 3, r"T5Config.remat_policy=3: use one of"),
 ])
 def test_bad_fields_raise_flanjax_error_naming_the_field(field, value, match):
   with pytest.raises(FlanjaxError, match=match):
@@ -49,6 +63,44 @@ def test_numpy_values_are_accepted_and_stored_as_python_types():
   assert T5Config.from_dict(json.loads(config.to_json())) == config
 
 
+@dataclasses.dataclass
+class _Fields:
+  n: int = 1
+  x: float | None = None
+  flag: bool = False
+  name: str = "a"
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"n": 1.0}, r"^_Fields.n=1.0 must be an integer\.$"),
+    ({"n": "1"}, r"^_Fields.n='1' must be an integer\.$"),
+    ({"n": None}, r"^_Fields.n=None must be an integer\.$"),
+    ({"x": "0.5"}, r"^_Fields.x='0.5' must be a number or None\.$"),
+    ({"x": True}, r"^_Fields.x=True must be a number or None\.$"),
+    ({"flag": 0}, r"^_Fields.flag=0 must be True or False\.$"),
+    ({"name": b"a"}, r"^_Fields.name=b'a' must be a string\.$"),
+])
+def test_check_field_types_names_field_value_and_type(kw, match):
+  with pytest.raises(FlanjaxError, match=match):
+    check_field_types(_Fields(**kw))
+  with pytest.raises(FlanjaxError, match=match):  # values given for the class's fields
+    check_field_types(_Fields, kw)
+
+
+def test_check_field_types_accepts_good_values():
+  check_field_types(_Fields())
+  check_field_types(_Fields(n=np.int64(2), x=np.float32(0.5), flag=True, name="b"))
+  check_field_types(_Fields(x=3))  # an integer is a number
+  check_field_types(_Fields, {"n": 2})  # only the fields given
+  check_field_types(_Fields(name=3), skip=("name",))  # left to the caller
+
+  @dataclasses.dataclass
+  class Other:
+    t: tuple = ()
+  with pytest.raises(TypeError, match="no type check for the annotation 'tuple'"):
+    check_field_types(Other())
+
+
 def test_get_config_and_from_dict_errors_are_flanjax_errors():
   with pytest.raises(FlanjaxError, match=r"Unknown model size 'tinyy'.*did you mean 'tiny'"):
     get_config("tinyy")
@@ -62,6 +114,9 @@ def test_get_config_and_from_dict_errors_are_flanjax_errors():
 
 @pytest.mark.parametrize("bindings,message", [
     (["--gin.T5Config.d_model=-1"], "T5Config.d_model=-1 must be a positive integer."),
+    (["--gin.T5Config.d_model='64'"], "T5Config.d_model='64' must be an integer (gin binding "
+                                      "T5Config.d_model); write it without quotes: "
+                                      "--gin.T5Config.d_model=64."),
     (["--gin.T5Config.feed_forward_proj='gelu2'"],
      "T5Config.feed_forward_proj='gelu2': use one of ('gated-gelu', 'relu')."),
     (["--gin.train.model_config=@t5_config()", "--gin.t5_config.size='tinyy'"],

@@ -1,4 +1,5 @@
 """gin: packaged model/run configs, flag parsing, one-line errors with the closest names."""
+import ast
 import glob
 import os
 
@@ -6,6 +7,7 @@ import pytest
 
 from flanjax import cli, gin_config
 from flanjax.config import SIZES, T5Config, get_config
+from flanjax.errors import FlanjaxError
 from flanjax.gin_config import ConfigError, gin
 from flanjax.optimizers import OptimizerConfig
 
@@ -197,3 +199,58 @@ def test_operative_config_never_replaces_the_users_config_gin(tmp_path, capsys):
     gin_config.check_operative_config_target(str(old))  # no flanjax_model.json: not a run dir
   (old / "flanjax_model.json").write_text("{}")
   gin_config.check_operative_config_target(str(old))
+
+
+@pytest.mark.parametrize("binding,message", [
+    ("OptimizerConfig.learning_rate='1e-3'",
+     "OptimizerConfig.learning_rate='1e-3' must be a number (gin binding "
+     "OptimizerConfig.learning_rate); write it without quotes: "
+     "--gin.OptimizerConfig.learning_rate=0.001."),
+    ("OptimizerConfig.warmup_steps=1.5",
+     "OptimizerConfig.warmup_steps=1.5 must be an integer (gin binding "
+     "OptimizerConfig.warmup_steps)."),
+    ("OptimizerConfig.momentum='none'",
+     "OptimizerConfig.momentum='none' must be a number or None (gin binding "
+     "OptimizerConfig.momentum)."),
+    ("T5Config.scan_layers='True'",
+     "T5Config.scan_layers='True' must be True or False (gin binding T5Config.scan_layers); "
+     "write it without quotes: --gin.T5Config.scan_layers=True."),
+    ("T5Config.dropout_rate='0.1'",
+     "T5Config.dropout_rate='0.1' must be a number (gin binding T5Config.dropout_rate); write "
+     "it without quotes: --gin.T5Config.dropout_rate=0.1."),
+])
+def test_config_built_by_gin_names_the_binding(binding, message):
+  """The one field type check (config.check_field_types): a value bound in gin is named by its
+  binding, with how to write a quoted literal; the same value passed in Python is not."""
+  gin_config.parse_gin([], [binding])
+  name, rest = binding.split(".", 1)
+  field = rest.split("=", 1)[0]
+  with pytest.raises(FlanjaxError) as e:
+    gin.get_configurable(name)()
+  assert str(e.value).splitlines()[0] == message
+  cls = {"OptimizerConfig": OptimizerConfig, "T5Config": T5Config}[name]
+  with pytest.raises(FlanjaxError) as e:
+    cls(**{field: _bound(name, field)})  # the same value: it came from gin
+  assert str(e.value) == message
+  gin.clear_config()
+  with pytest.raises(FlanjaxError) as e:  # the value from Python, not gin
+    cls(**{field: ast.literal_eval(rest.split("=", 1)[1])})
+  assert str(e.value) == message.split(" (gin binding")[0] + "."
+
+
+def test_train_cli_checks_optimizer_bindings_gin_never_builds():
+  """Without `train.optimizer = @OptimizerConfig()` gin never builds an OptimizerConfig, so the
+  CLI checks the bindings of its fields itself, with the same message; references and macros
+  are left to the built OptimizerConfig."""
+  from flanjax import train as train_lib
+  gin_config.parse_gin(["models/t5_1_1_tiny.gin"],
+                       ["OptimizerConfig.learning_rate=1e-3", "OptimizerConfig.b1='0.9'"])
+  with pytest.raises(FlanjaxError) as e:
+    train_lib._check_optimizer_bindings(gin)
+  assert str(e.value) == ("OptimizerConfig.b1='0.9' must be a number (gin binding "
+                          "OptimizerConfig.b1); write it without quotes: "
+                          "--gin.OptimizerConfig.b1=0.9.")
+  gin.clear_config()
+  gin_config.parse_gin([], ["LR = 1e-3", "OptimizerConfig.learning_rate = %LR",
+                            "OptimizerConfig.name = 'adamw'"])
+  train_lib._check_optimizer_bindings(gin)

@@ -585,6 +585,9 @@ def test_a_failed_save_stops_training_with_the_step_and_keeps_earlier_checkpoint
     ({"parameter_partitioning_dims": 1.0}, r"parameter_partitioning_dims=1.0 must be 1 or 2"),
     ({"loss_normalizer": "tokens"}, r"loss_normalizer='tokens' must be one of"),
     ({"optimizer": "adamw"}, r"train: optimizer='adamw' must be an OptimizerConfig"),
+    ({"model_overrides": {"dropout_rate": "0.1"}}, r"^train: model_overrides=\{'dropout_rate': "
+                                                   r"'0.1'\}: T5Config.dropout_rate='0.1' must "
+                                                   r"be a number\.$"),
 ])
 def test_argument_types_are_checked_up_front(tmp_path, kw, match):
   with pytest.raises(FlanjaxError, match=match):
@@ -594,18 +597,19 @@ def test_argument_types_are_checked_up_front(tmp_path, kw, match):
 
 def test_optimizer_config_field_types_are_checked(tmp_path):
   cfg = OptimizerConfig()
-  object.__setattr__(cfg, "b1", "0.9")  # a wrongly typed field that its own checks let through
-  with pytest.raises(FlanjaxError, match=r"OptimizerConfig: b1='0.9' must be a number \(gin "
-                                         r"binding OptimizerConfig.b1\); write it without quotes"):
+  object.__setattr__(cfg, "b1", "0.9")  # a wrongly typed field set after its own check ran
+  with pytest.raises(FlanjaxError, match=r"^OptimizerConfig.b1='0.9' must be a number\.$"):
     _run(tmp_path, optimizer=cfg)
-  # The CLI checks the gin bindings before gin builds OptimizerConfig (whose own check of the
-  # learning rate would fail with a TypeError on a string).
+  # The CLI checks the gin bindings of OptimizerConfig: without train.optimizer =
+  # @OptimizerConfig() (models/t5_1_1_tiny.gin binds only the model) gin never builds one.
   from flanjax import train as train_module
   from flanjax.gin_config import gin
   gin.clear_config()
   try:
-    with pytest.raises(FlanjaxError, match=r"OptimizerConfig: learning_rate='1e-3' must be a "
-                                           r"number .*--gin.OptimizerConfig.learning_rate=0.001"):
+    with pytest.raises(FlanjaxError, match=r"^OptimizerConfig.learning_rate='1e-3' must be a "
+                                           r"number \(gin binding "
+                                           r"OptimizerConfig.learning_rate\); write it without "
+                                           r"quotes: --gin.OptimizerConfig.learning_rate=0.001\.$"):
       train_module.main(["--gin_file=models/t5_1_1_tiny.gin", "--gin.train.synthetic_data=True",
                          "--gin.OptimizerConfig.learning_rate='1e-3'",
                          f"--model_dir={tmp_path / 'cli'}"])
