@@ -36,7 +36,7 @@ import orbax.checkpoint as ocp
 
 from flanjax import files
 from flanjax.config import T5Config, is_int
-from flanjax.errors import FlanjaxError
+from flanjax.errors import FlanjaxError, summary
 from flanjax.files import atomic_write
 
 MODEL_INFO_FILE = "flanjax_model.json"
@@ -165,7 +165,7 @@ def read_model_info(ckpt_dir: str) -> dict[str, Any]:
     with open(path, encoding="utf-8") as f:
       info = json.load(f)
   except (OSError, ValueError) as e:  # ValueError: invalid JSON or UTF-8
-    raise CheckpointError(f"{path} cannot be read as JSON ({_short(e)}); {fix}") from None
+    raise CheckpointError(f"{path} cannot be read as JSON ({summary(e)}); {fix}") from None
   if not isinstance(info, dict):
     raise CheckpointError(f"{path} holds a JSON {type(info).__name__}, not an object; {fix}")
   version = info.get("format_version")
@@ -178,7 +178,7 @@ def read_model_info(ckpt_dir: str) -> dict[str, Any]:
     T5Config.from_dict(info["model_config"])
   except (ValueError, TypeError) as e:
     raise CheckpointError(f"{path}: its model_config is not a valid T5Config "
-                          f"({_short(e)}); {fix}") from None
+                          f"({summary(e)}); {fix}") from None
   vocab = info.get("vocabulary")
   if vocab is not None and (not isinstance(vocab, dict)
                             or vocab.get("type") not in ("sentencepiece", "byte")
@@ -187,22 +187,6 @@ def read_model_info(ckpt_dir: str) -> dict[str, Any]:
     raise CheckpointError(f"{path}: \"vocabulary\" {vocab!r} is not null, {{\"type\": \"byte\"}} "
                           "or {\"type\": \"sentencepiece\", \"path\": ...}; " + fix)
   return info
-
-
-_TS_ANNOTATION = re.compile(r"\s*\[(tensorstore_spec|source locations)=.*$")
-
-
-def _short(err: BaseException, limit: int = 240) -> str:
-  """An exception's type and the first line of its message, at most `limit` characters (the
-  start and the end of a longer one: tensorstore's say what failed last)."""
-  text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-  text = _TS_ANNOTATION.sub("", text)  # tensorstore's spec / source location appendix
-  if not isinstance(err, FlanjaxError) or not text:
-    text = f"{type(err).__name__}: {text}" if text else type(err).__name__
-  if len(text) <= limit:
-    return text
-  tail = limit // 2
-  return text[:limit - tail - 5] + " ... " + text[-tail:]
 
 
 def finalized_steps(ckpt_dir: str, required_items=("params",)) -> list[int]:
@@ -368,7 +352,7 @@ def unreadable_step_error(ckpt_dir: str, step: int, err: BaseException, resume: 
     todo = f"load an earlier step (finalized: {earlier}), or {aside}"
   else:
     todo = f"no earlier step is finalized; {aside} and convert or train the checkpoint again"
-  cause = f"{item}/: {_short(err)}" if item else _short(err)
+  cause = f"{item}/: {summary(err)}" if item else summary(err)
   return CheckpointError(f"checkpoint step {step} in {ckpt_dir} is unreadable ({cause}); "
                          f"{todo}.")
 
@@ -653,7 +637,7 @@ class TrainCheckpointManager:
     latest = f"the latest is step {good[-1]}" if good else "there is none yet"
     full = "no space left" in str(err).lower() or "resource_exhausted" in str(err).lower()
     return CheckpointError(
-        f"could not save checkpoint step {step} in {self.model_dir} ({_short(err)}); the "
+        f"could not save checkpoint step {step} in {self.model_dir} ({summary(err)}); the "
         f"earlier checkpoints are intact ({latest}). "
         + ("Free disk space" if full else "Fix the cause")
         + " and rerun the same command to resume.")

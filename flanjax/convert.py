@@ -23,7 +23,7 @@ import jax
 import numpy as np
 
 from flanjax.config import SIZES, T5Config, get_config
-from flanjax.errors import FlanjaxError
+from flanjax.errors import FlanjaxError, summary
 from flanjax.files import check_writable_dir
 
 SAFETENSORS = "model.safetensors"
@@ -299,16 +299,6 @@ def check_new_dir(path: str, flag: str = "") -> None:
   check_writable_dir(path, flag or "convert target", ConvertError)
 
 
-def _short(err: BaseException, limit: int = 300) -> str:
-  """An exception's type and the first line of its message, at most `limit` characters (its
-  start and end: Orbax's and tensorstore's errors say what failed last)."""
-  text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-  text = f"{type(err).__name__}: {text}" if text else type(err).__name__
-  if len(text) <= limit:
-    return text
-  return text[:limit // 2 - 5] + " ... " + text[-(limit // 2):]
-
-
 def _is_late_write_callback(err: BaseException | None) -> bool:
   """The error a TensorStore write that ends after its Orbax save failed raises from its
   callback: Orbax has closed the event loop the save ran on."""
@@ -386,7 +376,7 @@ def _writing_new_dir(path: str, what: str):
       raise
     full = any(s in str(e).lower() for s in ("no space left", "resource_exhausted"))
     raise ConvertError(
-        f"Could not write {what} ({_short(e)}); "
+        f"Could not write {what} ({summary(e, limit=300)}); "
         + ("the partial output was removed" if clean else
            f"remove {path} before running the command again") + ". "
         + ("Free disk space" if full else "Fix the cause") + " and run the command again.") from e

@@ -190,6 +190,22 @@ def test_a_damaged_model_info_file_is_a_clear_error(tmp_path, content, match):
       load(tmp_path)
 
 
+def test_error_summary_for_checkpoint_and_convert_messages():
+  """errors.summary: one line, the type unless it is a FlanjaxError, without tensorstore's
+  appendix, and the start and end of a long message (what failed is said last)."""
+  from flanjax.errors import summary
+  ts = ValueError("NOT_FOUND: Error opening \"zarr\" driver: x/params/.zarray "
+                  "[source locations='tensorstore/driver/zarr/driver.cc:1'] "
+                  "[tensorstore_spec='{\"driver\":\"zarr\"}']\nsecond line")
+  assert summary(ts) == 'ValueError: NOT_FOUND: Error opening "zarr" driver: x/params/.zarray'
+  assert summary(FlanjaxError("model_dir x is a file.")) == "model_dir x is a file."
+  assert summary(OSError()) == "OSError" and summary(FlanjaxError("")) == "FlanjaxError"
+  for limit in (240, 300, 61):
+    text = summary(ValueError("a" * 400 + "END"), limit=limit)
+    assert len(text) == limit and text.startswith("ValueError: aaa") and text.endswith("aEND")
+    assert " ... " in text
+
+
 def test_model_info_is_rewritten_only_when_it_changes(tmp_path):
   checkpoints.write_model_info(tmp_path, CONFIG, {"type": "byte"})
   inode = os.stat(tmp_path / "flanjax_model.json").st_ino
