@@ -132,28 +132,13 @@ def preview(task: str, n: int = 3, split: str = "train", seed: int = 0, num_shot
                        + (f" Closest: {', '.join(close)}." if close else ""))
   ds = t.get_dataset({"inputs": 4096, "targets": 1024}, split=split, use_cached=False,
                      shuffle=True, seed=seed, num_epochs=1)
-  import tensorflow as tf
+  from flanjax import pipeline
   out = []
-  try:
+  # e.g. a preprocessor's int() on a string tensor: one line naming the task and the cause.
+  with pipeline.reading_examples(f"Task {task!r}"):
     for ex in ds.take(n).as_numpy_iterator():
       out.append((ex["inputs_pretokenized"].decode(), ex["targets_pretokenized"].decode()))
-  except tf.errors.OpError as e:  # e.g. a preprocessor's int() on a string tensor (a tf.cast)
-    if os.environ.get("FLANJAX_TRACEBACK"):
-      raise
-    raise FlanjaxError(
-        f"Task {task!r}: TensorFlow failed reading its examples ({type(e).__name__}: "
-        f"{_first_line(e.message)}). A task's preprocessor runs on tensors inside tf.data: use "
-        "tf ops (tf.strings.to_number, tf.strings.join, tf.where), not Python int() / str() / "
-        "if on a field; FLANJAX_TRACEBACK=1 shows TensorFlow's whole error.") from None
   return out
-
-
-def _first_line(message: str) -> str:
-  """A TensorFlow error message's first meaningful line, without its {{function_node ...}}."""
-  import re
-  lines = [ln.strip() for ln in str(message).splitlines() if ln.strip()]
-  text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", lines[0] if lines else "")
-  return text[:300]
 
 
 def main_preview(argv=None) -> int:

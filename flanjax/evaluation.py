@@ -357,6 +357,7 @@ def evaluate_tasks(config: T5Config, params, vocabulary, tasks: Sequence[str] | 
   """
   import seqio
 
+  from flanjax import pipeline
   fns = ModelFns(config, params, batch_size, mesh, decode_method)
   if mesh is not None:
     from flanjax import partitioning
@@ -375,11 +376,15 @@ def evaluate_tasks(config: T5Config, params, vocabulary, tasks: Sequence[str] | 
     if not run_task.metric_fns and not getattr(run_task, "score_metric_fns", None) and not (
         meta["metric"]):
       raise EvalError(f"Task {task.name!r} has no metric functions; register it with a metric.")
-    evaluator = seqio.Evaluator(
-        run_task.name, seqio.EncDecFeatureConverter(pack=False), eval_split=split,
-        sequence_length=dict(task_feature_lengths) if task_feature_lengths else None,
-        num_examples=max_examples, use_memory_cache=True,
-        async_compute_metrics=False)
+    # The Evaluator reads all the task's examples once (then evaluates from its memory cache):
+    # a TensorFlow error there (e.g. a preprocessor's int() on a string field) is one line
+    # naming the task and the likely cause.
+    with pipeline.reading_examples(f"Task {task.name!r}"):
+      evaluator = seqio.Evaluator(
+          run_task.name, seqio.EncDecFeatureConverter(pack=False), eval_split=split,
+          sequence_length=dict(task_feature_lengths) if task_feature_lengths else None,
+          num_examples=max_examples, use_memory_cache=True,
+          async_compute_metrics=False)
     if run_task.name not in [t.name for t in evaluator.eval_tasks]:
       raise EvalError(f"seqio found nothing to evaluate in {task.name!r} (split {split!r}); does "
                       "it have metric functions?")

@@ -10,10 +10,17 @@ iterator whose tf.data state can be saved and restored in O(1).
 
 `batch_size` is the global batch; each of `num_shards` hosts reads its own shard of every task
 (`seqio.ShardInfo(shard_index, num_shards)`) and yields `batch_size // num_shards` rows.
+
+A task whose examples fail inside tf.data (a preprocessor's Python int() on a string field, a
+data file gone) is one FlanjaxError line naming the task or mixture and the likely cause
+(`reading_examples`, `TrainIterator`); FLANJAX_TRACEBACK=1 raises TensorFlow's own error.
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
+import os
+import re
 from collections.abc import Iterator, Mapping
 
 import numpy as np
@@ -33,6 +40,71 @@ def get_provider(name: str):
   hint = f" Closest: {', '.join(close)}." if close else ""
   from flanjax.registration import UnknownNameError
   raise UnknownNameError(f"Unknown task or mixture {name!r}.{hint}")
+
+
+_PREPROCESSOR_CAUSE = (
+    "A task's preprocessor runs on tensors inside tf.data: use tf ops (tf.strings.to_number, "
+    "tf.strings.join, tf.where), not Python int() / str() / if on a field")
+_FILE_CAUSE = ("One of its data files is missing, unreadable or damaged: check the task's paths "
+               "(or prepare its TFDS dataset again)")
+
+
+def _likely_cause(err) -> str | None:
+  """What a user can fix about a TensorFlow error met reading examples; None: not theirs."""
+  import tensorflow as tf
+  if isinstance(err, (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError)):
+    return _PREPROCESSOR_CAUSE  # e.g. int() on a string tensor: a tf.strings.to_number / tf.cast
+  if isinstance(err, (tf.errors.NotFoundError, tf.errors.PermissionDeniedError,
+                      tf.errors.DataLossError)):
+    return _FILE_CAUSE
+  return None  # out of memory, unavailable, cancelled, internal: passed on unchanged
+
+
+def first_line(message: str) -> str:
+  """A TensorFlow error message's first meaningful line, without its {{function_node ...}} and
+  the tf.data iterator path before the error itself."""
+  lines = [ln.strip() for ln in str(message).splitlines() if ln.strip()]
+  text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", lines[0] if lines else "")
+  text = re.sub(r"^Error in user-defined function passed to \S+ transformation with iterator: "
+                r"\S+: ", "", text)
+  return text[:300]
+
+
+def examples_error(what: str, err) -> FlanjaxError | None:
+  """The one-line FlanjaxError for TensorFlow error `err` (a tf.errors.OpError) raised while
+  reading the examples of `what` ("Task 'x'", "Mixture 'm'"): the error's first line and its
+  likely cause. None where it is not a mistake a user can fix in the task (out of memory, an
+  unavailable file system, ...) or FLANJAX_TRACEBACK is set: the caller re-raises `err`."""
+  cause = _likely_cause(err)
+  if cause is None or os.environ.get("FLANJAX_TRACEBACK"):
+    return None
+  if what.startswith("Mixture "):
+    cause += " (`flanjax preview TASK` on each of its tasks shows which one fails)"
+  return FlanjaxError(
+      f"{what}: TensorFlow failed reading its examples ({type(err).__name__}: "
+      f"{first_line(getattr(err, 'message', err))}). {cause}; FLANJAX_TRACEBACK=1 shows "
+      "TensorFlow's whole error.")
+
+
+@contextlib.contextmanager
+def reading_examples(what: str):
+  """Context in which examples of `what` ("Task 'x'") are read: a tf.errors.OpError with a
+  likely cause becomes `examples_error`'s one line; every other error passes unchanged."""
+  import tensorflow as tf
+  try:
+    yield
+  except tf.errors.OpError as e:
+    error = examples_error(what, e)
+    if error is None:
+      raise
+    raise error from None
+
+
+def provider_label(name: str) -> str:
+  """How messages name `name`: "Mixture 'name'" or "Task 'name'"."""
+  import seqio
+  kind = "Mixture" if name in seqio.MixtureRegistry.names() else "Task"
+  return f"{kind} {name!r}"
 
 
 def _check_lengths(task_feature_lengths: Mapping[str, int]):
@@ -96,18 +168,31 @@ class TrainIterator:
   sampler) with tf.train.Checkpoint and returns the path; `restore(path)` on an iterator built
   with the same arguments continues exactly there -- O(1) instead of `start_batch`'s O(k)
   skip. The state is per host (a few MB to a few hundred MB: it holds shuffle buffers).
+
+  With `name` (the task or mixture read), a TensorFlow error reading examples that a user can
+  fix (e.g. a preprocessor's int() on a string field) is `examples_error`'s one FlanjaxError
+  line; any other error passes unchanged.
   """
 
-  def __init__(self, dataset):
+  def __init__(self, dataset, name: str | None = None):
     import tensorflow as tf
     self._it = iter(dataset)
     self._ckpt = tf.train.Checkpoint(iterator=self._it)
+    self._name = name
+    self._op_error = tf.errors.OpError
 
   def __iter__(self):
     return self
 
   def __next__(self) -> dict[str, np.ndarray]:
-    return {k: v.numpy() for k, v in next(self._it).items()}
+    try:
+      batch = next(self._it)
+    except self._op_error as e:
+      error = examples_error(provider_label(self._name), e) if self._name else None
+      if error is None:
+        raise
+      raise error from None
+    return {k: v.numpy() for k, v in batch.items()}
 
   def save(self, prefix: str) -> str:
     return self._ckpt.write(prefix)
@@ -118,7 +203,7 @@ class TrainIterator:
 
 def train_iterator(mixture_or_task: str, **kwargs) -> TrainIterator:
   """Like `train_batches` (same arguments), with `save` / `restore` of the exact position."""
-  return TrainIterator(train_dataset(mixture_or_task, **kwargs))
+  return TrainIterator(train_dataset(mixture_or_task, **kwargs), name=mixture_or_task)
 
 
 def eval_datasets(task_or_mixture: str, split: str = "validation", *,

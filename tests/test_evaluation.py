@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from flanjax import evaluation, reports
+from flanjax.errors import FlanjaxError
 
 TOY_TASK = "h5_toy_parity"
 TOY_TRAIN_ONLY = "h5_toy_train_only"
@@ -154,6 +155,36 @@ def test_failed_eval_writes_nothing(vocab, tmp_path, monkeypatch):
   with pytest.raises(RuntimeError, match="device lost"):
     evaluation.evaluate_tasks(tiny_config(), None, vocab, TOY_TASK, "validation", str(tmp_path))
   assert os.listdir(tmp_path) == []
+
+
+def test_a_task_whose_preprocessor_fails_in_tf_data_is_one_line(vocab, tmp_path, monkeypatch):
+  """`flanjax eval` (and the trainer's periodic eval): a preprocessor's int() on a text field
+  fails inside tf.data; the error is one line naming the task, and nothing is written."""
+  import seqio
+  import tensorflow as tf
+
+  from flanjax import metrics
+  name = "h5_toy_int_on_text"
+  seqio.TaskRegistry.add(
+      name, source=seqio.FunctionDataSource(
+          lambda split, shuffle_files, seed=None: tf.data.Dataset.from_tensor_slices(
+              {"inputs": ["one", "two"], "targets": ["1", "2"]}), splits=["validation"]),
+      preprocessors=[seqio.map_over_dataset(
+                         lambda ex: {**ex, "inputs": tf.strings.as_string(int(ex["inputs"]))}),
+                     seqio.preprocessors.tokenize, seqio.preprocessors.append_eos_after_trim],
+      output_features={k: seqio.Feature(vocab, add_eos=True) for k in ("inputs", "targets")},
+      metric_fns=[metrics.accuracy])
+  monkeypatch.setattr(evaluation, "ModelFns", FakeFns)
+  try:
+    with pytest.raises(FlanjaxError, match=rf"^Task '{name}': TensorFlow failed reading its "
+                       r"examples \(InvalidArgumentError: StringToNumberOp could not correctly "
+                       r"convert string: one\)\. A task's preprocessor runs on tensors inside "
+                       r"tf.data") as e:
+      evaluation.evaluate_tasks(tiny_config(), None, vocab, name, "validation", str(tmp_path))
+    assert "\n" not in str(e.value)
+    assert os.listdir(tmp_path) == []
+  finally:
+    seqio.TaskRegistry.remove(name)
 
 
 def test_checkpoint_that_does_not_match_the_model(tiny_ckpt):

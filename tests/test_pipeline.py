@@ -134,3 +134,91 @@ def test_packed_batches_from_flan2021_subset_under_mock_data():
   assert shards[0]["encoder_input_tokens"].shape == (2, 128)
   assert not _equal(shards[0], shards[1])
   assert isinstance(seqio.get_mixture_or_task("pipemock_mix"), seqio.Mixture)
+
+
+@pytest.fixture
+def int_on_text_task(tmp_path):
+  """A user file task whose preprocessor calls Python int() on a text field (a
+  tf.strings.to_number inside tf.data that fails on "one"), and a mixture of it."""
+  import json
+
+  import seqio
+  import tensorflow as tf
+
+  from flanjax import registration
+  from flanjax.templates import Template
+  data = tmp_path / "words.jsonl"
+  data.write_text("".join(json.dumps({"q": w, "a": "x"}) + "\n" for w in ("one", "two")))
+  registration.register_file_task(
+      "pipe_int_on_text", {"train": str(data)}, cluster="math", metric="accuracy",
+      vocabulary=seqio.ByteVocabulary(), templates=[Template("Q: {q}", "{a}")],
+      preprocessor=lambda ex: {"q": tf.strings.as_string(int(ex["q"]) + 1), "a": ex["a"]})
+  seqio.MixtureRegistry.add("pipe_int_on_text_mix", [("pipe_int_on_text", 1.0)])
+  yield "pipe_int_on_text"
+  seqio.MixtureRegistry.remove("pipe_int_on_text_mix")
+  seqio.TaskRegistry.remove("pipe_int_on_text")
+  registration.TASK_INFO.pop("pipe_int_on_text", None)
+  getattr(registration, "_BUILDERS", {}).pop("pipe_int_on_text", None)
+
+
+TF_FAILED = (r"TensorFlow failed reading its examples \(InvalidArgumentError: StringToNumberOp "
+             r"could not correctly convert string: (one|two)\)\. A task's preprocessor runs on "
+             r"tensors inside tf.data: use tf ops .*, not Python int\(\) / str\(\) / if on a "
+             r"field")
+
+
+def test_a_preprocessor_failing_in_tf_data_is_one_line_naming_the_task(int_on_text_task,
+                                                                       monkeypatch):
+  import tensorflow as tf
+
+  from flanjax import pipeline
+  from flanjax.errors import FlanjaxError
+  args = dict(task_feature_lengths={"inputs": 32, "targets": 8}, batch_size=2, seed=0)
+  it = pipeline.train_iterator(int_on_text_task, **args)
+  with pytest.raises(FlanjaxError, match=rf"^Task 'pipe_int_on_text': {TF_FAILED}.*"
+                                         r"FLANJAX_TRACEBACK=1 shows TensorFlow's whole error\.$"
+                     ) as e:
+    next(it)
+  assert "\n" not in str(e.value) and e.value.__cause__ is None
+  with pytest.raises(FlanjaxError, match=rf"^Mixture 'pipe_int_on_text_mix': {TF_FAILED} "
+                                         r"\(`flanjax preview TASK` on each of its tasks"):
+    next(pipeline.train_iterator("pipe_int_on_text_mix", **args))
+  monkeypatch.setenv("FLANJAX_TRACEBACK", "1")  # TensorFlow's own error, whole
+  with pytest.raises(tf.errors.InvalidArgumentError, match="StringToNumberOp"):
+    next(pipeline.train_iterator(int_on_text_task, **args))
+
+
+def test_training_on_a_task_whose_preprocessor_fails_in_tf_data(int_on_text_task, tmp_path):
+  """`flanjax train`'s trainer: the first batch's TensorFlow error is the same one line."""
+  from flanjax.config import get_config
+  from flanjax.errors import FlanjaxError
+  from flanjax.train import train
+  with pytest.raises(FlanjaxError, match=rf"^Task 'pipe_int_on_text': {TF_FAILED}") as e:
+    train(model_dir=str(tmp_path / "run"), mixture=int_on_text_task,
+          model_config=get_config("tiny", vocab_size=264, dtype="float32"),
+          task_feature_lengths={"inputs": 32, "targets": 8}, batch_size=2, num_steps=2,
+          progress=False, async_checkpointing=False)
+  assert "\n" not in str(e.value)
+
+
+def test_only_errors_a_user_can_fix_in_the_task_are_translated(monkeypatch):
+  import tensorflow as tf
+
+  from flanjax import pipeline
+  from flanjax.errors import FlanjaxError
+  for err in (tf.errors.ResourceExhaustedError(None, None, "out of memory"),
+              tf.errors.UnavailableError(None, None, "file system unavailable"),
+              KeyError("inputs"), RuntimeError("other")):
+    with pytest.raises(type(err)) as e:
+      with pipeline.reading_examples("Task 't'"):
+        raise err
+    assert e.value is err  # passed on unchanged
+  with pytest.raises(FlanjaxError, match=r"^Task 't': TensorFlow failed reading its examples "
+                                         r"\(NotFoundError: gone.tfrecord\)\. One of its data "
+                                         r"files is missing"):
+    with pipeline.reading_examples("Task 't'"):
+      raise tf.errors.NotFoundError(None, None, "{{function_node f}} gone.tfrecord\n more")
+  with pytest.raises(FlanjaxError, match=r"\(UnimplementedError: Cast string to int32 is not "
+                                         r"supported\)\. A task's preprocessor"):
+    with pipeline.reading_examples("Task 't'"):
+      raise tf.errors.UnimplementedError(None, None, "Cast string to int32 is not supported")
