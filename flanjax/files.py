@@ -1,12 +1,18 @@
-"""File helpers: writing files so that readers never see a half-written one, and checking that
-an output folder can be written before long work."""
+"""File helpers: writing files so that readers never see a half-written one, checking that an
+output folder can be written before long work, and reading UTF-8 text and JSONL files with
+errors that name the file and line. No TensorFlow here (callers that read gs:// paths read the
+bytes through tf.io.gfile and pass them in)."""
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import os
 import secrets
 import stat
 import tempfile
+from collections.abc import Iterator
+from typing import Any
 
 from flanjax.errors import FlanjaxError
 
@@ -117,3 +123,50 @@ def check_writable_dir(path, what: str, error: type[Exception] = FlanjaxError, *
           os.rmdir(created)
         except OSError:
           break
+
+
+def decode_text(data: bytes, path: str, error: type[Exception] = FlanjaxError,
+                fix: str = "save the file as UTF-8 text") -> str:
+  """A file's bytes as text: UTF-8, a leading byte-order mark (as Excel and Notepad write it)
+  dropped. A byte that is not UTF-8 raises `error` naming path:line and `fix`."""
+  try:
+    return data.decode("utf-8-sig")
+  except UnicodeDecodeError as e:
+    line = data.count(b"\n", 0, e.start) + 1
+    raise error(f"{path}:{line}: byte {data[e.start]:#04x} is not UTF-8; {fix}.") from None
+
+
+def _json_type(value) -> str:
+  if value is None:
+    return "null"
+  if isinstance(value, bool):
+    return "boolean"
+  if isinstance(value, (int, float)):
+    return "number"
+  return "string" if isinstance(value, str) else type(value).__name__
+
+
+def iter_jsonl(path: str, error: type[Exception] = ValueError, object_hint: str = "", *,
+               text: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+  """Yields (line number, row) of a JSONL file's non-blank lines; every row must be a JSON object.
+
+  Reads the local file `path` (`decode_text`: UTF-8, a byte-order mark dropped), or parses
+  `text`, its content when the caller has read it already (e.g. through tf.io.gfile for gs://).
+  A bad line raises `error` naming path:line; `object_hint` ends the message for a line that is
+  not an object (e.g. " with 'inputs'").
+  """
+  if text is None:
+    with open(path, "rb") as f:
+      text = decode_text(f.read(), path, error)
+  for n, line in enumerate(io.StringIO(text, newline=""), 1):  # the lines open() would give
+    line = line.strip()
+    if not line:
+      continue
+    try:
+      row = json.loads(line)
+    except json.JSONDecodeError as e:
+      raise error(f"{path}:{n}: not valid JSON ({e}).") from None
+    if not isinstance(row, dict):
+      raise error(f"{path}:{n}: a {_json_type(row)}, not a JSON object; write one JSON object "
+                  f"per line{object_hint}.")
+    yield n, row

@@ -55,6 +55,7 @@ from collections.abc import Callable, Mapping, Sequence
 from flanjax import preprocessors as pp
 from flanjax import templates as tmpl
 from flanjax.errors import FlanjaxError
+from flanjax.files import decode_text, iter_jsonl
 
 METRICS = ("accuracy", "rouge", "bleu", "squad")
 FILE_FORMATS = ("jsonl", "csv", "tsv")
@@ -272,23 +273,13 @@ class _FileRows:
   kinds: dict[str, tuple[str, int]] = dataclasses.field(default_factory=dict)
 
 
-def _read_jsonl(path: str, f) -> _FileRows:
+def _read_jsonl(path: str, text: str) -> _FileRows:
   """A JSONL file's rows: each a JSON object; a field has one type (list or value) in all rows.
 
   A key that only some rows have is a gap, not a field: the task may not read it."""
-  import json
   rows, lines, seen, kinds, clash = [], [], {}, {}, {}
-  for n, line in enumerate(f, 1):
-    line = line.strip()
-    if not line:
-      continue
-    try:
-      row = json.loads(line)
-    except json.JSONDecodeError as e:
-      raise FlanjaxError(f"{path}:{n}: not valid JSON ({e}).") from e
-    if not isinstance(row, dict):
-      raise FlanjaxError(f"{path}:{n}: a {type(row).__name__}, not a JSON object; write one "
-                         'object per line, e.g. {"review": "...", "label": "..."}.')
+  for n, row in iter_jsonl(path, FlanjaxError, ', e.g. {"review": "...", "label": "..."}',
+                           text=text):
     for k, v in row.items():
       seen.setdefault(k, n)
       kind = _kind(v)
@@ -347,16 +338,10 @@ def _read_rows(path: str, fmt: str) -> _FileRows:
   import tensorflow as tf
   with tf.io.gfile.GFile(path, "rb") as f:
     data = f.read()
-  try:
-    text = data.decode("utf-8-sig")
-  except UnicodeDecodeError as e:
-    line = data.count(b"\n", 0, e.start) + 1
-    raise FlanjaxError(f"{path}:{line}: byte {data[e.start]:#04x} is not UTF-8; save the file "
-                       "as UTF-8 text (e.g. Excel's 'CSV UTF-8').") from None
-  f = io.StringIO(text, newline="")
+  text = decode_text(data, path, fix="save the file as UTF-8 text (e.g. Excel's 'CSV UTF-8')")
   if fmt == "jsonl":
-    return _read_jsonl(path, f)
-  return _read_csv(path, f, "\t" if fmt == "tsv" else ",")
+    return _read_jsonl(path, text)
+  return _read_csv(path, io.StringIO(text, newline=""), "\t" if fmt == "tsv" else ",")
 
 
 def _split_fields(parts: Sequence[tuple[str, _FileRows]]):

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from flanjax import metrics as metrics_lib
-from flanjax.files import atomic_write, check_writable_dir  # noqa: F401  (this module's API)
+from flanjax.files import atomic_write, check_writable_dir, iter_jsonl  # noqa: F401  (its API)
 
 FORMAT_VERSION = 1
 METRICS_JSON = "metrics.json"
@@ -339,26 +339,6 @@ def _check_rows(rows: Iterable[Mapping[str, Any]]) -> Iterable[dict[str, Any]]:
     if "prediction" not in row and "score" not in row:
       raise ValueError(f"Prediction row {i} has neither 'prediction' nor 'score'.")
     yield dict(row)
-
-
-def iter_jsonl(path: str, error: type[Exception] = ValueError, object_hint: str = "",
-               ) -> Iterable[tuple[int, dict[str, Any]]]:
-  """Yields (line number, row) of a JSONL file's non-blank lines; every row must be a JSON object.
-
-  Bad lines raise `error` naming the file and line; `object_hint` ends the not-an-object message.
-  """
-  with open(path, encoding="utf-8") as f:
-    for n, line in enumerate(f, 1):
-      if not line.strip():
-        continue
-      try:
-        row = json.loads(line)
-      except json.JSONDecodeError as e:
-        raise error(f"{path}:{n}: not valid JSON ({e}).") from None
-      if not isinstance(row, dict):
-        raise error(f"{path}:{n}: each line must be a JSON object"
-                    f"{object_hint or f', got {type(row).__name__}'}.")
-      yield n, row
 
 
 def read_predictions(path: str) -> list[dict[str, Any]]:

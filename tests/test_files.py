@@ -1,5 +1,6 @@
 """files.atomic_write: whole files only, and the permissions a plain `open(path, "w")` gives;
-files.check_writable_dir: a probe that names the folder's purpose and leaves nothing behind."""
+files.check_writable_dir: a probe that names the folder's purpose and leaves nothing behind;
+files.iter_jsonl / decode_text: UTF-8 JSONL rows, errors naming file:line."""
 import errno
 import os
 import re
@@ -58,7 +59,7 @@ def test_failed_write_leaves_the_old_file_and_no_temp(tmp_path):
   assert os.listdir(tmp_path) == ["out.jsonl"]
 
 
-class _ProbeError(ValueError):
+class _UserError(ValueError):
   pass
 
 
@@ -124,17 +125,17 @@ def test_check_writable_dir_looks_again_when_a_folder_is_removed_under_it(tmp_pa
 def test_check_writable_dir_errors_name_the_purpose(tmp_path, monkeypatch, make_missing):
   (tmp_path / "f").write_text("x")
   f = re.escape(str(tmp_path / "f"))
-  with pytest.raises(_ProbeError, match=rf"^eval output {f} is a file, not a folder; give a "
+  with pytest.raises(_UserError, match=rf"^eval output {f} is a file, not a folder; give a "
                                         r"folder path\.$"):
-    files.check_writable_dir(str(tmp_path / "f"), "eval output", _ProbeError,
+    files.check_writable_dir(str(tmp_path / "f"), "eval output", _UserError,
                              make_missing=make_missing)
-  with pytest.raises(_ProbeError, match=rf"^eval output {f}/sub/x: {f} is a file, not a folder"):
-    files.check_writable_dir(str(tmp_path / "f" / "sub" / "x"), "eval output", _ProbeError,
+  with pytest.raises(_UserError, match=rf"^eval output {f}/sub/x: {f} is a file, not a folder"):
+    files.check_writable_dir(str(tmp_path / "f" / "sub" / "x"), "eval output", _UserError,
                              make_missing=make_missing)
   os.symlink(tmp_path / "gone", tmp_path / "link")
-  with pytest.raises(_ProbeError, match=r"^eval output .*/link/x: .*/link is a broken link, not a "
+  with pytest.raises(_UserError, match=r"^eval output .*/link/x: .*/link is a broken link, not a "
                                         r"folder"):
-    files.check_writable_dir(str(tmp_path / "link" / "x"), "eval output", _ProbeError,
+    files.check_writable_dir(str(tmp_path / "link" / "x"), "eval output", _UserError,
                              make_missing=make_missing)
 
   def read_only(*args, **kwargs):
@@ -142,10 +143,10 @@ def test_check_writable_dir_errors_name_the_purpose(tmp_path, monkeypatch, make_
   monkeypatch.setattr(tempfile, "mkstemp", read_only)
   # The folder the probe failed in is named where it is not the folder itself.
   where = "" if make_missing else re.escape(f" in {tmp_path}")
-  with pytest.raises(_ProbeError, match=rf"^model_dir {re.escape(str(tmp_path))}/new/run is not "
+  with pytest.raises(_UserError, match=rf"^model_dir {re.escape(str(tmp_path))}/new/run is not "
                                         rf"writable \(Read-only file system{where}\); choose a "
                                         r"folder you can write to, on a disk with free space\.$"):
-    files.check_writable_dir(str(tmp_path / "new" / "run"), "model_dir", _ProbeError,
+    files.check_writable_dir(str(tmp_path / "new" / "run"), "model_dir", _UserError,
                              make_missing=make_missing)
   assert sorted(os.listdir(tmp_path)) == ["f", "link"]
 
@@ -169,3 +170,43 @@ def test_check_writable_dir_a_folder_that_cannot_be_made(tmp_path, monkeypatch):
   with pytest.raises(FlanjaxError, match=rf"^model_dir .*/a/b is not writable \(Permission denied "
                                          rf"in {re.escape(str(tmp_path))}\)"):
     files.check_writable_dir(str(tmp_path / "a" / "b"), "model_dir", make_missing=True)
+
+
+def test_iter_jsonl_rows_and_line_numbers(tmp_path):
+  p = tmp_path / "rows.jsonl"
+  # A byte-order mark (Notepad, Excel), blank lines, CRLF and a lone CR all keep line numbers.
+  p.write_bytes(b'\xef\xbb\xbf{"a": 1}\r\n\r\n  \n{"a": "\xc3\xa9"}\r{"b": [1]}\n')
+  expected = [(1, {"a": 1}), (4, {"a": "\u00e9"}), (5, {"b": [1]})]
+  assert list(files.iter_jsonl(str(p))) == expected
+  # Text read elsewhere (e.g. through tf.io.gfile for gs://) is parsed the same way.
+  text = files.decode_text(p.read_bytes(), "gs://b/rows.jsonl")
+  assert list(files.iter_jsonl("gs://b/rows.jsonl", text=text)) == expected
+  p.write_text("")
+  assert list(files.iter_jsonl(str(p))) == []
+
+
+@pytest.mark.parametrize("content,hint,message", [
+    ('{"a": 1}\n{"a": 1\n', "", r":2: not valid JSON \(Expecting ',' delimiter: line 1"),
+    ('{"a": 1}\n\n["x"]\n', "", r":3: a list, not a JSON object; write one JSON object per "
+                                 r"line\.$"),
+    ('"x"\n', " with 'inputs'", r":1: a string, not a JSON object; write one JSON object per line "
+                                 r"with 'inputs'\.$"),
+    ("null\n", "", r":1: a null, not a JSON object"),
+    ("3\n", "", r":1: a number, not a JSON object"),
+    ("true\n", "", r":1: a boolean, not a JSON object"),
+])
+def test_iter_jsonl_errors_name_file_and_line(tmp_path, content, hint, message):
+  p = tmp_path / "in.jsonl"
+  p.write_text(content)
+  with pytest.raises(_UserError, match="^" + re.escape(str(p)) + message):
+    list(files.iter_jsonl(str(p), _UserError, hint))
+
+
+def test_not_utf8_names_the_line_and_byte(tmp_path):
+  p = tmp_path / "in.jsonl"
+  p.write_bytes('{"a": "x"}\n{"a": "caf\u00e9"}\n'.encode("latin-1"))
+  with pytest.raises(ValueError, match=f"^{re.escape(str(p))}:2: byte 0xe9 is not UTF-8; save "
+                                       r"the file as UTF-8 text\.$"):
+    list(files.iter_jsonl(str(p)))
+  with pytest.raises(FlanjaxError, match=r"^x.csv:1: byte 0xff is not UTF-8; re-export it\.$"):
+    files.decode_text(b"\xff", "x.csv", fix="re-export it")
