@@ -249,6 +249,72 @@ def parse_gin(gin_files: Sequence[str] = (), bindings: Sequence[str] = (),
     _parse_one(gin.parse_config, b, binding=b)
 
 
+def check_train_bindings() -> None:
+  """Settles, before `train` runs, the config-object bindings it would otherwise drop unseen:
+  - OptimizerConfig.* bindings are type-checked, and without `train.optimizer = @OptimizerConfig()`
+    (the runs/*.gin files bind it; models/*.gin do not) that binding is added, so
+    `--gin.OptimizerConfig.learning_rate=0.01` with a model file alone is used, not ignored;
+  - T5Config.* bindings that no `@T5Config()` reads (train.model_config unbound, so the model is
+    a checkpoint's, or bound to another configurable such as `@t5_config()`) are refused, naming
+    what to bind instead."""
+  import dataclasses
+
+  from flanjax.config import check_field_types
+  values = {}
+  for f in dataclasses.fields(OptimizerConfig):
+    try:
+      value = gin.query_parameter(f"OptimizerConfig.{f.name}")
+    except ValueError:  # not bound
+      continue
+    if not type(value).__module__.startswith("gin"):  # references and macros: checked when built
+      values[f.name] = value
+  check_field_types(OptimizerConfig, values)  # raises with the binding named
+  if gin.get_bindings("OptimizerConfig") and _train_binding("optimizer") is None:
+    gin.parse_config("train.optimizer = @OptimizerConfig()")
+  bound = gin.get_bindings("T5Config")
+  if bound:
+    ref = _train_binding("model_config")
+    name = getattr(getattr(ref, "configurable", None), "name", None)
+    if name == "T5Config":
+      return
+    fields = ", ".join(f"T5Config.{k}" for k in sorted(bound))
+    if ref is None:
+      overrides = "{" + ", ".join(f"{k!r}: {v!r}" for k, v in sorted(bound.items())) + "}"
+      fix = (f"train.model_config is not bound, so the model is the checkpoint's. To change "
+             f"its fields use --gin.train.model_overrides=\"{overrides}\"; for a new model add "
+             "a model file (e.g. --gin_file=models/t5_1_1_base.gin).")
+    elif name == "t5_config":
+      fix = ("train.model_config = @t5_config(), which reads its own bindings: bind " +
+             " ".join(f"--gin.t5_config.{k}={v!r}" for k, v in sorted(bound.items())) +
+             " instead.")
+    else:
+      fix = (f"train.model_config = {_show_binding(ref)}; only train.model_config = "
+             "@T5Config() reads T5Config bindings.")
+    raise ConfigError(f"{fields} would be ignored: {fix}")
+
+
+def _train_binding(param: str):
+  """The value gin binds to train.<param> (through macros), or None where it binds none."""
+  try:
+    value = gin.query_parameter(f"train.{param}")
+    for _ in range(32):  # `train.optimizer = %OPT` with `OPT = @OptimizerConfig()`
+      ref = getattr(value, "configurable", None)
+      if getattr(ref, "name", None) != "macro":
+        break
+      scope = value.scoped_selector.rsplit("/", 1)[0]
+      value = gin.query_parameter(f"{scope}/macro.value")
+    return value
+  except ValueError:
+    return None
+
+
+def _show_binding(value) -> str:
+  name = getattr(getattr(value, "configurable", None), "name", None)
+  if name:
+    return f"@{name}()" if getattr(value, "evaluate", False) else f"@{name}"
+  return repr(value)
+
+
 OPERATIVE_CONFIG = "config.gin"
 OPERATIVE_MARKER = "# flanjax operative config"
 _GIN_OPERATIVE_HEADER = "# Parameters for "

@@ -272,6 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise HeldoutError("--emit_jobs and --collect go with --all.")
   catalog.import_modules(args.module)
   gin_config.parse_gin(args.gin_file, bindings)
+  gin_config.check_train_bindings()
   if args.tfds_data_dir:
     import seqio
     seqio.set_tfds_data_dir_override(args.tfds_data_dir)

@@ -996,7 +996,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
   logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
   gin_config.parse_gin(args.gin_file, args.gin_bindings, args.gin_search_paths)
-  _check_optimizer_bindings(gin)
+  gin_config.check_train_bindings()
   kwargs = {}
   if args.model_dir:
     kwargs["model_dir"] = args.model_dir
@@ -1009,22 +1009,6 @@ def main(argv: Sequence[str] | None = None) -> int:
   if args.model_dir and jax.process_index() == 0:
     gin_config.write_operative_config(args.model_dir)
   return 0
-
-
-def _check_optimizer_bindings(gin) -> None:
-  """Type-checks the gin bindings of OptimizerConfig's fields before train runs. A built
-  OptimizerConfig checks its own, but gin builds one only where `train.optimizer =
-  @OptimizerConfig()` is bound; without it the bindings would not reach any check. References
-  and macros are left to the built OptimizerConfig's check."""
-  values = {}
-  for f in dataclasses.fields(OptimizerConfig):
-    try:
-      value = gin.query_parameter(f"OptimizerConfig.{f.name}")
-    except ValueError:  # not bound
-      continue
-    if not type(value).__module__.startswith("gin"):
-      values[f.name] = value
-  check_field_types(OptimizerConfig, values)
 
 
 if __name__ == "__main__":

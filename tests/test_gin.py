@@ -242,15 +242,63 @@ def test_train_cli_checks_optimizer_bindings_gin_never_builds():
   """Without `train.optimizer = @OptimizerConfig()` gin never builds an OptimizerConfig, so the
   CLI checks the bindings of its fields itself, with the same message; references and macros
   are left to the built OptimizerConfig."""
-  from flanjax import train as train_lib
   gin_config.parse_gin(["models/t5_1_1_tiny.gin"],
                        ["OptimizerConfig.learning_rate=1e-3", "OptimizerConfig.b1='0.9'"])
   with pytest.raises(FlanjaxError) as e:
-    train_lib._check_optimizer_bindings(gin)
+    gin_config.check_train_bindings()
   assert str(e.value) == ("OptimizerConfig.b1='0.9' must be a number (gin binding "
                           "OptimizerConfig.b1); write it without quotes: "
                           "--gin.OptimizerConfig.b1=0.9.")
   gin.clear_config()
   gin_config.parse_gin([], ["LR = 1e-3", "OptimizerConfig.learning_rate = %LR",
                             "OptimizerConfig.name = 'adamw'"])
-  train_lib._check_optimizer_bindings(gin)
+  gin_config.check_train_bindings()
+
+
+def test_optimizer_bindings_without_train_optimizer_are_used():
+  """A model file binds no `train.optimizer` (the runs/*.gin files do): OptimizerConfig
+  bindings given with it alone were dropped and train ran on the defaults. The check binds
+  `train.optimizer = @OptimizerConfig()` for them, and leaves a bound one (or a macro) alone."""
+  gin_config.parse_gin(["models/t5_1_1_tiny.gin"], ["OptimizerConfig.learning_rate=0.01"])
+  gin_config.check_train_bindings()
+  ref = gin.query_parameter("train.optimizer")
+  assert ref.configurable.name == "OptimizerConfig" and ref.evaluate
+  assert gin.get_configurable("OptimizerConfig")().learning_rate == 0.01
+  assert "train.optimizer = @OptimizerConfig()" in gin.config_str()
+  gin.clear_config()
+  gin_config.parse_gin(["models/t5_1_1_tiny.gin"])  # no OptimizerConfig bindings: nothing added
+  gin_config.check_train_bindings()
+  with pytest.raises(ValueError):
+    gin.query_parameter("train.optimizer")
+  gin.clear_config()
+  gin_config.parse_gin(["models/t5_1_1_tiny.gin"],
+                       ["OPT = @OptimizerConfig()", "train.optimizer = %OPT",
+                        "OptimizerConfig.learning_rate=0.01"])
+  gin_config.check_train_bindings()
+  assert gin.query_parameter("train.optimizer").configurable.name == "macro"
+
+
+def test_t5config_bindings_no_t5config_reads_are_refused():
+  """T5Config bindings reach the model only through `train.model_config = @T5Config()`; with
+  `@t5_config()` or no model config (a checkpoint's model) they would be dropped unseen."""
+  gin_config.parse_gin([], ["train.model_config = @t5_config()", "t5_config.size = 'tiny'",
+                            "T5Config.dropout_rate = 0.2"])
+  with pytest.raises(ConfigError, match=r"^T5Config.dropout_rate would be ignored: "
+                     r"train.model_config = @t5_config\(\), which reads its own bindings: "
+                     r"bind --gin.t5_config.dropout_rate=0.2 instead.$"):
+    gin_config.check_train_bindings()
+  gin.clear_config()
+  gin_config.parse_gin([], ["train.init_checkpoint = '/ckpt'", "T5Config.dropout_rate = 0.2",
+                            "T5Config.scan_layers = True"])
+  with pytest.raises(ConfigError) as e:
+    gin_config.check_train_bindings()
+  assert str(e.value).startswith("T5Config.dropout_rate, T5Config.scan_layers would be ignored: "
+                                 "train.model_config is not bound")
+  assert """--gin.train.model_overrides="{'dropout_rate': 0.2, 'scan_layers': True}\"""" in str(e.value)
+  gin.clear_config()  # a model file, directly or through a macro: accepted
+  gin_config.parse_gin(["models/t5_1_1_tiny.gin"], ["T5Config.dropout_rate = 0.2"])
+  gin_config.check_train_bindings()
+  gin.clear_config()
+  gin_config.parse_gin([], ["MODEL = @T5Config()", "train.model_config = %MODEL",
+                            "T5Config.dropout_rate = 0.2"])
+  gin_config.check_train_bindings()

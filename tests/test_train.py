@@ -618,6 +618,32 @@ def test_optimizer_config_field_types_are_checked(tmp_path):
   assert not os.path.exists(tmp_path / "cli")
 
 
+def test_cli_optimizer_bindings_with_a_model_file_alone_take_effect(tmp_path):
+  """models/*.gin bind no train.optimizer; OptimizerConfig bindings given with one alone were
+  dropped (train ran at the default 1e-3). They now reach the run: metrics.jsonl logs the bound
+  learning rate and the operative config.gin records it."""
+  import json
+
+  from flanjax import train as train_module
+  from flanjax.gin_config import gin
+  gin.clear_config()
+  model_dir = tmp_path / "cli"
+  try:
+    train_module.main(["--gin_file=models/t5_1_1_tiny.gin", "--gin.T5Config.vocab_size=128",
+                       "--gin.train.synthetic_data=True",
+                       '--gin.train.task_feature_lengths={"inputs": 8, "targets": 4}',
+                       "--gin.train.batch_size=2", "--gin.train.num_steps=1",
+                       "--gin.train.log_period=1", "--gin.train.progress=False",
+                       "--gin.OptimizerConfig.learning_rate=0.01", f"--model_dir={model_dir}"])
+  finally:
+    gin.clear_config()
+  rows = [json.loads(x) for x in open(model_dir / "metrics.jsonl")]
+  assert [r["learning_rate"] for r in rows if r["split"] == "train"] == [pytest.approx(0.01)]
+  operative = (model_dir / "config.gin").read_text()
+  assert "train.optimizer = @OptimizerConfig()" in operative
+  assert "OptimizerConfig.learning_rate = 0.01" in operative
+
+
 def test_tensorboard_drops_the_retrained_steps_of_a_resume(tmp_path):
   """After a resume from step 2 the new event file opens with TensorBoard's purge marker at step
   3 (a SessionLog START: TensorBoard discards the earlier events of steps >= 3), so the retrained
