@@ -254,9 +254,9 @@ def check_train_bindings() -> None:
   - OptimizerConfig.* bindings are type-checked, and without `train.optimizer = @OptimizerConfig()`
     (the runs/*.gin files bind it; models/*.gin do not) that binding is added, so
     `--gin.OptimizerConfig.learning_rate=0.01` with a model file alone is used, not ignored;
-  - T5Config.* bindings that no `@T5Config()` reads (train.model_config unbound, so the model is
-    a checkpoint's, or bound to another configurable such as `@t5_config()`) are refused, naming
-    what to bind instead."""
+  - T5Config.* / t5_config.* bindings that train.model_config does not read (it is unbound, so
+    the model is a checkpoint's, or bound to the other one) are refused, naming what to bind
+    instead."""
   import dataclasses
 
   from flanjax.config import check_field_types
@@ -271,25 +271,31 @@ def check_train_bindings() -> None:
   check_field_types(OptimizerConfig, values)  # raises with the binding named
   if gin.get_bindings("OptimizerConfig") and _train_binding("optimizer") is None:
     gin.parse_config("train.optimizer = @OptimizerConfig()")
-  bound = gin.get_bindings("T5Config")
-  if bound:
-    ref = _train_binding("model_config")
-    name = getattr(getattr(ref, "configurable", None), "name", None)
-    if name == "T5Config":
-      return
-    fields = ", ".join(f"T5Config.{k}" for k in sorted(bound))
+  ref = _train_binding("model_config")
+  model = getattr(getattr(ref, "configurable", None), "name", None)
+  for name in ("T5Config", "t5_config"):  # the two model-config configurables
+    bound = gin.get_bindings(name)
+    if not bound or model == name:
+      continue
+    fields = ", ".join(f"{name}.{k}" for k in sorted(bound))
     if ref is None:
-      overrides = "{" + ", ".join(f"{k!r}: {v!r}" for k, v in sorted(bound.items())) + "}"
-      fix = (f"train.model_config is not bound, so the model is the checkpoint's. To change "
-             f"its fields use --gin.train.model_overrides=\"{overrides}\"; for a new model add "
-             "a model file (e.g. --gin_file=models/t5_1_1_base.gin).")
-    elif name == "t5_config":
-      fix = ("train.model_config = @t5_config(), which reads its own bindings: bind " +
-             " ".join(f"--gin.t5_config.{k}={v!r}" for k, v in sorted(bound.items())) +
+      overrides = "{" + ", ".join(f"{k!r}: {v!r}" for k, v in sorted(bound.items())
+                                  if k != "size") + "}"
+      fix = ("train.model_config is not bound, so the model is the checkpoint's (init_checkpoint "
+             "or model_dir's). To change its "
+             f"fields use --gin.train.model_overrides=\"{overrides}\"; for a new model add a "
+             "model file (e.g. --gin_file=models/t5_1_1_base.gin).")
+    elif model == "T5Config":  # t5_config bound beside a models/*.gin file
+      fix = ("train.model_config = @T5Config() (a models/*.gin file binds it), which reads "
+             "T5Config bindings: bind the fields as --gin.T5Config.<field>=..., or build the "
+             "model with --gin.train.model_config=@t5_config() and no model file.")
+    elif model == "t5_config":
+      fix = (f"train.model_config = @{model}(), which reads its own bindings: bind " +
+             " ".join(f"--gin.{model}.{k}={v!r}" for k, v in sorted(bound.items())) +
              " instead.")
     else:
       fix = (f"train.model_config = {_show_binding(ref)}; only train.model_config = "
-             "@T5Config() reads T5Config bindings.")
+             f"@{name}() reads {name} bindings.")
     raise ConfigError(f"{fields} would be ignored: {fix}")
 
 

@@ -112,20 +112,29 @@ def test_get_config_and_from_dict_errors_are_flanjax_errors():
     T5Config.from_dict({"d_modle": 64})
 
 
+TINY = "--gin_file=models/t5_1_1_tiny.gin"
+
+
 @pytest.mark.parametrize("bindings,message", [
-    (["--gin.T5Config.d_model=-1"], "T5Config.d_model=-1 must be a positive integer."),
-    (["--gin.T5Config.d_model='64'"], "T5Config.d_model='64' must be an integer (gin binding "
-                                      "T5Config.d_model); write it without quotes: "
-                                      "--gin.T5Config.d_model=64."),
-    (["--gin.T5Config.feed_forward_proj='gelu2'"],
+    ([TINY, "--gin.T5Config.d_model=-1"], "T5Config.d_model=-1 must be a positive integer."),
+    ([TINY, "--gin.T5Config.d_model='64'"], "T5Config.d_model='64' must be an integer (gin "
+                                            "binding T5Config.d_model); write it without quotes: "
+                                            "--gin.T5Config.d_model=64."),
+    ([TINY, "--gin.T5Config.feed_forward_proj='gelu2'"],
      "T5Config.feed_forward_proj='gelu2': use one of ('gated-gelu', 'relu')."),
     (["--gin.train.model_config=@t5_config()", "--gin.t5_config.size='tinyy'"],
      "Unknown model size 'tinyy'"),
+    # The model file's T5Config bindings would be dropped: train reads t5_config's.
+    ([TINY, "--gin.train.model_config=@t5_config()", "--gin.t5_config.size='tiny'"],
+     "T5Config.d_ff, T5Config.d_model, T5Config.feed_forward_proj, T5Config.head_dim, "
+     "T5Config.num_decoder_layers, T5Config.num_encoder_layers, T5Config.num_heads, "
+     "T5Config.tie_word_embeddings, T5Config.vocab_size would be ignored: train.model_config = "
+     "@t5_config(), which reads its own bindings: bind --gin.t5_config.d_ff=128"),
 ])
 def test_cli_prints_config_errors_on_one_line(tmp_path, bindings, message):
   exe = os.path.join(os.path.dirname(sys.executable), "flanjax")
   out = subprocess.run(
-      [exe, "train", "--gin_file=models/t5_1_1_tiny.gin", "--gin.train.synthetic_data=True",
+      [exe, "train", "--gin.train.synthetic_data=True",
        "--gin.train.task_feature_lengths={'inputs':16,'targets':8}",
        "--gin.train.batch_size=4", "--gin.train.progress=False",
        f"--model_dir={tmp_path / 'run'}", *bindings],
