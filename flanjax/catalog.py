@@ -130,11 +130,13 @@ def preview(task: str, n: int = 3, split: str = "train", seed: int = 0, num_shot
     close = difflib.get_close_matches(split, list(t.splits), n=3)
     raise FlanjaxError(f"Task {task!r} has no split {split!r}; splits: {', '.join(t.splits)}."
                        + (f" Closest: {', '.join(close)}." if close else ""))
-  ds = t.get_dataset({"inputs": 4096, "targets": 1024}, split=split, use_cached=False,
-                     shuffle=True, seed=seed, num_epochs=1)
   from flanjax import pipeline
+  # A preprocessor's Python `if` on a tensor field (found building the dataset) or its int() on
+  # a string tensor (found reading examples): one line naming the task and the cause.
+  with pipeline.reading_examples(f"Task {task!r}"):
+    ds = t.get_dataset({"inputs": 4096, "targets": 1024}, split=split, use_cached=False,
+                       shuffle=True, seed=seed, num_epochs=1)
   out = []
-  # e.g. a preprocessor's int() on a string tensor: one line naming the task and the cause.
   with pipeline.reading_examples(f"Task {task!r}"):
     for ex in ds.take(n).as_numpy_iterator():
       out.append((ex["inputs_pretokenized"].decode(), ex["targets_pretokenized"].decode()))

@@ -376,9 +376,10 @@ def evaluate_tasks(config: T5Config, params, vocabulary, tasks: Sequence[str] | 
     if not run_task.metric_fns and not getattr(run_task, "score_metric_fns", None) and not (
         meta["metric"]):
       raise EvalError(f"Task {task.name!r} has no metric functions; register it with a metric.")
-    # The Evaluator reads all the task's examples once (then evaluates from its memory cache):
-    # a TensorFlow error there (e.g. a preprocessor's int() on a string field) is one line
-    # naming the task and the likely cause.
+    # The Evaluator builds the task's dataset and reads all its examples once (then evaluates
+    # from its memory cache): a TensorFlow error there (e.g. a preprocessor's int() on a string
+    # field, or its Python `if` on a field, found tracing it) is one line naming the task and the
+    # likely cause.
     with pipeline.reading_examples(f"Task {task.name!r}"):
       evaluator = seqio.Evaluator(
           run_task.name, seqio.EncDecFeatureConverter(pack=False), eval_split=split,

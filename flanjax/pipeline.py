@@ -12,8 +12,9 @@ iterator whose tf.data state can be saved and restored in O(1).
 (`seqio.ShardInfo(shard_index, num_shards)`) and yields `batch_size // num_shards` rows.
 
 A task whose examples fail inside tf.data (a preprocessor's Python int() on a string field, a
-data file gone) is one FlanjaxError line naming the task or mixture and the likely cause
-(`reading_examples`, `TrainIterator`); FLANJAX_TRACEBACK=1 raises TensorFlow's own error.
+data file gone), or whose preprocessor cannot even be traced into tf.data (a Python `if` / bool()
+/ int() on a tensor field), is one FlanjaxError line naming the task or mixture and the likely
+cause (`reading_examples`, `TrainIterator`); FLANJAX_TRACEBACK=1 raises TensorFlow's own error.
 """
 from __future__ import annotations
 
@@ -86,15 +87,112 @@ def examples_error(what: str, err) -> FlanjaxError | None:
       "TensorFlow's whole error.")
 
 
+# What TensorFlow / AutoGraph raise while tracing a preprocessor (building the dataset) that uses
+# a tensor field as a Python value: a Python `if` / `while` on a non-bool tensor (AutoGraph's
+# ValueError), bool() / `in` / iteration, or `if` without AutoGraph
+# (OperatorNotAllowedInGraphError), a tensor as a list index, or int() / float() / range() / a
+# %d format without AutoGraph (Python's TypeError naming the symbolic tensor). Other TypeErrors / ValueErrors (a TF op's dtype mismatch, a bug of the
+# preprocessor's own) are not these: they pass unchanged.
+_CONDITION = re.compile(r"^condition of (if statement|while loop) expected to be `tf\.bool` scalar")
+_TENSOR_AS_NUMBER = re.compile(
+    r"\bnot '?(Symbolic)?Tensor'?$"  # int() / float() argument, list / str index, %d format
+    r"|^'(Symbolic)?Tensor' object cannot be interpreted as an integer"  # range(), ...
+    r"|^unsupported format string passed to (Symbolic)?Tensor\.__format__")  # f"{x:d}"
+_TRACING_CAUSE = (
+    "A task's preprocessor is traced into tf.data once, on tensors: use tf ops (tf.cond, "
+    "tf.where, tf.strings.to_number, tf.strings.length, tf.strings.regex_full_match) instead of "
+    "Python if / bool() / int() / for on a field")
+
+
+def _cause_message(err) -> str:
+  """`err`'s own message: without the "in user code" stack AutoGraph puts before it."""
+  meta = getattr(err, "ag_error_metadata", None)
+  text = str(getattr(meta, "cause_message", None) or err).strip()
+  # AutoGraph's cause message starts with the error's type name.
+  return re.sub(rf"^{re.escape(type(err).__name__)}: ", "", text)
+
+
+def _tensor_used_as_python(err) -> bool:
+  """Whether `err`, raised building a dataset, is TensorFlow's for a tensor used as a Python
+  bool / int or in Python control flow."""
+  import tensorflow as tf
+  if isinstance(err, tf.errors.OperatorNotAllowedInGraphError):
+    return True
+  first = (_cause_message(err).splitlines() or [""])[0].strip()
+  if type(err) is ValueError:
+    return bool(_CONDITION.search(first))
+  if type(err) is TypeError:
+    return bool(_TENSOR_AS_NUMBER.search(first))
+  return False
+
+
+def _user_frame(err) -> str | None:
+  """Where the preprocessor went wrong: "file:line in fn: `code`", the innermost frame outside
+  TensorFlow (AutoGraph's translated stack when it converted the function)."""
+  import tensorflow as tf
+  tf_dir = os.path.dirname(tf.__file__) + os.sep
+  meta = getattr(err, "ag_error_metadata", None)
+  if meta is not None:  # innermost first
+    frames = [(f.filename, f.lineno, f.function_name, f.code)
+              for f in getattr(meta, "translated_stack", ())]
+  else:
+    import traceback
+    frames = [(f.filename, f.lineno, f.name, f.line)
+              for f in reversed(traceback.extract_tb(err.__traceback__))]
+  for filename, lineno, function, code in frames:
+    if filename and not filename.startswith(tf_dir) and "__autograph_generated" not in filename:
+      code = " ".join(str(code or "").split())
+      snippet = f": `{code[:97] + '...' if len(code) > 100 else code}`" if code else ""
+      return f"{filename}:{lineno} in {function}{snippet}"
+  return None
+
+
+def _failing_task(err) -> str | None:
+  """The name of the seqio Task whose get_dataset raised `err` (innermost on its traceback)."""
+  import seqio
+  name, tb = None, err.__traceback__
+  while tb is not None:
+    owner = tb.tb_frame.f_locals.get("self")
+    if isinstance(owner, seqio.Task):
+      name = owner.name
+    tb = tb.tb_next
+  return name
+
+
+def tracing_error(what: str, err) -> FlanjaxError | None:
+  """The one-line FlanjaxError for `err`, raised while the dataset of `what` ("Task 'x'",
+  "Mixture 'm'") was built, where it is TensorFlow's for a tensor field used as a Python bool /
+  int or in Python control flow (see `_tensor_used_as_python`). None for any other error or
+  when FLANJAX_TRACEBACK is set: the caller re-raises `err`."""
+  if os.environ.get("FLANJAX_TRACEBACK") or not _tensor_used_as_python(err):
+    return None
+  if what.startswith("Mixture "):
+    task = _failing_task(err)
+    what += f" (task {task!r})" if task else ""
+  detail = re.split(r"\.\s|;\s", first_line(_cause_message(err)), maxsplit=1)[0]
+  where = _user_frame(err)
+  return FlanjaxError(
+      f"{what}: its preprocessor uses a tensor field as a Python bool or int, or in Python "
+      f"control flow ({f'at {where}; ' if where else ''}{type(err).__name__}: {detail}). "
+      f"{_TRACING_CAUSE}; FLANJAX_TRACEBACK=1 shows TensorFlow's whole error.")
+
+
 @contextlib.contextmanager
 def reading_examples(what: str):
-  """Context in which examples of `what` ("Task 'x'") are read: a tf.errors.OpError with a
-  likely cause becomes `examples_error`'s one line; every other error passes unchanged."""
+  """Context in which the dataset of `what` ("Task 'x'", "Mixture 'm'") is built or its examples
+  are read: a tf.errors.OpError with a likely cause becomes `examples_error`'s one line, a
+  preprocessor's tensor used as a Python bool / int (found tracing it) `tracing_error`'s; every
+  other error passes unchanged."""
   import tensorflow as tf
   try:
     yield
   except tf.errors.OpError as e:
     error = examples_error(what, e)
+    if error is None:
+      raise
+    raise error from None
+  except (TypeError, ValueError) as e:
+    error = tracing_error(what, e)
     if error is None:
       raise
     raise error from None
@@ -132,10 +230,12 @@ def train_dataset(mixture_or_task: str, *, task_feature_lengths: Mapping[str, in
   provider = get_provider(mixture_or_task)
   lengths = {"inputs": int(task_feature_lengths["inputs"]),
              "targets": int(task_feature_lengths["targets"])}
-  ds = provider.get_dataset(
-      lengths, split=split, use_cached=False, shuffle=True, seed=int(seed),
-      shard_info=seqio.ShardInfo(shard_index, num_shards), num_epochs=None,
-      trim_output_features=True)
+  # Tracing a preprocessor that uses a tensor field as a Python bool / int: one line.
+  with reading_examples(provider_label(mixture_or_task)):
+    ds = provider.get_dataset(
+        lengths, split=split, use_cached=False, shuffle=True, seed=int(seed),
+        shard_info=seqio.ShardInfo(shard_index, num_shards), num_epochs=None,
+        trim_output_features=True)
   converter = seqio.EncDecFeatureConverter(pack=pack)
   ds = converter(ds, lengths)
   ds = ds.batch(batch_size // num_shards, drop_remainder=True)
@@ -169,14 +269,16 @@ class TrainIterator:
   with the same arguments continues exactly there -- O(1) instead of `start_batch`'s O(k)
   skip. The state is per host (a few MB to a few hundred MB: it holds shuffle buffers).
 
-  With `name` (the task or mixture read), a TensorFlow error reading examples that a user can
-  fix (e.g. a preprocessor's int() on a string field) is `examples_error`'s one FlanjaxError
-  line; any other error passes unchanged.
+  With `name` (the task or mixture read), a TensorFlow error making the iterator or reading
+  examples that a user can fix (e.g. a preprocessor's int() on a string field) is
+  `examples_error`'s one FlanjaxError line; any other error passes unchanged.
   """
 
   def __init__(self, dataset, name: str | None = None):
     import tensorflow as tf
-    self._it = iter(dataset)
+    # Making the iterator optimizes the graph, where some errors show (MakeIterator).
+    with reading_examples(provider_label(name)) if name else contextlib.nullcontext():
+      self._it = iter(dataset)
     self._ckpt = tf.train.Checkpoint(iterator=self._it)
     self._name = name
     self._op_error = tf.errors.OpError
@@ -231,8 +333,9 @@ def eval_datasets(task_or_mixture: str, split: str = "validation", *,
     if split not in task.splits:
       raise FlanjaxError(f"Task {name!r} has no split {split!r} (splits: "
                        f"{', '.join(task.splits)}).")
-    ds = task.get_dataset(task_feature_lengths, split=split, use_cached=False, shuffle=False,
-                          seed=None, num_epochs=1, trim_output_features=False)
+    with reading_examples(f"Task {name!r}"):
+      ds = task.get_dataset(task_feature_lengths, split=split, use_cached=False, shuffle=False,
+                            seed=None, num_epochs=1, trim_output_features=False)
     if max_examples:
       ds = ds.take(max_examples)
     out[name] = ds

@@ -111,3 +111,44 @@ def test_preview_names_the_task_when_tensorflow_fails_on_its_examples(tmp_path):
     seqio.TaskRegistry.remove("catcli_tf_fails")
     registration.TASK_INFO.pop("catcli_tf_fails", None)
     getattr(registration, "_BUILDERS", {}).pop("catcli_tf_fails", None)
+
+
+def _if_on_text(ex):
+  """A Python `if` on a string tensor: fails while tf.data traces the preprocessor."""
+  if ex["q"]:
+    return {"q": ex["q"], "a": ex["a"]}
+  return {"q": ex["a"], "a": ex["a"]}
+
+
+def test_preview_names_the_task_when_its_preprocessor_uses_a_field_as_a_python_bool(
+    tmp_path, monkeypatch):
+  """A Python `if` on a field fails building the dataset (tracing), before any example is read:
+  one line naming the task, the preprocessor's line and the fix; FLANJAX_TRACEBACK=1: TF's."""
+  import seqio
+
+  from flanjax import registration
+  from flanjax.templates import Template
+  data = tmp_path / "words.jsonl"
+  data.write_text(json.dumps({"q": "one", "a": "two"}) + "\n")
+  registration.register_file_task(
+      "catcli_if_on_text", {"train": str(data)}, cluster="math", metric="accuracy",
+      vocabulary=seqio.ByteVocabulary(), templates=[Template("Q: {q}", "{a}")],
+      preprocessor=_if_on_text)
+  try:
+    with pytest.raises(FlanjaxError, match=r"^Task 'catcli_if_on_text': its preprocessor uses a "
+                       r"tensor field as a Python bool or int, or in Python control flow \(at "
+                       r"\S+test_catalog_cli\.py:\d+ in _if_on_text: `if ex\[\"q\"\]:`; ValueError: "
+                       r"condition of if statement expected to be `tf\.bool` scalar, got .*\)\. "
+                       r"A task's preprocessor is traced into tf\.data once, on tensors: use tf "
+                       r"ops \(tf\.cond, tf\.where, .*FLANJAX_TRACEBACK=1 shows TensorFlow's whole "
+                       r"error\.$") as e:
+      catalog.main_preview(["catcli_if_on_text", "-n", "1"])
+    assert "\n" not in str(e.value)
+    monkeypatch.setenv("FLANJAX_TRACEBACK", "1")
+    with pytest.raises(ValueError, match="condition of if statement") as e:
+      catalog.preview("catcli_if_on_text", 1)
+    assert not isinstance(e.value, FlanjaxError)
+  finally:
+    seqio.TaskRegistry.remove("catcli_if_on_text")
+    registration.TASK_INFO.pop("catcli_if_on_text", None)
+    getattr(registration, "_BUILDERS", {}).pop("catcli_if_on_text", None)

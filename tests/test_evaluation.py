@@ -187,6 +187,48 @@ def test_a_task_whose_preprocessor_fails_in_tf_data_is_one_line(vocab, tmp_path,
     seqio.TaskRegistry.remove(name)
 
 
+def _int_of_text(ex):
+  """Python int() on a text field (AutoGraph off: it would make int() a tf.strings.to_number)."""
+  import tensorflow as tf
+  return {**ex, "inputs": tf.strings.as_string(int(ex["inputs"]))}
+
+
+def test_a_preprocessor_using_a_field_as_a_python_int_is_one_line(vocab, tmp_path, monkeypatch):
+  """`flanjax eval`: a preprocessor's tensor used as a Python int fails while the Evaluator
+  builds the task's dataset (tracing it); one line naming the task, nothing written;
+  FLANJAX_TRACEBACK=1 raises TensorFlow's TypeError."""
+  import seqio
+  import tensorflow as tf
+
+  from flanjax import metrics
+  name = "h5_toy_python_int"
+  seqio.TaskRegistry.add(
+      name, source=seqio.FunctionDataSource(
+          lambda split, shuffle_files, seed=None: tf.data.Dataset.from_tensor_slices(
+              {"inputs": ["one", "two"], "targets": ["1", "2"]}), splits=["validation"]),
+      preprocessors=[seqio.map_over_dataset(tf.autograph.experimental.do_not_convert(
+                         _int_of_text)),
+                     seqio.preprocessors.tokenize, seqio.preprocessors.append_eos_after_trim],
+      output_features={k: seqio.Feature(vocab, add_eos=True) for k in ("inputs", "targets")},
+      metric_fns=[metrics.accuracy])
+  monkeypatch.setattr(evaluation, "ModelFns", FakeFns)
+  try:
+    with pytest.raises(FlanjaxError, match=rf"^Task '{name}': its preprocessor uses a tensor "
+                       r"field as a Python bool or int, or in Python control flow \(at "
+                       r"\S+test_evaluation\.py:\d+ in _int_of_text: `return .*int\(ex.*`; "
+                       r"TypeError: int\(\) argument must be .*, not 'SymbolicTensor'\)\. A task's "
+                       r"preprocessor is traced into tf\.data once") as e:
+      evaluation.evaluate_tasks(tiny_config(), None, vocab, name, "validation", str(tmp_path))
+    assert "\n" not in str(e.value)
+    assert os.listdir(tmp_path) == []
+    monkeypatch.setenv("FLANJAX_TRACEBACK", "1")
+    with pytest.raises(TypeError, match="SymbolicTensor") as e:
+      evaluation.evaluate_tasks(tiny_config(), None, vocab, name, "validation", str(tmp_path))
+    assert not isinstance(e.value, FlanjaxError)
+  finally:
+    seqio.TaskRegistry.remove(name)
+
+
 def test_checkpoint_that_does_not_match_the_model(tiny_ckpt):
   _, config, params = tiny_ckpt
   want = r"do not match the model config.*wi_0/kernel: \(64, 128\) != expected \(64, 256\)"

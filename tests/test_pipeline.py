@@ -222,3 +222,163 @@ def test_only_errors_a_user_can_fix_in_the_task_are_translated(monkeypatch):
                                          r"supported\)\. A task's preprocessor"):
     with pipeline.reading_examples("Task 't'"):
       raise tf.errors.UnimplementedError(None, None, "Cast string to int32 is not supported")
+
+
+def _if_on_text(ex):
+  """A preprocessor branching with Python `if` on a text field: AutoGraph makes it a tf.cond on a
+  string tensor, which fails while tf.data traces it (building the dataset)."""
+  if ex["q"]:
+    return {"q": ex["q"], "a": ex["a"]}
+  return {"q": ex["a"], "a": ex["a"]}
+
+
+def _bool_of_text(ex):
+  """bool() on a text field: OperatorNotAllowedInGraphError while tf.data traces it."""
+  import tensorflow as tf
+  return {"q": tf.strings.as_string(bool(ex["q"])), "a": ex["a"]}
+
+
+def _own_type_error(ex):
+  """A preprocessor's own TypeError, nothing to do with tensors."""
+  raise TypeError("my preprocessor's own bug")
+
+
+@pytest.fixture
+def file_task(tmp_path):
+  """register(name, preprocessor): a user file task over two words, and a mixture NAME_mix of it;
+  removed afterwards."""
+  import json
+
+  import seqio
+
+  from flanjax import registration
+  from flanjax.templates import Template
+  data = tmp_path / "words.jsonl"
+  data.write_text("".join(json.dumps({"q": w, "a": "x"}) + "\n" for w in ("one", "two")))
+  names = []
+
+  def register(name, preprocessor):
+    registration.register_file_task(
+        name, {"train": str(data)}, cluster="math", metric="accuracy",
+        vocabulary=seqio.ByteVocabulary(), templates=[Template("Q: {q}", "{a}")],
+        preprocessor=preprocessor)
+    seqio.MixtureRegistry.add(f"{name}_mix", [(name, 1.0)])
+    names.append(name)
+    return name
+
+  yield register
+  for name in names:
+    seqio.MixtureRegistry.remove(f"{name}_mix")
+    seqio.TaskRegistry.remove(name)
+    registration.TASK_INFO.pop(name, None)
+    getattr(registration, "_BUILDERS", {}).pop(name, None)
+
+
+IF_ON_TEXT = (r"its preprocessor uses a tensor field as a Python bool or int, or in Python "
+              r"control flow \(at \S+test_pipeline\.py:\d+ in _if_on_text: `if ex\[\"q\"\]:`; "
+              r"ValueError: condition of if statement expected to be `tf\.bool` scalar, got "
+              r"Tensor\(.*dtype=string\)\)\. A task's preprocessor is traced into tf\.data once, "
+              r"on tensors: use tf ops \(tf\.cond, tf\.where, .*\) instead of Python if / bool\(\) "
+              r"/ int\(\) / for on a field; FLANJAX_TRACEBACK=1 shows TensorFlow's whole error\.$")
+
+
+def test_a_python_if_on_a_field_is_one_line_naming_the_task(file_task, monkeypatch):
+  """Building the training dataset traces the preprocessor: its Python `if` on a tensor is one
+  line naming the task (or the mixture and its task) and the line of the preprocessor."""
+  from flanjax import pipeline
+  from flanjax.errors import FlanjaxError
+  name = file_task("pipe_if_on_text", _if_on_text)
+  args = dict(task_feature_lengths={"inputs": 32, "targets": 8}, batch_size=2, seed=0)
+  with pytest.raises(FlanjaxError, match=rf"^Task 'pipe_if_on_text': {IF_ON_TEXT}") as e:
+    pipeline.train_iterator(name, **args)
+  assert "\n" not in str(e.value) and e.value.__cause__ is None
+  with pytest.raises(FlanjaxError, match=r"^Mixture 'pipe_if_on_text_mix' \(task "
+                                         rf"'pipe_if_on_text'\): {IF_ON_TEXT}"):
+    pipeline.train_iterator(f"{name}_mix", **args)
+  with pytest.raises(FlanjaxError, match=rf"^Task 'pipe_if_on_text': {IF_ON_TEXT}"):
+    pipeline.eval_datasets(name, "train")
+  monkeypatch.setenv("FLANJAX_TRACEBACK", "1")  # TensorFlow's own error, whole
+  with pytest.raises(ValueError, match=r"in user code:(.|\n)*condition of if statement") as e:
+    pipeline.train_iterator(name, **args)
+  assert not isinstance(e.value, FlanjaxError)
+
+
+def test_training_on_a_task_whose_preprocessor_uses_a_field_as_a_bool(file_task, tmp_path):
+  """`flanjax train`'s trainer: bool() on a field, found building its data stream, is one line."""
+  from flanjax.config import get_config
+  from flanjax.errors import FlanjaxError
+  from flanjax.train import train
+  name = file_task("pipe_bool_of_text", _bool_of_text)
+  with pytest.raises(FlanjaxError, match=r"^Task 'pipe_bool_of_text': its preprocessor uses a "
+                     r"tensor field as a Python bool or int, or in Python control flow \(at "
+                     r"\S+test_pipeline\.py:\d+ in _bool_of_text: `return .*bool\(ex\[\"q\"\]\).*`; "
+                     r"OperatorNotAllowedInGraphError: Using a symbolic `tf\.Tensor` as a Python "
+                     r"`bool` is not allowed\)\. A task's preprocessor is traced") as e:
+    train(model_dir=str(tmp_path / "run"), mixture=name,
+          model_config=get_config("tiny", vocab_size=264, dtype="float32"),
+          task_feature_lengths={"inputs": 32, "targets": 8}, batch_size=2, num_steps=2,
+          progress=False, async_checkpointing=False)
+  assert "\n" not in str(e.value)
+
+
+def test_a_preprocessors_own_type_error_passes_unchanged(file_task):
+  from flanjax import pipeline
+  from flanjax.errors import FlanjaxError
+  name = file_task("pipe_own_type_error", _own_type_error)
+  with pytest.raises(TypeError, match="my preprocessor's own bug") as e:
+    pipeline.train_iterator(name, task_feature_lengths={"inputs": 32, "targets": 8},
+                            batch_size=2, seed=0)
+  assert not isinstance(e.value, FlanjaxError)
+
+
+def test_a_python_ternary_on_a_field_fails_making_the_iterator_as_one_line(file_task):
+  """`x if ex["q"] else y` is a tf.cond on a string, refused when the iterator is made (the
+  graph optimizer): TrainIterator's construction gives the same one line as reading does."""
+  from flanjax import pipeline
+  from flanjax.errors import FlanjaxError
+  name = file_task("pipe_ternary_on_text",
+                   lambda ex: {"q": ex["q"] if ex["q"] else ex["a"], "a": ex["a"]})
+  with pytest.raises(FlanjaxError, match=r"^Task 'pipe_ternary_on_text': TensorFlow failed "
+                                         r"reading its examples \(InvalidArgumentError: "):
+    pipeline.train_iterator(name, task_feature_lengths={"inputs": 32, "targets": 8},
+                            batch_size=2, seed=0)
+
+
+def test_only_tensorflows_errors_for_a_tensor_used_as_a_python_value_are_translated():
+  """Building a dataset: TensorFlow's / AutoGraph's errors for a tensor used as a Python bool or
+  int become one line; every other TypeError / ValueError passes unchanged."""
+  import tensorflow as tf
+
+  from flanjax import pipeline
+  from flanjax.errors import FlanjaxError
+  for err in (TypeError("my own bug"), ValueError("bad value"),
+              TypeError("Input 'y' of 'Add' Op has type int32 that does not match type string of "
+                        "argument 'x'."),
+              TypeError("'SymbolicTensor' object is not callable"),
+              ValueError("len requires a non-scalar tensor, got one of shape Tensor(\"Shape:0\")"),
+              FlanjaxError("Task 't': the preprocessor reads field 'x', which the data lacks"),
+              KeyError("q")):
+    with pytest.raises(type(err)) as e:
+      with pipeline.reading_examples("Task 't'"):
+        raise err
+    assert e.value is err  # passed on unchanged
+  for err, shown in (
+      (tf.errors.OperatorNotAllowedInGraphError(
+          "Iterating over a symbolic `tf.Tensor` is not allowed. You can attempt ..."),
+       r"OperatorNotAllowedInGraphError: Iterating over a symbolic `tf\.Tensor` is not allowed\)"),
+      (ValueError("condition of while loop expected to be `tf.bool` scalar, got Tensor(\"s:0\", "
+                  "shape=(), dtype=string); to use as boolean Tensor, use `tf.cast`; ..."),
+       r"ValueError: condition of while loop expected to be `tf\.bool` scalar, got "
+       r"Tensor\(\"s:0\", shape=\(\), dtype=string\)\)"),
+      (TypeError("int() argument must be a string, a bytes-like object or a real number, not "
+                 "'SymbolicTensor'"), r"TypeError: int\(\) argument must be .*'SymbolicTensor'\)"),
+      (TypeError("list indices must be integers or slices, not SymbolicTensor"),
+       r"TypeError: list indices must be integers or slices, not SymbolicTensor\)"),
+      (TypeError("'SymbolicTensor' object cannot be interpreted as an integer"),
+       r"TypeError: 'SymbolicTensor' object cannot be interpreted as an integer\)")):
+    with pytest.raises(FlanjaxError, match=r"^Mixture 'm': its preprocessor uses a tensor field "
+                                           r"as a Python bool or int, or in Python control flow "
+                                           rf"\(at \S+test_pipeline\.py:\d+ in \S+: `raise err`; "
+                                           rf"{shown}\. A task's preprocessor is traced"):
+      with pipeline.reading_examples("Mixture 'm'"):
+        raise err
