@@ -26,6 +26,7 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
+from flanjax import errors
 from flanjax.errors import FlanjaxError
 
 
@@ -62,10 +63,13 @@ def _likely_cause(err) -> str | None:
 
 
 def first_line(message: str) -> str:
-  """A TensorFlow error message's first meaningful line, without its {{function_node ...}} and
-  the tf.data iterator path before the error itself."""
-  lines = [ln.strip() for ln in str(message).splitlines() if ln.strip()]
-  text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", lines[0] if lines else "")
+  """A TensorFlow error message's first meaningful line (`errors.first_line`), without its
+  {{function_node ...}} and the tf.data iterator path before the error itself, cut at 300
+  characters (TensorFlow says what failed first; the caller names the error's type).
+
+  Not `errors.summary`: that one prefixes the type and keeps the start and the end of a long
+  line (Orbax / tensorstore say what failed last) without tensorstore's appendix."""
+  text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", errors.first_line(message).strip())
   text = re.sub(r"^Error in user-defined function passed to \S+ transformation with iterator: "
                 r"\S+: ", "", text)
   return text[:300]
