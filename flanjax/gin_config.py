@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import gin  # gin-config (the repo's gin/ folder holds config files and is not a package)
 from flanjax.config import T5Config, get_config
-from flanjax.errors import FlanjaxError
+from flanjax.errors import FlanjaxError, first_line
 from flanjax.optimizers import OptimizerConfig
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -171,13 +171,9 @@ def _install_search_path_reader():
     readers.insert(0, (_search_path_reader, _search_path_exists))
 
 
-def _first_line(text: str) -> str:
-  return str(text).strip().splitlines()[0] if str(text).strip() else ""
-
-
 def _syntax_message(err: SyntaxError, binding: str | None, file: str | None) -> str:
   """One line for a gin SyntaxError: the binding flag or the file and its own line."""
-  msg = _first_line(err.msg if isinstance(err.msg, str) else err)
+  msg = first_line(err.msg if isinstance(err.msg, str) else err)
   token = re.search(r"Failed to parse token '(.*)'", str(err))
   line = (err.text or "").strip()
   if binding is not None:
