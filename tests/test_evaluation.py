@@ -157,34 +157,48 @@ def test_failed_eval_writes_nothing(vocab, tmp_path, monkeypatch):
   assert os.listdir(tmp_path) == []
 
 
-def test_a_task_whose_preprocessor_fails_in_tf_data_is_one_line(vocab, tmp_path, monkeypatch):
-  """`flanjax eval` (and the trainer's periodic eval): a preprocessor's int() on a text field
-  fails inside tf.data; the error is one line naming the task, and nothing is written."""
+@pytest.fixture
+def toy_task_with(vocab):
+  """Registers toy validation tasks whose first preprocessor is the given map function; each is
+  removed after the test."""
   import seqio
   import tensorflow as tf
 
   from flanjax import metrics
-  name = "h5_toy_int_on_text"
-  seqio.TaskRegistry.add(
-      name, source=seqio.FunctionDataSource(
-          lambda split, shuffle_files, seed=None: tf.data.Dataset.from_tensor_slices(
-              {"inputs": ["one", "two"], "targets": ["1", "2"]}), splits=["validation"]),
-      preprocessors=[seqio.map_over_dataset(
-                         lambda ex: {**ex, "inputs": tf.strings.as_string(int(ex["inputs"]))}),
-                     seqio.preprocessors.tokenize, seqio.preprocessors.append_eos_after_trim],
-      output_features={k: seqio.Feature(vocab, add_eos=True) for k in ("inputs", "targets")},
-      metric_fns=[metrics.accuracy])
-  monkeypatch.setattr(evaluation, "ModelFns", FakeFns)
-  try:
-    with pytest.raises(FlanjaxError, match=rf"^Task '{name}': TensorFlow failed reading its "
-                       r"examples \(InvalidArgumentError: StringToNumberOp could not correctly "
-                       r"convert string: one\)\. A task's preprocessor runs on tensors inside "
-                       r"tf.data") as e:
-      evaluation.evaluate_tasks(tiny_config(), None, vocab, name, "validation", str(tmp_path))
-    assert "\n" not in str(e.value)
-    assert os.listdir(tmp_path) == []
-  finally:
+  names = []
+
+  def add(name, preprocessor):
+    seqio.TaskRegistry.add(
+        name, source=seqio.FunctionDataSource(
+            lambda split, shuffle_files, seed=None: tf.data.Dataset.from_tensor_slices(
+                {"inputs": ["one", "two"], "targets": ["1", "2"]}), splits=["validation"]),
+        preprocessors=[seqio.map_over_dataset(preprocessor),
+                       seqio.preprocessors.tokenize, seqio.preprocessors.append_eos_after_trim],
+        output_features={k: seqio.Feature(vocab, add_eos=True) for k in ("inputs", "targets")},
+        metric_fns=[metrics.accuracy])
+    names.append(name)
+    return name
+
+  yield add
+  for name in names:
     seqio.TaskRegistry.remove(name)
+
+
+def test_a_task_whose_preprocessor_fails_in_tf_data_is_one_line(vocab, tmp_path, monkeypatch,
+                                                                 toy_task_with):
+  """`flanjax eval` (and the trainer's periodic eval): a preprocessor's int() on a text field
+  fails inside tf.data; the error is one line naming the task, and nothing is written."""
+  import tensorflow as tf
+  name = toy_task_with("h5_toy_int_on_text",
+                       lambda ex: {**ex, "inputs": tf.strings.as_string(int(ex["inputs"]))})
+  monkeypatch.setattr(evaluation, "ModelFns", FakeFns)
+  with pytest.raises(FlanjaxError, match=rf"^Task '{name}': TensorFlow failed reading its "
+                     r"examples \(InvalidArgumentError: StringToNumberOp could not correctly "
+                     r"convert string: one\)\. A task's preprocessor runs on tensors inside "
+                     r"tf.data") as e:
+    evaluation.evaluate_tasks(tiny_config(), None, vocab, name, "validation", str(tmp_path))
+  assert "\n" not in str(e.value)
+  assert os.listdir(tmp_path) == []
 
 
 def _int_of_text(ex):
@@ -193,40 +207,27 @@ def _int_of_text(ex):
   return {**ex, "inputs": tf.strings.as_string(int(ex["inputs"]))}
 
 
-def test_a_preprocessor_using_a_field_as_a_python_int_is_one_line(vocab, tmp_path, monkeypatch):
+def test_a_preprocessor_using_a_field_as_a_python_int_is_one_line(vocab, tmp_path, monkeypatch,
+                                                                  toy_task_with):
   """`flanjax eval`: a preprocessor's tensor used as a Python int fails while the Evaluator
   builds the task's dataset (tracing it); one line naming the task, nothing written;
   FLANJAX_TRACEBACK=1 raises TensorFlow's TypeError."""
-  import seqio
   import tensorflow as tf
-
-  from flanjax import metrics
-  name = "h5_toy_python_int"
-  seqio.TaskRegistry.add(
-      name, source=seqio.FunctionDataSource(
-          lambda split, shuffle_files, seed=None: tf.data.Dataset.from_tensor_slices(
-              {"inputs": ["one", "two"], "targets": ["1", "2"]}), splits=["validation"]),
-      preprocessors=[seqio.map_over_dataset(tf.autograph.experimental.do_not_convert(
-                         _int_of_text)),
-                     seqio.preprocessors.tokenize, seqio.preprocessors.append_eos_after_trim],
-      output_features={k: seqio.Feature(vocab, add_eos=True) for k in ("inputs", "targets")},
-      metric_fns=[metrics.accuracy])
+  name = toy_task_with("h5_toy_python_int",
+                       tf.autograph.experimental.do_not_convert(_int_of_text))
   monkeypatch.setattr(evaluation, "ModelFns", FakeFns)
-  try:
-    with pytest.raises(FlanjaxError, match=rf"^Task '{name}': its preprocessor uses a tensor "
-                       r"field as a Python bool or int, or in Python control flow \(at "
-                       r"\S+test_evaluation\.py:\d+ in _int_of_text: `return .*int\(ex.*`; "
-                       r"TypeError: int\(\) argument must be .*, not 'SymbolicTensor'\)\. A task's "
-                       r"preprocessor is traced into tf\.data once") as e:
-      evaluation.evaluate_tasks(tiny_config(), None, vocab, name, "validation", str(tmp_path))
-    assert "\n" not in str(e.value)
-    assert os.listdir(tmp_path) == []
-    monkeypatch.setenv("FLANJAX_TRACEBACK", "1")
-    with pytest.raises(TypeError, match="SymbolicTensor") as e:
-      evaluation.evaluate_tasks(tiny_config(), None, vocab, name, "validation", str(tmp_path))
-    assert not isinstance(e.value, FlanjaxError)
-  finally:
-    seqio.TaskRegistry.remove(name)
+  with pytest.raises(FlanjaxError, match=rf"^Task '{name}': its preprocessor uses a tensor "
+                     r"field as a Python bool or int, or in Python control flow \(at "
+                     r"\S+test_evaluation\.py:\d+ in _int_of_text: `return .*int\(ex.*`; "
+                     r"TypeError: int\(\) argument must be .*, not 'SymbolicTensor'\)\. A task's "
+                     r"preprocessor is traced into tf\.data once") as e:
+    evaluation.evaluate_tasks(tiny_config(), None, vocab, name, "validation", str(tmp_path))
+  assert "\n" not in str(e.value)
+  assert os.listdir(tmp_path) == []
+  monkeypatch.setenv("FLANJAX_TRACEBACK", "1")
+  with pytest.raises(TypeError, match="SymbolicTensor") as e:
+    evaluation.evaluate_tasks(tiny_config(), None, vocab, name, "validation", str(tmp_path))
+  assert not isinstance(e.value, FlanjaxError)
 
 
 def test_checkpoint_that_does_not_match_the_model(tiny_ckpt):
