@@ -21,6 +21,7 @@ No TensorFlow here.
 """
 from __future__ import annotations
 
+import asyncio
 import glob
 import json
 import logging
@@ -28,6 +29,8 @@ import os
 import re
 import shutil
 import sys
+import threading
+import time
 from typing import Any
 
 import jax
@@ -563,13 +566,91 @@ def _quiet_orbax_save_errors() -> None:
     logger.addFilter(_OrbaxSaveErrorFilter())
 
 
+# How long a failed save's unfinished writes are waited for before its folder is removed (a full
+# disk or a read-only folder fails them all within a second).
+_FAILED_SAVE_WAIT_S = 60.0
+_ORBAX_LOOP_VERSION = "0.12.8"  # the Orbax whose `_run_sync_via_new_loop` `_run_sync` replaces
+
+
+def _finish_tasks(loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+  """Runs `loop` until the tasks still pending on it and its thread pool's calls have ended (at
+  most `timeout` s), their exceptions retrieved: a coroutine's failure is raised at once, while
+  the writes it started are still running and would call back into the loop."""
+  deadline = time.monotonic() + timeout
+  try:
+    while (pending := asyncio.all_tasks(loop)) and time.monotonic() < deadline:
+      done, _ = loop.run_until_complete(
+          asyncio.wait(pending, timeout=deadline - time.monotonic()))
+      for task in done:
+        if not task.cancelled():
+          task.exception()  # retrieved: the error raised is the coroutine's own
+    if time.monotonic() < deadline:
+      loop.run_until_complete(asyncio.wait_for(loop.shutdown_default_executor(),
+                                               deadline - time.monotonic()))
+  except Exception:  # noqa: BLE001 (waiting never replaces the coroutine's own error)
+    pass
+
+
+def _run_sync(coro):
+  """Orbax's `asyncio_utils._run_sync_via_new_loop` (orbax-checkpoint 0.12.8 runs each
+  coroutine of a save or restore on a new event loop, closed as soon as the coroutine returns or
+  raises), except that the loop of a coroutine that failed is closed only after the tasks it
+  started have ended (`_finish_tasks`, at most `_FAILED_SAVE_WAIT_S`).
+
+  When one write of a save fails (a full disk, a read-only folder), the others are still
+  running in TensorStore: with the loop closed, each of them ended with a "RuntimeError: Event
+  loop is closed" traceback (calling back into the loop), and the tasks left unfinished printed
+  "Task exception was never retrieved" when collected: hundreds of lines before flanjax's one.
+  (asyncio.run also ends a loop's tasks before closing it, cancelling them; Orbax does not use
+  it, to avoid that cancellation across threads.) A KeyboardInterrupt or a cancellation closes
+  the loop at once, as in Orbax."""
+  loop = asyncio.new_event_loop()
+  try:
+    asyncio.set_event_loop(loop)
+    return loop.run_until_complete(coro)
+  except Exception:
+    _finish_tasks(loop, _FAILED_SAVE_WAIT_S)
+    raise
+  finally:
+    asyncio.set_event_loop(None)
+    loop.close()
+
+
+def _finish_failed_orbax_tasks() -> None:
+  """Installs `_run_sync` in Orbax (once; only in the orbax-checkpoint version it copies: with
+  another, failed saves print Orbax's tracebacks again, which tests/test_checkpoints.py
+  notices)."""
+  from orbax.checkpoint._src import asyncio_utils
+  current = getattr(asyncio_utils, "_run_sync_via_new_loop", None)
+  if current is _run_sync or current is None or ocp.__version__ != _ORBAX_LOOP_VERSION:
+    return
+  asyncio_utils._run_sync_via_new_loop = _run_sync
+
+
+def _wait_for_orbax_writes(timeout: float = _FAILED_SAVE_WAIT_S) -> None:
+  """Waits (at most `timeout` s) for Orbax's save threads still running: Orbax reports a failed
+  save with its first failed item and does not wait for the others, whose writes would
+  otherwise go on creating files in the step's temporary folder after it is removed."""
+  from orbax.checkpoint._src.futures import future
+  thread_type = getattr(future, "_SignalingThread", None)
+  if thread_type is None:
+    return
+  deadline = time.monotonic() + timeout
+  for thread in threading.enumerate():
+    if isinstance(thread, thread_type) and thread is not threading.current_thread():
+      # Thread's own join: Orbax's re-raises the thread's error, reported already.
+      threading.Thread.join(thread, max(0.0, deadline - time.monotonic()))
+
+
 class TrainCheckpointManager:
   """The trainer's Orbax CheckpointManager: items params / opt_state / meta.
 
   Saves every `save_period` steps (asynchronously unless async_save=False), keeps the last
   `keep` checkpoints and, with keep_best > 0, also the best `keep_best` by `best_metric` (from
   the metrics passed to `save`). Only finalised steps holding all items are ever restored; a
-  step that cannot be read, or saved, is a CheckpointError naming it.
+  step that cannot be read, or saved, is a CheckpointError naming it. A failed save's writes
+  still running are let end (`_run_sync`, `_wait_for_orbax_writes`) before its temporary folder
+  is removed and the error raised: nothing else is printed, and nothing written after.
   """
 
   ITEMS = TRAIN_ITEMS
@@ -596,6 +677,7 @@ class TrainCheckpointManager:
     self._in_flight: int | None = None  # the step of an async save not known to be finished
     self._failed = False  # a save failed (reported): close() does not report it again
     _quiet_orbax_save_errors()
+    _finish_failed_orbax_tasks()
     policies = [cm.LatestN(n=keep)]
     if keep_best:
       policies.append(cm.BestN(get_metric_fn=lambda m: m[best_metric], reverse=best_mode == "min",
@@ -625,10 +707,13 @@ class TrainCheckpointManager:
     steps = [s for s in finalized_steps(self.model_dir, self.ITEMS) if s in orbax_steps]
     return steps[-1] if steps else None
 
-  def _save_failed(self, step: int, err: BaseException) -> CheckpointError:
-    """Cleans up the unfinished save of `step` and says what happened (earlier steps intact)."""
+  def _save_failed(self, step: int, err: BaseException, orbax: bool = False) -> CheckpointError:
+    """Cleans up the unfinished save of `step` and says what happened (earlier steps intact).
+    `orbax`: Orbax's save failed (its writes still running are waited for first)."""
     self._failed = True
     self._in_flight = None
+    if orbax:
+      _wait_for_orbax_writes()
     self._remove_data_state(step)
     if jax.process_index() == 0:  # Orbax's temporary folder of the step (it never finalised)
       for tmp in glob.glob(os.path.join(glob.escape(self.model_dir), f"{step}{_TMP_SUFFIX}*")):
@@ -651,7 +736,7 @@ class TrainCheckpointManager:
     except Exception as e:  # noqa: BLE001 (any failure of the background save)
       if self._in_flight is None:
         raise
-      raise self._save_failed(self._in_flight, e) from e
+      raise self._save_failed(self._in_flight, e, orbax=True) from e
     self._in_flight = None
 
   def save(self, step: int, state, meta: dict, metrics: dict | None = None, force: bool = False):
@@ -671,7 +756,7 @@ class TrainCheckpointManager:
     except FlanjaxError:
       raise
     except Exception as e:  # noqa: BLE001 (any failure of the save: the step is not finalised)
-      raise self._save_failed(step, e) from e
+      raise self._save_failed(step, e, orbax=True) from e
     self._in_flight = step
     self._prune_data_states(keep=step)
     return saved

@@ -1,12 +1,13 @@
 """flanjax checkpoints: save/load_pretrained, the training manager, atomicity, errors."""
 import json
 import os
+import re
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import truncate_arrays
+from conftest import run_python, truncate_arrays
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -281,6 +282,80 @@ def test_an_async_save_failure_is_reported_for_its_step(tmp_path):
                                                         "the latest is step 1"):
     mngr.save(3, _state(3.0), {"step": 3, "batches_consumed": 3})
   mngr.close()
+
+
+def _wide_state(value):
+  """20 arrays per item: Orbax writes them concurrently, so a failure of one finds others still
+  running (the case that printed "Event loop is closed" tracebacks)."""
+  return TrainState(step=jnp.asarray(0, jnp.int32),
+                    params={f"w{i}": jnp.full((10,), value + i, jnp.float32) for i in range(20)},
+                    opt_state={f"mu{i}": jnp.full((10,), -value - i, jnp.float32)
+                               for i in range(20)})
+
+
+_FIRST_SAVE_FAILS = """
+import resource, signal, sys
+import jax, jax.numpy as jnp
+from flanjax import checkpoints
+from flanjax.train import TrainState
+state = TrainState(step=jnp.asarray(0, jnp.int32),
+                   params={{f"w{{i}}": jnp.full((10,), 2.0 + i, jnp.float32) for i in range(20)}},
+                   opt_state={{f"mu{{i}}": jnp.full((10,), -2.0 - i, jnp.float32)
+                               for i in range(20)}})
+jax.block_until_ready(state)
+mngr = checkpoints.TrainCheckpointManager({model_dir!r}, save_period=1, async_save={async_save})
+mngr.write_data_state(2, lambda prefix: open(prefix + ".index", "w").close(),
+                      {{"batches_consumed": 2}})
+# From here on no file grows beyond 1 KiB ("File too large"): the array writes fail as on a full
+# disk, while the others of the save are still running.
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1024, resource.RLIM_INFINITY))
+try:
+  mngr.save(2, state, {{"step": 2, "batches_consumed": 2}})  # this process's first save
+  mngr.wait()
+except checkpoints.CheckpointError as e:
+  print(f"flanjax train: error: {{e}}", file=sys.stderr)
+finally:
+  mngr.close()
+"""
+
+
+@pytest.mark.parametrize("async_save", [True, False])
+def test_a_failed_first_save_prints_only_the_error_and_leaves_nothing_behind(tmp_path,
+                                                                            async_save):
+  """A process's first save failing in Orbax's array writes: the one CheckpointError line, with
+  no "Event loop is closed" tracebacks of the writes still running (Orbax closed their event
+  loop at the first failure) and no asyncio "never retrieved" errors; the writes still running
+  end before the step's temporary folder is removed, so none of it is written again after."""
+  mngr = checkpoints.TrainCheckpointManager(tmp_path, save_period=1, async_save=False)
+  mngr.write_data_state(1, lambda prefix: open(prefix + ".index", "w").close(),
+                        {"batches_consumed": 1})
+  mngr.save(1, _wide_state(1.0), {"step": 1, "batches_consumed": 1})
+  mngr.close()
+  proc = run_python(_FIRST_SAVE_FAILS.format(model_dir=str(tmp_path), async_save=async_save))
+  lines = proc.stderr.strip().splitlines()
+  assert lines and all(word not in proc.stderr for word in (
+      "Traceback", "Event loop is closed", "never retrieved", "ERROR")), proc.stderr[-3000:]
+  assert re.fullmatch(
+      rf"flanjax train: error: could not save checkpoint step 2 in {re.escape(str(tmp_path))} "
+      r"\(ValueError: \w+: .*File too large.*\); the earlier checkpoints are intact \(the "
+      r"latest is step 1\)\. Fix the cause and rerun the same command to resume\.",
+      lines[-1]), proc.stderr[-3000:]
+  assert sorted(os.listdir(tmp_path)) == ["1", "data_state"]
+  assert os.listdir(tmp_path / "data_state") == ["1"]
+  # The resume: from step 1, whose step 2 saves this time.
+  mngr = checkpoints.TrainCheckpointManager(tmp_path, save_period=1, async_save=async_save)
+  assert mngr.latest_step() == 1
+  abstract = jax.eval_shape(lambda: _wide_state(0.0))
+  rep = NamedSharding(partitioning.make_mesh((1, 1)), P())
+  state, meta = mngr.restore(1, abstract, jax.tree.map(lambda _: rep, abstract))
+  assert meta == {"step": 1, "batches_consumed": 1}
+  np.testing.assert_array_equal(state.params["w19"], np.full((10,), 20.0))
+  mngr.write_data_state(2, lambda prefix: open(prefix + ".index", "w").close(),
+                        {"batches_consumed": 2})
+  mngr.save(2, _wide_state(2.0), {"step": 2, "batches_consumed": 2})
+  mngr.close()
+  assert checkpoints.finalized_steps(tmp_path, checkpoints.TRAIN_ITEMS) == [1, 2]
 
 
 def test_orbax_plain_exception_reading_an_array_is_an_unreadable_step(tmp_path, monkeypatch):
