@@ -4,9 +4,10 @@
   rate = min(train examples, 3000), train splits already capped at 30k).
 - `flan2021_without_<cluster>`: the training mixture for evaluating <cluster> zero-shot: all
   training tasks except those of the held-out clusters `heldout_clusters(<cluster>)`, which
-  follow FLAN's overlap rules: NLI and paraphrase are held out together, and reading
-  comprehension with commonsense leaves training whenever reading comprehension or commonsense
-  is held out.
+  follow FLAN's overlap rules (FLAN's `task_splits.generate_inter_cluster_splits`): NLI and
+  paraphrase are held out together, reading comprehension with commonsense leaves training
+  whenever reading comprehension or commonsense is held out, and holding it out removes both of
+  them too.
 - `flan2021_heldout_<cluster>`: the evaluation mixture: the cluster's tasks (including
   evaluation-only ones such as WSC273), equal rates; evaluate it on split "validation"
   (`flanjax.tasks.flan2021.HELDOUT_EVAL_SPLIT`), the split the FLAN paper reports.
@@ -50,6 +51,8 @@ def heldout_clusters(cluster: str) -> list[str]:
   for child, parents in _CHILD_OF.items():
     if out & parents:
       out.add(child)
+    if cluster == child:  # FLAN holds out both parents for it (their tasks are its near kin)
+      out |= parents
   return [c for c in CLUSTERS if c in out]
 
 
