@@ -170,8 +170,11 @@ def fields_fn(task: str, preprocessor: Callable | None, options: Sequence[str] |
 
 
 def render_fn(task: str, templates: Sequence[tmpl.Template], *, mode: str, dataset: str,
-              cluster: str, with_options: bool = True):
-  """Dataset-level preprocessor: renders `inputs` / `targets` with a per-example template."""
+              cluster: str, with_options: bool = True, template: int | None = None):
+  """Dataset-level preprocessor: renders `inputs` / `targets` with a per-example template
+  (instruction mode; `template=i` renders every example with templates[i], as the k-shot
+  exemplar pools do) and keeps its index as `_template` (0 in the other modes, which have one
+  format)."""
   import tensorflow as tf
   if mode not in tmpl.MODES:
     raise tmpl.TemplateError(f"Unknown mode {mode!r}; valid: {', '.join(tmpl.MODES)}.")
@@ -179,6 +182,9 @@ def render_fn(task: str, templates: Sequence[tmpl.Template], *, mode: str, datas
   direct = [i for i, t in enumerate(templates) if not t.inverted]
   if not direct:
     raise tmpl.TemplateError(f"Task {task!r}: needs at least one non-inverted template.")
+  if template is not None and not 0 <= template < len(templates):
+    raise tmpl.TemplateError(f"Task {task!r}: template={template} is not one of its "
+                             f"{len(templates)} templates.")
   salt = sum(ord(c) * 31 ** (i % 7) for i, c in enumerate(task)) % 1_000_003
 
   def apply(dataset_):
@@ -191,13 +197,17 @@ def render_fn(task: str, templates: Sequence[tmpl.Template], *, mode: str, datas
       is_train, index, key = ex.pop("_is_train"), ex.pop("_index"), ex.pop("_key")
       has_options = "options" in ex
       if mode == "instruction":
-        i_all = tmpl.template_index_tf(len(templates), seed, index, salt)
-        i_dir = tf.gather(tf.constant(direct, tf.int32),
-                          tmpl.template_index_tf(len(direct), seed, index, salt))
-        choice = tf.where(is_train, i_all, i_dir)  # inverted templates only for training
+        if template is not None:
+          choice = tf.constant(template, tf.int32)
+        else:
+          i_all = tmpl.template_index_tf(len(templates), seed, index, salt)
+          i_dir = tf.gather(tf.constant(direct, tf.int32),
+                            tmpl.template_index_tf(len(direct), seed, index, salt))
+          choice = tf.where(is_train, i_all, i_dir)  # inverted templates only for training
         inputs, targets = tmpl.render_any_tf(templates, ex, choice,
                                              with_options=with_options, task=task)
       else:
+        choice = tf.constant(0, tf.int32)
         first = templates[direct[0]]
         prefix = f"[{cluster.replace('_', ' ').title()}: {dataset}] " if mode == "dataset_name" \
             else ""
@@ -212,7 +222,7 @@ def render_fn(task: str, templates: Sequence[tmpl.Template], *, mode: str, datas
         inverted = tf.gather(tf.constant([t.inverted for t in templates]), choice)
         refs = tf.cond(inverted, lambda: tf.zeros([0], tf.string), lambda: refs)
       out["references"] = refs
-      out["_index"], out["_key"] = index, key
+      out["_index"], out["_key"], out["_template"] = index, key, choice
       return out
 
     return dataset_.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -234,39 +244,45 @@ def drop_index(dataset_):
   return dataset_.map(lambda ex: {k: v for k, v in ex.items() if not k.startswith("_")})
 
 
-def few_shot_fn(task: str, num_shots: int, pool_fn: Callable[[], object]):
-  """k-shot: prepends up to `num_shots` train exemplars, never the example itself.
+def few_shot_fn(task: str, num_shots: int, pool_fn: Callable[[], Sequence[object]]):
+  """k-shot: prepends up to `num_shots` train exemplars, never the example itself, rendered with
+  the example's own template (as FLAN: its 2021 few-shot tasks are registered per template, and
+  its 2022 ones prune the exemplars of other templates).
 
-  pool_fn() returns a rendered train dataset (inputs/targets strings). Exemplars are drawn per
-  example from the first FEW_SHOT_POOL train examples, deterministically from (seed, index),
-  formatted "inputs\\ntargets", joined with FEW_SHOT_SEPARATOR, and pruned (last ones first) so
-  the tokenized input fits `sequence_length["inputs"]`.
+  pool_fn() returns one rendered train dataset (inputs/targets strings) per template, in
+  template order (one, for modes without templates); an example's `_template` picks its row.
+  Exemplars are drawn per example from the first FEW_SHOT_POOL train examples, deterministically
+  from (seed, index), formatted "inputs\\ntargets", joined with FEW_SHOT_SEPARATOR, and pruned
+  (last ones first) so the tokenized input fits `sequence_length["inputs"]`.
   """
   import tensorflow as tf
 
   def apply(dataset_, sequence_length=None, output_features=None):
     seed = current_seed()
-    pool = pool_fn().take(FEW_SHOT_POOL).batch(FEW_SHOT_POOL).get_single_element()
-    pool_inputs, pool_targets = pool["inputs"], pool["targets"]  # [P] strings
-    pool_keys = pool["_key"]  # [P] int64 content keys
-    shots = tf.strings.join([pool_inputs, pool_targets], separator="\n")  # [P]
+    pools = [ds.take(FEW_SHOT_POOL).batch(FEW_SHOT_POOL).get_single_element()
+             for ds in pool_fn()]
+    shots = tf.stack([tf.strings.join([p["inputs"], p["targets"]], separator="\n")
+                      for p in pools])  # [templates, P]
+    pool_keys = pools[0]["_key"]  # [P] int64 content keys (the same examples in every row)
+    n_rows, n_pool = len(pools), tf.shape(pool_keys)[0]
     vocab = output_features["inputs"].vocabulary if output_features else None
     max_len = (sequence_length or {}).get("inputs") if sequence_length else None
-    shot_lens = (vocab.encode_tf(shots + FEW_SHOT_SEPARATOR).row_lengths()
-                 if vocab is not None and max_len else None)
-    n_pool = tf.shape(pool_inputs)[0]
+    shot_lens = (tf.reshape(vocab.encode_tf(tf.reshape(shots, [-1]) + FEW_SHOT_SEPARATOR)
+                            .row_lengths(), [n_rows, -1])
+                 if vocab is not None and max_len else None)  # [templates, P]
 
     def fn(ex):
+      row = tf.clip_by_value(ex["_template"], 0, n_rows - 1)
       key = tf.stack([tf.cast(seed, tf.int64) + 7919, tf.cast(ex["_index"], tf.int64)])
       order = tf.argsort(tf.random.stateless_uniform([n_pool], seed=key))
       ok = tf.gather(tf.not_equal(pool_keys, ex["_key"]), order)  # never the example itself
       chosen = tf.boolean_mask(order, ok)[:num_shots]
       if shot_lens is not None:
         budget = max_len - 1 - tf.shape(vocab.encode_tf(ex["inputs"]))[0]
-        lens = tf.cast(tf.gather(shot_lens, chosen), tf.int32)
+        lens = tf.cast(tf.gather(shot_lens[row], chosen), tf.int32)
         keep = tf.cumsum(lens) <= budget
         chosen = tf.boolean_mask(chosen, keep)
-      picked = tf.gather(shots, chosen)
+      picked = tf.gather(shots[row], chosen)
       prefix = tf.strings.reduce_join(picked, separator=FEW_SHOT_SEPARATOR)
       out = dict(ex)
       out["inputs"] = tf.cond(tf.size(chosen) > 0,

@@ -540,12 +540,12 @@ def _register(name, *, source_fn, dataset, cluster, templates, preprocessor, met
       if "train" not in splits:
         raise FlanjaxError(f"Task {name!r} has no train split: k-shot exemplars come from it.")
 
-      def pool():
-        ds = source().get_dataset("train", shuffle=False)
-        ds = ds.map(lambda ex: dict(ex, _is_train=False))  # exemplars: direct templates only
-        for step in steps[:2]:
-          ds = step(ds)
-        return ds
+      def pool():  # the train exemplars once per template (one format without templates)
+        ds = steps[0](source().get_dataset("train", shuffle=False).map(
+            lambda ex: dict(ex, _is_train=False)))
+        per_template = range(len(templates)) if mode == "instruction" else [None]
+        return [pp.render_fn(name, templates, mode=mode, dataset=dataset, cluster=cluster,
+                             with_options=options_block, template=t)(ds) for t in per_template]
       steps.append(pp.few_shot_fn(name, num_shots, pool))
     if scoring:
       if not has_options:

@@ -104,6 +104,30 @@ def test_few_shot(cb_task):
   assert all(x["inputs_pretokenized"].decode().count("OPTIONS:") < 3 for x in short)
 
 
+def test_few_shot_exemplars_use_the_examples_own_template(file_task):
+  """Each k-shot prompt shows its exemplars in the query's template (FLAN: one template per
+  prompt), for every template, and inverted (training-only) templates too."""
+  rows = "".join(json.dumps({"review": f"film {i}", "label": "positive"}) + "\n"
+                 for i in range(12))
+  templates = [Template("AAA {review}{options_}", "{answer}"),
+               Template("BBB {review}{options_}", "{answer}"),
+               Template("CCC {review}{options_}", "{answer}"),
+               Template("ZZZ {answer}: write a review.", "{review}", inverted=True)]
+  name, _ = file_task("regtest_shots_template", rows, templates=templates)
+  shot = registration.task_variant(name, num_shots=3)
+  ds = seqio.get_mixture_or_task(shot).get_dataset(
+      {"inputs": 512, "targets": 64}, split="train", shuffle=False, use_cached=False,
+      num_epochs=1)
+  seen = set()
+  for ex in ds.as_numpy_iterator():
+    blocks = ex["inputs_pretokenized"].decode().split("\n\n")
+    heads = {b[:3] for b in blocks if b[:3] in ("AAA", "BBB", "CCC", "ZZZ")}
+    assert len(heads) == 1, blocks  # exemplars and the example: one template
+    assert sum(b.startswith(tuple(heads)) for b in blocks) == 4  # 3 exemplars + the example
+    seen |= heads
+  assert len(seen) >= 3  # the examples' templates vary; each prompt keeps its own
+
+
 def test_scoring_rows(cb_task):
   name = registration.task_variant(cb_task, scoring=True)
   rows = _examples(name, n=2)
