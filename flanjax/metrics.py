@@ -68,13 +68,23 @@ def accuracy(targets: Sequence[Any], predictions: Sequence[Any]) -> dict[str, fl
 
 
 def _rougelsum_text(text: str) -> str:
-  """Splits a summary into one sentence per line, the form rougeLsum expects."""
-  # Like T5: rougeLsum splits on newlines; add one after each sentence end.
-  return re.sub(r"([.!?])\s+", r"\1\n", text.strip())
+  """A summary prepared for rougeLsum exactly as T5's `rouge` prepares targets and predictions.
+
+  rouge-score's rougeLsum takes each line as one sentence. T5 (`t5.evaluation.metrics.rouge`)
+  only starts a new line after " . " (a full stop between spaces, as in tokenized text such as
+  CNN/DailyMail's); nothing else is split, so a text without " . " is one sentence and its
+  rougeLsum equals its rougeL.
+  """
+  return text.replace(" . ", " .\n")
 
 
 def rouge(targets: Sequence[Any], predictions: Sequence[Any]) -> dict[str, float]:
-  """Mean ROUGE-1/2/Lsum F-measure (0-100) via rouge-score; max over references per example."""
+  """Mean ROUGE-1/2/Lsum F-measure (0-100) via rouge-score; max over references per example.
+
+  Per example the scores are T5's (default rouge-score tokenizer, no stemming, T5's rougeLsum
+  preparation). Over examples flanjax takes the mean; T5 reports the median of bootstrap
+  resampled means (rouge-score's BootstrapAggregator), which is that mean up to resampling noise.
+  """
   from rouge_score import rouge_scorer
 
   _check_lengths(targets, predictions, "predictions")

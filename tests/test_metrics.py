@@ -41,11 +41,38 @@ def test_rouge_multi_reference_takes_best():
   assert m["rougeLsum"] == pytest.approx(100.0)
 
 
-def test_rougelsum_uses_sentences():
-  # Two sentences in swapped order: LCS over the whole text is 2 of 4 tokens, rougeLsum
-  # takes the union LCS per reference sentence and finds all 4.
-  m = metrics.rouge(["a b. c d."], ["c d. a b."])
+def _t5_rouge_scores(target, prediction):
+  """rouge-score's F-measures (0-100) after T5's preparation (t5.evaluation.metrics.rouge)."""
+  from rouge_score import rouge_scorer
+  scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL", "rougeLsum"])
+  prepare = lambda text: text.replace(" . ", " .\n")  # noqa: E731
+  scores = scorer.score(target=prepare(target), prediction=prepare(prediction))
+  return {k: 100 * v.fmeasure for k, v in scores.items()}
+
+
+def test_rougelsum_splits_sentences_as_t5_does():
+  # Only " . " ends a sentence (T5's preparation): three sentences in swapped order without
+  # that spacing are one sentence each side, so rougeLsum is rougeL (LCS 2 of 6 tokens)...
+  target, prediction = "a b. c d! e f?", "e f? c d! a b."
+  t5 = _t5_rouge_scores(target, prediction)
+  assert t5["rougeLsum"] == t5["rougeL"] == pytest.approx(100 / 3)
+  assert metrics.rouge([target], [prediction])["rougeLsum"] == pytest.approx(100 / 3)
+  # ... and with " . " between them rougeLsum takes the union LCS per reference sentence.
+  m = metrics.rouge(["a b . c d . e f"], ["e f . c d . a b"])
   assert m["rougeLsum"] == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize("target,prediction", [
+    ("The cat sat . It was happy. Then it left !", "Then it left ! It was happy . The cat sat."),
+    ("x y? z w.", "z w. x y?"),
+    ("one two . three four .\nfive six", "five six\nthree four . one two"),
+    (" leading space . and more  .  trailing ", "trailing and more . leading space"),
+])
+def test_rouge_equals_t5s_numbers(target, prediction):
+  t5 = _t5_rouge_scores(target, prediction)
+  m = metrics.rouge([target], [prediction])
+  for k in ("rouge1", "rouge2", "rougeLsum"):
+    assert m[k] == pytest.approx(t5[k], abs=1e-9), k
 
 
 def test_bleu_known_values():
