@@ -126,10 +126,10 @@ def normalize_squad(text: str) -> str:
 
 
 def _squad_f1(gold: str, prediction: str) -> float:
+  """Token F1 as T5's `qa_utils._f1_score`: no token in common (also when both the gold answer
+  and the prediction normalise to nothing) is 0."""
   gold_tokens = normalize_squad(gold).split()
   pred_tokens = normalize_squad(prediction).split()
-  if not gold_tokens or not pred_tokens:
-    return float(gold_tokens == pred_tokens)
   common = collections.Counter(gold_tokens) & collections.Counter(pred_tokens)
   overlap = sum(common.values())
   if overlap == 0:

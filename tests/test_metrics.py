@@ -99,6 +99,13 @@ def test_squad_f1_em():
                                                                           "em": 100.0}
 
 
+def test_squad_empty_after_normalisation_is_f1_0_as_in_t5():
+  # T5's qa_utils._f1_score: no common token -> 0, also when both normalise to "" (EM: "" == "").
+  assert metrics.squad(["The"], ["a ."]) == {"f1": 0.0, "em": 100.0}
+  assert metrics.squad(["Paris"], ["!"]) == {"f1": 0.0, "em": 0.0}
+  assert metrics.squad([["an", "Paris"]], ["the"]) == {"f1": 0.0, "em": 100.0}
+
+
 def test_normalize_squad():
   assert metrics.normalize_squad("  The  Quick, brown fox.") == "quick brown fox"
 
