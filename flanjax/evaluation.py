@@ -230,7 +230,8 @@ def resolve_tasks(names: Sequence[str] | str, split: str) -> list[Any]:
 
 
 def task_meta(task) -> dict[str, Any]:
-  """Cluster and metric kind of a task (flanjax.registration.TASK_INFO; inferred otherwise)."""
+  """Cluster, metric kind and own headline metric (None: the kind's) of a task
+  (flanjax.registration.TASK_INFO; inferred otherwise)."""
   info = None
   try:
     from flanjax import registration
@@ -238,10 +239,11 @@ def task_meta(task) -> dict[str, Any]:
   except ImportError:
     pass
   if info is not None:
-    return {"cluster": getattr(info, "cluster", "unknown"), "metric": getattr(info, "metric", None)}
+    return {"cluster": getattr(info, "cluster", "unknown"), "metric": getattr(info, "metric", None),
+            "headline": getattr(info, "headline", "") or None}
   names = {getattr(f, "__name__", "") for f in task.metric_fns}
   kind = next((k for k in metrics_lib.METRIC_KINDS if k in names), None)
-  return {"cluster": "unknown", "metric": kind}
+  return {"cluster": "unknown", "metric": kind, "headline": None}
 
 
 def fewshot_task(task, num_shots: int) -> Any:

@@ -20,10 +20,20 @@ import numpy as np
 # The metric kinds a task declares (`TaskInfo.metric`) and the headline number of each kind, the
 # one that per-cluster means, tables and plots use. For option tasks FLAN reports rank
 # classification, so `rank_accuracy` is preferred over generation accuracy when it was computed.
+# A task may name its own headline instead (`TaskInfo.headline`, e.g. "em" for closed-book
+# Natural Questions and TriviaQA, which FLAN reports by exact match, after GPT-3).
 METRIC_KINDS = ("accuracy", "rouge", "bleu", "squad")
 PRIMARY_METRIC = {
     "accuracy": ("rank_accuracy", "accuracy"),
     "rouge": ("rougeLsum", "rougeL", "rouge1"),
+    "bleu": ("bleu",),
+    "squad": ("f1", "em"),
+}
+# The names the metric function of each kind returns; with rank classification (option tasks)
+# `rank_accuracy` too. A task's own headline must be one of them.
+METRIC_NAMES = {
+    "accuracy": ("accuracy",),
+    "rouge": ("rouge1", "rouge2", "rougeLsum"),
     "bleu": ("bleu",),
     "squad": ("f1", "em"),
 }
@@ -238,13 +248,38 @@ def metric_fns(kind: str, *, rank: bool = False) -> list[Callable[..., dict[str,
   return fns
 
 
-def primary_metric(metrics: dict[str, float], kind: str | None = None) -> tuple[str, float]:
-  """The headline (name, value) of a task's metrics dict, for per-cluster means and plots."""
+def headline_names(kind: str) -> tuple[str, ...]:
+  """The metric names a task of metric kind `kind` may declare as its headline."""
+  _check_kind(kind)
+  return METRIC_NAMES[kind] + ("rank_accuracy",)
+
+
+def check_headline(kind: str, headline: str | None) -> None:
+  """ValueError unless `headline` (None / "": the kind's own) is a metric of kind `kind`."""
+  if not headline:
+    return
+  names = headline_names(kind)
+  if headline not in names:
+    lower = {n.lower(): n for n in names}
+    close = [lower[c] for c in difflib.get_close_matches(str(headline).lower(), lower, n=1)]
+    raise ValueError(f"Headline metric {headline!r} is not one of the {kind!r} metrics "
+                     f"{list(names)}" + (f" (did you mean {close[0]!r}?)" if close else "."))
+
+
+def primary_metric(metrics: dict[str, float], kind: str | None = None,
+                   headline: str | None = None) -> tuple[str, float]:
+  """The headline (name, value) of a task's metrics dict, for per-cluster means and plots.
+
+  `headline`: the task's own headline metric (`TaskInfo.headline`), taken when `metrics` has
+  it; otherwise (and without one) the first of its kind's `PRIMARY_METRIC` names present.
+  """
   if kind is not None:
     _check_kind(kind)
     candidates = PRIMARY_METRIC[kind]
   else:
     candidates = tuple(n for kind_names in PRIMARY_METRIC.values() for n in kind_names)
+  if headline:
+    candidates = (headline,) + tuple(n for n in candidates if n != headline)
   for name in candidates:
     if name in metrics:
       return name, float(metrics[name])
@@ -253,17 +288,20 @@ def primary_metric(metrics: dict[str, float], kind: str | None = None) -> tuple[
 
 
 def cluster_means(task_metrics: dict[str, dict[str, float]], task_clusters: dict[str, str],
-                  task_kinds: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+                  task_kinds: dict[str, str] | None = None,
+                  task_headlines: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
   """Per cluster, the mean over its tasks of each task's headline metric.
 
-  Returns `{cluster: {"score": mean, "num_tasks": n, "tasks": {task: (metric, value)}}}`.
+  `task_kinds` / `task_headlines`: each task's metric kind and own headline (see
+  `primary_metric`). Returns `{cluster: {"score": mean, "num_tasks": n, "tasks": {task:
+  (metric, value)}}}`.
   """
   out: dict[str, dict[str, Any]] = {}
   for task, metrics in sorted(task_metrics.items()):
     if task not in task_clusters:
       raise ValueError(f"Task {task!r} has no cluster; known: {sorted(task_clusters)}.")
     kind = (task_kinds or {}).get(task)
-    name, value = primary_metric(metrics, kind)
+    name, value = primary_metric(metrics, kind, (task_headlines or {}).get(task))
     entry = out.setdefault(task_clusters[task], {"tasks": {}})
     entry["tasks"][task] = (name, value)
   for entry in out.values():

@@ -90,6 +90,9 @@ class TaskInfo:
   mode: str = "instruction"
   num_shots: int = 0
   scoring: bool = False
+  # The task's headline metric, for per-cluster means and reports ("": its metric kind's, see
+  # flanjax.metrics.PRIMARY_METRIC), e.g. "em" for a closed-book QA task of kind "squad".
+  headline: str = ""
 
 
 TASK_INFO: dict[str, TaskInfo] = {}
@@ -471,11 +474,17 @@ def _make_file_source(name, paths: Mapping[str, str], fmt: str, max_train_exampl
 # Task construction.
 
 
-def _validate(name, cluster, templates, metric, options):
+def _validate(name, cluster, templates, metric, options, headline=None):
   if not name or not name.replace("_", "").replace(".", "").isalnum():
     raise FlanjaxError(f"Task name {name!r}: use letters, digits, '_' and '.'.")
   if metric not in METRICS:
     raise FlanjaxError(f"Task {name!r}: metric {metric!r} is not one of {METRICS}.{_close(metric, METRICS)}")
+  if headline:
+    from flanjax import metrics
+    try:
+      metrics.check_headline(metric, headline)
+    except ValueError as e:
+      raise FlanjaxError(f"Task {name!r}: {e}") from None
   templates = tuple(templates)
   if not templates or not all(isinstance(t, tmpl.Template) for t in templates):
     raise FlanjaxError(f"Task {name!r}: templates must be a non-empty list of "
@@ -508,7 +517,7 @@ def _variant_suffix(mode, num_shots, options, scoring):
 
 def _register(name, *, source_fn, dataset, cluster, templates, preprocessor, metric, options,
               vocabulary, has_options, splits, num_train_examples, max_train_examples,
-              task_kwargs, filter_fn=None, source_name=""):
+              task_kwargs, filter_fn=None, source_name="", headline=None):
   import seqio
 
   from flanjax import vocab
@@ -579,7 +588,8 @@ def _register(name, *, source_fn, dataset, cluster, templates, preprocessor, met
   TASK_INFO[name] = TaskInfo(
       cluster=cluster, metric=metric, has_options=has_options, dataset=dataset, name=name,
       templates=tuple(templates), splits=tuple(splits.items()),
-      num_train_examples=num_train_examples, max_train_examples=max_train_examples)
+      num_train_examples=num_train_examples, max_train_examples=max_train_examples,
+      headline=headline or "")
   _BUILDERS[name] = build
   try:
     return build()
@@ -607,7 +617,8 @@ def register_tfds_task(name: str, tfds_name: str, *, cluster: str,
                        has_options: bool | None = None, decoders=None,
                        tfds_builder_kwargs=None, data_dir_fn: Callable[[], str] | None = None,
                        prepare_fn: Callable[[], object] | None = None,
-                       filter_fn: Callable | None = None, **task_kwargs):
+                       filter_fn: Callable | None = None, headline: str | None = None,
+                       **task_kwargs):
   """Registers a TFDS dataset as an instruction task; returns the seqio.Task.
 
   preprocessor: tf-traceable fn(raw TFDS example) -> dict of flat tf.string fields; option tasks
@@ -618,8 +629,11 @@ def register_tfds_task(name: str, tfds_name: str, *, cluster: str,
     is not prepared. data_dir_fn / prepare_fn: resolve the data dir / prepare data lazily
     (the offline collection uses them). filter_fn: tf predicate on the raw example; examples
     where it is False are dropped (e.g. unlabeled test rows).
+  headline: the task's headline metric in per-cluster means and reports, one of the names its
+    metric returns (or "rank_accuracy"), e.g. "em" for `metric="squad"`; default: the metric
+    kind's (`flanjax.metrics.PRIMARY_METRIC`: rank_accuracy / accuracy, rougeLsum, bleu, f1).
   """
-  templates = _validate(name, cluster, templates, metric, options)
+  templates = _validate(name, cluster, templates, metric, options, headline)
   if has_options is None:
     has_options = options is not None or any(t.uses_options for t in templates)
   if "train" not in splits and not splits:
@@ -632,20 +646,23 @@ def register_tfds_task(name: str, tfds_name: str, *, cluster: str,
                    options=options, vocabulary=vocabulary, has_options=has_options,
                    splits=dict(splits), num_train_examples=num_train_examples,
                    max_train_examples=max_train_examples, task_kwargs=task_kwargs,
-                   filter_fn=filter_fn, source_name=f"TFDS dataset {tfds_name!r}")
+                   filter_fn=filter_fn, source_name=f"TFDS dataset {tfds_name!r}",
+                   headline=headline)
 
 
 def register_file_task(name: str, paths: Mapping[str, str], *, format: str | None = None,
                        cluster: str = "custom", templates: Sequence[tmpl.Template], metric: str,
                        preprocessor: Callable | None = None,
                        options: Sequence[str] | None = None, vocabulary=None,
-                       max_train_examples: int = 30_000, **task_kwargs):
+                       max_train_examples: int = 30_000, headline: str | None = None,
+                       **task_kwargs):
   """Registers local JSONL/CSV/TSV files (one per split; globs allowed) as a task.
 
   Rows are read in Python (string columns; a JSON list, e.g. per-example "options", becomes a
-  tf.string [n] field). format defaults to the files' extension.
+  tf.string [n] field). format defaults to the files' extension. headline: as in
+  `register_tfds_task`.
   """
-  templates = _validate(name, cluster, templates, metric, options)
+  templates = _validate(name, cluster, templates, metric, options, headline)
   if not paths:
     raise FlanjaxError(f"Task {name!r}: paths must map splits to files, e.g. "
                      "{'train': 'train.jsonl', 'validation': 'dev.jsonl'}.")
@@ -682,7 +699,8 @@ def register_file_task(name: str, paths: Mapping[str, str], *, format: str | Non
                    vocabulary=vocabulary, has_options=has_options, splits=dict(paths),
                    num_train_examples=None, max_train_examples=max_train_examples,
                    task_kwargs=task_kwargs,
-                   source_name=f"files {', '.join(sorted(set(paths.values())))}")
+                   source_name=f"files {', '.join(sorted(set(paths.values())))}",
+                   headline=headline)
 
 
 def task_variant(name: str, *, mode: str = "instruction", num_shots: int = 0,

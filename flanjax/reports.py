@@ -148,13 +148,15 @@ def task_results(task_metrics: Mapping[str, Mapping[str, float]],
                  task_info: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
   """Builds the `tasks` and `clusters` sections of metrics.json.
 
-  `task_info[task]` holds `cluster`, `metric` (kind) and optionally `num_examples`.
+  `task_info[task]` holds `cluster`, `metric` (kind) and optionally `headline` (the task's own
+  headline metric, `TaskInfo.headline`) and `num_examples`.
   """
-  tasks = {}
+  tasks, headlines = {}, {}
   for name, m in sorted(task_metrics.items()):
     info = task_info.get(name, {})
     kind = info.get("metric")
-    primary = metrics_lib.primary_metric(dict(m), kind) if m else None
+    headlines[name] = info.get("headline") or None
+    primary = metrics_lib.primary_metric(dict(m), kind, headlines[name]) if m else None
     tasks[name] = {"cluster": info.get("cluster", "unknown"), "metric_kind": kind,
                    "metrics": {k: float(v) for k, v in sorted(m.items())},
                    "primary": list(primary) if primary else None,
@@ -162,7 +164,8 @@ def task_results(task_metrics: Mapping[str, Mapping[str, float]],
   means = metrics_lib.cluster_means(
       {t: v["metrics"] for t, v in tasks.items() if v["primary"]},
       {t: v["cluster"] for t, v in tasks.items()},
-      {t: v["metric_kind"] for t, v in tasks.items() if v["metric_kind"]})
+      {t: v["metric_kind"] for t, v in tasks.items() if v["metric_kind"]},
+      {t: h for t, h in headlines.items() if h})
   clusters = {c: {"score": e["score"], "num_tasks": e["num_tasks"], "tasks": sorted(e["tasks"])}
               for c, e in sorted(means.items())}
   return {"tasks": tasks, "clusters": clusters}

@@ -80,6 +80,7 @@ class DatasetSpec:
   train_size: int               # examples in the TFDS split that `train` reads (catalog)
   filter_fn: Callable[[dict], object] | None = None  # raw example -> tf.bool (keep)
   manual_download: bool = False
+  headline: str | None = None   # the headline metric when not the metric kind's (TaskInfo)
 
   @property
   def name(self) -> str:
@@ -566,12 +567,12 @@ _MANUAL = {"story_cloze/2016", "newsroom", "samsum", "xsum"}  # + WMT (manual fo
 
 
 def _spec(key, paper, cluster, tfds, splits, metric, pre, templates, *, filter_fn=None,
-          size_of=None):
+          size_of=None, headline=None):
   return DatasetSpec(
       key=key, paper_dataset=paper, cluster=cluster, tfds_name=_versioned(tfds), splits=splits,
       metric=metric, preprocessor=pre, templates_fn=templates,
       train_size=TRAIN_SIZES[size_of or tfds], filter_fn=filter_fn,
-      manual_download=tfds in _MANUAL or tfds.startswith("wmt"))
+      manual_download=tfds in _MANUAL or tfds.startswith("wmt"), headline=headline)
 
 
 def _build_specs() -> list[DatasetSpec]:
@@ -629,11 +630,12 @@ def _build_specs() -> list[DatasetSpec]:
     add(_spec(f"arc_{level.lower()}", "ARC", "closed_book_qa", f"ai2_arc/ARC-{level}", _tv(t),
               "accuracy", _arc, tp.multiple_choice_qa,
               filter_fn=_label_in_range("answerKey", options=lambda ex: ex["choices"]["text"])))
+  # FLAN (after GPT-3) reports closed-book NQ and TriviaQA by exact match: their headline.
   add(_spec("natural_questions", "Natural Questions", "closed_book_qa",
             "natural_questions_open", _tv(v), "squad", _nq,
-            lambda: tp.closed_book_qa("general knowledge")))
+            lambda: tp.closed_book_qa("general knowledge"), headline="em"))
   add(_spec("trivia_qa", "TriviaQA", "closed_book_qa", "trivia_qa/rc.nocontext", _tv(v),
-            "squad", _trivia_qa, lambda: tp.closed_book_qa("trivia")))
+            "squad", _trivia_qa, lambda: tp.closed_book_qa("trivia"), headline="em"))
   # --- Struct to text (4).
   for key, paper, pre, templates in (
       ("common_gen", "CommonGen", _common_gen, tp.common_gen),
@@ -769,7 +771,8 @@ def register_flan2021(*, vocabulary=None, tfds_data_dir: str | None = None,
         preprocessor=spec.preprocessor, splits=dict(spec.splits), metric=spec.metric,
         max_train_examples=MAX_TRAIN_EXAMPLES, max_eval_examples=max_eval_examples,
         vocabulary=vocabulary, tfds_data_dir=tfds_data_dir,
-        num_train_examples=spec.num_train_examples, filter_fn=spec.filter_fn)
+        num_train_examples=spec.num_train_examples, filter_fn=spec.filter_fn,
+        headline=spec.headline)
     names.append(name)
   return names
 

@@ -102,3 +102,18 @@ def test_catalog_tasks_of_different_kinds_mix_and_pack():
   assert batch["encoder_input_tokens"].shape == (4, 128)
   assert batch["decoder_target_tokens"].shape == (4, 32)
   assert (batch["encoder_segment_ids"] > 0).any()
+
+
+def test_closed_book_nq_and_triviaqa_headline_exact_match():
+  """FLAN (after GPT-3) reports closed-book NQ and TriviaQA by exact match; every other task
+  keeps its metric kind's headline."""
+  from flanjax import evaluation, reports
+  own = {s.key: registration.TASK_INFO[s.name].headline for s in flan2021.SPECS}
+  assert {k: h for k, h in own.items() if h} == {"natural_questions": "em", "trivia_qa": "em"}
+  squad = {"f1": 60.0, "em": 40.0}
+  names = ["flan2021_natural_questions", "flan2021_trivia_qa", "flan2021_squad_v1"]
+  info = {n: evaluation.task_meta(seqio.get_mixture_or_task(n)) for n in names}
+  res = reports.task_results({n: squad for n in names}, info)
+  assert [res["tasks"][n]["primary"] for n in names] == [["em", 40.0], ["em", 40.0],
+                                                         ["f1", 60.0]]
+  assert res["clusters"]["closed_book_qa"]["score"] == pytest.approx(40.0)

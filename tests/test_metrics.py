@@ -163,3 +163,26 @@ def test_primary_metric_and_cluster_means():
   assert means["translation"]["tasks"] == {"t3": ("bleu", 12.0)}
   with pytest.raises(ValueError, match="no cluster"):
     metrics.cluster_means({"t9": {"accuracy": 1.0}}, {})
+
+
+def test_a_tasks_own_headline_metric():
+  squad = {"f1": 60.0, "em": 40.0}
+  assert metrics.primary_metric(squad, "squad") == ("f1", 60.0)  # the kind's headline
+  assert metrics.primary_metric(squad, "squad", "em") == ("em", 40.0)
+  assert metrics.primary_metric(squad, "squad", None) == ("f1", 60.0)
+  # A headline the metrics lack (e.g. a variant's other metric): the kind's order.
+  assert metrics.primary_metric({"f1": 60.0}, "squad", "em") == ("f1", 60.0)
+  means = metrics.cluster_means(
+      {"nq": squad, "tqa": {"f1": 80.0, "em": 70.0}, "arc": {"rank_accuracy": 30.0}},
+      {"nq": "cbqa", "tqa": "cbqa", "arc": "cbqa"},
+      {"nq": "squad", "tqa": "squad", "arc": "accuracy"}, {"nq": "em", "tqa": "em"})
+  assert means["cbqa"]["tasks"] == {"nq": ("em", 40.0), "tqa": ("em", 70.0),
+                                    "arc": ("rank_accuracy", 30.0)}
+  assert means["cbqa"]["score"] == pytest.approx((40 + 70 + 30) / 3)
+  assert metrics.headline_names("squad") == ("f1", "em", "rank_accuracy")
+  metrics.check_headline("squad", "em")
+  metrics.check_headline("squad", "")
+  with pytest.raises(ValueError, match="'exact_match' is not one of the 'squad' metrics"):
+    metrics.check_headline("squad", "exact_match")
+  with pytest.raises(ValueError, match="did you mean 'rougeLsum'"):
+    metrics.check_headline("rouge", "rougeLSum")

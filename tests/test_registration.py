@@ -194,6 +194,32 @@ def test_registration_argument_errors():
   assert issubclass(TemplateError, FlanjaxError)
 
 
+def test_a_tasks_own_headline_metric(tmp_path):
+  p = tmp_path / "validation.jsonl"
+  p.write_text(json.dumps({"question": "Capital of France?", "answer": "Paris"}) + "\n")
+  templates = [Template("{question}", "{answer}")]
+  registration.register_file_task("regtest_headline_em", {"validation": str(p)}, metric="squad",
+                                  headline="em", templates=templates, vocabulary=_vocab())
+  info = registration.TASK_INFO["regtest_headline_em"]
+  assert info.headline == "em"
+  variant = registration.task_variant("regtest_headline_em", mode="no_template")
+  assert registration.TASK_INFO[variant].headline == "em"  # variants keep it
+  registration.register_file_task("regtest_headline_default", {"validation": str(p)},
+                                  metric="squad", templates=templates, vocabulary=_vocab())
+  assert registration.TASK_INFO["regtest_headline_default"].headline == ""  # the kind's (f1)
+  assert registration.TaskInfo("nli", "accuracy", True, "d").headline == ""
+  with pytest.raises(FlanjaxError, match="^Task 'regtest_headline_bad': Headline metric 'bleu' "
+                                         "is not one of the 'squad' metrics"):
+    registration.register_file_task("regtest_headline_bad", {"validation": str(p)},
+                                    metric="squad", headline="bleu", templates=templates,
+                                    vocabulary=_vocab())
+  assert "regtest_headline_bad" not in registration.TASK_INFO
+  with pytest.raises(FlanjaxError, match="did you mean 'em'"):
+    registration.register_tfds_task("regtest_headline_bad2", "glue/rte", cluster="nli",
+                                    metric="squad", headline="EM", templates=CB_TEMPLATES,
+                                    preprocessor=None, splits={"train": "train"})
+
+
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "tsv"])
 def test_file_task(tmp_path, fmt):
   rows = [{"question": f"What is {i} plus 1?", "answer": str(i + 1)} for i in range(6)]

@@ -34,6 +34,17 @@ def test_task_results_cluster_means():
   assert res["tasks"]["rte"]["primary"] == ["rank_accuracy", 60.0]
 
 
+def test_task_results_use_a_tasks_own_headline():
+  info = {"nq": {"cluster": "cbqa", "metric": "squad", "headline": "em"},
+          "squad": {"cluster": "rc", "metric": "squad", "headline": None}}
+  res = reports.task_results({"nq": {"f1": 50.0, "em": 30.0}, "squad": {"f1": 80.0, "em": 70.0}},
+                             info)
+  assert res["tasks"]["nq"]["primary"] == ["em", 30.0]
+  assert res["clusters"]["cbqa"]["score"] == pytest.approx(30.0)
+  assert res["tasks"]["squad"]["primary"] == ["f1", 80.0]  # the kind's headline
+  assert "| nq | cbqa | - | em 30.00 |" in reports.markdown_table(res)
+
+
 def test_write_eval_reports(tmp_path):
   out = reports.write_eval_reports(str(tmp_path), _results(), ROWS)
   names = sorted(os.listdir(tmp_path))
