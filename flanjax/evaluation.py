@@ -306,11 +306,13 @@ def _text(x) -> str:
 
 
 def _rank_options(fns: ModelFns, task_examples: list[dict], vocab, input_len: int,
-                  eos_id: int, decoder_start: int) -> tuple[list[list[float]], list[int]] | None:
-  """Scores every option of every example: (option scores per example, answer indices).
+                  eos_id: int, decoder_start: int) -> tuple[list[list[float]], list[list[int]]] | None:
+  """Scores every option of every example: (option scores, correct option indices) per example.
 
   None when the task's examples have no options (flanjax tasks carry an empty `options` list and
-  `answer_index` -1 then). The answer is `answer_index`, else the option equal to the target.
+  `answer_index` -1 then). The correct options are the `answer_index` one and every option equal
+  to one of the example's `references` (all its gold answers, e.g. ReCoRD's spellings of the
+  answer entity); without `answer_index` (-1), also the options equal to the target.
   """
   if not task_examples or len(task_examples[0].get("options", ())) == 0:
     return None
@@ -321,13 +323,15 @@ def _rank_options(fns: ModelFns, task_examples: list[dict], vocab, input_len: in
       raise EvalError(f"Example {i} has {len(options)} option(s) while others have options; "
                       "rank classification needs at least 2 options per example.")
     answer = int(ex.get("answer_index", -1))
+    golds = {_text(r) for r in ex.get("references", ())}
+    target = _text(ex.get("targets_pretokenized", b""))
     if answer < 0:
-      target = _text(ex.get("targets_pretokenized", b""))
-      if target not in options:
-        raise EvalError(f"Example {i}: its target {target!r} is not one of its options {options}; "
-                        "rank classification needs the answer among the options.")
-      answer = options.index(target)
-    answers.append(answer)
+      golds.add(target)
+    correct = sorted({j for j, o in enumerate(options) if j == answer or o in golds})
+    if not correct:
+      raise EvalError(f"Example {i}: its target {target!r} is not one of its options {options}; "
+                      "rank classification needs the answer among the options.")
+    answers.append(correct)
     for o in options:
       inputs.append(list(ex["inputs"]))
       targets.append(list(vocab.encode(o)) + [eos_id])

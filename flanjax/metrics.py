@@ -216,14 +216,26 @@ def rank_classification(targets: Sequence[Any], scores: Sequence[float]) -> dict
 
 
 def rank_options(option_scores: Sequence[Sequence[float]],
-                 answer_indices: Sequence[int]) -> dict[str, float]:
-  """Rank classification from per-example option scores `[[score per option], ...]` (0-100)."""
-  _check_lengths(answer_indices, option_scores, "option score lists")
+                 answers: Sequence[int | Sequence[int]]) -> dict[str, float]:
+  """Rank classification from per-example option scores `[[score per option], ...]` (0-100).
+
+  `answers`: per example the index of its correct option, or the indices of all its correct
+  options (e.g. ReCoRD's several spellings of the answer entity): the highest-scoring option
+  (ties: the lowest index) is right when it is any of them, as in T5's `rank_classification`.
+  """
+  _check_lengths(answers, option_scores, "option score lists")
   hits = []
-  for i, (scores, answer) in enumerate(zip(option_scores, answer_indices)):
-    if not 0 <= int(answer) < len(scores):
-      raise ValueError(f"Example {i}: answer index {answer} is outside its {len(scores)} options.")
-    hits.append(float(int(np.argmax(scores)) == int(answer)))
+  for i, (scores, answer) in enumerate(zip(option_scores, answers)):
+    if isinstance(answer, np.ndarray):
+      answer = answer.tolist()
+    correct = ({int(a) for a in answer} if isinstance(answer, (list, tuple, set, frozenset))
+               else {int(answer)})
+    if not correct:
+      raise ValueError(f"Example {i} has no correct option among its {len(scores)} options.")
+    for a in sorted(correct):
+      if not 0 <= a < len(scores):
+        raise ValueError(f"Example {i}: answer index {a} is outside its {len(scores)} options.")
+    hits.append(float(int(np.argmax(scores)) in correct))
   return {"rank_accuracy": 100.0 * float(np.mean(hits))}
 
 

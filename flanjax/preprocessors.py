@@ -295,8 +295,20 @@ def few_shot_fn(task: str, num_shots: int, pool_fn: Callable[[], Sequence[object
   return apply
 
 
+def correct_options_tf(options, answer_index, references):
+  """tf.bool [n]: the option at `answer_index` and every option equal to one of `references`
+  (all gold answers, e.g. ReCoRD's spellings of the answer entity) are correct."""
+  import tensorflow as tf
+  j = tf.range(tf.size(options), dtype=tf.int32)
+  refs = tf.reshape(references, [-1])
+  is_ref = tf.reduce_any(tf.equal(tf.expand_dims(options, 1), tf.expand_dims(refs, 0)), axis=1)
+  return tf.logical_or(tf.equal(j, tf.cast(answer_index, tf.int32)), is_ref)
+
+
 def scoring_fn(dataset_):
-  """Rank-classification rows: one per option, with `idx` [example, option] and `is_correct`."""
+  """Rank-classification rows: one per option, with `idx` [example, option] and `is_correct`
+  (`correct_options_tf`: several options are correct when several are gold answers; T5's
+  rank classification counts the winner right when it is any of them)."""
   import tensorflow as tf
 
   def rows(ex):
@@ -307,7 +319,8 @@ def scoring_fn(dataset_):
         "inputs": tf.fill([n], ex["inputs"]),
         "targets": ex["options"],
         "idx": tf.stack([tf.fill([n], index), j], axis=1),
-        "is_correct": tf.equal(j, ex["answer_index"]),
+        "is_correct": correct_options_tf(ex["options"], ex["answer_index"],
+                                         ex.get("references", tf.zeros([0], tf.string))),
         "answer_index": tf.fill([n], ex["answer_index"]),
 
     })

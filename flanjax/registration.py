@@ -25,9 +25,11 @@ OPTIONS block, and rank classification.
 
 Rank classification (chosen design): the `scoring=True` variant is a seqio Task with one row
 per (example, option): `inputs` = the rendered prompt, `targets` = the option text,
-`idx` = [example_index, option_index] and `is_correct`. Its postprocess_fn turns targets into
-`(tuple(idx), is_correct)` and its score metric is `flanjax.metrics.rank_classification(targets,
-scores)`: the option with the highest log-likelihood per example is the prediction.
+`idx` = [example_index, option_index] and `is_correct` (the answer's option and every option
+equal to one of the example's `references`, e.g. ReCoRD's spellings of the entity). Its
+postprocess_fn turns targets into `(tuple(idx), is_correct)` and its score metric is
+`flanjax.metrics.rank_classification(targets, scores)`: the option with the highest
+log-likelihood per example is the prediction, right when it is any correct option.
 `rank_classification_examples(example)` does the same expansion in Python.
 
 The split map caps training at `max_train_examples` (TFDS slice "train[:N]") and eval splits
@@ -721,10 +723,13 @@ def task_variant(name: str, *, mode: str = "instruction", num_shots: int = 0,
 
 
 def rank_classification_examples(example: Mapping) -> list[dict]:
-  """Python expansion of one eval example (numpy/bytes) into one row per option."""
-  opts = [o.decode() if isinstance(o, bytes) else str(o) for o in example["options"]]
-  inputs = example["inputs_pretokenized"]
-  inputs = inputs.decode() if isinstance(inputs, bytes) else inputs
+  """Python expansion of one eval example (numpy/bytes) into one row per option; the
+  `answer_index` option and every option equal to one of its `references` are correct."""
+  def text(x):
+    return x.decode() if isinstance(x, bytes) else str(x)
+  opts = [text(o) for o in example["options"]]
+  inputs = text(example["inputs_pretokenized"])
   ans = int(example["answer_index"])
-  return [{"inputs": inputs, "targets": o, "option_index": j, "is_correct": j == ans}
+  golds = {text(r) for r in example.get("references", ())}
+  return [{"inputs": inputs, "targets": o, "option_index": j, "is_correct": j == ans or o in golds}
           for j, o in enumerate(opts)]

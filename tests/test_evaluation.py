@@ -140,6 +140,30 @@ def test_evaluate_tasks_fake_model_writes_reports(vocab, tmp_path, monkeypatch):
   assert reports.read_metrics(str(tmp_path))["complete"]
 
 
+def test_rank_options_count_every_gold_answer(vocab):
+  """ReCoRD-like examples: every option equal to one of the references (spellings of the answer
+  entity) is correct, not only answer_index's; single-answer examples are unchanged."""
+  fns = FakeFns(tiny_config(), None, 4)  # the shortest option wins
+  def example(options, answer_index, references=()):
+    return {"inputs": np.asarray(list(vocab.encode("q")) + [1], np.int32),
+            "options": [o.encode() for o in options], "answer_index": answer_index,
+            "references": np.asarray([r.encode() for r in references], object),
+            "targets_pretokenized": options[answer_index].encode()}
+  examples = [example(["Alice Smith won.", "Robert won.", "Smith won."], 0,
+                      ["Alice Smith won.", "Smith won."]),
+              example(["yes", "no"], 0),  # no references: answer_index alone
+              example(["Carol won.", "Dan won.", "C. won."], 0, ["Carol won."])]
+  option_scores, answers = evaluation._rank_options(fns, examples, vocab, 16, 1, 0)
+  assert answers == [[0, 2], [0], [0]]
+  # The shortest option wins: "Smith won." (a gold spelling), "no", "C. won." (not gold).
+  assert [int(np.argmax(s)) for s in option_scores] == [2, 1, 2]
+  assert evaluation.metrics_lib.rank_options(option_scores, answers)["rank_accuracy"] == (
+      pytest.approx(100 / 3))
+  # Without answer_index (-1) the options equal to the target or a reference are correct.
+  no_index = dict(examples[0], answer_index=-1, references=np.zeros([0], object))
+  assert evaluation._rank_options(fns, [no_index], vocab, 16, 1, 0)[1] == [[0]]
+
+
 def test_resolve_tasks_errors(vocab):
   with pytest.raises(evaluation.EvalError, match="did you mean.*h5_toy_parity"):
     evaluation.resolve_tasks("h5_toy_parityy", "validation")
@@ -251,7 +275,7 @@ def test_rank_classification_matches_direct_likelihoods(vocab, tiny_ckpt):
                      "options": [o.encode() for o in e["options"]],
                      "answer_index": e["answer_index"]})
   option_scores, answers = evaluation._rank_options(fns, examples, vocab, 16, 1, 0)
-  assert answers == [0, 1, 0]
+  assert answers == [[0], [1], [0]]
   for ex, scores in zip(examples, option_scores):
     expected = [reference_log_likelihood(config, params, list(ex["inputs"]),
                                          list(vocab.encode(o.decode())) + [1])

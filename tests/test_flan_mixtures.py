@@ -117,3 +117,36 @@ def test_closed_book_nq_and_triviaqa_headline_exact_match():
   assert [res["tasks"][n]["primary"] for n in names] == [["em", 40.0], ["em", 40.0],
                                                          ["f1", 60.0]]
   assert res["clusters"]["closed_book_qa"]["score"] == pytest.approx(40.0)
+
+
+def test_record_rank_classification_counts_every_gold_spelling():
+  """ReCoRD's options are the passage's entities; an example's gold answers may be several of
+  them (spellings of one entity): every one of those options is correct in the scoring rows."""
+  import numpy as np
+  import tensorflow as tf
+
+  from flanjax import evaluation, metrics, preprocessors
+  spec = flan2021._spec_by_key("record")
+  raw = tf.data.Dataset.from_tensors({
+      "passage": "Alice Smith beat Bob.\n@highlight\nA line", "query": "@placeholder won.",
+      "entities": ["Alice Smith", "Bob", "Smith"], "answers": ["Alice Smith", "Smith"],
+      "_is_train": False, "_index": tf.constant(0, tf.int64)})
+  ds = preprocessors.fields_fn("rec", spec.preprocessor, None)(raw)
+  ds = preprocessors.render_fn("rec", spec.templates(), mode="instruction", dataset="record",
+                               cluster=spec.cluster)(ds)
+  ex, = preprocessors.drop_index(ds).as_numpy_iterator()
+  assert ex["options"].tolist() == [b"Alice Smith won.", b"Bob won.", b"Smith won."]
+  rows = list(preprocessors.scoring_fn(ds).as_numpy_iterator())
+  assert [bool(r["is_correct"]) for r in rows] == [True, False, True]
+  # The model prefers the second gold spelling: right, in both rank-classification paths.
+  scores = [-3.0, -2.0, -1.0]
+  assert metrics.rank_classification(
+      [(tuple(r["idx"]), r["is_correct"]) for r in rows], scores) == {"rank_accuracy": 100.0}
+
+  class Fns:
+    def score(self, batch):
+      return np.asarray(scores, np.float32)
+  ex["inputs"] = np.asarray([5, 1], np.int32)
+  option_scores, answers = evaluation._rank_options(Fns(), [ex], seqio.ByteVocabulary(), 8, 1, 0)
+  assert answers == [[0, 2]]
+  assert metrics.rank_options(option_scores, answers) == {"rank_accuracy": 100.0}

@@ -137,6 +137,24 @@ def test_rank_options():
     metrics.rank_options([[-1.0, -2.0]], [2])
 
 
+def test_rank_options_with_several_correct_options():
+  # ReCoRD-like: options 0 and 2 are spellings of the answer; the winner is right when it is
+  # either (T5's rank_classification), wrong otherwise.
+  scores = [[-3.0, -2.0, -1.0], [-1.0, -2.0, -3.0], [-2.0, -1.0, -3.0]]
+  assert metrics.rank_options(scores, [[0, 2], (0, 2), [0, 2]]) == pytest.approx(
+      {"rank_accuracy": 200 / 3})
+  assert metrics.rank_options(scores, [0, 0, 0]) == pytest.approx({"rank_accuracy": 100 / 3})
+  import numpy as np
+  assert metrics.rank_options([[-1.0, 0.0]], [np.array([1])]) == {"rank_accuracy": 100.0}
+  with pytest.raises(ValueError, match="outside its 3 options"):
+    metrics.rank_options(scores[:1], [[0, 3]])
+  with pytest.raises(ValueError, match="no correct option"):
+    metrics.rank_options(scores[:1], [[]])
+  # The scoring variant's rows: several is_correct rows of one example.
+  targets = [((0, 0), True), ((0, 1), False), ((0, 2), True)]
+  assert metrics.rank_classification(targets, scores[0]) == {"rank_accuracy": 100.0}
+
+
 def test_metric_fns_are_seqio_compatible():
   import inspect
   for kind in metrics.METRIC_KINDS:

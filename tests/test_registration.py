@@ -182,6 +182,38 @@ def test_missing_field_error():
     _examples(name)
 
 
+def test_scoring_rows_mark_every_gold_answer_correct(tmp_path):
+  """An option equal to any of the example's references is correct (ReCoRD's spellings of the
+  answer entity), in the scoring variant's rows and in rank_classification_examples."""
+  from flanjax import metrics
+  p = tmp_path / "validation.jsonl"
+  rows = [{"q": "Who won?", "options": ["Alice Smith won.", "Bob won.", "Smith won."],
+           "answer": "Alice Smith won.", "refs": ["Alice Smith won.", "Smith won."]},
+          {"q": "Sky?", "options": ["blue", "green"], "answer": "blue", "refs": ["blue"]}]
+  p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+  registration.register_file_task(
+      "regtest_multi_gold", {"validation": str(p)}, metric="squad", vocabulary=_vocab(),
+      templates=[Template("{q}{options_}", "{answer}")],
+      preprocessor=lambda ex: {"q": ex["q"], "options": ex["options"], "answer": ex["answer"],
+                               "references": tf.strings.split(ex["refs"],
+                                                              registration.OPTIONS_SEP)})
+  name = registration.task_variant("regtest_multi_gold", scoring=True)
+  ds = seqio.get_mixture_or_task(name).get_dataset(LENGTHS, split="validation", shuffle=False,
+                                                   use_cached=False, num_epochs=1)
+  scored = list(ds.as_numpy_iterator())
+  assert [(r["idx"].tolist(), bool(r["is_correct"])) for r in scored] == [
+      ([0, 0], True), ([0, 1], False), ([0, 2], True), ([1, 0], True), ([1, 1], False)]
+  # The model prefers the second spelling: right, as in T5's rank classification.
+  targets = [(tuple(r["idx"]), bool(r["is_correct"])) for r in scored]
+  assert metrics.rank_classification(targets, [-3.0, -2.0, -1.0, -1.0, -2.0]) == {
+      "rank_accuracy": 100.0}
+  ex = next(seqio.get_mixture_or_task("regtest_multi_gold").get_dataset(
+      LENGTHS, split="validation", shuffle=False, use_cached=False,
+      num_epochs=1).as_numpy_iterator())
+  assert [r["is_correct"] for r in registration.rank_classification_examples(ex)] == [
+      True, False, True]
+
+
 def test_registration_argument_errors():
   with pytest.raises(ValueError, match="metric 'acc'.*accuracy"):
     registration.register_tfds_task("regtest_x", "glue/rte", cluster="nli", metric="acc",
