@@ -345,6 +345,54 @@ def _rank_options(fns: ModelFns, task_examples: list[dict], vocab, input_len: in
   return per_example, answers
 
 
+EVAL_SEED = 42  # seqio.Evaluator's default seed (templates of eval examples depend on it)
+
+
+def _is_rank_classification_task(task) -> bool:
+  """A task with one row per (example, option) (flanjax's `scoring=True` variants; seqio tasks
+  with score metrics, like T5's rank_classification ones, are checked by their rows' `idx`)."""
+  info = None
+  try:
+    from flanjax import registration
+    info = registration.TASK_INFO.get(task.name)
+  except ImportError:
+    pass
+  return bool(getattr(info, "scoring", False) or getattr(task, "score_metric_fns", None))
+
+
+def rows_of_examples(task, split: str, max_examples: int,
+                     sequence_length: dict[str, int] | None = None) -> int:
+  """The number of rows of a rank-classification task that hold its first `max_examples`
+  examples, every option of each (seqio's Evaluator limits rows: `num_examples` rows).
+
+  Rows of one example are adjacent and share `idx[0]` (`preprocessors.scoring_fn`, T5's
+  rank_classification). A task whose rows have no [example, option] `idx` keeps
+  `max_examples` (one row per example).
+  """
+  ds = task.get_dataset(sequence_length, split=split, shuffle=False, num_epochs=1,
+                        seed=EVAL_SEED, use_cached=False)
+  spec = ds.element_spec.get("idx") if isinstance(ds.element_spec, dict) else None
+  if spec is None or spec.shape.as_list() != [2]:
+    return max_examples
+  rows, seen, last = 0, 0, None
+  for example in ds.map(lambda ex: ex["idx"][0]).as_numpy_iterator():
+    if example != last:
+      seen, last = seen + 1, example
+      if seen > max_examples:
+        break
+    rows += 1
+  return rows
+
+
+def _num_examples(examples: list[dict]) -> int:
+  """Examples (not rows) of a task's eval data: a rank-classification row per option counts
+  once per example."""
+  idx = [ex.get("idx") for ex in examples]
+  if examples and all(i is not None and np.shape(i) == (2,) for i in idx):
+    return len({int(i[0]) for i in idx})
+  return len(examples)
+
+
 def evaluate_tasks(config: T5Config, params, vocabulary, tasks: Sequence[str] | str,
                    split: str = "validation", output_dir: str | None = None, *,
                    num_shots: int = 0, batch_size: int = 16, max_examples: int | None = None,
@@ -359,7 +407,8 @@ def evaluate_tasks(config: T5Config, params, vocabulary, tasks: Sequence[str] | 
   Results: {"tasks": {task: {"cluster", "metric_kind", "metrics", "primary", "num_examples"}},
   "clusters": {cluster: {"score", "num_tasks", "tasks"}}, ...run_info}; metrics are 0-100.
   `vocabulary` (seqio vocabulary, the checkpoint's) encodes options for rank classification;
-  None uses each task's own output vocabulary.
+  None uses each task's own output vocabulary. `max_examples`: the first examples of each task;
+  of a task with a row per option (a `scoring=True` variant) all rows of those examples.
   """
   import seqio
 
@@ -386,12 +435,16 @@ def evaluate_tasks(config: T5Config, params, vocabulary, tasks: Sequence[str] | 
     # from its memory cache): a TensorFlow error there (e.g. a preprocessor's int() on a string
     # field, or its Python `if` on a field, found tracing it) is one line naming the task and the
     # likely cause.
+    sequence_length = dict(task_feature_lengths) if task_feature_lengths else None
     with pipeline.reading_examples(f"Task {task.name!r}"):
+      num_rows = max_examples
+      if max_examples and _is_rank_classification_task(run_task):
+        # One row per option: limit whole examples, not rows (seqio takes the first rows).
+        num_rows = rows_of_examples(run_task, split, max_examples, sequence_length)
       evaluator = seqio.Evaluator(
           run_task.name, seqio.EncDecFeatureConverter(pack=False), eval_split=split,
-          sequence_length=dict(task_feature_lengths) if task_feature_lengths else None,
-          num_examples=max_examples, use_memory_cache=True,
-          async_compute_metrics=False)
+          sequence_length=sequence_length, num_examples=num_rows, seed=EVAL_SEED,
+          use_memory_cache=True, async_compute_metrics=False)
     if run_task.name not in [t.name for t in evaluator.eval_tasks]:
       raise EvalError(f"seqio found nothing to evaluate in {task.name!r} (split {split!r}); does "
                       "it have metric functions?")
@@ -415,7 +468,7 @@ def evaluate_tasks(config: T5Config, params, vocabulary, tasks: Sequence[str] | 
         option_scores, answers = ranked
         m.update(metrics_lib.rank_options(option_scores, answers))
     task_metrics[task.name] = {k: float(getattr(v, "value", v)) for k, v in m.items()}
-    task_info[task.name] = {**meta, "num_examples": len(examples)}
+    task_info[task.name] = {**meta, "num_examples": _num_examples(examples)}
     predicted = outputs[run_task.name].get(seqio.metrics.ModelOutputType.PREDICTION)
     for i, ex in enumerate(examples):
       row = {"task": task.name, "input": _text(ex.get("inputs_pretokenized", "")),

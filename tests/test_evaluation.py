@@ -164,6 +164,46 @@ def test_rank_options_count_every_gold_answer(vocab):
   assert evaluation._rank_options(fns, [no_index], vocab, 16, 1, 0)[1] == [[0]]
 
 
+@pytest.fixture(scope="module")
+def scoring_task(tmp_path_factory):
+  """The scoring variant of a file task whose examples have 3, 2 and 2 options."""
+  import seqio
+
+  from flanjax import registration
+  from flanjax.templates import Template
+  name = "h5_toy_options"
+  if name not in registration.TASK_INFO:
+    rows = [{"q": "Pick b.", "options": ["aa", "b", "cccc"], "answer": "b"},
+            {"q": "Pick e.", "options": ["dd", "eeeeee"], "answer": "eeeeee"},
+            {"q": "Pick f.", "options": ["f", "gg"], "answer": "f"}]
+    p = tmp_path_factory.mktemp("scoring") / "validation.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    registration.register_file_task(name, {"validation": str(p)}, cluster="toy",
+                                    metric="accuracy", vocabulary=seqio.ByteVocabulary(),
+                                    templates=[Template("{q}{options_}", "{answer}")])
+  return registration.task_variant(name, scoring=True)
+
+
+def test_max_examples_of_a_scoring_task_counts_examples(vocab, scoring_task, monkeypatch):
+  """--max_examples keeps whole examples (every option) of a task with a row per option."""
+  import seqio
+  monkeypatch.setattr(evaluation, "ModelFns", FakeFns)  # the shortest option wins
+  task = seqio.get_mixture_or_task(scoring_task)
+  assert [evaluation.rows_of_examples(task, "validation", n) for n in (1, 2, 3, 9)] == [
+      3, 5, 7, 7]
+  res = evaluation.evaluate_tasks(tiny_config(), None, None, scoring_task, "validation", None,
+                                  max_examples=2, batch_size=4)
+  entry = res["tasks"][scoring_task]
+  # Example 0 ("b" is the shortest and right) and example 1 ("dd" wins, "eeeeee" is right), with
+  # all their options; seqio alone would keep 2 rows, both of example 0 (100 %).
+  assert entry["metrics"] == {"rank_accuracy": 50.0}
+  assert entry["num_examples"] == 2
+  assert evaluation.evaluate_tasks(tiny_config(), None, None, scoring_task, "validation", None,
+                                   batch_size=4)["tasks"][scoring_task]["num_examples"] == 3
+  # One row per example elsewhere: max_examples rows.
+  assert evaluation.rows_of_examples(seqio.get_mixture_or_task(TOY_TASK), "validation", 2) == 2
+
+
 def test_resolve_tasks_errors(vocab):
   with pytest.raises(evaluation.EvalError, match="did you mean.*h5_toy_parity"):
     evaluation.resolve_tasks("h5_toy_parityy", "validation")
