@@ -283,7 +283,8 @@ def primary_metric(metrics: dict[str, float], kind: str | None = None,
   """The headline (name, value) of a task's metrics dict, for per-cluster means and plots.
 
   `headline`: the task's own headline metric (`TaskInfo.headline`), taken when `metrics` has
-  it; otherwise (and without one) the first of its kind's `PRIMARY_METRIC` names present.
+  it; otherwise (and without one) the first of its kind's `PRIMARY_METRIC` names present, else
+  `rank_accuracy` (a rank-classification variant, e.g. `flan2021_record__scoring`, has only it).
   """
   if kind is not None:
     _check_kind(kind)
@@ -292,6 +293,8 @@ def primary_metric(metrics: dict[str, float], kind: str | None = None,
     candidates = tuple(n for kind_names in PRIMARY_METRIC.values() for n in kind_names)
   if headline:
     candidates = (headline,) + tuple(n for n in candidates if n != headline)
+  if "rank_accuracy" not in candidates:  # a scoring variant of any kind: its only metric
+    candidates = candidates + ("rank_accuracy",)
   for name in candidates:
     if name in metrics:
       return name, float(metrics[name])

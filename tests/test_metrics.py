@@ -173,6 +173,10 @@ def test_primary_metric_and_cluster_means():
   assert metrics.primary_metric({"rouge1": 1.0, "rougeLsum": 2.0}) == ("rougeLsum", 2.0)
   with pytest.raises(ValueError, match="headline"):
     metrics.primary_metric({"loss": 1.0})
+  # A rank-classification variant of a generation task (e.g. flan2021_record__scoring) has only
+  # rank_accuracy: that is its headline (it raised before).
+  for kind in ("squad", "rouge", "bleu"):
+    assert metrics.primary_metric({"rank_accuracy": 25.0}, kind) == ("rank_accuracy", 25.0)
   means = metrics.cluster_means(
       {"t1": {"accuracy": 40.0}, "t2": {"accuracy": 60.0}, "t3": {"bleu": 12.0}},
       {"t1": "nli", "t2": "nli", "t3": "translation"})
