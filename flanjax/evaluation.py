@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import dataclasses
 import difflib
+import functools
 import logging
 import os
 import time
@@ -266,6 +267,28 @@ def fewshot_task(task, num_shots: int) -> Any:
 # --------------------------------------------------------------------------- evaluation
 
 
+def template_variants(task, num_shots: int = 0) -> dict[int | None, Any]:
+  """{template index: the variant of `task` rendered with that direct template} (k-shot when
+  `num_shots`), for `templates="each"`; {None: task} for a task with one format (a single
+  direct template, no templates, or not registered with flanjax)."""
+  import seqio
+
+  from flanjax import registration
+  info = registration.TASK_INFO.get(task.name)
+  if info is not None and (info.template is not None or info.mode != "instruction"):
+    return {None: fewshot_task(task, num_shots) if num_shots else task}  # already one format
+  base = (info.base or info.name or task.name) if info is not None else task.name
+  direct = (registration.direct_templates(base)
+            if base in getattr(registration, "_BUILDERS", {}) else [])
+  if len(direct) < 2:
+    return {None: fewshot_task(task, num_shots) if num_shots else task}
+  if num_shots and "train" not in task.splits:
+    fewshot_task(task, num_shots)  # raises the few-shot error
+  return {i: seqio.get_mixture_or_task(registration.task_variant(
+      base, template=i, num_shots=num_shots, options=info is None or info.options_block,
+      scoring=bool(info is not None and info.scoring))) for i in direct}
+
+
 def _seqio_predict_fn(fns: ModelFns, max_decode_length: int):
   def predict_fn(ds, model_feature_shapes=None):
     del model_feature_shapes
@@ -346,6 +369,7 @@ def _rank_options(fns: ModelFns, task_examples: list[dict], vocab, input_len: in
 
 
 EVAL_SEED = 42  # seqio.Evaluator's default seed (templates of eval examples depend on it)
+TEMPLATE_MODES = ("sampled", "each")  # evaluate_tasks(templates=...), `flanjax eval --templates`
 
 
 def _is_rank_classification_task(task) -> bool:
@@ -401,7 +425,7 @@ def evaluate_tasks(config: T5Config, params, vocabulary, tasks: Sequence[str] | 
                    decode_method: str = "greedy", rank_classification: bool = True,
                    title: str | None = None, run_info: dict[str, Any] | None = None,
                    contamination: dict[str, Any] | None = None,
-                   write_reports: bool = True) -> dict[str, Any]:
+                   write_reports: bool = True, templates: str = "sampled") -> dict[str, Any]:
   """Evaluates `params` on tasks/mixtures; writes reports to `output_dir`; returns the results.
 
   Results: {"tasks": {task: {"cluster", "metric_kind", "metrics", "primary", "num_examples"}},
@@ -409,78 +433,45 @@ def evaluate_tasks(config: T5Config, params, vocabulary, tasks: Sequence[str] | 
   `vocabulary` (seqio vocabulary, the checkpoint's) encodes options for rank classification;
   None uses each task's own output vocabulary. `max_examples`: the first examples of each task;
   of a task with a row per option (a `scoring=True` variant) all rows of those examples.
+  `templates`: "sampled" renders each example with one of its task's direct templates, drawn
+  per example; "each" evaluates every direct template of a flanjax-registered task as a task of
+  its own (FLAN's protocol: its metrics are then the mean over the templates, with each
+  template's under `templates` and the best one under `best_template`), at that many times the
+  cost.
   """
-  import seqio
-
-  from flanjax import pipeline
+  if templates not in TEMPLATE_MODES:
+    raise EvalError(f"templates={templates!r}: use one of {', '.join(TEMPLATE_MODES)}.")
   fns = ModelFns(config, params, batch_size, mesh, decode_method)
   if mesh is not None:
     from flanjax import partitioning
     partitioning.check_batch_size(batch_size, mesh)
   eval_tasks = resolve_tasks(tasks, split)
   task_metrics, task_info, rows = {}, {}, []
+  run = functools.partial(_evaluate_one, config, fns, vocabulary, split=split,
+                          max_examples=max_examples, max_decode_length=max_decode_length,
+                          task_feature_lengths=task_feature_lengths,
+                          rank_classification=rank_classification)
   for task in eval_tasks:
     t0 = time.time()
     meta = task_meta(task)
-    run_task = fewshot_task(task, num_shots) if num_shots else task
-    task_vocab = run_task.output_features["targets"].vocabulary
-    if task_vocab.vocab_size > config.vocab_size:
-      raise EvalError(f"Task {task.name!r} uses a vocabulary of {task_vocab.vocab_size} ids but the "
-                      f"model has vocab_size={config.vocab_size}: the checkpoint does not match "
-                      "this task's vocabulary.")
-    if not run_task.metric_fns and not getattr(run_task, "score_metric_fns", None) and not (
-        meta["metric"]):
-      raise EvalError(f"Task {task.name!r} has no metric functions; register it with a metric.")
-    # The Evaluator builds the task's dataset and reads all its examples once (then evaluates
-    # from its memory cache): a TensorFlow error there (e.g. a preprocessor's int() on a string
-    # field, or its Python `if` on a field, found tracing it) is one line naming the task and the
-    # likely cause.
-    sequence_length = dict(task_feature_lengths) if task_feature_lengths else None
-    with pipeline.reading_examples(f"Task {task.name!r}"):
-      num_rows = max_examples
-      if max_examples and _is_rank_classification_task(run_task):
-        # One row per option: limit whole examples, not rows (seqio takes the first rows).
-        num_rows = rows_of_examples(run_task, split, max_examples, sequence_length)
-      evaluator = seqio.Evaluator(
-          run_task.name, seqio.EncDecFeatureConverter(pack=False), eval_split=split,
-          sequence_length=sequence_length, num_examples=num_rows, seed=EVAL_SEED,
-          use_memory_cache=True, async_compute_metrics=False)
-    if run_task.name not in [t.name for t in evaluator.eval_tasks]:
-      raise EvalError(f"seqio found nothing to evaluate in {task.name!r} (split {split!r}); does "
-                      "it have metric functions?")
-    shapes = evaluator.model_feature_shapes
-    decode_len = max_decode_length or shapes["decoder_target_tokens"][0]
-    input_len = shapes["encoder_input_tokens"][0]
-    future, outputs = evaluator.evaluate(
-        compute_metrics=True, predict_fn=_seqio_predict_fn(fns, decode_len),
-        score_fn=_seqio_score_fn(fns))
-    m = dict(future.result()[run_task.name])
-    evaluator.close()
-    examples = list(evaluator.cached_task_datasets[run_task.name].as_numpy_iterator())
-    # Per-example log-likelihood of the reference target (for predictions.jsonl).
-    idx, model_batch = _model_batch(evaluator.cached_model_datasets[run_task.name])
-    target_scores = fns.score(model_batch) if idx else np.zeros((0,), np.float32)
-    option_scores = None
-    if rank_classification and "rank_accuracy" not in m:
-      ranked = _rank_options(fns, examples, vocabulary or task_vocab, input_len,
-                             config.eos_token_id, config.decoder_start_token_id)
-      if ranked is not None:
-        option_scores, answers = ranked
-        m.update(metrics_lib.rank_options(option_scores, answers))
-    task_metrics[task.name] = {k: float(getattr(v, "value", v)) for k, v in m.items()}
-    task_info[task.name] = {**meta, "num_examples": _num_examples(examples)}
-    predicted = outputs[run_task.name].get(seqio.metrics.ModelOutputType.PREDICTION)
-    for i, ex in enumerate(examples):
-      row = {"task": task.name, "input": _text(ex.get("inputs_pretokenized", "")),
-             "target": _text(ex.get("targets_pretokenized", "")),
-             "score": float(target_scores[i]) if i < len(target_scores) else None}
-      if predicted is not None:
-        row["prediction"] = task_vocab.decode(list(map(int, predicted[i])))
-      if option_scores is not None:
-        row["option_scores"] = option_scores[i]
-        row["rank_prediction"] = _text(ex["options"][int(np.argmax(option_scores[i]))])
-      rows.append(row)
-    log.info("%s: %s (%d examples, %.1fs)", task.name, task_metrics[task.name], len(examples),
+    variants = (template_variants(task, num_shots) if templates == "each" else
+                {None: fewshot_task(task, num_shots) if num_shots else task})
+    per_template, num_examples = {}, 0
+    for template, run_task in variants.items():
+      m, n, task_rows = run(task, run_task, meta)
+      per_template[template], num_examples = m, n
+      rows += [dict(r, template=template) if template is not None else r for r in task_rows]
+    info = {**meta, "num_examples": num_examples}
+    if None in per_template:
+      task_metrics[task.name] = per_template[None]
+    else:  # the mean over templates of each metric; each template's kept
+      common = set.intersection(*(set(m) for m in per_template.values()))
+      task_metrics[task.name] = {k: float(np.mean([m[k] for m in per_template.values()]))
+                                 for k in sorted(common)}
+      info["templates"] = {str(t): m for t, m in per_template.items()}
+    task_info[task.name] = info
+    log.info("%s: %s (%d examples%s, %.1fs)", task.name, task_metrics[task.name], num_examples,
+             f" x {len(per_template)} templates" if None not in per_template else "",
              time.time() - t0)
   results = reports.task_results(task_metrics, task_info)
   # Flat views (for the trainer's periodic eval summaries and best-checkpoint metrics).
@@ -489,12 +480,81 @@ def evaluate_tasks(config: T5Config, params, vocabulary, tasks: Sequence[str] | 
   results["cluster_scores"] = {c: e["score"] for c, e in results["clusters"].items()}
   results["mean_cluster_score"] = (float(np.mean(list(results["cluster_scores"].values())))
                                    if results["cluster_scores"] else None)
-  results.update(split=split, num_shots=num_shots, title=title, **dict(run_info or {}))
+  results.update(split=split, num_shots=num_shots, templates=templates, title=title,
+                 **dict(run_info or {}))
   if contamination is not None:
     results["contamination"] = contamination
   if output_dir and write_reports and jax.process_index() == 0:
     reports.write_eval_reports(output_dir, results, rows)
   return results
+
+
+def _evaluate_one(config: T5Config, fns: ModelFns, vocabulary, task, run_task, meta, *, split,
+                  max_examples, max_decode_length, task_feature_lengths, rank_classification
+                  ) -> tuple[dict[str, float], int, list[dict[str, Any]]]:
+  """Evaluates `run_task` (`task` itself or one of its variants) -> (metrics, number of
+  examples, predictions.jsonl rows)."""
+  import seqio
+
+  from flanjax import pipeline
+  task_vocab = run_task.output_features["targets"].vocabulary
+  if task_vocab.vocab_size > config.vocab_size:
+    raise EvalError(f"Task {task.name!r} uses a vocabulary of {task_vocab.vocab_size} ids but the "
+                    f"model has vocab_size={config.vocab_size}: the checkpoint does not match "
+                    "this task's vocabulary.")
+  if not run_task.metric_fns and not getattr(run_task, "score_metric_fns", None) and not (
+      meta["metric"]):
+    raise EvalError(f"Task {task.name!r} has no metric functions; register it with a metric.")
+  # The Evaluator builds the task's dataset and reads all its examples once (then evaluates
+  # from its memory cache): a TensorFlow error there (e.g. a preprocessor's int() on a string
+  # field, or its Python `if` on a field, found tracing it) is one line naming the task and the
+  # likely cause.
+  sequence_length = dict(task_feature_lengths) if task_feature_lengths else None
+  with pipeline.reading_examples(f"Task {task.name!r}"):
+    num_rows = max_examples
+    if max_examples and _is_rank_classification_task(run_task):
+      # One row per option: limit whole examples, not rows (seqio takes the first rows).
+      num_rows = rows_of_examples(run_task, split, max_examples, sequence_length)
+    evaluator = seqio.Evaluator(
+        run_task.name, seqio.EncDecFeatureConverter(pack=False), eval_split=split,
+        sequence_length=sequence_length, num_examples=num_rows, seed=EVAL_SEED,
+        use_memory_cache=True, async_compute_metrics=False)
+  if run_task.name not in [t.name for t in evaluator.eval_tasks]:
+    raise EvalError(f"seqio found nothing to evaluate in {task.name!r} (split {split!r}); does "
+                    "it have metric functions?")
+  shapes = evaluator.model_feature_shapes
+  decode_len = max_decode_length or shapes["decoder_target_tokens"][0]
+  input_len = shapes["encoder_input_tokens"][0]
+  future, outputs = evaluator.evaluate(
+      compute_metrics=True, predict_fn=_seqio_predict_fn(fns, decode_len),
+      score_fn=_seqio_score_fn(fns))
+  m = dict(future.result()[run_task.name])
+  evaluator.close()
+  examples = list(evaluator.cached_task_datasets[run_task.name].as_numpy_iterator())
+  # Per-example log-likelihood of the reference target (for predictions.jsonl).
+  idx, model_batch = _model_batch(evaluator.cached_model_datasets[run_task.name])
+  target_scores = fns.score(model_batch) if idx else np.zeros((0,), np.float32)
+  option_scores = None
+  if rank_classification and "rank_accuracy" not in m:
+    ranked = _rank_options(fns, examples, vocabulary or task_vocab, input_len,
+                           config.eos_token_id, config.decoder_start_token_id)
+    if ranked is not None:
+      option_scores, answers = ranked
+      m.update(metrics_lib.rank_options(option_scores, answers))
+  metrics = {k: float(getattr(v, "value", v)) for k, v in m.items()}
+  rows = []
+  predicted = outputs[run_task.name].get(seqio.metrics.ModelOutputType.PREDICTION)
+  for i, ex in enumerate(examples):
+    row = {"task": task.name, "input": _text(ex.get("inputs_pretokenized", "")),
+           "target": _text(ex.get("targets_pretokenized", "")),
+           "score": float(target_scores[i]) if i < len(target_scores) else None}
+    if predicted is not None:
+      row["prediction"] = task_vocab.decode(list(map(int, predicted[i])))
+    if option_scores is not None:
+      row["option_scores"] = option_scores[i]
+      row["rank_prediction"] = _text(ex["options"][int(np.argmax(option_scores[i]))])
+    rows.append(row)
+  return metrics, _num_examples(examples), rows
 
 
 def _is_hf_dir(path: str) -> bool:
@@ -520,10 +580,11 @@ def latest_step(checkpoint: str) -> int | None:
   return steps[-1] if steps else None
 
 
-def default_output_dir(checkpoint: str, split: str, num_shots: int, step: int) -> str:
-  """`<checkpoint>/eval_<split>[_<k>shot]_step<N>`."""
+def default_output_dir(checkpoint: str, split: str, num_shots: int, step: int,
+                       templates: str = "sampled") -> str:
+  """`<checkpoint>/eval_<split>[_<k>shot][_each_template]_step<N>`."""
   return os.path.join(checkpoint, f"eval_{split}" + (f"_{num_shots}shot" if num_shots else "")
-                      + f"_step{step}")
+                      + ("_each_template" if templates == "each" else "") + f"_step{step}")
 
 
 def check_output_dir(output_dir: str, overwrite: bool = False, clusters: Sequence[str] = (),
@@ -610,12 +671,16 @@ def evaluate(checkpoint: str, tasks: Sequence[str] | str, *, output_dir: str | N
              mesh_shape: Sequence[int] = (-1, 1), decode_method: str = "greedy",
              dtype: str | None = None, tfds_data_dir: str | None = None,
              contamination_mixture: str | None = None,
-             contamination_threshold: float = 0.01, overwrite: bool = False) -> dict[str, Any]:
+             contamination_threshold: float = 0.01, overwrite: bool = False,
+             templates: str = "sampled") -> dict[str, Any]:
   """Restores a flanjax checkpoint and evaluates it; reports go to `output_dir`.
 
-  Default output_dir: `<checkpoint>/eval_<split>[_<k>shot]_step<N>` (N: the evaluated step).
-  Earlier results there are refused unless `overwrite` (checked before the checkpoint loads).
+  Default output_dir: `<checkpoint>/eval_<split>[_<k>shot][_each_template]_step<N>` (N: the
+  evaluated step). Earlier results there are refused unless `overwrite` (checked before the
+  checkpoint loads). `templates`: see `evaluate_tasks`.
   """
+  if templates not in TEMPLATE_MODES:
+    raise EvalError(f"templates={templates!r}: use one of {', '.join(TEMPLATE_MODES)}.")
   check_eval_sizes(batch_size=batch_size, max_examples=max_examples,
                    max_decode_length=max_decode_length, num_shots=num_shots)
   if tfds_data_dir:
@@ -627,13 +692,13 @@ def evaluate(checkpoint: str, tasks: Sequence[str] | str, *, output_dir: str | N
     step = latest_step(checkpoint)
   what = "--output_dir" if output_dir else "the default --output_dir"
   if not output_dir and step is not None:  # under the checkpoint, a local path already
-    output_dir = default_output_dir(checkpoint, split, num_shots, step)
+    output_dir = default_output_dir(checkpoint, split, num_shots, step, templates)
   if output_dir:  # refused before the (possibly large) checkpoint is loaded
     clusters = sorted({task_meta(t)["cluster"] for t in resolve_tasks(tasks, split)})
     output_dir = check_output_dir(output_dir, overwrite, clusters, what)
   config, params, vocabulary, mesh, step = load_checkpoint(checkpoint, step, mesh_shape, dtype)
   if not output_dir:
-    output_dir = check_output_dir(default_output_dir(checkpoint, split, num_shots, step),
+    output_dir = check_output_dir(default_output_dir(checkpoint, split, num_shots, step, templates),
                                   overwrite, what=what)
   report = None
   if contamination_mixture:
@@ -646,7 +711,7 @@ def evaluate(checkpoint: str, tasks: Sequence[str] | str, *, output_dir: str | N
                         task_feature_lengths=task_feature_lengths,
                         mesh=mesh, decode_method=decode_method,
                         run_info={"checkpoint": os.path.abspath(checkpoint), "step": step},
-                        contamination=report)
+                        contamination=report, templates=templates)
 
 
 def check_eval_sizes(*, batch_size: int = 16, max_examples: int | None = None,
@@ -689,6 +754,10 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--step", type=int_at_least(0), default=None,
                  help="checkpoint step (default: latest)")
   p.add_argument("--num_shots", type=int_at_least(0), default=None, help="default: 0")
+  p.add_argument("--templates", default=None, choices=TEMPLATE_MODES,
+                 help="sampled (default): one of a task's templates per example; each: every "
+                      "template evaluated as a task of its own (FLAN's protocol), reporting "
+                      "their mean and each template's, at that many times the cost")
   p.add_argument("--output_dir", default=None,
                  help="where to write reports (default: <checkpoint>/eval_<split>_step<N>)")
   p.add_argument("--overwrite", action="store_true",
@@ -740,7 +809,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                        [p for p in args.gin_search_paths.split(",") if p])
   logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
   flags = dict(output_dir=args.output_dir, overwrite=args.overwrite or None, split=args.split,
-               step=args.step, num_shots=args.num_shots, batch_size=args.batch_size,
+               step=args.step, num_shots=args.num_shots, templates=args.templates,
+               batch_size=args.batch_size,
                max_examples=args.max_examples, max_decode_length=args.max_decode_length,
                mesh_shape=parse_mesh_shape(args.mesh_shape) if args.mesh_shape else None,
                decode_method=args.decode_method, dtype=args.dtype,

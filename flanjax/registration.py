@@ -92,6 +92,8 @@ class TaskInfo:
   mode: str = "instruction"
   num_shots: int = 0
   scoring: bool = False
+  template: int | None = None  # a variant rendering every example with templates[template]
+  options_block: bool = True  # False: a variant without the OPTIONS block
   # The task's headline metric, for per-cluster means and reports ("": its metric kind's, see
   # flanjax.metrics.PRIMARY_METRIC), e.g. "em" for a closed-book QA task of kind "squad".
   headline: str = ""
@@ -504,8 +506,10 @@ def _output_features(vocabulary):
           "targets": seqio.Feature(vocabulary, add_eos=True)}
 
 
-def _variant_suffix(mode, num_shots, options, scoring):
+def _variant_suffix(mode, num_shots, options, scoring, template=None):
   parts = []
+  if template is not None:
+    parts.append(f"template{template}")
   if mode != "instruction":
     parts.append(mode)
   if num_shots:
@@ -532,8 +536,8 @@ def _register(name, *, source_fn, dataset, cluster, templates, preprocessor, met
       source_cache["s"] = source_fn()
     return source_cache["s"]
 
-  def build(mode="instruction", num_shots=0, options_block=True, scoring=False):
-    suffix = _variant_suffix(mode, num_shots, options_block, scoring)
+  def build(mode="instruction", num_shots=0, options_block=True, scoring=False, template=None):
+    suffix = _variant_suffix(mode, num_shots, options_block, scoring, template)
     task_name = f"{name}__{suffix}" if suffix else name
     if task_name in seqio.TaskRegistry.names():
       return seqio.TaskRegistry.get(task_name)
@@ -546,7 +550,7 @@ def _register(name, *, source_fn, dataset, cluster, templates, preprocessor, met
 
     steps = [pp.fields_fn(name, preprocessor, options, filter_fn, source=source_name),
              pp.render_fn(name, templates, mode=mode, dataset=dataset, cluster=cluster,
-                          with_options=options_block)]
+                          with_options=options_block, template=template)]
     if num_shots:
       if "train" not in splits:
         raise FlanjaxError(f"Task {name!r} has no train split: k-shot exemplars come from it.")
@@ -581,7 +585,7 @@ def _register(name, *, source_fn, dataset, cluster, templates, preprocessor, met
     seqio.TaskRegistry.add_provider(task_name, task)
     TASK_INFO[task_name] = dataclasses.replace(
         TASK_INFO[name], name=task_name, base=name if suffix else "", mode=mode,
-        num_shots=num_shots, scoring=scoring)
+        num_shots=num_shots, scoring=scoring, template=template, options_block=options_block)
     return task
 
   if name in seqio.TaskRegistry.names():
@@ -706,11 +710,13 @@ def register_file_task(name: str, paths: Mapping[str, str], *, format: str | Non
 
 
 def task_variant(name: str, *, mode: str = "instruction", num_shots: int = 0,
-                 options: bool = True, scoring: bool = False) -> str:
+                 options: bool = True, scoring: bool = False, template: int | None = None) -> str:
   """Registers (once) and returns the name of a variant of base task `name`.
 
   mode: "instruction" | "no_template" | "dataset_name"; num_shots: k-shot exemplars from the
-  train split; options=False drops the OPTIONS block; scoring=True: rank-classification rows.
+  train split; options=False drops the OPTIONS block; scoring=True: rank-classification rows;
+  template=i: every example rendered with the task's template i (a direct one; FLAN evaluates
+  each template as a task of its own), where the base task draws one per example.
   """
   if name not in _BUILDERS:
     raise UnknownNameError(f"Unknown base task {name!r}.{_close(name, _BUILDERS)}")
@@ -718,8 +724,25 @@ def task_variant(name: str, *, mode: str = "instruction", num_shots: int = 0,
     raise FlanjaxError(f"Unknown mode {mode!r}; valid: {', '.join(tmpl.MODES)}.")
   if num_shots < 0:
     raise FlanjaxError(f"num_shots must be >= 0, got {num_shots}.")
+  if template is not None:
+    direct = direct_templates(name)
+    if mode != "instruction":
+      raise FlanjaxError(f"template={template} goes with mode 'instruction' (mode {mode!r} "
+                         "renders no template).")
+    if template not in direct:
+      raise FlanjaxError(f"Task {name!r}: template={template!r} is not one of its direct "
+                         f"(evaluation) templates {direct}.")
   return _BUILDERS[name](mode=mode, num_shots=num_shots, options_block=options,
-                         scoring=scoring).name
+                         scoring=scoring, template=template).name
+
+
+def direct_templates(name: str) -> list[int]:
+  """Indices of base task `name`'s direct templates: those an evaluation example may be
+  rendered with (inverted templates are for training only)."""
+  info = TASK_INFO.get(name)
+  if info is None or name not in _BUILDERS:
+    raise UnknownNameError(f"Unknown base task {name!r}.{_close(name, _BUILDERS)}")
+  return [i for i, t in enumerate(info.templates) if not t.inverted]
 
 
 def rank_classification_examples(example: Mapping) -> list[dict]:

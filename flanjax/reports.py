@@ -149,7 +149,9 @@ def task_results(task_metrics: Mapping[str, Mapping[str, float]],
   """Builds the `tasks` and `clusters` sections of metrics.json.
 
   `task_info[task]` holds `cluster`, `metric` (kind) and optionally `headline` (the task's own
-  headline metric, `TaskInfo.headline`) and `num_examples`.
+  headline metric, `TaskInfo.headline`), `num_examples` and `templates` ({template: metrics}
+  when each template was evaluated; the task's metrics are then their mean, and
+  `best_template` is [template, headline name, value]).
   """
   tasks, headlines = {}, {}
   for name, m in sorted(task_metrics.items()):
@@ -161,6 +163,13 @@ def task_results(task_metrics: Mapping[str, Mapping[str, float]],
                    "metrics": {k: float(v) for k, v in sorted(m.items())},
                    "primary": list(primary) if primary else None,
                    "num_examples": info.get("num_examples")}
+    if info.get("templates"):  # evaluated once per template: the metrics are their mean
+      per = {t: {k: float(v) for k, v in sorted(tm.items())}
+             for t, tm in info["templates"].items()}
+      tasks[name]["templates"] = per
+      if primary:
+        best = max(per, key=lambda t: per[t].get(primary[0], float("-inf")))
+        tasks[name]["best_template"] = [best, primary[0], per[best].get(primary[0])]
   means = metrics_lib.cluster_means(
       {t: v["metrics"] for t, v in tasks.items() if v["primary"]},
       {t: v["cluster"] for t, v in tasks.items()},
@@ -191,8 +200,8 @@ def markdown_table(results: Mapping[str, Any]) -> str:
   lines = []
   title = results.get("title") or "Evaluation"
   lines.append(f"# {title}\n")
-  meta = [f"{k}: `{results[k]}`" for k in ("checkpoint", "step", "split", "num_shots")
-          if results.get(k) is not None]
+  meta = [f"{k}: `{results[k]}`" for k in ("checkpoint", "step", "split", "num_shots",
+                                           "templates") if results.get(k) is not None]
   if meta:
     lines.append(", ".join(meta) + "\n")
   lines.append("All metrics on a 0-100 scale. Cluster score: mean over its tasks of each task's "
@@ -211,6 +220,20 @@ def markdown_table(results: Mapping[str, Any]) -> str:
     cells = [_fmt(e["metrics"].get(n)) for n in names]
     lines.append(f"| {t} | {e['cluster']} | {_fmt(e.get('num_examples'))} | {head} | "
                  + " | ".join(cells) + " |")
+  per = {t: e for t, e in tasks.items() if e.get("templates")}
+  if per:  # --templates each: each template's headline, the task's being their mean
+    lines.append("")
+    lines.append("Each template evaluated on its own (the task's metrics above are the mean over "
+                 "its templates):\n")
+    cols = sorted({int(i) for e in per.values() for i in e["templates"]})
+    lines.append("| task | headline | " + " | ".join(f"t{i}" for i in cols) + " | best |")
+    lines.append("|---|---|" + "---:|" * (len(cols) + 1))
+    for t, e in sorted(per.items()):
+      name = e["primary"][0] if e.get("primary") else None
+      cells = [_fmt(e["templates"].get(str(i), {}).get(name)) if name else "-" for i in cols]
+      best = e.get("best_template")
+      lines.append(f"| {t} | {name or '-'} | " + " | ".join(cells) +
+                   (f" | t{best[0]} {_fmt(best[2])} |" if best else " | - |"))
   return "\n".join(lines) + "\n"
 
 

@@ -465,6 +465,46 @@ def test_few_shot_eval_of_an_offline_task(vocab, tmp_path, monkeypatch):
     evaluation.evaluate_tasks(tiny_config(), None, None, TOY_TASK, num_shots=1)
 
 
+def test_each_template_evaluated_as_its_own_task(vocab, tmp_path, monkeypatch):
+  """templates="each" (FLAN's protocol) evaluates every direct template of a task on all its
+  examples: each template's metrics, their mean as the task's, the best template; the rows
+  name their template, and every row of a template is rendered with it alone."""
+  import flanjax.tasks  # noqa: F401  (offline_* tasks; their data is generated locally)
+
+  from flanjax import registration
+  monkeypatch.setattr(evaluation, "ModelFns", FakeFns)
+  direct = registration.direct_templates("offline_sentiment")
+  assert len(direct) == 10  # 12 templates, 2 of them inverted (training only)
+  res = evaluation.evaluate_tasks(tiny_config(2048), None, None, "offline_sentiment",
+                                  "validation", str(tmp_path), max_examples=4, batch_size=4,
+                                  templates="each")
+  task = res["tasks"]["offline_sentiment"]
+  assert sorted(map(int, task["templates"])) == direct
+  for k, v in task["metrics"].items():
+    assert v == pytest.approx(np.mean([m[k] for m in task["templates"].values()]))
+  best, name, value = task["best_template"]
+  assert name == task["primary"][0]
+  assert value == max(m[name] for m in task["templates"].values())
+  assert res["templates"] == "each" and task["num_examples"] == 4
+  rows = reports.read_predictions(str(tmp_path / "predictions.jsonl"))
+  assert len(rows) == 4 * len(direct)
+  templates = registration.TASK_INFO["offline_sentiment"].templates
+  for r in rows:  # each row's input starts as its own template's text does
+    head = templates[r["template"]].inputs.split("{")[0]
+    assert r["input"].startswith(head), (r["template"], r["input"][:60])
+  assert len({r["input"] for r in rows if r["template"] == direct[0]}) == 4
+  assert len({r["input"] for r in rows}) == len(rows)  # 10 renderings of each example
+  assert "| best |" in (tmp_path / "metrics.md").read_text()
+  # One format (no templates to vary): evaluated once, as with "sampled".
+  one = evaluation.evaluate_tasks(tiny_config(), None, None, TOY_TASK, "validation", None,
+                                  templates="each")
+  assert "templates" not in one["tasks"][TOY_TASK]
+  with pytest.raises(evaluation.EvalError, match="templates='all'"):
+    evaluation.evaluate_tasks(tiny_config(), None, None, TOY_TASK, templates="all")
+  with pytest.raises(FlanjaxError, match="not one of its direct"):
+    registration.task_variant("offline_sentiment", template=11)  # an inverted one
+
+
 def test_eval_gin_bindings_apply_to_unset_flags_and_step_in_default_dir(vocab, tiny_ckpt, tmp_path):
   """`--gin.evaluate.X=Y` works for flag-backed args unless the flag is given; the default report
   folder names the step, so evaluating another step never overwrites it."""
@@ -486,6 +526,11 @@ def test_eval_gin_bindings_apply_to_unset_flags_and_step_in_default_dir(vocab, t
                             str(out), "--max_decode_length", "4", "--max_examples", "3",
                             "--gin.evaluate.max_examples=2", "--gin.evaluate.batch_size=2"]) == 0
     assert reports.read_metrics(str(out))["tasks"][TOY_TASK]["num_examples"] == 3
+    # --templates each: its own default folder, and the mode in metrics.json.
+    assert evaluation.main(["--checkpoint", str(ckpt), "--task", TOY_TASK, "--templates", "each",
+                            "--max_decode_length", "4", "--max_examples", "2"]) == 0
+    assert reports.read_metrics(str(ckpt / "eval_validation_each_template_step0"))[
+        "templates"] == "each"
   finally:
     gin.clear_config()
   with pytest.raises(evaluation.EvalError, match="--mesh_shape='2x1'"):
