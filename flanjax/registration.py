@@ -729,7 +729,7 @@ def task_variant(name: str, *, mode: str = "instruction", num_shots: int = 0,
     if mode != "instruction":
       raise FlanjaxError(f"template={template} goes with mode 'instruction' (mode {mode!r} "
                          "renders no template).")
-    if template not in direct:
+    if isinstance(template, bool) or template not in direct:
       raise FlanjaxError(f"Task {name!r}: template={template!r} is not one of its direct "
                          f"(evaluation) templates {direct}.")
   return _BUILDERS[name](mode=mode, num_shots=num_shots, options_block=options,
