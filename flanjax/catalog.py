@@ -114,9 +114,21 @@ def main_mixture(argv=None) -> int:
   return 0
 
 
-def preview(task: str, n: int = 3, split: str = "train", seed: int = 0, num_shots: int = 0,
+def default_split(task: str) -> str:
+  """The split `preview` reads when none is given: `train`, else (an evaluation-only task such
+  as flan2021_wsc273 or a translation direction task) `validation`, else the task's first."""
+  import seqio
+  splits = list(seqio.get_mixture_or_task(task).splits)
+  for split in ("train", "validation"):
+    if split in splits:
+      return split
+  return splits[0] if splits else "train"
+
+
+def preview(task: str, n: int = 3, split: str | None = None, seed: int = 0, num_shots: int = 0,
             mode: str = "instruction") -> list[tuple[str, str]]:
-  """The first n rendered (inputs, targets) of a task's split (shuffled with seed)."""
+  """The first n rendered (inputs, targets) of a task's split (default: `default_split`),
+  shuffled with seed."""
   import seqio
 
   from flanjax import registration
@@ -126,6 +138,8 @@ def preview(task: str, n: int = 3, split: str = "train", seed: int = 0, num_shot
   if n < 1:
     raise FlanjaxError(f"preview: n must be >= 1, got {n}.")
   t = seqio.get_mixture_or_task(name)
+  if split is None:
+    split = default_split(task)
   if split not in t.splits:
     close = difflib.get_close_matches(split, list(t.splits), n=3)
     raise FlanjaxError(f"Task {task!r} has no split {split!r}; splits: {', '.join(t.splits)}."
@@ -148,7 +162,8 @@ def main_preview(argv=None) -> int:
                               description="Print rendered inputs/targets of a task.")
   p.add_argument("task")
   p.add_argument("-n", type=int, default=3)
-  p.add_argument("--split", default="train")
+  p.add_argument("--split", default=None,
+                 help="default: train, else validation (evaluation-only tasks)")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--num_shots", type=int, default=0)
   p.add_argument("--mode", default="instruction", choices=["instruction", "no_template",
@@ -163,9 +178,10 @@ def main_preview(argv=None) -> int:
     raise _unknown("task", args.task, tasks)
   if args.n < 1:
     raise FlanjaxError(f"-n must be a positive number of examples, got {args.n}.")
-  for i, (inputs, targets) in enumerate(preview(args.task, args.n, args.split, args.seed,
+  split = args.split or default_split(args.task)
+  for i, (inputs, targets) in enumerate(preview(args.task, args.n, split, args.seed,
                                                 args.num_shots, args.mode)):
-    print(f"=== {args.task} [{args.split}] example {i} ===")
+    print(f"=== {args.task} [{split}] example {i} ===")
     print(f"--- inputs ---\n{inputs}\n--- targets ---\n{targets}\n")
   return 0
 

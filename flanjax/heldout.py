@@ -6,7 +6,11 @@ For a held-out cluster C of a collection P (default `flan2021`):
   2. "before": evaluate the starting checkpoint on `P_heldout_C` (`<out>/C/before/`);
   3. train from the starting checkpoint on `P_without_C` (`<out>/C/model/`, resumable);
   4. "after": evaluate the trained model on `P_heldout_C` (`<out>/C/after/`);
-  5. the zero-shot gain after - before (`<out>/C/comparison.{json,md,png}`).
+  5. the zero-shot gain after - before (`<out>/C/comparison.{json,md,png}`): the cluster's
+     score, and per task (`tasks`: headline metric, before, after, gain) in the JSON.
+The tasks evaluated are those of `P_heldout_C`; for flan2021 translation these are the 16
+direction tasks (`flan2021_<key>_en_to_<lang>`, `flan2021_<key>_<lang>_to_en`), so BLEU is
+reported per direction as FLAN does, not over the two directions mixed.
 `--all` runs every cluster in turn (or, with `--emit_jobs`, prints one command per cluster for a
 cluster launcher plus the `--collect` command) and then writes the cross-cluster comparison
 (`<out>/comparison.{json,md,png}`). Every finished stage is found and skipped on a rerun.
@@ -170,6 +174,22 @@ def _mixture_vocabulary(mixture: str):
   return tasks[0].output_features["targets"].vocabulary
 
 
+def task_comparison(before: dict[str, Any], after: dict[str, Any],
+                    cluster: str) -> dict[str, dict[str, Any]]:
+  """Per task of `cluster` in two evaluations (metrics.json): its headline metric, the score
+  before and after, and the gain (None where a side has no score)."""
+  names = sorted({t for m in (before, after) for t, v in m.get("tasks", {}).items()
+                  if v.get("cluster") == cluster})
+  rows = {}
+  for t in names:
+    b = (before.get("tasks", {}).get(t) or {}).get("primary")
+    a = (after.get("tasks", {}).get(t) or {}).get("primary")
+    bv, av = (float(b[1]) if b else None), (float(a[1]) if a else None)
+    rows[t] = {"metric": (a or b or [None])[0], "before": bv, "after": av,
+               "gain": None if av is None or bv is None else av - bv}
+  return rows
+
+
 def collect_cluster(output_dir: str, cluster: str, prefix: str = "flan2021") -> dict[str, Any]:
   """Writes `<out>/<cluster>/comparison.*` from its before/after metrics; returns the row."""
   cdir = os.path.join(output_dir, cluster)
@@ -182,7 +202,8 @@ def collect_cluster(output_dir: str, cluster: str, prefix: str = "flan2021") -> 
                        "registered with that cluster?")
   row = dict(rows[cluster])
   row.update(after_step=after.get("step"), train_mixture=mixture_names(prefix, cluster)[0],
-             eval_mixture=mixture_names(prefix, cluster)[1])
+             eval_mixture=mixture_names(prefix, cluster)[1],
+             tasks=task_comparison(before, after, cluster))
   cont = os.path.join(cdir, "contamination.json")
   if os.path.exists(cont):
     with open(cont) as f:

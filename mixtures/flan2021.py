@@ -1,7 +1,8 @@
 """Mixtures of the FLAN 2021 collection (tasks in `flanjax.tasks.flan2021`).
 
 - `flan2021`: every task with a train split, examples-proportional with cap 3,000 (FLAN 2021:
-  rate = min(train examples, 3000), train splits already capped at 30k).
+  rate = min(train examples, 3000), train splits already capped at 30k). The evaluation-only
+  tasks (WSC273 and the 16 translation direction tasks) have no train split and stay out.
 - `flan2021_without_<cluster>`: the training mixture for evaluating <cluster> zero-shot: all
   training tasks except those of the held-out clusters `heldout_clusters(<cluster>)`, which
   follow FLAN's overlap rules (FLAN's `task_splits.generate_inter_cluster_splits`): NLI and
@@ -10,7 +11,10 @@
   them too.
 - `flan2021_heldout_<cluster>`: the evaluation mixture: the cluster's tasks (including
   evaluation-only ones such as WSC273), equal rates; evaluate it on split "validation"
-  (`flanjax.tasks.flan2021.HELDOUT_EVAL_SPLIT`), the split the FLAN paper reports.
+  (`flanjax.tasks.flan2021.HELDOUT_EVAL_SPLIT`), the split the FLAN paper reports. For
+  translation these are the 16 direction tasks (`flan2021_<key>_en_to_<lang>`,
+  `flan2021_<key>_<lang>_to_en`: BLEU per direction, as FLAN reports it) in place of the 8
+  datasets' tasks, whose evaluation mixes both directions (`flan2021.eval_task_names`).
 
 Cluster keys: nli, commonsense, sentiment, paraphrase, closed_book_qa, struct_to_text,
 translation, reading_comprehension, reading_comprehension_with_commonsense, coreference, misc,
@@ -63,9 +67,10 @@ def train_tasks(exclude_clusters=()) -> list[str]:
 
 
 def eval_tasks(cluster: str) -> list[str]:
-  """Names of the cluster's tasks (all of them have the evaluation split)."""
+  """Names of the cluster's held-out evaluation tasks (all of them have the evaluation split):
+  its tasks, a translation dataset's task replaced by its two direction tasks."""
   _check_cluster(cluster)
-  return flan2021.task_names(cluster)
+  return flan2021.eval_task_names(cluster)
 
 
 def register_all() -> list[str]:

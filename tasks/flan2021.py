@@ -2,13 +2,15 @@
 
 Importing `flanjax.tasks` registers every task below as `flan2021_<key>` through
 `flanjax.registration.register_tfds_task` (T5 SentencePiece vocabulary by default; see
-`register_flan2021` for another vocabulary, data dir or eval size). Each task has >= 10 templates
-of the project's own wording (`flanjax.tasks.flan2021_templates`), some with up to 3 inverted
-templates; option tasks render FLAN's OPTIONS block and target the option text.
+`register_flan2021` for another vocabulary, data dir or eval size). Each dataset's task has >= 10
+templates of the project's own wording (`flanjax.tasks.flan2021_templates`), some with up to 3
+inverted templates (a translation direction task: the 5 of its direction); option tasks render
+FLAN's OPTIONS block and target the option text.
 
 The paper (Wei et al. 2021, "Finetuned Language Models Are Zero-Shot Learners", Fig. 3) counts
 62 datasets; like the FLAN code, some are registered as several tasks (ANLI R1-R3, MNLI
-matched/mismatched, ARC easy/challenge, SQuAD v1/v2), giving 67 seqio tasks:
+matched/mismatched, ARC easy/challenge, SQuAD v1/v2), giving 67 seqio tasks, plus 16
+evaluation-only translation-direction tasks (83 in all; see Translation below):
 
 | cluster (key)                                     | paper datasets (tasks)                      |
 |---------------------------------------------------|---------------------------------------------|
@@ -30,17 +32,28 @@ matched/mismatched, ARC easy/challenge, SQuAD v1/v2), giving 67 seqio tasks:
 |                                                   | Newsroom, SAMSum, XSum, AG News, Opinion    |
 |                                                   | Abstracts (RT, iDebate), WikiLingua EN      |
 
+Translation: a dataset's task (`flan2021_<key>`, e.g. `flan2021_wmt16_translate_deen`) has 5
+English->X and 5 X->English templates; it trains on both directions, and its own `validation`
+split mixes them (one template drawn per example: about half each way, one corpus BLEU over
+two target languages). FLAN (like GPT-3) reports BLEU per direction, so each dataset also has
+two evaluation-only tasks over the same data and evaluation split, each with one direction's
+templates: `flan2021_<key>_en_to_<lang>` and `flan2021_<key>_<lang>_to_en` (e.g.
+`flan2021_wmt16_translate_deen_en_to_de`, paper-dataset label "WMT-16 EN->DE"; `variant_of`
+names the dataset's task). The held-out translation evaluation (`eval_task_names`,
+`flan2021_heldout_translation`) reports these 16 instead of the 8 mixed tasks.
+
 Splits: `train` (capped at 30k examples by the registration library) and `validation`: the split
 the FLAN paper reports results on (the official dev set where test labels are hidden, else the
 test set; the last examples of the train split for ParaCrawl, Fix Punctuation and Opinion
 Abstracts, which have nothing else). StoryCloze trains on its validation split; WSC273 (only a
-test split) is evaluation-only and stays out of the training mixtures. Evaluation splits are
-capped at `max_eval_examples` (default: $FLANJAX_FLAN2021_MAX_EVAL_EXAMPLES, else the whole
-split). TFDS versions are those of the installed tensorflow-datasets (4.9.10); `TRAIN_SIZES` holds
-the catalog's train-split sizes so that mixing rates are known without preparing the data.
-Datasets that need a manual download (StoryCloze, Newsroom, SAMSum, XSum, some WMT subsets) are
-registered all the same; reading one that is not prepared raises the registration library's
-error naming the dataset, the data dir and the `tfds build` command.
+test split) is evaluation-only and stays out of the training mixtures, as do the translation
+direction tasks. Evaluation splits are capped at `max_eval_examples` (default:
+$FLANJAX_FLAN2021_MAX_EVAL_EXAMPLES, else the whole split). TFDS versions are those of the
+installed tensorflow-datasets (4.9.10); `TRAIN_SIZES` holds the catalog's train-split sizes so
+that mixing rates are known without preparing the data. Datasets that need a manual download
+(StoryCloze, Newsroom, SAMSum, XSum, some WMT subsets) are registered all the same; reading one
+that is not prepared raises the registration library's error naming the dataset, the data dir
+and the `tfds build` command.
 """
 from __future__ import annotations
 
@@ -81,6 +94,10 @@ class DatasetSpec:
   filter_fn: Callable[[dict], object] | None = None  # raw example -> tf.bool (keep)
   manual_download: bool = False
   headline: str | None = None   # the headline metric when not the metric kind's (TaskInfo)
+  # Evaluation-only tasks that each evaluate one part of a task (one translation direction):
+  # the key of that task. They read its data and evaluation split with a subset of its
+  # templates, have no train split and replace it in the held-out evaluation (`eval_task_names`).
+  variant_of: str | None = None
 
   @property
   def name(self) -> str:
@@ -567,12 +584,31 @@ _MANUAL = {"story_cloze/2016", "newsroom", "samsum", "xsum"}  # + WMT (manual fo
 
 
 def _spec(key, paper, cluster, tfds, splits, metric, pre, templates, *, filter_fn=None,
-          size_of=None, headline=None):
+          size_of=None, headline=None, variant_of=None):
   return DatasetSpec(
       key=key, paper_dataset=paper, cluster=cluster, tfds_name=_versioned(tfds), splits=splits,
       metric=metric, preprocessor=pre, templates_fn=templates,
       train_size=TRAIN_SIZES[size_of or tfds], filter_fn=filter_fn,
-      manual_download=tfds in _MANUAL or tfds.startswith("wmt"), headline=headline)
+      manual_download=tfds in _MANUAL or tfds.startswith("wmt"), headline=headline,
+      variant_of=variant_of)
+
+
+def _translation_specs(key: str, corpus: str, lang: str, tfds: str,
+                       splits: Mapping[str, str]) -> list[DatasetSpec]:
+  """A translation dataset's task (both directions: trains on both, and its own validation split
+  mixes them, about half each) and its two evaluation-only direction tasks
+  `<key>_en_to_<lang>` / `<key>_<lang>_to_en` (same data and evaluation split, one direction's
+  templates), so that BLEU is reported per direction as FLAN (like GPT-3) does."""
+  up = lang.upper()
+  pre = _translation(lang)
+  eval_only = {"validation": splits["validation"]}
+  return [
+      _spec(key, f"{corpus} EN/{up}", "translation", tfds, splits, "bleu", pre, tp.translation),
+      _spec(f"{key}_en_to_{lang}", f"{corpus} EN->{up}", "translation", tfds, eval_only, "bleu",
+            pre, tp.translation_en_to_x, variant_of=key),
+      _spec(f"{key}_{lang}_to_en", f"{corpus} {up}->EN", "translation", tfds, eval_only, "bleu",
+            pre, tp.translation_x_to_en, variant_of=key),
+  ]
 
 
 def _build_specs() -> list[DatasetSpec]:
@@ -643,15 +679,14 @@ def _build_specs() -> list[DatasetSpec]:
       ("e2e_nlg", "E2E NLG", _e2e, tp.e2e_nlg),
       ("web_nlg_en", "WebNLG", _web_nlg, tp.web_nlg)):
     add(_spec(key, paper, "struct_to_text", f"gem/{key}", _tv(v), "rouge", pre, templates))
-  # --- Translation (8). ParaCrawl has only a train split: evaluate on its last 1,000 pairs.
-  add(_spec("para_crawl_enes", "ParaCrawl EN/ES", "translation", "para_crawl/enes",
-            _tv("train[-1000:]", train=f"train[:{MAX_TRAIN_EXAMPLES}]"), "bleu",
-            _translation("es"), tp.translation))
-  add(_spec("wmt14_enfr", "WMT-14 EN/FR", "translation", "wmt14_translate/fr-en", _tv(t), "bleu",
-            _translation("fr"), tp.translation))
+  # --- Translation (8), each with its two evaluation-only direction tasks (16 more).
+  # ParaCrawl has only a train split: evaluate on its last 1,000 pairs.
+  sp += _translation_specs("para_crawl_enes", "ParaCrawl", "es", "para_crawl/enes",
+                           _tv("train[-1000:]", train=f"train[:{MAX_TRAIN_EXAMPLES}]"))
+  sp += _translation_specs("wmt14_enfr", "WMT-14", "fr", "wmt14_translate/fr-en", _tv(t))
   for lang in ("cs", "de", "fi", "ro", "ru", "tr"):
-    add(_spec(f"wmt16_translate_{lang}en", f"WMT-16 EN/{lang.upper()}", "translation",
-              f"wmt16_translate/{lang}-en", _tv(t), "bleu", _translation(lang), tp.translation))
+    sp += _translation_specs(f"wmt16_translate_{lang}en", "WMT-16", lang,
+                             f"wmt16_translate/{lang}-en", _tv(t))
   # --- Reading comprehension (5).
   rc = "reading_comprehension"
   add(_spec("bool_q", "BoolQ", rc, "bool_q", _tv(v), "accuracy", _bool_q, tp.bool_q))
@@ -723,20 +758,35 @@ SPECS: tuple[DatasetSpec, ...] = tuple(_build_specs())
 SPECS_BY_NAME: dict[str, DatasetSpec] = {s.name: s for s in SPECS}
 
 
-def task_names(cluster: str | None = None) -> list[str]:
-  """Registered names of the catalog tasks (of one cluster)."""
+def _check_cluster(cluster: str | None) -> None:
   if cluster is not None and cluster not in CLUSTERS:
     import difflib
     close = difflib.get_close_matches(cluster, CLUSTERS, n=3)
     raise ValueError(f"Unknown FLAN 2021 cluster {cluster!r}; valid: {', '.join(CLUSTERS)}."
                      + (f" Closest: {', '.join(close)}." if close else ""))
+
+
+def task_names(cluster: str | None = None) -> list[str]:
+  """Registered names of the catalog tasks (of one cluster), evaluation-only ones included."""
+  _check_cluster(cluster)
   return [s.name for s in SPECS if cluster is None or s.cluster == cluster]
 
 
+def eval_task_names(cluster: str | None = None) -> list[str]:
+  """The tasks a held-out evaluation of the cluster reports: its tasks, except that a task with
+  evaluation-only variants is replaced by them (a translation dataset by its two directions)."""
+  _check_cluster(cluster)
+  split_up = {s.variant_of for s in SPECS if s.variant_of}
+  return [s.name for s in SPECS
+          if (cluster is None or s.cluster == cluster) and s.key not in split_up]
+
+
 def paper_datasets() -> dict[str, list[str]]:
-  """cluster -> the paper's dataset names (62 in all)."""
+  """cluster -> the paper's dataset names (62 in all; direction tasks are not datasets)."""
   out: dict[str, list[str]] = {c: [] for c in CLUSTERS}
   for s in SPECS:
+    if s.variant_of:
+      continue
     if s.paper_dataset not in out[s.cluster]:
       out[s.cluster].append(s.paper_dataset)
   return out

@@ -2,7 +2,9 @@
 
 Each function returns the template list of one dataset (or of a family of datasets that share
 fields, e.g. the NLI datasets), at least 10 per dataset, varying the phrasing of the instruction
-and where the input sits. Option tasks put `{options_}` at the end of their inputs (FLAN's
+and where the input sits. The translation templates come in two halves, English -> X and
+X -> English (5 each): a translation dataset's task uses both, its evaluation-only direction
+tasks one half each. Option tasks put `{options_}` at the end of their inputs (FLAN's
 OPTIONS block, or nothing in the no-options variant) and target `{answer}`, the option text.
 Templates marked `inverted=True` ask the opposite task (e.g. write the question for an answer);
 they are used for training only.
@@ -413,14 +415,26 @@ def web_nlg() -> list[Template]:
 # ----------------------------------------------------------------------------- Translation
 
 
-def translation() -> list[Template]:
-  """lang1, lang2, sent1, sent2 (sent1 is in lang1, sent2 in lang2); both directions."""
+def translation_en_to_x() -> list[Template]:
+  """lang1, lang2, sent1, sent2 (sent1 is in lang1, English; sent2 in lang2): English -> lang2.
+
+  The evaluation-only direction tasks (`flan2021_<key>_en_to_<lang>`) use these alone.
+  """
   return [
       Template("Translate from {lang1} to {lang2}:\n\n{sent1}", "{sent2}"),
       Template("{sent1}\n\nTranslate the text above into {lang2}.", "{sent2}"),
       Template("How do you say \"{sent1}\" in {lang2}?", "{sent2}"),
       Template("{lang1}: {sent1}\n{lang2}:", "{sent2}"),
       Template("Please render this sentence in {lang2}: {sent1}", "{sent2}"),
+  ]
+
+
+def translation_x_to_en() -> list[Template]:
+  """lang1, lang2, sent1, sent2 (as `translation_en_to_x`): lang2 -> English (lang1).
+
+  The evaluation-only direction tasks (`flan2021_<key>_<lang>_to_en`) use these alone.
+  """
+  return [
       Template("Translate to {lang1}:\n\n{sent2}", "{sent1}"),
       Template("{sent2}\n\nWhat does this mean in {lang1}?", "{sent1}"),
       Template("{lang2} text: {sent2}\n{lang1} translation:", "{sent1}"),
@@ -428,6 +442,12 @@ def translation() -> list[Template]:
       Template("Here is a sentence in {lang2}. Translate it into {lang1}.\n\n{sent2}",
                "{sent1}"),
   ]
+
+
+def translation() -> list[Template]:
+  """lang1, lang2, sent1, sent2; both directions (the translation datasets' tasks, which train
+  on both): `translation_en_to_x()` then `translation_x_to_en()`, 10 templates."""
+  return translation_en_to_x() + translation_x_to_en()
 
 
 # ----------------------------------------------------------------------------- Reading comp.

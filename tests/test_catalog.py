@@ -7,8 +7,9 @@ import seqio
 import tensorflow as tf
 import tensorflow_datasets as tfds
 from flanjax.tasks import flan2021
+from flanjax.tasks import flan2021_templates as tp
 
-from flanjax import registration
+from flanjax import registration, templates
 
 PAPER_COUNTS = {  # FLAN paper, Figure 3
     "nli": 7, "commonsense": 4, "sentiment": 4, "paraphrase": 4, "closed_book_qa": 3,
@@ -22,14 +23,22 @@ BYTES_PREFIX = "bytes_flan2021_"
 FILTERED_UNDER_MOCK = {
     "fix_punct": "mock text (letters and spaces) has no punctuation to remove",
 }
+# Translation dataset task key -> the language paired with English.
+TRANSLATION = {"para_crawl_enes": "es", "wmt14_enfr": "fr",
+               **{f"wmt16_translate_{x}en": x for x in ("cs", "de", "fi", "ro", "ru", "tr")}}
 
 
 def test_collection_has_the_papers_62_datasets_in_12_clusters():
   datasets = flan2021.paper_datasets()
   assert {c: len(d) for c, d in datasets.items()} == PAPER_COUNTS
   assert sum(PAPER_COUNTS.values()) == 62
-  assert len(flan2021.SPECS) == 67  # ANLI x3, MNLI x2, ARC x2, SQuAD x2 as in the FLAN code
-  assert len({s.name for s in flan2021.SPECS}) == 67
+  datasets_tasks = [s for s in flan2021.SPECS if not s.variant_of]
+  assert len(datasets_tasks) == 67  # ANLI x3, MNLI x2, ARC x2, SQuAD x2 as in the FLAN code
+  # + the 16 evaluation-only translation direction tasks (2 per translation dataset).
+  directions = [s for s in flan2021.SPECS if s.variant_of]
+  assert len(directions) == 16 and {s.cluster for s in directions} == {"translation"}
+  assert len(flan2021.SPECS) == 83 and len({s.name for s in flan2021.SPECS}) == 83
+  assert len(flan2021.task_names()) == 83 and len(flan2021.task_names("translation")) == 24
   for spec in flan2021.SPECS:  # registered on import, with the catalog's metadata
     assert spec.name in seqio.TaskRegistry.names()
     info = registration.TASK_INFO[spec.name]
@@ -49,7 +58,9 @@ def test_templates_count_options_and_inversion():
   for spec in flan2021.SPECS:
     templates = spec.templates()
     direct = [t for t in templates if not t.inverted]
-    assert len(templates) >= 10 and len(direct) >= 10, spec.name
+    # A translation direction task has the 5 templates of its direction (checked below).
+    least = 5 if spec.variant_of else 10
+    assert len(templates) >= least and len(direct) >= least, spec.name
     assert len(templates) - len(direct) <= 3, spec.name
     info = registration.TASK_INFO[spec.name]
     for t in direct:
@@ -74,6 +85,45 @@ def test_tfds_names_versions_and_train_sizes():
   assert sizes["cb"] == 250 and sizes["copa"] == 400 and sizes["anli_r3"] == 30_000
   assert sizes["opinion_abstracts_idebate"] == 2_259 - 500
   assert sizes["wsc273"] == 0  # evaluation only
+  assert sizes["wmt16_translate_deen_en_to_de"] == sizes["para_crawl_enes_es_to_en"] == 0
+  assert sizes["wmt16_translate_deen"] == sizes["para_crawl_enes"] == 30_000
+
+
+def test_translation_tasks_have_evaluation_only_direction_tasks():
+  """Each translation dataset's task keeps both directions' 10 templates (training unchanged);
+  its two direction tasks read the same data and evaluation split with one direction's 5."""
+  assert tp.translation() == tp.translation_en_to_x() + tp.translation_x_to_en()
+  assert len(tp.translation_en_to_x()) == len(tp.translation_x_to_en()) == 5
+  assert {t.targets for t in tp.translation_en_to_x()} == {"{sent2}"}  # the other language
+  assert {t.targets for t in tp.translation_x_to_en()} == {"{sent1}"}  # English
+  variants = {s.key: s.variant_of for s in flan2021.SPECS if s.variant_of}
+  expected = {}
+  for key, lang in TRANSLATION.items():
+    base = _spec(key)
+    assert base.templates() == tp.translation() and base.has_train, key
+    assert base.paper_dataset.endswith(f" EN/{lang.upper()}"), key
+    corpus = base.paper_dataset.rsplit(" ", 1)[0]
+    for direction, label, want in (
+        (f"en_to_{lang}", f"EN->{lang.upper()}", tp.translation_en_to_x()),
+        (f"{lang}_to_en", f"{lang.upper()}->EN", tp.translation_x_to_en())):
+      spec = _spec(f"{key}_{direction}")
+      expected[spec.key] = key
+      assert spec.templates() == want, spec.name
+      assert spec.paper_dataset == f"{corpus} {label}", spec.name
+      assert dict(spec.splits) == {"validation": base.splits["validation"]}, spec.name
+      assert not spec.has_train and spec.num_train_examples == 0, spec.name
+      assert (spec.tfds_name, spec.cluster, spec.metric, spec.manual_download) == \
+          (base.tfds_name, "translation", "bleu", base.manual_download), spec.name
+      info = registration.TASK_INFO[spec.name]
+      assert dict(info.splits) == {"validation": base.splits["validation"]}
+      assert (info.cluster, info.metric, info.num_train_examples) == ("translation", "bleu", 0)
+  assert variants == expected
+  assert _spec("wmt16_translate_deen_en_to_de").paper_dataset == "WMT-16 EN->DE"
+  assert _spec("wmt14_enfr_fr_to_en").paper_dataset == "WMT-14 FR->EN"
+  assert flan2021.eval_task_names("translation") == [
+      flan2021.PREFIX + f"{key}_{d}" for key, lang in TRANSLATION.items()
+      for d in (f"en_to_{lang}", f"{lang}_to_en")]
+  assert flan2021.eval_task_names("nli") == flan2021.task_names("nli")
 
 
 def _run(fn, ex):
@@ -241,6 +291,43 @@ def test_every_task_yields_tokenized_examples_under_mock_data(byte_tasks):
   assert not unanswered, unanswered
   assert {"squad_v1", "squad_v2", "drop", "trivia_qa", "natural_questions", "quac", "record",
           "common_gen", "dart", "e2e_nlg", "web_nlg_en"} <= with_refs, with_refs
+
+
+def test_translation_direction_tasks_render_only_their_direction(byte_tasks):
+  """Under mock data: a direction task's evaluation examples are its direction's templates over
+  the dataset's evaluation pairs (targets in the target language only); the dataset's own task
+  still mixes both directions on that split."""
+  lengths = {"inputs": 512, "targets": 256}
+
+  def rendered(name):
+    ds = seqio.get_mixture_or_task(name).get_dataset(
+        lengths, split="validation", shuffle=False, try_in_mem_cache=False, use_cached=False)
+    return [(ex["inputs_pretokenized"].decode(), ex["targets_pretokenized"].decode())
+            for ex in ds.as_numpy_iterator()]
+
+  directions_seen = set()
+  with tfds.testing.mock_data(num_examples=5, max_value=3,
+                              policy=tfds.testing.MockPolicy.USE_CODE):
+    for key, lang in TRANSLATION.items():
+      base = _spec(key)
+      raw = tfds.load(base.tfds_name, split=base.splits["validation"])
+      fields = [{"lang1": "English", "lang2": flan2021._LANGS[lang], "sent1": ex["en"],
+                 "sent2": ex[lang]} for ex in raw.as_numpy_iterator()]
+      assert fields and all(f["sent1"] != f["sent2"] for f in fields), key
+
+      def render_all(tmpls, fields=fields):
+        return {templates.render(t, f) for t in tmpls for f in fields}
+      en_x, x_en = render_all(tp.translation_en_to_x()), render_all(tp.translation_x_to_en())
+      for direction, own, other, target in (
+          (f"en_to_{lang}", en_x, x_en, "sent2"), (f"{lang}_to_en", x_en, en_x, "sent1")):
+        got = rendered(BYTES_PREFIX + f"{key}_{direction}")
+        assert len(got) == len(fields), direction
+        assert set(got) <= own and not set(got) & other, (direction, got)
+        assert {t for _, t in got} == {f[target].decode() for f in fields}, direction
+      got = rendered(BYTES_PREFIX + key)  # the dataset's task: either direction per example
+      assert len(got) == len(fields) and set(got) <= en_x | x_en, key
+      directions_seen |= {("en_x" if pair in en_x else "x_en") for pair in got}
+  assert directions_seen == {"en_x", "x_en"}
 
 
 def test_eval_targets_carry_every_gold_answer_for_the_metric():

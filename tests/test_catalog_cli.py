@@ -152,3 +152,29 @@ def test_preview_names_the_task_when_its_preprocessor_uses_a_field_as_a_python_b
     seqio.TaskRegistry.remove("catcli_if_on_text")
     registration.TASK_INFO.pop("catcli_if_on_text", None)
     getattr(registration, "_BUILDERS", {}).pop("catcli_if_on_text", None)
+
+
+def test_preview_of_an_evaluation_only_task_reads_its_validation_split(capsys):
+  """A translation direction task has no train split: preview reads `validation` unless --split
+  says otherwise, and renders that direction only."""
+  import seqio
+  import tensorflow_datasets as tfds
+  from flanjax.tasks import flan2021
+
+  from flanjax import registration
+  name, = flan2021.register_flan2021(vocabulary=seqio.ByteVocabulary(), prefix="catcli_",
+                                     keys=["wmt16_translate_deen_en_to_de"])
+  try:
+    assert catalog.default_split(name) == "validation"
+    assert catalog.default_split("flan2021_wmt16_translate_deen") == "train"
+    with tfds.testing.mock_data(num_examples=3, policy=tfds.testing.MockPolicy.USE_CODE):
+      assert catalog.main_preview([name, "-n", "2"]) == 0
+      with pytest.raises(FlanjaxError, match="no split 'train'; splits: validation"):
+        catalog.main_preview([name, "-n", "1", "--split", "train"])
+    out = capsys.readouterr().out
+    assert out.count(f"=== {name} [validation] example") == 2
+    assert "German" in out and "What does this mean in English?" not in out
+  finally:
+    seqio.TaskRegistry.remove(name)
+    registration.TASK_INFO.pop(name, None)
+    getattr(registration, "_BUILDERS", {}).pop(name, None)

@@ -11,6 +11,14 @@ CLUSTERS = ("nli", "commonsense", "sentiment", "paraphrase", "closed_book_qa", "
             "translation", "reading_comprehension", "reading_comprehension_with_commonsense",
             "coreference", "misc", "summarization")
 RCC = "reading_comprehension_with_commonsense"
+# The 16 evaluation-only translation direction tasks: BLEU per direction, as FLAN reports it.
+TRANSLATION = {"para_crawl_enes": "es", "wmt14_enfr": "fr",
+               **{f"wmt16_translate_{x}en": x for x in ("cs", "de", "fi", "ro", "ru", "tr")}}
+DIRECTION_TASKS = {f"flan2021_{key}_{d}" for key, x in TRANSLATION.items()
+                   for d in (f"en_to_{x}", f"{x}_to_en")}
+MIXED_TRANSLATION_TASKS = {f"flan2021_{key}" for key in TRANSLATION}
+# Tasks without a train split: WSC273 (test split only) and the direction tasks.
+EVAL_ONLY = {"flan2021_wsc273"} | DIRECTION_TASKS
 
 
 def _tasks(mixture):
@@ -32,9 +40,12 @@ def test_every_cluster_has_both_mixtures():
 
 def test_flan2021_is_examples_proportional_with_cap_3000():
   tasks = _tasks("flan2021")
-  # Every task with a train split; WSC273 (test split only) is evaluation-only.
-  assert tasks == {s.name for s in flan2021.SPECS if s.key != "wsc273"}
+  # Every task with a train split; WSC273 (test split only) and the 16 translation direction
+  # tasks are evaluation-only. The 8 translation datasets' tasks (both directions) train.
+  assert tasks == {s.name for s in flan2021.SPECS} - EVAL_ONLY == set(fm.train_tasks())
+  assert tasks == {s.name for s in flan2021.SPECS if s.has_train}
   assert len(tasks) == 66 and _clusters(tasks) == set(CLUSTERS)
+  assert MIXED_TRANSLATION_TASKS <= tasks and not DIRECTION_TASKS & tasks
   rates = mixing.effective_rates("flan2021")
   assert sum(rates.values()) == pytest.approx(1.0)
   # min(n, 3000): CB has 250 train examples, ANLI R1 16,946 and MNLI 392,702 (both capped).
@@ -70,12 +81,51 @@ def test_without_mixtures_follow_flans_overlap_rules():
 def test_heldout_mixtures_are_the_clusters_tasks_with_an_eval_split():
   for c in CLUSTERS:
     tasks = _tasks(f"flan2021_heldout_{c}")
-    assert tasks == set(flan2021.task_names(c)) and _clusters(tasks) == {c}
+    assert tasks == set(fm.eval_tasks(c)) and _clusters(tasks) == {c}
+    if c != "translation":
+      assert tasks == set(flan2021.task_names(c)), c
     for t in seqio.get_mixture_or_task(f"flan2021_heldout_{c}").tasks:
       assert flan2021.HELDOUT_EVAL_SPLIT in t.splits, t.name
   assert "flan2021_wsc273" in _tasks("flan2021_heldout_coreference")
   assert len(_tasks("flan2021_heldout_nli")) == 10  # ANLI x3, MNLI x2 and five more
   assert len(_tasks("flan2021_heldout_summarization")) == 11
+
+
+def test_heldout_translation_is_the_16_direction_tasks():
+  """Each direction is its own task (its own corpus BLEU), not the 8 tasks that mix both."""
+  tasks = _tasks("flan2021_heldout_translation")
+  assert tasks == DIRECTION_TASKS and len(tasks) == 16
+  assert tasks == set(fm.eval_tasks("translation"))
+  assert set(flan2021.task_names("translation")) == DIRECTION_TASKS | MIXED_TRANSLATION_TASKS
+  rates = mixing.effective_rates("flan2021_heldout_translation")
+  assert set(rates) == tasks and all(p == pytest.approx(1 / 16) for p in rates.values())
+  for name in tasks:
+    info = registration.TASK_INFO[name]
+    assert (info.cluster, info.metric, dict(info.splits).keys()) == (
+        "translation", "bleu", {"validation"}), name
+  # The mixed tasks still evaluate on their own (both directions): e.g. `flanjax eval --mixture
+  # flan2021_wmt16_translate_deen`.
+  deen = seqio.get_mixture_or_task("flan2021_wmt16_translate_deen")
+  assert set(deen.splits) == {"train", "validation"}
+
+
+def test_training_mixtures_are_unchanged_by_the_direction_tasks():
+  """flan2021 and every flan2021_without_<cluster>: the 66 training tasks (outside the held-out
+  clusters) at min(n_train, 3000) each, as before the direction tasks existed."""
+  training = {s.name: s for s in flan2021.SPECS if s.name not in EVAL_ONLY}
+  assert len(training) == 66
+  for mixture, removed in [("flan2021", set())] + [
+      (f"flan2021_without_{c}", set(fm.heldout_clusters(c))) for c in CLUSTERS]:
+    expected = {n: min(s.num_train_examples, 3000) for n, s in training.items()
+                if s.cluster not in removed}
+    rates = mixing.effective_rates(mixture)
+    assert set(rates) == set(expected), mixture
+    total = sum(expected.values())
+    for name, p in rates.items():
+      assert p == pytest.approx(expected[name] / total), (mixture, name)
+  without = _tasks("flan2021_without_nli")
+  assert MIXED_TRANSLATION_TASKS <= without and not DIRECTION_TASKS & without
+  assert len(_tasks("flan2021_without_translation")) == 66 - 8
 
 
 def test_unknown_cluster_names_the_closest():

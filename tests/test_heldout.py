@@ -172,3 +172,61 @@ def test_init_checkpoint_that_is_a_file(tmp_path):
   with pytest.raises(FlanjaxError, match=r"--init_checkpoint .*model.bin is a file, not a "
                                          r"directory"):
     heldout.starting_checkpoint(str(tmp_path), str(tmp_path / "model.bin"), "tiny", None)
+
+
+def test_task_comparison_per_task_of_the_cluster():
+  before = reports.task_results(
+      {"a": {"bleu": 10.0}, "b": {"bleu": 4.0}, "other": {"accuracy": 50.0}},
+      {"a": {"cluster": "translation", "metric": "bleu"},
+       "b": {"cluster": "translation", "metric": "bleu"},
+       "other": {"cluster": "nli", "metric": "accuracy"}})
+  after = reports.task_results({"a": {"bleu": 12.5}},
+                               {"a": {"cluster": "translation", "metric": "bleu"}})
+  rows = heldout.task_comparison(before, after, "translation")
+  assert rows == {"a": {"metric": "bleu", "before": 10.0, "after": 12.5, "gain": 2.5},
+                  "b": {"metric": "bleu", "before": 4.0, "after": None, "gain": None}}
+
+
+def test_flan2021_translation_reports_each_direction(mixtures, tmp_path, monkeypatch, clean_gin):
+  """Holding out flan2021 translation evaluates (and checks for contamination) the 16 direction
+  tasks, one BLEU per direction, and the cluster's comparison lists each one before / after."""
+  from flanjax import checkpoints, evaluation
+  pairs = {"para_crawl_enes": "es", "wmt14_enfr": "fr",
+           **{f"wmt16_translate_{x}en": x for x in ("cs", "de", "fi", "ro", "ru", "tr")}}
+  directions = sorted(f"flan2021_{k}_{d}" for k, x in pairs.items()
+                      for d in (f"en_to_{x}", f"{x}_to_en"))
+  calls = {}
+
+  def fake_contamination(eval_mixture, train_mixture, split, **kw):
+    calls["contamination"] = (train_mixture, sorted(
+        t.name for t in evaluation.resolve_tasks(eval_mixture, split)))
+    return {"n": 13, "warn": []}
+
+  def fake_evaluate(checkpoint, tasks, **kw):
+    names = sorted(t.name for t in evaluation.resolve_tasks(tasks, "validation"))
+    calls.setdefault("evaluate", []).append(names)
+    base = 10.0 if kw["output_dir"].endswith("before") else 20.0
+    res = reports.task_results({n: {"bleu": base + i} for i, n in enumerate(names)},
+                               {n: {"cluster": "translation", "metric": "bleu"} for n in names})
+    res["step"] = 5
+    reports.write_eval_reports(kw["output_dir"], res)
+
+  monkeypatch.setattr(evaluation, "run_contamination_check", fake_contamination)
+  monkeypatch.setattr(evaluation, "evaluate", fake_evaluate)
+  monkeypatch.setattr(heldout, "starting_checkpoint", lambda *a, **k: str(tmp_path / "start"))
+  monkeypatch.setattr(heldout, "_train", lambda **kw: calls.setdefault("train", kw["mixture"]))
+  monkeypatch.setattr(checkpoints, "finalized_steps", lambda path: [5])
+  row = heldout.run_cluster("translation", output_dir=str(tmp_path / "o"), prefix="flan2021")
+  assert len(directions) == 16
+  assert calls["contamination"] == ("flan2021_without_translation", directions)
+  assert calls["evaluate"] == [directions, directions]  # before, after
+  assert calls["train"] == "flan2021_without_translation"
+  assert row["eval_mixture"] == "flan2021_heldout_translation"
+  assert sorted(row["tasks"]) == directions
+  assert all(r["metric"] == "bleu" and r["gain"] == pytest.approx(10.0)
+             for r in row["tasks"].values())
+  assert row["gain"] == pytest.approx(10.0)
+  saved = json.load(open(tmp_path / "o" / "translation" / "comparison.json"))
+  assert sorted(saved["clusters"]["translation"]["tasks"]) == directions
+  after = reports.read_metrics(str(tmp_path / "o" / "translation" / "after"))
+  assert after["clusters"]["translation"]["num_tasks"] == 16
