@@ -258,7 +258,7 @@ def fewshot_task(task, num_shots: int) -> Any:
   if base not in getattr(registration, "_BUILDERS", {}):
     raise EvalError(f"Few-shot eval needs a task registered with flanjax.registration; "
                     f"{task.name!r} is not. Use --num_shots 0.")
-  if "train" not in task.splits:
+  if registration.exemplar_split(task.splits) is None:
     raise EvalError(f"Few-shot eval of {task.name!r} draws exemplars from its 'train' split, "
                     f"which it lacks (splits: {list(task.splits)}). Use --num_shots 0.")
   return seqio.get_mixture_or_task(registration.task_variant(base, num_shots=num_shots))
@@ -282,7 +282,7 @@ def template_variants(task, num_shots: int = 0) -> dict[int | None, Any]:
             if base in getattr(registration, "_BUILDERS", {}) else [])
   if len(direct) < 2:
     return {None: fewshot_task(task, num_shots) if num_shots else task}
-  if num_shots and "train" not in task.splits:
+  if num_shots and registration.exemplar_split(task.splits) is None:
     fewshot_task(task, num_shots)  # raises the few-shot error
   return {i: seqio.get_mixture_or_task(registration.task_variant(
       base, template=i, num_shots=num_shots, options=info is None or info.options_block,

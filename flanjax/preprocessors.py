@@ -267,9 +267,13 @@ def few_shot_fn(task: str, num_shots: int, pool_fn: Callable[[], Sequence[object
     n_rows, n_pool = len(pools), tf.shape(pool_keys)[0]
     vocab = output_features["inputs"].vocabulary if output_features else None
     max_len = (sequence_length or {}).get("inputs") if sequence_length else None
-    shot_lens = (tf.reshape(vocab.encode_tf(tf.reshape(shots, [-1]) + FEW_SHOT_SEPARATOR)
-                            .row_lengths(), [n_rows, -1])
-                 if vocab is not None and max_len else None)  # [templates, P]
+    shot_lens = None  # [templates, P] tokens of each exemplar with its separator
+    if vocab is not None and max_len:
+      # One string at a time: a batch of strings of different lengths is not every
+      # vocabulary's encode_tf input (seqio's ByteVocabulary decodes it as one raw tensor).
+      flat = tf.reshape(shots, [-1]) + FEW_SHOT_SEPARATOR
+      shot_lens = tf.reshape(tf.map_fn(lambda x: tf.size(vocab.encode_tf(x)), flat,
+                                       fn_output_signature=tf.int32), [n_rows, -1])
 
     def fn(ex):
       row = tf.clip_by_value(ex["_template"], 0, n_rows - 1)

@@ -99,6 +99,17 @@ class TaskInfo:
   headline: str = ""
 
 
+# A split read only for k-shot exemplars: an evaluation-only task (no `train` split, so no
+# training mixture takes it) whose exemplars come from training data, e.g. flan2021's
+# translation-direction tasks, whose exemplars are their dataset's train pairs.
+EXEMPLAR_SPLIT = "exemplars"
+
+
+def exemplar_split(splits) -> str | None:
+  """The split k-shot exemplars are drawn from: `train`, else EXEMPLAR_SPLIT, else None."""
+  return next((s for s in ("train", EXEMPLAR_SPLIT) if s in splits), None)
+
+
 TASK_INFO: dict[str, TaskInfo] = {}
 _BUILDERS: dict[str, Callable[..., object]] = {}  # base name -> fn(**variant) -> seqio.Task
 
@@ -552,11 +563,12 @@ def _register(name, *, source_fn, dataset, cluster, templates, preprocessor, met
              pp.render_fn(name, templates, mode=mode, dataset=dataset, cluster=cluster,
                           with_options=options_block, template=template)]
     if num_shots:
-      if "train" not in splits:
+      shots_split = exemplar_split(splits)
+      if shots_split is None:
         raise FlanjaxError(f"Task {name!r} has no train split: k-shot exemplars come from it.")
 
       def pool():  # the train exemplars once per template (one format without templates)
-        ds = steps[0](source().get_dataset("train", shuffle=False).map(
+        ds = steps[0](source().get_dataset(shots_split, shuffle=False).map(
             lambda ex: dict(ex, _is_train=False)))
         per_template = range(len(templates)) if mode == "instruction" else [None]
         return [pp.render_fn(name, templates, mode=mode, dataset=dataset, cluster=cluster,
@@ -608,7 +620,7 @@ def _register(name, *, source_fn, dataset, cluster, templates, preprocessor, met
 def _split_caps(splits: Mapping[str, str], max_train: int | None, max_eval: int | None):
   out = {}
   for k in splits:
-    cap = max_train if k == "train" else max_eval
+    cap = max_train if k in ("train", EXEMPLAR_SPLIT) else max_eval
     if cap is not None:
       out[k] = int(cap)
   return out

@@ -65,6 +65,8 @@ import seqio
 import tensorflow as tf
 from flanjax.tasks import flan2021_templates as tp
 
+from flanjax import registration
+
 PREFIX = "flan2021_"
 HELDOUT_EVAL_SPLIT = "validation"
 MAX_TRAIN_EXAMPLES = 30_000
@@ -601,7 +603,9 @@ def _translation_specs(key: str, corpus: str, lang: str, tfds: str,
   templates), so that BLEU is reported per direction as FLAN (like GPT-3) does."""
   up = lang.upper()
   pre = _translation(lang)
-  eval_only = {"validation": splits["validation"]}
+  # Evaluation-only (no `train`: no training mixture takes them); k-shot exemplars come from the
+  # dataset's train pairs.
+  eval_only = {"validation": splits["validation"], registration.EXEMPLAR_SPLIT: splits["train"]}
   return [
       _spec(key, f"{corpus} EN/{up}", "translation", tfds, splits, "bleu", pre, tp.translation),
       _spec(f"{key}_en_to_{lang}", f"{corpus} EN->{up}", "translation", tfds, eval_only, "bleu",
@@ -802,8 +806,6 @@ def register_flan2021(*, vocabulary=None, tfds_data_dir: str | None = None,
   variable FLANJAX_FLAN2021_MAX_EVAL_EXAMPLES, else no cap). Names already registered are kept
   as they are (registering twice is a no-op).
   """
-  from flanjax import registration
-
   specs = SPECS if keys is None else [_spec_by_key(k) for k in keys]
   if vocabulary is None:
     from flanjax import vocab

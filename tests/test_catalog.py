@@ -110,12 +110,14 @@ def test_translation_tasks_have_evaluation_only_direction_tasks():
       expected[spec.key] = key
       assert spec.templates() == want, spec.name
       assert spec.paper_dataset == f"{corpus} {label}", spec.name
-      assert dict(spec.splits) == {"validation": base.splits["validation"]}, spec.name
+      # k-shot exemplars from the dataset's train pairs, in a split no training mixture reads
+      assert dict(spec.splits) == {"validation": base.splits["validation"],
+                                   registration.EXEMPLAR_SPLIT: base.splits["train"]}, spec.name
       assert not spec.has_train and spec.num_train_examples == 0, spec.name
       assert (spec.tfds_name, spec.cluster, spec.metric, spec.manual_download) == \
           (base.tfds_name, "translation", "bleu", base.manual_download), spec.name
       info = registration.TASK_INFO[spec.name]
-      assert dict(info.splits) == {"validation": base.splits["validation"]}
+      assert dict(info.splits) == dict(spec.splits)
       assert (info.cluster, info.metric, info.num_train_examples) == ("translation", "bleu", 0)
   assert variants == expected
   assert _spec("wmt16_translate_deen_en_to_de").paper_dataset == "WMT-16 EN->DE"
@@ -327,6 +329,17 @@ def test_translation_direction_tasks_render_only_their_direction(byte_tasks):
       got = rendered(BYTES_PREFIX + key)  # the dataset's task: either direction per example
       assert len(got) == len(fields) and set(got) <= en_x | x_en, key
       directions_seen |= {("en_x" if pair in en_x else "x_en") for pair in got}
+    # k-shot on a direction task: exemplars from the dataset's train pairs, in the direction
+    # of the example (its own template).
+    key, lang = "wmt16_translate_deen", "de"
+    name = registration.task_variant(BYTES_PREFIX + f"{key}_en_to_{lang}", num_shots=2)
+    train = tfds.load(_spec(key).tfds_name, split="train")
+    train_en = {ex["en"].decode() for ex in train.as_numpy_iterator()}
+    for inputs, _ in rendered(name):
+      blocks = inputs.split("\n\n")
+      assert any(en in inputs for en in train_en), inputs  # an exemplar from train
+      assert not any(b.startswith(("Translate to English", "Here is a sentence in"))
+                     for b in blocks), inputs  # no X->English template
   assert directions_seen == {"en_x", "x_en"}
 
 
