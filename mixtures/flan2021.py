@@ -16,6 +16,11 @@
   `flan2021_<key>_<lang>_to_en`: BLEU per direction, as FLAN reports it) in place of the 8
   datasets' tasks, whose evaluation mixes both directions (`flan2021.eval_task_names`).
 
+- `flan2021_paper_<cluster>`: the datasets the FLAN paper compares with GPT-3 (25 in 7
+  clusters: its Figure 1 and Table 2; `PAPER_EVAL`), equal rates: a cluster score comparable
+  with the paper's, where `flan2021_heldout_<cluster>` averages every task of the cluster (e.g.
+  MNLI's two and QNLI, SNLI, WNLI beside ANLI, CB and RTE).
+
 Cluster keys: nli, commonsense, sentiment, paraphrase, closed_book_qa, struct_to_text,
 translation, reading_comprehension, reading_comprehension_with_commonsense, coreference, misc,
 summarization.
@@ -73,6 +78,30 @@ def eval_tasks(cluster: str) -> list[str]:
   return flan2021.eval_task_names(cluster)
 
 
+# The FLAN paper's zero-shot comparison with GPT-3: 25 datasets in 7 clusters (NLI, reading
+# comprehension and closed-book QA as listed in its Figure 1; translation as 6 directions).
+PAPER_EVAL = {
+    "nli": ["anli_r1", "anli_r2", "anli_r3", "cb", "rte"],
+    "reading_comprehension": ["bool_q", "multirc", "openbookqa"],
+    "closed_book_qa": ["arc_easy", "arc_challenge", "natural_questions", "trivia_qa"],
+    "commonsense": ["copa", "hellaswag", "piqa", "story_cloze"],
+    "coreference": ["winogrande", "wsc273"],
+    "reading_comprehension_with_commonsense": ["record"],
+    "translation": ["wmt14_enfr_en_to_fr", "wmt14_enfr_fr_to_en", "wmt16_translate_deen_en_to_de",
+                    "wmt16_translate_deen_de_to_en", "wmt16_translate_roen_en_to_ro",
+                    "wmt16_translate_roen_ro_to_en"],
+}
+
+
+def paper_eval_tasks(cluster: str) -> list[str]:
+  """The cluster's datasets in the FLAN paper's comparison with GPT-3 (`PAPER_EVAL`)."""
+  _check_cluster(cluster)
+  if cluster not in PAPER_EVAL:
+    raise ValueError(f"The FLAN paper compares no {cluster!r} datasets with GPT-3; clusters "
+                     f"with a paper mixture: {', '.join(PAPER_EVAL)}.")
+  return [flan2021.PREFIX + key for key in PAPER_EVAL[cluster]]
+
+
 def register_all() -> list[str]:
   """Registers `flan2021` and the per-cluster mixtures; returns their names."""
   rate = mixing.examples_rate(CAP)
@@ -83,6 +112,10 @@ def register_all() -> list[str]:
     mixing.register_mixture(without, train_tasks(heldout_clusters(c)), rate=rate)
     mixing.register_mixture(heldout, eval_tasks(c), rate=mixing.equal_rate())
     names += [without, heldout]
+    if c in PAPER_EVAL:
+      paper = f"{NAME}_paper_{c}"
+      mixing.register_mixture(paper, paper_eval_tasks(c), rate=mixing.equal_rate())
+      names.append(paper)
   return names
 
 

@@ -35,7 +35,7 @@ def test_every_cluster_has_both_mixtures():
   assert "flan2021" in names
   for c in CLUSTERS:
     assert f"flan2021_without_{c}" in names and f"flan2021_heldout_{c}" in names
-  assert len(fm.MIXTURES) == 1 + 2 * len(CLUSTERS)
+  assert len(fm.MIXTURES) == 1 + 2 * len(CLUSTERS) + len(fm.PAPER_EVAL)  # + flan2021_paper_*
 
 
 def test_flan2021_is_examples_proportional_with_cap_3000():
@@ -201,3 +201,19 @@ def test_record_rank_classification_counts_every_gold_spelling():
   option_scores, answers = evaluation._rank_options(Fns(), [ex], seqio.ByteVocabulary(), 8, 1, 0)
   assert answers == [[0, 2]]
   assert metrics.rank_options(option_scores, answers) == {"rank_accuracy": 100.0}
+
+
+def test_paper_mixtures_are_the_flan_papers_gpt3_comparison():
+  """flan2021_paper_<cluster>: the 25 datasets the FLAN paper compares with GPT-3 (7 clusters),
+  each a subset of the cluster's held-out evaluation tasks, at equal rates."""
+  papers = {c: _tasks(f"flan2021_paper_{c}") for c in fm.PAPER_EVAL}
+  assert sum(len(t) for t in papers.values()) == 25
+  assert papers["nli"] == {f"flan2021_{k}" for k in ("anli_r1", "anli_r2", "anli_r3", "cb",
+                                                      "rte")}
+  assert len(papers["translation"]) == 6  # En<->Fr, En<->De, En<->Ro, each direction its own
+  for c, tasks in papers.items():
+    assert tasks <= set(fm.eval_tasks(c)), c
+    rates = mixing.effective_rates(f"flan2021_paper_{c}")
+    assert all(p == pytest.approx(1 / len(tasks)) for p in rates.values())
+  with pytest.raises(ValueError, match="compares no 'sentiment' datasets"):
+    fm.paper_eval_tasks("sentiment")
