@@ -359,7 +359,8 @@ def param_rms_optax():
   import optax
 
   from flanjax import optimizers
-  optimizers.scale_by_param_rms = optax.scale_by_param_block_rms
+  optimizers.scale_by_param_rms = lambda min_scale=1e-3, scanned=False: (
+      optax.scale_by_param_block_rms(min_scale))
 
 
 # --------------------------------------------------------------------------- the loss

@@ -101,44 +101,83 @@ def make_schedule(cfg: OptimizerConfig, num_steps: int | None = None) -> optax.S
   return sched
 
 
-def scale_by_param_rms(min_scale: float = 1e-3) -> optax.GradientTransformation:
+SCANNED_KEY = "layers"  # a scanned layer stack's subtree (model.py: nn.scan(name="layers"))
+
+
+def has_scanned_stacks(tree) -> bool:
+  """Whether a param tree holds a scanned layer stack (`<stack>/layers/...`)."""
+  return isinstance(tree, dict) and any(isinstance(sub, dict) and SCANNED_KEY in sub
+                                        for sub in tree.values())
+
+
+def _block_rms(path, x, scanned: bool):
+  """RMS of a parameter block: the whole leaf; with `scanned`, a scanned stack's leaf (under
+  `<stack>/layers/`, a leading layer axis) per layer ([L, 1, ...]), as T5X's `layers` factor
+  rule (FactorDim.BATCH) and as the same layer unscanned. (`per_layer`'s batched trees use the
+  same path inside its vmap, over one layer each: there `scanned` is False.)"""
+  keys = [getattr(k, "key", None) for k in path]
+  if scanned and x.ndim > 1 and len(keys) > 2 and keys[1] == SCANNED_KEY:
+    return jnp.sqrt(jnp.mean(jnp.square(x), axis=tuple(range(1, x.ndim)), keepdims=True))
+  return jnp.sqrt(jnp.mean(jnp.square(x)))
+
+
+def clip_by_block_rms(threshold: float, scanned: bool = False) -> optax.GradientTransformation:
+  """`optax.clip_by_block_rms` (each update divided by max(1, its RMS / threshold)); with
+  `scanned`, a scanned stack's leaves per layer (`_block_rms`), where optax's clips the whole
+  stack as one block."""
+
+  def update_fn(updates, state, params=None):
+    del params
+    updates = jax.tree_util.tree_map_with_path(
+        lambda path, u: u / jnp.maximum(1.0, _block_rms(path, u, scanned) / threshold), updates)
+    return updates, state
+
+  return optax.GradientTransformation(optax.init_empty_state, update_fn)
+
+
+def scale_by_param_rms(min_scale: float = 1e-3,
+                       scanned: bool = False) -> optax.GradientTransformation:
   """`optax.scale_by_param_block_rms`: each update times max(RMS of its param, min_scale), with
   one reduction of the param where optax's takes two (its `safe_root_mean_squares` reduces
   again over a `where`-masked copy, for gradients through the RMS, which no optimizer step
-  takes): one read of every parameter less per step, the same values and (empty) state."""
+  takes): one read of every parameter less per step, the same values and (empty) state. With
+  `scanned`, a scanned stack's leaves are scaled per layer (`_block_rms`)."""
 
   def update_fn(updates, state, params=None):
     if params is None:
       raise FlanjaxError("scale_by_param_rms needs the params.")
-    updates = jax.tree.map(
-        lambda u, p: u * jnp.maximum(jnp.sqrt(jnp.mean(jnp.square(p))), min_scale), updates,
+    updates = jax.tree_util.tree_map_with_path(
+        lambda path, u, p: u * jnp.maximum(_block_rms(path, p, scanned), min_scale), updates,
         params)
     return updates, state
 
   return optax.GradientTransformation(optax.init_empty_state, update_fn)
 
 
-def adafactor(cfg: OptimizerConfig, schedule) -> optax.GradientTransformation:
+def adafactor(cfg: OptimizerConfig, schedule, scanned: bool = False
+              ) -> optax.GradientTransformation:
   """`optax.adafactor` with `cfg`'s settings, built from the same parts in the same order (so
   the same state: checkpoints move between the two), the parameter scale from
-  `scale_by_param_rms`."""
+  `scale_by_param_rms`. `scanned` (params with scanned layer stacks): update clipping and
+  parameter scale per layer of a stack, so that scanning the layers changes no update."""
   parts = [optax.scale_by_factored_rms(  # optax.adafactor's step offset and epsilon
       cfg.factored, cfg.decay_rate, step_offset=0,
       min_dim_size_to_factor=cfg.min_dim_size_to_factor, epsilon=1e-30)]
   if cfg.clipping_threshold is not None:
-    parts.append(optax.clip_by_block_rms(cfg.clipping_threshold))
+    parts.append(clip_by_block_rms(cfg.clipping_threshold, scanned))
   parts.append(optax.scale_by_learning_rate(schedule, flip_sign=False))
   if cfg.multiply_by_parameter_scale:
-    parts.append(scale_by_param_rms())
+    parts.append(scale_by_param_rms(scanned=scanned))
   if cfg.momentum is not None:
     parts.append(optax.ema(cfg.momentum, debias=False, accumulator_dtype=jnp.float32))
   parts.append(optax.scale(-1))
   return optax.chain(*parts)
 
 
-def _base_optimizer(cfg: OptimizerConfig, schedule) -> optax.GradientTransformation:
+def _base_optimizer(cfg: OptimizerConfig, schedule,
+                    scanned: bool = False) -> optax.GradientTransformation:
   if cfg.name == "adafactor":
-    return adafactor(cfg, schedule)
+    return adafactor(cfg, schedule, scanned)
   return optax.adamw(schedule, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay)
 
 
@@ -174,8 +213,9 @@ def _layer_stacks(tree) -> dict[str, int]:
 
   A scanned stack (`layers`, arrays with a leading layer axis) is not batched: vmapping the
   update over its layer axis measured 104 ms against 8.8 ms as one leaf for T5-large on an H100
-  (bench/NOTES.md row 42), so it stays one leaf, whose update clipping and parameter scale
-  then span the whole stack (as before).
+  (bench/NOTES.md row 42), so it stays one leaf; Adafactor's factored statistics keep its layer
+  axis, and its update clipping and parameter scale reduce each layer's slice (`_block_rms`),
+  so a scanned model gets the updates of the same model unscanned.
   """
   out = {}
   if not isinstance(tree, dict):
@@ -282,9 +322,13 @@ def _layers_uniform(mask) -> bool:
 
 def make_optimizer(cfg: OptimizerConfig, params=None, trainable=None, num_steps: int | None = None):
   """Returns (optax transformation, schedule). Frozen params (see `trainable_mask`) get zero
-  updates and no optimizer state."""
+  updates and no optimizer state. `params` (or their shapes): with them, a model's scanned
+  layer stacks get Adafactor's per-layer block RMS (see `adafactor`), and layer stacks are
+  updated at once (`per_layer`) only where there are some."""
   schedule = make_schedule(cfg, num_steps)
-  tx = _base_optimizer(cfg, schedule)
+  # Scanned stacks: per-layer block RMS (a scanned model then gets its unscanned twin's updates;
+  # without params, the whole stack is one block, as optax's).
+  tx = _base_optimizer(cfg, schedule, scanned=params is not None and has_scanned_stacks(params))
   mask = None
   if trainable is not None:
     if params is None:

@@ -170,7 +170,7 @@ def _run_layered(tx, params, steps=3, layout=lambda t: t):
 @pytest.mark.parametrize("name", ["adafactor", "adamw"])
 def test_stacked_layers_give_the_per_leaf_updates(name):
   """optimizers.per_layer: one batched update per layer stack = one update per layer leaf. A
-  scanned stack is left as one leaf (as before: its Adafactor block RMS spans the stack)."""
+  scanned stack is left as one leaf (its block RMS per layer: the test below)."""
   per_leaf = make_optimizer(OptimizerConfig(name=name, stacked_layers=False))[0]
   stacked = make_optimizer(OptimizerConfig(name=name))[0]
   want, want_state = _run_layered(per_leaf, LAYERED)
@@ -182,6 +182,24 @@ def test_stacked_layers_give_the_per_leaf_updates(name):
   want_scanned, _ = _run_layered(per_leaf, _scanned(LAYERED), layout=_scanned)
   for a, b in zip(jax.tree.leaves(got_scanned), jax.tree.leaves(want_scanned)):
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["adafactor", "adamw"])
+def test_a_scanned_stack_gets_the_updates_of_its_layers_unscanned(name):
+  """scan_layers is a layout, not a different optimizer: Adafactor's update clipping and
+  parameter scale reduce each layer of a scanned stack on its own (T5X's `layers` factor rule),
+  so a scanned model's updates equal the unscanned model's (its layers' weights differ in size
+  here, 1x to 3x, so a block RMS over the whole stack would not)."""
+  cfg = OptimizerConfig(name=name)
+  unscanned, _ = _run_layered(make_optimizer(cfg, params=LAYERED)[0], LAYERED)
+  tx = make_optimizer(cfg, params=_scanned(LAYERED))[0]  # as train() builds it
+  scanned, _ = _run_layered(tx, _scanned(LAYERED), layout=_scanned)
+  for a, b in zip(jax.tree.leaves(scanned), jax.tree.leaves(_scanned(unscanned))):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)  # float32 rounding
+  if name == "adafactor":  # optax's block RMS over the whole stack: not the layers' updates
+    whole, _ = _run_layered(make_optimizer(cfg)[0], _scanned(LAYERED), layout=_scanned)
+    assert not all(np.allclose(a, b, rtol=1e-6, atol=1e-7) for a, b in zip(
+        jax.tree.leaves(whole), jax.tree.leaves(_scanned(unscanned))))
 
 
 @pytest.mark.parametrize("group_size", [1, 2])
