@@ -238,7 +238,7 @@ class Encoder(nn.Module):
     x = _stack(EncoderLayer, cfg, cfg.num_encoder_layers, 4, deterministic=deterministic,
                fused_impl=impl)(x, bias, mask, kv_lengths, segments)
     x = LayerNorm(cfg, name="encoder_norm")(x)
-    x = dropout.apply(x, cfg.dropout_rate, seed, site=1, broadcast_dims=(-2,))
+    x = dropout.apply(x, cfg.dropout_rate, seed, site=1)  # T5X: one mask value per element here
     return constrain(x, _ACT)
 
 
