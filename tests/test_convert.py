@@ -111,6 +111,22 @@ def test_mismatch_errors_list_parameters_and_suggest_size(tmp_path):
     convert.read_hf_state(str(tmp_path))
 
 
+def test_an_untied_config_without_lm_head_says_why():
+  """A T5 v1.1 config (output layer not scaled) whose weights lack lm_head.weight (how
+  transformers 5 saves such a model made from scratch: tied, unscaled) is named as that, not as
+  a config.json that belongs to other weights."""
+  m = _hf_model(v11=True)
+  config = convert.config_from_hf({**m.config.to_dict(), "tie_word_embeddings": False,
+                                   "scale_decoder_outputs": False})
+  state = {k: v.numpy() for k, v in m.state_dict().items() if k != "lm_head.weight"}
+  with pytest.raises(convert.ConvertError, match=r"^The HF checkpoint has no lm_head.weight, "
+                     r"but its config.json says the output layer is not scaled"):
+    convert.params_from_hf_state(config, state)
+  del state["shared.weight"]  # other parameters missing too: the general message
+  with pytest.raises(convert.ConvertError, match="lacks 2 parameters"):
+    convert.params_from_hf_state(config, state)
+
+
 def _write_t5x(ckpt_dir, params, inline=("encoder/encoder_norm/scale",)):
   """Writes `params` in T5X's layout: `checkpoint` msgpack + TensorStore zarr arrays."""
   import tensorstore as ts
