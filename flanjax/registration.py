@@ -161,9 +161,49 @@ def _prepare_command(tfds_name: str, data_dir: str | None, manual: bool = False)
   return f"tfds build {tfds_name.split(':')[0]}{d}{m}"
 
 
+def _wmt_manual_files(tfds_name: str) -> list[tuple[str, str]] | None:
+  """For a WMT builder config (`wmt16_translate/cs-en`): the (file, url) pairs its sub-datasets
+  need downloaded by hand (TFDS's WmtTranslate says only "some of the wmt configs" need any:
+  here cs-en's CzEng and ru-en's Yandex corpus); None for another builder."""
+  try:
+    import tensorflow_datasets as tfds
+    from tensorflow_datasets.translate import wmt
+    name = tfds_name.split(":")[0]
+    if not issubclass(tfds.builder_cls(name.split("/")[0]), wmt.WmtTranslate) or "/" not in name:
+      return None
+    import tempfile
+    # A builder object reads no data (a data dir that does not exist is fine); its `subsets`
+    # are the sub-datasets of the config's language pair.
+    builder = tfds.builder(name, data_dir=os.path.join(tempfile.gettempdir(), "flanjax-no-data"))
+    source = builder.builder_config.language_pair[0]
+    out = []
+    for split_subsets in builder.subsets.values():
+      for sub in split_subsets:
+        ds = wmt.DATASET_MAP[sub]
+        files = ds.get_manual_dl_files(source)
+        if files:
+          out += [(f, ds.get_url(source)[0]) for f in files]
+    return list(dict.fromkeys(out))
+  except Exception:  # noqa: BLE001 (TFDS internals moved: fall back to the builder's text)
+    return None
+
+
+def needs_manual_download(tfds_name: str) -> bool:
+  """Whether preparing `tfds_name` needs files downloaded by hand (`tfds build --manual_dir`)."""
+  return _manual_instructions(tfds_name) is not None
+
+
 def _manual_instructions(tfds_name: str) -> str | None:
   """Where to get a manual-download dataset's files, in one line (None: not manual)."""
   import re
+  wmt_files = _wmt_manual_files(tfds_name)
+  if wmt_files is not None:
+    if not wmt_files:
+      return None
+    urls = list(dict.fromkeys(u for _, u in wmt_files))
+    files = [f for f, _ in wmt_files]
+    return (f"get {', '.join(files[:3])}{' ...' if len(files) > 3 else ''} from "
+            + " and ".join(urls[:2]))
   try:
     import tensorflow_datasets as tfds
     text = tfds.builder_cls(tfds_name.split(":")[0].split("/")[0]).MANUAL_DOWNLOAD_INSTRUCTIONS

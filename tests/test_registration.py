@@ -169,6 +169,13 @@ def test_not_prepared_manual_download_says_where_to_get_the_files(tmp_path):
   assert "https://www.cs.rochester.edu/nlp/rocstories/" in msg
   xsum = registration.not_prepared_message("xsum:1.2.0", None)
   assert "--manual_dir" in xsum and "github.com/EdinburghNLP/XSum" in xsum
+  # WMT: TFDS's builder says "some of the wmt configs" need files; only cs-en and ru-en do.
+  deen = registration.not_prepared_message("wmt16_translate/de-en:1.0.0", None)
+  assert "Prepare it with: tfds build wmt16_translate/de-en " in deen
+  assert "manual" not in deen
+  ruen = registration.not_prepared_message("wmt16_translate/ru-en:1.0.0", None)
+  assert "get 1mcorpus.zip from https://translate.yandex.ru/corpus" in ruen
+  assert "tfds build wmt16_translate/ru-en --manual_dir=" in ruen
 
 
 def test_missing_field_error():
