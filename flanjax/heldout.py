@@ -13,9 +13,17 @@ direction tasks (`flan2021_<key>_en_to_<lang>`, `flan2021_<key>_<lang>_to_en`), 
 reported per direction as FLAN does, not over the two directions mixed.
 `--all` runs every cluster in turn (or, with `--emit_jobs`, prints one command per cluster for a
 cluster launcher plus the `--collect` command) and then writes the cross-cluster comparison
-(`<out>/comparison.{json,md,png}`). Every finished stage is found and skipped on a rerun.
-The command owns these folders: a rerun replaces an "after" evaluation of an older step (and an
-unfinished "before") without asking for --overwrite.
+(`<out>/comparison.{json,md,png}`). Every finished stage is found and skipped on a rerun when it
+was made with the current settings: an evaluation's settings that change its numbers
+(`EVAL_SETTINGS`: split, num_shots, templates, max_examples, ...; from the flags, else gin's
+`evaluate.X` bindings, else evaluate's defaults) are recorded beside its metrics.json
+(`SETTINGS_JSON`, tied to that metrics.json by its hash), the contamination check's inputs in
+contamination.json; a stage recorded with other settings (or none) is redone, with a warning
+naming what changed. The comparison states the settings both sides were evaluated with, and
+gives no gain where they differ. The settings are checked before any stage runs.
+The command owns these folders: a rerun replaces an "after" evaluation of an older step (or of
+other settings) and an unfinished "before" (or one of other settings) without asking for
+--overwrite.
 
 Without `--init_checkpoint` the run starts from a random initialisation of `--model_size`, saved
 once to `<out>/start/` so that every cluster starts from the same weights.
@@ -24,9 +32,11 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import hashlib
 import json
 import logging
 import os
+import re
 import shlex
 import sys
 from collections.abc import Sequence
@@ -37,6 +47,16 @@ from flanjax.errors import FlanjaxError
 
 log = logging.getLogger("flanjax.heldout")
 COLLECTIONS = {"flan2021": "flan2021", "offline": "offline"}
+# The arguments of `evaluation.evaluate` that change an evaluation's numbers, with its defaults
+# (tests/test_heldout.py checks them against its signature). batch_size, mesh_shape and the
+# output folder do not change them.
+EVAL_SETTINGS = {"split": "validation", "num_shots": 0, "templates": "sampled",
+                 "max_examples": None, "max_decode_length": None, "task_feature_lengths": None,
+                 "decode_method": "greedy", "dtype": None}
+DECODE_METHODS = ("greedy", "beam")  # what `flanjax eval --decode_method` offers
+# Beside a stage's metrics.json: the settings it was evaluated with (`EVAL_SETTINGS`) and the
+# sha256 of that metrics.json (a metrics.json written later by anything else has no settings).
+SETTINGS_JSON = "heldout_settings.json"
 
 
 class HeldoutError(FlanjaxError):
@@ -106,46 +126,208 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
   """Runs (or resumes) the held-out experiment for one cluster; returns its comparison row.
 
   Training goes through gin's `train` configurable, so gin files / `--gin.train.X=Y` bindings
-  apply (explicit `train_kwargs` win); evaluation through gin's `evaluate` likewise.
+  apply (explicit `train_kwargs` win); evaluation through gin's `evaluate` likewise. A finished
+  stage is reused only when it was made with the current settings (see the module doc).
   """
   from flanjax import evaluation
 
+  eval_kwargs = dict(eval_kwargs or {})
+  settings = eval_settings(eval_kwargs)
+  check_eval_settings(settings, eval_kwargs)
   evaluation._import_catalog()
   check_cluster(prefix, cluster)
   train_mixture, eval_mixture = mixture_names(prefix, cluster)
   cdir = os.path.join(output_dir, cluster)
-  eval_kwargs = dict(eval_kwargs or {})
-  split = eval_kwargs.get("split") or _evaluate_setting("split", "validation")
+  split = settings["split"]
   evaluation.resolve_tasks(eval_mixture, split)  # clear error when there is no eval split
 
   cont_path = os.path.join(cdir, "contamination.json")
-  if not _is_complete(cont_path):
+  check = {"eval_mixture": eval_mixture, "train_mixture": train_mixture, "split": split,
+           "threshold": contamination_threshold, "max_train_examples": contamination_max_train,
+           "max_eval_examples": settings["max_examples"]}
+  why = _contamination_stale(cont_path, _jsonable(check))
+  if why is not None:
+    if why:
+      log.warning("%s: redoing the contamination check: %s.", cluster, why)
     report = evaluation.run_contamination_check(
         eval_mixture, train_mixture, split, threshold=contamination_threshold,
-        max_train_examples=contamination_max_train,
-        max_eval_examples=eval_kwargs.get("max_examples",
-                                          _evaluate_setting("max_examples", None)))
+        max_train_examples=contamination_max_train, max_eval_examples=settings["max_examples"])
     with reports.ReportWriter(cdir) as w:
-      w.write_json("contamination.json", {**report, "complete": True}, last=True)
+      w.write_json("contamination.json", {**report, "check_settings": check, "complete": True},
+                   last=True)
 
   vocabulary = _mixture_vocabulary(train_mixture)
   start = starting_checkpoint(output_dir, init_checkpoint, model_size, vocabulary, seed)
   before_dir = os.path.join(cdir, "before")
-  if not _is_complete(os.path.join(before_dir, reports.METRICS_JSON)):
+  why = stage_stale(before_dir, settings)
+  if why is not None:
+    if why:
+      log.warning("%s/before: re-evaluating the starting checkpoint: %s.", cluster, why)
     evaluation.evaluate(start, eval_mixture, output_dir=before_dir, overwrite=True,
                         **eval_kwargs)
+    record_settings(before_dir, settings)
   model_dir = os.path.join(cdir, "model")
   _train(model_dir=model_dir, mixture=train_mixture, init_checkpoint=start, seed=seed,
          **dict(train_kwargs or {}))
   after_dir = os.path.join(cdir, "after")
-  # Re-evaluate whenever the model moved on since the last "after" evaluation.
+  # Re-evaluate whenever the model moved on since the last "after" evaluation (or the settings
+  # changed).
   from flanjax import checkpoints
   last_step = checkpoints.finalized_steps(model_dir)[-1]
-  after_file = os.path.join(after_dir, reports.METRICS_JSON)
-  if not _is_complete(after_file) or reports.read_metrics(after_dir).get("step") != last_step:
+  why = stage_stale(after_dir, settings, step=last_step)
+  if why is not None:
+    if why:
+      log.warning("%s/after: re-evaluating: %s.", cluster, why)
     evaluation.evaluate(model_dir, eval_mixture, output_dir=after_dir, overwrite=True,
                         **eval_kwargs)
+    record_settings(after_dir, settings)
   return collect_cluster(output_dir, cluster, prefix=prefix)
+
+
+def _resolve_macro(value: Any) -> Any:
+  """A gin binding's value through `%MACRO` references (other references are left as they are)."""
+  from flanjax.gin_config import gin
+  for _ in range(32):
+    ref = getattr(value, "configurable", None)
+    if getattr(ref, "name", None) != "macro":
+      break
+    scope = value.scoped_selector.rsplit("/", 1)[0]
+    value = gin.query_parameter(f"{scope}/macro.value")
+  return value
+
+
+def _jsonable(x: Any) -> Any:
+  """`x` as it reads back from JSON (tuples as lists; a gin reference as its text)."""
+  return json.loads(json.dumps(x, sort_keys=True, default=str))
+
+
+def eval_settings(eval_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+  """The `EVAL_SETTINGS` an `evaluation.evaluate(..., **eval_kwargs)` call runs with: the
+  keyword arguments, else gin's `evaluate.X` bindings, else evaluate's defaults (as JSON)."""
+  kw = eval_kwargs or {}
+  return _jsonable({k: kw[k] if k in kw else _resolve_macro(_evaluate_setting(k, default))
+                    for k, default in EVAL_SETTINGS.items()})
+
+
+def check_eval_settings(settings: dict[str, Any], eval_kwargs: dict[str, Any] | None = None
+                        ) -> None:
+  """evaluate's own checks of `settings` (and the batch size), before any stage runs: a bad
+  value fails here, not after the contamination check and the first stage."""
+  from flanjax import evaluation
+  kw = eval_kwargs or {}
+  templates = settings["templates"]
+  if templates not in evaluation.TEMPLATE_MODES:
+    raise HeldoutError(f"evaluate.templates={templates!r} (--gin.evaluate.templates): use one of "
+                       f"{', '.join(evaluation.TEMPLATE_MODES)}, e.g. "
+                       "--gin.evaluate.templates=\"'each'\".")
+  if settings["decode_method"] not in DECODE_METHODS:
+    raise HeldoutError(f"evaluate.decode_method={settings['decode_method']!r} "
+                       f"(--gin.evaluate.decode_method): use one of {', '.join(DECODE_METHODS)}.")
+  if not isinstance(settings["split"], str) or not settings["split"]:
+    raise HeldoutError(f"evaluate.split={settings['split']!r}: give a split name, e.g. "
+                       "--split validation.")
+  lengths = settings["task_feature_lengths"]
+  if lengths is not None and not (
+      isinstance(lengths, dict) and all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                                        for v in lengths.values())):
+    raise HeldoutError(f"evaluate.task_feature_lengths={lengths!r}: give a dict of positive "
+                       "lengths, e.g. {'inputs': 512, 'targets': 64}, or leave it unset.")
+  batch_size = kw["batch_size"] if "batch_size" in kw else _resolve_macro(
+      _evaluate_setting("batch_size", 16))
+  try:
+    evaluation.check_eval_sizes(batch_size=batch_size, max_examples=settings["max_examples"],
+                                max_decode_length=settings["max_decode_length"],
+                                num_shots=settings["num_shots"])
+  except FlanjaxError as e:  # name heldout's flag, or the gin binding where heldout has none
+    msg = str(e).splitlines()[0]
+    m = re.match(r"--(\w+)=(.*?) \(evaluate\.\w+\): (.*)$", msg)
+    if m:
+      name, value, rest = m.groups()
+      flag = {"max_examples": "--max_eval_examples",
+              "batch_size": "--eval_batch_size"}.get(name, f"--gin.evaluate.{name}")
+      msg = f"{flag}={value} (evaluate.{name}): {rest}"
+    raise HeldoutError(msg) from None
+
+
+def _sha256(path: str) -> str | None:
+  try:
+    with open(path, "rb") as f:
+      return hashlib.sha256(f.read()).hexdigest()
+  except OSError:
+    return None
+
+
+def record_settings(stage_dir: str, settings: dict[str, Any]) -> None:
+  """Records beside a stage's (just written) metrics.json the settings it was evaluated with."""
+  digest = _sha256(os.path.join(stage_dir, reports.METRICS_JSON))
+  reports.atomic_write(os.path.join(stage_dir, SETTINGS_JSON), json.dumps(
+      {"settings": settings, "metrics_sha256": digest}, indent=2, sort_keys=True) + "\n")
+
+
+def recorded_settings(stage_dir: str) -> dict[str, Any]:
+  """The `EVAL_SETTINGS` a stage's complete metrics.json was evaluated with, as far as they are
+  recorded: those metrics.json holds (split, num_shots, templates, ...), the others from
+  `SETTINGS_JSON` when it was written for this very metrics.json. {} when none is known."""
+  path = os.path.join(stage_dir, reports.METRICS_JSON)
+  try:
+    metrics = reports.read_metrics(stage_dir)
+  except (OSError, ValueError):
+    return {}
+  out = {k: metrics[k] for k in EVAL_SETTINGS if k in metrics}
+  try:
+    with open(os.path.join(stage_dir, SETTINGS_JSON)) as f:
+      side = json.load(f)
+  except (OSError, ValueError):
+    side = None
+  if isinstance(side, dict) and side.get("metrics_sha256") == _sha256(path) and isinstance(
+      side.get("settings"), dict):
+    for k, v in side["settings"].items():
+      if k in EVAL_SETTINGS:
+        out.setdefault(k, v)
+  return _jsonable(out)
+
+
+def _describe(settings: dict[str, Any], names: Sequence[str]) -> str:
+  return ", ".join(f"{k}={settings[k]!r}" if k in settings else f"{k} unrecorded" for k in names)
+
+
+def stage_stale(stage_dir: str, settings: dict[str, Any], step: int | None = None) -> str | None:
+  """Why a stage must be (re-)evaluated: None when its finished results can be reused (made with
+  `settings`, and of `step` when given), "" when it has none, else the reason."""
+  if not _is_complete(os.path.join(stage_dir, reports.METRICS_JSON)):
+    return ""
+  if step is not None:
+    done = reports.read_metrics(stage_dir).get("step")
+    if done != step:
+      return f"it evaluated step {done}, the model is at step {step}"
+  recorded = recorded_settings(stage_dir)
+  changed = [k for k in settings if recorded.get(k, object()) != settings[k]]
+  if not changed:
+    return None
+  unrecorded = [k for k in changed if k not in recorded]
+  if len(unrecorded) == len(changed):
+    return (f"its evaluation settings ({', '.join(unrecorded)}) were not recorded (an earlier "
+            "flanjax, or an evaluation written by another command)")
+  return (f"it was evaluated with {_describe(recorded, changed)}, now "
+          f"{_describe(settings, changed)}")
+
+
+def _contamination_stale(path: str, check: dict[str, Any]) -> str | None:
+  """Like `stage_stale` for contamination.json and the inputs of its check."""
+  try:
+    with open(path) as f:
+      done = json.load(f)
+  except (OSError, ValueError):
+    return ""
+  if not isinstance(done, dict) or not done.get("complete"):
+    return ""
+  old = done.get("check_settings")
+  if not isinstance(old, dict):
+    return "the inputs of the earlier check were not recorded (an earlier flanjax)"
+  changed = [k for k in check if old.get(k, object()) != check[k]]
+  if not changed:
+    return None
+  return f"it was made with {_describe(old, changed)}, now {_describe(check, changed)}"
 
 
 def _train(**kwargs) -> None:
@@ -191,19 +373,41 @@ def task_comparison(before: dict[str, Any], after: dict[str, Any],
 
 
 def collect_cluster(output_dir: str, cluster: str, prefix: str = "flan2021") -> dict[str, Any]:
-  """Writes `<out>/<cluster>/comparison.*` from its before/after metrics; returns the row."""
+  """Writes `<out>/<cluster>/comparison.*` from its before/after metrics; returns the row.
+
+  The row states the evaluation settings both sides were evaluated with (`eval_settings`); where
+  a recorded setting, or the number of examples of a task, differs between them
+  (`settings_differ`), `comparable` is False and there is no gain. `settings_unrecorded`: the
+  settings a side does not record (`comparable` None then).
+  """
   cdir = os.path.join(output_dir, cluster)
-  before = reports.read_metrics(os.path.join(cdir, "before"))
-  after = reports.read_metrics(os.path.join(cdir, "after"))
+  before_dir, after_dir = os.path.join(cdir, "before"), os.path.join(cdir, "after")
+  before = reports.read_metrics(before_dir)
+  after = reports.read_metrics(after_dir)
   rows = reports.comparison(before, after)
   if cluster not in rows:
     raise HeldoutError(f"{cdir}: the evaluations have no cluster {cluster!r} (found "
                        f"{sorted(rows)}); are the tasks of {prefix}_heldout_{cluster} "
                        "registered with that cluster?")
   row = dict(rows[cluster])
+  tasks = task_comparison(before, after, cluster)
+  check = reports.settings_comparison(recorded_settings(before_dir),
+                                      recorded_settings(after_dir), names=list(EVAL_SETTINGS))
+  for t in tasks:  # the same settings read the same examples: a difference is a changed dataset
+    b, a = ((m.get("tasks", {}).get(t) or {}).get("num_examples") for m in (before, after))
+    if b is not None and a is not None and b != a:
+      check["settings_differ"][f"num_examples of {t}"] = {"before": b, "after": a}
+      check["comparable"] = False
+  if check["comparable"] is False:
+    row["gain"] = None
+    for r in tasks.values():
+      r["gain"] = None
+    log.warning("%s: no gain: before and after were evaluated with different settings (%s); "
+                "rerun `flanjax heldout --cluster %s` to re-evaluate them alike.", cluster,
+                ", ".join(f"{k}: {v['before']!r} vs {v['after']!r}"
+                          for k, v in check["settings_differ"].items()), cluster)
   row.update(after_step=after.get("step"), train_mixture=mixture_names(prefix, cluster)[0],
-             eval_mixture=mixture_names(prefix, cluster)[1],
-             tasks=task_comparison(before, after, cluster))
+             eval_mixture=mixture_names(prefix, cluster)[1], tasks=tasks, **check)
   cont = os.path.join(cdir, "contamination.json")
   if os.path.exists(cont):
     with open(cont) as f:
@@ -246,7 +450,11 @@ def emit_jobs(argv: Sequence[str], clusters: Sequence[str]) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(prog="flanjax heldout", description=(
       "Leave-one-cluster-out: train on <collection>_without_<C>, evaluate zero-shot on "
-      "<collection>_heldout_<C>, compare with the starting checkpoint."))
+      "<collection>_heldout_<C>, compare with the starting checkpoint. Besides the flags below, "
+      "gin bindings are accepted: --gin.train.NAME=VALUE for any train(...) argument (e.g. "
+      "--gin.train.label_smoothing=0.1) and --gin.evaluate.NAME=VALUE for any evaluate(...) "
+      "argument (e.g. --gin.evaluate.templates=\"'each'\"); the flags win over them. A rerun "
+      "skips the stages done with the same evaluation settings and redoes the others."))
   which = p.add_mutually_exclusive_group(required=True)
   which.add_argument("--cluster", help="the held-out cluster (e.g. nli)")
   which.add_argument("--all", action="store_true", help="every cluster of the collection")
@@ -278,7 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--tfds_data_dir", default=None)
   p.add_argument("--gin_file", action="append", default=[],
-                 help="gin file (repeatable); train.X / evaluate.X bindings apply")
+                 help="gin file (repeatable); its train.X / evaluate.X bindings apply, as do "
+                      "--gin.train.X=VALUE / --gin.evaluate.X=VALUE flags")
   catalog.add_module_flag(p)
   return p
 
@@ -294,6 +503,10 @@ def main(argv: Sequence[str] | None = None) -> int:
   catalog.import_modules(args.module)
   gin_config.parse_gin(args.gin_file, bindings)
   gin_config.check_train_bindings()
+  # Only flags the user gave: gin bindings of `evaluate` apply to the rest.
+  eval_kwargs = {k: v for k, v in (("split", args.split), ("batch_size", args.eval_batch_size),
+                                   ("max_examples", args.max_eval_examples)) if v is not None}
+  check_eval_settings(eval_settings(eval_kwargs), eval_kwargs)  # before any work
   if args.tfds_data_dir:
     import seqio
     seqio.set_tfds_data_dir_override(args.tfds_data_dir)
@@ -323,9 +536,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                                             "targets": args.target_length}
   if args.tfds_data_dir:
     train_kwargs["tfds_data_dir"] = args.tfds_data_dir
-  # Only flags the user gave: gin bindings of `evaluate` apply to the rest.
-  eval_kwargs = {k: v for k, v in (("split", args.split), ("batch_size", args.eval_batch_size),
-                                   ("max_examples", args.max_eval_examples)) if v is not None}
   for c in clusters:
     row = run_cluster(c, output_dir=args.output_dir, prefix=prefix,
                       init_checkpoint=args.init_checkpoint, model_size=args.model_size,
@@ -334,7 +544,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                       contamination_max_train=args.contamination_max_train, seed=args.seed)
     print(f"{c}: before {reports.format_score(row.get('before'))} "
           f"after {reports.format_score(row.get('after'))} "
-          f"gain {reports.format_score(row.get('gain'), signed=True)}")
+          f"gain {reports.format_score(row.get('gain'), signed=True)}"
+          + (" (not comparable: evaluated with different settings, see comparison.md)"
+             if row.get("comparable") is False else ""))
   if args.all:
     collect_all(args.output_dir, clusters, prefix)
     print(open(os.path.join(args.output_dir, reports.COMPARISON_MD)).read())

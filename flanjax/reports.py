@@ -408,19 +408,83 @@ def comparison(before: Mapping[str, Any], after: Mapping[str, Any],
   return rows
 
 
+def settings_comparison(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None,
+                        names: Sequence[str] | None = None) -> dict[str, Any]:
+  """How the evaluation settings of the two sides of a comparison compare.
+
+  Returns {"eval_settings": {name: value} of the settings both sides record alike,
+  "settings_differ": {name: {"before", "after"}}, "settings_unrecorded": [names a side does not
+  record], "comparable": False where a setting differs, None (unknown) where one is unrecorded,
+  else True}. `names`: the settings to compare (default: those either side records).
+  """
+  before, after = dict(before or {}), dict(after or {})
+  names = list(names) if names is not None else list(dict.fromkeys([*before, *after]))
+  both = [k for k in names if k in before and k in after]
+  differ = {k: {"before": before[k], "after": after[k]} for k in both if before[k] != after[k]}
+  unrecorded = [k for k in names if k not in both]
+  return {"eval_settings": {k: before[k] for k in both if k not in differ},
+          "settings_differ": differ, "settings_unrecorded": unrecorded,
+          "comparable": False if differ else (None if unrecorded else True)}
+
+
+def _setting_text(value: Any) -> str:
+  return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _settings_text(settings: Mapping[str, Any]) -> str:
+  return ", ".join(f"{k} `{_setting_text(v)}`" for k, v in settings.items()) or "-"
+
+
+def _settings_lines(rows: Mapping[str, Mapping[str, Any]]) -> list[str]:
+  """The Markdown lines on the evaluation settings of `rows` (`settings_comparison` fields)."""
+  known = {c: r for c, r in sorted(rows.items()) if "eval_settings" in r}
+  if not known:
+    return []
+  lines = [""]
+  alike = [r for r in known.values() if r.get("comparable") is True]
+  shared = {json.dumps(r["eval_settings"], sort_keys=True) for r in known.values()}
+  if len(alike) == len(rows) and len(shared) == 1:
+    what = "Before and after" if len(rows) == 1 else "Before and after of every cluster"
+    lines.append(f"{what} were evaluated with: "
+                 f"{_settings_text(next(iter(alike))['eval_settings'])}.")
+    return lines + [""]
+  lines.append("Evaluation settings (what both sides were evaluated with):\n")
+  for c, r in known.items():
+    line = f"- {c}: {_settings_text(r['eval_settings'])}"
+    differ = r.get("settings_differ") or {}
+    if differ:
+      line += ("; **not compared**, before and after were evaluated differently: " + "; ".join(
+          f"{k} `{_setting_text(v['before'])}` before, `{_setting_text(v['after'])}` after"
+          for k, v in differ.items()) + " (rerun `flanjax heldout` for this cluster: it "
+          "re-evaluates the side whose settings differ from the current ones)")
+    if r.get("settings_unrecorded"):
+      line += ("; **not recorded** (assumed equal on both sides): "
+               + ", ".join(r["settings_unrecorded"]))
+    lines.append(line)
+  return lines + [""]
+
+
 def comparison_markdown(rows: Mapping[str, Mapping[str, Any]], title: str) -> str:
+  """The comparison table; with `settings_comparison` fields in the rows, the settings both
+  sides were evaluated with, and "not comparable" instead of a gain where they differ."""
+  shots = {(r.get("eval_settings") or {}).get("num_shots") for r in rows.values()} - {None, 0}
   lines = [f"# {title}\n",
            "Held-out cluster score (0-100, mean over the cluster's tasks of the headline "
            "metric): the starting checkpoint (before) vs after instruction tuning without "
            "that cluster (after).\n",
-           "| held-out cluster | before | after | zero-shot gain |", "|---|---:|---:|---:|"]
+           f"| held-out cluster | before | after | {'gain' if shots else 'zero-shot gain'} |",
+           "|---|---:|---:|---:|"]
   for c, r in sorted(rows.items()):
-    gain = "-" if r["gain"] is None else f"{r['gain']:+.2f}"
+    if r.get("comparable") is False:
+      gain = "not comparable"
+    else:
+      gain = "-" if r["gain"] is None else f"{r['gain']:+.2f}"
     lines.append(f"| {c} | {_fmt(r['before'])} | {_fmt(r['after'])} | {gain} |")
   gains = [r["gain"] for r in rows.values() if r["gain"] is not None]
   if len(gains) > 1:
     lines.append(f"| **mean** | | | {np.mean(gains):+.2f} |")
-  return "\n".join(lines) + "\n"
+  lines += _settings_lines(rows)
+  return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def write_comparison(output_dir: str, rows: Mapping[str, Mapping[str, Any]],

@@ -84,12 +84,15 @@ def test_heldout_offline_end_to_end(mixtures, tmp_path, capsys):
   assert reports.read_metrics(str(out / "nli" / "after"))["step"] == 2
   cmp_ = json.load(open(out / "nli" / "comparison.json"))["clusters"]["nli"]
   assert cmp_["gain"] == pytest.approx(cmp_["after"] - cmp_["before"])
+  assert cmp_["comparable"] is True
+  assert cmp_["eval_settings"] == dict(heldout.EVAL_SETTINGS, max_examples=4)
   cont = json.load(open(out / "nli" / "contamination.json"))
   assert cont["train_mixture"] == "offline_without_nli" and cont["n"] == 13
   # A rerun finds every stage done and changes nothing.
-  before = os.path.getmtime(out / "nli" / "after" / "metrics.json")
+  stamps = {p: os.path.getmtime(out / "nli" / p) for p in (
+      "contamination.json", "before/metrics.json", "after/metrics.json")}
   assert heldout.main(argv) == 0
-  assert os.path.getmtime(out / "nli" / "after" / "metrics.json") == before
+  assert {p: os.path.getmtime(out / "nli" / p) for p in stamps} == stamps
 
 
 @pytest.fixture
@@ -230,3 +233,195 @@ def test_flan2021_translation_reports_each_direction(mixtures, tmp_path, monkeyp
   assert sorted(saved["clusters"]["translation"]["tasks"]) == directions
   after = reports.read_metrics(str(tmp_path / "o" / "translation" / "after"))
   assert after["clusters"]["translation"]["num_tasks"] == 16
+
+
+def test_eval_settings_are_evaluates_arguments_with_its_defaults():
+  import inspect
+
+  from flanjax import evaluation
+  params = inspect.signature(evaluation.evaluate).parameters
+  assert {k: params[k].default for k in heldout.EVAL_SETTINGS} == heldout.EVAL_SETTINGS
+
+
+def _fakes(monkeypatch, tmp_path):
+  """Fake contamination check, evaluation (writing metrics.json as `evaluate` does, with
+  max_examples examples per task) and training (to train.num_steps); returns the call log."""
+  from flanjax import checkpoints, evaluation
+  calls = {"contamination": [], "evaluate": [], "train": []}
+  state = {"step": None}
+
+  def fake_contamination(eval_mixture, train_mixture, split, **kw):
+    calls["contamination"].append(kw)
+    return {"n": 13, "warn": [], "train_mixture": train_mixture}
+
+  def fake_evaluate(checkpoint, tasks, **kw):
+    calls["evaluate"].append(os.path.basename(kw["output_dir"]))
+    s = heldout.eval_settings(kw)  # what evaluate gets: kw, else gin's evaluate.X bindings
+    n = s["max_examples"] or 10
+    res = reports.task_results({"offline_nli": {"accuracy": 30.0 + n}},
+                               {"offline_nli": {"cluster": "nli", "metric": "accuracy",
+                                                "num_examples": n}})
+    res.update(split=s["split"], num_shots=s["num_shots"], templates=s["templates"],
+               checkpoint=checkpoint,
+               step=state["step"] if kw["output_dir"].endswith("after") else 0)
+    reports.write_eval_reports(kw["output_dir"], res)
+
+  def fake_train(**kw):
+    from flanjax.gin_config import gin
+    calls["train"].append(kw)
+    state["step"] = kw.get("num_steps") or gin.query_parameter("train.num_steps")
+
+  monkeypatch.setattr(evaluation, "run_contamination_check", fake_contamination)
+  monkeypatch.setattr(evaluation, "evaluate", fake_evaluate)
+  monkeypatch.setattr(heldout, "starting_checkpoint", lambda *a, **k: str(tmp_path / "start"))
+  monkeypatch.setattr(heldout, "_train", fake_train)
+  monkeypatch.setattr(checkpoints, "finalized_steps", lambda path: [state["step"]])
+  return calls
+
+
+def test_rerun_redoes_the_stages_of_other_eval_settings(mixtures, tmp_path, monkeypatch,
+                                                         clean_gin, caplog):
+  """The review's case: a rerun with other evaluation settings re-evaluates "before" (and redoes
+  the contamination check) instead of comparing it with an "after" evaluated differently; an
+  unchanged rerun does no work; comparison.* state the settings."""
+  from flanjax.gin_config import gin
+  calls = _fakes(monkeypatch, tmp_path)
+  out = tmp_path / "o"
+  base = ["--collection", "offline", "--cluster", "nli", "--output_dir", str(out)]
+  first = base + ["--num_steps", "10", "--gin.evaluate.templates='each'",
+                  "--max_eval_examples", "4"]
+  assert heldout.main(first) == 0
+  assert calls["evaluate"] == ["before", "after"] and len(calls["contamination"]) == 1
+  saved = json.load(open(out / "nli" / "comparison.json"))["clusters"]["nli"]
+  assert saved["comparable"] is True and saved["settings_differ"] == {}
+  assert saved["eval_settings"]["templates"] == "each"
+  assert saved["eval_settings"]["max_examples"] == 4
+  assert saved["eval_settings"]["split"] == "validation"
+  md = open(out / "nli" / "comparison.md").read()
+  assert "Before and after were evaluated with:" in md and "templates `each`" in md
+  assert "max_examples `4`" in md
+
+  # Unchanged: nothing is evaluated or checked again.
+  for v in calls.values():
+    v.clear()
+  gin.clear_config()
+  stamp = os.path.getmtime(out / "nli" / "before" / "metrics.json")
+  assert heldout.main(first) == 0
+  assert calls["evaluate"] == [] and calls["contamination"] == []
+  assert os.path.getmtime(out / "nli" / "before" / "metrics.json") == stamp
+
+  # Other settings (no gin flag: templates sampled; 6 examples) and more steps: every stage
+  # that depends on them is redone.
+  gin.clear_config()
+  caplog.clear()
+  assert heldout.main(base + ["--num_steps", "20", "--max_eval_examples", "6"]) == 0
+  assert calls["evaluate"] == ["before", "after"]
+  assert calls["contamination"] == [{"threshold": 0.01, "max_train_examples": 20000,
+                                     "max_eval_examples": 6}]
+  assert ("nli/before: re-evaluating the starting checkpoint: it was evaluated with "
+          "max_examples=4, templates='each', now max_examples=6, templates='sampled'"
+          in caplog.text)
+  assert "nli: redoing the contamination check: it was made with max_eval_examples=4, " \
+         "now max_eval_examples=6" in caplog.text
+  for stage in ("before", "after"):
+    m = reports.read_metrics(str(out / "nli" / stage))
+    assert m["templates"] == "sampled" and m["tasks"]["offline_nli"]["num_examples"] == 6
+  cont = json.load(open(out / "nli" / "contamination.json"))
+  assert cont["check_settings"]["max_eval_examples"] == 6
+  saved = json.load(open(out / "nli" / "comparison.json"))["clusters"]["nli"]
+  assert saved["comparable"] is True and saved["after_step"] == 20
+  assert saved["eval_settings"]["templates"] == "sampled"
+  assert saved["eval_settings"]["max_examples"] == 6
+  assert saved["gain"] == pytest.approx(0.0)
+
+  # Only the model moved on: "before" and the contamination check are kept.
+  for v in calls.values():
+    v.clear()
+  gin.clear_config()
+  assert heldout.main(base + ["--num_steps", "30", "--max_eval_examples", "6"]) == 0
+  assert calls["evaluate"] == ["after"] and calls["contamination"] == []
+
+
+def test_stage_settings_belong_to_their_metrics_json(tmp_path):
+  """Settings recorded for one metrics.json say nothing about a later one written there."""
+  stage = str(tmp_path / "before")
+  settings = heldout.eval_settings({"max_examples": 4})
+  _fake_eval(stage, "nli", 30.0)
+  assert heldout.stage_stale(stage, settings).startswith("its evaluation settings (")
+  heldout.record_settings(stage, settings)
+  assert heldout.recorded_settings(stage) == settings
+  assert heldout.stage_stale(stage, settings) is None
+  assert "max_examples=4, now max_examples=5" in heldout.stage_stale(
+      stage, dict(settings, max_examples=5))
+  _fake_eval(stage, "nli", 31.0)  # e.g. `flanjax eval --overwrite` into the folder
+  assert heldout.recorded_settings(stage) == {}
+  assert "not recorded" in heldout.stage_stale(stage, settings)
+  assert heldout.stage_stale(str(tmp_path / "none"), settings) == ""
+
+
+def test_collect_refuses_a_gain_between_different_settings(tmp_path):
+  out = tmp_path / "o"
+  for stage, n in (("before", 4), ("after", 6)):
+    _fake_eval(out / "nli" / stage, "nli", 30.0 + n, step=10)
+    heldout.record_settings(str(out / "nli" / stage), heldout.eval_settings({"max_examples": n}))
+  row = heldout.collect_cluster(str(out), "nli", "offline")
+  assert row["comparable"] is False and row["gain"] is None
+  assert row["settings_differ"] == {"max_examples": {"before": 4, "after": 6}}
+  assert row["tasks"]["t_nli"]["gain"] is None
+  md = open(out / "nli" / "comparison.md").read()
+  assert "| nli | 34.00 | 36.00 | not comparable |" in md
+  assert "max_examples `4` before, `6` after" in md
+  out = heldout.collect_all(str(tmp_path / "o"), ["nli"], "offline")
+  assert "not comparable" in open(tmp_path / "o" / "comparison.md").read()
+
+
+def test_collect_flags_unrecorded_settings_and_refuses_other_example_counts(tmp_path):
+  """Results of an earlier flanjax (no recorded settings): the gain is given, flagged; where a
+  task was evaluated on other numbers of examples it is refused."""
+  def stage(name, n):
+    res = reports.task_results({"t": {"accuracy": 40.0 + n}},
+                               {"t": {"cluster": "nli", "metric": "accuracy", "num_examples": n}})
+    res["step"] = 3
+    reports.write_eval_reports(str(tmp_path / "nli" / name), res)
+  stage("before", 4)
+  stage("after", 4)
+  row = heldout.collect_cluster(str(tmp_path), "nli", "offline")
+  assert row["comparable"] is None and row["gain"] == pytest.approx(0.0)
+  assert row["settings_unrecorded"] == list(heldout.EVAL_SETTINGS)
+  assert "**not recorded**" in open(tmp_path / "nli" / "comparison.md").read()
+  stage("after", 6)
+  row = heldout.collect_cluster(str(tmp_path), "nli", "offline")
+  assert row["comparable"] is False and row["gain"] is None
+  assert row["settings_differ"] == {"num_examples of t": {"before": 4, "after": 6}}
+
+
+@pytest.mark.parametrize("binding,message", [
+    ("--gin.evaluate.templates='all'",
+     r"^evaluate.templates='all' \(--gin.evaluate.templates\): use one of sampled, each"),
+    ("--gin.evaluate.num_shots=-1", r"^--gin.evaluate.num_shots=-1 \(evaluate.num_shots\): "
+                                    r"must be an integer >= 0"),
+    ("--gin.evaluate.max_examples=0", r"^--max_eval_examples=0 \(evaluate.max_examples\)"),
+    ("--gin.evaluate.decode_method='sample'", r"^evaluate.decode_method='sample'"),
+])
+def test_bad_eval_settings_fail_before_anything_is_written(mixtures, tmp_path, monkeypatch,
+                                                            clean_gin, binding, message):
+  from flanjax import evaluation
+
+  def never(*args, **kwargs):
+    pytest.fail("ran a stage")
+  monkeypatch.setattr(evaluation, "run_contamination_check", never)
+  monkeypatch.setattr(evaluation, "evaluate", never)
+  monkeypatch.setattr(heldout, "starting_checkpoint", never)
+  out = tmp_path / "held"
+  for mode in ([], ["--emit_jobs"]):
+    with pytest.raises(heldout.HeldoutError, match=message):
+      heldout.main(["--collection", "offline", "--all" if mode else "--cluster", *(
+          mode or ["nli"]), "--output_dir", str(out), binding])
+  assert not out.exists()
+
+
+def test_help_names_the_gin_bindings(capsys):
+  with pytest.raises(SystemExit):
+    heldout.main(["--help"])
+  text = " ".join(capsys.readouterr().out.split())
+  assert "--gin.train.NAME=VALUE" in text and "--gin.evaluate.NAME=VALUE" in text

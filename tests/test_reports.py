@@ -122,6 +122,48 @@ def test_comparison(tmp_path):
   assert os.path.getsize(out["png"]) > 1000
 
 
+def test_settings_comparison():
+  same = {"split": "validation", "templates": "each", "max_examples": 4}
+  check = reports.settings_comparison(same, dict(same))
+  assert check == {"eval_settings": same, "settings_differ": {}, "settings_unrecorded": [],
+                   "comparable": True}
+  check = reports.settings_comparison(same, dict(same, max_examples=6, templates="sampled"))
+  assert check["comparable"] is False and check["eval_settings"] == {"split": "validation"}
+  assert check["settings_differ"] == {"max_examples": {"before": 4, "after": 6},
+                                      "templates": {"before": "each", "after": "sampled"}}
+  check = reports.settings_comparison({"split": "validation"}, same,
+                                      names=["split", "templates", "dtype"])
+  assert check["comparable"] is None and check["settings_unrecorded"] == ["templates", "dtype"]
+  assert check["eval_settings"] == {"split": "validation"}
+
+
+def test_comparison_markdown_states_the_settings():
+  settings = {"split": "validation", "num_shots": 0, "max_examples": None,
+              "task_feature_lengths": {"inputs": 64, "targets": 8}}
+  rows = {c: {"before": 10.0, "after": 20.0, "gain": 10.0,
+              **reports.settings_comparison(settings, settings)} for c in ("nli", "qa")}
+  md = reports.comparison_markdown(rows, "t")
+  assert ("Before and after of every cluster were evaluated with: split `validation`, "
+          "num_shots `0`, max_examples `null`, task_feature_lengths "
+          '`{"inputs": 64, "targets": 8}`.') in md
+  assert "| **mean** | | | +10.00 |" in md and "zero-shot gain" in md
+  rows["qa"] = {"before": 10.0, "after": 30.0, "gain": None,
+                **reports.settings_comparison(settings, dict(settings, max_examples=6))}
+  md = reports.comparison_markdown(rows, "t")
+  assert "| qa | 10.00 | 30.00 | not comparable |" in md and "**mean**" not in md
+  assert "- nli: split `validation`, num_shots `0`" in md
+  assert "- qa: split `validation`" in md and "**not compared**" in md
+  assert "max_examples `null` before, `6` after" in md
+  shots = dict(settings, num_shots=2)
+  md = reports.comparison_markdown(
+      {"nli": {"before": 1.0, "after": 2.0, "gain": 1.0,
+               **reports.settings_comparison(shots, shots)}}, "t")
+  assert "| held-out cluster | before | after | gain |" in md and "num_shots `2`" in md
+  # Rows without settings (an older caller): the table alone, as before.
+  assert "settings" not in reports.comparison_markdown(
+      {"nli": {"before": 1.0, "after": 2.0, "gain": 1.0}}, "t").split("|---|")[-1]
+
+
 def test_rewrite_removes_stale_cluster_charts(tmp_path):
   reports.write_eval_reports(str(tmp_path), _results(), ROWS)
   only_nli = reports.task_results({"rte": TASK_METRICS["rte"]}, TASK_INFO)
