@@ -92,8 +92,9 @@ def _cap_of(mixture: str, task: str) -> int | None:
 
 
 def main_mixture(argv=None) -> int:
-  p = argparse.ArgumentParser(prog="flanjax mixture",
-                              description="Print a mixture's tasks and sampling rates.")
+  from flanjax.cli import FlagParser
+  p = FlagParser(prog="flanjax mixture",
+                 description="Print a mixture's tasks and sampling rates.")
   p.add_argument("name")
   add_module_flag(p)
   add_tfds_data_dir_flag(p)
@@ -158,8 +159,9 @@ def preview(task: str, n: int = 3, split: str | None = None, seed: int = 0, num_
 
 
 def main_preview(argv=None) -> int:
-  p = argparse.ArgumentParser(prog="flanjax preview",
-                              description="Print rendered inputs/targets of a task.")
+  from flanjax.cli import FlagParser
+  p = FlagParser(prog="flanjax preview",
+                 description="Print rendered inputs/targets of a task.")
   p.add_argument("task")
   p.add_argument("-n", type=int, default=3)
   p.add_argument("--split", default=None,

@@ -65,6 +65,73 @@ def int_at_least(minimum: int):
 positive_int = int_at_least(1)
 
 
+class FlagParser(argparse.ArgumentParser):
+  """The argparse parser of every flanjax command: a mistake is reported on one line.
+
+  `flanjax eval: error: unrecognized arguments: --max_exampels 3. Did you mean --max_examples?
+  Run 'flanjax eval --help' for the flags.` (one line) and exit status 2, instead of argparse's
+  usage block. Abbreviated flags are refused (allow_abbrev=False) with the full name suggested,
+  rather than silently expanded (`--template each` had run `--templates each`). `--help` is
+  argparse's own.
+  """
+
+  def __init__(self, *args, **kwargs):
+    kwargs.setdefault("allow_abbrev", False)
+    super().__init__(*args, **kwargs)
+    self._unrecognized: list[str] = []
+
+  def option_strings(self) -> list[str]:
+    return [o for a in self._actions for o in a.option_strings]
+
+  def closest_flags(self, args: list[str]) -> dict[str, list[str]]:
+    """{flag: the closest valid flag names} for the flag-like items of `args` (`--x=1` -> `--x`):
+    the flags it abbreviates (`--max` -> `--max_examples`, `--max_decode_length`), else difflib's
+    closest and those as close as it (`--max_exampels` -> `--max_examples`)."""
+    known = self.option_strings()
+    hints = {}
+    for arg in args:
+      if not arg.startswith("-") or arg == "-" or _is_number(arg):
+        continue
+      flag = arg.split("=", 1)[0]
+      close = [o for o in known if o.startswith(flag) and o != flag] if len(flag) > 2 else []
+      if not close:
+        ratio = {o: difflib.SequenceMatcher(None, flag, o).ratio()
+                 for o in difflib.get_close_matches(flag, known, n=3)}
+        close = [o for o, r in ratio.items() if r >= max(ratio.values()) - 0.05]
+      if close:
+        hints[flag] = close[:3]
+    return hints
+
+  def parse_args(self, args=None, namespace=None):
+    namespace, extras = self.parse_known_args(args, namespace)
+    if extras:
+      self._unrecognized = extras
+      self.error(f"unrecognized arguments: {' '.join(extras)}")
+    return namespace
+
+  def error(self, message: str):
+    hint = ""
+    if message.startswith("unrecognized arguments:") and self._unrecognized:
+      hints = self.closest_flags(self._unrecognized)
+      parts = [(f"{flag}: d" if len(hints) > 1 else "D") + f"id you mean {' or '.join(close)}?"
+               for flag, close in hints.items()]
+      if parts:
+        hint = " " + " ".join(parts)
+      if any(o.startswith(f) for f, close in hints.items() for o in close):
+        hint += " Flags are not abbreviated."
+    message = message.replace("\n", " ").rstrip(".")
+    self.exit(2, f"{self.prog}: error: {message}.{hint} "
+                 f"Run '{self.prog} --help' for the flags.\n")
+
+
+def _is_number(text: str) -> bool:
+  try:
+    float(text)
+  except ValueError:
+    return False
+  return True
+
+
 def _usage() -> str:
   width = max(len(n) for n in COMMANDS)
   lines = [f"  {name:<{width}}  {help_}" for name, (_, _, help_) in COMMANDS.items()]

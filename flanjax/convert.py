@@ -532,7 +532,8 @@ def _find_vocab(src_dir: str | None) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
   """`flanjax convert`: HF / T5X -> flanjax checkpoint, or flanjax checkpoint -> HF."""
-  parser = argparse.ArgumentParser(
+  from flanjax.cli import FlagParser
+  parser = FlagParser(
       prog="flanjax convert", description=__doc__.split("\n")[0],
       epilog="examples:\n  flanjax convert --from-hf ~/flan-t5-base --to /ckpt/flan_t5_base\n"
              "  flanjax convert --from-t5x gs_copy/flan_t5_base/checkpoint_1184000 "

@@ -739,7 +739,8 @@ def _import_catalog() -> None:
 
 def build_parser() -> argparse.ArgumentParser:
   from flanjax import gin_config
-  p = argparse.ArgumentParser(prog="flanjax eval", description=(
+  from flanjax.cli import FlagParser
+  p = FlagParser(prog="flanjax eval", description=(
       "Evaluate a flanjax checkpoint (or a converted HF checkpoint) on a task or mixture: "
       "generation metrics and rank classification, per task and per cluster (0-100). "
       "evaluate(...) arguments can also be set with --gin.evaluate.NAME=VALUE."))

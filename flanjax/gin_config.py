@@ -409,16 +409,17 @@ def add_common_flags(parser: argparse.ArgumentParser):
 def parse_train_flags(argv: Sequence[str], prog: str = "flanjax train") -> argparse.Namespace:
   """Parses the trainer's flags (see the module docstring)."""
   bindings, rest = split_gin_flags(argv)
-  parser = argparse.ArgumentParser(
+  from flanjax.cli import FlagParser  # one-line argparse errors; abbreviations refused
+  parser = FlagParser(
       prog=prog, description="Train or fine-tune a T5 (gin-configured). Any train(...) "
       "argument can be set with --gin.train.NAME=VALUE.")
   add_common_flags(parser)
   args, unknown = parser.parse_known_args(rest)
   if unknown:
     flags = [a.split("=")[0] for a in unknown if a.startswith("-")]
-    known = [o for a in parser._actions for o in a.option_strings]  # noqa: SLF001
-    hints = {f: difflib.get_close_matches(f, known, n=1) for f in flags}
-    hint = "; ".join(f"{f} (did you mean {h[0]}?)" if h else f for f, h in hints.items())
+    hints = parser.closest_flags(flags)
+    hint = "; ".join(f"{f} (did you mean {' or '.join(hints[f])}?)" if f in hints else f
+                     for f in dict.fromkeys(flags))
     raise ConfigError(f"unknown flag(s) {hint or unknown}. Use --gin.train.NAME=VALUE for "
                       "train() arguments.")
   args.gin_bindings = bindings

@@ -128,7 +128,8 @@ def write_rows(path: str, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(prog="flanjax infer", description=(
+  from flanjax.cli import FlagParser
+  p = FlagParser(prog="flanjax infer", description=(
       "Predict (generate) or score (log-likelihood of targets) JSONL rows with a checkpoint."))
   p.add_argument("--checkpoint", required=True, help="flanjax checkpoint directory")
   from flanjax.cli import int_at_least

@@ -34,7 +34,8 @@ DEFAULT_OUTPUT_DIR = "flanjax_quickstart"  # in the working directory
 
 
 def build_parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(
+  from flanjax.cli import FlagParser
+  p = FlagParser(
       prog="flanjax quickstart",
       description="Train and evaluate a tiny T5 on the built-in offline instruction collection "
                   "(CPU, no download).")

@@ -178,3 +178,18 @@ def test_preview_of_an_evaluation_only_task_reads_its_validation_split(capsys):
     seqio.TaskRegistry.remove(name)
     registration.TASK_INFO.pop(name, None)
     getattr(registration, "_BUILDERS", {}).pop(name, None)
+
+
+def test_preview_and_mixture_flag_mistakes_are_one_line(capsys):
+  with pytest.raises(SystemExit) as e:
+    catalog.main_preview(["offline_x", "--mode", "fewshot"])
+  assert e.value.code == 2
+  err = capsys.readouterr().err
+  assert len(err.splitlines()) == 1
+  assert err.startswith("flanjax preview: error: argument --mode: invalid choice: 'fewshot'")
+  with pytest.raises(SystemExit) as e:
+    catalog.main_mixture(["offline", "--tfds_dir", "/d"])  # not --tfds_data_dir abbreviated
+  assert e.value.code == 2
+  assert capsys.readouterr().err == (
+      "flanjax mixture: error: unrecognized arguments: --tfds_dir /d. Did you mean "
+      "--tfds_data_dir? Run 'flanjax mixture --help' for the flags.\n")

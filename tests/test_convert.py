@@ -201,8 +201,13 @@ def test_cli_roundtrip(tmp_path, capsys):
   assert convert.main(["--from-t5x", str(tmp_path / "t5x" / "checkpoint_5"),
                        "--to", str(tmp_path / "ckpt2")]) == 0
   assert checkpoints.load_pretrained(str(tmp_path / "ckpt2"))[0].d_ff == 40
-  with pytest.raises(SystemExit):
+  capsys.readouterr()
+  with pytest.raises(SystemExit) as e:
     convert.main(["--from-hf", "x", "--from-t5x", "y", "--to", "z"])
+  assert e.value.code == 2
+  assert capsys.readouterr().err == ("flanjax convert: error: argument --from-t5x: not allowed "
+                                     "with argument --from-hf. Run 'flanjax convert --help' for "
+                                     "the flags.\n")
 
 
 def test_cli_refuses_a_non_empty_destination_before_writing(tmp_path):

@@ -625,10 +625,12 @@ def test_eval_unwritable_output_dir_fails_before_loading(vocab, tiny_ckpt, tmp_p
                                         ("--max_examples", "0"), ("--max_decode_length", "0"),
                                         ("--num_shots", "-1"), ("--batch_size", "two")])
 def test_eval_bad_sizes_name_the_flag(flag, value, capsys):
-  with pytest.raises(SystemExit):
+  with pytest.raises(SystemExit) as e:
     evaluation.main(["--checkpoint", "/nonexistent", "--task", TOY_TASK, flag, value])
+  assert e.value.code == 2
   err = capsys.readouterr().err
-  assert f"argument {flag}: " in err and ("must be an integer >=" in err or "not an integer" in err)
+  assert len(err.splitlines()) == 1 and err.startswith(f"flanjax eval: error: argument {flag}: ")
+  assert "must be an integer >=" in err or "not an integer" in err
 
 
 def test_eval_bad_sizes_from_gin_name_the_binding(vocab, tiny_ckpt):

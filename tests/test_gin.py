@@ -84,6 +84,18 @@ def test_flag_parsing():
   assert args.model_dir == "/m" and args.gin_search_paths == ["/x", "/y"]
   with pytest.raises(ConfigError, match=r"--model_dri \(did you mean --model_dir\?\)"):
     gin_config.parse_train_flags(["--model_dri=/m"])
+  # An abbreviation is refused (argparse had expanded --model_d to --model_dir), naming the flag.
+  with pytest.raises(ConfigError, match=r"unknown flag\(s\) --model_d \(did you mean "
+                                        r"--model_dir\?\)"):
+    gin_config.parse_train_flags(["--model_d", "/m"])
+
+
+def test_train_flag_values_are_checked_on_one_line(capsys):
+  with pytest.raises(SystemExit) as e:
+    gin_config.parse_train_flags(["--num_processes", "two"])
+  assert e.value.code == 2
+  assert capsys.readouterr().err == ("flanjax train: error: argument --num_processes: invalid int "
+                                     "value: 'two'. Run 'flanjax train --help' for the flags.\n")
 
 
 def test_cli_prints_one_line_errors(capsys):

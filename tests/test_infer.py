@@ -128,10 +128,13 @@ def test_infer_bad_mesh_shape_and_module_are_one_line_errors(tiny_ckpt, tmp_path
                                         ("--max_input_length", "0"), ("--max_input_length", "1"),
                                         ("--max_target_length", "1"), ("--max_examples", "-1")])
 def test_infer_bad_sizes_name_the_flag(flag, value, tmp_path, capsys):
-  with pytest.raises(SystemExit):
+  with pytest.raises(SystemExit) as e:
     infer.main(["--checkpoint", "/nonexistent", "--mode", "predict", "--task", TOY_TASK,
                 "--output", str(tmp_path / "o.jsonl"), flag, value])
-  assert f"argument {flag}: must be an integer >=" in capsys.readouterr().err
+  assert e.value.code == 2
+  err = capsys.readouterr().err
+  assert len(err.splitlines()) == 1
+  assert err.startswith(f"flanjax infer: error: argument {flag}: must be an integer >=")
 
 
 def test_infer_run_checks_sizes(tiny_ckpt):

@@ -49,9 +49,12 @@ def test_quickstart_rejects_unknown_cluster(capsys):
 @pytest.mark.parametrize("flag", ["--eval_examples", "--steps", "--batch_size"])
 def test_quickstart_bad_counts_name_the_flag(flag, capsys):
   from flanjax import quickstart
-  with pytest.raises(SystemExit):
+  with pytest.raises(SystemExit) as e:
     quickstart.main([flag, "0", "--output_dir", "/tmp/x"])
-  assert f"argument {flag}: must be an integer >= 1, got 0" in capsys.readouterr().err
+  assert e.value.code == 2
+  assert capsys.readouterr().err == (f"flanjax quickstart: error: argument {flag}: must be an "
+                                     "integer >= 1, got 0. Run 'flanjax quickstart --help' for "
+                                     "the flags.\n")
 
 
 def test_quickstart_unwritable_output_dir_fails_before_training(tmp_path, monkeypatch):
