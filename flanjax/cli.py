@@ -178,7 +178,7 @@ def _module_path(rest: list[str]) -> None:
   The console script's sys.path[0] is its bin/ folder, so `--module my_tasks` would otherwise
   not find my_tasks.py in the folder the command runs from.
   """
-  if any(a.split("=", 1)[0] in ("--modu", "--modul", "--module", "--gin_file")
+  if any(a.split("=", 1)[0] in ("--module", "--gin_file")
          or a.startswith("--gin.") for a in rest):
     cwd = os.getcwd()
     if cwd not in sys.path and "" not in sys.path:

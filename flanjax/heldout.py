@@ -42,7 +42,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from flanjax import catalog, reports
+from flanjax import catalog, cli, reports
 from flanjax.errors import FlanjaxError
 
 log = logging.getLogger("flanjax.heldout")
@@ -448,7 +448,7 @@ def emit_jobs(argv: Sequence[str], clusters: Sequence[str]) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(prog="flanjax heldout", description=(
+  p = cli.FlagParser(prog="flanjax heldout", description=(
       "Leave-one-cluster-out: train on <collection>_without_<C>, evaluate zero-shot on "
       "<collection>_heldout_<C>, compare with the starting checkpoint. Besides the flags below, "
       "gin bindings are accepted: --gin.train.NAME=VALUE for any train(...) argument (e.g. "

@@ -180,8 +180,6 @@ def test_interrupted_train_reads_model_dir_from_gin(tmp_path, monkeypatch, capsy
   assert f"step 3 in {tmp_path / 'g'}; re-run" in capsys.readouterr().err
 
 
-# Commands whose parser is not a cli.FlagParser yet (heldout.py is being edited separately).
-_NOT_FLAG_PARSER_YET = {"heldout"}
 
 
 def _flag_error(argv: list[str], capsys) -> str:
@@ -204,7 +202,7 @@ def _one_line(err: str, command: str) -> str:
   return lines[0]
 
 
-@pytest.mark.parametrize("command", sorted(set(cli.COMMANDS) - _NOT_FLAG_PARSER_YET))
+@pytest.mark.parametrize("command", sorted(cli.COMMANDS))
 def test_every_commands_flag_mistake_is_one_line(command, capsys):
   # Required flags missing, or the unknown flag itself: either way one line, status 2.
   argv = [command, "--definitely_not_a_flag", "x"]
