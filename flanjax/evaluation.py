@@ -548,6 +548,8 @@ def _evaluate_one(config: T5Config, fns: ModelFns, vocabulary, task, run_task, m
     row = {"task": task.name, "input": _text(ex.get("inputs_pretokenized", "")),
            "target": _text(ex.get("targets_pretokenized", "")),
            "score": float(target_scores[i]) if i < len(target_scores) else None}
+    if int(ex.get("template", -1)) >= 0:  # the template it was rendered with
+      row["template"] = int(ex["template"])
     if predicted is not None:
       row["prediction"] = task_vocab.decode(list(map(int, predicted[i])))
     if option_scores is not None:
@@ -710,7 +712,13 @@ def evaluate(checkpoint: str, tasks: Sequence[str] | str, *, output_dir: str | N
                         max_decode_length=max_decode_length,
                         task_feature_lengths=task_feature_lengths,
                         mesh=mesh, decode_method=decode_method,
-                        run_info={"checkpoint": os.path.abspath(checkpoint), "step": step},
+                        run_info={"checkpoint": os.path.abspath(checkpoint), "step": step,
+                                  # settings that change the numbers (num_shots, split and
+                                  # templates are recorded by evaluate_tasks)
+                                  "max_examples": max_examples,
+                                  "max_decode_length": max_decode_length,
+                                  "task_feature_lengths": task_feature_lengths,
+                                  "decode_method": decode_method, "dtype": dtype},
                         contamination=report, templates=templates)
 
 

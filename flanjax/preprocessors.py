@@ -173,7 +173,7 @@ def render_fn(task: str, templates: Sequence[tmpl.Template], *, mode: str, datas
               cluster: str, with_options: bool = True, template: int | None = None):
   """Dataset-level preprocessor: renders `inputs` / `targets` with a per-example template
   (instruction mode; `template=i` renders every example with templates[i], as the k-shot
-  exemplar pools do) and keeps its index as `_template` (0 in the other modes, which have one
+  exemplar pools do) and keeps its index as `_template` (-1 in the other modes, which have one
   format)."""
   import tensorflow as tf
   if mode not in tmpl.MODES:
@@ -207,7 +207,7 @@ def render_fn(task: str, templates: Sequence[tmpl.Template], *, mode: str, datas
         inputs, targets = tmpl.render_any_tf(templates, ex, choice,
                                              with_options=with_options, task=task)
       else:
-        choice = tf.constant(0, tf.int32)
+        choice = tf.constant(-1, tf.int32)  # one format, no template (few_shot_fn: row 0)
         first = templates[direct[0]]
         prefix = f"[{cluster.replace('_', ' ').title()}: {dataset}] " if mode == "dataset_name" \
             else ""
@@ -241,7 +241,14 @@ def references_postprocess(output, example=None, is_target=False):
 
 
 def drop_index(dataset_):
-  return dataset_.map(lambda ex: {k: v for k, v in ex.items() if not k.startswith("_")})
+  """Drops the bookkeeping fields (`_index`, `_key`, ...), keeping the template an example was
+  rendered with as `template` (-1 in modes without templates), for evaluation's rows."""
+  def fn(ex):
+    out = {k: v for k, v in ex.items() if not k.startswith("_")}
+    if "_template" in ex:
+      out["template"] = ex["_template"]
+    return out
+  return dataset_.map(fn)
 
 
 def few_shot_fn(task: str, num_shots: int, pool_fn: Callable[[], Sequence[object]]):

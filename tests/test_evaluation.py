@@ -495,6 +495,13 @@ def test_each_template_evaluated_as_its_own_task(vocab, tmp_path, monkeypatch):
   assert len({r["input"] for r in rows if r["template"] == direct[0]}) == 4
   assert len({r["input"] for r in rows}) == len(rows)  # 10 renderings of each example
   assert "| best |" in (tmp_path / "metrics.md").read_text()
+  # "sampled" (the default): each row names the direct template its example was drawn with.
+  evaluation.evaluate_tasks(tiny_config(2048), None, None, "offline_sentiment", "validation",
+                            str(tmp_path / "sampled"), max_examples=4, batch_size=4)
+  sampled = reports.read_predictions(str(tmp_path / "sampled" / "predictions.jsonl"))
+  assert len(sampled) == 4 and all(r["template"] in direct for r in sampled)
+  for r in sampled:
+    assert r["input"] in {x["input"] for x in rows if x["template"] == r["template"]}
   # One format (no templates to vary): evaluated once, as with "sampled".
   one = evaluation.evaluate_tasks(tiny_config(), None, None, TOY_TASK, "validation", None,
                                   templates="each")
@@ -521,6 +528,9 @@ def test_eval_gin_bindings_apply_to_unset_flags_and_step_in_default_dir(vocab, t
                             "--gin.evaluate.batch_size=2"]) == 0
     m = reports.read_metrics(str(ckpt / "eval_validation_step0"))
     assert m["tasks"][TOY_TASK]["num_examples"] == 2 and m["step"] == 0
+    # The settings that change the numbers are recorded beside them.
+    assert (m["max_examples"], m["max_decode_length"], m["decode_method"], m["templates"],
+            m["num_shots"], m["split"]) == (2, 4, "greedy", "sampled", 0, "validation")
     out = tmp_path / "flag"
     assert evaluation.main(["--checkpoint", str(ckpt), "--task", TOY_TASK, "--output_dir",
                             str(out), "--max_decode_length", "4", "--max_examples", "3",
