@@ -559,3 +559,40 @@ def gelu_tanh():
 
   layers.gelu_product = gelu_product
   layers.gated_gelu = jax.checkpoint(gelu_product)
+
+
+def stack_rms_scanned():
+  """Before session 23: a scanned stack's Adafactor update clipping and parameter scale over the
+  whole stack (one block RMS per leaf), not per layer."""
+  from flanjax import optimizers
+  optimizers.has_scanned_stacks = lambda tree: False
+
+
+def per_layer_rms_reshape():
+  """A scanned stack's per-layer block RMS as a reduction over a [L, rest] view (a reshape, no
+  copy) instead of over axes 1..n of the leaf."""
+  from flanjax import optimizers
+
+  def block_rms(path, x, scanned):
+    keys = [getattr(k, "key", None) for k in path]
+    if scanned and x.ndim > 1 and len(keys) > 2 and keys[1] == optimizers.SCANNED_KEY:
+      flat = x.reshape(x.shape[0], -1)  # [L, rest]
+      rms = jnp.sqrt(jnp.mean(jnp.square(flat.astype(jnp.float32)), axis=1))  # [L]
+      return rms.reshape((x.shape[0],) + (1,) * (x.ndim - 1)).astype(x.dtype)
+    return jnp.sqrt(jnp.mean(jnp.square(x)))
+
+  optimizers._block_rms = block_rms
+
+
+def per_layer_rms_vmap():
+  """A scanned stack's per-layer block RMS through jax.vmap over the layer axis."""
+  from flanjax import optimizers
+
+  def block_rms(path, x, scanned):
+    keys = [getattr(k, "key", None) for k in path]
+    if scanned and x.ndim > 1 and len(keys) > 2 and keys[1] == optimizers.SCANNED_KEY:
+      rms = jax.vmap(lambda y: jnp.sqrt(jnp.mean(jnp.square(y))))(x)  # [L]
+      return rms.reshape((x.shape[0],) + (1,) * (x.ndim - 1))
+    return jnp.sqrt(jnp.mean(jnp.square(x)))
+
+  optimizers._block_rms = block_rms

@@ -54,9 +54,17 @@ class OptimizerConfig:
   # Update the unscanned layers of each stack (encoder/decoder layers_0..N-1) in one batched
   # computation (`per_layer`): same maths as one leaf per layer, ~N x fewer GPU kernels.
   stacked_layers: bool = True
+  # Adafactor's update clipping and parameter scale on a scanned layer stack (scan_layers=True):
+  # "stack" (default) reduces the whole [L, ...] leaf as one block; "layer" each layer's slice,
+  # as T5X and as the same model unscanned (the same updates), at a cost: T5-large's scanned
+  # step (b64, full remat) on an H100 took 375 ms against 287 (bench/NOTES.md row 147).
+  scanned_block_rms: str = "stack"
 
   def __post_init__(self):
     check_field_types(self)  # first: a quoted gin value ('1e-3') is a string
+    if self.scanned_block_rms not in ("stack", "layer"):
+      raise FlanjaxError(f"OptimizerConfig.scanned_block_rms={self.scanned_block_rms!r}: use "
+                         "'stack' or 'layer'.")
     if self.name not in OPTIMIZERS:
       raise FlanjaxError(f"OptimizerConfig.name={self.name!r}: use one of {OPTIMIZERS}.")
     if self.schedule not in SCHEDULES:
@@ -214,8 +222,9 @@ def _layer_stacks(tree) -> dict[str, int]:
   A scanned stack (`layers`, arrays with a leading layer axis) is not batched: vmapping the
   update over its layer axis measured 104 ms against 8.8 ms as one leaf for T5-large on an H100
   (bench/NOTES.md row 42), so it stays one leaf; Adafactor's factored statistics keep its layer
-  axis, and its update clipping and parameter scale reduce each layer's slice (`_block_rms`),
-  so a scanned model gets the updates of the same model unscanned.
+  axis; its update clipping and parameter scale span the whole stack, or, with
+  `OptimizerConfig.scanned_block_rms="layer"`, each layer's slice (`_block_rms`: the updates of
+  the same model unscanned, at ~30 % of the scanned step, bench/NOTES.md row 147).
   """
   out = {}
   if not isinstance(tree, dict):
@@ -323,12 +332,13 @@ def _layers_uniform(mask) -> bool:
 def make_optimizer(cfg: OptimizerConfig, params=None, trainable=None, num_steps: int | None = None):
   """Returns (optax transformation, schedule). Frozen params (see `trainable_mask`) get zero
   updates and no optimizer state. `params` (or their shapes): with them, a model's scanned
-  layer stacks get Adafactor's per-layer block RMS (see `adafactor`), and layer stacks are
-  updated at once (`per_layer`) only where there are some."""
+  layer stacks get Adafactor's per-layer block RMS when `cfg.scanned_block_rms="layer"` (see
+  `adafactor`), and layer stacks are updated at once (`per_layer`) only where there are some."""
   schedule = make_schedule(cfg, num_steps)
-  # Scanned stacks: per-layer block RMS (a scanned model then gets its unscanned twin's updates;
-  # without params, the whole stack is one block, as optax's).
-  tx = _base_optimizer(cfg, schedule, scanned=params is not None and has_scanned_stacks(params))
+  # Scanned stacks with scanned_block_rms="layer": per-layer block RMS (a scanned model then gets
+  # its unscanned twin's updates; needs the params).
+  tx = _base_optimizer(cfg, schedule, scanned=(cfg.scanned_block_rms == "layer" and params is not
+                                               None and has_scanned_stacks(params)))
   mask = None
   if trainable is not None:
     if params is None:

@@ -186,18 +186,21 @@ def test_stacked_layers_give_the_per_leaf_updates(name):
 
 @pytest.mark.parametrize("name", ["adafactor", "adamw"])
 def test_a_scanned_stack_gets_the_updates_of_its_layers_unscanned(name):
-  """scan_layers is a layout, not a different optimizer: Adafactor's update clipping and
-  parameter scale reduce each layer of a scanned stack on its own (T5X's `layers` factor rule),
-  so a scanned model's updates equal the unscanned model's (its layers' weights differ in size
-  here, 1x to 3x, so a block RMS over the whole stack would not)."""
-  cfg = OptimizerConfig(name=name)
+  """scanned_block_rms="layer": Adafactor's update clipping and parameter scale reduce each
+  layer of a scanned stack on its own (T5X's `layers` factor rule), so a scanned model's updates
+  equal the unscanned model's (its layers' weights differ in size here, 1x to 3x, so the
+  default block RMS over the whole stack does not)."""
+  cfg = OptimizerConfig(name=name, scanned_block_rms="layer")
   unscanned, _ = _run_layered(make_optimizer(cfg, params=LAYERED)[0], LAYERED)
   tx = make_optimizer(cfg, params=_scanned(LAYERED))[0]  # as train() builds it
   scanned, _ = _run_layered(tx, _scanned(LAYERED), layout=_scanned)
   for a, b in zip(jax.tree.leaves(scanned), jax.tree.leaves(_scanned(unscanned))):
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)  # float32 rounding
-  if name == "adafactor":  # optax's block RMS over the whole stack: not the layers' updates
-    whole, _ = _run_layered(make_optimizer(cfg)[0], _scanned(LAYERED), layout=_scanned)
+  with pytest.raises(FlanjaxError, match=r"scanned_block_rms='layers': use 'stack' or 'layer'"):
+    OptimizerConfig(scanned_block_rms="layers")
+  if name == "adafactor":  # the default, one block RMS over the whole stack: other updates
+    whole, _ = _run_layered(make_optimizer(OptimizerConfig(), params=_scanned(LAYERED))[0],
+                            _scanned(LAYERED), layout=_scanned)
     assert not all(np.allclose(a, b, rtol=1e-6, atol=1e-7) for a, b in zip(
         jax.tree.leaves(whole), jax.tree.leaves(_scanned(unscanned))))
 
