@@ -127,15 +127,16 @@ def default_split(task: str) -> str:
 
 
 def preview(task: str, n: int = 3, split: str | None = None, seed: int = 0, num_shots: int = 0,
-            mode: str = "instruction") -> list[tuple[str, str]]:
+            mode: str = "instruction", template: int | None = None) -> list[tuple[str, str]]:
   """The first n rendered (inputs, targets) of a task's split (default: `default_split`),
-  shuffled with seed."""
+  shuffled with seed; `template=i`: every example rendered with the task's template i (the
+  `t<i>` of `flanjax eval --templates each`, the `template` of its predictions)."""
   import seqio
 
   from flanjax import registration
   name = task
-  if num_shots or mode != "instruction":
-    name = registration.task_variant(task, mode=mode, num_shots=num_shots)
+  if num_shots or mode != "instruction" or template is not None:
+    name = registration.task_variant(task, mode=mode, num_shots=num_shots, template=template)
   if n < 1:
     raise FlanjaxError(f"preview: n must be >= 1, got {n}.")
   t = seqio.get_mixture_or_task(name)
@@ -170,6 +171,9 @@ def main_preview(argv=None) -> int:
   p.add_argument("--num_shots", type=int, default=0)
   p.add_argument("--mode", default="instruction", choices=["instruction", "no_template",
                                                            "dataset_name"])
+  p.add_argument("--template", type=int, default=None,
+                 help="render with this template only (default: one drawn per example); the "
+                      "t<N> of `flanjax eval --templates each`")
   add_module_flag(p)
   add_tfds_data_dir_flag(p)
   args = p.parse_args(argv)
@@ -182,7 +186,7 @@ def main_preview(argv=None) -> int:
     raise FlanjaxError(f"-n must be a positive number of examples, got {args.n}.")
   split = args.split or default_split(args.task)
   for i, (inputs, targets) in enumerate(preview(args.task, args.n, split, args.seed,
-                                                args.num_shots, args.mode)):
+                                                args.num_shots, args.mode, args.template)):
     print(f"=== {args.task} [{split}] example {i} ===")
     print(f"--- inputs ---\n{inputs}\n--- targets ---\n{targets}\n")
   return 0

@@ -224,7 +224,8 @@ def markdown_table(results: Mapping[str, Any]) -> str:
   if per:  # --templates each: each template's headline, the task's being their mean
     lines.append("")
     lines.append("Each template evaluated on its own (the task's metrics above are the mean over "
-                 "its templates):\n")
+                 "its templates; tN is the task's template N: `flanjax preview TASK --template N` "
+                 "shows it; the examples column counts one template's):\n")
     cols = sorted({int(i) for e in per.values() for i in e["templates"]})
     lines.append("| task | headline | " + " | ".join(f"t{i}" for i in cols) + " | best |")
     lines.append("|---|---|" + "---:|" * (len(cols) + 1))

@@ -193,3 +193,21 @@ def test_preview_and_mixture_flag_mistakes_are_one_line(capsys):
   assert capsys.readouterr().err == (
       "flanjax mixture: error: unrecognized arguments: --tfds_dir /d. Did you mean "
       "--tfds_data_dir? Run 'flanjax mixture --help' for the flags.\n")
+
+
+def test_preview_one_template(capsys):
+  """`flanjax preview TASK --template N` renders every example with template N: the `tN` of
+  `flanjax eval --templates each` and the `template` of its predictions."""
+  import flanjax.tasks  # noqa: F401  (offline_* tasks; their data is generated locally)
+
+  from flanjax import registration
+  templates = registration.TASK_INFO["offline_sentiment"].templates
+  head = templates[4].inputs.split("{")[0]
+  assert head  # template 4 starts with its own words
+  assert catalog.main_preview(["offline_sentiment", "-n", "4", "--template", "4",
+                               "--split", "validation"]) == 0
+  out = capsys.readouterr().out
+  blocks = out.split("--- inputs ---\n")[1:]
+  assert len(blocks) == 4 and all(b.startswith(head) for b in blocks)
+  with pytest.raises(FlanjaxError, match="not one of its direct"):
+    catalog.preview("offline_sentiment", template=11)  # an inverted, training-only template
