@@ -282,7 +282,11 @@ def test_model_pallas_path_matches_einsum_path_with_dropout(packed):
 
   (l1, g1) = jax.jit(jax.value_and_grad(loss_fn("pallas")))(params)
   (l2, g2) = jax.jit(jax.value_and_grad(loss_fn("xla")))(params)
-  assert not np.isclose(float(l2), float(loss_fn("xla", False)(params)), rtol=1e-3)  # dropout on
+  # Dropout is on: the gradients differ from the deterministic ones (the summed loss of one
+  # mask may land close to the deterministic loss by chance).
+  g0 = jax.jit(jax.grad(loss_fn("xla", False)))(params)
+  assert not all(np.allclose(a, b, rtol=1e-2, atol=1e-4)
+                 for a, b in zip(jax.tree.leaves(g2), jax.tree.leaves(g0)))
   np.testing.assert_allclose(l1, l2, rtol=1e-5)
   assert_grads_close(g1, g2)
 
