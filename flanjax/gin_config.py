@@ -295,17 +295,22 @@ def check_train_bindings() -> None:
     raise ConfigError(f"{fields} would be ignored: {fix}")
 
 
+def resolve_macro(value):
+  """A gin binding's value through `%MACRO` references (e.g. `train.optimizer = %OPT` with
+  `OPT = @OptimizerConfig()`); other values and references are returned as they are."""
+  for _ in range(32):
+    ref = getattr(value, "configurable", None)
+    if getattr(ref, "name", None) != "macro":
+      break
+    scope = value.scoped_selector.rsplit("/", 1)[0]
+    value = gin.query_parameter(f"{scope}/macro.value")
+  return value
+
+
 def _train_binding(param: str):
   """The value gin binds to train.<param> (through macros), or None where it binds none."""
   try:
-    value = gin.query_parameter(f"train.{param}")
-    for _ in range(32):  # `train.optimizer = %OPT` with `OPT = @OptimizerConfig()`
-      ref = getattr(value, "configurable", None)
-      if getattr(ref, "name", None) != "macro":
-        break
-      scope = value.scoped_selector.rsplit("/", 1)[0]
-      value = gin.query_parameter(f"{scope}/macro.value")
-    return value
+    return resolve_macro(gin.query_parameter(f"train.{param}"))
   except ValueError:
     return None
 

@@ -184,18 +184,6 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
   return collect_cluster(output_dir, cluster, prefix=prefix)
 
 
-def _resolve_macro(value: Any) -> Any:
-  """A gin binding's value through `%MACRO` references (other references are left as they are)."""
-  from flanjax.gin_config import gin
-  for _ in range(32):
-    ref = getattr(value, "configurable", None)
-    if getattr(ref, "name", None) != "macro":
-      break
-    scope = value.scoped_selector.rsplit("/", 1)[0]
-    value = gin.query_parameter(f"{scope}/macro.value")
-  return value
-
-
 def _jsonable(x: Any) -> Any:
   """`x` as it reads back from JSON (tuples as lists; a gin reference as its text)."""
   return json.loads(json.dumps(x, sort_keys=True, default=str))
@@ -204,8 +192,9 @@ def _jsonable(x: Any) -> Any:
 def eval_settings(eval_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
   """The `EVAL_SETTINGS` an `evaluation.evaluate(..., **eval_kwargs)` call runs with: the
   keyword arguments, else gin's `evaluate.X` bindings, else evaluate's defaults (as JSON)."""
+  from flanjax import gin_config
   kw = eval_kwargs or {}
-  return _jsonable({k: kw[k] if k in kw else _resolve_macro(_evaluate_setting(k, default))
+  return _jsonable({k: kw[k] if k in kw else gin_config.resolve_macro(_evaluate_setting(k, default))
                     for k, default in EVAL_SETTINGS.items()})
 
 
@@ -213,7 +202,7 @@ def check_eval_settings(settings: dict[str, Any], eval_kwargs: dict[str, Any] | 
                         ) -> None:
   """evaluate's own checks of `settings` (and the batch size), before any stage runs: a bad
   value fails here, not after the contamination check and the first stage."""
-  from flanjax import evaluation
+  from flanjax import evaluation, gin_config
   kw = eval_kwargs or {}
   templates = settings["templates"]
   if templates not in evaluation.TEMPLATE_MODES:
@@ -232,7 +221,7 @@ def check_eval_settings(settings: dict[str, Any], eval_kwargs: dict[str, Any] | 
                                         for v in lengths.values())):
     raise HeldoutError(f"evaluate.task_feature_lengths={lengths!r}: give a dict of positive "
                        "lengths, e.g. {'inputs': 512, 'targets': 64}, or leave it unset.")
-  batch_size = kw["batch_size"] if "batch_size" in kw else _resolve_macro(
+  batch_size = kw["batch_size"] if "batch_size" in kw else gin_config.resolve_macro(
       _evaluate_setting("batch_size", 16))
   try:
     evaluation.check_eval_sizes(batch_size=batch_size, max_examples=settings["max_examples"],
