@@ -276,12 +276,12 @@ def template_variants(task, num_shots: int = 0) -> dict[int | None, Any]:
   from flanjax import registration
   info = registration.TASK_INFO.get(task.name)
   if info is not None and (info.template is not None or info.mode != "instruction"):
-    return {None: fewshot_task(task, num_shots) if num_shots else task}  # already one format
+    return {None: fewshot_task(task, num_shots)}  # already one format
   base = (info.base or info.name or task.name) if info is not None else task.name
   direct = (registration.direct_templates(base)
             if base in getattr(registration, "_BUILDERS", {}) else [])
   if len(direct) < 2:
-    return {None: fewshot_task(task, num_shots) if num_shots else task}
+    return {None: fewshot_task(task, num_shots)}
   if num_shots and registration.exemplar_split(task.splits) is None:
     fewshot_task(task, num_shots)  # raises the few-shot error
   return {i: seqio.get_mixture_or_task(registration.task_variant(
@@ -455,7 +455,7 @@ def evaluate_tasks(config: T5Config, params, vocabulary, tasks: Sequence[str] | 
     t0 = time.time()
     meta = task_meta(task)
     variants = (template_variants(task, num_shots) if templates == "each" else
-                {None: fewshot_task(task, num_shots) if num_shots else task})
+                {None: fewshot_task(task, num_shots)})
     per_template, num_examples = {}, 0
     for template, run_task in variants.items():
       m, n, task_rows = run(task, run_task, meta)
