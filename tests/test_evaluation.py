@@ -248,13 +248,18 @@ def toy_task_with(vocab):
     seqio.TaskRegistry.remove(name)
 
 
+def _int_of_text(ex):
+  """Python int() on a text field: AutoGraph makes it a tf.strings.to_number, which fails on
+  "one" while reading; with AutoGraph off it fails while tracing."""
+  import tensorflow as tf
+  return {**ex, "inputs": tf.strings.as_string(int(ex["inputs"]))}
+
+
 def test_a_task_whose_preprocessor_fails_in_tf_data_is_one_line(vocab, tmp_path, monkeypatch,
                                                                  toy_task_with):
   """`flanjax eval` (and the trainer's periodic eval): a preprocessor's int() on a text field
   fails inside tf.data; the error is one line naming the task, and nothing is written."""
-  import tensorflow as tf
-  name = toy_task_with("h5_toy_int_on_text",
-                       lambda ex: {**ex, "inputs": tf.strings.as_string(int(ex["inputs"]))})
+  name = toy_task_with("h5_toy_int_on_text", _int_of_text)
   monkeypatch.setattr(evaluation, "ModelFns", FakeFns)
   with pytest.raises(FlanjaxError, match=rf"^Task '{name}': TensorFlow failed reading its "
                      r"examples \(InvalidArgumentError: StringToNumberOp could not correctly "
@@ -263,12 +268,6 @@ def test_a_task_whose_preprocessor_fails_in_tf_data_is_one_line(vocab, tmp_path,
     evaluation.evaluate_tasks(tiny_config(), None, vocab, name, "validation", str(tmp_path))
   assert "\n" not in str(e.value)
   assert os.listdir(tmp_path) == []
-
-
-def _int_of_text(ex):
-  """Python int() on a text field (AutoGraph off: it would make int() a tf.strings.to_number)."""
-  import tensorflow as tf
-  return {**ex, "inputs": tf.strings.as_string(int(ex["inputs"]))}
 
 
 def test_a_preprocessor_using_a_field_as_a_python_int_is_one_line(vocab, tmp_path, monkeypatch,
