@@ -369,6 +369,7 @@ def _rank_options(fns: ModelFns, task_examples: list[dict], vocab, input_len: in
 
 
 EVAL_SEED = 42  # seqio.Evaluator's default seed (templates of eval examples depend on it)
+DECODE_METHODS = ("greedy", "beam")  # ModelFns(decode_method=...), `--decode_method`
 TEMPLATE_MODES = ("sampled", "each")  # evaluate_tasks(templates=...), `flanjax eval --templates`
 
 
@@ -778,7 +779,7 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--max_decode_length", type=positive_int, default=None,
                  help="tokens to generate (default: the task's target length)")
   p.add_argument("--mesh_shape", default=None, help="data,model (default -1,1; e.g. 2,4)")
-  p.add_argument("--decode_method", default=None, choices=("greedy", "beam"),
+  p.add_argument("--decode_method", default=None, choices=DECODE_METHODS,
                  help="default: greedy")
   p.add_argument("--dtype", default=None, help="compute dtype override, e.g. float32")
   p.add_argument("--contamination_mixture", default=None,

@@ -53,7 +53,6 @@ COLLECTIONS = {"flan2021": "flan2021", "offline": "offline"}
 EVAL_SETTINGS = {"split": "validation", "num_shots": 0, "templates": "sampled",
                  "max_examples": None, "max_decode_length": None, "task_feature_lengths": None,
                  "decode_method": "greedy", "dtype": None}
-DECODE_METHODS = ("greedy", "beam")  # what `flanjax eval --decode_method` offers
 # Beside a stage's metrics.json: the settings it was evaluated with (`EVAL_SETTINGS`) and the
 # sha256 of that metrics.json (a metrics.json written later by anything else has no settings).
 SETTINGS_JSON = "heldout_settings.json"
@@ -209,9 +208,10 @@ def check_eval_settings(settings: dict[str, Any], eval_kwargs: dict[str, Any] | 
     raise HeldoutError(f"evaluate.templates={templates!r} (--gin.evaluate.templates): use one of "
                        f"{', '.join(evaluation.TEMPLATE_MODES)}, e.g. "
                        "--gin.evaluate.templates=\"'each'\".")
-  if settings["decode_method"] not in DECODE_METHODS:
+  if settings["decode_method"] not in evaluation.DECODE_METHODS:
     raise HeldoutError(f"evaluate.decode_method={settings['decode_method']!r} "
-                       f"(--gin.evaluate.decode_method): use one of {', '.join(DECODE_METHODS)}.")
+                       "(--gin.evaluate.decode_method): use one of "
+                       f"{', '.join(evaluation.DECODE_METHODS)}.")
   if not isinstance(settings["split"], str) or not settings["split"]:
     raise HeldoutError(f"evaluate.split={settings['split']!r}: give a split name, e.g. "
                        "--split validation.")

@@ -128,6 +128,7 @@ def write_rows(path: str, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+  from flanjax import evaluation
   from flanjax.cli import FlagParser
   p = FlagParser(prog="flanjax infer", description=(
       "Predict (generate) or score (log-likelihood of targets) JSONL rows with a checkpoint."))
@@ -151,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
                  help="with --mode score: target tokens kept, EOS included (default 512)")
   p.add_argument("--max_decode_length", type=int_at_least(1), default=64,
                  help="with --mode predict: tokens to generate (default 64)")
-  p.add_argument("--decode_method", default="greedy", choices=("greedy", "beam"))
+  p.add_argument("--decode_method", default="greedy", choices=evaluation.DECODE_METHODS)
   p.add_argument("--mesh_shape", default="-1,1")
   p.add_argument("--tfds_data_dir", default=None)
   from flanjax import catalog
