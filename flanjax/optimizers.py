@@ -55,10 +55,10 @@ class OptimizerConfig:
   # computation (`per_layer`): same maths as one leaf per layer, ~N x fewer GPU kernels.
   stacked_layers: bool = True
   # Adafactor's update clipping and parameter scale on a scanned layer stack (scan_layers=True):
-  # "stack" (default) reduces the whole [L, ...] leaf as one block; "layer" each layer's slice,
-  # as T5X and as the same model unscanned (the same updates), at a cost: T5-large's scanned
-  # step (b64, full remat) on an H100 took 375 ms against 287 (bench/NOTES.md row 147).
-  scanned_block_rms: str = "stack"
+  # "layer" (default) reduces each layer's slice, as T5X and as the same model unscanned (the
+  # same updates, so scan_layers changes only the layout); "stack" the whole [L, ...] leaf as
+  # one block (flanjax before session 24's default; the same step time, bench/NOTES.md row 150).
+  scanned_block_rms: str = "layer"
 
   def __post_init__(self):
     check_field_types(self)  # first: a quoted gin value ('1e-3') is a string
@@ -125,8 +125,22 @@ def _block_rms(path, x, scanned: bool):
   same path inside its vmap, over one layer each: there `scanned` is False.)"""
   keys = [getattr(k, "key", None) for k in path]
   if scanned and x.ndim > 1 and len(keys) > 2 and keys[1] == SCANNED_KEY:
-    return jnp.sqrt(jnp.mean(jnp.square(x), axis=tuple(range(1, x.ndim)), keepdims=True))
+    return _per_layer_rms(x)
   return jnp.sqrt(jnp.mean(jnp.square(x)))
+
+
+def _per_layer_rms(x):
+  """RMS of each slice x[l] of a [L, ...] leaf, as [L, 1, ...]: sums of squares over [L, c]
+  rows of each layer first, then over c. As one reduction, XLA fused the L per-layer sums into
+  Adafactor's update fusions, which it then emitted as Triton fusions at ~4 ms each: +30 % on
+  T5-large's scanned step (bench/NOTES.md rows 149-150). The barrier keeps the partial sums
+  ([L, c], a few KB) a buffer of their own."""
+  num_layers, n = x.shape[0], x.size // x.shape[0]
+  c = next(c for c in (256, 128, 64, 32, 16, 8, 4, 2, 1) if n % c == 0)
+  partial = jnp.sum(jnp.square(x.reshape(num_layers, c, n // c)), axis=2)  # [L, c]
+  partial = jax.lax.optimization_barrier(partial)
+  rms = jnp.sqrt(jnp.sum(partial, axis=1) / n)  # [L]
+  return rms.reshape((num_layers,) + (1,) * (x.ndim - 1))
 
 
 def clip_by_block_rms(threshold: float, scanned: bool = False) -> optax.GradientTransformation:
@@ -222,9 +236,9 @@ def _layer_stacks(tree) -> dict[str, int]:
   A scanned stack (`layers`, arrays with a leading layer axis) is not batched: vmapping the
   update over its layer axis measured 104 ms against 8.8 ms as one leaf for T5-large on an H100
   (bench/NOTES.md row 42), so it stays one leaf; Adafactor's factored statistics keep its layer
-  axis; its update clipping and parameter scale span the whole stack, or, with
-  `OptimizerConfig.scanned_block_rms="layer"`, each layer's slice (`_block_rms`: the updates of
-  the same model unscanned, at ~30 % of the scanned step, bench/NOTES.md row 147).
+  axis; its update clipping and parameter scale reduce each layer's slice (`_block_rms`: the
+  updates of the same model unscanned), or the whole stack with
+  `OptimizerConfig.scanned_block_rms="stack"`.
   """
   out = {}
   if not isinstance(tree, dict):
@@ -333,7 +347,7 @@ def make_optimizer(cfg: OptimizerConfig, params=None, trainable=None, num_steps:
   """Returns (optax transformation, schedule). Frozen params (see `trainable_mask`) get zero
   updates and no optimizer state. `params` (or their shapes): with them, a model's scanned
   layer stacks get Adafactor's per-layer block RMS when `cfg.scanned_block_rms="layer"` (see
-  `adafactor`), and layer stacks are updated at once (`per_layer`) only where there are some."""
+  `adafactor`; without them, a scanned leaf is reduced whole), and layer stacks are updated at once (`per_layer`) only where there are some."""
   schedule = make_schedule(cfg, num_steps)
   # Scanned stacks with scanned_block_rms="layer": per-layer block RMS (a scanned model then gets
   # its unscanned twin's updates; needs the params).

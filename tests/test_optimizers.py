@@ -186,11 +186,12 @@ def test_stacked_layers_give_the_per_leaf_updates(name):
 
 @pytest.mark.parametrize("name", ["adafactor", "adamw"])
 def test_a_scanned_stack_gets_the_updates_of_its_layers_unscanned(name):
-  """scanned_block_rms="layer": Adafactor's update clipping and parameter scale reduce each
-  layer of a scanned stack on its own (T5X's `layers` factor rule), so a scanned model's updates
-  equal the unscanned model's (its layers' weights differ in size here, 1x to 3x, so the
-  default block RMS over the whole stack does not)."""
-  cfg = OptimizerConfig(name=name, scanned_block_rms="layer")
+  """scanned_block_rms="layer" (the default): Adafactor's update clipping and parameter scale
+  reduce each layer of a scanned stack on its own (T5X's `layers` factor rule), so a scanned
+  model's updates equal the unscanned model's (its layers' weights differ in size here, 1x to
+  3x, so "stack", one block RMS over the whole stack, does not)."""
+  cfg = OptimizerConfig(name=name)
+  assert cfg.scanned_block_rms == "layer"
   unscanned, _ = _run_layered(make_optimizer(cfg, params=LAYERED)[0], LAYERED)
   tx = make_optimizer(cfg, params=_scanned(LAYERED))[0]  # as train() builds it
   scanned, _ = _run_layered(tx, _scanned(LAYERED), layout=_scanned)
@@ -198,8 +199,9 @@ def test_a_scanned_stack_gets_the_updates_of_its_layers_unscanned(name):
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)  # float32 rounding
   with pytest.raises(FlanjaxError, match=r"scanned_block_rms='layers': use 'stack' or 'layer'"):
     OptimizerConfig(scanned_block_rms="layers")
-  if name == "adafactor":  # the default, one block RMS over the whole stack: other updates
-    whole, _ = _run_layered(make_optimizer(OptimizerConfig(), params=_scanned(LAYERED))[0],
+  if name == "adafactor":  # "stack", one block RMS over the whole stack: other updates
+    whole_cfg = OptimizerConfig(scanned_block_rms="stack")
+    whole, _ = _run_layered(make_optimizer(whole_cfg, params=_scanned(LAYERED))[0],
                             _scanned(LAYERED), layout=_scanned)
     assert not all(np.allclose(a, b, rtol=1e-6, atol=1e-7) for a, b in zip(
         jax.tree.leaves(whole), jax.tree.leaves(_scanned(unscanned))))
