@@ -20,7 +20,9 @@ was made with the current settings: an evaluation's settings that change its num
 (`SETTINGS_JSON`, tied to that metrics.json by its hash), the contamination check's inputs in
 contamination.json; a stage recorded with other settings (or none) is redone, with a warning
 naming what changed. The comparison states the settings both sides were evaluated with, and
-gives no gain where they differ. The settings are checked before any stage runs.
+gives no gain where they differ. The settings are checked before any stage runs, and so is
+the start: a rerun from another starting checkpoint than the cluster's model was trained from
+(recorded in its checkpoints), or at another --model_size than `<out>/start`'s, is refused.
 The command owns these folders: a rerun replaces an "after" evaluation of an older step (or of
 other settings) and an unfinished "before" (or one of other settings) without asking for
 --overwrite.
@@ -103,15 +105,25 @@ def starting_checkpoint(output_dir: str, init_checkpoint: str | None, model_size
     evaluation.check_checkpoint_path(init_checkpoint, "--init_checkpoint")
     checkpoints.read_model_info(init_checkpoint)  # clear error when it is not a checkpoint
     return init_checkpoint
+  from flanjax import config as config_lib
   start = os.path.join(output_dir, "start")
+  vocab_size = -(-vocabulary.vocab_size // 128) * 128  # padded like T5's 32128
+  config = config_lib.get_config(model_size, vocab_size=vocab_size)
   if checkpoints.finalized_steps(start):
+    from flanjax import train as train_lib
+    from flanjax.config import T5Config
+    saved = T5Config.from_dict(checkpoints.read_model_info(start)["model_config"])
+    diff = train_lib.model_differences(saved, config)
+    if diff:
+      detail = ", ".join(f"{f}={getattr(saved, f)!r}" for f in diff)
+      raise HeldoutError(
+          f"{start} holds the random initialisation this output_dir's clusters started from, "
+          f"a model with {detail}; --model_size {model_size} differs. Rerun with the "
+          "--model_size it was made with, or use a new --output_dir. Nothing was changed.")
     return start
   import jax
 
-  from flanjax import config as config_lib
   from flanjax import model as model_lib
-  vocab_size = -(-vocabulary.vocab_size // 128) * 128  # padded like T5's 32128
-  config = config_lib.get_config(model_size, vocab_size=vocab_size)
   params = jax.device_get(model_lib.init_params(config, jax.random.PRNGKey(seed)))
   checkpoints.save_pretrained(start, params, config, vocabulary, step=0)
   return start
@@ -140,6 +152,11 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
   split = settings["split"]
   evaluation.resolve_tasks(eval_mixture, split)  # clear error when there is no eval split
 
+  vocabulary = _mixture_vocabulary(train_mixture)
+  start = starting_checkpoint(output_dir, init_checkpoint, model_size, vocabulary, seed)
+  model_dir = os.path.join(cdir, "model")
+  check_same_start(model_dir, start)
+
   cont_path = os.path.join(cdir, "contamination.json")
   check = {"eval_mixture": eval_mixture, "train_mixture": train_mixture, "split": split,
            "threshold": contamination_threshold, "max_train_examples": contamination_max_train,
@@ -155,17 +172,14 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
       w.write_json("contamination.json", {**report, "check_settings": check, "complete": True},
                    last=True)
 
-  vocabulary = _mixture_vocabulary(train_mixture)
-  start = starting_checkpoint(output_dir, init_checkpoint, model_size, vocabulary, seed)
   before_dir = os.path.join(cdir, "before")
-  why = stage_stale(before_dir, settings)
+  why = stage_stale(before_dir, settings, checkpoint=start)
   if why is not None:
     if why:
       log.warning("%s/before: re-evaluating the starting checkpoint: %s.", cluster, why)
     evaluation.evaluate(start, eval_mixture, output_dir=before_dir, overwrite=True,
                         **eval_kwargs)
     record_settings(before_dir, settings)
-  model_dir = os.path.join(cdir, "model")
   _train(model_dir=model_dir, mixture=train_mixture, init_checkpoint=start, seed=seed,
          **dict(train_kwargs or {}))
   after_dir = os.path.join(cdir, "after")
@@ -181,6 +195,23 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
                         **eval_kwargs)
     record_settings(after_dir, settings)
   return collect_cluster(output_dir, cluster, prefix=prefix)
+
+
+def check_same_start(model_dir: str, start: str) -> None:
+  """Refuses a rerun whose starting checkpoint (`--init_checkpoint`, else `<out>/start`) is not
+  the one the cluster's model was trained from (recorded in its checkpoints): training would
+  resume that model, and the comparison would credit the gain to the new start."""
+  from flanjax import train as train_lib
+  latest = train_lib.latest_meta(model_dir)
+  if latest is None or train_lib.INIT_KEY not in latest[1]:  # older flanjax: not recorded
+    return
+  step, meta = latest
+  recorded = meta[train_lib.INIT_KEY]
+  if recorded != train_lib.init_identity(start):
+    raise HeldoutError(
+        f"{model_dir} was trained (to step {step}) from {recorded or 'a random initialisation'}"
+        f", but this run starts from {start}: rerun with the --init_checkpoint it was trained "
+        "from, or use a new --output_dir. Nothing was changed.")
 
 
 def _jsonable(x: Any) -> Any:
@@ -280,11 +311,17 @@ def _describe(settings: dict[str, Any], names: Sequence[str]) -> str:
   return ", ".join(f"{k}={settings[k]!r}" if k in settings else f"{k} unrecorded" for k in names)
 
 
-def stage_stale(stage_dir: str, settings: dict[str, Any], step: int | None = None) -> str | None:
+def stage_stale(stage_dir: str, settings: dict[str, Any], step: int | None = None,
+                checkpoint: str | None = None) -> str | None:
   """Why a stage must be (re-)evaluated: None when its finished results can be reused (made with
-  `settings`, and of `step` when given), "" when it has none, else the reason."""
+  `settings`, and of `step` / of `checkpoint` when given), "" when it has none, else the
+  reason."""
   if not _is_complete(os.path.join(stage_dir, reports.METRICS_JSON)):
     return ""
+  if checkpoint is not None:
+    done = reports.read_metrics(stage_dir).get("checkpoint")
+    if not done or os.path.realpath(done) != os.path.realpath(checkpoint):
+      return f"it evaluated {done or 'an unrecorded checkpoint'}, the start is now {checkpoint}"
   if step is not None:
     done = reports.read_metrics(stage_dir).get("step")
     if done != step:

@@ -465,7 +465,9 @@ def train(
     extra checkpoints by `best_metric` of the periodic evaluation (`best_mode` max|min).
   eval_period / eval_mixture: periodic evaluation (`eval_fn(step, params) -> metrics`
     overrides the default seqio evaluation).
-  init_checkpoint: a flanjax checkpoint dir (e.g. converted from HF) to start from.
+  init_checkpoint: a flanjax checkpoint dir (e.g. converted from HF) to start from. Each
+    checkpoint records where its run started; a resume that names another init_checkpoint is
+    refused (it would continue from model_dir and never read it).
   trainable: regex(es) over parameter paths to train; the rest stay frozen.
   loss_stats_impl: where the loss's statistics over the logits come from (`losses.STATS_IMPLS`:
     "auto" = one Pallas kernel read on GPUs, XLA's reductions elsewhere; "xla"; "pallas").
@@ -574,6 +576,7 @@ def train(
                    "batch_size": batch_size, "seed": seed}
   # Incomplete steps after the resume point would be retrained but block their new checkpoints.
   resume_from = train_steps[-1] if train_steps else None
+  started_from = {INIT_KEY: init_identity(init_checkpoint)}  # in each checkpoint's meta
   for step, missing, moved_to in ckpt_lib.set_aside_incomplete_steps(model_dir):
     _message(f"warning: checkpoint step {step} in {model_dir} is incomplete (no "
              f"{', '.join(m + '/' for m in missing)}) and is skipped: "
@@ -589,7 +592,11 @@ def train(
     with jax.set_mesh(mesh):
       if latest is not None:
         # Every check before the (long) restore; flanjax_model.json is written only after it.
-        _check_resume_settings(manager.read_meta(latest), model_dir, latest, data_settings)
+        saved_meta = manager.read_meta(latest)
+        _check_resume_settings(saved_meta, model_dir, latest, data_settings)
+        check_resume_init(saved_meta, model_dir, latest, init_checkpoint)
+        # Carried on (checkpoints of older flanjax record none: nor do their successors).
+        started_from = {k: saved_meta[k] for k in (INIT_KEY,) if k in saved_meta}
         state, meta = manager.restore(latest, abstract_state, state_shardings)
         start_batch = int(meta["batches_consumed"])
         log.info("resumed from %s step %d", model_dir, latest)
@@ -636,7 +643,7 @@ def train(
 
     def meta_now(step):
       return {"step": step, "batches_consumed": batches_consumed,
-              "num_microbatches": num_microbatches, **data_settings}
+              "num_microbatches": num_microbatches, **data_settings, **started_from}
 
     def flush(step):
       """Fetches pending metrics, stops on NaN/Inf, logs the last ones."""
@@ -772,12 +779,18 @@ def _same_vocabulary(saved: dict, now: dict) -> bool:
     return fa.read() == fb.read()
 
 
+def model_differences(saved: T5Config, now: T5Config) -> list[str]:
+  """The T5Config fields in which `now` differs from `saved` that determine the parameters or
+  the function (those a resume may not change)."""
+  return [f.name for f in dataclasses.fields(T5Config)
+          if f.name not in RESUMABLE_CONFIG_CHANGES
+          and getattr(saved, f.name) != getattr(now, f.name)]
+
+
 def _check_same_model(saved: T5Config, now: T5Config, model_dir: str):
   """Refuses to resume checkpoints of `saved` with a model config that differs in a field that
   determines the parameters or the function (before anything is restored or written)."""
-  diff = [f.name for f in dataclasses.fields(T5Config)
-          if f.name not in RESUMABLE_CONFIG_CHANGES
-          and getattr(saved, f.name) != getattr(now, f.name)]
+  diff = model_differences(saved, now)
   if diff:
     detail = ", ".join(f"{f}={getattr(now, f)!r} (checkpoint: {getattr(saved, f)!r})"
                        for f in diff)
@@ -914,6 +927,46 @@ def _out_of_memory_message(err, step, batch_size, num_microbatches, model_dir, m
       "(recompute activations); on several devices, train.parameter_partitioning_dims=2 "
       "(shard params and optimizer state); on GPUs, let JAX pool more of the memory with "
       f"XLA_PYTHON_CLIENT_MEM_FRACTION=0.9 (now {pool}; the launch/ scripts set 0.9).")
+
+
+INIT_KEY = "init_checkpoint"  # checkpoint meta: the run's starting checkpoint, None if random
+
+
+def init_identity(init_checkpoint: str | None) -> str | None:
+  """How a checkpoint's meta names the checkpoint its run started from (None: random)."""
+  if not init_checkpoint:
+    return None
+  path = os.fspath(init_checkpoint)
+  return path if "://" in path else os.path.realpath(path)
+
+
+def latest_meta(model_dir: str) -> tuple[int, dict] | None:
+  """(step, meta) of the latest complete training checkpoint in `model_dir`, None if none."""
+  steps = ckpt_lib.finalized_steps(model_dir, ckpt_lib.TrainCheckpointManager.ITEMS)
+  if not steps:
+    return None
+  manager = ckpt_lib.TrainCheckpointManager(model_dir, async_save=False)
+  try:
+    return steps[-1], manager.read_meta(steps[-1])
+  finally:
+    manager.close()
+
+
+def check_resume_init(meta: Mapping[str, Any], model_dir: str, step: int,
+                      init_checkpoint: str | None, flag: str = "init_checkpoint",
+                      remedy: str = "use a new --model_dir to start from it, or resume without "
+                      "init_checkpoint") -> None:
+  """Refuses a resume that names an `init_checkpoint` other than the one the checkpoints in
+  `model_dir` started from (recorded in their meta; older checkpoints record none): the resume
+  would continue from `step` and never read it."""
+  if not init_checkpoint or INIT_KEY not in meta:
+    return
+  recorded, now = meta[INIT_KEY], init_identity(init_checkpoint)
+  if recorded != now:
+    origin = recorded if recorded else "a random initialisation"
+    raise FlanjaxError(f"model_dir {model_dir} step {step} was trained from {origin}, but "
+                       f"{flag}={init_checkpoint}: a resume continues from step {step} and "
+                       f"would not read it; {remedy}. Nothing was changed.")
 
 
 def _check_resume_settings(meta: Mapping[str, Any], model_dir: str, step: int,

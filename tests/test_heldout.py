@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from flanjax import heldout, reports
+from flanjax import heldout, reports, train
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +218,8 @@ def test_flan2021_translation_reports_each_direction(mixtures, tmp_path, monkeyp
   monkeypatch.setattr(evaluation, "evaluate", fake_evaluate)
   monkeypatch.setattr(heldout, "starting_checkpoint", lambda *a, **k: str(tmp_path / "start"))
   monkeypatch.setattr(heldout, "_train", lambda **kw: calls.setdefault("train", kw["mixture"]))
-  monkeypatch.setattr(checkpoints, "finalized_steps", lambda path: [5])
+  monkeypatch.setattr(checkpoints, "finalized_steps", lambda path, *a: [5])
+  monkeypatch.setattr(train, "latest_meta", lambda model_dir: None)
   row = heldout.run_cluster("translation", output_dir=str(tmp_path / "o"), prefix="flan2021")
   assert len(directions) == 16
   assert calls["contamination"] == ("flan2021_without_translation", directions)
@@ -269,13 +270,22 @@ def _fakes(monkeypatch, tmp_path):
   def fake_train(**kw):
     from flanjax.gin_config import gin
     calls["train"].append(kw)
+    if state["step"] is None:
+      state["start"] = kw["init_checkpoint"]
     state["step"] = kw.get("num_steps") or gin.query_parameter("train.num_steps")
 
   monkeypatch.setattr(evaluation, "run_contamination_check", fake_contamination)
   monkeypatch.setattr(evaluation, "evaluate", fake_evaluate)
-  monkeypatch.setattr(heldout, "starting_checkpoint", lambda *a, **k: str(tmp_path / "start"))
+  def latest_meta(model_dir):  # what the fake training's checkpoints would record
+    if state["step"] is None:
+      return None
+    return state["step"], {train.INIT_KEY: train.init_identity(state["start"])}
+
+  monkeypatch.setattr(heldout, "starting_checkpoint",
+                      lambda out, init, *a, **k: init or str(tmp_path / "start"))
   monkeypatch.setattr(heldout, "_train", fake_train)
   monkeypatch.setattr(checkpoints, "finalized_steps", lambda path: [state["step"]])
+  monkeypatch.setattr(train, "latest_meta", latest_meta)
   return calls
 
 
@@ -340,6 +350,50 @@ def test_rerun_redoes_the_stages_of_other_eval_settings(mixtures, tmp_path, monk
   gin.clear_config()
   assert heldout.main(base + ["--num_steps", "30", "--max_eval_examples", "6"]) == 0
   assert calls["evaluate"] == ["after"] and calls["contamination"] == []
+
+
+def test_a_rerun_from_another_start_is_refused(mixtures, tmp_path, monkeypatch, clean_gin):
+  """The cluster's model records where it started: a rerun that starts elsewhere (another
+  --init_checkpoint) would resume that model and credit its gain to the new start, so it is
+  refused before any stage runs. A "before" of another checkpoint is re-evaluated."""
+  from flanjax.gin_config import gin
+  calls = _fakes(monkeypatch, tmp_path)
+  out, other = tmp_path / "o", tmp_path / "other"
+  other.mkdir()
+  base = ["--collection", "offline", "--cluster", "nli", "--output_dir", str(out),
+          "--num_steps", "10"]
+  assert heldout.main(base) == 0
+  for v in calls.values():
+    v.clear()
+  gin.clear_config()
+  with pytest.raises(heldout.HeldoutError, match=(
+      rf"^{out / 'nli' / 'model'} was trained \(to step 10\) from {tmp_path / 'start'}, but "
+      rf"this run starts from {other}: rerun with the --init_checkpoint it was trained from, or "
+      r"use a new --output_dir\. Nothing was changed\.$")):
+    heldout.main(base + ["--init_checkpoint", str(other)])
+  assert calls == {"contamination": [], "evaluate": [], "train": []}
+  gin.clear_config()
+  assert heldout.main(base + ["--init_checkpoint", str(tmp_path / "start")]) == 0
+  assert calls["evaluate"] == [] and calls["train"]
+  before = str(out / "nli" / "before")
+  assert heldout.stage_stale(before, heldout.eval_settings(), checkpoint=str(tmp_path / "start")
+                             ) is None
+  assert heldout.stage_stale(before, heldout.eval_settings(), checkpoint=str(other)) == (
+      f"it evaluated {tmp_path / 'start'}, the start is now {other}")
+
+
+def test_a_saved_random_start_of_another_size_is_refused(mixtures, tmp_path):
+  """`<out>/start` is made once, at the first run's --model_size: a rerun at another size is
+  refused (it had silently trained the first size)."""
+  import seqio
+  vocab = seqio.ByteVocabulary()
+  start = heldout.starting_checkpoint(str(tmp_path), None, "tiny", vocab)
+  assert heldout.starting_checkpoint(str(tmp_path), None, "tiny", vocab) == start
+  with pytest.raises(heldout.HeldoutError, match=(
+      rf"^{tmp_path / 'start'} holds the random initialisation this output_dir's clusters "
+      r"started from, a model with d_model=\d+, .*; --model_size small differs\. Rerun with the "
+      r"--model_size it was made with, or use a new --output_dir\. Nothing was changed\.$")):
+    heldout.starting_checkpoint(str(tmp_path), None, "small", vocab)
 
 
 def test_stage_settings_belong_to_their_metrics_json(tmp_path):

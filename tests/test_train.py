@@ -111,6 +111,34 @@ def test_init_checkpoint_and_frozen_params(tmp_path):
   assert all(changed)
 
 
+def test_a_resume_that_names_another_init_checkpoint_is_refused(tmp_path):
+  """Each checkpoint records the checkpoint its run started from. A resume would continue from
+  model_dir and never read init_checkpoint, so one that names another start is refused before
+  anything is written; the same start, or none, resumes; a random start is recorded too."""
+  for name, seed in (("a", 1), ("b", 2)):
+    params = jax.device_get(model_lib.init_params(CONFIG, jax.random.PRNGKey(seed)))
+    checkpoints.save_pretrained(tmp_path / name, params, CONFIG, {"type": "byte"})
+  run = tmp_path / "run"
+  _run(run, model_config=None, init_checkpoint=str(tmp_path / "a"), num_steps=2)
+  info = (run / checkpoints.MODEL_INFO_FILE).read_bytes()
+  with pytest.raises(FlanjaxError, match=(
+      rf"^model_dir {run} step 2 was trained from {tmp_path / 'a'}, but init_checkpoint="
+      rf"{tmp_path / 'b'}: a resume continues from step 2 and would not read it; use a new "
+      r"--model_dir to start from it, or resume without init_checkpoint\. Nothing was changed")):
+    _run(run, model_config=None, init_checkpoint=str(tmp_path / "b"), num_steps=4)
+  assert checkpoints.finalized_steps(run) == [2]
+  assert (run / checkpoints.MODEL_INFO_FILE).read_bytes() == info
+  _run(run, model_config=None, init_checkpoint=str(tmp_path / "a" / "."), num_steps=3)
+  _run(run, num_steps=4)  # without init_checkpoint: the recorded start is carried on
+  with pytest.raises(FlanjaxError, match=r"was trained from .*/a, but init_checkpoint="):
+    _run(run, init_checkpoint=str(tmp_path / "b"), num_steps=5)
+  scratch = tmp_path / "scratch"
+  _run(scratch, num_steps=2)
+  with pytest.raises(FlanjaxError, match=r"step 2 was trained from a random initialisation, "
+                                         r"but init_checkpoint="):
+    _run(scratch, init_checkpoint=str(tmp_path / "a"), num_steps=4)
+
+
 def test_grad_norm_reads_the_kernels_gradients_in_the_compute_dtype():
   # bf16 compute: the layers' kernel gradients enter the norm's `lax.cond` as bf16 (a cond's
   # operands are materialised: float32 there meant a float32 copy of every kernel gradient on
