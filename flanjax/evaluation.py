@@ -40,6 +40,22 @@ class EvalError(FlanjaxError):
   """An evaluation request that cannot run as asked (bad task, split, checkpoint, flags)."""
 
 
+# `evaluate` arguments that `flanjax eval` takes as flags of the same name (the others only as
+# --gin.evaluate.NAME bindings).
+EVAL_FLAGS = ("split", "num_shots", "templates", "max_examples", "batch_size",
+              "max_decode_length", "decode_method", "dtype")
+
+
+class EvalSettingError(EvalError):
+  """A bad `evaluate` argument: `name`, its `value` and the `problem`, in a message naming the
+  flag and the gin binding (callers with other flag names rebuild it from the parts)."""
+
+  def __init__(self, name: str, value: Any, problem: str):
+    self.name, self.value, self.problem = name, value, problem
+    flag = f"--{name}" if name in EVAL_FLAGS else f"--gin.evaluate.{name}"
+    super().__init__(f"{flag}={value!r} (evaluate.{name}): {problem}")
+
+
 # --------------------------------------------------------------------------- model functions
 
 
@@ -440,8 +456,7 @@ def evaluate_tasks(config: T5Config, params, vocabulary, tasks: Sequence[str] | 
   template's under `templates` and the best one under `best_template`), at that many times the
   cost.
   """
-  if templates not in TEMPLATE_MODES:
-    raise EvalError(f"templates={templates!r}: use one of {', '.join(TEMPLATE_MODES)}.")
+  check_eval_settings(templates=templates)
   fns = ModelFns(config, params, batch_size, mesh, decode_method)
   if mesh is not None:
     from flanjax import partitioning
@@ -682,10 +697,10 @@ def evaluate(checkpoint: str, tasks: Sequence[str] | str, *, output_dir: str | N
   evaluated step). Earlier results there are refused unless `overwrite` (checked before the
   checkpoint loads). `templates`: see `evaluate_tasks`.
   """
-  if templates not in TEMPLATE_MODES:
-    raise EvalError(f"templates={templates!r}: use one of {', '.join(TEMPLATE_MODES)}.")
-  check_eval_sizes(batch_size=batch_size, max_examples=max_examples,
-                   max_decode_length=max_decode_length, num_shots=num_shots)
+  check_eval_settings(batch_size=batch_size, max_examples=max_examples,
+                      max_decode_length=max_decode_length, num_shots=num_shots,
+                      templates=templates, decode_method=decode_method, split=split,
+                      task_feature_lengths=task_feature_lengths)
   if tfds_data_dir:
     import seqio
     seqio.set_tfds_data_dir_override(tfds_data_dir)
@@ -723,18 +738,33 @@ def evaluate(checkpoint: str, tasks: Sequence[str] | str, *, output_dir: str | N
                         contamination=report, templates=templates)
 
 
-def check_eval_sizes(*, batch_size: int = 16, max_examples: int | None = None,
-                     max_decode_length: int | None = None, num_shots: int = 0) -> None:
-  """EvalError naming the flag (and gin binding) of a batch size / count that cannot work."""
+def check_eval_settings(*, batch_size: int = 16, max_examples: int | None = None,
+                        max_decode_length: int | None = None, num_shots: int = 0,
+                        templates: str = "sampled", decode_method: str = "greedy",
+                        split: str = "validation", task_feature_lengths: dict | None = None
+                        ) -> None:
+  """EvalSettingError naming the flag (and gin binding) of an `evaluate` setting that cannot
+  work, before anything is loaded."""
   for name, value, minimum in (("batch_size", batch_size, 1), ("max_examples", max_examples, 1),
                                ("max_decode_length", max_decode_length, 1),
                                ("num_shots", num_shots, 0)):
     if value is None and name in ("max_examples", "max_decode_length"):
       continue
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-      raise EvalError(f"--{name}={value!r} (evaluate.{name}): must be an integer >= {minimum}"
-                      + (" (leave it unset for all examples)." if name == "max_examples"
-                         else "."))
+      raise EvalSettingError(name, value, f"must be an integer >= {minimum}" + (
+          " (leave it unset for all examples)." if name == "max_examples" else "."))
+  for name, value, choices in (("templates", templates, TEMPLATE_MODES),
+                               ("decode_method", decode_method, DECODE_METHODS)):
+    if value not in choices:
+      raise EvalSettingError(name, value, f"use one of {', '.join(choices)}.")
+  if not isinstance(split, str) or not split:
+    raise EvalSettingError("split", split, "give a split name, e.g. validation.")
+  lengths = task_feature_lengths
+  if lengths is not None and not (isinstance(lengths, dict) and lengths and all(
+      isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
+      for v in lengths.values())):
+    raise EvalSettingError("task_feature_lengths", lengths, "give a dict of positive lengths, "
+                           "e.g. {'inputs': 512, 'targets': 64}, or leave it unset.")
 
 
 def _import_catalog() -> None:

@@ -16,9 +16,8 @@ cluster launcher plus the `--collect` command) and then writes the cross-cluster
 (`<out>/comparison.{json,md,png}`). Every finished stage is found and skipped on a rerun when it
 was made with the current settings: an evaluation's settings that change its numbers
 (`EVAL_SETTINGS`: split, num_shots, templates, max_examples, ...; from the flags, else gin's
-`evaluate.X` bindings, else evaluate's defaults) are recorded beside its metrics.json
-(`SETTINGS_JSON`, tied to that metrics.json by its hash), the contamination check's inputs in
-contamination.json; a stage recorded with other settings (or none) is redone, with a warning
+`evaluate.X` bindings, else evaluate's defaults) are those its metrics.json records (`evaluate`
+writes them there), the contamination check's inputs those contamination.json records; a stage recorded with other settings (or none) is redone, with a warning
 naming what changed. The comparison states the settings both sides were evaluated with, and
 gives no gain where they differ. The settings are checked before any stage runs, and so is
 the start: a rerun from another starting checkpoint than the cluster's model was trained from
@@ -34,11 +33,9 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import hashlib
 import json
 import logging
 import os
-import re
 import shlex
 import sys
 from collections.abc import Sequence
@@ -55,9 +52,6 @@ COLLECTIONS = {"flan2021": "flan2021", "offline": "offline"}
 EVAL_SETTINGS = {"split": "validation", "num_shots": 0, "templates": "sampled",
                  "max_examples": None, "max_decode_length": None, "task_feature_lengths": None,
                  "decode_method": "greedy", "dtype": None}
-# Beside a stage's metrics.json: the settings it was evaluated with (`EVAL_SETTINGS`) and the
-# sha256 of that metrics.json (a metrics.json written later by anything else has no settings).
-SETTINGS_JSON = "heldout_settings.json"
 
 
 class HeldoutError(FlanjaxError):
@@ -179,7 +173,6 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
       log.warning("%s/before: re-evaluating the starting checkpoint: %s.", cluster, why)
     evaluation.evaluate(start, eval_mixture, output_dir=before_dir, overwrite=True,
                         **eval_kwargs)
-    record_settings(before_dir, settings)
   _train(model_dir=model_dir, mixture=train_mixture, init_checkpoint=start, seed=seed,
          **dict(train_kwargs or {}))
   after_dir = os.path.join(cdir, "after")
@@ -193,7 +186,6 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
       log.warning("%s/after: re-evaluating: %s.", cluster, why)
     evaluation.evaluate(model_dir, eval_mixture, output_dir=after_dir, overwrite=True,
                         **eval_kwargs)
-    record_settings(after_dir, settings)
   return collect_cluster(output_dir, cluster, prefix=prefix)
 
 
@@ -230,81 +222,32 @@ def eval_settings(eval_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
 
 def check_eval_settings(settings: dict[str, Any], eval_kwargs: dict[str, Any] | None = None
                         ) -> None:
-  """evaluate's own checks of `settings` (and the batch size), before any stage runs: a bad
-  value fails here, not after the contamination check and the first stage."""
+  """`evaluation.check_eval_settings` on `settings` (and the batch size), before any stage runs:
+  a bad value fails here, not after the contamination check and the first stage. The message
+  names heldout's flag, or the gin binding where heldout has none."""
   from flanjax import evaluation, gin_config
   kw = eval_kwargs or {}
-  templates = settings["templates"]
-  if templates not in evaluation.TEMPLATE_MODES:
-    raise HeldoutError(f"evaluate.templates={templates!r} (--gin.evaluate.templates): use one of "
-                       f"{', '.join(evaluation.TEMPLATE_MODES)}, e.g. "
-                       "--gin.evaluate.templates=\"'each'\".")
-  if settings["decode_method"] not in evaluation.DECODE_METHODS:
-    raise HeldoutError(f"evaluate.decode_method={settings['decode_method']!r} "
-                       "(--gin.evaluate.decode_method): use one of "
-                       f"{', '.join(evaluation.DECODE_METHODS)}.")
-  if not isinstance(settings["split"], str) or not settings["split"]:
-    raise HeldoutError(f"evaluate.split={settings['split']!r}: give a split name, e.g. "
-                       "--split validation.")
-  lengths = settings["task_feature_lengths"]
-  if lengths is not None and not (
-      isinstance(lengths, dict) and all(isinstance(v, int) and not isinstance(v, bool) and v > 0
-                                        for v in lengths.values())):
-    raise HeldoutError(f"evaluate.task_feature_lengths={lengths!r}: give a dict of positive "
-                       "lengths, e.g. {'inputs': 512, 'targets': 64}, or leave it unset.")
   batch_size = kw["batch_size"] if "batch_size" in kw else gin_config.resolve_macro(
       _evaluate_setting("batch_size", 16))
   try:
-    evaluation.check_eval_sizes(batch_size=batch_size, max_examples=settings["max_examples"],
-                                max_decode_length=settings["max_decode_length"],
-                                num_shots=settings["num_shots"])
-  except FlanjaxError as e:  # name heldout's flag, or the gin binding where heldout has none
-    msg = str(e).splitlines()[0]
-    m = re.match(r"--(\w+)=(.*?) \(evaluate\.\w+\): (.*)$", msg)
-    if m:
-      name, value, rest = m.groups()
-      flag = {"max_examples": "--max_eval_examples",
-              "batch_size": "--eval_batch_size"}.get(name, f"--gin.evaluate.{name}")
-      msg = f"{flag}={value} (evaluate.{name}): {rest}"
-    raise HeldoutError(msg) from None
-
-
-def _sha256(path: str) -> str | None:
-  try:
-    with open(path, "rb") as f:
-      return hashlib.sha256(f.read()).hexdigest()
-  except OSError:
-    return None
-
-
-def record_settings(stage_dir: str, settings: dict[str, Any]) -> None:
-  """Records beside a stage's (just written) metrics.json the settings it was evaluated with."""
-  digest = _sha256(os.path.join(stage_dir, reports.METRICS_JSON))
-  reports.atomic_write(os.path.join(stage_dir, SETTINGS_JSON), json.dumps(
-      {"settings": settings, "metrics_sha256": digest}, indent=2, sort_keys=True) + "\n")
+    evaluation.check_eval_settings(
+        batch_size=batch_size, **{k: settings[k] for k in (
+            "max_examples", "max_decode_length", "num_shots", "templates", "decode_method",
+            "split", "task_feature_lengths")})
+  except evaluation.EvalSettingError as e:
+    flag = {"max_examples": "--max_eval_examples", "batch_size": "--eval_batch_size",
+            "split": "--split"}.get(e.name, f"--gin.evaluate.{e.name}")
+    raise HeldoutError(f"{flag}={e.value!r} (evaluate.{e.name}): {e.problem}") from None
 
 
 def recorded_settings(stage_dir: str) -> dict[str, Any]:
-  """The `EVAL_SETTINGS` a stage's complete metrics.json was evaluated with, as far as they are
-  recorded: those metrics.json holds (split, num_shots, templates, ...), the others from
-  `SETTINGS_JSON` when it was written for this very metrics.json. {} when none is known."""
-  path = os.path.join(stage_dir, reports.METRICS_JSON)
+  """The `EVAL_SETTINGS` a stage's complete metrics.json records (`evaluate` writes them all; an
+  evaluation by an earlier flanjax may lack some). {} when there is none."""
   try:
     metrics = reports.read_metrics(stage_dir)
   except (OSError, ValueError):
     return {}
-  out = {k: metrics[k] for k in EVAL_SETTINGS if k in metrics}
-  try:
-    with open(os.path.join(stage_dir, SETTINGS_JSON)) as f:
-      side = json.load(f)
-  except (OSError, ValueError):
-    side = None
-  if isinstance(side, dict) and side.get("metrics_sha256") == _sha256(path) and isinstance(
-      side.get("settings"), dict):
-    for k, v in side["settings"].items():
-      if k in EVAL_SETTINGS:
-        out.setdefault(k, v)
-  return _jsonable(out)
+  return _jsonable({k: metrics[k] for k in EVAL_SETTINGS if k in metrics})
 
 
 def _describe(settings: dict[str, Any], names: Sequence[str]) -> str:
@@ -333,7 +276,7 @@ def stage_stale(stage_dir: str, settings: dict[str, Any], step: int | None = Non
   unrecorded = [k for k in changed if k not in recorded]
   if len(unrecorded) == len(changed):
     return (f"its evaluation settings ({', '.join(unrecorded)}) were not recorded (an earlier "
-            "flanjax, or an evaluation written by another command)")
+            "flanjax's evaluation)")
   return (f"it was evaluated with {_describe(recorded, changed)}, now "
           f"{_describe(settings, changed)}")
 

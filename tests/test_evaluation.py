@@ -654,6 +654,17 @@ def test_eval_bad_sizes_from_gin_name_the_binding(vocab, tiny_ckpt):
     with pytest.raises(evaluation.EvalError, match=r"--max_examples=-1 .*leave it unset for all"):
       evaluation.main(["--checkpoint", path, "--task", TOY_TASK,
                        "--gin.evaluate.max_examples=-1"])
+    gin.clear_config()  # settings without a flag name their binding; checked before any load
+    with pytest.raises(evaluation.EvalError, match=(
+        r"^--gin.evaluate.task_feature_lengths=\{'inputs': 0\} "
+        r"\(evaluate.task_feature_lengths\): give a dict of positive lengths")):
+      evaluation.main(["--checkpoint", path, "--task", TOY_TASK,
+                       "--gin.evaluate.task_feature_lengths={'inputs': 0}"])
+    gin.clear_config()
+    with pytest.raises(evaluation.EvalError, match=(
+        r"^--templates='all' \(evaluate.templates\): use one of sampled, each\.$")):
+      evaluation.main(["--checkpoint", path, "--task", TOY_TASK,
+                       "--gin.evaluate.templates='all'"])
   finally:
     gin.clear_config()
   with pytest.raises(evaluation.EvalError, match=r"batch_size=0 \(--batch_size\)"):

@@ -12,10 +12,12 @@ def mixtures():
   import flanjax.mixtures  # noqa: F401  (registers offline_* and flan2021_* mixtures)
 
 
-def _fake_eval(folder, cluster, score, step=None):
+def _fake_eval(folder, cluster, score, step=None, settings=None):
+  """A stage's metrics.json; with `settings`, the `EVAL_SETTINGS` that `evaluate` records."""
   res = reports.task_results({f"t_{cluster}": {"accuracy": score}},
                              {f"t_{cluster}": {"cluster": cluster, "metric": "accuracy"}})
   res["step"] = step
+  res.update(settings or {})
   reports.write_eval_reports(str(folder), res)
 
 
@@ -262,8 +264,7 @@ def _fakes(monkeypatch, tmp_path):
     res = reports.task_results({"offline_nli": {"accuracy": 30.0 + n}},
                                {"offline_nli": {"cluster": "nli", "metric": "accuracy",
                                                 "num_examples": n}})
-    res.update(split=s["split"], num_shots=s["num_shots"], templates=s["templates"],
-               checkpoint=checkpoint,
+    res.update(s, checkpoint=checkpoint,  # evaluate records every EVAL_SETTINGS
                step=state["step"] if kw["output_dir"].endswith("after") else 0)
     reports.write_eval_reports(kw["output_dir"], res)
 
@@ -396,28 +397,29 @@ def test_a_saved_random_start_of_another_size_is_refused(mixtures, tmp_path):
     heldout.starting_checkpoint(str(tmp_path), None, "small", vocab)
 
 
-def test_stage_settings_belong_to_their_metrics_json(tmp_path):
-  """Settings recorded for one metrics.json say nothing about a later one written there."""
+def test_stage_settings_are_those_its_metrics_json_records(tmp_path):
+  """A stage is reused only when its metrics.json records the current settings; one without
+  them (an earlier flanjax's evaluation) is redone."""
   stage = str(tmp_path / "before")
   settings = heldout.eval_settings({"max_examples": 4})
   _fake_eval(stage, "nli", 30.0)
-  assert heldout.stage_stale(stage, settings).startswith("its evaluation settings (")
-  heldout.record_settings(stage, settings)
+  assert heldout.recorded_settings(stage) == {}
+  assert heldout.stage_stale(stage, settings) == (
+      f"its evaluation settings ({', '.join(sorted(heldout.EVAL_SETTINGS))}) were not recorded (an "
+      "earlier flanjax's evaluation)")
+  _fake_eval(stage, "nli", 30.0, settings=settings)
   assert heldout.recorded_settings(stage) == settings
   assert heldout.stage_stale(stage, settings) is None
   assert "max_examples=4, now max_examples=5" in heldout.stage_stale(
       stage, dict(settings, max_examples=5))
-  _fake_eval(stage, "nli", 31.0)  # e.g. `flanjax eval --overwrite` into the folder
-  assert heldout.recorded_settings(stage) == {}
-  assert "not recorded" in heldout.stage_stale(stage, settings)
   assert heldout.stage_stale(str(tmp_path / "none"), settings) == ""
 
 
 def test_collect_refuses_a_gain_between_different_settings(tmp_path):
   out = tmp_path / "o"
   for stage, n in (("before", 4), ("after", 6)):
-    _fake_eval(out / "nli" / stage, "nli", 30.0 + n, step=10)
-    heldout.record_settings(str(out / "nli" / stage), heldout.eval_settings({"max_examples": n}))
+    _fake_eval(out / "nli" / stage, "nli", 30.0 + n, step=10,
+               settings=heldout.eval_settings({"max_examples": n}))
   row = heldout.collect_cluster(str(out), "nli", "offline")
   assert row["comparable"] is False and row["gain"] is None
   assert row["settings_differ"] == {"max_examples": {"before": 4, "after": 6}}
@@ -451,11 +453,16 @@ def test_collect_flags_unrecorded_settings_and_refuses_other_example_counts(tmp_
 
 @pytest.mark.parametrize("binding,message", [
     ("--gin.evaluate.templates='all'",
-     r"^evaluate.templates='all' \(--gin.evaluate.templates\): use one of sampled, each"),
+     r"^--gin.evaluate.templates='all' \(evaluate.templates\): use one of sampled, each\.$"),
     ("--gin.evaluate.num_shots=-1", r"^--gin.evaluate.num_shots=-1 \(evaluate.num_shots\): "
                                     r"must be an integer >= 0"),
     ("--gin.evaluate.max_examples=0", r"^--max_eval_examples=0 \(evaluate.max_examples\)"),
-    ("--gin.evaluate.decode_method='sample'", r"^evaluate.decode_method='sample'"),
+    ("--gin.evaluate.decode_method='sample'", r"^--gin.evaluate.decode_method='sample' "
+                                              r"\(evaluate.decode_method\): use one of greedy, "
+                                              r"beam\.$"),
+    ("--gin.evaluate.task_feature_lengths={'inputs': 0}",
+     r"^--gin.evaluate.task_feature_lengths=\{'inputs': 0\} \(evaluate.task_feature_lengths\): "
+     r"give a dict of positive lengths"),
 ])
 def test_bad_eval_settings_fail_before_anything_is_written(mixtures, tmp_path, monkeypatch,
                                                             clean_gin, binding, message):
