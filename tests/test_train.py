@@ -360,6 +360,24 @@ def test_resume_of_a_checkpoint_without_the_new_meta_keys(tmp_path):
   assert sorted(_metrics(tmp_path)) == [1, 2, 3, 4]
 
 
+def test_scan_layers_is_a_layout_the_training_is_the_same(tmp_path):
+  """A scanned model trains as its unscanned twin: the same initial params (one seed), the same
+  Adafactor updates (its clipping and parameter scale per layer of a scanned stack, T5X's
+  rule), so the same losses and params after a few steps, up to float32 rounding."""
+  _run(tmp_path / "flat", num_steps=3)
+  _run(tmp_path / "scan", num_steps=3, model_overrides={"scan_layers": True})
+  flat, scan = _metrics(tmp_path / "flat"), _metrics(tmp_path / "scan")
+  for step in (1, 2, 3):
+    assert scan[step]["loss"] == pytest.approx(flat[step]["loss"], rel=1e-5)
+  assert flat[3]["loss"] < flat[1]["loss"]  # it trained
+  _, p_flat, _ = checkpoints.load_pretrained(tmp_path / "flat")
+  scan_config, p_scan, _ = checkpoints.load_pretrained(tmp_path / "scan")
+  p_scan = model_lib.unscan_params(p_scan, scan_config)
+  assert jax.tree.structure(p_scan) == jax.tree.structure(p_flat)
+  for a, b in zip(jax.tree.leaves(p_scan), jax.tree.leaves(p_flat)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
 def test_changing_scan_layers_on_resume_is_a_clear_error(tmp_path):
   _run(tmp_path, num_steps=2)
   with pytest.raises(FlanjaxError, match=r"different model \(fields \['scan_layers'\]"):
