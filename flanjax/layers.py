@@ -22,6 +22,15 @@ from flanjax.config import T5Config
 Array = Any
 NEG_INF = -1e10  # additive mask value (T5X's convention); finite so fully masked rows stay finite
 
+# T5X's initialisers of T5 v1.1 (t5x/examples/t5, flaxformer), where training from scratch starts.
+# Fans come from each layer's own 2-D shape (`nn.scan` initialises one layer at a time). The
+# attention kernels take `Dense(init_std=fan_in ** -0.5)`, the query's further divided by
+# sqrt(head_dim): T5X's ATTENTION_KERNEL_INIT, variance_scaling(1.0, "fan_in", "normal").
+EMBEDDING_INIT = nn.initializers.normal(1.0)
+RELPOS_BIAS_INIT = nn.initializers.variance_scaling(1.0, "fan_avg", "uniform")
+MLP_KERNEL_INIT = nn.initializers.variance_scaling(1.0, "fan_in", "truncated_normal")
+FINAL_KERNEL_INIT = nn.initializers.variance_scaling(1.0, "fan_in", "truncated_normal")
+
 
 def dtype_of(name: str):
   return jnp.dtype(name)
@@ -129,14 +138,16 @@ class Dense(nn.Module):
   axes: tuple[str, str]
   config: T5Config
   init_std: float = 1.0
+  kernel_init: Any = None  # an initialiser of the [in, out] kernel; None: normal(init_std)
   fp32_out: bool = False
   kernel_only: bool = False  # return the kernel in the compute dtype, not x @ kernel
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
     cfg = self.config
-    kernel = _param(self, "kernel", nn.initializers.normal(self.init_std),
-                    (x.shape[-1], self.features), self.axes, dtype_of(cfg.param_dtype))
+    init = self.kernel_init or nn.initializers.normal(self.init_std)
+    kernel = _param(self, "kernel", init, (x.shape[-1], self.features), self.axes,
+                    dtype_of(cfg.param_dtype))  # [in, out]
     dtype = dtype_of(cfg.dtype)
     if self.kernel_only:
       return kernel.astype(dtype)
@@ -178,7 +189,7 @@ class Embed(nn.Module):
 
   def setup(self):
     cfg = self.config
-    self.embedding = _param(self, "embedding", nn.initializers.normal(1.0),
+    self.embedding = _param(self, "embedding", EMBEDDING_INIT,
                             (cfg.vocab_size, cfg.d_model), ("vocab", "embed"),
                             dtype_of(cfg.param_dtype))
 
@@ -293,8 +304,8 @@ class RelativePositionBiases(nn.Module):
 
   def setup(self):
     cfg = self.config
-    self.rel_embedding = _param(self, "rel_embedding",
-                                nn.initializers.normal(cfg.d_model ** -0.5),
+    # fan_avg is symmetric in the two axes: T5X's values' distribution in this layout
+    self.rel_embedding = _param(self, "rel_embedding", RELPOS_BIAS_INIT,
                                 (cfg.num_heads, cfg.relative_attention_num_buckets),
                                 ("heads", "relpos_buckets"), dtype_of(cfg.param_dtype))
 
@@ -456,6 +467,7 @@ class MultiHeadAttention(nn.Module):
     h, d, e = cfg.num_heads, cfg.head_dim, cfg.d_model
     dense = functools.partial(Dense, config=cfg)
     names = ("batch", "length", "heads", "kv")
+    # T5X's ATTENTION_KERNEL_INIT (fan_in = e), the query's divided by sqrt(d)
     stds = {"query": (e * d) ** -0.5, "key": e ** -0.5, "value": e ** -0.5}
     kernel = self.fused_impl in ("pallas", "cudnn_pallas") and not self.decode
     self_attention = not self.cross and x_q is x_kv
@@ -576,19 +588,18 @@ class MlpBlock(nn.Module):
     """`dropout_seed` (uint32, see `flanjax.dropout`) seeds the hidden dropout; without it,
     one is made from a `make_rng("dropout")` key."""
     cfg = self.config
-    dense = functools.partial(Dense, config=cfg)
+    dense = functools.partial(Dense, config=cfg, kernel_init=MLP_KERNEL_INIT)
     if cfg.gated:
-      gate = dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5, name="wi_0")(x)
-      lin = dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5, name="wi_1")(x)
+      gate = dense(cfg.d_ff, ("embed", "mlp"), name="wi_0")(x)  # [batch, length, mlp]
+      lin = dense(cfg.d_ff, ("embed", "mlp"), name="wi_1")(x)  # [batch, length, mlp]
       hidden = (gelu_product if cfg.layer_remat else gated_gelu)(gate, lin)  # see gated_gelu
     else:
-      hidden = jax.nn.relu(dense(cfg.d_ff, ("embed", "mlp"), init_std=cfg.d_model ** -0.5,
-                                 name="wi")(x))
+      hidden = jax.nn.relu(dense(cfg.d_ff, ("embed", "mlp"), name="wi")(x))
     hidden = constrain(hidden, ("batch", "length", "mlp"))
     seed = module_dropout_seed(self, self.deterministic, cfg.dropout_rate, dropout_seed)
     hidden = dropout.apply(hidden, cfg.dropout_rate, seed, site=0,
                            broadcast_dims=MLP_DROPOUT_BROADCAST_DIMS)
-    return dense(cfg.d_model, ("mlp", "embed"), init_std=cfg.d_ff ** -0.5, name="wo")(hidden)
+    return dense(cfg.d_model, ("mlp", "embed"), name="wo")(hidden)  # [batch, length, embed]
 
 
 def remat_policy(name: str):

@@ -21,6 +21,7 @@ import numpy as np
 from flanjax import dropout, flash_attention
 from flanjax.config import T5Config
 from flanjax.layers import (
+    FINAL_KERNEL_INIT,
     Dense,
     Embed,
     LayerNorm,
@@ -311,7 +312,7 @@ class Decoder(nn.Module):
     if cfg.tie_word_embeddings:
       logits = self.embedder.attend(y * (cfg.d_model ** -0.5))
     else:
-      logits = Dense(cfg.vocab_size, ("embed", "vocab"), cfg, init_std=cfg.d_model ** -0.5,
+      logits = Dense(cfg.vocab_size, ("embed", "vocab"), cfg, kernel_init=FINAL_KERNEL_INIT,
                      fp32_out=True, name="logits_dense")(y)
     logits = logits.astype(jnp.float32)  # [batch, target_len, vocab]
     return constrain(logits, ("batch", "length", "vocab"))
