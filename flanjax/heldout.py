@@ -18,9 +18,9 @@ was made with the current settings: an evaluation's settings that change its num
 (`EVAL_SETTINGS`: split, num_shots, templates, max_examples, ...; from the flags, else gin's
 `evaluate.X` bindings, else evaluate's defaults) are those its metrics.json records (`evaluate`
 writes them there), the contamination check's inputs those contamination.json records; a stage
-recorded with other settings (or none) is redone, with a warning naming what changed. The comparison states the settings both sides were evaluated with, and
-gives no gain where they differ. The settings are checked before any stage runs, and so is
-the start: a rerun from another starting checkpoint than the cluster's model was trained from
+recorded with other settings (or none) is redone, with a warning naming what changed. The
+comparison states the settings both sides were evaluated with, and gives no gain where they
+differ. The settings are checked before any stage runs, and so is the start: a rerun from another starting checkpoint than the cluster's model was trained from
 (recorded in its checkpoints), or at another --model_size than `<out>/start`'s, is refused.
 The command owns these folders: a rerun replaces an "after" evaluation of an older step (or of
 other settings) and an unfinished "before" (or one of other settings) without asking for
