@@ -127,8 +127,9 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
                 init_checkpoint: str | None = None, model_size: str = "small",
                 train_kwargs: dict[str, Any] | None = None, eval_kwargs: dict[str, Any] | None = None,
                 contamination_threshold: float = 0.01, contamination_max_train: int = 20000,
-                seed: int = 0) -> dict[str, Any]:
-  """Runs (or resumes) the held-out experiment for one cluster; returns its comparison row.
+                seed: int = 0) -> dict[str, Any] | None:
+  """Runs (or resumes) the held-out experiment for one cluster; returns its comparison row, or
+  None when training stopped before its num_steps (preempted, or `stop_after_steps`).
 
   Training goes through gin's `train` configurable, so gin files / `--gin.train.X=Y` bindings
   apply (explicit `train_kwargs` win); evaluation through gin's `evaluate` likewise. A finished
@@ -146,10 +147,11 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
   split = settings["split"]
   evaluation.resolve_tasks(eval_mixture, split)  # clear error when there is no eval split
 
+  model_dir = os.path.join(cdir, "model")
+  # Before `starting_checkpoint` may write <out>/start: a refused rerun changes nothing.
+  check_same_start(model_dir, init_checkpoint or os.path.join(output_dir, "start"))
   vocabulary = _mixture_vocabulary(train_mixture)
   start = starting_checkpoint(output_dir, init_checkpoint, model_size, vocabulary, seed)
-  model_dir = os.path.join(cdir, "model")
-  check_same_start(model_dir, start)
 
   cont_path = os.path.join(cdir, "contamination.json")
   check = {"eval_mixture": eval_mixture, "train_mixture": train_mixture, "split": split,
@@ -180,6 +182,11 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
   # changed).
   from flanjax import checkpoints
   last_step = checkpoints.finalized_steps(model_dir)[-1]
+  target = _train_setting("num_steps", train_kwargs)
+  if last_step < target:  # preempted (SIGTERM) or stop_after_steps: not the model to compare
+    print(f"{cluster}: training stopped at step {last_step} of {target}; nothing was evaluated. "
+          "Rerun the same command to resume.", flush=True)
+    return None
   why = stage_stale(after_dir, settings, step=last_step)
   if why is not None:
     if why:
@@ -308,6 +315,22 @@ def _train(**kwargs) -> None:
     gin.get_configurable("train")(**kwargs)
   except FlanjaxError as e:  # gin appends "In call to configurable ..." lines: keep one line
     raise HeldoutError(str(e).splitlines()[0]) from None
+
+
+def _train_setting(name: str, train_kwargs: dict[str, Any] | None) -> Any:
+  """The value `train` runs with: the keyword argument, else gin's `train.<name>` binding, else
+  its default."""
+  import inspect
+
+  from flanjax import gin_config
+  from flanjax import train as train_lib
+  from flanjax.gin_config import gin
+  if train_kwargs and name in train_kwargs:
+    return train_kwargs[name]
+  try:
+    return gin_config.resolve_macro(gin.query_parameter(f"train.{name}"))
+  except ValueError:
+    return inspect.signature(train_lib.train).parameters[name].default
 
 
 def _evaluate_setting(name: str, default: Any) -> Any:
@@ -511,6 +534,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                       train_kwargs=train_kwargs, eval_kwargs=eval_kwargs,
                       contamination_threshold=args.contamination_threshold,
                       contamination_max_train=args.contamination_max_train, seed=args.seed)
+    if row is None:  # training was interrupted: stop here, as `flanjax train` does
+      return 0
     print(f"{c}: before {reports.format_score(row.get('before'))} "
           f"after {reports.format_score(row.get('after'))} "
           f"gain {reports.format_score(row.get('gain'), signed=True)}"

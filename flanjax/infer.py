@@ -31,6 +31,9 @@ def read_rows(path: str, mode: str) -> list[dict[str, Any]]:
   """Reads JSONL rows, checking `inputs` (and `targets` when scoring) are strings."""
   if not os.path.exists(path):
     raise InferError(f"--input {path} does not exist.")
+  if os.path.isdir(path):
+    raise InferError(f"--input {path} is a directory; give a .jsonl file with one "
+                     "{\"inputs\": ...} object per line.")
   rows = []
   needed = ("inputs", "targets") if mode == "score" else ("inputs",)
   for n, row in reports.iter_jsonl(path, InferError, object_hint=" with 'inputs'"):

@@ -57,8 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(output_dir: str, *, steps: int = 400, batch_size: int = 32, learning_rate: float = 3e-3,
         seed: int = 0, heldout_cluster: str = HELDOUT_CLUSTER, eval_examples: int = 100,
-        progress: bool = True) -> dict:
-  """Trains, evaluates and writes the quickstart reports; returns the summary dict."""
+        progress: bool = True) -> dict | None:
+  """Trains, evaluates and writes the quickstart reports; returns the summary dict, or None
+  when training stopped before `steps` (preempted, or `stop_after_steps`)."""
   import flanjax.mixtures  # noqa: F401  (registers the offline mixtures)
   import flanjax.tasks  # noqa: F401
   from flanjax import checkpoints, evaluation, offline, optimizers, reports, train, vocab
@@ -101,6 +102,10 @@ def run(output_dir: str, *, steps: int = 400, batch_size: int = 32, learning_rat
   t_train = time.time() - t0
 
   config, params, ckpt_vocab, mesh, step = evaluation.load_checkpoint(model_dir)
+  if step < steps:  # preempted (SIGTERM) or stop_after_steps: not the model to report
+    print(f"[flanjax quickstart] training stopped at step {step} of {steps}; nothing was "
+          "evaluated. Rerun the same command to resume.", flush=True)
+    return None
   print(f"[flanjax quickstart] evaluating step {step} on {len(held_in)} held-in and "
         f"{len(held_out)} held-out tasks ({eval_examples} validation examples each)", flush=True)
   results = evaluation.evaluate_tasks(

@@ -222,7 +222,8 @@ def test_flan2021_translation_reports_each_direction(mixtures, tmp_path, monkeyp
   monkeypatch.setattr(heldout, "_train", lambda **kw: calls.setdefault("train", kw["mixture"]))
   monkeypatch.setattr(checkpoints, "finalized_steps", lambda path, *a: [5])
   monkeypatch.setattr(train, "latest_meta", lambda model_dir: None)
-  row = heldout.run_cluster("translation", output_dir=str(tmp_path / "o"), prefix="flan2021")
+  row = heldout.run_cluster("translation", output_dir=str(tmp_path / "o"), prefix="flan2021",
+                            train_kwargs={"num_steps": 5})
   assert len(directions) == 16
   assert calls["contamination"] == ("flan2021_without_translation", directions)
   assert calls["evaluate"] == [directions, directions]  # before, after
@@ -283,7 +284,7 @@ def _fakes(monkeypatch, tmp_path):
     return state["step"], {train.INIT_KEY: train.init_identity(state["start"])}
 
   monkeypatch.setattr(heldout, "starting_checkpoint",
-                      lambda out, init, *a, **k: init or str(tmp_path / "start"))
+                      lambda out, init, *a, **k: init or os.path.join(out, "start"))
   monkeypatch.setattr(heldout, "_train", fake_train)
   monkeypatch.setattr(checkpoints, "finalized_steps", lambda path: [state["step"]])
   monkeypatch.setattr(train, "latest_meta", latest_meta)
@@ -368,19 +369,44 @@ def test_a_rerun_from_another_start_is_refused(mixtures, tmp_path, monkeypatch, 
     v.clear()
   gin.clear_config()
   with pytest.raises(heldout.HeldoutError, match=(
-      rf"^{out / 'nli' / 'model'} was trained \(to step 10\) from {tmp_path / 'start'}, but "
+      rf"^{out / 'nli' / 'model'} was trained \(to step 10\) from {out / 'start'}, but "
       rf"this run starts from {other}: rerun with the --init_checkpoint it was trained from, or "
       r"use a new --output_dir\. Nothing was changed\.$")):
     heldout.main(base + ["--init_checkpoint", str(other)])
   assert calls == {"contamination": [], "evaluate": [], "train": []}
   gin.clear_config()
-  assert heldout.main(base + ["--init_checkpoint", str(tmp_path / "start")]) == 0
+  assert heldout.main(base + ["--init_checkpoint", str(out / "start")]) == 0
   assert calls["evaluate"] == [] and calls["train"]
   before = str(out / "nli" / "before")
-  assert heldout.stage_stale(before, heldout.eval_settings(), checkpoint=str(tmp_path / "start")
+  assert heldout.stage_stale(before, heldout.eval_settings(), checkpoint=str(out / "start")
                              ) is None
   assert heldout.stage_stale(before, heldout.eval_settings(), checkpoint=str(other)) == (
-      f"it evaluated {tmp_path / 'start'}, the start is now {other}")
+      f"it evaluated {out / 'start'}, the start is now {other}")
+
+
+def test_an_interrupted_training_is_not_evaluated(mixtures, tmp_path, monkeypatch, clean_gin,
+                                                  capsys):
+  """Training stopped before num_steps (SIGTERM, stop_after_steps) leaves no "after" and no
+  comparison: the partial model is not reported as the cluster's result; a rerun resumes."""
+  from flanjax.gin_config import gin
+  calls = _fakes(monkeypatch, tmp_path)
+  real_train = heldout._train  # the fake's: the model reaches num_steps
+  # As a preempted run: its last checkpoint is at step 4 of 10.
+  monkeypatch.setattr(heldout, "_train", lambda **kw: real_train(**dict(kw, num_steps=4)))
+  out = tmp_path / "o"
+  argv = ["--collection", "offline", "--cluster", "nli", "--output_dir", str(out),
+          "--num_steps", "10"]
+  assert heldout.main(argv) == 0
+  assert calls["evaluate"] == ["before"]
+  assert "nli: training stopped at step 4 of 10; nothing was evaluated. Rerun the same command " \
+         "to resume." in capsys.readouterr().out
+  assert not (out / "nli" / "after").exists() and not (out / "nli" / "comparison.json").exists()
+  gin.clear_config()
+  monkeypatch.setattr(heldout, "_train", real_train)
+  calls["evaluate"].clear()
+  assert heldout.main(argv) == 0  # the rerun finishes training, then evaluates
+  assert calls["evaluate"] == ["after"]
+  assert json.load(open(out / "nli" / "comparison.json"))["clusters"]["nli"]["after_step"] == 10
 
 
 def test_a_saved_random_start_of_another_size_is_refused(mixtures, tmp_path):

@@ -33,6 +33,9 @@ def _read(path):
 def test_read_rows_errors(tmp_path):
   with pytest.raises(infer.InferError, match="does not exist"):
     infer.read_rows(str(tmp_path / "nope.jsonl"), "predict")
+  with pytest.raises(infer.InferError, match=rf"^--input {tmp_path} is a directory; give a "
+                                             r"\.jsonl file"):
+    infer.read_rows(str(tmp_path), "predict")
   p = _write(tmp_path / "a.jsonl", [{"inputs": "x"}])
   with pytest.raises(infer.InferError, match=r"a.jsonl:1: row has no 'targets'"):
     infer.read_rows(p, "score")

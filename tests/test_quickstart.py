@@ -88,3 +88,17 @@ def test_quickstart_rerun_keeps_user_files_in_eval(tmp_path):
   again = json.loads((tmp_path / "a" / "eval" / "metrics.json").read_text())
   assert again["step"] == first["step"] == 4
   assert (tmp_path / "a" / "eval" / "cluster_myplot.png").read_bytes() == b"mine"
+
+
+@pytest.mark.slow
+def test_quickstart_does_not_report_an_interrupted_training(tmp_path, monkeypatch, capsys):
+  """Training stopped before --steps (SIGTERM, stop_after_steps) is not evaluated nor reported
+  as the run of --steps steps; the rerun resumes it."""
+  from flanjax import quickstart, train
+  real_train = train.train
+  monkeypatch.setattr(train, "train", lambda **kw: real_train(**kw, stop_after_steps=2))
+  out = tmp_path / "q"
+  assert quickstart.run(str(out), steps=4, eval_examples=2, progress=False) is None
+  assert ("training stopped at step 2 of 4; nothing was evaluated. Rerun the same command to "
+          "resume.") in capsys.readouterr().out
+  assert not (out / "quickstart.md").exists() and not (out / "eval").exists()
