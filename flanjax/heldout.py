@@ -314,7 +314,9 @@ def _train(**kwargs) -> None:
   try:
     gin.get_configurable("train")(**kwargs)
   except FlanjaxError as e:  # gin appends "In call to configurable ..." lines: keep one line
-    raise HeldoutError(str(e).splitlines()[0]) from None
+    # heldout has no --model_dir: the model is <output_dir>/<cluster>/model
+    raise HeldoutError(str(e).splitlines()[0].replace("a new --model_dir",
+                                                      "a new --output_dir")) from None
 
 
 def _train_setting(name: str, train_kwargs: dict[str, Any] | None) -> Any:

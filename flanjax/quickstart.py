@@ -93,12 +93,15 @@ def run(output_dir: str, *, steps: int = 400, batch_size: int = 32, learning_rat
   print(f"[flanjax quickstart] training a tiny T5 on {train_mixture} for {steps} steps "
         f"(batch {batch_size}, packed {FEATURE_LENGTHS['inputs']}/{FEATURE_LENGTHS['targets']})",
         flush=True)
-  train_metrics = train.train(
-      model_dir=model_dir, model_config=config, mixture=train_mixture,
-      task_feature_lengths=FEATURE_LENGTHS, batch_size=batch_size, num_steps=steps,
-      optimizer=optimizers.OptimizerConfig(learning_rate=learning_rate, warmup_steps=20),
-      checkpoint_period=max(steps // 2, 1), keep_checkpoints=2, seed=seed,
-      log_period=max(min(25, steps // 4), 1), progress=progress)
+  try:
+    train_metrics = train.train(
+        model_dir=model_dir, model_config=config, mixture=train_mixture,
+        task_feature_lengths=FEATURE_LENGTHS, batch_size=batch_size, num_steps=steps,
+        optimizer=optimizers.OptimizerConfig(learning_rate=learning_rate, warmup_steps=20),
+        checkpoint_period=max(steps // 2, 1), keep_checkpoints=2, seed=seed,
+        log_period=max(min(25, steps // 4), 1), progress=progress)
+  except FlanjaxError as e:  # quickstart has no --model_dir: the model is <output_dir>/model
+    raise FlanjaxError(str(e).replace("a new --model_dir", "a new --output_dir")) from None
   t_train = time.time() - t0
 
   config, params, ckpt_vocab, mesh, step = evaluation.load_checkpoint(model_dir)

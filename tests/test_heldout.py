@@ -95,6 +95,12 @@ def test_heldout_offline_end_to_end(mixtures, tmp_path, capsys):
       "contamination.json", "before/metrics.json", "after/metrics.json")}
   assert heldout.main(argv) == 0
   assert {p: os.path.getmtime(out / "nli" / p) for p in stamps} == stamps
+  # Another training setting: train's refusal, naming heldout's --output_dir (it has no
+  # --model_dir).
+  other = [a if a != "4" or argv[i - 1] != "--batch_size" else "2" for i, a in enumerate(argv)]
+  with pytest.raises(heldout.HeldoutError, match=r"other data settings: batch_size=2 "
+                                                 r"\(checkpoint: 4\); use a new --output_dir"):
+    heldout.main(other)
 
 
 @pytest.fixture
