@@ -171,11 +171,11 @@ def main(argv: Sequence[str] | None = None) -> int:
   args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
   if args.input and os.path.abspath(args.input) == os.path.abspath(args.output):
     raise InferError("--output must differ from --input (flanjax never overwrites your data).")
+  if os.path.isdir(args.output):  # first: --overwrite cannot help there
+    raise InferError(f"--output {args.output} is a directory; give a .jsonl file path.")
   if os.path.exists(args.output) and not args.overwrite:
     raise InferError(f"--output {args.output} already exists; pass --overwrite to replace it, "
                      "or choose another file.")
-  if os.path.isdir(args.output):
-    raise InferError(f"--output {args.output} is a directory; give a .jsonl file path.")
   # Before any data or model is loaded: the output's folder (made when missing) can be written.
   reports.check_writable_dir(os.path.dirname(os.path.abspath(args.output)), "--output folder")
   mesh_shape = evaluation.parse_mesh_shape(args.mesh_shape)

@@ -112,6 +112,10 @@ def test_infer_refuses_existing_output_unless_overwrite(tiny_ckpt, tmp_path):
   assert out.read_text() == "precious\n"
   assert infer.main(argv + ["--overwrite"]) == 0
   assert len(_read(out)) == 1 and "prediction" in _read(out)[0]
+  folder = tmp_path / "folder"  # a directory: said first, as --overwrite cannot help
+  folder.mkdir()
+  with pytest.raises(infer.InferError, match=rf"^--output {folder} is a directory"):
+    infer.main(argv[:-3] + [str(folder), "--max_decode_length", "3"])
 
 
 def test_infer_bad_mesh_shape_and_module_are_one_line_errors(tiny_ckpt, tmp_path):
