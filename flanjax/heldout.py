@@ -20,7 +20,8 @@ was made with the current settings: an evaluation's settings that change its num
 writes them there), the contamination check's inputs those contamination.json records; a stage
 recorded with other settings (or none) is redone, with a warning naming what changed. The
 comparison states the settings both sides were evaluated with, and gives no gain where they
-differ. The settings are checked before any stage runs, and so is the start: a rerun from another starting checkpoint than the cluster's model was trained from
+differ. The settings are checked before any stage runs, and so are training's data settings
+(a resume's, as `train` checks them) and the start: a rerun from another starting checkpoint than the cluster's model was trained from
 (recorded in its checkpoints), or at another --model_size than `<out>/start`'s, is refused.
 The command owns these folders: a rerun replaces an "after" evaluation of an older step (or of
 other settings) and an unfinished "before" (or one of other settings) without asking for
@@ -150,6 +151,11 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
   model_dir = os.path.join(cdir, "model")
   # Before `starting_checkpoint` may write <out>/start: a refused rerun changes nothing.
   check_same_start(model_dir, init_checkpoint or os.path.join(output_dir, "start"))
+  check_same_training(model_dir, {
+      "mixture": train_mixture, "seed": seed,
+      "task_feature_lengths": dict(_train_setting("task_feature_lengths", train_kwargs)),
+      "pack": bool(_train_setting("pack", train_kwargs)),
+      "batch_size": _train_setting("batch_size", train_kwargs)})
   vocabulary = _mixture_vocabulary(train_mixture)
   start = starting_checkpoint(output_dir, init_checkpoint, model_size, vocabulary, seed)
 
@@ -211,6 +217,19 @@ def check_same_start(model_dir: str, start: str) -> None:
         f"{model_dir} was trained (to step {step}) from {recorded or 'a random initialisation'}"
         f", but this run starts from {start}: rerun with the --init_checkpoint it was trained "
         "from, or use a new --output_dir. Nothing was changed.")
+
+
+def check_same_training(model_dir: str, data_settings: dict[str, Any]) -> None:
+  """train's resume check of the data settings (batch size, lengths, seed, ...), before any
+  stage runs: a rerun that training would refuse is refused before it re-evaluates anything."""
+  from flanjax import train as train_lib
+  latest = train_lib.latest_meta(model_dir)
+  if latest is None:
+    return
+  try:
+    train_lib._check_resume_settings(latest[1], model_dir, latest[0], data_settings)
+  except FlanjaxError as e:
+    raise HeldoutError(str(e).replace("a new --model_dir", "a new --output_dir")) from None
 
 
 def _jsonable(x: Any) -> Any:

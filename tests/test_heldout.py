@@ -97,10 +97,14 @@ def test_heldout_offline_end_to_end(mixtures, tmp_path, capsys):
   assert {p: os.path.getmtime(out / "nli" / p) for p in stamps} == stamps
   # Another training setting: train's refusal, naming heldout's --output_dir (it has no
   # --model_dir).
+  # With an evaluation setting changed too, it is refused before "before" is re-evaluated.
   other = [a if a != "4" or argv[i - 1] != "--batch_size" else "2" for i, a in enumerate(argv)]
+  other = [a if a != "4" or other[i - 1] != "--max_eval_examples" else "3"
+           for i, a in enumerate(other)]
   with pytest.raises(heldout.HeldoutError, match=r"other data settings: batch_size=2 "
                                                  r"\(checkpoint: 4\); use a new --output_dir"):
     heldout.main(other)
+  assert {p: os.path.getmtime(out / "nli" / p) for p in stamps} == stamps
 
 
 @pytest.fixture
