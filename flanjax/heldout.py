@@ -21,8 +21,9 @@ writes them there), the contamination check's inputs those contamination.json re
 recorded with other settings (or none) is redone, with a warning naming what changed. The
 comparison states the settings both sides were evaluated with, and gives no gain where they
 differ. The settings are checked before any stage runs, and so are training's data settings
-(a resume's, as `train` checks them) and the start: a rerun from another starting checkpoint than the cluster's model was trained from
-(recorded in its checkpoints), or at another --model_size than `<out>/start`'s, is refused.
+(a resume's, as `train` checks them) and the start: a rerun from another starting checkpoint
+than the cluster's model was trained from (recorded in its checkpoints), or at another
+--model_size than `<out>/start`'s, is refused.
 The command owns these folders: a rerun replaces an "after" evaluation of an older step (or of
 other settings) and an unfinished "before" (or one of other settings) without asking for
 --overwrite.
