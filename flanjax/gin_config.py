@@ -265,9 +265,9 @@ def check_train_bindings() -> None:
     if not type(value).__module__.startswith("gin"):  # references and macros: checked when built
       values[f.name] = value
   check_field_types(OptimizerConfig, values)  # raises with the binding named
-  if gin.get_bindings("OptimizerConfig") and _train_binding("optimizer") is None:
+  if gin.get_bindings("OptimizerConfig") and bound_value("train", "optimizer") is None:
     gin.parse_config("train.optimizer = @OptimizerConfig()")
-  ref = _train_binding("model_config")
+  ref = bound_value("train", "model_config")
   model = getattr(getattr(ref, "configurable", None), "name", None)
   for name in ("T5Config", "t5_config"):  # the two model-config configurables
     bound = gin.get_bindings(name)
@@ -307,12 +307,13 @@ def resolve_macro(value):
   return value
 
 
-def _train_binding(param: str):
-  """The value gin binds to train.<param> (through macros), or None where it binds none."""
+def bound_value(configurable: str, param: str, default=None):
+  """The value gin binds to `configurable.param` (through macros), or `default` where it binds
+  none."""
   try:
-    return resolve_macro(gin.query_parameter(f"train.{param}"))
+    return resolve_macro(gin.query_parameter(f"{configurable}.{param}"))
   except ValueError:
-    return None
+    return default
 
 
 def _show_binding(value) -> str:

@@ -243,7 +243,7 @@ def eval_settings(eval_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
   keyword arguments, else gin's `evaluate.X` bindings, else evaluate's defaults (as JSON)."""
   from flanjax import gin_config
   kw = eval_kwargs or {}
-  return _jsonable({k: kw[k] if k in kw else gin_config.resolve_macro(_evaluate_setting(k, default))
+  return _jsonable({k: kw[k] if k in kw else gin_config.bound_value("evaluate", k, default)
                     for k, default in EVAL_SETTINGS.items()})
 
 
@@ -254,8 +254,8 @@ def check_eval_settings(settings: dict[str, Any], eval_kwargs: dict[str, Any] | 
   names heldout's flag, or the gin binding where heldout has none."""
   from flanjax import evaluation, gin_config
   kw = eval_kwargs or {}
-  batch_size = kw["batch_size"] if "batch_size" in kw else gin_config.resolve_macro(
-      _evaluate_setting("batch_size", 16))
+  batch_size = (kw["batch_size"] if "batch_size" in kw
+                else gin_config.bound_value("evaluate", "batch_size", 16))
   try:
     evaluation.check_eval_settings(
         batch_size=batch_size, **{k: settings[k] for k in (
@@ -346,22 +346,10 @@ def _train_setting(name: str, train_kwargs: dict[str, Any] | None) -> Any:
 
   from flanjax import gin_config
   from flanjax import train as train_lib
-  from flanjax.gin_config import gin
   if train_kwargs and name in train_kwargs:
     return train_kwargs[name]
-  try:
-    return gin_config.resolve_macro(gin.query_parameter(f"train.{name}"))
-  except ValueError:
-    return inspect.signature(train_lib.train).parameters[name].default
-
-
-def _evaluate_setting(name: str, default: Any) -> Any:
-  """The gin binding of `evaluate.<name>`, else `default`."""
-  from flanjax.gin_config import gin
-  try:
-    return gin.query_parameter(f"evaluate.{name}")
-  except ValueError:
-    return default
+  return gin_config.bound_value("train", name,
+                                inspect.signature(train_lib.train).parameters[name].default)
 
 
 def _mixture_vocabulary(mixture: str):
