@@ -151,8 +151,7 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
 
   model_dir = os.path.join(cdir, "model")
   # Before `starting_checkpoint` may write <out>/start: a refused rerun changes nothing.
-  check_same_start(model_dir, init_checkpoint or os.path.join(output_dir, "start"))
-  check_same_training(model_dir, {
+  check_resume(model_dir, init_checkpoint or os.path.join(output_dir, "start"), {
       "mixture": train_mixture, "seed": seed,
       "task_feature_lengths": dict(_train_setting("task_feature_lengths", train_kwargs)),
       "pack": bool(_train_setting("pack", train_kwargs)),
@@ -203,34 +202,26 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
   return collect_cluster(output_dir, cluster, prefix=prefix)
 
 
-def check_same_start(model_dir: str, start: str) -> None:
-  """Refuses a rerun whose starting checkpoint (`--init_checkpoint`, else `<out>/start`) is not
-  the one the cluster's model was trained from (recorded in its checkpoints): training would
-  resume that model, and the comparison would credit the gain to the new start."""
-  from flanjax import train as train_lib
-  latest = train_lib.latest_meta(model_dir)
-  if latest is None or train_lib.INIT_KEY not in latest[1]:  # older flanjax: not recorded
-    return
-  step, meta = latest
-  recorded = meta[train_lib.INIT_KEY]
-  if recorded != train_lib.init_identity(start):
-    raise HeldoutError(
-        f"{model_dir} was trained (to step {step}) from {recorded or 'a random initialisation'}"
-        f", but this run starts from {start}: rerun with the --init_checkpoint it was trained "
-        "from, or use a new --output_dir. Nothing was changed.")
-
-
-def check_same_training(model_dir: str, data_settings: dict[str, Any]) -> None:
-  """train's resume check of the data settings (batch size, lengths, seed, ...), before any
-  stage runs: a rerun that training would refuse is refused before it re-evaluates anything."""
+def check_resume(model_dir: str, start: str, data_settings: dict[str, Any]) -> None:
+  """Refuses, before any stage runs, a rerun that would resume the cluster's model (its latest
+  checkpoint's meta) from another starting checkpoint (`--init_checkpoint`, else
+  `<out>/start`: the comparison would credit the gain to the new start) or with other data
+  settings (batch size, lengths, seed, ...: train would refuse it after the evaluations)."""
   from flanjax import train as train_lib
   latest = train_lib.latest_meta(model_dir)
   if latest is None:
     return
+  step, meta = latest
+  recorded = meta.get(train_lib.INIT_KEY)  # older flanjax's checkpoints: not recorded, no check
+  if train_lib.INIT_KEY in meta and recorded != train_lib.init_identity(start):
+    raise HeldoutError(
+        f"{model_dir} was trained (to step {step}) from {recorded or 'a random initialisation'}"
+        f", but this run starts from {start}: rerun with the --init_checkpoint it was trained "
+        "from, or use a new --output_dir. Nothing was changed.")
   try:
-    train_lib._check_resume_settings(latest[1], model_dir, latest[0], data_settings)
+    train_lib._check_resume_settings(meta, model_dir, step, data_settings)
   except FlanjaxError as e:
-    raise HeldoutError(str(e).replace("a new --model_dir", "a new --output_dir")) from None
+    raise _heldout_error(e) from None
 
 
 def _jsonable(x: Any) -> Any:
@@ -333,10 +324,15 @@ def _train(**kwargs) -> None:
   gin_config.register()
   try:
     gin.get_configurable("train")(**kwargs)
-  except FlanjaxError as e:  # gin appends "In call to configurable ..." lines: keep one line
-    # heldout has no --model_dir: the model is <output_dir>/<cluster>/model
-    raise HeldoutError(str(e).splitlines()[0].replace("a new --model_dir",
-                                                      "a new --output_dir")) from None
+  except FlanjaxError as e:
+    raise _heldout_error(e) from None
+
+
+def _heldout_error(e: FlanjaxError) -> HeldoutError:
+  """A train error as heldout's: one line (gin appends "In call to configurable ..." lines),
+  naming heldout's --output_dir where train's names --model_dir (heldout's model is
+  <output_dir>/<cluster>/model)."""
+  return HeldoutError(str(e).splitlines()[0].replace("a new --model_dir", "a new --output_dir"))
 
 
 def _train_setting(name: str, train_kwargs: dict[str, Any] | None) -> Any:

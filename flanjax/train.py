@@ -953,9 +953,7 @@ def latest_meta(model_dir: str) -> tuple[int, dict] | None:
 
 
 def check_resume_init(meta: Mapping[str, Any], model_dir: str, step: int,
-                      init_checkpoint: str | None, flag: str = "init_checkpoint",
-                      remedy: str = "use a new --model_dir to start from it, or resume without "
-                      "init_checkpoint") -> None:
+                      init_checkpoint: str | None) -> None:
   """Refuses a resume that names an `init_checkpoint` other than the one the checkpoints in
   `model_dir` started from (recorded in their meta; older checkpoints record none): the resume
   would continue from `step` and never read it."""
@@ -965,8 +963,9 @@ def check_resume_init(meta: Mapping[str, Any], model_dir: str, step: int,
   if recorded != now:
     origin = recorded if recorded else "a random initialisation"
     raise FlanjaxError(f"model_dir {model_dir} step {step} was trained from {origin}, but "
-                       f"{flag}={init_checkpoint}: a resume continues from step {step} and "
-                       f"would not read it; {remedy}. Nothing was changed.")
+                       f"init_checkpoint={init_checkpoint}: a resume continues from step {step} "
+                       "and would not read it; use a new --model_dir to start from it, or "
+                       "resume without init_checkpoint. Nothing was changed.")
 
 
 def _check_resume_settings(meta: Mapping[str, Any], model_dir: str, step: int,
