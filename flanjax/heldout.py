@@ -265,6 +265,11 @@ def recorded_settings(stage_dir: str) -> dict[str, Any]:
     metrics = reports.read_metrics(stage_dir)
   except (OSError, ValueError):
     return {}
+  return _settings_in(metrics)
+
+
+def _settings_in(metrics: dict[str, Any]) -> dict[str, Any]:
+  """The `EVAL_SETTINGS` a metrics.json's contents record (as JSON)."""
   return _jsonable({k: metrics[k] for k in EVAL_SETTINGS if k in metrics})
 
 
@@ -279,15 +284,14 @@ def stage_stale(stage_dir: str, settings: dict[str, Any], step: int | None = Non
   reason."""
   if not _is_complete(os.path.join(stage_dir, reports.METRICS_JSON)):
     return ""
+  metrics = reports.read_metrics(stage_dir)
   if checkpoint is not None:
-    done = reports.read_metrics(stage_dir).get("checkpoint")
+    done = metrics.get("checkpoint")
     if not done or os.path.realpath(done) != os.path.realpath(checkpoint):
       return f"it evaluated {done or 'an unrecorded checkpoint'}, the start is now {checkpoint}"
-  if step is not None:
-    done = reports.read_metrics(stage_dir).get("step")
-    if done != step:
-      return f"it evaluated step {done}, the model is at step {step}"
-  recorded = recorded_settings(stage_dir)
+  if step is not None and metrics.get("step") != step:
+    return f"it evaluated step {metrics.get('step')}, the model is at step {step}"
+  recorded = _settings_in(metrics)
   changed = [k for k in settings if recorded.get(k, object()) != settings[k]]
   if not changed:
     return None
