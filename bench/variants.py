@@ -597,23 +597,3 @@ def per_layer_rms_vmap():
 
   optimizers._block_rms = block_rms
 
-
-def per_layer_rms_two_stage():
-  """A scanned stack's per-layer block RMS in two reductions: each layer's slice viewed as
-  [c, rest/c] rows (c = 256 where it divides), summed per row, then the [L, c] partial sums per
-  layer; an optimization barrier keeps XLA from merging the two back into one reduction of L
-  rows of millions of elements."""
-  from flanjax import optimizers
-
-  def block_rms(path, x, scanned):
-    keys = [getattr(k, "key", None) for k in path]
-    if scanned and x.ndim > 1 and len(keys) > 2 and keys[1] == optimizers.SCANNED_KEY:
-      n = x.size // x.shape[0]
-      c = next(c for c in (256, 128, 64, 32, 16, 8, 4, 2, 1) if n % c == 0)
-      rows = x.reshape(x.shape[0], c, n // c).astype(jnp.float32)
-      partial = jax.lax.optimization_barrier(jnp.sum(jnp.square(rows), axis=2))  # [L, c]
-      rms = jnp.sqrt(jnp.sum(partial, axis=1) / n)  # [L]
-      return rms.reshape((x.shape[0],) + (1,) * (x.ndim - 1)).astype(x.dtype)
-    return jnp.sqrt(jnp.mean(jnp.square(x)))
-
-  optimizers._block_rms = block_rms

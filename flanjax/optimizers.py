@@ -57,7 +57,7 @@ class OptimizerConfig:
   # Adafactor's update clipping and parameter scale on a scanned layer stack (scan_layers=True):
   # "layer" (default) reduces each layer's slice, as T5X and as the same model unscanned (the
   # same updates, so scan_layers changes only the layout); "stack" the whole [L, ...] leaf as
-  # one block (flanjax before session 24's default; the same step time, bench/NOTES.md row 150).
+  # one block (flanjax's earlier default; the same step time, bench/NOTES.md row 150).
   scanned_block_rms: str = "layer"
 
   def __post_init__(self):
@@ -347,7 +347,8 @@ def make_optimizer(cfg: OptimizerConfig, params=None, trainable=None, num_steps:
   """Returns (optax transformation, schedule). Frozen params (see `trainable_mask`) get zero
   updates and no optimizer state. `params` (or their shapes): with them, a model's scanned
   layer stacks get Adafactor's per-layer block RMS when `cfg.scanned_block_rms="layer"` (see
-  `adafactor`; without them, a scanned leaf is reduced whole), and layer stacks are updated at once (`per_layer`) only where there are some."""
+  `adafactor`; without them, a scanned leaf is reduced whole), and layer stacks are updated at
+  once (`per_layer`) only where there are some."""
   schedule = make_schedule(cfg, num_steps)
   # Scanned stacks with scanned_block_rms="layer": per-layer block RMS (a scanned model then gets
   # its unscanned twin's updates; needs the params).
