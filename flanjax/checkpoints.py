@@ -3,6 +3,8 @@
 Layout of a checkpoint directory (a `--model_dir`, or the output of `flanjax convert`):
 
   flanjax_model.json   {"model_config": T5Config.to_dict(), "vocabulary": {...}, "format_version": 1}
+  spiece.model         the checkpoint's own copy of its SentencePiece model (the vocabulary records
+                       it by this relative path; flanjax's packaged one is recorded by name)
   <step>/              Orbax CheckpointManager step folders with items
     params/            always (a pytree of arrays, the model's parameter tree)
     opt_state/         training checkpoints only (the optax state)
@@ -41,6 +43,8 @@ from flanjax import files
 from flanjax.config import T5Config, is_int
 from flanjax.errors import FlanjaxError, summary
 from flanjax.files import atomic_write
+
+log = logging.getLogger(__name__)
 
 MODEL_INFO_FILE = "flanjax_model.json"
 FORMAT_VERSION = 1
@@ -119,14 +123,114 @@ def vocabulary_info(vocabulary) -> dict[str, Any] | None:
                         "{'type': 'sentencepiece', 'path': ...}.")
 
 
-def make_vocabulary(info: dict[str, Any] | None):
-  """Builds the seqio vocabulary described by `info` (imports seqio lazily; data side only)."""
+def make_vocabulary(info: dict[str, Any] | None, ckpt_dir: str | None = None):
+  """Builds the seqio vocabulary described by `info` (imports seqio lazily; data side only).
+
+  `info` as recorded in `ckpt_dir`'s flanjax_model.json (resolved by `resolve_vocabulary`), or
+  already resolved. A SentencePiece model that cannot be found is one CheckpointError.
+  """
+  info = resolve_vocabulary(info, ckpt_dir)
   if info is None:
     return None
   import seqio  # noqa: PLC0415  (TensorFlow boundary: only when a vocabulary object is needed)
   if info["type"] == "byte":
     return seqio.ByteVocabulary(extra_ids=info.get("extra_ids", 0))
   return seqio.SentencePieceVocabulary(info["path"], extra_ids=info.get("extra_ids", 0))
+
+
+# SentencePiece models that ship inside flanjax, recorded by name so that a checkpoint does not
+# depend on where flanjax is installed (`"builtin": NAME` in flanjax_model.json).
+BUILTIN_VOCABULARIES = {
+    "offline": os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets",
+                            "offline_spm.model"),
+}
+# A checkpoint's own copy of its SentencePiece model (as `flanjax convert` and Hugging Face name
+# it), recorded relative to the checkpoint so that copying or moving the folder keeps it.
+VOCAB_FILE = "spiece.model"
+
+
+def _local_file(path) -> bool:
+  return isinstance(path, str) and not _URL_RE.match(path) and os.path.isfile(path)
+
+
+def _same_bytes(a: str, b: str) -> bool:
+  if os.path.getsize(a) != os.path.getsize(b):
+    return False
+  with open(a, "rb") as fa, open(b, "rb") as fb:
+    return fa.read() == fb.read()
+
+
+def resolve_vocabulary(info: dict[str, Any] | None, ckpt_dir: str | None = None, *,
+                       missing_ok: bool = False) -> dict[str, Any] | None:
+  """The vocabulary description of `ckpt_dir`'s flanjax_model.json with an absolute "path".
+
+  A builtin model is this install's file; a relative path is the checkpoint's own copy. An
+  absolute path recorded by an earlier flanjax that no longer exists falls back to the same
+  model in this install (the packaged offline vocabulary of another venv) or to the
+  checkpoint's own `spiece.model` (a copied or moved checkpoint). A SentencePiece model found
+  nowhere raises a CheckpointError naming the file and the fix, unless `missing_ok` (then the
+  description comes back as recorded).
+  """
+  if info is None or info.get("type") != "sentencepiece":
+    return info
+  info = dict(info)
+  builtin = info.pop("builtin", None)
+  if builtin is not None:
+    if builtin not in BUILTIN_VOCABULARIES:
+      raise CheckpointError(
+          f"{os.path.join(ckpt_dir or '.', MODEL_INFO_FILE)}: \"builtin\" vocabulary "
+          f"{builtin!r} is not one this flanjax ships ({sorted(BUILTIN_VOCABULARIES)}); "
+          "upgrade flanjax, or record its SentencePiece model with \"path\".")
+    info["path"] = BUILTIN_VOCABULARIES[builtin]
+    return info
+  path = info.get("path")
+  if not isinstance(path, str) or _URL_RE.match(path):
+    return info
+  if ckpt_dir is not None and not os.path.isabs(path):
+    path = os.path.join(os.path.abspath(ckpt_dir), path)
+  candidates = [path]
+  if os.path.basename(path) == os.path.basename(BUILTIN_VOCABULARIES["offline"]) and (
+      os.path.basename(os.path.dirname(path)) == "assets"):
+    candidates.append(BUILTIN_VOCABULARIES["offline"])  # another install's packaged copy
+  if ckpt_dir is not None:
+    candidates.append(os.path.join(os.path.abspath(ckpt_dir), VOCAB_FILE))
+  for candidate in candidates:
+    if os.path.isfile(candidate):
+      info["path"] = candidate
+      return info
+  if missing_ok:
+    return {**info, "path": path}
+  where = (f"{os.path.join(ckpt_dir, MODEL_INFO_FILE)} records" if ckpt_dir
+           else "the vocabulary names")
+  fix = (f"copy that SentencePiece model to {os.path.join(ckpt_dir, VOCAB_FILE)}" if ckpt_dir
+         else "pass a SentencePiece model that exists")
+  raise CheckpointError(f"{where} the SentencePiece model {path}, which does not exist (moved "
+                        f"or deleted?); {fix}.")
+
+
+def portable_vocabulary(info: dict[str, Any] | None, ckpt_dir: str) -> dict[str, Any] | None:
+  """The form of a (resolved) vocabulary description that `ckpt_dir` records: flanjax's packaged
+  model by name, any other local SentencePiece model as the checkpoint's own copy
+  (`ckpt_dir/spiece.model`, copied there if it is elsewhere), a remote one (gs://...) as it is.
+  """
+  if info is None or info.get("type") != "sentencepiece" or not _local_file(info.get("path")):
+    return info
+  path = os.path.abspath(info["path"])
+  rest = {k: v for k, v in info.items() if k not in ("path", "builtin")}
+  for name, builtin in BUILTIN_VOCABULARIES.items():
+    if os.path.isfile(builtin) and _same_bytes(path, builtin):
+      return {"type": "sentencepiece", "builtin": name, **rest}
+  own = os.path.join(os.path.abspath(ckpt_dir), VOCAB_FILE)
+  if os.path.lexists(own):
+    if not (os.path.isfile(own) and _same_bytes(path, own)):
+      raise CheckpointError(
+          f"{ckpt_dir} holds a {VOCAB_FILE} that is not this model's vocabulary ({path}); "
+          f"flanjax keeps the checkpoint's own copy of its SentencePiece model there: move "
+          f"that file away, or use another directory.")
+  else:
+    with open(path, "rb") as f:
+      atomic_write(own, f.read())
+  return {"type": "sentencepiece", "path": VOCAB_FILE, **rest}
 
 
 def model_info(config: T5Config, vocabulary=None, **extra) -> dict[str, Any]:
@@ -136,11 +240,13 @@ def model_info(config: T5Config, vocabulary=None, **extra) -> dict[str, Any]:
 
 
 def write_model_info(ckpt_dir: str, config: T5Config, vocabulary=None, **extra):
-  """Writes flanjax_model.json (atomically, process 0 only; left as it is when unchanged)."""
+  """Writes flanjax_model.json (atomically, process 0 only; left as it is when unchanged), with
+  the vocabulary in its portable form (`portable_vocabulary`: a copied SentencePiece model)."""
   if jax.process_index() != 0:
     return
   os.makedirs(ckpt_dir, exist_ok=True)
   info = model_info(config, vocabulary, **extra)
+  info["vocabulary"] = portable_vocabulary(info["vocabulary"], ckpt_dir)
   path = os.path.join(ckpt_dir, MODEL_INFO_FILE)
   try:
     with open(path) as f:
@@ -186,7 +292,8 @@ def read_model_info(ckpt_dir: str) -> dict[str, Any]:
   if vocab is not None and (not isinstance(vocab, dict)
                             or vocab.get("type") not in ("sentencepiece", "byte")
                             or (vocab["type"] == "sentencepiece"
-                                and not isinstance(vocab.get("path"), str))):
+                                and not isinstance(vocab.get("path"), str)
+                                and not isinstance(vocab.get("builtin"), str))):
     raise CheckpointError(f"{path}: \"vocabulary\" {vocab!r} is not null, {{\"type\": \"byte\"}} "
                           "or {\"type\": \"sentencepiece\", \"path\": ...}; " + fix)
   return info
@@ -425,7 +532,8 @@ def load_pretrained(ckpt_dir: str, step: int | None = None, shardings=None):
   shardings: optional pytree of `jax.sharding.Sharding` matching the params: the arrays are
     restored directly onto them (any mesh). Without it the params come back as numpy arrays.
   Returns the model config saved with the checkpoint, the params (in the layout of
-  `config.scan_layers`), and the vocabulary description dict (see `make_vocabulary`).
+  `config.scan_layers`), and the vocabulary description dict with its path resolved
+  (`resolve_vocabulary`; a missing SentencePiece model is reported by `make_vocabulary`).
   """
   ckpt_dir = local_dir(ckpt_dir, "checkpoint")
   info = read_model_info(ckpt_dir)
@@ -434,12 +542,21 @@ def load_pretrained(ckpt_dir: str, step: int | None = None, shardings=None):
   if not steps:
     raise CheckpointError(f"{ckpt_dir} holds no complete checkpoint step (no finalised "
                           "<step>/params folder).")
+  incomplete = incomplete_steps(ckpt_dir)
   if step is None:
     step = steps[-1]
+    later = [s for s in incomplete if s > step]
+    if later:
+      log.warning("%s: step(s) %s are incomplete (an interrupted save?); loading step %d, the "
+                  "latest complete one.", ckpt_dir, later, step)
+  elif step in incomplete:
+    raise CheckpointError(f"{ckpt_dir} step {step} is incomplete (it has no "
+                          f"{', '.join(incomplete[step])}: an interrupted save?); complete steps: "
+                          f"{steps}.")
   elif step not in steps:
     raise CheckpointError(f"{ckpt_dir} has no checkpoint at step {step}; available: {steps}.")
   params = restore_params(ckpt_dir, step, shardings)
-  return config, params, info.get("vocabulary")
+  return config, params, resolve_vocabulary(info.get("vocabulary"), ckpt_dir, missing_ok=True)
 
 
 def restore_params(ckpt_dir: str, step: int, shardings=None):

@@ -279,6 +279,9 @@ def load_hf(hf_dir: str, **config_overrides) -> tuple[T5Config, dict]:
   hf_dir = os.fspath(hf_dir)
   cfg_path = os.path.join(hf_dir, "config.json")
   if not os.path.exists(cfg_path):
+    if os.path.exists(os.path.join(hf_dir, "flanjax_model.json")):
+      raise ConvertError(f"{hf_dir} is a flanjax checkpoint, not a Hugging Face model: convert "
+                         f"it with --from {hf_dir}, or use it as it is.")
     raise ConvertError(f"{hf_dir} has no config.json: pass the directory of a downloaded Hugging "
                        "Face model (e.g. google/flan-t5-base).")
   with open(cfg_path) as f:
@@ -563,6 +566,9 @@ def main(argv: list[str] | None = None) -> int:
   vocab = args.vocab
   if vocab is not None and not os.path.exists(vocab):
     raise ConvertError(f"--vocab {vocab} does not exist.")
+  # T5's SentencePiece model has 32,000 pieces and its checkpoints 100 sentinel ids after them
+  # (vocab_size 32128 with padding), as every T5 task's vocabulary has.
+  extra_ids = 100
   if args.from_hf:
     config, params = load_hf(args.from_hf)
     vocab = vocab or _find_vocab(args.from_hf)
@@ -574,8 +580,9 @@ def main(argv: list[str] | None = None) -> int:
       from flanjax.model import unscan_params
       params = unscan_params(params, config)
       config = config.replace(scan_layers=False)
-    if vocab is None and vocab_info and vocab_info.get("type") == "sentencepiece":
-      vocab = vocab_info.get("path")
+    if vocab_info and vocab_info.get("type") == "sentencepiece":
+      vocab = vocab or vocab_info.get("path")
+      extra_ids = vocab_info.get("extra_ids")  # as recorded (earlier conversions: none)
   n = sum(int(np.prod(np.shape(x))) for x in jax.tree.leaves(params))
   if args.to:
     checkpoints._quiet_orbax_save_errors()  # a failed save is reported below, on one line
@@ -589,7 +596,10 @@ def main(argv: list[str] | None = None) -> int:
         vocab = local
       elif vocab is not None:
         vocab = os.path.abspath(vocab)
-      checkpoints.save_pretrained(args.to, params, config, vocab)
+      checkpoints.save_pretrained(
+          args.to, params, config,
+          None if vocab is None else {"type": "sentencepiece", "path": vocab,
+                                      **({} if extra_ids is None else {"extra_ids": extra_ids})})
     print(f"Wrote flanjax checkpoint {args.to} ({n / 1e6:.1f}M parameters, "
           f"vocabulary: {vocab or 'none recorded'}).")
   else:

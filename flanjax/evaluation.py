@@ -467,6 +467,11 @@ def evaluate_tasks(config: T5Config, params, vocabulary, tasks: Sequence[str] | 
                           max_examples=max_examples, max_decode_length=max_decode_length,
                           task_feature_lengths=task_feature_lengths,
                           rank_classification=rank_classification)
+  from flanjax import registration
+  # A mixture with datasets that are not prepared: one error naming them all.
+  def unprepared():
+    return (registration.naming_unprepared_datasets(tasks, split) if isinstance(tasks, str)
+            else contextlib.nullcontext())
   for task in eval_tasks:
     t0 = time.time()
     meta = task_meta(task)
@@ -474,7 +479,8 @@ def evaluate_tasks(config: T5Config, params, vocabulary, tasks: Sequence[str] | 
                 {None: fewshot_task(task, num_shots)})
     per_template, num_examples = {}, 0
     for template, run_task in variants.items():
-      m, n, task_rows = run(task, run_task, meta)
+      with unprepared():
+        m, n, task_rows = run(task, run_task, meta)
       per_template[template], num_examples = m, n
       rows += [dict(r, template=template) if template is not None else r for r in task_rows]
     info = {**meta, "num_examples": num_examples}
@@ -616,9 +622,10 @@ def check_output_dir(output_dir: str, overwrite: bool = False, clusters: Sequenc
   output_dir = checkpoints.local_dir(output_dir, "--output_dir")
   existing = reports.existing_eval_reports(output_dir, clusters)
   if existing and not overwrite:
-    raise EvalError(f"{what} {output_dir} already holds the results of an earlier evaluation "
-                    f"({', '.join(existing)}); pass --overwrite to replace them, or choose "
-                    "another --output_dir.")
+    held = ("the results of an earlier evaluation" if "metrics.json" in existing
+            else "files named as an evaluation's reports")
+    raise EvalError(f"{what} {output_dir} already holds {held} ({', '.join(existing)}); pass "
+                    "--overwrite to replace them, or choose another --output_dir.")
   return reports.check_writable_dir(output_dir, what)
 
 
@@ -648,10 +655,12 @@ def load_checkpoint(checkpoint: str, step: int | None = None, mesh_shape=(-1, 1)
                   if os.path.exists(spm) else None)
     return config, params, vocabulary, mesh, 0
   info = checkpoints.read_model_info(checkpoint)
+  # Before the (long) restore: a SentencePiece model that is gone is one line naming it.
+  vocab_info = checkpoints.resolve_vocabulary(info.get("vocabulary"), checkpoint)
   config = T5Config.from_dict(info["model_config"])
   shardings = partitioning.logical_to_mesh_sharding(model_lib.param_logical_axes(config), mesh)
   try:
-    config, params, vocab_info = checkpoints.load_pretrained(checkpoint, step, shardings=shardings)
+    config, params, _ = checkpoints.load_pretrained(checkpoint, step, shardings=shardings)
   except checkpoints.CheckpointError:
     raise
   except (ValueError, KeyError, TypeError) as e:
@@ -783,7 +792,8 @@ def build_parser() -> argparse.ArgumentParser:
       "Evaluate a flanjax checkpoint (or a converted HF checkpoint) on a task or mixture: "
       "generation metrics and rank classification, per task and per cluster (0-100). "
       "evaluate(...) arguments can also be set with --gin.evaluate.NAME=VALUE."))
-  gin_config.add_common_flags(p)  # --gin_file, --gin_search_paths, --model_dir, --tfds_data_dir
+  # --gin_file, --gin_search_paths, --model_dir, --tfds_data_dir
+  gin_config.add_common_flags(p, model_dir_help="the checkpoint to evaluate (= --checkpoint)")
   p.add_argument("--checkpoint", help="flanjax checkpoint directory (same as --model_dir)")
   what = p.add_mutually_exclusive_group(required=True)
   what.add_argument("--task", action="append", help="task name (repeatable)")

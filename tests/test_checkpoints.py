@@ -65,6 +65,63 @@ def test_vocabulary_info():
     checkpoints.vocabulary_info({"type": "bpe"})
 
 
+def test_checkpoints_record_their_vocabulary_relocatably(tmp_path):
+  """flanjax's packaged SentencePiece model is recorded by name, any other local one as the
+  checkpoint's own copy (spiece.model, a relative path): a moved venv or a copied and then
+  deleted checkpoint keeps its vocabulary. A model found nowhere is one CheckpointError."""
+  import shutil
+  builtin = checkpoints.BUILTIN_VOCABULARIES["offline"]
+  checkpoints.save_pretrained(tmp_path / "a", PARAMS, CONFIG,
+                              {"type": "sentencepiece", "path": builtin, "extra_ids": 100})
+  raw = json.load(open(tmp_path / "a" / "flanjax_model.json"))["vocabulary"]
+  assert raw == {"type": "sentencepiece", "builtin": "offline", "extra_ids": 100}
+  assert not os.path.exists(tmp_path / "a" / "spiece.model")
+  assert checkpoints.load_pretrained(tmp_path / "a")[2] == {
+      "type": "sentencepiece", "path": builtin, "extra_ids": 100}
+
+  spm = tmp_path / "elsewhere" / "my.model"
+  spm.parent.mkdir()
+  spm.write_bytes(b"a sentencepiece model")
+  checkpoints.save_pretrained(tmp_path / "b", PARAMS, CONFIG, str(spm))
+  raw = json.load(open(tmp_path / "b" / "flanjax_model.json"))["vocabulary"]
+  assert raw == {"type": "sentencepiece", "path": "spiece.model"}
+  assert (tmp_path / "b" / "spiece.model").read_bytes() == b"a sentencepiece model"
+  shutil.copytree(tmp_path / "b", tmp_path / "b_copy")
+  shutil.rmtree(tmp_path / "b")
+  shutil.rmtree(spm.parent)
+  vocab = checkpoints.load_pretrained(tmp_path / "b_copy")[2]
+  assert vocab["path"] == str(tmp_path / "b_copy" / "spiece.model")
+
+  # Records of earlier flanjax: absolute paths. Another venv's packaged model is this one's;
+  # a moved checkpoint's own copy is found next to its flanjax_model.json.
+  old = {"type": "sentencepiece", "path": "/old/venv/site-packages/flanjax/assets/"
+         "offline_spm.model", "extra_ids": 100}
+  assert checkpoints.resolve_vocabulary(old, str(tmp_path / "a"))["path"] == builtin
+  old = {"type": "sentencepiece", "path": str(tmp_path / "b" / "spiece.model")}
+  assert checkpoints.resolve_vocabulary(old, str(tmp_path / "b_copy"))["path"] == str(
+      tmp_path / "b_copy" / "spiece.model")
+  # Nowhere: one error naming the file and where to put it (before seqio is imported).
+  os.remove(tmp_path / "b_copy" / "spiece.model")
+  with pytest.raises(checkpoints.CheckpointError,
+                     match=r"records the SentencePiece model .*b_copy/spiece.model, which does "
+                           r"not exist .*copy that SentencePiece model to .*b_copy/spiece.model"):
+    checkpoints.make_vocabulary(json.load(open(tmp_path / "b_copy" / "flanjax_model.json"))[
+        "vocabulary"], str(tmp_path / "b_copy"))
+  assert checkpoints.resolve_vocabulary(
+      {"type": "sentencepiece", "path": "gs://bucket/spm.model"}, str(tmp_path))["path"] == (
+          "gs://bucket/spm.model")
+  with pytest.raises(checkpoints.CheckpointError, match="'bpe' is not one this flanjax ships"):
+    checkpoints.resolve_vocabulary({"type": "sentencepiece", "builtin": "bpe"}, str(tmp_path))
+  # A different spiece.model already in the folder is never replaced.
+  (tmp_path / "c").mkdir()
+  (tmp_path / "c" / "spiece.model").write_bytes(b"the user's file")
+  other = tmp_path / "other.model"
+  other.write_bytes(b"another model")
+  with pytest.raises(checkpoints.CheckpointError, match="holds a spiece.model that is not"):
+    checkpoints.save_pretrained(tmp_path / "c", PARAMS, CONFIG, str(other))
+  assert (tmp_path / "c" / "spiece.model").read_bytes() == b"the user's file"
+
+
 def _state(value):
   return TrainState(step=jnp.asarray(0, jnp.int32),
                     params={"w": jnp.full((4, 2), value, jnp.float32)},

@@ -106,6 +106,10 @@ def test_mismatch_errors_list_parameters_and_suggest_size(tmp_path):
   assert "mismatches" in msg and "more" in msg and "t5_1_1_tiny.gin" in msg
   with pytest.raises(convert.ConvertError, match="no config.json"):
     convert.load_hf(tmp_path)
+  (tmp_path / "flanjax_model.json").write_text("{}")  # --from-hf given a flanjax checkpoint
+  with pytest.raises(convert.ConvertError, match="is a flanjax checkpoint, not a Hugging Face "
+                                                 "model: convert it with --from"):
+    convert.load_hf(tmp_path)
   (tmp_path / "config.json").write_text(json.dumps({"model_type": "t5"}))
   with pytest.raises(convert.ConvertError, match="model.safetensors"):
     convert.read_hf_state(str(tmp_path))
@@ -190,6 +194,11 @@ def test_cli_roundtrip(tmp_path, capsys):
   ref_config, ref_params = convert.load_hf(tmp_path / "hf")
   assert config == ref_config
   assert vocab["path"] == str(tmp_path / "ckpt" / "spiece.model")  # copied: self-contained
+  # Recorded relative to the checkpoint (a copied folder keeps it), with T5's 100 sentinel ids
+  # (every T5 task's vocabulary has them: a fine-tuning resume compares the two).
+  import json
+  assert json.load(open(tmp_path / "ckpt" / "flanjax_model.json"))["vocabulary"] == {
+      "type": "sentencepiece", "path": "spiece.model", "extra_ids": 100}
   _assert_trees_equal(params, ref_params)
   assert convert.main(["--from", str(tmp_path / "ckpt"), "--to-hf", str(tmp_path / "out")]) == 0
   assert os.path.exists(tmp_path / "out" / "spiece.model")

@@ -131,6 +131,29 @@ def test_infer_bad_mesh_shape_and_module_are_one_line_errors(tiny_ckpt, tmp_path
   assert not (tmp_path / "o.jsonl").exists()
 
 
+def test_a_checkpoint_whose_vocabulary_is_gone_is_one_line(tiny_ckpt, tmp_path):
+  """A checkpoint recording a SentencePiece model that no longer exists (an earlier flanjax's
+  absolute path, a deleted original) is one error naming the file and where to put a copy,
+  before the parameters are restored, not TensorFlow's traceback."""
+  import shutil
+
+  from flanjax import checkpoints
+  path, _, _ = tiny_ckpt
+  moved = tmp_path / "moved"
+  shutil.copytree(path, moved)
+  info = json.load(open(moved / "flanjax_model.json"))
+  info["vocabulary"] = {"type": "sentencepiece", "path": "/gone/spm.model", "extra_ids": 100}
+  (moved / "flanjax_model.json").write_text(json.dumps(info))
+  src = _write(tmp_path / "in.jsonl", [{"inputs": "x"}])
+  with pytest.raises(checkpoints.CheckpointError, match=(
+      rf"^{moved}/flanjax_model.json records the SentencePiece model /gone/spm.model, which "
+      rf"does not exist \(moved or deleted\?\); copy that SentencePiece model to "
+      rf"{moved}/spiece.model\.$")):
+    infer.main(["--checkpoint", str(moved), "--mode", "predict", "--input", src,
+                "--output", str(tmp_path / "o.jsonl")])
+  assert not (tmp_path / "o.jsonl").exists()
+
+
 @pytest.mark.parametrize("flag,value", [("--batch_size", "0"), ("--max_decode_length", "0"),
                                         ("--max_input_length", "0"), ("--max_input_length", "1"),
                                         ("--max_target_length", "1"), ("--max_examples", "-1")])
