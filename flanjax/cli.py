@@ -156,7 +156,11 @@ def _quiet_libraries(command: str) -> None:
     return
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   import logging
-  logging.getLogger("absl").setLevel(logging.ERROR)
+  absl_logger = logging.getLogger("absl")
+  absl_logger.setLevel(logging.ERROR)
+  # seqio logs this ERROR before re-raising a sub-task's error, which the command then reports
+  # on one line of its own (naming the task or dataset).
+  absl_logger.addFilter(lambda record: not str(record.msg).startswith("Failed to load task"))
   if command in _DATA_COMMANDS and importlib.util.find_spec("tensorflow") is not None:
     # TensorFlow's C++ start-up lines (oneDNN, CUDA stubs) ignore TF_CPP_MIN_LOG_LEVEL: import
     # it once with the stderr file descriptor pointed at /dev/null. Python errors still surface.

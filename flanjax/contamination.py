@@ -123,6 +123,7 @@ def mixture_inputs(mixture_or_task: str, split: str = "train", *, max_examples: 
   import seqio
   import tensorflow_datasets as tfds
 
+  from flanjax import registration
   if data_dir is not None:
     seqio.set_tfds_data_dir_override(data_dir)
   provider = seqio.get_mixture_or_task(mixture_or_task)
@@ -130,8 +131,9 @@ def mixture_inputs(mixture_or_task: str, split: str = "train", *, max_examples: 
   for task in seqio.get_subtasks(provider):
     if split not in task.splits:
       continue
-    ds = task.get_dataset(sequence_length=None, split=split, shuffle=False, num_epochs=1,
-                          use_cached=False, try_in_mem_cache=False)
+    with registration.naming_unprepared_datasets(mixture_or_task, split):
+      ds = task.get_dataset(sequence_length=None, split=split, shuffle=False, num_epochs=1,
+                            use_cached=False, try_in_mem_cache=False)
     if max_examples is not None:
       ds = ds.take(max_examples)
     for ex in tfds.as_numpy(ds):

@@ -397,19 +397,48 @@ def split_gin_flags(argv: Sequence[str]) -> tuple[list[str], list[str]]:
   return bindings, rest
 
 
-def add_common_flags(parser: argparse.ArgumentParser):
+def add_common_flags(parser: argparse.ArgumentParser,
+                     model_dir_help: str = "where checkpoints and metrics go"):
   parser.add_argument("--gin_file", action="append", default=[],
                       help="gin file (repeatable); relative to cwd or a search path, e.g. "
                            "models/t5_1_1_small.gin")
   parser.add_argument("--gin_search_paths", default="",
                       help="comma-separated extra directories to look for gin files in")
-  parser.add_argument("--model_dir", default=None, help="where checkpoints and metrics go")
+  parser.add_argument("--model_dir", default=None, help=model_dir_help)
   parser.add_argument("--tfds_data_dir", default=None, help="TFDS data directory")
   parser.add_argument("--coordinator_address", default=None,
                       help="multi-host: host:port of process 0")
   parser.add_argument("--num_processes", type=int, default=None, help="multi-host: process count")
   parser.add_argument("--process_id", type=int, default=None, help="multi-host: this process")
   parser.add_argument("--verbose", action="store_true", help="INFO logging")
+
+
+def _train_argument_hints(unknown: Sequence[str]) -> dict[str, list[str]]:
+  """{flag: [its gin binding]} for the unknown flags that name a train() argument
+  (`--num_steps 10` or `--num_steps=10` -> `--gin.train.num_steps=10`; a value that is not a
+  Python literal is quoted for gin, as a string)."""
+  import ast
+  import inspect
+
+  from flanjax import train as train_lib
+  params = inspect.signature(train_lib.train).parameters
+  hints = {}
+  for i, arg in enumerate(unknown):
+    if not arg.startswith("--"):
+      continue
+    name, eq, value = arg[2:].partition("=")
+    name = name.replace("-", "_")
+    if name not in params:
+      continue
+    if not eq:
+      nxt = unknown[i + 1] if i + 1 < len(unknown) else None
+      value = nxt if nxt is not None and not nxt.startswith("--") else "VALUE"
+    try:
+      ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+      value = value if value == "VALUE" else f"\"{value!r}\""
+    hints[arg.split("=")[0]] = [f"--gin.train.{name}={value}"]
+  return hints
 
 
 def parse_train_flags(argv: Sequence[str], prog: str = "flanjax train") -> argparse.Namespace:
@@ -424,6 +453,7 @@ def parse_train_flags(argv: Sequence[str], prog: str = "flanjax train") -> argpa
   if unknown:
     flags = [a.split("=")[0] for a in unknown if a.startswith("-")]
     hints = parser.closest_flags(flags)
+    hints.update(_train_argument_hints(unknown))  # `--num_steps 10`: a train() argument
     hint = "; ".join(f"{f} (did you mean {' or '.join(hints[f])}?)" if f in hints else f
                      for f in dict.fromkeys(flags))
     raise ConfigError(f"unknown flag(s) {hint or unknown}. Use --gin.train.NAME=VALUE for "

@@ -222,6 +222,8 @@ def train_dataset(mixture_or_task: str, *, task_feature_lengths: Mapping[str, in
   """The tf.data.Dataset behind `train_batches` (batched, infinite, starting at start_batch)."""
   import seqio
   import tensorflow as tf
+
+  from flanjax import registration
   _check_lengths(task_feature_lengths)
   if num_shards < 1 or not 0 <= shard_index < num_shards:
     raise FlanjaxError(f"shard_index={shard_index} must be in [0, num_shards={num_shards}).")
@@ -235,7 +237,8 @@ def train_dataset(mixture_or_task: str, *, task_feature_lengths: Mapping[str, in
   lengths = {"inputs": int(task_feature_lengths["inputs"]),
              "targets": int(task_feature_lengths["targets"])}
   # Tracing a preprocessor that uses a tensor field as a Python bool / int: one line.
-  with reading_examples(provider_label(mixture_or_task)):
+  with reading_examples(provider_label(mixture_or_task)), \
+      registration.naming_unprepared_datasets(mixture_or_task, split):
     ds = provider.get_dataset(
         lengths, split=split, use_cached=False, shuffle=True, seed=int(seed),
         shard_info=seqio.ShardInfo(shard_index, num_shards), num_epochs=None,

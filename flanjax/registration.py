@@ -48,6 +48,7 @@ offline) is reported before tf.data traces anything, with how to point flanjax a
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import functools
@@ -65,7 +66,14 @@ OPTIONS_SEP = "\x1f"  # joins a file task's per-example options list into one st
 
 
 class DatasetNotPreparedError(FlanjaxError):
-  """A TFDS dataset whose data is not in the data dir (the message says how to prepare it)."""
+  """A TFDS dataset whose data is not in the data dir (the message says how to prepare it).
+
+  `tfds_name` / `data_dir`: the dataset and the data dir searched, where the data is missing
+  (None for a wrong version or an unknown dataset)."""
+
+  def __init__(self, message: str, tfds_name: str | None = None, data_dir: str | None = None):
+    super().__init__(message)
+    self.tfds_name, self.data_dir = tfds_name, data_dir
 
 
 class UnknownNameError(FlanjaxError, KeyError):
@@ -235,6 +243,62 @@ def not_prepared_message(tfds_name: str, data_dir: str | None, detail: str = "")
   return msg
 
 
+def unprepared_datasets_error(name: str, split: str,
+                              first: DatasetNotPreparedError) -> DatasetNotPreparedError:
+  """For a mixture one of whose TFDS datasets (`first`) is not prepared: one error naming every
+  dataset of the mixture that is not prepared for `split`, with one `tfds build` command for all
+  that need no manual download (a FLAN mixture reads 60-odd; one at a time is a rerun each).
+  `first` itself for a task, or where it is the only one. Run only on that failure: it builds
+  each sub-task's TFDS source (metadata, no examples)."""
+  import seqio
+  if first.tfds_name is None or name not in seqio.MixtureRegistry.names():
+    return first
+  missing: dict[str, DatasetNotPreparedError] = {}
+  for task in seqio.get_subtasks(seqio.get_mixture_or_task(name)):
+    source = task.source
+    if not isinstance(source, seqio.TfdsDataSource) or split not in source.splits:
+      continue
+    try:
+      source.get_dataset(split=split, shuffle=False)
+    except DatasetNotPreparedError as e:
+      if e.tfds_name is not None:
+        missing.setdefault(e.tfds_name, e)
+    except Exception:  # noqa: BLE001 (another problem: reported when the mixture reads it)
+      continue
+  if len(missing) <= 1:
+    return first
+  searched = first.data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser(
+      "~/tensorflow_datasets")
+  manual = {n: _manual_instructions(n) for n in missing}
+  commands = {}
+  for n, e in missing.items():
+    if not manual[n]:
+      commands.setdefault(e.data_dir, []).append(n.split(":")[0])
+  msg = (f"{len(missing)} TFDS datasets of mixture {name!r} are not prepared in data_dir "
+         f"{searched!r}: {', '.join(missing)}.")
+  if commands:
+    builds = "; ".join(
+        "tfds build " + " ".join(names) + (f" --data_dir={d}" if d else "")
+        for d, names in commands.items())
+    msg += f" Prepare them with: {builds}."
+  hand = [n for n in missing if manual[n]]
+  if hand:
+    msg += " These need files downloaded by hand first, then `tfds build NAME --manual_dir=DIR`: "
+    msg += "; ".join(f"{n} ({manual[n]})" for n in hand) + "."
+  msg += " (Or pass tfds_data_dir= / --tfds_data_dir= where they are prepared.)"
+  return DatasetNotPreparedError(msg, tfds_name=first.tfds_name, data_dir=first.data_dir)
+
+
+@contextlib.contextmanager
+def naming_unprepared_datasets(name: str, split: str):
+  """Context in which mixture `name`'s `split` is read: a DatasetNotPreparedError becomes
+  `unprepared_datasets_error`'s, which names every dataset of the mixture not prepared."""
+  try:
+    yield
+  except DatasetNotPreparedError as e:
+    raise unprepared_datasets_error(name, split, e) from e
+
+
 def _make_tfds_source(tfds_name, splits, caps, tfds_data_dir, data_dir_fn, prepare_fn,
                       decoders, builder_kwargs):
   import seqio
@@ -273,7 +337,8 @@ def _make_tfds_source(tfds_name, splits, caps, tfds_data_dir, data_dir_fn, prepa
       detail = "" if "could not find data" in first else \
           f"{type(err).__name__}: {first[:200]}"
       return DatasetNotPreparedError(
-          not_prepared_message(tfds_name, self.tfds_dataset.data_dir, detail))
+          not_prepared_message(tfds_name, self.tfds_dataset.data_dir, detail),
+          tfds_name=tfds_name, data_dir=self.tfds_dataset.data_dir)
 
     def get_dataset(self, split=None, shuffle=True, seed=None, shard_info=None, **kwargs):
       try:

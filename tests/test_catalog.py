@@ -370,6 +370,35 @@ def test_an_unprepared_dataset_names_the_dataset_dir_and_command(tmp_path):
     flan2021.register_flan2021(vocabulary=seqio.ByteVocabulary(), keys=["cbb"])
 
 
+def test_every_unprepared_dataset_of_a_mixture_is_named_at_once(tmp_path):
+  """A FLAN mixture reads 60-odd TFDS datasets: training, contamination checks and evaluation
+  name every one that is not prepared, with one `tfds build` command for those that need no
+  manual download, not the first one alone (a rerun each)."""
+  from flanjax import contamination, pipeline
+  names = flan2021.register_flan2021(vocabulary=seqio.ByteVocabulary(), prefix="unprepared3_",
+                                     keys=["cb", "rte", "story_cloze"],
+                                     tfds_data_dir=str(tmp_path))
+  seqio.MixtureRegistry.add("unprepared3_mix", names, default_rate=1.0)
+  try:
+    with pytest.raises(registration.DatasetNotPreparedError) as e:
+      pipeline.train_dataset("unprepared3_mix", task_feature_lengths={"inputs": 32, "targets": 8},
+                             batch_size=2, seed=0)
+    msg = str(e.value)
+    assert msg.startswith("3 TFDS datasets of mixture 'unprepared3_mix' are not prepared in "
+                          f"data_dir '{tmp_path}': super_glue/cb:1.0.2, super_glue/rte:1.0.2, "
+                          "story_cloze/2016:1.0.0.")
+    assert f"tfds build super_glue/cb super_glue/rte --data_dir={tmp_path}." in msg
+    assert "downloaded by hand first" in msg and "story_cloze/2016:1.0.0 (" in msg
+    with pytest.raises(registration.DatasetNotPreparedError, match="^3 TFDS datasets"):
+      contamination.mixture_inputs("unprepared3_mix", "train")
+    # A task alone keeps its own message.
+    with pytest.raises(registration.DatasetNotPreparedError, match="^TFDS dataset 'super_glue/cb"):
+      pipeline.train_dataset(names[0], task_feature_lengths={"inputs": 32, "targets": 8},
+                             batch_size=2, seed=0)
+  finally:
+    seqio.MixtureRegistry.remove("unprepared3_mix")
+
+
 def test_catalog_commands_raise_one_line_errors_with_closest_names():
   from flanjax import catalog
   from flanjax.errors import FlanjaxError

@@ -272,3 +272,34 @@ def test_flag_parser_keeps_exact_flags_values_and_short_options():
   args = p.parse_args(["--max_examples=3", "-n5"])
   assert (args.max_examples, args.n) == (3, 5)
   assert p.closest_flags(["--max", "3", "-1", "x"]) == {"--max": ["--max_examples"]}
+
+
+def test_train_on_unprepared_data_is_one_line_and_leaves_no_model(tmp_path):
+  """`flanjax train` on a mixture whose TFDS datasets are missing: one line naming them all (no
+  seqio "Failed to load task" log line above it), and no flanjax_model.json in the new
+  model_dir, which would make it look like a checkpoint."""
+  from conftest import CACHE_ENV, NEUTRAL_CWD
+  (tmp_path / "unprep_cli_tasks.py").write_text(
+      "import seqio\n"
+      "from flanjax.tasks import flan2021\n"
+      "names = flan2021.register_flan2021(vocabulary=seqio.ByteVocabulary(),\n"
+      "                                   prefix='unprep_cli_', keys=['cb', 'rte'])\n"
+      "seqio.MixtureRegistry.add('unprep_cli_mix', names, default_rate=1.0)\n")
+  (tmp_path / "run.gin").write_text("import unprep_cli_tasks\n")
+  exe = pathlib.Path(sys.executable).parent / "flanjax"
+  env = {k: v for k, v in os.environ.items()
+         if k not in ("TF_CPP_MIN_LOG_LEVEL", "FLANJAX_VERBOSE", "FLANJAX_TRACEBACK")}
+  env.update(CACHE_ENV, JAX_PLATFORMS="cpu", PYTHONPATH=str(tmp_path))
+  model_dir = tmp_path / "run"
+  proc = subprocess.run(
+      [str(exe), "train", "--gin_file=models/t5_1_1_tiny.gin", f"--gin_file={tmp_path}/run.gin",
+       "--gin.train.mixture='unprep_cli_mix'", f"--gin.train.tfds_data_dir='{tmp_path}/tfds'",
+       "--gin.train.num_steps=2", "--gin.train.batch_size=2", f"--model_dir={model_dir}"],
+      cwd=NEUTRAL_CWD, env=env, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 2, proc.stderr[-3000:]
+  lines = proc.stderr.strip().splitlines()
+  assert len(lines) == 1, proc.stderr
+  assert lines[0].startswith("flanjax train: error: 2 TFDS datasets of mixture 'unprep_cli_mix' "
+                             "are not prepared"), lines[0]
+  assert "tfds build super_glue/cb super_glue/rte" in lines[0]
+  assert not os.path.exists(model_dir / "flanjax_model.json")

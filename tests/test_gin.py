@@ -88,6 +88,11 @@ def test_flag_parsing():
   with pytest.raises(ConfigError, match=r"unknown flag\(s\) --model_d \(did you mean "
                                         r"--model_dir\?\)"):
     gin_config.parse_train_flags(["--model_d", "/m"])
+  # A train() argument given as a flag: its gin binding, with the value (quoted for a string).
+  with pytest.raises(ConfigError, match=r"unknown flag\(s\) --num_steps \(did you mean "
+                                        r"--gin.train.num_steps=10\?\); --mixture \(did you mean "
+                                        r"--gin.train.mixture=\"'flan2021'\"\?\)"):
+    gin_config.parse_train_flags(["--num_steps", "10", "--mixture=flan2021"])
 
 
 def test_train_flag_values_are_checked_on_one_line(capsys):
