@@ -373,27 +373,39 @@ def _mixture_vocabulary(mixture, config: T5Config):
 
 
 class _Preemption:
-  """Records SIGTERM; the loop finishes its step, saves and exits 0."""
+  """Records SIGTERM and a first Ctrl-C (SIGINT): the loop finishes its step, saves, and then
+  exits normally (SIGTERM: a preemption) or raises KeyboardInterrupt (Ctrl-C). The same signal
+  again stops at once, without that checkpoint."""
 
   def __init__(self):
     self.requested = False
-    self._old = None
+    self.interrupted = False  # by Ctrl-C
+    self._old = {}
 
   def __enter__(self):
     if _is_main_thread():  # signal handlers can only be installed from the main thread
-      self._old = signal.signal(signal.SIGTERM, self._handler)
+      for sig in (signal.SIGTERM, signal.SIGINT):
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # e.g. nohup's SIGINT stays ignored
+          self._old[sig] = signal.signal(sig, self._handler)
     return self
 
   def _handler(self, signum, frame):
     del frame
-    if self.requested:  # a second SIGTERM: stop now, without the final checkpoint
+    if signum == signal.SIGINT:
+      if self.interrupted:  # a second Ctrl-C: stop now, without the checkpoint
+        raise KeyboardInterrupt
+      self.interrupted = self.requested = True
+      print("\nCtrl-C: saving a checkpoint after this step, then stopping (Ctrl-C again to stop "
+            "now without it).", file=sys.stderr, flush=True)
+      return
+    if self.requested and not self.interrupted:  # a second SIGTERM: stop now
       signal.signal(signum, signal.SIG_DFL)
       os.kill(os.getpid(), signum)
     self.requested = True
 
   def __exit__(self, *exc):
-    if self._old is not None:
-      signal.signal(signal.SIGTERM, self._old)
+    for sig, old in self._old.items():
+      signal.signal(sig, old)
 
   def check(self) -> bool:
     if jax.process_count() == 1:
@@ -534,12 +546,22 @@ def train(
   resuming = saved_info is not None and bool(train_steps)
   if resuming:  # before anything is restored or written
     _check_same_model(T5Config.from_dict(saved_info["model_config"]), model_config, model_dir)
-  vocabulary = (init_info or {}).get("vocabulary") if init_info else None
+  vocabulary = (ckpt_lib.resolve_vocabulary(init_info.get("vocabulary"), init_checkpoint,
+                                            missing_ok=True) if init_info else None)
   if mixture and not synthetic_data:
     mixture_vocab = _mixture_vocabulary(mixture, model_config)
+    if vocabulary and mixture_vocab and not _same_vocabulary(vocabulary, mixture_vocab,
+                                                             unreadable_ok=True):
+      raise FlanjaxError(
+          f"init_checkpoint {init_checkpoint} was trained with the vocabulary {vocabulary} "
+          f"(its {ckpt_lib.MODEL_INFO_FILE}) but mixture {mixture!r} is tokenized with "
+          f"{mixture_vocab}; the model would read other token ids than it learned. Register "
+          "the tasks with the checkpoint's vocabulary (seqio.SentencePieceVocabulary(its path, "
+          "extra_ids=100)), or start from a checkpoint of the mixture's vocabulary.")
     vocabulary = vocabulary or mixture_vocab
   if resuming:
-    saved_vocab = saved_info.get("vocabulary")
+    saved_vocab = ckpt_lib.resolve_vocabulary(saved_info.get("vocabulary"), model_dir,
+                                              missing_ok=True)
     if saved_vocab and vocabulary and not _same_vocabulary(saved_vocab, vocabulary):
       raise FlanjaxError(
           f"model_dir {model_dir} holds checkpoints trained with the vocabulary {saved_vocab} "
@@ -591,7 +613,7 @@ def train(
     latest = manager.latest_step()
     with jax.set_mesh(mesh):
       if latest is not None:
-        # Every check before the (long) restore; flanjax_model.json is written only after it.
+        # Every check before the (long) restore; flanjax_model.json is written once data is read.
         saved_meta = manager.read_meta(latest)
         _check_resume_settings(saved_meta, model_dir, latest, data_settings)
         check_resume_init(saved_meta, model_dir, latest, init_checkpoint)
@@ -608,7 +630,6 @@ def train(
       else:
         state = jax.jit(init_state, out_shardings=state_shardings)(jax.random.PRNGKey(seed))
         start_batch = 0
-    ckpt_lib.write_model_info(model_dir, model_config, vocabulary)
     first_step = int(jax.device_get(state.step))
     if first_step >= num_steps:
       _message(f"model_dir {model_dir} is already at step {first_step} >= num_steps="
@@ -685,6 +706,8 @@ def train(
         batch = next(batches)
         batches_consumed += 1
         if train_step is None:
+          # Once the data has been read: a run stopped by its data leaves no model behind.
+          ckpt_lib.write_model_info(model_dir, model_config, vocabulary)
           train_step = make_train_step(
               model_config, tx, schedule, mesh=mesh, rules=rules,
               state_shardings=state_shardings, batch_keys=sorted(batch),
@@ -733,7 +756,8 @@ def train(
                        force=is_last or stop_now or preempted)
         if preempted:
           manager.wait()
-          writer.message(f"SIGTERM received: saved checkpoint at step {step} in {model_dir}; "
+          cause = "Ctrl-C" if preempt.interrupted else "SIGTERM received"
+          writer.message(f"{cause}: saved checkpoint at step {step} in {model_dir}; "
                          "exiting (rerun the same command to resume).")
           last_metrics["preempted_at_step"] = step
           break
@@ -741,6 +765,8 @@ def train(
           break
       flush(step)
     manager.wait()
+    if preempt.interrupted:
+      raise KeyboardInterrupt  # after the checkpoint, as Ctrl-C would have stopped the run
     if jax.process_index() == 0:
       writer.message(f"done: step {step}/{num_steps} in {time.time() - t_start:.1f}s; "
                      f"checkpoints in {model_dir}")
@@ -761,12 +787,16 @@ def _readable_file(path) -> bool:
   return isinstance(path, str) and "://" not in path and os.path.isfile(path)
 
 
-def _same_vocabulary(saved: dict, now: dict) -> bool:
+def _same_vocabulary(saved: dict, now: dict, unreadable_ok: bool = False) -> bool:
   """Whether a resume's vocabulary is the one recorded with the checkpoints: the same type and
-  extra ids, and the same SentencePiece model: the same path, or files with the same bytes (a
-  copy, another install's assets). A recorded file that cannot be read any more is not held
-  against the run."""
-  if any(saved.get(k) != now.get(k) for k in ("type", "extra_ids")):
+  extra ids (where both record them: checkpoints converted by earlier flanjax record none), and
+  the same SentencePiece model: the same path, or files with the same bytes (a copy, another
+  install's assets). A recorded file that cannot be read any more is not held against the run,
+  nor, with `unreadable_ok`, one of `now` (a gs:// model: nothing to compare here)."""
+  if saved.get("type") != now.get("type"):
+    return False
+  if None not in (saved.get("extra_ids"), now.get("extra_ids")) and (
+      saved["extra_ids"] != now["extra_ids"]):
     return False
   a, b = saved.get("path"), now.get("path")
   if a == b:
@@ -774,7 +804,7 @@ def _same_vocabulary(saved: dict, now: dict) -> bool:
   if not _readable_file(a):
     return True
   if not _readable_file(b):
-    return False
+    return unreadable_ok
   with open(a, "rb") as fa, open(b, "rb") as fb:
     return fa.read() == fb.read()
 
@@ -787,6 +817,12 @@ def model_differences(saved: T5Config, now: T5Config) -> list[str]:
           and getattr(saved, f.name) != getattr(now, f.name)]
 
 
+def _gin_binding(name: str, value) -> str:
+  """`--gin.T5Config.NAME=VALUE` as a shell argument (a string quoted twice, as gin needs)."""
+  return (f"--gin.T5Config.{name}=\"{value!r}\"" if isinstance(value, str)
+          else f"--gin.T5Config.{name}={value!r}")
+
+
 def _check_same_model(saved: T5Config, now: T5Config, model_dir: str):
   """Refuses to resume checkpoints of `saved` with a model config that differs in a field that
   determines the parameters or the function (before anything is restored or written)."""
@@ -794,11 +830,12 @@ def _check_same_model(saved: T5Config, now: T5Config, model_dir: str):
   if diff:
     detail = ", ".join(f"{f}={getattr(now, f)!r} (checkpoint: {getattr(saved, f)!r})"
                        for f in diff)
+    binds = " ".join(_gin_binding(f, getattr(saved, f)) for f in diff)
     raise FlanjaxError(
         f"model_dir {model_dir} holds checkpoints of a different model (fields {diff} differ: "
-        f"{detail}); resume with the model settings saved in its {ckpt_lib.MODEL_INFO_FILE} "
-        "(drop those T5Config bindings / model_overrides), or use a new --model_dir. Nothing "
-        "was changed.")
+        f"{detail}); to resume, use the model settings saved in its {ckpt_lib.MODEL_INFO_FILE}"
+        f" ({binds}, or leave out the bindings / model_overrides that change them), or use a "
+        "new --model_dir. Nothing was changed.")
 
 
 def _want_int(value, minimum=None, maximum=None, none=False) -> bool:

@@ -1,4 +1,5 @@
-"""Exact resume after the process is killed (SIGKILL) or preempted (SIGTERM), through the CLI.
+"""Exact resume after the process is killed (SIGKILL), preempted (SIGTERM) or interrupted
+(Ctrl-C), through the CLI.
 
 A run interrupted at step k and restarted with the same command must reproduce the
 uninterrupted run's per-step losses exactly (CPU), which needs the params, optimizer state,
@@ -90,6 +91,11 @@ def _check_resume(tmp_path, mixture, sig, num_steps):
     assert rc == 0, err[-3000:]
     assert f"SIGTERM received: saved checkpoint at step {stopped_at}" in err
     assert done[-1] == stopped_at  # it finished the step and saved it
+  elif sig == signal.SIGINT:  # Ctrl-C: the same, then the CLI's interrupted status and line
+    assert rc == 130, err[-3000:]
+    assert f"Ctrl-C: saved checkpoint at step {stopped_at}" in err
+    assert f"flanjax train: interrupted. The last saved checkpoint is step {stopped_at}" in err
+    assert done[-1] == stopped_at
   else:
     assert rc == -signal.SIGKILL
   rc, _, err = _finish(_train(run_dir, mixture=mixture, num_steps=num_steps))
@@ -110,3 +116,7 @@ def test_kill_9_and_resume_on_the_offline_mixture_is_exact(tmp_path):
 
 def test_sigterm_saves_exits_zero_and_resumes_exactly(tmp_path):
   _check_resume(tmp_path, mixture=False, sig=signal.SIGTERM, num_steps=9)
+
+
+def test_ctrl_c_saves_then_stops_and_resumes_exactly(tmp_path):
+  _check_resume(tmp_path, mixture=False, sig=signal.SIGINT, num_steps=9)

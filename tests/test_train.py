@@ -524,9 +524,13 @@ def test_resuming_another_model_changes_nothing(tmp_path, change, fields):
   import re
   _run(tmp_path, num_steps=2)
   info = (tmp_path / "flanjax_model.json").read_bytes()
+  binds = " ".join(f"--gin.T5Config.{f}={getattr(CONFIG, f)!r}" if f != "param_dtype" else
+                   f"--gin.T5Config.{f}=\"{getattr(CONFIG, f)!r}\"" for f in fields)
   with pytest.raises(FlanjaxError, match=r"holds checkpoints of a different model \(fields "
                                          + re.escape(str(fields)) + r" differ: .*\(checkpoint: "
-                                         r".*use a new --model_dir\. Nothing was changed"):
+                                         r".*saved in its flanjax_model.json \("
+                                         + re.escape(binds) + r", or leave out .*"
+                                         r"use a new --model_dir\. Nothing was changed"):
     _run(tmp_path, num_steps=4, model_config=CONFIG.replace(**change))
   assert (tmp_path / "flanjax_model.json").read_bytes() == info
   assert checkpoints.finalized_steps(tmp_path) == [2]
@@ -738,3 +742,49 @@ def test_a_resume_accepts_the_same_vocabulary_at_another_path(tmp_path):
   assert not _same_vocabulary(sp(a), {"type": "byte"})
   assert _same_vocabulary(sp(tmp_path / "gone.model"), sp(c))  # recorded file moved away
   assert not _same_vocabulary(sp(a), sp(tmp_path / "missing.model"))
+
+
+def test_an_init_checkpoint_of_another_vocabulary_is_refused(tmp_path):
+  """Fine-tuning a checkpoint on a mixture tokenized with another vocabulary would feed it ids it
+  never learned: refused on one line before anything is written. The same SentencePiece model
+  elsewhere (another copy, a converted checkpoint's own) is the same vocabulary."""
+  from flanjax import vocab
+  from flanjax.train import _same_vocabulary
+  config = get_config("tiny", vocab_size=1024, dtype="float32")
+  init = jax.device_get(model_lib.init_params(config, jax.random.PRNGKey(0)))
+  checkpoints.save_pretrained(tmp_path / "init", init, config, {"type": "byte"})
+  with pytest.raises(FlanjaxError, match=(
+      r"init_checkpoint .*init was trained with the vocabulary \{'type': 'byte'\} .* but "
+      r"mixture 'offline_without_nli' is tokenized with \{'type': 'sentencepiece'")):
+    _run(tmp_path / "run", model_config=None, init_checkpoint=str(tmp_path / "init"),
+         synthetic_data=False, mixture="offline_without_nli")
+  assert not os.path.exists(tmp_path / "run" / "flanjax_model.json")
+  sp = lambda p, **kw: {"type": "sentencepiece", "path": str(p), **kw}  # noqa: E731
+  copy = tmp_path / "copy.model"
+  copy.write_bytes(open(vocab.OFFLINE_SPM_PATH, "rb").read())
+  assert _same_vocabulary(sp(copy, extra_ids=100), sp(vocab.OFFLINE_SPM_PATH, extra_ids=100),
+                          unreadable_ok=True)
+  # Converted checkpoints of earlier flanjax record no extra ids: not a difference.
+  assert _same_vocabulary(sp(copy), sp(vocab.OFFLINE_SPM_PATH, extra_ids=100))
+  # A gs:// model cannot be compared here: accepted for an init checkpoint.
+  assert _same_vocabulary(sp(copy), sp("gs://t5-data/spm.model"), unreadable_ok=True)
+  assert not _same_vocabulary(sp(copy), sp("gs://t5-data/spm.model"))
+
+
+def test_loading_past_an_incomplete_step_says_so(tmp_path, caplog):
+  """Evaluation / inference / conversion of a model_dir whose latest step lost its params (an
+  interrupted save) load the latest complete step with a warning, and asking for that step
+  says it is incomplete rather than absent."""
+  import logging
+  import shutil
+  _run(tmp_path, num_steps=4)
+  shutil.rmtree(tmp_path / "4" / "params")
+  with caplog.at_level(logging.WARNING, logger="flanjax.checkpoints"):
+    _, _, _ = checkpoints.load_pretrained(tmp_path)
+  assert "step(s) [4] are incomplete (an interrupted save?); loading step 2" in caplog.text
+  with pytest.raises(checkpoints.CheckpointError,
+                     match=r"step 4 is incomplete \(it has no params: an interrupted save\?\); "
+                           r"complete steps: \[2\]"):
+    checkpoints.load_pretrained(tmp_path, step=4)
+  with pytest.raises(checkpoints.CheckpointError, match=r"has no checkpoint at step 3; available"):
+    checkpoints.load_pretrained(tmp_path, step=3)
