@@ -74,7 +74,29 @@ def available_clusters(prefix: str) -> list[str]:
                 if n.startswith(head) and f"{prefix}_without_{n[len(head):]}" in names)
 
 
+def available_collections() -> list[str]:
+  """Prefixes P with at least one cluster C (`P_without_C` and `P_heldout_C` registered)."""
+  import seqio
+  names = set(seqio.MixtureRegistry.names()) | set(seqio.TaskRegistry.names())
+  return sorted({n.rsplit("_heldout_", 1)[0] for n in names if "_heldout_" in n
+                 and "{}_without_{}".format(*n.rsplit("_heldout_", 1)) in names})
+
+
+def check_collection(prefix: str, flag: str = "--collection") -> None:
+  """A collection with no held-out clusters: one error listing those that have some."""
+  if available_clusters(prefix):
+    return
+  known = available_collections()
+  close = difflib.get_close_matches(prefix, known, n=1)
+  raise HeldoutError(
+      f"{flag} {prefix!r} has no held-out mixtures registered ({prefix}_heldout_<cluster> with "
+      f"{prefix}_without_<cluster>); collections: {known}"
+      + (f". Did you mean {close[0]!r}?" if close else
+         " (register your own with --module or a gin file's import)."))
+
+
 def check_cluster(prefix: str, cluster: str) -> None:
+  check_collection(prefix, "collection")
   clusters = available_clusters(prefix)
   if cluster not in clusters:
     close = difflib.get_close_matches(cluster, clusters, n=2)
@@ -470,7 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--init_checkpoint", default=None,
                  help="starting checkpoint (default: a random init of --model_size)")
   from flanjax.cli import positive_int
-  p.add_argument("--model_size", default="small")
+  p.add_argument("--model_size", default=None,
+                 help="size of the random start (default: small); not with --init_checkpoint")
   p.add_argument("--num_steps", type=positive_int, default=None)
   p.add_argument("--batch_size", type=positive_int, default=None)
   p.add_argument("--input_length", type=positive_int, default=None)
@@ -514,10 +537,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     seqio.set_tfds_data_dir_override(args.tfds_data_dir)
   evaluation._import_catalog()
   prefix = COLLECTIONS.get(args.collection, args.collection)
+  check_collection(prefix)
+  if args.init_checkpoint and args.model_size:
+    raise HeldoutError(f"--model_size {args.model_size} sizes a random start, but "
+                       f"--init_checkpoint {args.init_checkpoint} is the start (its own size): "
+                       "give one of them.")
   clusters = [args.cluster] if args.cluster else available_clusters(prefix)
-  if not clusters:
-    raise HeldoutError(f"Collection {prefix!r} has no held-out mixtures registered "
-                       f"({prefix}_heldout_<cluster> with {prefix}_without_<cluster>).")
   if args.emit_jobs:
     print("\n".join(emit_jobs(argv, clusters)))
     return 0
@@ -540,7 +565,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     train_kwargs["tfds_data_dir"] = args.tfds_data_dir
   for c in clusters:
     row = run_cluster(c, output_dir=args.output_dir, prefix=prefix,
-                      init_checkpoint=args.init_checkpoint, model_size=args.model_size,
+                      init_checkpoint=args.init_checkpoint, model_size=args.model_size or "small",
                       train_kwargs=train_kwargs, eval_kwargs=eval_kwargs,
                       contamination_threshold=args.contamination_threshold,
                       contamination_max_train=args.contamination_max_train, seed=args.seed)

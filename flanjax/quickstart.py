@@ -90,9 +90,15 @@ def run(output_dir: str, *, steps: int = 400, batch_size: int = 32, learning_rat
   held_in = sorted(t.name for t in seqio.get_mixture_or_task(train_mixture).tasks)
   held_out = sorted(offline_mixtures.tasks_in(heldout_cluster))
 
-  print(f"[flanjax quickstart] training a tiny T5 on {train_mixture} for {steps} steps "
-        f"(batch {batch_size}, packed {FEATURE_LENGTHS['inputs']}/{FEATURE_LENGTHS['targets']})",
-        flush=True)
+  done = checkpoints.finalized_steps(model_dir)
+  if done and done[-1] >= steps:
+    print(f"[flanjax quickstart] the model in {model_dir} is trained (step {done[-1]}); "
+          "evaluating it again", flush=True)
+  else:
+    print(f"[flanjax quickstart] training a tiny T5 on {train_mixture} for {steps} steps "
+          f"(batch {batch_size}, packed {FEATURE_LENGTHS['inputs']}/"
+          f"{FEATURE_LENGTHS['targets']})" + (f", resuming at step {done[-1]}" if done else ""),
+          flush=True)
   try:
     train_metrics = train.train(
         model_dir=model_dir, model_config=config, mixture=train_mixture,
@@ -103,6 +109,8 @@ def run(output_dir: str, *, steps: int = 400, batch_size: int = 32, learning_rat
   except FlanjaxError as e:  # quickstart has no --model_dir: the model is <output_dir>/model
     raise FlanjaxError(str(e).replace("a new --model_dir", "a new --output_dir")) from None
   t_train = time.time() - t0
+  if done and done[-1] >= steps:  # trained by an earlier run: keep the time it reported
+    t_train = _earlier_train_seconds(output_dir, steps)
 
   config, params, ckpt_vocab, mesh, step = evaluation.load_checkpoint(model_dir)
   if step < steps:  # preempted (SIGTERM) or stop_after_steps: not the model to report
@@ -130,7 +138,7 @@ def run(output_dir: str, *, steps: int = 400, batch_size: int = 32, learning_rat
       "steps": steps, "seed": seed, "heldout_cluster": heldout_cluster,
       "first_loss": losses[0][1] if losses else None,
       "last_loss": losses[-1][1] if losses else None,
-      "losses": losses, "train_seconds": round(t_train, 1),
+      "losses": losses, "train_seconds": None if t_train is None else round(t_train, 1),
       "total_seconds": round(time.time() - t0, 1), "tasks": rows,
       "final_train_metrics": {k: float(v) for k, v in (train_metrics or {}).items()
                               if isinstance(v, (int, float))},
@@ -144,6 +152,19 @@ def run(output_dir: str, *, steps: int = 400, batch_size: int = 32, learning_rat
   print(f"Outputs: {output_dir} (model/: checkpoints + TensorBoard + metrics.jsonl; eval/: "
         "metrics.json, metrics.md, clusters.png, predictions.jsonl; quickstart.md)")
   return summary
+
+
+def _earlier_train_seconds(output_dir: str, steps: int) -> float | None:
+  """The training time an earlier quickstart of the same steps reported (None if unknown)."""
+  try:
+    with open(os.path.join(output_dir, "quickstart.json")) as f:
+      earlier = json.load(f)
+  except (OSError, ValueError):
+    return None
+  if not isinstance(earlier, dict) or earlier.get("steps") != steps:
+    return None
+  value = earlier.get("train_seconds")
+  return float(value) if isinstance(value, (int, float)) else None
 
 
 def _losses(path: str) -> list[tuple[int, float]]:
@@ -172,9 +193,10 @@ def _markdown(s: dict) -> str:
   lines = [f"## flanjax quickstart ({s['steps']} steps, seed {s['seed']}, held-out cluster: "
            f"{s['heldout_cluster']})", ""]
   if s["first_loss"] is not None:
+    took = ("trained by an earlier run" if s["train_seconds"] is None
+            else f"training took {s['train_seconds']} s")
     lines += [f"Training loss: {s['first_loss']:.3f} (first logged step) -> "
-              f"{s['last_loss']:.3f} (last); training took {s['train_seconds']} s, "
-              f"everything {s['total_seconds']} s.", ""]
+              f"{s['last_loss']:.3f} (last); {took}, everything {s['total_seconds']} s.", ""]
   lines += ["| task | cluster | split | metric | score | chance |",
             "|---|---|---|---|---:|---:|"]
   for r in s["tasks"]:

@@ -481,9 +481,11 @@ def comparison_markdown(rows: Mapping[str, Mapping[str, Any]], title: str) -> st
     else:
       gain = "-" if r["gain"] is None else f"{r['gain']:+.2f}"
     lines.append(f"| {c} | {_fmt(r['before'])} | {_fmt(r['after'])} | {gain} |")
-  gains = [r["gain"] for r in rows.values() if r["gain"] is not None]
-  if len(gains) > 1:
-    lines.append(f"| **mean** | | | {np.mean(gains):+.2f} |")
+  compared = [r for r in rows.values() if r["gain"] is not None]
+  if len(compared) > 1:  # over the compared clusters: mean after - mean before = mean gain
+    lines.append(f"| **mean** | {_fmt(np.mean([r['before'] for r in compared]))} | "
+                 f"{_fmt(np.mean([r['after'] for r in compared]))} | "
+                 f"{np.mean([r['gain'] for r in compared]):+.2f} |")
   lines += _settings_lines(rows)
   return "\n".join(lines).rstrip("\n") + "\n"
 

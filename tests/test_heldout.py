@@ -27,6 +27,17 @@ def test_available_clusters_and_errors(mixtures):
   assert heldout.mixture_names("offline", "nli") == ("offline_without_nli", "offline_heldout_nli")
   with pytest.raises(heldout.HeldoutError, match="No held-out cluster 'nil'.*Did you mean 'nli'"):
     heldout.check_cluster("offline", "nil")
+  # A collection typo: the collections that have clusters, and the closest.
+  with pytest.raises(heldout.HeldoutError, match=r"^--collection 'ofline' has no held-out "
+                     r"mixtures registered .*collections: \[.*'offline'.*\]\. Did you mean "
+                     r"'offline'\?$"):
+    heldout.main(["--collection", "ofline", "--all", "--output_dir", "/nonexistent/x"])
+  assert "flan2021" in heldout.available_collections()
+  # --model_size sizes a random start: with --init_checkpoint it would be ignored.
+  with pytest.raises(heldout.HeldoutError, match=r"^--model_size tiny sizes a random start, but "
+                     r"--init_checkpoint /x/ckpt is the start \(its own size\): give one"):
+    heldout.main(["--collection", "offline", "--cluster", "nli", "--init_checkpoint", "/x/ckpt",
+                  "--model_size", "tiny", "--output_dir", "/nonexistent/x"])
 
 
 def test_emit_jobs(mixtures, capsys):
@@ -52,7 +63,7 @@ def test_collect_all(tmp_path):
   assert out["clusters"]["nli"]["gain"] == pytest.approx(15.0)
   assert out["clusters"]["topic"]["gain"] == pytest.approx(-10.0)
   md = open(tmp_path / "comparison.md").read()
-  assert "| nli | 30.00 | 45.00 | +15.00 |" in md and "| **mean** | | | +2.50 |" in md
+  assert "| nli | 30.00 | 45.00 | +15.00 |" in md and "| **mean** | 40.00 | 42.50 | +2.50 |" in md
   payload = json.load(open(tmp_path / "comparison.json"))
   assert payload["complete"] and payload["unfinished"] == ["math"]
   assert os.path.exists(tmp_path / "comparison.png")

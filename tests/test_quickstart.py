@@ -9,7 +9,7 @@ import pytest
 from conftest import CACHE_ENV
 
 
-def _quickstart(out_dir: pathlib.Path, cwd: pathlib.Path) -> dict:
+def _quickstart(out_dir: pathlib.Path, cwd: pathlib.Path, stdout: list | None = None) -> dict:
   exe = pathlib.Path(sys.executable).parent / "flanjax"
   env = {**os.environ, **CACHE_ENV, "JAX_PLATFORMS": "cpu"}
   proc = subprocess.run(
@@ -19,6 +19,8 @@ def _quickstart(out_dir: pathlib.Path, cwd: pathlib.Path) -> dict:
   assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
   assert "Traceback" not in proc.stderr
   assert "| offline_nli | nli | held-out |" in proc.stdout  # the printed per-task table
+  if stdout is not None:
+    stdout.append(proc.stdout)
   return json.loads((out_dir / "quickstart.json").read_text())
 
 
@@ -81,12 +83,17 @@ def quickstart_run(output_dir):
 def test_quickstart_rerun_keeps_user_files_in_eval(tmp_path):
   """A re-run into the same --output_dir resumes model/ and replaces eval/'s reports, keeping
   files the user put there."""
-  _quickstart(tmp_path / "a", tmp_path)
+  summary = _quickstart(tmp_path / "a", tmp_path)
   (tmp_path / "a" / "eval" / "cluster_myplot.png").write_bytes(b"mine")
   first = json.loads((tmp_path / "a" / "eval" / "metrics.json").read_text())
-  _quickstart(tmp_path / "a", tmp_path)
+  out = []
+  resummary = _quickstart(tmp_path / "a", tmp_path, out)
   again = json.loads((tmp_path / "a" / "eval" / "metrics.json").read_text())
   assert again["step"] == first["step"] == 4
+  # Nothing was trained again: it says so, and the report keeps the first run's training time.
+  assert "is trained (step 4); evaluating it again" in out[0]
+  assert "training a tiny T5" not in out[0]
+  assert resummary["train_seconds"] == summary["train_seconds"] > 0
   assert (tmp_path / "a" / "eval" / "cluster_myplot.png").read_bytes() == b"mine"
 
 

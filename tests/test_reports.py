@@ -116,7 +116,7 @@ def test_comparison(tmp_path):
   out = reports.write_comparison(str(tmp_path), rows, extra={"steps": 3})
   md = open(out["markdown"]).read()
   assert "| nli | 40.00 | 55.00 | +15.00 |" in md
-  assert "| **mean** | | | +5.00 |" in md
+  assert "| **mean** | 25.00 | 30.00 | +5.00 |" in md
   payload = json.load(open(out["json"]))
   assert payload["complete"] and payload["steps"] == 3
   assert os.path.getsize(out["png"]) > 1000
@@ -146,7 +146,7 @@ def test_comparison_markdown_states_the_settings():
   assert ("Before and after of every cluster were evaluated with: split `validation`, "
           "num_shots `0`, max_examples `null`, task_feature_lengths "
           '`{"inputs": 64, "targets": 8}`.') in md
-  assert "| **mean** | | | +10.00 |" in md and "zero-shot gain" in md
+  assert "| **mean** | 10.00 | 20.00 | +10.00 |" in md and "zero-shot gain" in md
   rows["qa"] = {"before": 10.0, "after": 30.0, "gain": None,
                 **reports.settings_comparison(settings, dict(settings, max_examples=6))}
   md = reports.comparison_markdown(rows, "t")
