@@ -4,7 +4,7 @@ Layout of a checkpoint directory (a `--model_dir`, or the output of `flanjax con
 
   flanjax_model.json   {"model_config": T5Config.to_dict(), "vocabulary": {...}, "format_version": 1}
   spiece.model         the checkpoint's own copy of its SentencePiece model (the vocabulary records
-                       it by this relative path; flanjax's packaged one is recorded by name)
+                       it as {"file": "spiece.model"}; flanjax's packaged one by name)
   <step>/              Orbax CheckpointManager step folders with items
     params/            always (a pytree of arrays, the model's parameter tree)
     opt_state/         training checkpoints only (the optax state)
@@ -164,40 +164,45 @@ def resolve_vocabulary(info: dict[str, Any] | None, ckpt_dir: str | None = None,
                        missing_ok: bool = False) -> dict[str, Any] | None:
   """The vocabulary description of `ckpt_dir`'s flanjax_model.json with an absolute "path".
 
-  A builtin model is this install's file; a relative path is the checkpoint's own copy. An
-  absolute path recorded by an earlier flanjax that no longer exists falls back to the same
-  model in this install (the packaged offline vocabulary of another venv) or to the
-  checkpoint's own `spiece.model` (a copied or moved checkpoint). A SentencePiece model found
-  nowhere raises a CheckpointError naming the file and the fix, unless `missing_ok` (then the
-  description comes back as recorded).
+  `"builtin": NAME` is this install's packaged model; `"file": NAME` the checkpoint's own copy
+  (`ckpt_dir/NAME`). A "path" (what earlier flanjax recorded: absolute, or relative to the
+  working directory it ran in) that no longer exists falls back to the same model in this
+  install (the packaged offline vocabulary of another venv) or to the checkpoint's own
+  `spiece.model` (a copied or moved checkpoint). A SentencePiece model found nowhere raises a
+  CheckpointError naming the file and the fix, unless `missing_ok` (then the description comes
+  back with its unresolved path).
   """
   if info is None or info.get("type") != "sentencepiece":
     return info
   info = dict(info)
-  builtin = info.pop("builtin", None)
+  builtin, own = info.pop("builtin", None), info.pop("file", None)
   if builtin is not None:
     if builtin not in BUILTIN_VOCABULARIES:
       raise CheckpointError(
           f"{os.path.join(ckpt_dir or '.', MODEL_INFO_FILE)}: \"builtin\" vocabulary "
           f"{builtin!r} is not one this flanjax ships ({sorted(BUILTIN_VOCABULARIES)}); "
           "upgrade flanjax, or record its SentencePiece model with \"path\".")
-    info["path"] = BUILTIN_VOCABULARIES[builtin]
-    return info
-  path = info.get("path")
-  if not isinstance(path, str) or _URL_RE.match(path):
-    return info
-  if ckpt_dir is not None and not os.path.isabs(path):
-    path = os.path.join(os.path.abspath(ckpt_dir), path)
-  candidates = [path]
-  if os.path.basename(path) == os.path.basename(BUILTIN_VOCABULARIES["offline"]) and (
-      os.path.basename(os.path.dirname(path)) == "assets"):
-    candidates.append(BUILTIN_VOCABULARIES["offline"])  # another install's packaged copy
-  if ckpt_dir is not None:
-    candidates.append(os.path.join(os.path.abspath(ckpt_dir), VOCAB_FILE))
+    return {**info, "path": BUILTIN_VOCABULARIES[builtin]}
+  if own is not None:
+    if ckpt_dir is None:
+      raise CheckpointError(f"vocabulary {info!r} names its checkpoint's own file {own!r}: "
+                            "resolve it with resolve_vocabulary(info, that checkpoint).")
+    path = os.path.join(os.path.abspath(ckpt_dir), own)
+    candidates = [path]
+  else:
+    path = info.get("path")
+    if not isinstance(path, str) or _URL_RE.match(path):
+      return info
+    path = os.path.abspath(path)
+    candidates = [path]
+    if os.path.basename(path) == os.path.basename(BUILTIN_VOCABULARIES["offline"]) and (
+        os.path.basename(os.path.dirname(path)) == "assets"):
+      candidates.append(BUILTIN_VOCABULARIES["offline"])  # another install's packaged copy
+    if ckpt_dir is not None:
+      candidates.append(os.path.join(os.path.abspath(ckpt_dir), VOCAB_FILE))
   for candidate in candidates:
     if os.path.isfile(candidate):
-      info["path"] = candidate
-      return info
+      return {**info, "path": candidate}
   if missing_ok:
     return {**info, "path": path}
   where = (f"{os.path.join(ckpt_dir, MODEL_INFO_FILE)} records" if ckpt_dir
@@ -208,29 +213,57 @@ def resolve_vocabulary(info: dict[str, Any] | None, ckpt_dir: str | None = None,
                         f"or deleted?); {fix}.")
 
 
-def portable_vocabulary(info: dict[str, Any] | None, ckpt_dir: str) -> dict[str, Any] | None:
-  """The form of a (resolved) vocabulary description that `ckpt_dir` records: flanjax's packaged
-  model by name, any other local SentencePiece model as the checkpoint's own copy
-  (`ckpt_dir/spiece.model`, copied there if it is elsewhere), a remote one (gs://...) as it is.
-  """
-  if info is None or info.get("type") != "sentencepiece" or not _local_file(info.get("path")):
-    return info
-  path = os.path.abspath(info["path"])
-  rest = {k: v for k, v in info.items() if k not in ("path", "builtin")}
+def _builtin_name(path: str) -> str | None:
   for name, builtin in BUILTIN_VOCABULARIES.items():
     if os.path.isfile(builtin) and _same_bytes(path, builtin):
-      return {"type": "sentencepiece", "builtin": name, **rest}
+      return name
+  return None
+
+
+def check_vocabulary_copy(info: dict[str, Any] | None, ckpt_dir: str) -> None:
+  """Refuses (CheckpointError) a `ckpt_dir` whose `spiece.model` is another model than the
+  vocabulary `info` (resolved), which `portable_vocabulary` would copy there: a check every
+  process can make before any work (the copy itself is process 0's)."""
+  if info is None or "file" in info or "builtin" in info:
+    return
+  if info.get("type") != "sentencepiece" or not _local_file(info.get("path")):
+    return
+  path = os.path.abspath(info["path"])
   own = os.path.join(os.path.abspath(ckpt_dir), VOCAB_FILE)
-  if os.path.lexists(own):
-    if not (os.path.isfile(own) and _same_bytes(path, own)):
+  if (os.path.lexists(own) and _builtin_name(path) is None
+      and not (os.path.isfile(own) and _same_bytes(path, own))):
+    raise CheckpointError(
+        f"{ckpt_dir} holds a {VOCAB_FILE} that is not this model's vocabulary ({path}); "
+        "flanjax keeps the checkpoint's own copy of its SentencePiece model there: move that "
+        "file away, or use another directory.")
+
+
+def portable_vocabulary(info: dict[str, Any] | None, ckpt_dir: str) -> dict[str, Any] | None:
+  """The form of a (resolved) vocabulary description that `ckpt_dir` records: flanjax's packaged
+  model by name (`"builtin"`), any other local SentencePiece model as the checkpoint's own copy
+  (`"file": "spiece.model"`, copied into `ckpt_dir` if it is elsewhere), a remote one (gs://...)
+  as it is.
+  """
+  if info is not None and "file" in info:  # a checkpoint's record, as read from its json
+    if not os.path.isfile(os.path.join(ckpt_dir, info["file"])):
       raise CheckpointError(
-          f"{ckpt_dir} holds a {VOCAB_FILE} that is not this model's vocabulary ({path}); "
-          f"flanjax keeps the checkpoint's own copy of its SentencePiece model there: move "
-          f"that file away, or use another directory.")
-  else:
+          f"vocabulary {info!r} names a checkpoint's own file, which {ckpt_dir} lacks: pass "
+          "the description load_pretrained returns (or resolve_vocabulary(info, its "
+          "checkpoint)), which has the file's path.")
+    info = resolve_vocabulary(info, ckpt_dir)
+  if info is None or info.get("type") != "sentencepiece" or not _local_file(info.get("path")):
+    return info
+  check_vocabulary_copy(info, ckpt_dir)
+  path = os.path.abspath(info["path"])
+  rest = {k: v for k, v in info.items() if k not in ("path", "builtin", "file")}
+  name = _builtin_name(path)
+  if name is not None:
+    return {"type": "sentencepiece", "builtin": name, **rest}
+  own = os.path.join(os.path.abspath(ckpt_dir), VOCAB_FILE)
+  if not os.path.lexists(own):
     with open(path, "rb") as f:
       atomic_write(own, f.read())
-  return {"type": "sentencepiece", "path": VOCAB_FILE, **rest}
+  return {"type": "sentencepiece", "file": VOCAB_FILE, **rest}
 
 
 def model_info(config: T5Config, vocabulary=None, **extra) -> dict[str, Any]:
@@ -292,8 +325,8 @@ def read_model_info(ckpt_dir: str) -> dict[str, Any]:
   if vocab is not None and (not isinstance(vocab, dict)
                             or vocab.get("type") not in ("sentencepiece", "byte")
                             or (vocab["type"] == "sentencepiece"
-                                and not isinstance(vocab.get("path"), str)
-                                and not isinstance(vocab.get("builtin"), str))):
+                                and not any(isinstance(vocab.get(k), str)
+                                            for k in ("path", "builtin", "file")))):
     raise CheckpointError(f"{path}: \"vocabulary\" {vocab!r} is not null, {{\"type\": \"byte\"}} "
                           "or {\"type\": \"sentencepiece\", \"path\": ...}; " + fix)
   return info
@@ -542,18 +575,19 @@ def load_pretrained(ckpt_dir: str, step: int | None = None, shardings=None):
   if not steps:
     raise CheckpointError(f"{ckpt_dir} holds no complete checkpoint step (no finalised "
                           "<step>/params folder).")
-  incomplete = incomplete_steps(ckpt_dir)
+  # Steps without params (an interrupted save): loading needs only params.
+  unloadable = {s: m for s, m in incomplete_steps(ckpt_dir).items() if "params" in m}
   if step is None:
     step = steps[-1]
-    later = [s for s in incomplete if s > step]
+    later = [s for s in unloadable if s > step]
     if later:
       log.warning("%s: step(s) %s are incomplete (an interrupted save?); loading step %d, the "
                   "latest complete one.", ckpt_dir, later, step)
-  elif step in incomplete:
-    raise CheckpointError(f"{ckpt_dir} step {step} is incomplete (it has no "
-                          f"{', '.join(incomplete[step])}: an interrupted save?); complete steps: "
-                          f"{steps}.")
   elif step not in steps:
+    if step in unloadable:
+      raise CheckpointError(f"{ckpt_dir} step {step} is incomplete (it has no "
+                            f"{', '.join(unloadable[step])}: an interrupted save?); complete "
+                            f"steps: {steps}.")
     raise CheckpointError(f"{ckpt_dir} has no checkpoint at step {step}; available: {steps}.")
   params = restore_params(ckpt_dir, step, shardings)
   return config, params, resolve_vocabulary(info.get("vocabulary"), ckpt_dir, missing_ok=True)

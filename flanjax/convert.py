@@ -581,8 +581,8 @@ def main(argv: list[str] | None = None) -> int:
       params = unscan_params(params, config)
       config = config.replace(scan_layers=False)
     if vocab_info and vocab_info.get("type") == "sentencepiece":
-      vocab = vocab or vocab_info.get("path")
-      extra_ids = vocab_info.get("extra_ids")  # as recorded (earlier conversions: none)
+      if vocab is None:  # the recorded one, with its extra ids (earlier conversions: none)
+        vocab, extra_ids = vocab_info.get("path"), vocab_info.get("extra_ids")
   n = sum(int(np.prod(np.shape(x))) for x in jax.tree.leaves(params))
   if args.to:
     checkpoints._quiet_orbax_save_errors()  # a failed save is reported below, on one line

@@ -419,6 +419,8 @@ def _train_argument_hints(unknown: Sequence[str]) -> dict[str, list[str]]:
   Python literal is quoted for gin, as a string)."""
   import ast
   import inspect
+  import json
+  import shlex
 
   from flanjax import train as train_lib
   params = inspect.signature(train_lib.train).parameters
@@ -432,11 +434,14 @@ def _train_argument_hints(unknown: Sequence[str]) -> dict[str, list[str]]:
       continue
     if not eq:
       nxt = unknown[i + 1] if i + 1 < len(unknown) else None
-      value = nxt if nxt is not None and not nxt.startswith("--") else "VALUE"
+      value = (nxt if nxt is not None and not nxt.startswith("--")
+               else "True" if isinstance(params[name].default, bool) else "VALUE")
     try:
       ast.literal_eval(value)
     except (ValueError, SyntaxError):
-      value = value if value == "VALUE" else f"\"{value!r}\""
+      if value != "VALUE":  # a string for gin, quoted again for the shell
+        value = f"\"'{value}'\"" if "'" not in value and '"' not in value else shlex.quote(
+            json.dumps(value))
     hints[arg.split("=")[0]] = [f"--gin.train.{name}={value}"]
   return hints
 

@@ -180,6 +180,16 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
       "batch_size": _train_setting("batch_size", train_kwargs)})
   vocabulary = _mixture_vocabulary(train_mixture)
   start = starting_checkpoint(output_dir, init_checkpoint, model_size, vocabulary, seed)
+  if init_checkpoint:  # before the long stages: train would refuse another vocabulary
+    from flanjax import checkpoints
+    from flanjax import train as train_lib
+    start_vocab = checkpoints.resolve_vocabulary(
+        checkpoints.read_model_info(start).get("vocabulary"), start, missing_ok=True)
+    try:
+      train_lib.merge_init_vocabulary(start_vocab, checkpoints.vocabulary_info(vocabulary),
+                                      init_checkpoint, train_mixture)
+    except FlanjaxError as e:
+      raise HeldoutError(str(e).replace("init_checkpoint ", "--init_checkpoint ", 1)) from None
 
   cont_path = os.path.join(cdir, "contamination.json")
   check = {"eval_mixture": eval_mixture, "train_mixture": train_mixture, "split": split,

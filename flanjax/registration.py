@@ -274,8 +274,10 @@ def unprepared_datasets_error(name: str, split: str,
   for n, e in missing.items():
     if not manual[n]:
       commands.setdefault(e.data_dir, []).append(n.split(":")[0])
-  msg = (f"{len(missing)} TFDS datasets of mixture {name!r} are not prepared in data_dir "
-         f"{searched!r}: {', '.join(missing)}.")
+  where = (f"in data_dir {searched!r}" if len({e.data_dir for e in missing.values()}) == 1
+           else "in their data_dirs")
+  msg = (f"{len(missing)} TFDS datasets of mixture {name!r} are not prepared {where}: "
+         f"{', '.join(missing)}.")
   if commands:
     builds = "; ".join(
         "tfds build " + " ".join(names) + (f" --data_dir={d}" if d else "")

@@ -374,18 +374,21 @@ def _mixture_vocabulary(mixture, config: T5Config):
 
 class _Preemption:
   """Records SIGTERM and a first Ctrl-C (SIGINT): the loop finishes its step, saves, and then
-  exits normally (SIGTERM: a preemption) or raises KeyboardInterrupt (Ctrl-C). The same signal
-  again stops at once, without that checkpoint."""
+  exits normally (SIGTERM: a preemption) or raises KeyboardInterrupt (Ctrl-C, unless that was
+  the last step). A second SIGTERM kills the process; a second Ctrl-C raises KeyboardInterrupt
+  there and then (a save already under way is still waited for)."""
 
   def __init__(self):
     self.requested = False
     self.interrupted = False  # by Ctrl-C
+    self.terminated = False  # by SIGTERM
     self._old = {}
 
   def __enter__(self):
     if _is_main_thread():  # signal handlers can only be installed from the main thread
       for sig in (signal.SIGTERM, signal.SIGINT):
-        if signal.getsignal(sig) is not signal.SIG_IGN:  # e.g. nohup's SIGINT stays ignored
+        # Not over an ignored signal (nohup's SIGINT) or a handler installed outside Python.
+        if signal.getsignal(sig) not in (signal.SIG_IGN, None):
           self._old[sig] = signal.signal(sig, self._handler)
     return self
 
@@ -395,13 +398,14 @@ class _Preemption:
       if self.interrupted:  # a second Ctrl-C: stop now, without the checkpoint
         raise KeyboardInterrupt
       self.interrupted = self.requested = True
-      print("\nCtrl-C: saving a checkpoint after this step, then stopping (Ctrl-C again to stop "
-            "now without it).", file=sys.stderr, flush=True)
+      # os.write: a print could re-enter a stderr write (a progress bar's) it interrupted.
+      os.write(2, b"\nCtrl-C: saving a checkpoint after this step, then stopping (Ctrl-C again "
+                  b"to stop without it).\n")
       return
-    if self.requested and not self.interrupted:  # a second SIGTERM: stop now
+    if self.terminated:  # a second SIGTERM: stop now
       signal.signal(signum, signal.SIG_DFL)
       os.kill(os.getpid(), signum)
-    self.requested = True
+    self.terminated = self.requested = True
 
   def __exit__(self, *exc):
     for sig, old in self._old.items():
@@ -550,15 +554,7 @@ def train(
                                             missing_ok=True) if init_info else None)
   if mixture and not synthetic_data:
     mixture_vocab = _mixture_vocabulary(mixture, model_config)
-    if vocabulary and mixture_vocab and not _same_vocabulary(vocabulary, mixture_vocab,
-                                                             unreadable_ok=True):
-      raise FlanjaxError(
-          f"init_checkpoint {init_checkpoint} was trained with the vocabulary {vocabulary} "
-          f"(its {ckpt_lib.MODEL_INFO_FILE}) but mixture {mixture!r} is tokenized with "
-          f"{mixture_vocab}; the model would read other token ids than it learned. Register "
-          "the tasks with the checkpoint's vocabulary (seqio.SentencePieceVocabulary(its path, "
-          "extra_ids=100)), or start from a checkpoint of the mixture's vocabulary.")
-    vocabulary = vocabulary or mixture_vocab
+    vocabulary = merge_init_vocabulary(vocabulary, mixture_vocab, init_checkpoint, mixture)
   if resuming:
     saved_vocab = ckpt_lib.resolve_vocabulary(saved_info.get("vocabulary"), model_dir,
                                               missing_ok=True)
@@ -571,6 +567,8 @@ def train(
     # The recorded one, unless this run's is the same model at a path that is readable now.
     if not (saved_vocab and vocabulary and _readable_file(vocabulary.get("path"))):
       vocabulary = saved_vocab or vocabulary
+  # Every process, before any work: the copy flanjax_model.json will point at is not blocked.
+  ckpt_lib.check_vocabulary_copy(vocabulary, model_dir)
 
   # 3. Optimizer and the sharded state (eval_shape -> shardings -> jit(init)).
   from flanjax import model as model_lib
@@ -754,7 +752,7 @@ def train(
           batches.save(step, batches_consumed)  # first: a finalised step never lacks it
           manager.save(step, state, meta_now(step), metrics=eval_metrics,
                        force=is_last or stop_now or preempted)
-        if preempted:
+        if preempted and step < num_steps:  # on the last step: finished, as usual
           manager.wait()
           cause = "Ctrl-C" if preempt.interrupted else "SIGTERM received"
           writer.message(f"{cause}: saved checkpoint at step {step} in {model_dir}; "
@@ -765,7 +763,7 @@ def train(
           break
       flush(step)
     manager.wait()
-    if preempt.interrupted:
+    if preempt.interrupted and step < num_steps:
       raise KeyboardInterrupt  # after the checkpoint, as Ctrl-C would have stopped the run
     if jax.process_index() == 0:
       writer.message(f"done: step {step}/{num_steps} in {time.time() - t_start:.1f}s; "
@@ -807,6 +805,36 @@ def _same_vocabulary(saved: dict, now: dict, unreadable_ok: bool = False) -> boo
     return unreadable_ok
   with open(a, "rb") as fa, open(b, "rb") as fb:
     return fa.read() == fb.read()
+
+
+def merge_init_vocabulary(init: dict | None, mixture_vocab: dict | None,
+                          init_checkpoint: str | None, mixture: str) -> dict | None:
+  """The vocabulary a run from `init_checkpoint` on `mixture` records: refuses (FlanjaxError) an
+  init checkpoint whose vocabulary is not the mixture's (the model would read ids it never
+  learned; a gs:// model, not comparable here, is accepted). The same model is described by the
+  init's record, with the mixture's extra ids where it records none (conversions of earlier
+  flanjax) and the mixture's file where the init's is gone."""
+  if not (init and mixture_vocab):
+    return init or mixture_vocab
+  if not _same_vocabulary(init, mixture_vocab, unreadable_ok=True):
+    if init.get("type") == "sentencepiece":
+      fix = (f"seqio.SentencePieceVocabulary({init.get('path')!r}, "
+             f"extra_ids={init.get('extra_ids', 100)})")
+    else:
+      fix = f"seqio.ByteVocabulary(extra_ids={init.get('extra_ids', 0)})"
+    raise FlanjaxError(
+        f"init_checkpoint {init_checkpoint} was trained with the vocabulary {init} (its "
+        f"{ckpt_lib.MODEL_INFO_FILE}) but mixture {mixture!r} is tokenized with {mixture_vocab};"
+        f" the model would read other token ids than it learned. Register the tasks with the "
+        f"checkpoint's vocabulary ({fix}), or start from a checkpoint of the mixture's "
+        "vocabulary.")
+  merged = dict(init)
+  if merged.get("extra_ids") is None and mixture_vocab.get("extra_ids") is not None:
+    merged["extra_ids"] = mixture_vocab["extra_ids"]
+  if merged.get("type") == "sentencepiece" and not _readable_file(merged.get("path")) and (
+      mixture_vocab.get("path")):
+    merged["path"] = mixture_vocab["path"]
+  return merged
 
 
 def model_differences(saved: T5Config, now: T5Config) -> list[str]:

@@ -65,10 +65,10 @@ def test_vocabulary_info():
     checkpoints.vocabulary_info({"type": "bpe"})
 
 
-def test_checkpoints_record_their_vocabulary_relocatably(tmp_path):
+def test_checkpoints_record_their_vocabulary_relocatably(tmp_path, monkeypatch):
   """flanjax's packaged SentencePiece model is recorded by name, any other local one as the
-  checkpoint's own copy (spiece.model, a relative path): a moved venv or a copied and then
-  deleted checkpoint keeps its vocabulary. A model found nowhere is one CheckpointError."""
+  checkpoint's own copy ({"file": "spiece.model"}): a moved venv or a copied and then deleted
+  checkpoint keeps its vocabulary. A model found nowhere is one CheckpointError."""
   import shutil
   builtin = checkpoints.BUILTIN_VOCABULARIES["offline"]
   checkpoints.save_pretrained(tmp_path / "a", PARAMS, CONFIG,
@@ -84,7 +84,7 @@ def test_checkpoints_record_their_vocabulary_relocatably(tmp_path):
   spm.write_bytes(b"a sentencepiece model")
   checkpoints.save_pretrained(tmp_path / "b", PARAMS, CONFIG, str(spm))
   raw = json.load(open(tmp_path / "b" / "flanjax_model.json"))["vocabulary"]
-  assert raw == {"type": "sentencepiece", "path": "spiece.model"}
+  assert raw == {"type": "sentencepiece", "file": "spiece.model"}
   assert (tmp_path / "b" / "spiece.model").read_bytes() == b"a sentencepiece model"
   shutil.copytree(tmp_path / "b", tmp_path / "b_copy")
   shutil.rmtree(tmp_path / "b")
@@ -100,6 +100,21 @@ def test_checkpoints_record_their_vocabulary_relocatably(tmp_path):
   old = {"type": "sentencepiece", "path": str(tmp_path / "b" / "spiece.model")}
   assert checkpoints.resolve_vocabulary(old, str(tmp_path / "b_copy"))["path"] == str(
       tmp_path / "b_copy" / "spiece.model")
+  # ... or relative to the working directory the earlier run had.
+  (tmp_path / "cwd" / "spm").mkdir(parents=True)
+  (tmp_path / "cwd" / "spm" / "my.model").write_bytes(b"m")
+  monkeypatch.chdir(tmp_path / "cwd")
+  old = {"type": "sentencepiece", "path": "spm/my.model"}
+  assert checkpoints.resolve_vocabulary(old, str(tmp_path / "a"))["path"] == str(
+      tmp_path / "cwd" / "spm" / "my.model")
+  # A checkpoint's raw record passed on to another checkpoint: refused (its file is elsewhere);
+  # what load_pretrained returns (resolved) is copied.
+  raw_b = json.load(open(tmp_path / "b_copy" / "flanjax_model.json"))["vocabulary"]
+  with pytest.raises(checkpoints.CheckpointError, match="names a checkpoint's own file, which "):
+    checkpoints.save_pretrained(tmp_path / "d", PARAMS, CONFIG, raw_b)
+  checkpoints.save_pretrained(tmp_path / "d", PARAMS, CONFIG,
+                              checkpoints.load_pretrained(tmp_path / "b_copy")[2])
+  assert (tmp_path / "d" / "spiece.model").read_bytes() == b"a sentencepiece model"
   # Nowhere: one error naming the file and where to put it (before seqio is imported).
   os.remove(tmp_path / "b_copy" / "spiece.model")
   with pytest.raises(checkpoints.CheckpointError,

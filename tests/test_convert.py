@@ -198,7 +198,7 @@ def test_cli_roundtrip(tmp_path, capsys):
   # (every T5 task's vocabulary has them: a fine-tuning resume compares the two).
   import json
   assert json.load(open(tmp_path / "ckpt" / "flanjax_model.json"))["vocabulary"] == {
-      "type": "sentencepiece", "path": "spiece.model", "extra_ids": 100}
+      "type": "sentencepiece", "file": "spiece.model", "extra_ids": 100}
   _assert_trees_equal(params, ref_params)
   assert convert.main(["--from", str(tmp_path / "ckpt"), "--to-hf", str(tmp_path / "out")]) == 0
   assert os.path.exists(tmp_path / "out" / "spiece.model")

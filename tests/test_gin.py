@@ -93,6 +93,10 @@ def test_flag_parsing():
                                         r"--gin.train.num_steps=10\?\); --mixture \(did you mean "
                                         r"--gin.train.mixture=\"'flan2021'\"\?\)"):
     gin_config.parse_train_flags(["--num_steps", "10", "--mixture=flan2021"])
+  with pytest.raises(ConfigError, match=r"--synthetic_data \(did you mean "
+                                        r"--gin.train.synthetic_data=True\?\); --mixture \(did you "
+                                        r"mean --gin.train.mixture='\"it\'\"\'\"\'s\"'\?\)"):
+    gin_config.parse_train_flags(["--synthetic_data", "--mixture", "it's"])
 
 
 def test_train_flag_values_are_checked_on_one_line(capsys):

@@ -533,3 +533,23 @@ def test_help_names_the_gin_bindings(capsys):
     heldout.main(["--help"])
   text = " ".join(capsys.readouterr().out.split())
   assert "--gin.train.NAME=VALUE" in text and "--gin.evaluate.NAME=VALUE" in text
+
+
+def test_a_start_of_another_vocabulary_is_refused_before_any_stage(mixtures, tmp_path):
+  """--init_checkpoint with another vocabulary than the collection's: refused before the
+  contamination check and the "before" evaluation (train would refuse it only after them)."""
+  import jax
+
+  from flanjax import checkpoints, model
+  from flanjax.config import get_config
+  config = get_config("tiny", vocab_size=1024, dtype="float32")
+  params = jax.device_get(model.init_params(config, jax.random.PRNGKey(0)))
+  checkpoints.save_pretrained(tmp_path / "bytes", params, config, {"type": "byte"})
+  out = tmp_path / "ho"
+  with pytest.raises(heldout.HeldoutError, match=(
+      r"^--init_checkpoint .*bytes was trained with the vocabulary \{'type': 'byte'\} .* but "
+      r"mixture 'offline_without_nli' is tokenized with .*seqio.ByteVocabulary\(extra_ids=0\)")):
+    heldout.main(["--collection", "offline", "--cluster", "nli", "--init_checkpoint",
+                  str(tmp_path / "bytes"), "--output_dir", str(out), "--num_steps", "2"])
+  assert not os.path.exists(out / "nli" / "contamination.json")
+  assert not os.path.exists(out / "nli" / "before")

@@ -788,3 +788,35 @@ def test_loading_past_an_incomplete_step_says_so(tmp_path, caplog):
     checkpoints.load_pretrained(tmp_path, step=4)
   with pytest.raises(checkpoints.CheckpointError, match=r"has no checkpoint at step 3; available"):
     checkpoints.load_pretrained(tmp_path, step=3)
+  # A step with params but no optimizer state (an export) loads: only params are read.
+  shutil.rmtree(tmp_path / "2" / "opt_state")
+  assert checkpoints.load_pretrained(tmp_path, step=2)[0] == CONFIG
+
+
+def test_preemption_signals_in_any_order(capsys):
+  """Ctrl-C, then SIGTERM: both recorded; a second Ctrl-C stops at once; a second SIGTERM kills
+  the process even after a Ctrl-C (in a child process); the handlers are restored after."""
+  import signal
+  import subprocess
+  import sys
+
+  from flanjax.train import _Preemption
+  before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+  with _Preemption() as p:
+    os.kill(os.getpid(), signal.SIGINT)
+    assert p.interrupted and p.requested and not p.terminated
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert p.terminated
+    with pytest.raises(KeyboardInterrupt):
+      os.kill(os.getpid(), signal.SIGINT)
+  assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+  code = ("import os, signal, time\n"
+          "from flanjax.train import _Preemption\n"
+          "with _Preemption():\n"
+          "  for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGTERM):\n"
+          "    os.kill(os.getpid(), sig)\n"
+          "  time.sleep(30)\n")
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                        env={**os.environ, "JAX_PLATFORMS": "cpu"})
+  assert proc.returncode == -signal.SIGTERM, proc.stderr[-2000:]
+  assert "Ctrl-C: saving a checkpoint after this step" in proc.stderr
