@@ -615,6 +615,10 @@ def train(
         saved_meta = manager.read_meta(latest)
         _check_resume_settings(saved_meta, model_dir, latest, data_settings)
         check_resume_init(saved_meta, model_dir, latest, init_checkpoint)
+        changed = optimizer_changes(saved_meta.get(OPT_KEY), optimizer)
+        if changed:  # allowed (e.g. a new schedule for more steps), but not silently
+          _message(f"note: resuming {model_dir} at step {latest} with other optimizer settings "
+                   f"than its checkpoints': {changed}; the optimizer state carries on.")
         # Carried on (checkpoints of older flanjax record none: nor do their successors).
         started_from = {k: saved_meta[k] for k in (INIT_KEY,) if k in saved_meta}
         state, meta = manager.restore(latest, abstract_state, state_shardings)
@@ -662,7 +666,8 @@ def train(
 
     def meta_now(step):
       return {"step": step, "batches_consumed": batches_consumed,
-              "num_microbatches": num_microbatches, **data_settings, **started_from}
+              "num_microbatches": num_microbatches, **data_settings, **started_from,
+              OPT_KEY: dataclasses.asdict(optimizer)}
 
     def flush(step):
       """Fetches pending metrics, stops on NaN/Inf, logs the last ones."""
@@ -995,6 +1000,17 @@ def _out_of_memory_message(err, step, batch_size, num_microbatches, model_dir, m
 
 
 INIT_KEY = "init_checkpoint"  # checkpoint meta: the run's starting checkpoint, None if random
+OPT_KEY = "optimizer"  # checkpoint meta: the OptimizerConfig's fields
+
+
+def optimizer_changes(saved: Mapping[str, Any] | None, now: OptimizerConfig) -> str:
+  """The OptimizerConfig fields in which `now` differs from a checkpoint's record, as
+  "name=now (checkpoint: saved)" ("" when the same, or when the checkpoint records none)."""
+  if not isinstance(saved, Mapping):
+    return ""
+  now = dataclasses.asdict(now)
+  return ", ".join(f"{k}={now[k]!r} (checkpoint: {saved[k]!r})" for k in now
+                   if k in saved and saved[k] != now[k])
 
 
 def init_identity(init_checkpoint: str | None) -> str | None:

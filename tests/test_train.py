@@ -545,6 +545,20 @@ def test_resume_may_change_speed_and_precision_settings(tmp_path):
   assert checkpoints.finalized_steps(tmp_path) == [2, 3]
 
 
+def test_a_resume_with_other_optimizer_settings_says_so(tmp_path, capsys):
+  """Checkpoints record the OptimizerConfig; a resume with other settings (a new schedule for
+  more steps is fine) is noted on one line, not silently taken."""
+  _run(tmp_path, num_steps=2)
+  capsys.readouterr()
+  _run(tmp_path, num_steps=3)
+  assert "other optimizer settings" not in capsys.readouterr().err
+  _run(tmp_path, num_steps=4, optimizer=OptimizerConfig(learning_rate=3e-3, warmup_steps=1))
+  out = capsys.readouterr().err
+  assert (f"note: resuming {tmp_path} at step 3 with other optimizer settings than its "
+          "checkpoints': learning_rate=0.003 (checkpoint: 0.01), warmup_steps=1 (checkpoint: "
+          "0); the optimizer state carries on.") in out
+
+
 def test_a_refused_resume_keeps_the_recorded_vocabulary(tmp_path):
   init = jax.device_get(model_lib.init_params(CONFIG, jax.random.PRNGKey(3)))
   checkpoints.save_pretrained(tmp_path / "byte", init, CONFIG, {"type": "byte"})
