@@ -115,13 +115,24 @@ def _is_complete(path: str) -> bool:
 
 
 def starting_checkpoint(output_dir: str, init_checkpoint: str | None, model_size: str,
-                        vocabulary, seed: int = 0) -> str:
-  """The checkpoint every cluster starts from: `init_checkpoint`, else a saved random init."""
+                        vocabulary, seed: int = 0, mixture: str | None = None) -> str:
+  """The checkpoint every cluster starts from: `init_checkpoint`, else a saved random init.
+  An `init_checkpoint` of another vocabulary than `mixture`'s (`vocabulary`) is refused, as
+  train would refuse it (here before any stage)."""
   from flanjax import checkpoints
   if init_checkpoint:
     from flanjax import evaluation
+    from flanjax import train as train_lib
     evaluation.check_checkpoint_path(init_checkpoint, "--init_checkpoint")
-    checkpoints.read_model_info(init_checkpoint)  # clear error when it is not a checkpoint
+    info = checkpoints.read_model_info(init_checkpoint)  # clear error when not a checkpoint
+    if mixture:
+      start_vocab = checkpoints.resolve_vocabulary(info.get("vocabulary"), init_checkpoint,
+                                                   missing_ok=True)
+      try:
+        train_lib.merge_init_vocabulary(start_vocab, checkpoints.vocabulary_info(vocabulary),
+                                        init_checkpoint, mixture)
+      except FlanjaxError as e:
+        raise HeldoutError(str(e).replace("init_checkpoint ", "--init_checkpoint ", 1)) from None
     return init_checkpoint
   from flanjax import config as config_lib
   start = os.path.join(output_dir, "start")
@@ -179,17 +190,8 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
       "pack": bool(_train_setting("pack", train_kwargs)),
       "batch_size": _train_setting("batch_size", train_kwargs)})
   vocabulary = _mixture_vocabulary(train_mixture)
-  start = starting_checkpoint(output_dir, init_checkpoint, model_size, vocabulary, seed)
-  if init_checkpoint:  # before the long stages: train would refuse another vocabulary
-    from flanjax import checkpoints
-    from flanjax import train as train_lib
-    start_vocab = checkpoints.resolve_vocabulary(
-        checkpoints.read_model_info(start).get("vocabulary"), start, missing_ok=True)
-    try:
-      train_lib.merge_init_vocabulary(start_vocab, checkpoints.vocabulary_info(vocabulary),
-                                      init_checkpoint, train_mixture)
-    except FlanjaxError as e:
-      raise HeldoutError(str(e).replace("init_checkpoint ", "--init_checkpoint ", 1)) from None
+  start = starting_checkpoint(output_dir, init_checkpoint, model_size, vocabulary, seed,
+                              mixture=train_mixture)
 
   cont_path = os.path.join(cdir, "contamination.json")
   check = {"eval_mixture": eval_mixture, "train_mixture": train_mixture, "split": split,
