@@ -19,7 +19,7 @@
 # re-running this script after a preemption continues the job.
 set -euo pipefail
 if [ $# -lt 3 ]; then
-  sed -n '2,20p' "$0"; exit 2
+  sed -n '2,19p' "$0"; exit 2
 fi
 TPU_NAME=$1; ZONE=$2; MODEL_DIR=$3; shift 3
 ARGS=$(printf '%q ' "$@")
@@ -29,10 +29,10 @@ tar -C "$SRC" --exclude=.git --exclude='venv*' --exclude='.venv' -czf "$ARCHIVE"
 
 gcloud compute tpus tpu-vm scp "$ARCHIVE" "$TPU_NAME":/tmp/flanjax.tar.gz --zone "$ZONE" --worker=all
 gcloud compute tpus tpu-vm ssh "$TPU_NAME" --zone "$ZONE" --worker=all --command "
-  set -e
+  set -eo pipefail
   rm -rf ~/flanjax && mkdir -p ~/flanjax && tar -C ~/flanjax -xzf /tmp/flanjax.tar.gz
   python3 -m venv ~/flanjax-venv && . ~/flanjax-venv/bin/activate
-  pip install -q '~/flanjax[tpu]'
+  pip install -q ~/flanjax'[tpu]'
   if [ -n '${GCS_BUCKET:-}' ]; then
     sudo mkdir -p /gcs/${GCS_BUCKET:-} && sudo chown \$(id -u) /gcs/${GCS_BUCKET:-}
     mountpoint -q /gcs/${GCS_BUCKET:-} || gcsfuse --implicit-dirs ${GCS_BUCKET:-} /gcs/${GCS_BUCKET:-}
