@@ -22,6 +22,8 @@ def import_modules(names: Sequence[str]) -> None:
                            f"folder ({os.getcwd()}) or on the Python path; run from its folder "
                            "or add that folder to PYTHONPATH.") from None
       raise FlanjaxError(f"--module {name}: importing it failed: {e}.") from None
+    except SyntaxError as e:
+      raise FlanjaxError(f"--module {name}: {e.msg} ({e.filename}, line {e.lineno}).") from None
 
 
 def add_module_flag(parser: argparse.ArgumentParser) -> None:
@@ -111,7 +113,7 @@ def main_mixture(argv=None) -> int:
   for task, cluster, n, cap, rate in rows:
     print(f"{task:<{w}}  {cluster:<{c}}  {n if n is not None else '?':>9}  "
           f"{cap if cap is not None else '-':>6}  {rate:8.2f}")
-  print(f"{len(rows)} tasks")
+  print(f"{len(rows)} task{'' if len(rows) == 1 else 's'}")
   return 0
 
 

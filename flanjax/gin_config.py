@@ -206,10 +206,23 @@ def _token_message(binding: str | None, file: str | None) -> str:
 
 def _parse_one(parse, text, *, binding: str | None = None, file: str | None = None):
   import tokenize
+  where = f"gin binding --gin.{binding}" if binding is not None else f"gin file {file}"
   try:
     parse(text)
   except SyntaxError as e:
+    if e.filename and e.filename.endswith(".py"):  # in a module the gin file imports
+      raise ConfigError(f"{where}: importing a module failed: {e.msg} ({e.filename}, line "
+                        f"{e.lineno}).") from None
     raise ConfigError(_syntax_message(e, binding, file)) from None
+  except ModuleNotFoundError as e:  # `import my_tasks` of a module that is not there
+    found = re.search(r"No module named '([^']+)'", str(e))
+    name = e.name or (found.group(1) if found else "?")
+    loc = re.search(r'In file "([^"]+)", line (\d+)', str(e))
+    if loc:
+      where = f"gin file {loc.group(1)}, line {loc.group(2)}"
+    raise ConfigError(f"{where}: import: no module named {name!r} in the current folder "
+                      f"({os.getcwd()}) or on the Python path; run from its folder or add that "
+                      "folder to PYTHONPATH.") from None
   except tokenize.TokenError:
     raise ConfigError(_token_message(binding, file)) from None
   except (ValueError, KeyError, TypeError, IOError) as e:
@@ -414,35 +427,43 @@ def add_common_flags(parser: argparse.ArgumentParser,
 
 
 def _train_argument_hints(unknown: Sequence[str]) -> dict[str, list[str]]:
-  """{flag: [its gin binding]} for the unknown flags that name a train() argument
-  (`--num_steps 10` or `--num_steps=10` -> `--gin.train.num_steps=10`; a value that is not a
-  Python literal is quoted for gin, as a string)."""
+  """{flag: [its gin binding]} for the unknown flags that name a train() argument, a T5Config or
+  an OptimizerConfig field (`--num_steps 10` -> `--gin.train.num_steps=10`, `--scan_layers` ->
+  `--gin.T5Config.scan_layers=True`; a value that is not a Python literal is quoted for gin, as
+  a string)."""
   import ast
+  import dataclasses
   import inspect
   import json
   import shlex
 
   from flanjax import train as train_lib
-  params = inspect.signature(train_lib.train).parameters
+  from flanjax.config import T5Config
+  targets = {}  # name -> (configurable, default)
+  for cls in (OptimizerConfig, T5Config):
+    targets.update({f.name: (cls.__name__, f.default) for f in dataclasses.fields(cls)})
+  targets.update({n: ("train", p.default)
+                  for n, p in inspect.signature(train_lib.train).parameters.items()})
   hints = {}
   for i, arg in enumerate(unknown):
     if not arg.startswith("--"):
       continue
     name, eq, value = arg[2:].partition("=")
     name = name.replace("-", "_")
-    if name not in params:
+    if name not in targets:
       continue
+    configurable, default = targets[name]
     if not eq:
       nxt = unknown[i + 1] if i + 1 < len(unknown) else None
       value = (nxt if nxt is not None and not nxt.startswith("--")
-               else "True" if isinstance(params[name].default, bool) else "VALUE")
+               else "True" if isinstance(default, bool) else "VALUE")
     try:
       ast.literal_eval(value)
     except (ValueError, SyntaxError):
       if value != "VALUE":  # a string for gin, quoted again for the shell
         value = f"\"'{value}'\"" if "'" not in value and '"' not in value else shlex.quote(
             json.dumps(value))
-    hints[arg.split("=")[0]] = [f"--gin.train.{name}={value}"]
+    hints[arg.split("=")[0]] = [f"--gin.{configurable}.{name}={value}"]
   return hints
 
 

@@ -44,7 +44,7 @@ def test_preview_and_mixture_import_the_users_module(user_module, capsys):
   assert out.count("=== catcli_reviews [train] example") == 2 and "Q: What is" in out
   assert catalog.main_mixture(["catcli_mix", "--module", user_module]) == 0
   out = capsys.readouterr().out
-  assert "catcli_reviews" in out and "100.00" in out and "1 tasks" in out
+  assert "catcli_reviews" in out and "100.00" in out and "1 task\n" in out
 
 
 def test_missing_module_is_one_clear_error(tmp_path, monkeypatch):

@@ -97,6 +97,10 @@ def test_flag_parsing():
                                         r"--gin.train.synthetic_data=True\?\); --mixture \(did you "
                                         r"mean --gin.train.mixture='\"it\'\"\'\"\'s\"'\?\)"):
     gin_config.parse_train_flags(["--synthetic_data", "--mixture", "it's"])
+  with pytest.raises(ConfigError, match=r"--scan_layers \(did you mean "
+                                        r"--gin.T5Config.scan_layers=True\?\); --learning_rate "
+                                        r"\(did you mean --gin.OptimizerConfig.learning_rate=0.1\?"):
+    gin_config.parse_train_flags(["--scan_layers", "--learning_rate", "0.1"])
 
 
 def test_train_flag_values_are_checked_on_one_line(capsys):
@@ -323,3 +327,26 @@ def test_t5config_bindings_no_t5config_reads_are_refused():
   gin_config.parse_gin([], ["MODEL = @T5Config()", "train.model_config = %MODEL",
                             "T5Config.dropout_rate = 0.2"])
   gin_config.check_train_bindings()
+
+
+def test_a_gin_import_that_fails_is_one_line(tmp_path, monkeypatch):
+  """`import my_taskz` (a typo) in a gin file, or a module with a syntax error imported by a gin
+  file or --module: one line naming the gin file and line or the module's file, no traceback."""
+  from flanjax import catalog
+  from flanjax.errors import FlanjaxError
+  monkeypatch.chdir(tmp_path)
+  monkeypatch.syspath_prepend(str(tmp_path))
+  (tmp_path / "a.gin").write_text("import h7_no_such_tasks\n")
+  (tmp_path / "h7_syntax_tasks.py").write_text("def f(:\n")
+  (tmp_path / "b.gin").write_text("train.batch_size = 2\nimport h7_syntax_tasks\n")
+  with pytest.raises(ConfigError, match=(
+      rf"^gin file {tmp_path}/a.gin, line 1: import: no module named 'h7_no_such_tasks' in the "
+      rf"current folder \({tmp_path}\) or on the Python path")):
+    gin_config.parse_gin([str(tmp_path / "a.gin")])
+  with pytest.raises(ConfigError, match=(
+      rf"^gin file {tmp_path}/b.gin: importing a module failed: .*\({tmp_path}/h7_syntax_tasks.py,"
+      r" line 1\)\.$")):
+    gin_config.parse_gin([str(tmp_path / "b.gin")])
+  with pytest.raises(FlanjaxError, match=rf"^--module h7_syntax_tasks: .*\({tmp_path}/"
+                                         r"h7_syntax_tasks.py, line 1\)\.$"):
+    catalog.import_modules(["h7_syntax_tasks"])
