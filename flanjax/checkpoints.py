@@ -149,10 +149,6 @@ BUILTIN_VOCABULARIES = {
 VOCAB_FILE = "spiece.model"
 
 
-def _local_file(path) -> bool:
-  return isinstance(path, str) and not _URL_RE.match(path) and os.path.isfile(path)
-
-
 def _same_bytes(a: str, b: str) -> bool:
   if os.path.getsize(a) != os.path.getsize(b):
     return False
@@ -220,13 +216,37 @@ def _builtin_name(path: str) -> str | None:
   return None
 
 
+def readable_file(path) -> bool:
+  """Whether `path` is a local file that can be read here (not gs://...)."""
+  return isinstance(path, str) and not _URL_RE.match(path) and os.path.isfile(path)
+
+
+def same_vocabulary(saved: dict, now: dict, unreadable_ok: bool = False) -> bool:
+  """Whether two (resolved) vocabulary descriptions are the same vocabulary: the same type and
+  extra ids (where both record them: checkpoints converted by earlier flanjax record none), and
+  the same SentencePiece model: the same path, or files with the same bytes (a copy, another
+  install's assets). A file of `saved` that cannot be read any more is not held against `now`,
+  nor, with `unreadable_ok`, one of `now` (a gs:// model: nothing to compare here)."""
+  if saved.get("type") != now.get("type"):
+    return False
+  if None not in (saved.get("extra_ids"), now.get("extra_ids")) and (
+      saved["extra_ids"] != now["extra_ids"]):
+    return False
+  a, b = saved.get("path"), now.get("path")
+  if a == b or not readable_file(a):
+    return True
+  if not readable_file(b):
+    return unreadable_ok
+  return _same_bytes(a, b)
+
+
 def check_vocabulary_copy(info: dict[str, Any] | None, ckpt_dir: str) -> None:
   """Refuses (CheckpointError) a `ckpt_dir` whose `spiece.model` is another model than the
   vocabulary `info` (resolved), which `portable_vocabulary` would copy there: a check every
   process can make before any work (the copy itself is process 0's)."""
   if info is None or "file" in info or "builtin" in info:
     return
-  if info.get("type") != "sentencepiece" or not _local_file(info.get("path")):
+  if info.get("type") != "sentencepiece" or not readable_file(info.get("path")):
     return
   path = os.path.abspath(info["path"])
   own = os.path.join(os.path.abspath(ckpt_dir), VOCAB_FILE)
@@ -251,7 +271,7 @@ def portable_vocabulary(info: dict[str, Any] | None, ckpt_dir: str) -> dict[str,
           "the description load_pretrained returns (or resolve_vocabulary(info, its "
           "checkpoint)), which has the file's path.")
     info = resolve_vocabulary(info, ckpt_dir)
-  if info is None or info.get("type") != "sentencepiece" or not _local_file(info.get("path")):
+  if info is None or info.get("type") != "sentencepiece" or not readable_file(info.get("path")):
     return info
   check_vocabulary_copy(info, ckpt_dir)
   path = os.path.abspath(info["path"])

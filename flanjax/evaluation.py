@@ -214,6 +214,29 @@ def check_params_match(config: T5Config, params, where: str = "the checkpoint") 
 # --------------------------------------------------------------------------- task resolution
 
 
+def check_task_vocabularies(tasks: Sequence[Any], vocabulary) -> None:
+  """Refuses (EvalError) seqio tasks tokenized with another vocabulary than the checkpoint's
+  `vocabulary`: the model would read ids it never learned, and the report would mix the two
+  (inputs tokenized with the task's, options scored with the checkpoint's). A gs:// model,
+  which cannot be compared here, is accepted."""
+  if vocabulary is None:
+    return
+  from flanjax import checkpoints
+  mine = checkpoints.vocabulary_info(vocabulary)
+  other = {}
+  for task in tasks:
+    theirs = checkpoints.vocabulary_info(task.output_features["targets"].vocabulary)
+    if theirs is not None and not checkpoints.same_vocabulary(mine, theirs, unreadable_ok=True):
+      other[task.name] = theirs
+  if other:
+    names = sorted(other)
+    raise EvalError(
+        f"task(s) {', '.join(names[:5])}{' ...' if len(names) > 5 else ''} are tokenized with "
+        f"the vocabulary {other[names[0]]}, but the checkpoint's is {mine}: the model would "
+        "read other token ids than it learned. Evaluate tasks registered with the checkpoint's "
+        "vocabulary (or a checkpoint trained with theirs).")
+
+
 def resolve_tasks(names: Sequence[str] | str, split: str) -> list[Any]:
   """seqio tasks of task/mixture names that have `split`; a clear error when none does."""
   import seqio
@@ -462,6 +485,7 @@ def evaluate_tasks(config: T5Config, params, vocabulary, tasks: Sequence[str] | 
     from flanjax import partitioning
     partitioning.check_batch_size(batch_size, mesh)
   eval_tasks = resolve_tasks(tasks, split)
+  check_task_vocabularies(eval_tasks, vocabulary)
   task_metrics, task_info, rows = {}, {}, []
   run = functools.partial(_evaluate_one, config, fns, vocabulary, split=split,
                           max_examples=max_examples, max_decode_length=max_decode_length,

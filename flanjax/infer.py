@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
   src = p.add_mutually_exclusive_group(required=True)
   src.add_argument("--input", help="JSONL file with 'inputs' (and 'targets' to score) per row")
   src.add_argument("--task", help="a registered task or mixture: use its examples")
-  p.add_argument("--split", default="validation", help="with --task")
+  p.add_argument("--split", default=None, help="with --task (default: validation)")
   p.add_argument("--max_examples", type=int_at_least(1), default=None,
                  help="with --task: examples per task, >= 1 (default: all of them)")
   p.add_argument("--output", required=True, help="JSONL file to write (one row per input)")
@@ -169,6 +169,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
   from flanjax import catalog, evaluation
   args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+  given = [f for f, v in (("--split", args.split), ("--max_examples", args.max_examples))
+           if v is not None]
+  if args.input and given:
+    raise InferError(f"{' and '.join(given)} select a --task's examples; with --input every row "
+                     "of the file is used (drop them, or cut the file).")
+  args.split = args.split or "validation"
   if args.input and os.path.abspath(args.input) == os.path.abspath(args.output):
     raise InferError("--output must differ from --input (flanjax never overwrites your data).")
   if os.path.isdir(args.output):  # first: --overwrite cannot help there

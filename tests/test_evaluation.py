@@ -676,3 +676,16 @@ def test_eval_checkpoint_that_is_a_file(vocab, tmp_path):
   with pytest.raises(evaluation.EvalError, match=r"--checkpoint .*readme is a file, not a "
                                                  r"directory"):
     evaluation.main(["--checkpoint", str(tmp_path / "readme"), "--task", TOY_TASK])
+
+
+def test_tasks_of_another_vocabulary_are_refused(tiny_ckpt, tmp_path):
+  """A byte-vocabulary checkpoint on the offline tasks (SentencePiece): refused on one line,
+  before anything is evaluated or written."""
+  path = tiny_ckpt[0]
+  out = tmp_path / "eval"
+  with pytest.raises(evaluation.EvalError, match=(
+      r"^task\(s\) offline_nli are tokenized with the vocabulary \{'type': 'sentencepiece'.* but "
+      r"the checkpoint's is \{'type': 'byte'.*: the model would read other token ids")):
+    evaluation.main(["--checkpoint", path, "--task", "offline_nli", "--output_dir", str(out),
+                     "--max_examples", "2"])
+  assert not os.path.exists(out / "metrics.json")

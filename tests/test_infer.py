@@ -128,6 +128,9 @@ def test_infer_bad_mesh_shape_and_module_are_one_line_errors(tiny_ckpt, tmp_path
     infer.main(base + ["--mesh_shape", "a"])
   with pytest.raises(FlanjaxError, match=r"--module no_such_mod_xyz: no module named"):
     infer.main(base + ["--module", "no_such_mod_xyz"])
+  with pytest.raises(FlanjaxError, match=r"^--split and --max_examples select a --task's "
+                                         r"examples; with --input every row of the file is used"):
+    infer.main(base + ["--split", "train", "--max_examples", "2"])
   assert not (tmp_path / "o.jsonl").exists()
 
 
