@@ -189,6 +189,9 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
       "task_feature_lengths": dict(_train_setting("task_feature_lengths", train_kwargs)),
       "pack": bool(_train_setting("pack", train_kwargs)),
       "batch_size": _train_setting("batch_size", train_kwargs)})
+  # Every TFDS dataset either mixture reads, in one error, before <out>/start or any stage.
+  from flanjax import registration
+  registration.check_prepared([(train_mixture, "train"), (eval_mixture, split)])
   vocabulary = _mixture_vocabulary(train_mixture)
   start = starting_checkpoint(output_dir, init_checkpoint, model_size, vocabulary, seed,
                               mixture=train_mixture)

@@ -243,16 +243,11 @@ def not_prepared_message(tfds_name: str, data_dir: str | None, detail: str = "")
   return msg
 
 
-def unprepared_datasets_error(name: str, split: str,
-                              first: DatasetNotPreparedError) -> DatasetNotPreparedError:
-  """For a mixture one of whose TFDS datasets (`first`) is not prepared: one error naming every
-  dataset of the mixture that is not prepared for `split`, with one `tfds build` command for all
-  that need no manual download (a FLAN mixture reads 60-odd; one at a time is a rerun each).
-  `first` itself for a task, or where it is the only one. Run only on that failure: it builds
-  each sub-task's TFDS source (metadata, no examples)."""
+def unprepared_datasets(name: str, split: str) -> dict[str, DatasetNotPreparedError]:
+  """{TFDS dataset: its not-prepared error} over the sub-tasks of task or mixture `name` that
+  read `split` from a TFDS dataset whose data is missing. Builds each sub-task's TFDS source
+  (metadata, no examples)."""
   import seqio
-  if first.tfds_name is None or name not in seqio.MixtureRegistry.names():
-    return first
   missing: dict[str, DatasetNotPreparedError] = {}
   for task in seqio.get_subtasks(seqio.get_mixture_or_task(name)):
     source = task.source
@@ -263,10 +258,16 @@ def unprepared_datasets_error(name: str, split: str,
     except DatasetNotPreparedError as e:
       if e.tfds_name is not None:
         missing.setdefault(e.tfds_name, e)
-    except Exception:  # noqa: BLE001 (another problem: reported when the mixture reads it)
+    except Exception:  # noqa: BLE001 (another problem: reported when the data is read)
       continue
-  if len(missing) <= 1:
-    return first
+  return missing
+
+
+def _unprepared_error(what: str, missing: Mapping[str, DatasetNotPreparedError]
+                      ) -> DatasetNotPreparedError:
+  """One error for several unprepared datasets of `what` ("mixture 'm'"): the datasets, one
+  `tfds build` command for all that need no manual download, and the manual ones apart."""
+  first = next(iter(missing.values()))
   searched = first.data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser(
       "~/tensorflow_datasets")
   manual = {n: _manual_instructions(n) for n in missing}
@@ -276,7 +277,7 @@ def unprepared_datasets_error(name: str, split: str,
       commands.setdefault(e.data_dir, []).append(n.split(":")[0])
   where = (f"in data_dir {searched!r}" if len({e.data_dir for e in missing.values()}) == 1
            else "in their data_dirs")
-  msg = (f"{len(missing)} TFDS datasets of mixture {name!r} are not prepared {where}: "
+  msg = (f"{len(missing)} TFDS datasets of {what} are not prepared {where}: "
          f"{', '.join(missing)}.")
   if commands:
     builds = "; ".join(
@@ -289,6 +290,36 @@ def unprepared_datasets_error(name: str, split: str,
     msg += "; ".join(f"{n} ({manual[n]})" for n in hand) + "."
   msg += " (Or pass tfds_data_dir= / --tfds_data_dir= where they are prepared.)"
   return DatasetNotPreparedError(msg, tfds_name=first.tfds_name, data_dir=first.data_dir)
+
+
+def unprepared_datasets_error(name: str, split: str,
+                              first: DatasetNotPreparedError) -> DatasetNotPreparedError:
+  """For a mixture one of whose TFDS datasets (`first`) is not prepared: one error naming every
+  dataset of the mixture that is not prepared for `split`, with one `tfds build` command for all
+  that need no manual download (a FLAN mixture reads 60-odd; one at a time is a rerun each).
+  `first` itself for a task, or where it is the only one. Run only on that failure."""
+  import seqio
+  if first.tfds_name is None or name not in seqio.MixtureRegistry.names():
+    return first
+  missing = unprepared_datasets(name, split)
+  return first if len(missing) <= 1 else _unprepared_error(f"mixture {name!r}", missing)
+
+
+def check_prepared(requests: Sequence[tuple[str, str]]) -> None:
+  """Raises one DatasetNotPreparedError naming every TFDS dataset that the (task or mixture,
+  split) `requests` read and that is not prepared (a run that reads several, such as heldout's
+  training and evaluation mixtures, checks them all before its first stage)."""
+  missing: dict[str, DatasetNotPreparedError] = {}
+  for name, split in requests:
+    for n, e in unprepared_datasets(name, split).items():
+      missing.setdefault(n, e)
+  if len(missing) == 1:
+    raise next(iter(missing.values()))
+  if missing:
+    names = [repr(n) for n, _ in requests]
+    what = ("mixture " if len(names) == 1 else "mixtures ") + (
+        names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1])
+    raise _unprepared_error(what, missing)
 
 
 @contextlib.contextmanager

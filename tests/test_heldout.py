@@ -241,6 +241,8 @@ def test_flan2021_translation_reports_each_direction(mixtures, tmp_path, monkeyp
   monkeypatch.setattr(evaluation, "evaluate", fake_evaluate)
   monkeypatch.setattr(heldout, "starting_checkpoint", lambda *a, **k: str(tmp_path / "start"))
   monkeypatch.setattr(heldout, "_train", lambda **kw: calls.setdefault("train", kw["mixture"]))
+  from flanjax import registration  # every stage that reads data is faked: no data is needed
+  monkeypatch.setattr(registration, "check_prepared", lambda requests: None)
   monkeypatch.setattr(checkpoints, "finalized_steps", lambda path, *a: [5])
   monkeypatch.setattr(train, "latest_meta", lambda model_dir: None)
   row = heldout.run_cluster("translation", output_dir=str(tmp_path / "o"), prefix="flan2021",
@@ -553,3 +555,28 @@ def test_a_start_of_another_vocabulary_is_refused_before_any_stage(mixtures, tmp
                   str(tmp_path / "bytes"), "--output_dir", str(out), "--num_steps", "2"])
   assert not os.path.exists(out / "nli" / "contamination.json")
   assert not os.path.exists(out / "nli" / "before")
+
+
+def test_unprepared_datasets_of_both_mixtures_are_named_before_any_stage(tmp_path):
+  """heldout reads a training and an evaluation mixture: every unprepared dataset of both is
+  named in one error before <out>/start or any stage is written."""
+  import seqio
+  from flanjax.tasks import flan2021
+
+  from flanjax import registration
+  names = flan2021.register_flan2021(vocabulary=seqio.ByteVocabulary(), prefix="ho_unprep_",
+                                     keys=["cb", "rte", "copa"], tfds_data_dir=str(tmp_path))
+  seqio.MixtureRegistry.add("hou_without_nli", names[2:], default_rate=1.0)
+  seqio.MixtureRegistry.add("hou_heldout_nli", names[:2], default_rate=1.0)
+  try:
+    out = tmp_path / "ho"
+    with pytest.raises(registration.DatasetNotPreparedError, match=(
+        r"^3 TFDS datasets of mixtures 'hou_without_nli' and 'hou_heldout_nli' are not prepared "
+        r".*super_glue/copa:1.0.2, super_glue/cb:1.0.2, super_glue/rte:1.0.2\. Prepare them with: "
+        r"tfds build super_glue/copa super_glue/cb super_glue/rte")):
+      heldout.main(["--collection", "hou", "--cluster", "nli", "--model_size", "tiny",
+                    "--output_dir", str(out), "--num_steps", "2"])
+    assert not os.path.exists(out / "start") and not os.path.exists(out / "nli")
+  finally:
+    seqio.MixtureRegistry.remove("hou_without_nli")
+    seqio.MixtureRegistry.remove("hou_heldout_nli")
