@@ -600,8 +600,13 @@ def main(argv: list[str] | None = None) -> int:
           args.to, params, config,
           None if vocab is None else {"type": "sentencepiece", "path": vocab,
                                       **({} if extra_ids is None else {"extra_ids": extra_ids})})
-    print(f"Wrote flanjax checkpoint {args.to} ({n / 1e6:.1f}M parameters, "
-          f"vocabulary: {vocab or 'none recorded'}).")
+    recorded = checkpoints.read_model_info(args.to).get("vocabulary")
+    shown = ("none recorded" if not recorded
+             else f"flanjax's {recorded['builtin']} model" if "builtin" in recorded
+             else os.path.join(args.to, recorded["file"]) if "file" in recorded
+             else recorded.get("path") or recorded["type"])
+    print(f"Wrote flanjax checkpoint {args.to} ({n / 1e6:.1f}M parameters, vocabulary: "
+          f"{shown}).")
   else:
     save_hf(args.to_hf, config, params, vocab_path=vocab if vocab and os.path.exists(vocab)
             else None, flag="--to-hf")

@@ -558,14 +558,13 @@ def train(
   if resuming:
     saved_vocab = ckpt_lib.resolve_vocabulary(saved_info.get("vocabulary"), model_dir,
                                               missing_ok=True)
-    if saved_vocab and vocabulary and not _same_vocabulary(saved_vocab, vocabulary):
+    if saved_vocab and vocabulary and not ckpt_lib.same_vocabulary(saved_vocab, vocabulary):
       raise FlanjaxError(
           f"model_dir {model_dir} holds checkpoints trained with the vocabulary {saved_vocab} "
           f"({ckpt_lib.MODEL_INFO_FILE}) but this run's is {vocabulary}; resume with the data "
-          "that wrote them, or use a new --model_dir (e.g. with --gin.train.init_checkpoint="
-          f"\"'{model_dir}'\").")
+          "that wrote them (tasks of that vocabulary), or use a new --model_dir.")
     # The recorded one, unless this run's is the same model at a path that is readable now.
-    if not (saved_vocab and vocabulary and _readable_file(vocabulary.get("path"))):
+    if not (saved_vocab and vocabulary and ckpt_lib.readable_file(vocabulary.get("path"))):
       vocabulary = saved_vocab or vocabulary
   # Every process, before any work: the copy flanjax_model.json will point at is not blocked.
   ckpt_lib.check_vocabulary_copy(vocabulary, model_dir)
@@ -615,6 +614,7 @@ def train(
         saved_meta = manager.read_meta(latest)
         _check_resume_settings(saved_meta, model_dir, latest, data_settings)
         check_resume_init(saved_meta, model_dir, latest, init_checkpoint)
+        _check_same_optimizer_state(saved_meta.get(OPT_KEY), optimizer, model_dir, latest)
         changed = optimizer_changes(saved_meta.get(OPT_KEY), optimizer)
         if changed:  # allowed (e.g. a new schedule for more steps), but not silently
           _message(f"note: resuming {model_dir} at step {latest} with other optimizer settings "
@@ -786,32 +786,6 @@ RESUMABLE_CONFIG_CHANGES = ("dropout_rate", "dtype", "float32_attention_logits",
                             "attention_impl", "norm_impl")
 
 
-def _readable_file(path) -> bool:
-  return isinstance(path, str) and "://" not in path and os.path.isfile(path)
-
-
-def _same_vocabulary(saved: dict, now: dict, unreadable_ok: bool = False) -> bool:
-  """Whether a resume's vocabulary is the one recorded with the checkpoints: the same type and
-  extra ids (where both record them: checkpoints converted by earlier flanjax record none), and
-  the same SentencePiece model: the same path, or files with the same bytes (a copy, another
-  install's assets). A recorded file that cannot be read any more is not held against the run,
-  nor, with `unreadable_ok`, one of `now` (a gs:// model: nothing to compare here)."""
-  if saved.get("type") != now.get("type"):
-    return False
-  if None not in (saved.get("extra_ids"), now.get("extra_ids")) and (
-      saved["extra_ids"] != now["extra_ids"]):
-    return False
-  a, b = saved.get("path"), now.get("path")
-  if a == b:
-    return True
-  if not _readable_file(a):
-    return True
-  if not _readable_file(b):
-    return unreadable_ok
-  with open(a, "rb") as fa, open(b, "rb") as fb:
-    return fa.read() == fb.read()
-
-
 def merge_init_vocabulary(init: dict | None, mixture_vocab: dict | None,
                           init_checkpoint: str | None, mixture: str) -> dict | None:
   """The vocabulary a run from `init_checkpoint` on `mixture` records: refuses (FlanjaxError) an
@@ -821,7 +795,7 @@ def merge_init_vocabulary(init: dict | None, mixture_vocab: dict | None,
   flanjax) and the mixture's file where the init's is gone."""
   if not (init and mixture_vocab):
     return init or mixture_vocab
-  if not _same_vocabulary(init, mixture_vocab, unreadable_ok=True):
+  if not ckpt_lib.same_vocabulary(init, mixture_vocab, unreadable_ok=True):
     if init.get("type") == "sentencepiece":
       fix = (f"seqio.SentencePieceVocabulary({init.get('path')!r}, "
              f"extra_ids={init.get('extra_ids', 100)})")
@@ -836,7 +810,7 @@ def merge_init_vocabulary(init: dict | None, mixture_vocab: dict | None,
   merged = dict(init)
   if merged.get("extra_ids") is None and mixture_vocab.get("extra_ids") is not None:
     merged["extra_ids"] = mixture_vocab["extra_ids"]
-  if merged.get("type") == "sentencepiece" and not _readable_file(merged.get("path")) and (
+  if merged.get("type") == "sentencepiece" and not ckpt_lib.readable_file(merged.get("path")) and (
       mixture_vocab.get("path")):
     merged["path"] = mixture_vocab["path"]
   return merged
@@ -1001,6 +975,29 @@ def _out_of_memory_message(err, step, batch_size, num_microbatches, model_dir, m
 
 INIT_KEY = "init_checkpoint"  # checkpoint meta: the run's starting checkpoint, None if random
 OPT_KEY = "optimizer"  # checkpoint meta: the OptimizerConfig's fields
+
+
+# OptimizerConfig fields that decide the optimizer state's structure: a resume cannot change
+# them (the saved state would not fit), where it may change the schedule or the update's knobs.
+OPTIMIZER_STATE_FIELDS = ("name", "factored", "min_dim_size_to_factor", "momentum")
+
+
+def _check_same_optimizer_state(saved: Mapping[str, Any] | None, now: OptimizerConfig,
+                                model_dir: str, step: int) -> None:
+  """Refuses, before the restore, a resume whose OptimizerConfig makes another optimizer state
+  than the checkpoint's (another optimizer, factoring, or momentum on/off)."""
+  if not isinstance(saved, Mapping):
+    return
+  fields = dataclasses.asdict(now)
+  diff = [k for k in OPTIMIZER_STATE_FIELDS if k in saved and (
+      (saved[k] is None) != (fields[k] is None) if k == "momentum" else saved[k] != fields[k])]
+  if diff:
+    detail = ", ".join(f"{k}={fields[k]!r} (checkpoint: {saved[k]!r})" for k in diff)
+    raise FlanjaxError(
+        f"model_dir {model_dir} step {step} holds another optimizer's state than this run's "
+        f"({detail}); resume with the checkpoint's optimizer settings, or start a new "
+        f"--model_dir from its parameters (--gin.train.init_checkpoint=\"'{model_dir}'\"). "
+        "Nothing was changed.")
 
 
 def optimizer_changes(saved: Mapping[str, Any] | None, now: OptimizerConfig) -> str:

@@ -557,6 +557,13 @@ def test_a_resume_with_other_optimizer_settings_says_so(tmp_path, capsys):
   assert (f"note: resuming {tmp_path} at step 3 with other optimizer settings than its "
           "checkpoints': learning_rate=0.003 (checkpoint: 0.01), warmup_steps=1 (checkpoint: "
           "0); the optimizer state carries on.") in out
+  # Another optimizer's state cannot carry on: refused before the restore, nothing changed.
+  with pytest.raises(FlanjaxError, match=(
+      r"step 4 holds another optimizer's state than this run's \(name='adamw' \(checkpoint: "
+      r"'adafactor'\)\); resume with the checkpoint's optimizer settings, or start a new "
+      r"--model_dir from its parameters .*Nothing was changed\.$")):
+    _run(tmp_path, num_steps=5, optimizer=OptimizerConfig(name="adamw"))
+  assert checkpoints.finalized_steps(tmp_path) == [2, 3, 4]  # the runs' final steps are saved
 
 
 def test_a_refused_resume_keeps_the_recorded_vocabulary(tmp_path):
@@ -744,7 +751,7 @@ def test_tensorboard_drops_the_retrained_steps_of_a_resume(tmp_path):
 def test_a_resume_accepts_the_same_vocabulary_at_another_path(tmp_path):
   """The vocabulary recorded with the checkpoints and a resume's are compared by type, extra ids
   and the model file's bytes: a copy (another install, FLANJAX_T5_VOCAB elsewhere) is the same."""
-  from flanjax.train import _same_vocabulary
+  _same_vocabulary = checkpoints.same_vocabulary
   a, b, c = tmp_path / "a.model", tmp_path / "b.model", tmp_path / "c.model"
   a.write_bytes(b"spm-1")
   b.write_bytes(b"spm-1")
@@ -763,7 +770,7 @@ def test_an_init_checkpoint_of_another_vocabulary_is_refused(tmp_path):
   never learned: refused on one line before anything is written. The same SentencePiece model
   elsewhere (another copy, a converted checkpoint's own) is the same vocabulary."""
   from flanjax import vocab
-  from flanjax.train import _same_vocabulary
+  _same_vocabulary = checkpoints.same_vocabulary
   config = get_config("tiny", vocab_size=1024, dtype="float32")
   init = jax.device_get(model_lib.init_params(config, jax.random.PRNGKey(0)))
   checkpoints.save_pretrained(tmp_path / "init", init, config, {"type": "byte"})
