@@ -882,6 +882,12 @@ def main(argv: Sequence[str] | None = None) -> int:
   gin_config.parse_gin(args.gin_file, bindings,
                        [p for p in args.gin_search_paths.split(",") if p])
   logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+  ignored = gin_config.bound_parameters(("T5Config", "t5_config", "OptimizerConfig", "train"))
+  if ignored:  # e.g. a training run's gin files passed on as they are
+    log.warning("eval uses only evaluate.* bindings; ignored: %s (the model and its settings are "
+                "the checkpoint's flanjax_model.json; --dtype sets the compute dtype).",
+                ", ".join(ignored[:6]) + (f" and {len(ignored) - 6} more" if len(ignored) > 6
+                                          else ""))
   flags = dict(output_dir=args.output_dir, overwrite=args.overwrite or None, split=args.split,
                step=args.step, num_shots=args.num_shots, templates=args.templates,
                batch_size=args.batch_size,

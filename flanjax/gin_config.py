@@ -258,6 +258,18 @@ def parse_gin(gin_files: Sequence[str] = (), bindings: Sequence[str] = (),
     _parse_one(gin.parse_config, b, binding=b)
 
 
+def bound_parameters(configurables: Sequence[str]) -> list[str]:
+  """"NAME.param" for every parameter that the parsed gin config binds on `configurables`."""
+  out = []
+  for name in configurables:
+    try:
+      bindings = gin.get_bindings(name)
+    except (ValueError, KeyError):  # not registered here: nothing can be bound on it
+      continue
+    out += [f"{name}.{param}" for param in sorted(bindings)]
+  return out
+
+
 def check_train_bindings() -> None:
   """Settles, before `train` runs, the config-object bindings it would otherwise drop unseen:
   - OptimizerConfig.* bindings are type-checked, and without `train.optimizer = @OptimizerConfig()`

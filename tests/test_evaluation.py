@@ -689,3 +689,26 @@ def test_tasks_of_another_vocabulary_are_refused(tiny_ckpt, tmp_path):
     evaluation.main(["--checkpoint", path, "--task", "offline_nli", "--output_dir", str(out),
                      "--max_examples", "2"])
   assert not os.path.exists(out / "metrics.json")
+
+
+def test_eval_warns_about_bindings_it_does_not_read(tiny_ckpt, tmp_path, monkeypatch, caplog):
+  """eval's model is the checkpoint's: train / T5Config / OptimizerConfig bindings (a training
+  run's gin files passed on) have no effect, and it says so on one line."""
+  import logging
+
+  from flanjax.gin_config import gin
+
+  class Stop(Exception):
+    pass
+
+  def stop(*a, **k):
+    raise Stop
+  monkeypatch.setattr(evaluation, "evaluate", stop)
+  try:
+    with caplog.at_level(logging.WARNING, logger="flanjax.evaluation"), pytest.raises(Stop):
+      evaluation.main(["--checkpoint", tiny_ckpt[0], "--task", "offline_nli",
+                       "--gin.T5Config.dropout_rate=0.1", "--gin_file=runs/finetune.gin"])
+  finally:
+    gin.clear_config()
+  assert "eval uses only evaluate.* bindings; ignored: T5Config.dropout_rate, " in caplog.text
+  assert "train.batch_size" in caplog.text
