@@ -214,18 +214,40 @@ def check_params_match(config: T5Config, params, where: str = "the checkpoint") 
 # --------------------------------------------------------------------------- task resolution
 
 
+def checkpoint_vocabulary(checkpoint: str) -> dict[str, Any] | None:
+  """The vocabulary a checkpoint was trained with, as recorded (resolved; None if none): a
+  flanjax checkpoint's flanjax_model.json, or a Hugging Face directory's spiece.model."""
+  from flanjax import checkpoints
+  if os.path.isdir(checkpoint) and _is_hf_dir(checkpoint):
+    spm = os.path.join(checkpoint, "spiece.model")
+    return ({"type": "sentencepiece", "path": spm, "extra_ids": 100}
+            if os.path.exists(spm) else None)
+  info = checkpoints.read_model_info(checkpoint).get("vocabulary")
+  return checkpoints.resolve_vocabulary(info, checkpoint, missing_ok=True)
+
+
 def check_task_vocabularies(tasks: Sequence[Any], vocabulary) -> None:
   """Refuses (EvalError) seqio tasks tokenized with another vocabulary than the checkpoint's
-  `vocabulary`: the model would read ids it never learned, and the report would mix the two
-  (inputs tokenized with the task's, options scored with the checkpoint's). A gs:// model,
-  which cannot be compared here, is accepted."""
-  if vocabulary is None:
-    return
+  `vocabulary` (a description dict or a seqio vocabulary): the model would read ids it never
+  learned, and a report would mix the two (inputs tokenized with the task's, options scored
+  with the checkpoint's). Compared are the type and the SentencePiece model; extra ids, which
+  do not change the ids of text, are not, nor is a gs:// model (not readable here) or a
+  vocabulary flanjax cannot describe (a custom class)."""
   from flanjax import checkpoints
-  mine = checkpoints.vocabulary_info(vocabulary)
+
+  def describe(v):
+    try:
+      info = v if isinstance(v, dict) else checkpoints.vocabulary_info(v)
+    except checkpoints.CheckpointError:  # a vocabulary class flanjax does not know
+      return None
+    return None if info is None else {k: x for k, x in info.items() if k != "extra_ids"}
+
+  mine = describe(vocabulary)
+  if mine is None:
+    return
   other = {}
   for task in tasks:
-    theirs = checkpoints.vocabulary_info(task.output_features["targets"].vocabulary)
+    theirs = describe(task.output_features["targets"].vocabulary)
     if theirs is not None and not checkpoints.same_vocabulary(mine, theirs, unreadable_ok=True):
       other[task.name] = theirs
   if other:
@@ -747,6 +769,8 @@ def evaluate(checkpoint: str, tasks: Sequence[str] | str, *, output_dir: str | N
   if output_dir:  # refused before the (possibly large) checkpoint is loaded
     clusters = sorted({task_meta(t)["cluster"] for t in resolve_tasks(tasks, split)})
     output_dir = check_output_dir(output_dir, overwrite, clusters, what)
+  if os.path.isdir(checkpoint):  # also before the load (load_checkpoint explains a bad path)
+    check_task_vocabularies(resolve_tasks(tasks, split), checkpoint_vocabulary(checkpoint))
   config, params, vocabulary, mesh, step = load_checkpoint(checkpoint, step, mesh_shape, dtype)
   if not output_dir:
     output_dir = check_output_dir(default_output_dir(checkpoint, split, num_shots, step, templates),

@@ -220,9 +220,14 @@ def _parse_one(parse, text, *, binding: str | None = None, file: str | None = No
     loc = re.search(r'In file "([^"]+)", line (\d+)', str(e))
     if loc:
       where = f"gin file {loc.group(1)}, line {loc.group(2)}"
-    raise ConfigError(f"{where}: import: no module named {name!r} in the current folder "
-                      f"({os.getcwd()}) or on the Python path; run from its folder or add that "
-                      "folder to PYTHONPATH.") from None
+    stmt = re.search(r"^\s*import\s+([\w.]+)", str(e), re.M)
+    imported = stmt.group(1) if stmt else name
+    if imported == name or imported.startswith(name + "."):
+      raise ConfigError(f"{where}: import: no module named {name!r} in the current folder "
+                        f"({os.getcwd()}) or on the Python path; run from its folder or add "
+                        "that folder to PYTHONPATH.") from None
+    raise ConfigError(f"{where}: importing {imported} failed: no module named {name!r} (a "
+                      "module it imports; install it).") from None
   except tokenize.TokenError:
     raise ConfigError(_token_message(binding, file)) from None
   except (ValueError, KeyError, TypeError, IOError) as e:
@@ -438,7 +443,8 @@ def add_common_flags(parser: argparse.ArgumentParser,
   parser.add_argument("--verbose", action="store_true", help="INFO logging")
 
 
-def _train_argument_hints(unknown: Sequence[str]) -> dict[str, list[str]]:
+def _train_argument_hints(unknown: Sequence[str], known: Sequence[str] = ()
+                          ) -> dict[str, list[str]]:
   """{flag: [its gin binding]} for the unknown flags that name a train() argument, a T5Config or
   an OptimizerConfig field (`--num_steps 10` -> `--gin.train.num_steps=10`, `--scan_layers` ->
   `--gin.T5Config.scan_layers=True`; a value that is not a Python literal is quoted for gin, as
@@ -462,9 +468,11 @@ def _train_argument_hints(unknown: Sequence[str]) -> dict[str, list[str]]:
       continue
     name, eq, value = arg[2:].partition("=")
     name = name.replace("-", "_")
-    if name not in targets:
+    if name not in targets or f"--{name}" in known:  # `--model-dir`: the flag itself
       continue
     configurable, default = targets[name]
+    if name == "optimizer":  # an OptimizerConfig, bound field by field
+      configurable, name, default = "OptimizerConfig", "name", ""
     if not eq:
       nxt = unknown[i + 1] if i + 1 < len(unknown) else None
       value = (nxt if nxt is not None and not nxt.startswith("--")
@@ -491,7 +499,8 @@ def parse_train_flags(argv: Sequence[str], prog: str = "flanjax train") -> argpa
   if unknown:
     flags = [a.split("=")[0] for a in unknown if a.startswith("-")]
     hints = parser.closest_flags(flags)
-    hints.update(_train_argument_hints(unknown))  # `--num_steps 10`: a train() argument
+    # `--num_steps 10`: a train() argument (not over `--model-dir` -> `--model_dir`).
+    hints.update(_train_argument_hints(unknown, parser.option_strings()))
     hint = "; ".join(f"{f} (did you mean {' or '.join(hints[f])}?)" if f in hints else f
                      for f in dict.fromkeys(flags))
     raise ConfigError(f"unknown flag(s) {hint or unknown}. Use --gin.train.NAME=VALUE for "

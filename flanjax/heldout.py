@@ -115,10 +115,11 @@ def _is_complete(path: str) -> bool:
 
 
 def starting_checkpoint(output_dir: str, init_checkpoint: str | None, model_size: str,
-                        vocabulary, seed: int = 0, mixture: str | None = None) -> str:
+                        vocabulary, seed: int = 0, mixture: str | None = None,
+                        eval_mixture: str | None = None, split: str = "validation") -> str:
   """The checkpoint every cluster starts from: `init_checkpoint`, else a saved random init.
-  An `init_checkpoint` of another vocabulary than `mixture`'s (`vocabulary`) is refused, as
-  train would refuse it (here before any stage)."""
+  An `init_checkpoint` of another vocabulary than `mixture`'s (`vocabulary`) or
+  `eval_mixture`'s is refused, as train and evaluate would refuse it (here before any stage)."""
   from flanjax import checkpoints
   if init_checkpoint:
     from flanjax import evaluation
@@ -133,6 +134,12 @@ def starting_checkpoint(output_dir: str, init_checkpoint: str | None, model_size
                                         init_checkpoint, mixture)
       except FlanjaxError as e:
         raise HeldoutError(str(e).replace("init_checkpoint ", "--init_checkpoint ", 1)) from None
+    if eval_mixture:
+      try:
+        evaluation.check_task_vocabularies(evaluation.resolve_tasks(eval_mixture, split),
+                                           evaluation.checkpoint_vocabulary(init_checkpoint))
+      except FlanjaxError as e:
+        raise HeldoutError(f"--init_checkpoint {init_checkpoint}: {e}") from None
     return init_checkpoint
   from flanjax import config as config_lib
   start = os.path.join(output_dir, "start")
@@ -191,10 +198,14 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
       "batch_size": _train_setting("batch_size", train_kwargs)})
   # Every TFDS dataset either mixture reads, in one error, before <out>/start or any stage.
   from flanjax import registration
+  data_dir = _train_setting("tfds_data_dir", train_kwargs)
+  if data_dir:  # a gin train.tfds_data_dir too, as train and the stages read it
+    import seqio
+    seqio.set_tfds_data_dir_override(data_dir)
   registration.check_prepared([(train_mixture, "train"), (eval_mixture, split)])
   vocabulary = _mixture_vocabulary(train_mixture)
   start = starting_checkpoint(output_dir, init_checkpoint, model_size, vocabulary, seed,
-                              mixture=train_mixture)
+                              mixture=train_mixture, eval_mixture=eval_mixture, split=split)
 
   cont_path = os.path.join(cdir, "contamination.json")
   check = {"eval_mixture": eval_mixture, "train_mixture": train_mixture, "split": split,

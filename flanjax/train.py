@@ -568,6 +568,13 @@ def train(
       vocabulary = saved_vocab or vocabulary
   # Every process, before any work: the copy flanjax_model.json will point at is not blocked.
   ckpt_lib.check_vocabulary_copy(vocabulary, model_dir)
+  if eval_fn is None and eval_period and eval_mixture and vocabulary:
+    from flanjax import evaluation  # the periodic evaluation's tasks: now, not at its first run
+    try:
+      evaluation.check_task_vocabularies(evaluation.resolve_tasks(eval_mixture, eval_split),
+                                         vocabulary)
+    except FlanjaxError as e:
+      raise FlanjaxError(f"train.eval_mixture={eval_mixture!r}: {e}") from None
 
   # 3. Optimizer and the sharded state (eval_shape -> shardings -> jit(init)).
   from flanjax import model as model_lib
@@ -614,7 +621,9 @@ def train(
         saved_meta = manager.read_meta(latest)
         _check_resume_settings(saved_meta, model_dir, latest, data_settings)
         check_resume_init(saved_meta, model_dir, latest, init_checkpoint)
-        _check_same_optimizer_state(saved_meta.get(OPT_KEY), optimizer, model_dir, latest)
+        _check_same_optimizer_state(saved_meta.get(OPT_KEY), optimizer, abstract_opt, model_dir,
+                                    latest, params=shapes, trainable=trainable,
+                                    num_steps=num_steps)
         changed = optimizer_changes(saved_meta.get(OPT_KEY), optimizer)
         if changed:  # allowed (e.g. a new schedule for more steps), but not silently
           _message(f"note: resuming {model_dir} at step {latest} with other optimizer settings "
@@ -977,27 +986,31 @@ INIT_KEY = "init_checkpoint"  # checkpoint meta: the run's starting checkpoint, 
 OPT_KEY = "optimizer"  # checkpoint meta: the OptimizerConfig's fields
 
 
-# OptimizerConfig fields that decide the optimizer state's structure: a resume cannot change
-# them (the saved state would not fit), where it may change the schedule or the update's knobs.
-OPTIMIZER_STATE_FIELDS = ("name", "factored", "min_dim_size_to_factor", "momentum")
-
-
 def _check_same_optimizer_state(saved: Mapping[str, Any] | None, now: OptimizerConfig,
-                                model_dir: str, step: int) -> None:
+                                abstract_opt, model_dir: str, step: int, **make_kwargs) -> None:
   """Refuses, before the restore, a resume whose OptimizerConfig makes another optimizer state
-  than the checkpoint's (another optimizer, factoring, or momentum on/off)."""
+  (its tree, shapes or dtypes) than the checkpoint's recorded one made: another optimizer,
+  factoring, momentum or clipping on/off, ... (`make_kwargs`: the rest of make_optimizer's
+  arguments, as this run passes them). A record this flanjax cannot rebuild is left to the
+  restore's own layout check."""
   if not isinstance(saved, Mapping):
     return
-  fields = dataclasses.asdict(now)
-  diff = [k for k in OPTIMIZER_STATE_FIELDS if k in saved and (
-      (saved[k] is None) != (fields[k] is None) if k == "momentum" else saved[k] != fields[k])]
-  if diff:
-    detail = ", ".join(f"{k}={fields[k]!r} (checkpoint: {saved[k]!r})" for k in diff)
-    raise FlanjaxError(
-        f"model_dir {model_dir} step {step} holds another optimizer's state than this run's "
-        f"({detail}); resume with the checkpoint's optimizer settings, or start a new "
-        f"--model_dir from its parameters (--gin.train.init_checkpoint=\"'{model_dir}'\"). "
-        "Nothing was changed.")
+  names = {f.name for f in dataclasses.fields(OptimizerConfig)}
+  try:
+    saved_cfg = OptimizerConfig(**{k: v for k, v in saved.items() if k in names})
+    saved_tx, _ = make_optimizer(saved_cfg, **make_kwargs)
+    saved_opt = jax.eval_shape(saved_tx.init, make_kwargs["params"])
+  except Exception:  # noqa: BLE001 (another flanjax's record)
+    return
+  leaves, now_leaves = jax.tree.leaves(saved_opt), jax.tree.leaves(abstract_opt)
+  if jax.tree.structure(saved_opt) == jax.tree.structure(abstract_opt) and all(
+      (a.shape, a.dtype) == (b.shape, b.dtype) for a, b in zip(leaves, now_leaves)):
+    return
+  raise FlanjaxError(
+      f"model_dir {model_dir} step {step} holds another optimizer state than this run's "
+      f"settings make ({optimizer_changes(saved, now)}); resume with the checkpoint's "
+      "optimizer settings, or start a new --model_dir from its parameters "
+      f"(--gin.train.init_checkpoint=\"'{model_dir}'\"). Nothing was changed.")
 
 
 def optimizer_changes(saved: Mapping[str, Any] | None, now: OptimizerConfig) -> str:

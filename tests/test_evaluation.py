@@ -689,6 +689,16 @@ def test_tasks_of_another_vocabulary_are_refused(tiny_ckpt, tmp_path):
     evaluation.main(["--checkpoint", path, "--task", "offline_nli", "--output_dir", str(out),
                      "--max_examples", "2"])
   assert not os.path.exists(out / "metrics.json")
+  # The same SentencePiece model with other (or unrecorded) extra ids is the same vocabulary:
+  # the ids of text do not change. A vocabulary flanjax cannot describe is not compared.
+  import seqio
+
+  from flanjax import vocab
+  tasks = evaluation.resolve_tasks("offline_nli", "validation")
+  for mine in ({"type": "sentencepiece", "path": vocab.OFFLINE_SPM_PATH},
+               seqio.SentencePieceVocabulary(vocab.OFFLINE_SPM_PATH, extra_ids=0),
+               seqio.PassThroughVocabulary(size=128)):
+    evaluation.check_task_vocabularies(tasks, mine)
 
 
 def test_eval_warns_about_bindings_it_does_not_read(tiny_ckpt, tmp_path, monkeypatch, caplog):

@@ -101,6 +101,10 @@ def test_flag_parsing():
                                         r"--gin.T5Config.scan_layers=True\?\); --learning_rate "
                                         r"\(did you mean --gin.OptimizerConfig.learning_rate=0.1\?"):
     gin_config.parse_train_flags(["--scan_layers", "--learning_rate", "0.1"])
+  with pytest.raises(ConfigError, match=r"--optimizer \(did you mean "
+                                        r"--gin.OptimizerConfig.name=\"'adamw'\"\?\); --model-dir "
+                                        r"\(did you mean --model_dir\?\)"):
+    gin_config.parse_train_flags(["--optimizer", "adamw", "--model-dir", "/m"])
 
 
 def test_train_flag_values_are_checked_on_one_line(capsys):
@@ -339,6 +343,12 @@ def test_a_gin_import_that_fails_is_one_line(tmp_path, monkeypatch):
   (tmp_path / "a.gin").write_text("import h7_no_such_tasks\n")
   (tmp_path / "h7_syntax_tasks.py").write_text("def f(:\n")
   (tmp_path / "b.gin").write_text("train.batch_size = 2\nimport h7_syntax_tasks\n")
+  (tmp_path / "h7_dep_tasks.py").write_text("import h7_no_such_dependency\n")
+  (tmp_path / "c.gin").write_text("import h7_dep_tasks\n")
+  with pytest.raises(ConfigError, match=(
+      rf"^gin file {tmp_path}/c.gin, line 1: importing h7_dep_tasks failed: no module named "
+      r"'h7_no_such_dependency' \(a module it imports; install it\)\.$")):
+    gin_config.parse_gin([str(tmp_path / "c.gin")])
   with pytest.raises(ConfigError, match=(
       rf"^gin file {tmp_path}/a.gin, line 1: import: no module named 'h7_no_such_tasks' in the "
       rf"current folder \({tmp_path}\) or on the Python path")):

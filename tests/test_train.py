@@ -2,6 +2,7 @@
 NaN stop, periodic evaluation with keep-best, metrics files."""
 import json
 import os
+import re
 
 import jax
 import jax.numpy as jnp
@@ -557,12 +558,18 @@ def test_a_resume_with_other_optimizer_settings_says_so(tmp_path, capsys):
   assert (f"note: resuming {tmp_path} at step 3 with other optimizer settings than its "
           "checkpoints': learning_rate=0.003 (checkpoint: 0.01), warmup_steps=1 (checkpoint: "
           "0); the optimizer state carries on.") in out
-  # Another optimizer's state cannot carry on: refused before the restore, nothing changed.
-  with pytest.raises(FlanjaxError, match=(
-      r"step 4 holds another optimizer's state than this run's \(name='adamw' \(checkpoint: "
-      r"'adafactor'\)\); resume with the checkpoint's optimizer settings, or start a new "
-      r"--model_dir from its parameters .*Nothing was changed\.$")):
-    _run(tmp_path, num_steps=5, optimizer=OptimizerConfig(name="adamw"))
+  # Settings that make another optimizer state cannot carry on: refused before the restore,
+  # naming what changed; nothing is written.
+  for other, change in ((dict(name="adamw"), "name='adamw' (checkpoint: 'adafactor')"),
+                        (dict(max_grad_norm=1.0), "max_grad_norm=1.0 (checkpoint: None)"),
+                        (dict(clipping_threshold=None),
+                         "clipping_threshold=None (checkpoint: 1.0)")):
+    with pytest.raises(FlanjaxError, match=(
+        r"step 4 holds another optimizer state than this run's settings make \("
+        + re.escape(change) + r".*\); resume with the checkpoint's optimizer settings, or start "
+        r"a new --model_dir from its parameters .*Nothing was changed\.$")):
+      _run(tmp_path, num_steps=5, optimizer=OptimizerConfig(learning_rate=3e-3, warmup_steps=1,
+                                                            **other))
   assert checkpoints.finalized_steps(tmp_path) == [2, 3, 4]  # the runs' final steps are saved
 
 
