@@ -1,4 +1,5 @@
-# Call 181 (session 25): the session's final trainer on the GPU machine (JAX, no TensorFlow):
+# Call 181 (session 25; run again as call 182 on the final commit): the final trainer on the GPU
+# machine (JAX, no TensorFlow):
 # `flanjax train` pip-installed through launch/gpu_host.sh, base b64 in the fine-tuning
 # configuration for 60 steps (checkpoints' meta now record the OptimizerConfig), a resume to 80
 # with another learning rate (a one-line note), and one with another optimizer (refused before
