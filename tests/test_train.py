@@ -391,10 +391,19 @@ def test_changing_scan_layers_on_resume_is_a_clear_error(tmp_path):
     _run(tmp_path, num_steps=4, model_overrides={"scan_layers": True})
 
 
-def test_resume_with_another_optimizer_state_layout_is_a_clear_error(tmp_path):
+def test_resume_with_another_optimizer_state_layout_is_a_clear_error(tmp_path, monkeypatch):
   _run(tmp_path, num_steps=2, optimizer=OptimizerConfig(learning_rate=1e-2, stacked_layers=False))
-  with pytest.raises(checkpoints.CheckpointError, match="another layout.*stacked_layers=False"):
+  # The checkpoint records its OptimizerConfig: the setting that changed is named up front.
+  with pytest.raises(FlanjaxError, match=r"step 2 holds another optimizer state than this run's "
+                                         r"settings make \(stacked_layers=True \(checkpoint: "
+                                         r"False\)\); resume with the checkpoint's optimizer"):
     _run(tmp_path, num_steps=4)
+  # Checkpoints of earlier flanjax record none: the restore's layout check says it.
+  from flanjax import train as train_lib
+  with monkeypatch.context() as m:
+    m.setattr(train_lib, "OPT_KEY", "not_recorded")
+    with pytest.raises(checkpoints.CheckpointError, match="another layout.*stacked_layers=False"):
+      _run(tmp_path, num_steps=4)
   assert checkpoints.TrainCheckpointManager(str(tmp_path)).latest_step() == 2  # kept
   _run(tmp_path, num_steps=4, optimizer=OptimizerConfig(learning_rate=1e-2,
                                                         stacked_layers=False))
