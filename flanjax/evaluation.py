@@ -245,10 +245,15 @@ def check_task_vocabularies(tasks: Sequence[Any], vocabulary) -> None:
   mine = describe(vocabulary)
   if mine is None:
     return
-  other = {}
+  other, same = {}, {}  # same: each distinct description compared once (a file read each)
   for task in tasks:
     theirs = describe(task.output_features["targets"].vocabulary)
-    if theirs is not None and not checkpoints.same_vocabulary(mine, theirs, unreadable_ok=True):
+    if theirs is None:
+      continue
+    key = tuple(sorted(theirs.items()))
+    if key not in same:
+      same[key] = checkpoints.same_vocabulary(mine, theirs, unreadable_ok=True)
+    if not same[key]:
       other[task.name] = theirs
   if other:
     names = sorted(other)
@@ -695,10 +700,7 @@ def load_checkpoint(checkpoint: str, step: int | None = None, mesh_shape=(-1, 1)
     check_params_match(config, params, checkpoint)
     shardings = partitioning.logical_to_mesh_sharding(model_lib.param_logical_axes(config), mesh)
     params = jax.tree.map(jax.device_put, params, shardings)
-    spm = os.path.join(checkpoint, "spiece.model")
-    vocabulary = (checkpoints.make_vocabulary({"type": "sentencepiece", "path": spm,
-                                               "extra_ids": 100})
-                  if os.path.exists(spm) else None)
+    vocabulary = checkpoints.make_vocabulary(checkpoint_vocabulary(checkpoint))
     return config, params, vocabulary, mesh, 0
   info = checkpoints.read_model_info(checkpoint)
   # Before the (long) restore: a SentencePiece model that is gone is one line naming it.

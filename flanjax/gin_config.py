@@ -443,6 +443,21 @@ def add_common_flags(parser: argparse.ArgumentParser,
   parser.add_argument("--verbose", action="store_true", help="INFO logging")
 
 
+def binding_flag(configurable: str, name: str, value) -> str:
+  """`--gin.CONFIGURABLE.NAME=VALUE` as one shell argument for a Python `value`: a string
+  quoted for gin and again for the shell (`="'x'"`; JSON in shell quotes where it holds
+  quotes itself), anything else as its repr."""
+  import json
+  import shlex
+  if not isinstance(value, str):
+    text = repr(value)
+  elif "'" not in value and '"' not in value:
+    text = f"\"'{value}'\""
+  else:
+    text = shlex.quote(json.dumps(value))
+  return f"--gin.{configurable}.{name}={text}"
+
+
 def _train_argument_hints(unknown: Sequence[str], known: Sequence[str] = ()
                           ) -> dict[str, list[str]]:
   """{flag: [its gin binding]} for the unknown flags that name a train() argument, a T5Config or
@@ -452,8 +467,6 @@ def _train_argument_hints(unknown: Sequence[str], known: Sequence[str] = ()
   import ast
   import dataclasses
   import inspect
-  import json
-  import shlex
 
   from flanjax import train as train_lib
   from flanjax.config import T5Config
@@ -479,11 +492,11 @@ def _train_argument_hints(unknown: Sequence[str], known: Sequence[str] = ()
                else "True" if isinstance(default, bool) else "VALUE")
     try:
       ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-      if value != "VALUE":  # a string for gin, quoted again for the shell
-        value = f"\"'{value}'\"" if "'" not in value and '"' not in value else shlex.quote(
-            json.dumps(value))
-    hints[arg.split("=")[0]] = [f"--gin.{configurable}.{name}={value}"]
+      hint = f"--gin.{configurable}.{name}={value}"  # a Python literal: as typed
+    except (ValueError, SyntaxError):  # a string
+      hint = (f"--gin.{configurable}.{name}=VALUE" if value == "VALUE"
+              else binding_flag(configurable, name, value))
+    hints[arg.split("=")[0]] = [hint]
   return hints
 
 

@@ -126,9 +126,9 @@ def starting_checkpoint(output_dir: str, init_checkpoint: str | None, model_size
     from flanjax import train as train_lib
     evaluation.check_checkpoint_path(init_checkpoint, "--init_checkpoint")
     info = checkpoints.read_model_info(init_checkpoint)  # clear error when not a checkpoint
+    start_vocab = checkpoints.resolve_vocabulary(info.get("vocabulary"), init_checkpoint,
+                                                 missing_ok=True)
     if mixture:
-      start_vocab = checkpoints.resolve_vocabulary(info.get("vocabulary"), init_checkpoint,
-                                                   missing_ok=True)
       try:
         train_lib.merge_init_vocabulary(start_vocab, checkpoints.vocabulary_info(vocabulary),
                                         init_checkpoint, mixture)
@@ -137,7 +137,7 @@ def starting_checkpoint(output_dir: str, init_checkpoint: str | None, model_size
     if eval_mixture:
       try:
         evaluation.check_task_vocabularies(evaluation.resolve_tasks(eval_mixture, split),
-                                           evaluation.checkpoint_vocabulary(init_checkpoint))
+                                           start_vocab)
       except FlanjaxError as e:
         raise HeldoutError(f"--init_checkpoint {init_checkpoint}: {e}") from None
     return init_checkpoint
@@ -198,10 +198,8 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
       "batch_size": _train_setting("batch_size", train_kwargs)})
   # Every TFDS dataset either mixture reads, in one error, before <out>/start or any stage.
   from flanjax import registration
-  data_dir = _train_setting("tfds_data_dir", train_kwargs)
-  if data_dir:  # a gin train.tfds_data_dir too, as train and the stages read it
-    import seqio
-    seqio.set_tfds_data_dir_override(data_dir)
+  from flanjax import train as train_lib  # a gin train.tfds_data_dir too, as train reads it
+  train_lib._set_tfds_data_dir(_train_setting("tfds_data_dir", train_kwargs), False)
   registration.check_prepared([(train_mixture, "train"), (eval_mixture, split)])
   vocabulary = _mixture_vocabulary(train_mixture)
   start = starting_checkpoint(output_dir, init_checkpoint, model_size, vocabulary, seed,
@@ -384,7 +382,8 @@ def _heldout_error(e: FlanjaxError) -> HeldoutError:
   """A train error as heldout's: one line (gin appends "In call to configurable ..." lines),
   naming heldout's --output_dir where train's names --model_dir (heldout's model is
   <output_dir>/<cluster>/model)."""
-  return HeldoutError(str(e).splitlines()[0].replace("a new --model_dir", "a new --output_dir"))
+  from flanjax import train as train_lib
+  return HeldoutError(train_lib.model_dir_as(str(e).splitlines()[0], "--output_dir"))
 
 
 def _train_setting(name: str, train_kwargs: dict[str, Any] | None) -> Any:

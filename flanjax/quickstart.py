@@ -107,7 +107,7 @@ def run(output_dir: str, *, steps: int = 400, batch_size: int = 32, learning_rat
         checkpoint_period=max(steps // 2, 1), keep_checkpoints=2, seed=seed,
         log_period=max(min(25, steps // 4), 1), progress=progress)
   except FlanjaxError as e:  # quickstart has no --model_dir: the model is <output_dir>/model
-    raise FlanjaxError(str(e).replace("a new --model_dir", "a new --output_dir")) from None
+    raise FlanjaxError(train.model_dir_as(str(e), "--output_dir")) from None
   t_train = time.time() - t0
   if done and done[-1] >= steps:  # trained by an earlier run: keep the time it reported
     t_train = _earlier_train_seconds(output_dir, steps)

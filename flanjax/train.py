@@ -833,12 +833,6 @@ def model_differences(saved: T5Config, now: T5Config) -> list[str]:
           and getattr(saved, f.name) != getattr(now, f.name)]
 
 
-def _gin_binding(name: str, value) -> str:
-  """`--gin.T5Config.NAME=VALUE` as a shell argument (a string quoted twice, as gin needs)."""
-  return (f"--gin.T5Config.{name}=\"{value!r}\"" if isinstance(value, str)
-          else f"--gin.T5Config.{name}={value!r}")
-
-
 def _check_same_model(saved: T5Config, now: T5Config, model_dir: str):
   """Refuses to resume checkpoints of `saved` with a model config that differs in a field that
   determines the parameters or the function (before anything is restored or written)."""
@@ -846,7 +840,8 @@ def _check_same_model(saved: T5Config, now: T5Config, model_dir: str):
   if diff:
     detail = ", ".join(f"{f}={getattr(now, f)!r} (checkpoint: {getattr(saved, f)!r})"
                        for f in diff)
-    binds = " ".join(_gin_binding(f, getattr(saved, f)) for f in diff)
+    from flanjax import gin_config
+    binds = " ".join(gin_config.binding_flag("T5Config", f, getattr(saved, f)) for f in diff)
     raise FlanjaxError(
         f"model_dir {model_dir} holds checkpoints of a different model (fields {diff} differ: "
         f"{detail}); to resume, use the model settings saved in its {ckpt_lib.MODEL_INFO_FILE}"
@@ -1057,6 +1052,12 @@ def check_resume_init(meta: Mapping[str, Any], model_dir: str, step: int,
                        f"init_checkpoint={init_checkpoint}: a resume continues from step {step} "
                        "and would not read it; use a new --model_dir to start from it, or "
                        "resume without init_checkpoint. Nothing was changed.")
+
+
+def model_dir_as(message: str, flag: str) -> str:
+  """A train error's advice for a command that names the model's folder by `flag` (heldout and
+  quickstart's --output_dir): "use a new --model_dir" becomes "use a new FLAG"."""
+  return message.replace("a new --model_dir", f"a new {flag}")
 
 
 def _check_resume_settings(meta: Mapping[str, Any], model_dir: str, step: int,
