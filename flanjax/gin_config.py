@@ -257,10 +257,66 @@ def parse_gin(gin_files: Sequence[str] = (), bindings: Sequence[str] = (),
   files = [resolve_gin_file(f, paths) for f in gin_files]
   # One file / binding at a time (what gin.parse_config_files_and_bindings does), so an error
   # names the file or the binding, not a line of the bindings joined together.
+  _BINDING_SOURCES.clear()
   for f in files:
-    _parse_one(gin.parse_config_file, f, file=f)
+    with _RecordSources(_shown_file(f)):
+      _parse_one(gin.parse_config_file, f, file=f)
   for b in bindings:
-    _parse_one(gin.parse_config, b, binding=b)
+    with _RecordSources(f"--gin.{b.strip()}"):
+      _parse_one(gin.parse_config, b, binding=b)
+
+
+# Where each model-config binding came from (a gin file as given, or a --gin flag), for the
+# messages that refuse one: "T5Config.dropout_rate ... (bound in runs/pretrain_from_scratch.gin)".
+_TRACKED = ("T5Config", "t5_config")
+_BINDING_SOURCES: dict[str, str] = {}
+_FROM_SCRATCH = os.path.join("runs", "pretrain_from_scratch.gin")
+
+
+def _shown_file(path: str) -> str:
+  """A packaged gin file as `--gin_file` names it (runs/x.gin), any other one as given."""
+  packaged = packaged_gin_dir()
+  if os.path.abspath(path).startswith(os.path.abspath(packaged) + os.sep):
+    return os.path.relpath(path, packaged)
+  return path
+
+
+class _RecordSources:
+  """Records, for each tracked binding that a parse adds or changes, where it came from."""
+
+  def __init__(self, source: str):
+    self.source = source
+
+  @staticmethod
+  def _snapshot() -> dict[str, object]:
+    out = {}
+    for name in _TRACKED:
+      try:
+        out.update({f"{name}.{k}": repr(v) for k, v in gin.get_bindings(name).items()})
+      except (ValueError, KeyError):
+        pass
+    return out
+
+  def __enter__(self):
+    self.before = self._snapshot()
+
+  def __exit__(self, *exc):
+    for key, value in self._snapshot().items():
+      if self.before.get(key) != value:
+        _BINDING_SOURCES[key] = self.source
+    return False
+
+
+def binding_sources(keys: Sequence[str]) -> str:
+  """' (bound in runs/x.gin)' for keys that parse_gin saw bound by gin files ('T5Config.a in
+  a.gin, T5Config.b in b.gin' otherwise); '' when --gin flags bound them all."""
+  files = {k: _BINDING_SOURCES[k] for k in keys
+           if not _BINDING_SOURCES.get(k, "--gin.").startswith("--gin.")}
+  if not files:
+    return ""
+  if len(files) == len(keys) and len(set(files.values())) == 1:
+    return f" (bound in {next(iter(files.values()))})"
+  return " (bound: " + ", ".join(f"{k} in {f}" for k, f in files.items()) + ")"
 
 
 def bound_parameters(configurables: Sequence[str]) -> list[str]:
@@ -303,7 +359,8 @@ def check_train_bindings() -> None:
     bound = gin.get_bindings(name)
     if not bound or model == name:
       continue
-    fields = ", ".join(f"{name}.{k}" for k in sorted(bound))
+    keys = [f"{name}.{k}" for k in sorted(bound)]
+    fields = ", ".join(keys)
     if ref is None:
       overrides = "{" + ", ".join(f"{k!r}: {v!r}" for k, v in sorted(bound.items())
                                   if k != "size") + "}"
@@ -311,6 +368,9 @@ def check_train_bindings() -> None:
              "or model_dir's). To change its "
              f"fields use --gin.train.model_overrides=\"{overrides}\"; for a new model add a "
              "model file (e.g. --gin_file=models/t5_1_1_base.gin).")
+      if _FROM_SCRATCH in (_BINDING_SOURCES.get(k) for k in keys):
+        fix += (f" {_FROM_SCRATCH} is for a random start (it binds T5Config fields for a "
+                "models/*.gin file); to train from a checkpoint use runs/finetune.gin.")
     elif model == "T5Config":  # t5_config bound beside a models/*.gin file
       fix = ("train.model_config = @T5Config() (a models/*.gin file binds it), which reads "
              "T5Config bindings: bind the fields as --gin.T5Config.<field>=..., or build the "
@@ -322,7 +382,7 @@ def check_train_bindings() -> None:
     else:
       fix = (f"train.model_config = {_show_binding(ref)}; only train.model_config = "
              f"@{name}() reads {name} bindings.")
-    raise ConfigError(f"{fields} would be ignored: {fix}")
+    raise ConfigError(f"{fields} would be ignored{binding_sources(keys)}: {fix}")
 
 
 def resolve_macro(value):

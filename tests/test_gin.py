@@ -360,3 +360,25 @@ def test_a_gin_import_that_fails_is_one_line(tmp_path, monkeypatch):
   with pytest.raises(FlanjaxError, match=rf"^--module h7_syntax_tasks: .*\({tmp_path}/"
                                          r"h7_syntax_tasks.py, line 1\)\.$"):
     catalog.import_modules(["h7_syntax_tasks"])
+
+
+def test_refused_model_bindings_name_the_gin_file_that_bound_them(tmp_path):
+  """runs/pretrain_from_scratch.gin binds T5Config.dropout_rate for a models/*.gin file; with an
+  init checkpoint and no model file that binding would be dropped, and the refusal says where
+  it came from and which run file starts from a checkpoint."""
+  gin_config.parse_gin(["runs/pretrain_from_scratch.gin"], ["train.init_checkpoint = '/ckpt'"])
+  with pytest.raises(ConfigError) as e:
+    gin_config.check_train_bindings()
+  scratch = os.path.join("runs", "pretrain_from_scratch.gin")
+  assert str(e.value).startswith(f"T5Config.dropout_rate would be ignored (bound in {scratch}): "
+                                 "train.model_config is not bound")
+  assert "to train from a checkpoint use runs/finetune.gin." in str(e.value)
+  gin.clear_config()  # a user's file and a flag: each named where it came from
+  (tmp_path / "mine.gin").write_text("T5Config.scan_layers = True\n")
+  gin_config.parse_gin([str(tmp_path / "mine.gin")],
+                       ["train.init_checkpoint = '/ckpt'", "T5Config.dropout_rate = 0.2"])
+  with pytest.raises(ConfigError) as e:
+    gin_config.check_train_bindings()
+  assert str(e.value).startswith("T5Config.dropout_rate, T5Config.scan_layers would be ignored "
+                                 f"(bound: T5Config.scan_layers in {tmp_path / 'mine.gin'}): ")
+  assert "runs/finetune.gin" not in str(e.value)
