@@ -196,19 +196,24 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
       "task_feature_lengths": dict(_train_setting("task_feature_lengths", train_kwargs)),
       "pack": bool(_train_setting("pack", train_kwargs)),
       "batch_size": _train_setting("batch_size", train_kwargs)})
-  # Every TFDS dataset either mixture reads, in one error, before <out>/start or any stage.
-  from flanjax import registration
-  from flanjax import train as train_lib  # a gin train.tfds_data_dir too, as train reads it
-  train_lib._set_tfds_data_dir(_train_setting("tfds_data_dir", train_kwargs), False)
-  registration.check_prepared([(train_mixture, "train"), (eval_mixture, split)])
-  vocabulary = _mixture_vocabulary(train_mixture)
-  start = starting_checkpoint(output_dir, init_checkpoint, model_size, vocabulary, seed,
-                              mixture=train_mixture, eval_mixture=eval_mixture, split=split)
-
   cont_path = os.path.join(cdir, "contamination.json")
   check = {"eval_mixture": eval_mixture, "train_mixture": train_mixture, "split": split,
            "threshold": contamination_threshold, "max_train_examples": contamination_max_train,
            "max_eval_examples": settings["max_examples"]}
+  before_dir, after_dir = os.path.join(cdir, "before"), os.path.join(cdir, "after")
+  # Every TFDS dataset either mixture reads, in one error, before <out>/start or any stage;
+  # not for a finished cluster, whose rerun reads no data (its results are only collected).
+  from flanjax import registration
+  from flanjax import train as train_lib  # a gin train.tfds_data_dir too, as train reads it
+  train_lib._set_tfds_data_dir(_train_setting("tfds_data_dir", train_kwargs), False)
+  if not _finished(cont_path, check, before_dir, after_dir, model_dir, settings,
+                   init_checkpoint or os.path.join(output_dir, "start"),
+                   _train_setting("num_steps", train_kwargs)):
+    registration.check_prepared([(train_mixture, "train"), (eval_mixture, split)])
+  vocabulary = _mixture_vocabulary(train_mixture)
+  start = starting_checkpoint(output_dir, init_checkpoint, model_size, vocabulary, seed,
+                              mixture=train_mixture, eval_mixture=eval_mixture, split=split)
+
   why = _contamination_stale(cont_path, _jsonable(check))
   if why is not None:
     if why:
@@ -220,7 +225,6 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
       w.write_json("contamination.json", {**report, "check_settings": check, "complete": True},
                    last=True)
 
-  before_dir = os.path.join(cdir, "before")
   why = stage_stale(before_dir, settings, checkpoint=start)
   if why is not None:
     if why:
@@ -229,7 +233,6 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
                         **eval_kwargs)
   _train(model_dir=model_dir, mixture=train_mixture, init_checkpoint=start, seed=seed,
          **dict(train_kwargs or {}))
-  after_dir = os.path.join(cdir, "after")
   # Re-evaluate whenever the model moved on since the last "after" evaluation (or the settings
   # changed).
   from flanjax import checkpoints
@@ -321,6 +324,20 @@ def _settings_in(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def _describe(settings: dict[str, Any], names: Sequence[str]) -> str:
   return ", ".join(f"{k}={settings[k]!r}" if k in settings else f"{k} unrecorded" for k in names)
+
+
+def _finished(cont_path: str, check: dict[str, Any], before_dir: str, after_dir: str,
+              model_dir: str, settings: dict[str, Any], start: str, num_steps: int) -> bool:
+  """Whether a rerun of the cluster would skip every stage: the contamination check, "before"
+  (of `start`), training to `num_steps` and "after" (of its last step) are all done with
+  these settings."""
+  from flanjax import checkpoints
+  steps = checkpoints.finalized_steps(model_dir)
+  return bool(steps and num_steps is not None and steps[-1] >= num_steps
+              and os.path.exists(start)
+              and _contamination_stale(cont_path, _jsonable(check)) is None
+              and stage_stale(before_dir, settings, checkpoint=start) is None
+              and stage_stale(after_dir, settings, step=steps[-1]) is None)
 
 
 def stage_stale(stage_dir: str, settings: dict[str, Any], step: int | None = None,
