@@ -709,7 +709,10 @@ def _build_specs() -> list[DatasetSpec]:
   rcc = "reading_comprehension_with_commonsense"
   add(_spec("cosmos_qa", "CosmosQA", rcc, "cosmos_qa", _tv(v), "accuracy", _cosmos_qa,
             tp.cosmos_qa, filter_fn=_label_in_range("label", 4)))
-  add(_spec("record", "ReCoRD", rcc, "super_glue/record", _tv(v), "squad", _record, tp.record))
+  # FLAN ranks ReCoRD's entity options (its utils.is_classification makes ReCoRD a
+  # classification task): rank accuracy is the headline, F1/EM of free generation beside it.
+  add(_spec("record", "ReCoRD", rcc, "super_glue/record", _tv(v), "squad", _record, tp.record,
+            headline="rank_accuracy"))
   # --- Coreference (3).
   add(_spec("definite_pronoun_resolution", "DPR", "coreference", "definite_pronoun_resolution",
             _tv(t), "accuracy", _dpr, tp.definite_pronoun_resolution,

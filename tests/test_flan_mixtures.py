@@ -155,19 +155,23 @@ def test_catalog_tasks_of_different_kinds_mix_and_pack():
   assert (batch["encoder_segment_ids"] > 0).any()
 
 
-def test_closed_book_nq_and_triviaqa_headline_exact_match():
-  """FLAN (after GPT-3) reports closed-book NQ and TriviaQA by exact match; every other task
-  keeps its metric kind's headline."""
+def test_own_headlines_closed_book_qa_exact_match_and_record_ranked():
+  """FLAN (after GPT-3) reports closed-book NQ and TriviaQA by exact match, and ranks ReCoRD's
+  entity options (FLAN's utils.is_classification); every other task keeps its metric kind's
+  headline."""
   from flanjax import evaluation, reports
   own = {s.key: registration.TASK_INFO[s.name].headline for s in flan2021.SPECS}
-  assert {k: h for k, h in own.items() if h} == {"natural_questions": "em", "trivia_qa": "em"}
-  squad = {"f1": 60.0, "em": 40.0}
-  names = ["flan2021_natural_questions", "flan2021_trivia_qa", "flan2021_squad_v1"]
+  assert {k: h for k, h in own.items() if h} == {"natural_questions": "em", "trivia_qa": "em",
+                                                 "record": "rank_accuracy"}
+  squad = {"f1": 60.0, "em": 40.0, "rank_accuracy": 80.0}
+  names = ["flan2021_natural_questions", "flan2021_trivia_qa", "flan2021_squad_v1",
+           "flan2021_record"]
   info = {n: evaluation.task_meta(seqio.get_mixture_or_task(n)) for n in names}
   res = reports.task_results({n: squad for n in names}, info)
   assert [res["tasks"][n]["primary"] for n in names] == [["em", 40.0], ["em", 40.0],
-                                                         ["f1", 60.0]]
+                                                         ["f1", 60.0], ["rank_accuracy", 80.0]]
   assert res["clusters"]["closed_book_qa"]["score"] == pytest.approx(40.0)
+  assert res["clusters"]["reading_comprehension_with_commonsense"]["score"] == pytest.approx(80.0)
 
 
 def test_record_rank_classification_counts_every_gold_spelling():
