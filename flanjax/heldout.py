@@ -231,6 +231,7 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
       log.warning("%s/before: re-evaluating the starting checkpoint: %s.", cluster, why)
     evaluation.evaluate(start, eval_mixture, output_dir=before_dir, overwrite=True,
                         **eval_kwargs)
+  print(f"{cluster}: training on {train_mixture}: {_recipe(train_kwargs)}", flush=True)
   _train(model_dir=model_dir, mixture=train_mixture, init_checkpoint=start, seed=seed,
          **dict(train_kwargs or {}))
   # Re-evaluate whenever the model moved on since the last "after" evaluation (or the settings
@@ -401,6 +402,27 @@ def _heldout_error(e: FlanjaxError) -> HeldoutError:
   <output_dir>/<cluster>/model)."""
   from flanjax import train as train_lib
   return HeldoutError(train_lib.model_dir_as(str(e).splitlines()[0], "--output_dir"))
+
+
+_RECIPE = ("num_steps", "batch_size", "task_feature_lengths")
+
+
+def _recipe(train_kwargs: dict[str, Any] | None) -> str:
+  """'1000 steps, batch 128, lengths 512/128', noting when these are all train's defaults (a
+  short run, not FLAN's recipe)."""
+  from flanjax import gin_config
+  steps, batch, lengths = (_train_setting(n, train_kwargs) for n in _RECIPE)
+  try:  # a dict, or train's default: its (name, length) pairs
+    shown = "{inputs}/{targets}".format(**dict(lengths))
+  except (TypeError, ValueError, KeyError):  # train checks the value and names what is wrong
+    shown = repr(lengths)
+  text = f"{steps} steps, batch {batch}, lengths {shown}"
+  chosen = [n for n in _RECIPE if (train_kwargs and n in train_kwargs)
+            or gin_config.bound_value("train", n) is not None]
+  if not chosen:
+    text += (" (train's defaults, a short run; FLAN's recipe: --gin_file runs/finetune.gin, "
+             "30k steps at 1024/256)")
+  return text
 
 
 def _train_setting(name: str, train_kwargs: dict[str, Any] | None) -> Any:

@@ -89,7 +89,9 @@ def test_heldout_offline_end_to_end(mixtures, tmp_path, capsys, monkeypatch):
           "--target_length", "16", "--max_eval_examples", "4", "--eval_batch_size", "4",
           "--contamination_max_train", "50", "--output_dir", str(out)]
   assert heldout.main(argv) == 0
-  assert "nli: before" in capsys.readouterr().out
+  printed = capsys.readouterr().out
+  assert "nli: before" in printed
+  assert "nli: training on offline_without_nli: 2 steps, batch 4, lengths 64/16\n" in printed
   for stage in ("before", "after"):
     m = reports.read_metrics(str(out / "nli" / stage))
     assert set(m["clusters"]) == {"nli"}
@@ -592,3 +594,15 @@ def test_unprepared_datasets_of_both_mixtures_are_named_before_any_stage(tmp_pat
   finally:
     seqio.MixtureRegistry.remove("hou_without_nli")
     seqio.MixtureRegistry.remove("hou_heldout_nli")
+
+
+def test_the_training_recipe_is_printed_and_defaults_point_to_flans(clean_gin):
+  """Without flags or gin bindings heldout trains with train's defaults, a short run: it says so
+  and names FLAN's recipe; any one of them chosen, it prints the values alone."""
+  from flanjax import gin_config
+  assert heldout._recipe(None) == (
+      "1000 steps, batch 128, lengths 512/128 (train's defaults, a short run; FLAN's recipe: "
+      "--gin_file runs/finetune.gin, 30k steps at 1024/256)")
+  assert heldout._recipe({"num_steps": 5}) == "5 steps, batch 128, lengths 512/128"
+  gin_config.parse_gin(["runs/finetune.gin"])
+  assert heldout._recipe(None) == "30000 steps, batch 128, lengths 1024/256"
