@@ -332,6 +332,23 @@ def naming_unprepared_datasets(name: str, split: str):
     raise unprepared_datasets_error(name, split, e) from e
 
 
+def capped_split(spec: str, cap: int, split_infos) -> str:
+  """The TFDS split `spec` ("train", or a slice such as "train[-1000:]") limited to its first
+  `cap` examples. TFDS slices do not clip, so a split no larger than `cap` is returned as it is;
+  `split_infos` maps split names to their SplitInfo (a builder's `info.splits`)."""
+  import tensorflow_datasets as tfds
+  if "[" not in spec:
+    n = split_infos[spec].num_examples
+    return f"{spec}[:{cap}]" if n > cap else spec
+  parts = tfds.core.ReadInstruction.from_spec(spec).to_absolute(split_infos)
+  if len(parts) != 1:  # "a+b": not sliced further
+    return spec
+  part = parts[0]
+  start = part.from_ or 0
+  end = split_infos[part.splitname].num_examples if part.to is None else part.to
+  return f"{part.splitname}[{start}:{start + cap}]" if end - start > cap else spec
+
+
 def _make_tfds_source(tfds_name, splits, caps, tfds_data_dir, data_dir_fn, prepare_fn,
                       decoders, builder_kwargs):
   import seqio
@@ -347,14 +364,12 @@ def _make_tfds_source(tfds_name, splits, caps, tfds_data_dir, data_dir_fn, prepa
         self.tfds_dataset.override_data_dir(data_dir_fn())
       if prepare_fn is not None:
         prepare_fn()
-      if split in caps and split not in capped and "[" not in split_map[split]:
-        # TFDS slices do not clip: slice only a split that is larger than its cap.
+      if split in caps and split not in capped:
         try:
-          n = self.tfds_dataset.builder.info.splits[split_map[split]].num_examples
+          split_map[split] = capped_split(split_map[split], caps[split],
+                                          self.tfds_dataset.builder.info.splits)
         except Exception:  # no split metadata (e.g. under tfds.testing.mock_data): no slice
-          n = 0
-        if n and n > caps[split]:
-          split_map[split] = f"{split_map[split]}[:{caps[split]}]"
+          pass
         capped.add(split)
 
     def _not_prepared(self, err):

@@ -581,3 +581,43 @@ def test_well_formed_csv_rows(tmp_path):
   assert got.fields == ["review", "label"] and got.gaps == {}
   assert got.rows == [{"review": "nice, really", "label": "positive"},
                       {"review": "bad", "label": "negative"}]
+
+
+def test_capped_split_caps_plain_and_sliced_splits():
+  """A cap limits a split to its first `cap` examples, also a split that is already a slice
+  (ParaCrawl's, Fix Punctuation's and Opinion Abstracts' evaluation splits are the train split's
+  last examples); TFDS slices do not clip, so a split no larger than the cap stays as it is."""
+  from types import SimpleNamespace
+
+  from flanjax.registration import capped_split
+  infos = {"train": SimpleNamespace(num_examples=5000)}
+  assert capped_split("train", 100, infos) == "train[:100]"
+  assert capped_split("train", 6000, infos) == "train"
+  assert capped_split("train[-1000:]", 100, infos) == "train[4000:4100]"
+  assert capped_split("train[-1000:]", 1000, infos) == "train[-1000:]"
+  assert capped_split("train[:-500]", 300, infos) == "train[0:300]"
+  assert capped_split("train[10%:20%]", 50, infos) == "train[500:550]"
+
+
+def test_a_sliced_evaluation_split_is_capped_on_real_tfds_data():
+  """Through a real TFDS source (the offline collection's local builder): an evaluation split
+  that is a slice of train, as FLAN's for ParaCrawl, is capped at max_eval_examples."""
+  from flanjax.tasks import offline as offline_tasks
+
+  from flanjax import offline
+  offline_tasks.register_all()
+  family = offline.FAMILIES[0]
+  name = "regtest_sliced_eval_cap"
+  registration.register_tfds_task(
+      name, f"flanjax_offline/{family}:{offline.VERSION}", cluster="misc",
+      templates=offline_tasks.TEMPLATES[family], preprocessor=offline_tasks._fields(family),
+      splits={"train": "train[:-40]", "validation": "train[-40:]"},
+      metric=offline_tasks.METRICS[family], vocabulary=_vocab(), max_eval_examples=7,
+      data_dir_fn=offline.data_dir, prepare_fn=offline_tasks._prepare(family))
+  try:
+    ds = seqio.get_mixture_or_task(name).get_dataset(
+        LENGTHS, split="validation", shuffle=False, use_cached=False, num_epochs=1)
+    got = [x["inputs_pretokenized"] for x in ds.as_numpy_iterator()]
+    assert len(got) == 7
+  finally:
+    seqio.TaskRegistry.remove(name)
