@@ -239,6 +239,79 @@ def rank_options(option_scores: Sequence[Sequence[float]],
   return {"rank_accuracy": 100.0 * float(np.mean(hits))}
 
 
+def grouped_f1a_em(groups: Sequence[Any], gold: Sequence[bool],
+                   predicted: Sequence[bool]) -> dict[str, float]:
+  """SuperGLUE's MultiRC metrics (0-100) of per-answer true/false decisions: `f1a`, the F1 of
+  "true" over all answers, and `em`, the share of groups (questions) with every answer right."""
+  _check_lengths(gold, predicted, "predictions")
+  _check_lengths(gold, groups, "groups")
+  gold, predicted = np.asarray(gold, bool), np.asarray(predicted, bool)
+  tp = float(np.sum(gold & predicted))
+  denominator = float(np.sum(gold) + np.sum(predicted))
+  f1a = 2.0 * tp / denominator if denominator else 0.0
+  right: dict[Any, bool] = {}
+  for g, ok in zip(groups, gold == predicted):
+    right[g] = right.get(g, True) and bool(ok)
+  em = float(np.mean(list(right.values()))) if right else 0.0
+  return {"f1a": 100.0 * f1a, "em": 100.0 * em}
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+  """Ranks from 1, ties sharing their mean rank (as scipy.stats.rankdata's default)."""
+  order = np.argsort(x, kind="stable")
+  ranks = np.empty(len(x), np.float64)
+  ranks[order] = np.arange(1, len(x) + 1)
+  for value in np.unique(x):
+    tied = x == value
+    ranks[tied] = ranks[tied].mean()
+  return ranks
+
+
+def correlations(gold: Sequence[float], predicted: Sequence[float]) -> dict[str, float]:
+  """Pearson and Spearman correlation (x 100, as T5's GLUE STS-B metric) of predicted with gold
+  values; 0 where one side is constant (the correlation is undefined there)."""
+  _check_lengths(gold, predicted, "predictions")
+  gold, predicted = np.asarray(gold, np.float64), np.asarray(predicted, np.float64)
+
+  def pearson(a, b):
+    if len(a) < 2 or np.std(a) == 0 or np.std(b) == 0:
+      return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+  return {"pearson": 100.0 * pearson(gold, predicted),
+          "spearman": 100.0 * pearson(_ranks(gold), _ranks(predicted))}
+
+
+# Metrics that a task computes from its rank-classification winners, beside `rank_accuracy`
+# (`TaskInfo.rank_metrics`; flanjax's evaluation calls `rank_task_metrics`). Each reads fields
+# that the task's examples carry: MultiRC's `group` (its question), STS-B's `label_value` (the
+# float score; option i is the value i).
+RANK_METRICS = ("grouped_f1a_em", "correlation")
+
+
+def rank_task_metrics(kind: str, examples: Sequence[dict], winners: Sequence[int]
+                      ) -> dict[str, float]:
+  """`rank_`-prefixed metrics of kind `kind` (RANK_METRICS) from the winning option index of each
+  example: "grouped_f1a_em": rank_f1a / rank_em of true/false options (option 1 is "true", the
+  gold one is `answer_index`, a question is `group`); "correlation": rank_pearson /
+  rank_spearman of the winners (option i means the value i) against `label_value`."""
+  if kind not in RANK_METRICS:
+    raise ValueError(f"Unknown rank metrics {kind!r}; use one of {list(RANK_METRICS)}.")
+  _check_lengths(examples, winners, "winners")
+  field = "group" if kind == "grouped_f1a_em" else "label_value"
+  missing = [i for i, ex in enumerate(examples) if field not in ex]
+  if missing:
+    raise ValueError(f"Rank metrics {kind!r} read each example's {field!r} field, which example "
+                     f"{missing[0]} lacks; the task's preprocessor must emit it.")
+  if kind == "grouped_f1a_em":
+    out = grouped_f1a_em([ex["group"] for ex in examples],
+                         [int(ex["answer_index"]) == 1 for ex in examples],
+                         [int(w) == 1 for w in winners])
+  else:
+    out = correlations([float(ex["label_value"]) for ex in examples],
+                       [float(w) for w in winners])
+  return {f"rank_{k}": v for k, v in out.items()}
+
+
 PREDICT_METRICS: dict[str, Callable[..., dict[str, float]]] = {
     "accuracy": accuracy, "rouge": rouge, "bleu": bleu, "squad": squad,
 }

@@ -20,6 +20,10 @@ FEW_SHOT_SEPARATOR = "\n\n"
 # gold answer / reference for the metric (eval targets become this list; see
 # `references_postprocess`).
 LIST_FIELDS = ("options", "references")
+# Fields a preprocessor may emit for metrics that read more than the target: evaluation's rank
+# metrics (flanjax.metrics.RANK_METRICS: MultiRC's question `group`, STS-B's float `label_value`).
+# Rendering carries them to the evaluated examples as they are.
+EVAL_FIELDS = ("group", "label_value")
 FEW_SHOT_POOL = 128
 
 
@@ -222,6 +226,7 @@ def render_fn(task: str, templates: Sequence[tmpl.Template], *, mode: str, datas
         inverted = tf.gather(tf.constant([t.inverted for t in templates]), choice)
         refs = tf.cond(inverted, lambda: tf.zeros([0], tf.string), lambda: refs)
       out["references"] = refs
+      out.update({k: ex[k] for k in EVAL_FIELDS if k in ex})
       out["_index"], out["_key"], out["_template"] = index, key, choice
       return out
 

@@ -105,6 +105,9 @@ class TaskInfo:
   # The task's headline metric, for per-cluster means and reports ("": its metric kind's, see
   # flanjax.metrics.PRIMARY_METRIC), e.g. "em" for a closed-book QA task of kind "squad".
   headline: str = ""
+  # Metrics from the rank-classification winners beside rank_accuracy (one of
+  # flanjax.metrics.RANK_METRICS, "" for none), e.g. MultiRC's F1a and per-question EM.
+  rank_metrics: str = ""
 
 
 # A split read only for k-shot exemplars: an evaluation-only task (no `train` split, so no
@@ -642,13 +645,16 @@ def _make_file_source(name, paths: Mapping[str, str], fmt: str, max_train_exampl
 # Task construction.
 
 
-def _validate(name, cluster, templates, metric, options, headline=None):
+def _validate(name, cluster, templates, metric, options, headline=None, rank_metrics=None):
   if not name or not name.replace("_", "").replace(".", "").isalnum():
     raise FlanjaxError(f"Task name {name!r}: use letters, digits, '_' and '.'.")
+  from flanjax import metrics
+  if rank_metrics and rank_metrics not in metrics.RANK_METRICS:
+    raise FlanjaxError(f"Task {name!r}: rank_metrics={rank_metrics!r} is not one of "
+                       f"{list(metrics.RANK_METRICS)}.{_close(rank_metrics, metrics.RANK_METRICS)}")
   if metric not in METRICS:
     raise FlanjaxError(f"Task {name!r}: metric {metric!r} is not one of {METRICS}.{_close(metric, METRICS)}")
   if headline:
-    from flanjax import metrics
     try:
       metrics.check_headline(metric, headline)
     except ValueError as e:
@@ -687,7 +693,7 @@ def _variant_suffix(mode, num_shots, options, scoring, template=None):
 
 def _register(name, *, source_fn, dataset, cluster, templates, preprocessor, metric, options,
               vocabulary, has_options, splits, num_train_examples, max_train_examples,
-              task_kwargs, filter_fn=None, source_name="", headline=None):
+              task_kwargs, filter_fn=None, source_name="", headline=None, rank_metrics=None):
   import seqio
 
   from flanjax import vocab
@@ -760,7 +766,7 @@ def _register(name, *, source_fn, dataset, cluster, templates, preprocessor, met
       cluster=cluster, metric=metric, has_options=has_options, dataset=dataset, name=name,
       templates=tuple(templates), splits=tuple(splits.items()),
       num_train_examples=num_train_examples, max_train_examples=max_train_examples,
-      headline=headline or "")
+      headline=headline or "", rank_metrics=rank_metrics or "")
   _BUILDERS[name] = build
   try:
     return build()
@@ -789,7 +795,7 @@ def register_tfds_task(name: str, tfds_name: str, *, cluster: str,
                        tfds_builder_kwargs=None, data_dir_fn: Callable[[], str] | None = None,
                        prepare_fn: Callable[[], object] | None = None,
                        filter_fn: Callable | None = None, headline: str | None = None,
-                       **task_kwargs):
+                       rank_metrics: str | None = None, **task_kwargs):
   """Registers a TFDS dataset as an instruction task; returns the seqio.Task.
 
   preprocessor: tf-traceable fn(raw TFDS example) -> dict of flat tf.string fields; option tasks
@@ -803,8 +809,11 @@ def register_tfds_task(name: str, tfds_name: str, *, cluster: str,
   headline: the task's headline metric in per-cluster means and reports, one of the names its
     metric returns (or "rank_accuracy"), e.g. "em" for `metric="squad"`; default: the metric
     kind's (`flanjax.metrics.PRIMARY_METRIC`: rank_accuracy / accuracy, rougeLsum, bleu, f1).
+  rank_metrics: metrics evaluation computes from the rank-classification winners beside
+    rank_accuracy, one of `flanjax.metrics.RANK_METRICS` (they read fields the preprocessor
+    emits: MultiRC's `group`, STS-B's `label_value`; `flanjax.metrics.rank_task_metrics`).
   """
-  templates = _validate(name, cluster, templates, metric, options, headline)
+  templates = _validate(name, cluster, templates, metric, options, headline, rank_metrics)
   if has_options is None:
     has_options = options is not None or any(t.uses_options for t in templates)
   if "train" not in splits and not splits:
@@ -818,7 +827,7 @@ def register_tfds_task(name: str, tfds_name: str, *, cluster: str,
                    splits=dict(splits), num_train_examples=num_train_examples,
                    max_train_examples=max_train_examples, task_kwargs=task_kwargs,
                    filter_fn=filter_fn, source_name=f"TFDS dataset {tfds_name!r}",
-                   headline=headline)
+                   headline=headline, rank_metrics=rank_metrics)
 
 
 def register_file_task(name: str, paths: Mapping[str, str], *, format: str | None = None,

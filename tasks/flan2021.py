@@ -96,6 +96,7 @@ class DatasetSpec:
   filter_fn: Callable[[dict], object] | None = None  # raw example -> tf.bool (keep)
   manual_download: bool = False
   headline: str | None = None   # the headline metric when not the metric kind's (TaskInfo)
+  rank_metrics: str | None = None  # metrics from the rank winners beside rank_accuracy
   # Evaluation-only tasks that each evaluate one part of a task (one translation direction):
   # the key of that task. They read its data and evaluation split with a subset of its
   # templates, have no train split and replace it in the held-out evaluation (`eval_task_names`).
@@ -261,9 +262,9 @@ def _pair(a: str, b: str, options: Sequence[str], out=("sentence1", "sentence2")
 
 def _stsb(ex):
   score = tf.cast(tf.round(tf.clip_by_value(ex["label"], 0.0, 5.0)), tf.int32)
-  opts, answer = _pick([str(i) for i in range(6)], score)
+  opts, answer = _pick([str(i) for i in range(6)], score)  # option i is the value i
   return {"sentence1": ex["sentence1"], "sentence2": ex["sentence2"], "options": opts,
-          "answer": answer}
+          "answer": answer, "label_value": ex["label"]}  # for the correlations
 
 
 def _arc(ex):
@@ -341,9 +342,12 @@ def _drop(ex):
 
 
 def _multirc(ex):
-  opts, answer = _pick(["no", "yes"], ex["label"])  # False, True
+  opts, answer = _pick(["no", "yes"], ex["label"])  # False, True (rank metrics: option 1 true)
+  group = tf.strings.join([tf.strings.as_string(ex["idx"]["paragraph"]),
+                           tf.strings.as_string(ex["idx"]["question"])], separator="-")
   return {"paragraph": ex["paragraph"], "question": ex["question"],
-          "response": ex["answer"], "options": opts, "answer": answer}
+          "response": ex["answer"], "options": opts, "answer": answer,
+          "group": group}  # the question, for F1a / per-question EM
 
 
 def _openbookqa(ex):
@@ -589,13 +593,13 @@ _MANUAL = {"story_cloze/2016", "newsroom", "samsum", "xsum",
 
 
 def _spec(key, paper, cluster, tfds, splits, metric, pre, templates, *, filter_fn=None,
-          size_of=None, headline=None, variant_of=None):
+          size_of=None, headline=None, variant_of=None, rank_metrics=None):
   return DatasetSpec(
       key=key, paper_dataset=paper, cluster=cluster, tfds_name=_versioned(tfds), splits=splits,
       metric=metric, preprocessor=pre, templates_fn=templates,
       train_size=TRAIN_SIZES[size_of or tfds], filter_fn=filter_fn,
       manual_download=tfds in _MANUAL, headline=headline,
-      variant_of=variant_of)
+      variant_of=variant_of, rank_metrics=rank_metrics)
 
 
 def _translation_specs(key: str, corpus: str, lang: str, tfds: str,
@@ -667,7 +671,10 @@ def _build_specs() -> list[DatasetSpec]:
             tp.qqp))
   add(_spec("paws_wiki", "PAWS", "paraphrase", "paws_wiki", _tv(t), "accuracy",
             _pair("sentence1", "sentence2", ["no", "yes"]), tp.paraphrase_pair))
-  add(_spec("stsb", "STS-B", "paraphrase", "glue/stsb", _tv(v), "accuracy", _stsb, tp.stsb))
+  # FLAN reports STS-B by Pearson / Spearman correlation with the float score (GLUE's metric):
+  # rank_pearson / rank_spearman of the winning option's value beside its rank accuracy.
+  add(_spec("stsb", "STS-B", "paraphrase", "glue/stsb", _tv(v), "accuracy", _stsb, tp.stsb,
+            rank_metrics="correlation"))
   # --- Closed-book QA (3).
   for level in ("Easy", "Challenge"):
     add(_spec(f"arc_{level.lower()}", "ARC", "closed_book_qa", f"ai2_arc/ARC-{level}", _tv(t),
@@ -698,8 +705,10 @@ def _build_specs() -> list[DatasetSpec]:
   rc = "reading_comprehension"
   add(_spec("bool_q", "BoolQ", rc, "bool_q", _tv(v), "accuracy", _bool_q, tp.bool_q))
   add(_spec("drop", "DROP", rc, "drop", _tv("dev"), "squad", _drop, tp.drop))
+  # FLAN (and GPT-3) report MultiRC by SuperGLUE's F1 over all answers (F1a) and exact match per
+  # question: rank_f1a / rank_em from the rank winners, beside per-answer rank accuracy.
   add(_spec("multirc", "MultiRC", rc, "super_glue/multirc", _tv(v), "accuracy", _multirc,
-            tp.multirc))
+            tp.multirc, rank_metrics="grouped_f1a_em"))
   add(_spec("openbookqa", "OBQA", rc, "openbookqa", _tv(t), "accuracy", _openbookqa,
             tp.openbookqa))
   add(_spec("squad_v1", "SQuAD", rc, "squad/v1.1", _tv(v), "squad", _squad(False), tp.squad))
@@ -830,7 +839,7 @@ def register_flan2021(*, vocabulary=None, tfds_data_dir: str | None = None,
         max_train_examples=MAX_TRAIN_EXAMPLES, max_eval_examples=max_eval_examples,
         vocabulary=vocabulary, tfds_data_dir=tfds_data_dir,
         num_train_examples=spec.num_train_examples, filter_fn=spec.filter_fn,
-        headline=spec.headline)
+        headline=spec.headline, rank_metrics=spec.rank_metrics)
     names.append(name)
   return names
 

@@ -221,3 +221,35 @@ def test_paper_mixtures_are_the_flan_papers_gpt3_comparison():
     assert all(p == pytest.approx(1 / len(tasks)) for p in rates.values())
   with pytest.raises(ValueError, match="compares no 'sentiment' datasets"):
     fm.paper_eval_tasks("sentiment")
+
+
+def test_multirc_and_stsb_carry_what_their_rank_metrics_read():
+  """Under mock_data (examples from the builders' real feature specs): MultiRC's evaluated
+  examples carry their question as `group`, STS-B's the float score as `label_value`, and
+  rank_task_metrics computes F1a / EM and the correlations from them."""
+  import tensorflow_datasets as tfds
+
+  from flanjax import metrics
+  names = flan2021.register_flan2021(vocabulary=seqio.ByteVocabulary(), prefix="rankm_",
+                                     keys=["multirc", "stsb"])
+  assert [registration.TASK_INFO[n].rank_metrics for n in names] == ["grouped_f1a_em",
+                                                                       "correlation"]
+  lengths = {"inputs": 256, "targets": 16}
+  with tfds.testing.mock_data(num_examples=6, max_value=3,
+                              policy=tfds.testing.MockPolicy.USE_CODE):
+    got = {}
+    for n in names:
+      ds = seqio.get_mixture_or_task(n).get_dataset(lengths, split="validation", shuffle=False,
+                                                    use_cached=False, num_epochs=1)
+      got[n] = list(ds.as_numpy_iterator())
+  multirc, stsb = got["rankm_multirc"], got["rankm_stsb"]
+  assert multirc and all(b"-" in ex["group"] for ex in multirc)
+  assert all([o.decode() for o in ex["options"]] == ["no", "yes"] for ex in multirc)
+  out = metrics.rank_task_metrics("grouped_f1a_em", multirc,
+                                  [int(ex["answer_index"]) for ex in multirc])
+  assert out["rank_em"] == 100.0  # the gold answers as winners
+  assert stsb and all(0.0 <= float(ex["label_value"]) for ex in stsb)
+  values = [float(ex["label_value"]) for ex in stsb]
+  expected = metrics.correlations(values, [float(ex["answer_index"]) for ex in stsb])
+  assert metrics.rank_task_metrics("correlation", stsb, [
+      int(ex["answer_index"]) for ex in stsb]) == {f"rank_{k}": v for k, v in expected.items()}

@@ -208,3 +208,45 @@ def test_a_tasks_own_headline_metric():
     metrics.check_headline("squad", "exact_match")
   with pytest.raises(ValueError, match="did you mean 'rougeLsum'"):
     metrics.check_headline("rouge", "rougeLSum")
+
+
+def test_grouped_f1a_em_is_superglue_multirc():
+  """F1a: the F1 of "true" over all answers; EM: questions whose answers are all right."""
+  from flanjax.metrics import grouped_f1a_em
+  groups = ["q1", "q1", "q2", "q2", "q3"]
+  gold = [True, False, True, True, False]
+  pred = [True, False, True, False, True]
+  out = grouped_f1a_em(groups, gold, pred)
+  assert out["f1a"] == pytest.approx(100 * 2 * 2 / (3 + 3))  # tp 2; 3 gold, 3 predicted
+  assert out["em"] == pytest.approx(100 / 3)                  # only q1 all right
+  assert grouped_f1a_em(["a"], [False], [False]) == {"f1a": 0.0, "em": 100.0}
+
+
+def test_correlations_match_scipy():
+  import numpy as np
+  from scipy import stats
+
+  from flanjax.metrics import correlations
+  rng = np.random.default_rng(0)
+  gold = rng.uniform(0, 5, 64)
+  pred = np.clip(np.round(gold + rng.normal(0, 1, 64)), 0, 5)  # ties, as option values have
+  out = correlations(gold, pred)
+  assert out["pearson"] == pytest.approx(100 * stats.pearsonr(gold, pred)[0], rel=1e-9)
+  assert out["spearman"] == pytest.approx(100 * stats.spearmanr(gold, pred)[0], rel=1e-9)
+  assert correlations([1.0, 2.0, 3.0], [2.0, 2.0, 2.0]) == {"pearson": 0.0, "spearman": 0.0}
+
+
+def test_rank_task_metrics_read_the_examples_fields():
+  from flanjax.metrics import rank_task_metrics
+  examples = [{"group": b"0-1", "answer_index": 1}, {"group": b"0-1", "answer_index": 0},
+              {"group": b"0-2", "answer_index": 1}]
+  assert rank_task_metrics("grouped_f1a_em", examples, [1, 0, 0]) == {
+      "rank_f1a": pytest.approx(100 * 2 / 3), "rank_em": 50.0}
+  values = [{"label_value": b"0.5"}, {"label_value": b"2.2"}, {"label_value": b"4.9"}]
+  out = rank_task_metrics("correlation", values, [0, 2, 5])
+  assert out["rank_pearson"] == pytest.approx(100 * 0.99987973, abs=1e-5)
+  assert out["rank_spearman"] == pytest.approx(100.0)
+  with pytest.raises(ValueError, match="'group' field, which example 0 lacks"):
+    rank_task_metrics("grouped_f1a_em", values, [0, 1, 2])
+  with pytest.raises(ValueError, match="Unknown rank metrics 'f1'"):
+    rank_task_metrics("f1", examples, [0, 1, 0])
