@@ -186,11 +186,10 @@ def score_batch_from_targets(inputs: Sequence[Sequence[int]], targets: Sequence[
 
 def make_mesh_and_shard(config: T5Config, params, mesh_shape=(-1, 1)):
   """Builds a (data, model) mesh and places `params` on it with the model's logical shardings."""
-  from flanjax import model as model_lib
   from flanjax import partitioning
   mesh = partitioning.make_mesh(mesh_shape)
-  shardings = partitioning.logical_to_mesh_sharding(model_lib.param_logical_axes(config), mesh)
   check_params_match(config, params)
+  shardings = partitioning.param_shardings(config, mesh)
   params = jax.tree.map(lambda x, s: jax.device_put(x, s), params, shardings)
   return mesh, params
 
@@ -212,6 +211,16 @@ def check_params_match(config: T5Config, params, where: str = "the checkpoint") 
 
 
 # --------------------------------------------------------------------------- task resolution
+
+
+def checkpoint_config(checkpoint: str) -> T5Config:
+  """The model config of a flanjax checkpoint (flanjax_model.json) or a Hugging Face directory
+  (config.json), without loading any parameter."""
+  if os.path.isdir(checkpoint) and _is_hf_dir(checkpoint):
+    from flanjax import convert
+    return convert.hf_config(checkpoint)
+  from flanjax import checkpoints
+  return T5Config.from_dict(checkpoints.read_model_info(checkpoint)["model_config"])
 
 
 def checkpoint_vocabulary(checkpoint: str) -> dict[str, Any] | None:
@@ -307,10 +316,11 @@ def task_meta(task) -> dict[str, Any]:
     pass
   if info is not None:
     return {"cluster": getattr(info, "cluster", "unknown"), "metric": getattr(info, "metric", None),
-            "headline": getattr(info, "headline", "") or None}
+            "headline": getattr(info, "headline", "") or None,
+            "rank_metrics": getattr(info, "rank_metrics", "") or None}
   names = {getattr(f, "__name__", "") for f in task.metric_fns}
   kind = next((k for k in metrics_lib.METRIC_KINDS if k in names), None)
-  return {"cluster": "unknown", "metric": kind, "headline": None}
+  return {"cluster": "unknown", "metric": kind, "headline": None, "rank_metrics": None}
 
 
 def fewshot_task(task, num_shots: int) -> Any:
@@ -614,6 +624,9 @@ def _evaluate_one(config: T5Config, fns: ModelFns, vocabulary, task, run_task, m
     if ranked is not None:
       option_scores, answers = ranked
       m.update(metrics_lib.rank_options(option_scores, answers))
+      if meta.get("rank_metrics"):  # e.g. MultiRC's F1a / EM from the same winners
+        winners = [int(np.argmax(s)) for s in option_scores]
+        m.update(metrics_lib.rank_task_metrics(meta["rank_metrics"], examples, winners))
   metrics = {k: float(getattr(v, "value", v)) for k, v in m.items()}
   rows = []
   predicted = outputs[run_task.name].get(seqio.metrics.ModelOutputType.PREDICTION)
@@ -689,7 +702,6 @@ def load_checkpoint(checkpoint: str, step: int | None = None, mesh_shape=(-1, 1)
   dtype: overrides the compute dtype of the saved config (e.g. "float32"; params are unchanged).
   """
   from flanjax import checkpoints, partitioning
-  from flanjax import model as model_lib
 
   check_checkpoint_path(checkpoint)
   mesh = partitioning.make_mesh(mesh_shape)
@@ -698,15 +710,14 @@ def load_checkpoint(checkpoint: str, step: int | None = None, mesh_shape=(-1, 1)
     config, params = convert.load_hf(checkpoint)
     config = config.replace(dtype=dtype) if dtype else config
     check_params_match(config, params, checkpoint)
-    shardings = partitioning.logical_to_mesh_sharding(model_lib.param_logical_axes(config), mesh)
-    params = jax.tree.map(jax.device_put, params, shardings)
+    params = jax.tree.map(jax.device_put, params, partitioning.param_shardings(config, mesh))
     vocabulary = checkpoints.make_vocabulary(checkpoint_vocabulary(checkpoint))
     return config, params, vocabulary, mesh, 0
   info = checkpoints.read_model_info(checkpoint)
   # Before the (long) restore: a SentencePiece model that is gone is one line naming it.
   vocab_info = checkpoints.resolve_vocabulary(info.get("vocabulary"), checkpoint)
   config = T5Config.from_dict(info["model_config"])
-  shardings = partitioning.logical_to_mesh_sharding(model_lib.param_logical_axes(config), mesh)
+  shardings = partitioning.param_shardings(config, mesh)
   try:
     config, params, _ = checkpoints.load_pretrained(checkpoint, step, shardings=shardings)
   except checkpoints.CheckpointError:

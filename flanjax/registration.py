@@ -835,14 +835,14 @@ def register_file_task(name: str, paths: Mapping[str, str], *, format: str | Non
                        preprocessor: Callable | None = None,
                        options: Sequence[str] | None = None, vocabulary=None,
                        max_train_examples: int = 30_000, headline: str | None = None,
-                       **task_kwargs):
+                       rank_metrics: str | None = None, **task_kwargs):
   """Registers local JSONL/CSV/TSV files (one per split; globs allowed) as a task.
 
   Rows are read in Python (string columns; a JSON list, e.g. per-example "options", becomes a
-  tf.string [n] field). format defaults to the files' extension. headline: as in
-  `register_tfds_task`.
+  tf.string [n] field). format defaults to the files' extension. headline, rank_metrics: as in
+  `register_tfds_task` (a `group` / `label_value` column feeds the rank metrics).
   """
-  templates = _validate(name, cluster, templates, metric, options, headline)
+  templates = _validate(name, cluster, templates, metric, options, headline, rank_metrics)
   if not paths:
     raise FlanjaxError(f"Task {name!r}: paths must map splits to files, e.g. "
                      "{'train': 'train.jsonl', 'validation': 'dev.jsonl'}.")
@@ -880,7 +880,7 @@ def register_file_task(name: str, paths: Mapping[str, str], *, format: str | Non
                    num_train_examples=None, max_train_examples=max_train_examples,
                    task_kwargs=task_kwargs,
                    source_name=f"files {', '.join(sorted(set(paths.values())))}",
-                   headline=headline)
+                   headline=headline, rank_metrics=rank_metrics)
 
 
 def task_variant(name: str, *, mode: str = "instruction", num_shots: int = 0,

@@ -722,3 +722,35 @@ def test_eval_warns_about_bindings_it_does_not_read(tiny_ckpt, tmp_path, monkeyp
     gin.clear_config()
   assert "eval uses only evaluate.* bindings; ignored: T5Config.dropout_rate, " in caplog.text
   assert "train.batch_size" in caplog.text
+
+
+def test_rank_metrics_of_a_task_come_from_its_rank_winners(vocab, tmp_path, monkeypatch):
+  """A task with rank_metrics="grouped_f1a_em" (MultiRC's SuperGLUE metrics) reports rank_f1a
+  and rank_em beside rank_accuracy, from the same winners: FakeFns makes "no" win every time."""
+  import seqio
+
+  from flanjax import registration
+  from flanjax.templates import Template
+  monkeypatch.setattr(evaluation, "ModelFns", FakeFns)
+  rows = [("q1", "yes"), ("q1", "no"), ("q2", "no"), ("q2", "no"), ("q3", "yes")]
+  p = tmp_path / "validation.jsonl"
+  p.write_text("".join(json.dumps({"q": f"Is answer {i} right for {g}?", "group": g,
+                                   "answer": a}) + "\n" for i, (g, a) in enumerate(rows)))
+  name = "h26_toy_grouped"
+  registration.register_file_task(name, {"validation": str(p)}, cluster="toy",
+                                  metric="accuracy", vocabulary=seqio.ByteVocabulary(),
+                                  options=["no", "yes"], rank_metrics="grouped_f1a_em",
+                                  templates=[Template("{q}{options_}", "{answer}")])
+  try:
+    res = evaluation.evaluate_tasks(tiny_config(), None, None, name, "validation", None,
+                                    batch_size=4)
+  finally:
+    seqio.TaskRegistry.remove(name)
+  m = res["tasks"][name]["metrics"]
+  assert m["rank_accuracy"] == pytest.approx(60.0)  # the three "no" rows
+  assert m["rank_f1a"] == 0.0                       # no "yes" predicted
+  assert m["rank_em"] == pytest.approx(100 / 3)     # only q2 has every answer right
+  with pytest.raises(FlanjaxError, match="rank_metrics='f1a' is not one of"):
+    registration.register_file_task("h26_bad", {"validation": str(p)}, cluster="toy",
+                                    metric="accuracy", options=["no", "yes"], rank_metrics="f1a",
+                                    templates=[Template("{q}{options_}", "{answer}")])
