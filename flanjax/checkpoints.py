@@ -545,6 +545,10 @@ _READ_ERRORS = (OSError, ValueError, LookupError, TypeError, AttributeError)
 
 
 def _read_error(e: BaseException) -> bool:
+  """Whether a restore failed on the step's data (not on the shardings asked for: a mesh axis
+  that does not divide a dimension is jax's IndivisibleError, a ValueError too)."""
+  if type(e).__name__ == "IndivisibleError":
+    return False
   return isinstance(e, _READ_ERRORS) or type(e) is Exception
 
 

@@ -164,6 +164,14 @@ def params_from_hf_state(config: T5Config, state: dict[str, np.ndarray]) -> dict
     raise ConvertError("config.json ties the output layer to the embedding (T5 v1.0) but the "
                        "checkpoint holds a separate lm_head.weight: set tie_word_embeddings="
                        "false in config.json (T5 v1.1 / Flan-T5).")
+  # The embedding's copies in each stack (and a tied lm_head, equal to it: checked above).
+  copies = {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "lm_head.weight"}
+  unused = sorted(set(state) - {h for h, _, _ in names} - copies)
+  if unused:
+    raise ConvertError(
+        f"The HF checkpoint holds {len(unused)} tensors its config.json does not use, e.g. "
+        f"{unused[:4]}: config.json does not match these weights (num_layers, "
+        "num_decoder_layers?); use the config.json saved with them.")
   params: dict = {}
   for hf_name, path, transpose in names:
     x = np.asarray(state[hf_name], dtype=np.float32)
@@ -184,19 +192,55 @@ def params_to_hf_state(config: T5Config, params) -> dict[str, np.ndarray]:
   return state
 
 
-def _suggest_size(params_flat: dict[tuple[str, ...], Any]) -> str | None:
-  emb = params_flat.get(("token_embedder", "embedding"))
-  if emb is None:
-    return None
-  d_model = emb.shape[-1]
-  for size, fields in SIZES.items():
-    if fields["d_model"] == d_model:
-      return size
-  return None
+# T5 v1.0's sizes (Raffel et al. 2020; relu, tied output layer), to name what weights look like.
+V1_0_SIZES = {
+    "small": dict(d_model=512, d_ff=2048, num_heads=8, num_encoder_layers=6,
+                  num_decoder_layers=6),
+    "base": dict(d_model=768, d_ff=3072, num_heads=12, num_encoder_layers=12,
+                 num_decoder_layers=12),
+    "large": dict(d_model=1024, d_ff=4096, num_heads=16, num_encoder_layers=24,
+                  num_decoder_layers=24),
+}
+_SIZE_FIELDS = ("d_model", "d_ff", "num_heads", "num_encoder_layers", "num_decoder_layers")
 
 
-def check_shapes(config: T5Config, params, source: str = "checkpoint"):
-  """Raises ConvertError listing every parameter whose name or shape differs from `config`."""
+def _size_hint(params, size_flag: bool) -> str:
+  """What model the weights' shapes describe, and how to get it (empty if not inferable)."""
+  try:
+    got = _config_from_shapes(params)
+  except (FlanjaxError, KeyError, TypeError, ValueError, AttributeError):
+    return ""
+  dims = {f: getattr(got, f) for f in _SIZE_FIELDS}
+  version, table = ("1_1", SIZES) if got.gated else ("1_0", V1_0_SIZES)
+  size = next((n for n, fields in table.items()
+               if all(fields.get(f) == dims[f] for f in _SIZE_FIELDS)), None)
+  shape = (f"d_model {got.d_model}, d_ff {got.d_ff}, {got.num_heads} heads, "
+           f"{got.num_encoder_layers}/{got.num_decoder_layers} layers, {got.feed_forward_proj}")
+  what = f"T5 v{version.replace('_', '.')} {size} ({shape})" if size else f"a model with {shape}"
+  if size_flag:
+    fix = "omit --size (the model is then inferred from the shapes)"
+  else:
+    gin = f"t5_{version}_{size}.gin"
+    gin = f"--gin_file=models/{gin}" if size and _gin_model_file(gin) else None
+    python = (f"get_config({size!r}, vocab_size={got.vocab_size})" if size and got.gated
+              else None)
+    fix = (f"flanjax's config for it is {' or '.join(x for x in (python, gin) if x)}"
+           if python or gin else "give a config with these sizes")
+  return f"\nThe weights look like {what}: {fix}."
+
+
+def _gin_model_file(name: str) -> bool:
+  """Whether flanjax ships gin/models/`name`."""
+  try:
+    from flanjax import gin_config
+    return os.path.isfile(os.path.join(gin_config.packaged_gin_dir(), "models", name))
+  except FlanjaxError:
+    return False
+
+
+def check_shapes(config: T5Config, params, source: str = "checkpoint", size_flag: bool = False):
+  """Raises ConvertError listing every parameter whose name or shape differs from `config`
+  (`size_flag`: the config came from --size)."""
   from flanjax.model import param_shapes
   expected = _flatten(jax.tree.map(lambda s: s.shape, param_shapes(config.replace(
       scan_layers=False))))
@@ -212,13 +256,7 @@ def check_shapes(config: T5Config, params, source: str = "checkpoint"):
     elif got[k] != tuple(expected[k]):
       problems.append(f"  {name}: shape {got[k]}, expected {tuple(expected[k])}")
   if problems:
-    flat = _flatten(params)
-    size = _suggest_size(flat)
-    relu = any(k[-2] == "wi" for k in flat if len(k) >= 2)
-    gin = f"gin/models/{'t5_1_0' if relu else 't5_1_1'}_{size}.gin"
-    extra = ", feed_forward_proj='relu', tie_word_embeddings=True" if relu else ""
-    hint = (f" The weights look like size {size!r}: use {gin} (or get_config({size!r}{extra}))."
-            if size else "")
+    hint = _size_hint(params, size_flag)
     shown = problems[:20] + ([f"  ... and {len(problems) - 20} more"] if len(problems) > 20
                              else [])
     raise ConvertError(f"The {source} does not match the configured model "
@@ -276,6 +314,12 @@ def read_hf_state(hf_dir: str) -> dict[str, np.ndarray]:
 
 def load_hf(hf_dir: str, **config_overrides) -> tuple[T5Config, dict]:
   """Imports a local HF T5 / Flan-T5 directory: returns (T5Config, float32 numpy params)."""
+  config = hf_config(hf_dir, **config_overrides)
+  return config, params_from_hf_state(config, read_hf_state(os.fspath(hf_dir)))
+
+
+def hf_config(hf_dir: str, **config_overrides) -> T5Config:
+  """The T5Config of a local HF T5 / Flan-T5 directory (its config.json)."""
   hf_dir = os.fspath(hf_dir)
   cfg_path = os.path.join(hf_dir, "config.json")
   if not os.path.exists(cfg_path):
@@ -288,8 +332,7 @@ def load_hf(hf_dir: str, **config_overrides) -> tuple[T5Config, dict]:
     hf_cfg = json.load(f)
   if hf_cfg.get("model_type", "t5") != "t5":
     raise ConvertError(f"{cfg_path}: model_type {hf_cfg.get('model_type')!r} is not 't5'.")
-  config = config_from_hf(hf_cfg, **config_overrides)
-  return config, params_from_hf_state(config, read_hf_state(hf_dir))
+  return config_from_hf(hf_cfg, **config_overrides)
 
 
 def check_new_dir(path: str, flag: str = "") -> None:
@@ -450,7 +493,7 @@ def _read_t5x_leaf(ckpt_dir: str, leaf, name: str) -> np.ndarray:
       raise ConvertError(f"Cannot read T5X array {name} at {kv.get('path')}: {e}") from e
     return np.asarray(arr, dtype=np.float32)
   arr = np.asarray(leaf)
-  if arr.dtype.kind not in "fiu":
+  if arr.dtype.kind not in "fiu" and arr.dtype != jax.numpy.bfloat16:
     raise ConvertError(f"T5X checkpoint leaf {name} is neither an array nor a TensorStore spec.")
   return arr.astype(np.float32)
 
@@ -516,7 +559,7 @@ def load_t5x(ckpt_dir: str, size: str | None = None, **config_overrides) -> tupl
     config = get_config(size, **config_overrides)
   else:
     config = _config_from_shapes(params, **config_overrides)
-  check_shapes(config, params, source="T5X checkpoint")
+  check_shapes(config, params, source="T5X checkpoint", size_flag=size is not None)
   return config, params
 
 
@@ -531,6 +574,24 @@ def _find_vocab(src_dir: str | None) -> str | None:
     if os.path.exists(path):
       return path
   return None
+
+
+def check_vocab(path: str, extra_ids: int | None, config: T5Config, what: str = "--vocab"
+                ) -> None:
+  """ConvertError unless `path` is a SentencePiece model whose ids (plus `extra_ids`) fit the
+  model's vocab_size."""
+  import sentencepiece
+  try:
+    pieces = sentencepiece.SentencePieceProcessor(model_file=path).get_piece_size()
+  except (OSError, RuntimeError) as e:
+    raise ConvertError(f"{what} {path} is not a SentencePiece model ({summary(e)}); pass "
+                       "--vocab PATH with the model's spiece.model.") from None
+  total = pieces + (extra_ids or 0)
+  if total > config.vocab_size:
+    raise ConvertError(f"{what} {path} has {total} ids ({pieces} pieces + {extra_ids or 0} extra "
+                       f"ids) but the model has vocab_size={config.vocab_size}, so it is not "
+                       "the model's vocabulary; pass --vocab PATH with the model's own "
+                       "spiece.model.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -568,10 +629,13 @@ def main(argv: list[str] | None = None) -> int:
     raise ConvertError(f"--vocab {vocab} does not exist.")
   # T5's SentencePiece model has 32,000 pieces and its checkpoints 100 sentinel ids after them
   # (vocab_size 32128 with padding), as every T5 task's vocabulary has.
-  extra_ids = 100
+  extra_ids, vocab_info = 100, None
   if args.from_hf:
-    config, params = load_hf(args.from_hf)
     vocab = vocab or _find_vocab(args.from_hf)
+    if vocab is not None:  # before the (long) read of the weights
+      check_vocab(vocab, extra_ids, hf_config(args.from_hf),
+                  "--vocab" if args.vocab else "The vocabulary")
+    config, params = load_hf(args.from_hf)
   elif args.from_t5x:
     config, params = load_t5x(args.from_t5x, size=args.size)
   else:
@@ -583,6 +647,15 @@ def main(argv: list[str] | None = None) -> int:
     if vocab_info and vocab_info.get("type") == "sentencepiece":
       if vocab is None:  # the recorded one, with its extra ids (earlier conversions: none)
         vocab, extra_ids = vocab_info.get("path"), vocab_info.get("extra_ids")
+  if vocab is not None and os.path.exists(vocab) and not args.from_hf:
+    check_vocab(vocab, extra_ids, config, "--vocab" if args.vocab else "The vocabulary")
+  if vocab is None and not vocab_info:
+    src = (f"{args.from_hf} has no spiece.model" if args.from_hf
+           else "a T5X checkpoint holds no vocabulary" if args.from_t5x
+           else f"{args.from_ckpt} records no vocabulary")
+    print(f"flanjax convert: warning: {src}, so {args.to or args.to_hf} will have none and "
+          "`flanjax infer` cannot encode text for it; pass --vocab PATH (the model's "
+          "spiece.model).", file=sys.stderr)
   n = sum(int(np.prod(np.shape(x))) for x in jax.tree.leaves(params))
   if args.to:
     checkpoints._quiet_orbax_save_errors()  # a failed save is reported below, on one line

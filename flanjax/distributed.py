@@ -3,8 +3,9 @@
 Order of precedence:
   1. explicit arguments (the `--coordinator_address/--num_processes/--process_id` flags);
   2. env FLANJAX_COORDINATOR_ADDRESS, FLANJAX_NUM_PROCESSES, FLANJAX_PROCESS_ID (GPU clusters);
-  3. SLURM (SLURM_JOB_ID + SLURM_NTASKS > 1) and multi-host Cloud TPU (TPU_WORKER_HOSTNAMES
-     with several hosts, or MEGASCALE_COORDINATOR_ADDRESS): jax's own cluster auto-detection;
+  3. SLURM (SLURM_JOB_ID + SLURM_NTASKS > 1, inside an `srun` step) and multi-host Cloud TPU
+     (TPU_WORKER_HOSTNAMES with several hosts, or MEGASCALE_COORDINATOR_ADDRESS): jax's own
+     cluster auto-detection;
   4. otherwise a single process: nothing to do.
 Must run before anything touches a JAX device. On CPU, jax uses gloo collectives across processes.
 """
@@ -30,9 +31,26 @@ def _env_int(name):
     raise FlanjaxError(f"Environment variable {name}={v!r} must be an integer.") from None
 
 
+# What jax's SLURM auto-detection reads (jax's SlurmCluster.is_env_present): set by `srun` for
+# each task of a job step, not in an `salloc` shell or an sbatch script outside `srun`.
+SLURM_STEP_VARS = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID",
+                   "SLURM_LOCALID")
+
+
 def detect_cluster() -> str | None:
-  """'slurm' / 'tpu' when the environment is a multi-process job jax can auto-detect."""
-  if "SLURM_JOB_ID" in os.environ and (_env_int("SLURM_NTASKS") or 1) > 1:
+  """'slurm' / 'tpu' when the environment is a multi-process job jax can auto-detect.
+
+  A SLURM job of several tasks outside an `srun` step (jax would find no coordinator there) is
+  a FlanjaxError saying how to launch it.
+  """
+  ntasks = _env_int("SLURM_NTASKS") or 1
+  if "SLURM_JOB_ID" in os.environ and ntasks > 1:
+    missing = [v for v in SLURM_STEP_VARS if v not in os.environ]
+    if missing:
+      raise FlanjaxError(
+          f"SLURM job {os.environ['SLURM_JOB_ID']} has {ntasks} tasks but this process is not "
+          f"in an srun step (no {', '.join(missing)}): launch with `srun flanjax ...`, or pass "
+          "--coordinator_address, --num_processes and --process_id.")
     return "slurm"
   hosts = os.environ.get("TPU_WORKER_HOSTNAMES", "")
   if len([h for h in hosts.split(",") if h]) > 1 or os.environ.get(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -60,7 +61,50 @@ def task_rows(task: str, split: str, max_examples: int | None = None) -> list[di
     targets = contamination.mixture_inputs(t.name, split, max_examples=max_examples,
                                            field="targets_pretokenized")
     out.extend({"task": t.name, "inputs": i, "targets": tg} for i, tg in zip(inputs, targets))
+  if not out:
+    raise InferError(f"--task {task} yields no examples in its {split!r} split; choose another "
+                     "--split (or --task).")
   return out
+
+
+def load_vocabulary(checkpoint: str):
+  """The vocabulary of `checkpoint` (a flanjax checkpoint or a Hugging Face directory), checked
+  against its model's vocab_size before any parameter is loaded."""
+  from flanjax import checkpoints, evaluation
+  evaluation.check_checkpoint_path(checkpoint)
+  config = evaluation.checkpoint_config(checkpoint)
+  hf = evaluation._is_hf_dir(checkpoint)
+  # As recorded (a flanjax checkpoint's is resolved by make_vocabulary: a gone file is named).
+  info = (evaluation.checkpoint_vocabulary(checkpoint) if hf
+          else checkpoints.read_model_info(checkpoint).get("vocabulary"))
+  if info is None:
+    if hf:
+      raise InferError(f"--checkpoint {checkpoint} has no spiece.model, so its text cannot be "
+                       f"encoded: copy the model's spiece.model into {checkpoint}.")
+    raise InferError(f"--checkpoint {checkpoint} records no vocabulary, so its text cannot be "
+                     "encoded: convert it again with its SentencePiece model, `flanjax convert "
+                     f"--from {checkpoint} --to NEW_DIR --vocab spiece.model`, and use NEW_DIR.")
+  vocabulary = checkpoints.make_vocabulary(info, None if hf else checkpoint)
+  check_vocabulary(vocabulary, config, checkpoint)
+  return vocabulary
+
+
+def check_vocabulary(vocabulary, config, checkpoint: str | None = None) -> None:
+  """InferError when `vocabulary` has more ids than the model's vocab_size (not its vocabulary:
+  the model would read ids it has no embedding for)."""
+  if vocabulary.vocab_size <= config.vocab_size:
+    return
+  if checkpoint is None:
+    fix = "pass the vocabulary the model was trained with"
+  else:
+    from flanjax import evaluation
+    fix = (f"put the model's own spiece.model in {checkpoint}" if evaluation._is_hf_dir(checkpoint)
+           else "convert it again with the model's own SentencePiece model: `flanjax convert "
+                f"--from {checkpoint} --to NEW_DIR --vocab spiece.model`")
+  where = f"of --checkpoint {checkpoint} " if checkpoint else ""
+  raise InferError(f"The vocabulary {where}has {vocabulary.vocab_size} ids but the model has "
+                   f"vocab_size={config.vocab_size}, so it is not the model's vocabulary; "
+                   f"{fix}.")
 
 
 def _encode(vocabulary, texts: Sequence[str], eos_id: int, max_len: int, what: str):
@@ -84,8 +128,11 @@ def run(config, params, vocabulary, rows: list[dict[str, Any]], mode: str, *,
   if mode not in MODES:
     raise InferError(f"--mode {mode!r}: use one of {MODES}.")
   if vocabulary is None:
-    raise InferError("The checkpoint records no vocabulary (flanjax_model.json 'vocabulary'); "
-                     "re-save it with save_pretrained(..., vocabulary=...).")
+    raise InferError("No vocabulary to encode the rows with: pass the model's vocabulary "
+                     "(`load_vocabulary(checkpoint)` or `checkpoints.make_vocabulary(...)`).")
+  if not rows:
+    raise InferError("No rows to infer.")
+  check_vocabulary(vocabulary, config)
   fns = evaluation.ModelFns(config, params, batch_size, mesh, decode_method)
   enc = _encode(vocabulary, [r["inputs"] for r in rows], config.eos_token_id, max_input_length,
                 "inputs")
@@ -104,7 +151,9 @@ def run(config, params, vocabulary, rows: list[dict[str, Any]], mode: str, *,
                                                 config.decoder_start_token_id)
     scores = fns.score(batch)
     for row, s, t in zip(rows, scores.tolist(), tgt):
-      out.append({**row, "score": float(s), "num_target_tokens": len(t)})
+      # JSON has no NaN / Infinity: a non-finite score is written as null.
+      score = float(s) if math.isfinite(s) else None
+      out.append({**row, "score": score, "num_target_tokens": len(t)})
   return out
 
 
@@ -189,10 +238,10 @@ def main(argv: Sequence[str] | None = None) -> int:
   if args.tfds_data_dir:
     import seqio
     seqio.set_tfds_data_dir_override(args.tfds_data_dir)
+  vocabulary = load_vocabulary(args.checkpoint)  # before the rows and the params
   rows = (read_rows(args.input, args.mode) if args.input
           else task_rows(args.task, args.split, args.max_examples))
-  config, params, vocabulary, mesh, _ = evaluation.load_checkpoint(args.checkpoint, args.step,
-                                                                   mesh_shape)
+  config, params, _, mesh, _ = evaluation.load_checkpoint(args.checkpoint, args.step, mesh_shape)
   out = run(config, params, vocabulary, rows, args.mode, batch_size=args.batch_size,
             max_input_length=args.max_input_length, max_decode_length=args.max_decode_length,
             max_target_length=args.max_target_length, mesh=mesh,

@@ -107,6 +107,18 @@ def logical_to_mesh_sharding(spec_tree, mesh: Mesh, rules=STANDARD_LOGICAL_AXIS_
   return jax.tree.map(one, spec_tree, is_leaf=lambda x: isinstance(x, P) or x is None)
 
 
+def param_shardings(config, mesh: Mesh, rules=STANDARD_LOGICAL_AXIS_RULES, shapes=None):
+  """NamedShardings of a model's params: its logical axes through `rules`, with mesh axes
+  dropped from dims they do not divide (`fit_spec`). `shapes`: the params' shapes (default:
+  `model.param_shapes(config)`). Used by training, eval, infer and heldout alike."""
+  from flanjax import model as model_lib
+  if shapes is None:
+    shapes = model_lib.param_shapes(config)
+  logical = logical_to_mesh_sharding(model_lib.param_logical_axes(config), mesh, rules)
+  return jax.tree.map(lambda sh, s: NamedSharding(mesh, fit_spec(sh.spec, s.shape, mesh)),
+                      logical, shapes)
+
+
 def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 

@@ -62,13 +62,8 @@ class TrainState:
 # --------------------------------------------------------------------------- shardings
 
 
-def param_shardings(config: T5Config, mesh, rules, shapes):
-  """NamedShardings of the params from the model's logical axes and `rules`."""
-  from flanjax import model as model_lib
-  logical = model_lib.param_logical_axes(config)
-  shardings = partitioning.logical_to_mesh_sharding(logical, mesh, rules)
-  return jax.tree.map(lambda sh, s: NamedSharding(mesh, partitioning.fit_spec(sh.spec, s.shape, mesh)),
-                      shardings, shapes)
+# NamedShardings of the params (shared with eval and infer).
+param_shardings = partitioning.param_shardings
 
 
 def opt_state_shardings(abstract_opt_state, params_shapes, params_shardings, mesh):

@@ -445,3 +445,16 @@ def test_orbax_plain_exception_reading_an_array_is_an_unreadable_step(tmp_path, 
   monkeypatch.setattr(checkpoints, "_restore_params", bug)
   with pytest.raises(RuntimeError, match="a bug"):
     checkpoints.restore_params(str(tmp_path), 3)
+
+
+def test_a_sharding_the_mesh_cannot_hold_is_not_an_unreadable_step(tmp_path, monkeypatch):
+  """A restore onto shardings whose mesh axis does not divide a dimension fails with jax's
+  IndivisibleError (a ValueError): that is not the step's data, so it is not reported as a
+  damaged step to move aside."""
+  from jax._src.sharding import IndivisibleError  # the type jax raises (private path)
+
+  def indivisible(*args, **kwargs):
+    raise IndivisibleError("Sharding ... but the dimension size is 6 (full shape: (6, 32))")
+  monkeypatch.setattr(checkpoints, "_restore_params", indivisible)
+  with pytest.raises(IndivisibleError):
+    checkpoints.restore_params(str(tmp_path), 3)

@@ -19,7 +19,27 @@ from flanjax.config import get_config
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-VOCAB = 61
+VOCAB = 131  # >= the ids of the test SentencePiece model (spm_model) + T5's 100 extra ids
+
+
+@pytest.fixture(scope="module")
+def spm_model(tmp_path_factory):
+  """A tiny real SentencePiece model (24 pieces), trained here."""
+  import io
+
+  import sentencepiece
+  out = io.BytesIO()
+  sentencepiece.SentencePieceTrainer.train(
+      sentence_iterator=iter(["hello world", "a tiny test", "the model reads text"] * 20),
+      model_writer=out, vocab_size=31, hard_vocab_limit=False, pad_id=0, eos_id=1, unk_id=2,
+      bos_id=-1, minloglevel=2)
+  path = tmp_path_factory.mktemp("spm") / "spiece.model"
+  path.write_bytes(out.getvalue())
+  return path
+
+
+def _add_vocab(hf_dir, spm_model):
+  (hf_dir / "spiece.model").write_bytes(spm_model.read_bytes())
 
 
 def _hf_model(v11: bool, seed=0):
@@ -102,8 +122,11 @@ def test_mismatch_errors_list_parameters_and_suggest_size(tmp_path):
   with pytest.raises(convert.ConvertError) as e:
     convert.check_shapes(wrong, params)
   msg = str(e.value)
-  assert "token_embedder/embedding: shape (61, 64), expected (61, 512)" in msg
-  assert "mismatches" in msg and "more" in msg and "t5_1_1_tiny.gin" in msg
+  assert f"token_embedder/embedding: shape ({VOCAB}, 64), expected ({VOCAB}, 512)" in msg
+  assert "mismatches" in msg and "more" in msg
+  assert msg.endswith(" more\nThe weights look like T5 v1.1 tiny (d_model 64, d_ff 128, 4 heads, "
+                      f"2/2 layers, gated-gelu): flanjax's config for it is get_config('tiny', "
+                      f"vocab_size={VOCAB}) or --gin_file=models/t5_1_1_tiny.gin.")
   with pytest.raises(convert.ConvertError, match="no config.json"):
     convert.load_hf(tmp_path)
   (tmp_path / "flanjax_model.json").write_text("{}")  # --from-hf given a flanjax checkpoint
@@ -178,17 +201,19 @@ def test_t5x_import(tmp_path):
       convert._set(expect, path, np.asarray(convert._get(params, path)).astype(
           jax.numpy.bfloat16).astype(np.float32))
   _assert_trees_equal(got, expect)
-  with pytest.raises(convert.ConvertError, match="t5_1_1_tiny.gin"):
+  with pytest.raises(convert.ConvertError, match=r"\nThe weights look like a model with d_model "
+                     r"64, d_ff 128, 4 heads, 2/3 layers, gated-gelu: omit --size \(the model "
+                     r"is then inferred from the shapes\)\.$"):
     convert.load_t5x(tmp_path / "checkpoint_1184000", size="base")
   with pytest.raises(convert.ConvertError, match="no `checkpoint` file"):
     convert.load_t5x(tmp_path)
 
 
-def test_cli_roundtrip(tmp_path, capsys):
+def test_cli_roundtrip(tmp_path, capsys, spm_model):
   checkpoints = pytest.importorskip("flanjax.checkpoints")
   m = _hf_model(True, seed=2)
   m.save_pretrained(tmp_path / "hf")
-  (tmp_path / "hf" / "spiece.model").write_bytes(b"not really a sentencepiece model")
+  _add_vocab(tmp_path / "hf", spm_model)
   assert convert.main(["--from-hf", str(tmp_path / "hf"), "--to", str(tmp_path / "ckpt")]) == 0
   config, params, vocab = checkpoints.load_pretrained(str(tmp_path / "ckpt"))
   ref_config, ref_params = convert.load_hf(tmp_path / "hf")
@@ -219,11 +244,11 @@ def test_cli_roundtrip(tmp_path, capsys):
                                      "the flags.\n")
 
 
-def test_cli_refuses_a_non_empty_destination_before_writing(tmp_path):
+def test_cli_refuses_a_non_empty_destination_before_writing(tmp_path, spm_model):
   checkpoints = pytest.importorskip("flanjax.checkpoints")
   m = _hf_model(True, seed=3)
   m.save_pretrained(tmp_path / "hf")
-  (tmp_path / "hf" / "spiece.model").write_bytes(b"vocab")
+  _add_vocab(tmp_path / "hf", spm_model)
   run = tmp_path / "run"
   run.mkdir()
   (run / "metrics.jsonl").write_text("{}\n")
@@ -243,11 +268,11 @@ def _hf_dir_snapshot(path):
   return {name: (path / name).read_bytes() for name in sorted(os.listdir(path))}
 
 
-def test_to_hf_refuses_an_existing_hf_model_dir_before_writing(tmp_path):
+def test_to_hf_refuses_an_existing_hf_model_dir_before_writing(tmp_path, spm_model):
   """A sharded HF model (+ pytorch_model.bin, spiece.model) is never overwritten or added to."""
   m = _hf_model(True, seed=4)
   m.save_pretrained(tmp_path / "hf")
-  (tmp_path / "hf" / "spiece.model").write_bytes(b"vocab")
+  _add_vocab(tmp_path / "hf", spm_model)
   old_umask = os.umask(0o022)
   try:
     assert convert.main(["--from-hf", str(tmp_path / "hf"), "--to", str(tmp_path / "ckpt")]) == 0
@@ -295,7 +320,8 @@ def _no_space(*args, **kwargs):
   raise OSError(errno.ENOSPC, "No space left on device")
 
 
-def test_a_failed_write_leaves_the_target_as_it_was(tmp_path, monkeypatch, capsys):
+def test_a_failed_write_leaves_the_target_as_it_was(tmp_path, monkeypatch, capsys,
+                                                    spm_model):
   """A full disk mid-write: one ConvertError, and a missing target stays missing (with the
   folders above it that the run created), an empty one empty, so that a retry can proceed."""
   from safetensors import numpy as st_numpy
@@ -303,7 +329,7 @@ def test_a_failed_write_leaves_the_target_as_it_was(tmp_path, monkeypatch, capsy
   from flanjax import checkpoints
   m = _hf_model(True, seed=5)
   m.save_pretrained(tmp_path / "hf")
-  (tmp_path / "hf" / "spiece.model").write_bytes(b"vocab")
+  _add_vocab(tmp_path / "hf", spm_model)
   real_save_file = st_numpy.save_file
 
   def save_file_then_fail(state, path, metadata=None):
@@ -391,12 +417,12 @@ def test_an_unwritable_target_is_refused_before_reading_the_source(tmp_path, mon
 
 
 @pytest.mark.parametrize("umask", [0o002, 0o027])
-def test_to_hf_files_get_the_mode_open_gives(tmp_path, umask):
+def test_to_hf_files_get_the_mode_open_gives(tmp_path, umask, spm_model):
   """model.safetensors was 0600 (safetensors' temporary file) while config.json followed the
   umask: every exported file gets 0o666 less the umask, as open(path, "w") gives."""
   m = _hf_model(True, seed=6)
   m.save_pretrained(tmp_path / "hf")
-  (tmp_path / "hf" / "spiece.model").write_bytes(b"vocab")
+  _add_vocab(tmp_path / "hf", spm_model)
   old_umask = os.umask(umask)
   try:
     assert convert.main(["--from-hf", str(tmp_path / "hf"), "--to-hf", str(tmp_path / "out")]) == 0
@@ -406,3 +432,82 @@ def test_to_hf_files_get_the_mode_open_gives(tmp_path, umask):
            for name in os.listdir(tmp_path / "out")}
   assert modes == dict.fromkeys(["config.json", convert.SAFETENSORS, "spiece.model"],
                                 0o666 & ~umask)
+
+
+def test_hf_tensors_the_config_does_not_use_are_refused(tmp_path):
+  """A config.json with fewer layers than the weights would load a truncated model."""
+  m = _hf_model(True, seed=7)
+  m.save_pretrained(tmp_path / "hf")
+  cfg = json.loads((tmp_path / "hf" / "config.json").read_text())
+  (tmp_path / "hf" / "config.json").write_text(json.dumps({**cfg, "num_decoder_layers": 1}))
+  with pytest.raises(convert.ConvertError, match=(
+      r"^The HF checkpoint holds 14 tensors its config.json does not use, e.g. "
+      r"\['decoder.block.1.layer.0.SelfAttention.k.weight', .*\]: config.json does not match "
+      r"these weights")):
+    convert.load_hf(tmp_path / "hf")
+
+
+def _shapes_only(config):
+  """Params of `config` as zero-size-in-memory arrays (broadcast views): only shapes matter."""
+  return jax.tree.map(lambda s: np.broadcast_to(np.float32(0), s.shape),
+                      M.param_shapes(config.replace(scan_layers=False)))
+
+
+def test_size_hint_matches_every_dimension():
+  v10_base = get_config("base", d_ff=3072, feed_forward_proj="relu", tie_word_embeddings=True)
+  with pytest.raises(convert.ConvertError) as e:
+    convert.check_shapes(get_config("base"), _shapes_only(v10_base))
+  assert e.value.args[0].endswith(
+      " more\nThe weights look like T5 v1.0 base (d_model 768, d_ff 3072, 12 heads, 12/12 "
+      "layers, relu): give a config with these sizes.")  # no gin file for it
+  v10_small = get_config("small", d_ff=2048, num_heads=8, num_encoder_layers=6,
+                         num_decoder_layers=6, feed_forward_proj="relu", tie_word_embeddings=True)
+  with pytest.raises(convert.ConvertError, match=r"\nThe weights look like T5 v1.0 small .*: "
+                     r"flanjax's config for it is --gin_file=models/t5_1_0_small.gin\.$"):
+    convert.check_shapes(get_config("small"), _shapes_only(v10_small))
+  with pytest.raises(convert.ConvertError, match=r"T5 v1.0 small .*: omit --size"):
+    convert.check_shapes(get_config("small"), _shapes_only(v10_small), size_flag=True)
+
+
+def test_inline_bfloat16_t5x_leaves_are_read():
+  from flax import serialization
+  x = np.asarray([[0.5, -1.25, 3.0]], np.float32)
+  leaf = serialization.msgpack_restore(serialization.msgpack_serialize(
+      {"x": x.astype(jax.numpy.bfloat16)}))["x"]
+  got = convert._read_t5x_leaf("/nonexistent", leaf, "target/x")
+  assert got.dtype == np.float32
+  np.testing.assert_array_equal(got, x)
+  with pytest.raises(convert.ConvertError, match="target/y is neither an array"):
+    convert._read_t5x_leaf("/nonexistent", "text", "target/y")
+
+
+def test_cli_checks_the_vocabulary_and_warns_without_one(tmp_path, capsys, spm_model):
+  from flanjax import checkpoints
+  m = _hf_model(True, seed=8)
+  m.save_pretrained(tmp_path / "hf")
+  # A vocabulary with more ids than the model (896 > 131), or not a SentencePiece model: refused
+  # before anything is written.
+  big = checkpoints.BUILTIN_VOCABULARIES["offline"]
+  with pytest.raises(convert.ConvertError, match=(
+      rf"^--vocab {big} has 896 ids \(796 pieces \+ 100 extra ids\) but the model has "
+      r"vocab_size=131, so it is not the model's vocabulary; pass --vocab PATH")):
+    convert.main(["--from-hf", str(tmp_path / "hf"), "--to", str(tmp_path / "a"), "--vocab", big])
+  (tmp_path / "hf" / "spiece.model").write_bytes(b"not a sentencepiece model")
+  with pytest.raises(convert.ConvertError, match=r"^The vocabulary .*hf/spiece.model is not a "
+                                                 r"SentencePiece model \("):
+    convert.main(["--from-hf", str(tmp_path / "hf"), "--to", str(tmp_path / "a")])
+  assert not os.path.exists(tmp_path / "a")
+  # No vocabulary at all: converted, with a warning saying how to record one.
+  os.remove(tmp_path / "hf" / "spiece.model")
+  capsys.readouterr()
+  assert convert.main(["--from-hf", str(tmp_path / "hf"), "--to", str(tmp_path / "a")]) == 0
+  err = capsys.readouterr().err
+  assert err == (f"flanjax convert: warning: {tmp_path}/hf has no spiece.model, so "
+                 f"{tmp_path}/a will have none and `flanjax infer` cannot encode text for it; "
+                 "pass --vocab PATH (the model's spiece.model).\n")
+  # The fix the warning (and infer) names: convert again with --vocab.
+  assert convert.main(["--from", str(tmp_path / "a"), "--to", str(tmp_path / "b"),
+                       "--vocab", str(spm_model)]) == 0
+  recorded = checkpoints.load_pretrained(str(tmp_path / "b"))[2]["path"]
+  assert open(recorded, "rb").read() == spm_model.read_bytes()
+  assert "warning" not in capsys.readouterr().err

@@ -226,3 +226,94 @@ def test_infer_console_script_prints_no_tensorflow_banner(tiny_ckpt, tmp_path):
   assert "Wrote 1 rows" in proc.stdout
   for banner in ("oneDNN", "cudart_stub", "absl::InitializeLog"):
     assert banner not in proc.stderr, proc.stderr
+
+
+def test_infer_checks_the_vocabulary_before_loading(tiny_ckpt, tmp_path, monkeypatch):
+  """No vocabulary, or one with more ids than the model: one error naming the fix for that kind
+  of checkpoint, before any parameter is loaded (before, a vocabulary too large gave NaN scores
+  and empty predictions)."""
+  import jax
+
+  from flanjax import checkpoints, convert, evaluation, model
+  from flanjax.config import get_config
+  _, config, params = tiny_ckpt
+  src = _write(tmp_path / "in.jsonl", [{"inputs": "x", "targets": "y"}])
+
+  def no_load(*args, **kwargs):
+    raise AssertionError("the parameters were loaded before the vocabulary was checked")
+  monkeypatch.setattr(evaluation, "load_checkpoint", no_load)
+
+  def run(ckpt):
+    infer.main(["--checkpoint", str(ckpt), "--mode", "score", "--input", src,
+                "--output", str(tmp_path / "o.jsonl")])
+  checkpoints.save_pretrained(str(tmp_path / "none"), params, config, None)
+  with pytest.raises(infer.InferError, match=(
+      rf"^--checkpoint {tmp_path}/none records no vocabulary, so its text cannot be encoded: "
+      rf"convert it again with its SentencePiece model, `flanjax convert --from {tmp_path}/none "
+      r"--to NEW_DIR --vocab spiece.model`, and use NEW_DIR\.$")):
+    run(tmp_path / "none")
+  convert.save_hf(tmp_path / "hf", config, params)  # a HF directory without spiece.model
+  with pytest.raises(infer.InferError, match=(
+      rf"^--checkpoint {tmp_path}/hf has no spiece.model, so its text cannot be encoded: copy "
+      rf"the model's spiece.model into {tmp_path}/hf\.$")):
+    run(tmp_path / "hf")
+  offline = checkpoints.BUILTIN_VOCABULARIES["offline"]  # 796 pieces + 100 extra ids > 264
+  (tmp_path / "hf" / "spiece.model").write_bytes(open(offline, "rb").read())
+  with pytest.raises(infer.InferError, match=(
+      rf"^The vocabulary of --checkpoint {tmp_path}/hf has 896 ids but the model has "
+      rf"vocab_size=264, so it is not the model's vocabulary; put the model's own spiece.model "
+      rf"in {tmp_path}/hf\.$")):
+    run(tmp_path / "hf")
+  small = get_config("tiny", vocab_size=67, dtype="float32")  # the byte vocabulary has 259 ids
+  small_params = jax.device_get(model.init_params(small, jax.random.PRNGKey(0)))
+  checkpoints.save_pretrained(str(tmp_path / "v67"), small_params, small, {"type": "byte"})
+  with pytest.raises(infer.InferError, match=(
+      rf"^The vocabulary of --checkpoint {tmp_path}/v67 has 259 ids but the model has "
+      r"vocab_size=67, so it is not the model's vocabulary; convert it again with the model's "
+      rf"own SentencePiece model: `flanjax convert --from {tmp_path}/v67 --to NEW_DIR --vocab "
+      r"spiece.model`\.$")):
+    run(tmp_path / "v67")
+  import seqio
+  with pytest.raises(infer.InferError, match=r"^The vocabulary has 259 ids but the model has "
+                                             r"vocab_size=67"):
+    infer.run(small, small_params, seqio.ByteVocabulary(), [{"inputs": "x"}], "predict")
+  assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_non_finite_scores_are_written_as_null(tiny_ckpt, tmp_path):
+  """JSON has no NaN: a score that is not finite is null, and the file stays valid JSON."""
+  import jax
+  import seqio
+  _, config, params = tiny_ckpt
+  broken = jax.tree.map(lambda x: x * np.float32("nan"), params)
+  out = infer.run(config, broken, seqio.ByteVocabulary(), [{"inputs": "x", "targets": "y"}],
+                  "score", batch_size=1)
+  assert out[0]["score"] is None
+  infer.write_rows(str(tmp_path / "o.jsonl"), out)
+  text = (tmp_path / "o.jsonl").read_text()
+  assert "NaN" not in text and json.loads(text)["score"] is None
+
+
+EMPTY_TASK = "flanjax_test_infer_empty_split"
+
+
+def test_infer_task_split_without_examples(tiny_ckpt, tmp_path):
+  import seqio
+  import tensorflow as tf
+
+  from flanjax import metrics
+  if EMPTY_TASK not in seqio.TaskRegistry.names():
+    vocab = seqio.ByteVocabulary()
+    seqio.TaskRegistry.add(
+        EMPTY_TASK, source=seqio.FunctionDataSource(
+            lambda split, shuffle_files, seed=None: tf.data.Dataset.from_tensor_slices(
+                {"inputs": tf.constant([], tf.string), "targets": tf.constant([], tf.string)}),
+            splits=["validation"]),
+        preprocessors=[seqio.preprocessors.tokenize],
+        output_features={"inputs": seqio.Feature(vocab), "targets": seqio.Feature(vocab)},
+        metric_fns=[metrics.accuracy])
+  path, _, _ = tiny_ckpt
+  with pytest.raises(infer.InferError, match=rf"^--task {EMPTY_TASK} yields no examples in its "
+                                             r"'validation' split; choose another --split"):
+    infer.main(["--checkpoint", path, "--mode", "score", "--task", EMPTY_TASK,
+                "--output", str(tmp_path / "o.jsonl")])

@@ -80,3 +80,34 @@ def test_two_processes_match_one_process(tmp_path):
              for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(params1)))
   norm = sum(float(np.sum(np.asarray(b) ** 2)) for b in jax.tree.leaves(params1))
   assert (diff / norm) ** 0.5 < 1e-5
+
+
+# What `srun -n 2` sets for task 1 of a job step (the variables jax's SLURM detection reads).
+SRUN_ENV = {"SLURM_JOB_ID": "4242", "SLURM_NTASKS": "2", "SLURM_STEP_NODELIST": "node[01-02]",
+            "SLURM_PROCID": "1", "SLURM_LOCALID": "0"}
+
+
+def test_slurm_is_auto_detected_only_inside_an_srun_step(monkeypatch):
+  """In `salloc -n 2` (or an sbatch script without srun) jax finds no coordinator: a one-line
+  error saying how to launch, not jax's ValueError."""
+  from jax._src.clusters.slurm_cluster import SlurmCluster
+
+  from flanjax import distributed
+  from flanjax.errors import FlanjaxError
+  for name in list(os.environ):
+    if name.startswith(("SLURM_", "TPU_", "MEGASCALE_", "FLANJAX_")):
+      monkeypatch.delenv(name)
+  for name, value in SRUN_ENV.items():
+    monkeypatch.setenv(name, value)
+  assert distributed.detect_cluster() == "slurm" and SlurmCluster.is_env_present()
+  for name in ("SLURM_STEP_NODELIST", "SLURM_PROCID", "SLURM_LOCALID"):
+    monkeypatch.delenv(name)
+  assert not SlurmCluster.is_env_present()
+  message = (r"^SLURM job 4242 has 2 tasks but this process is not in an srun step \(no "
+             r"SLURM_STEP_NODELIST, SLURM_PROCID, SLURM_LOCALID\): launch with `srun flanjax "
+             r"\.\.\.`, or pass --coordinator_address, --num_processes and --process_id\.$")
+  with pytest.raises(FlanjaxError, match=message):
+    distributed.initialize()
+  assert not jax.distributed.is_initialized()
+  monkeypatch.setenv("SLURM_NTASKS", "1")  # a one-task job: a single process
+  assert distributed.detect_cluster() is None and distributed.initialize() is False

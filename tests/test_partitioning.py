@@ -112,3 +112,56 @@ def test_loss_is_the_same_on_every_mesh(python_runner):
   for name, losses in out.items():
     for step in ref:
       assert abs(losses[step] - ref[step]) <= 1e-5, (name, step, losses[step], ref[step])
+
+
+# A 6-head model with a 259-id vocabulary on a (1, 4) mesh: neither divides the model axis.
+EVAL_MESH_SCRIPT = r"""
+import json, sys, tempfile
+import jax, numpy as np
+assert jax.device_count() == 4, jax.devices()
+from flanjax import checkpoints, convert, evaluation, infer, model
+from flanjax.config import get_config
+config = get_config("tiny", vocab_size=259, d_model=48, num_heads=6, head_dim=8, d_ff=64,
+                    dtype="float32")
+params = jax.device_get(model.init_params(config, jax.random.PRNGKey(0)))
+base = tempfile.mkdtemp()
+checkpoints.save_pretrained(f"{base}/ck", params, config, {"type": "byte"})
+convert.save_hf(f"{base}/hf", config, params)
+rows = [{"inputs": "hello world", "targets": "yes"}, {"inputs": "x", "targets": "no way"}]
+out = {}
+for mesh in ((4, 1), (1, 4), (2, 2)):
+  cfg, p, vocab, m, _ = evaluation.load_checkpoint(f"{base}/ck", None, mesh)
+  key = "x".join(map(str, mesh))
+  out[key] = [r["prediction"] for r in infer.run(cfg, p, vocab, rows, "predict", batch_size=4,
+                                                 max_decode_length=4, mesh=m)]
+  out[key] += [r["score"] for r in infer.run(cfg, p, vocab, rows, "score", batch_size=4,
+                                             mesh=m)]
+# A Hugging Face directory goes through the same placement.
+# (its config.json records no compute dtype)
+cfg, p, _, m, _ = evaluation.load_checkpoint(f"{base}/hf", None, (1, 4), dtype="float32")
+rel = p["encoder"]["relpos_bias"]["rel_embedding"]
+assert rel.sharding.spec == jax.sharding.PartitionSpec(None, None), rel.sharding
+out["hf"] = [r["score"] for r in infer.run(cfg, p, vocab, rows, "score", batch_size=4, mesh=m)]
+# `flanjax infer` itself, on the (1, 4) mesh.
+with open(f"{base}/in.jsonl", "w") as f:
+  f.write("".join(json.dumps(r) + "\n" for r in rows))
+infer.main(["--checkpoint", f"{base}/ck", "--mode", "predict", "--input", f"{base}/in.jsonl",
+            "--output", f"{base}/out.jsonl", "--mesh_shape", "1,4", "--max_decode_length", "4",
+            "--batch_size", "4"])
+out["cli"] = [json.loads(l)["prediction"] for l in open(f"{base}/out.jsonl")]
+print("RESULT" + json.dumps(out))
+"""
+
+
+def test_eval_and_infer_load_a_model_the_model_axis_does_not_divide(python_runner):
+  """Loading for eval / infer / heldout shards params like training (`fit_spec`): a head or
+  vocab count the model axis does not divide is replicated on that axis, not an error (which
+  used to call the checkpoint unreadable)."""
+  proc = python_runner(EVAL_MESH_SCRIPT, devices=4)
+  out = json.loads(proc.stdout.split("RESULT")[-1])
+  ref = out["4x1"]
+  for key in ("1x4", "2x2"):
+    assert out[key][:2] == ref[:2], key
+    np.testing.assert_allclose(out[key][2:], ref[2:], rtol=1e-5, err_msg=key)
+  np.testing.assert_allclose(out["hf"], ref[2:], rtol=1e-5)
+  assert out["cli"] == ref[:2]
