@@ -128,8 +128,9 @@ TINY = "--gin_file=models/t5_1_1_tiny.gin"
     ([TINY, "--gin.train.model_config=@t5_config()", "--gin.t5_config.size='tiny'"],
      "T5Config.d_ff, T5Config.d_model, T5Config.feed_forward_proj, T5Config.head_dim, "
      "T5Config.num_decoder_layers, T5Config.num_encoder_layers, T5Config.num_heads, "
-     "T5Config.tie_word_embeddings, T5Config.vocab_size would be ignored: train.model_config = "
-     "@t5_config(), which reads its own bindings: bind --gin.t5_config.d_ff=128"),
+     "T5Config.tie_word_embeddings, T5Config.vocab_size would be ignored (bound in "
+     "models/t5_1_1_tiny.gin): train.model_config = @t5_config(), which reads its own "
+     "bindings: bind --gin.t5_config.d_ff=128"),
 ])
 def test_cli_prints_config_errors_on_one_line(tmp_path, bindings, message):
   exe = os.path.join(os.path.dirname(sys.executable), "flanjax")
