@@ -10,6 +10,7 @@ import argparse
 import difflib
 import importlib
 import importlib.util
+import math
 import os
 import sys
 
@@ -63,6 +64,21 @@ def int_at_least(minimum: int):
 
 
 positive_int = int_at_least(1)
+
+
+def float_at_least(minimum: float):
+  """An argparse `type` for finite numbers >= `minimum`: `--alpha -1` is refused naming the
+  flag."""
+  def parse(text: str) -> float:
+    try:
+      value = float(text)
+    except ValueError:
+      raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < minimum:
+      raise argparse.ArgumentTypeError(f"must be a number >= {minimum:g}, got {text}")
+    return value
+  parse.__name__ = f"number >= {minimum:g}"
+  return parse
 
 
 class FlagParser(argparse.ArgumentParser):

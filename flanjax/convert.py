@@ -145,17 +145,17 @@ def _flatten(tree, prefix=()) -> dict[tuple[str, ...], Any]:
 
 
 def params_from_hf_state(config: T5Config, state: dict[str, np.ndarray]) -> dict:
-  """Maps a HF T5 state dict (name -> array) to flanjax params (float32 numpy, unscanned)."""
+  """Maps a HF T5 state dict (name -> array) to flanjax params (float32 numpy, unscanned).
+
+  An unscaled (T5 v1.1) config whose weights have no lm_head.weight is how transformers 5 saves
+  such a model made from scratch: its output layer is the embedding, unscaled, and so is the
+  imported `logits_dense` kernel (a copy: flanjax's v1.1 output layer is its own parameter).
+  """
   names = _hf_names(config)
+  if (not config.tie_word_embeddings and "lm_head.weight" not in state
+      and "shared.weight" in state):
+    state = {**state, "lm_head.weight": state["shared.weight"]}
   missing = [h for h, _, _ in names if h not in state]
-  if missing == ["lm_head.weight"]:
-    # transformers 5 saves a model with a tied, unscaled output layer (its reading of
-    # tie_word_embeddings=False without a separate lm_head) with no lm_head.weight.
-    raise ConvertError("The HF checkpoint has no lm_head.weight, but its config.json says the "
-                       "output layer is not scaled (scale_decoder_outputs=false, T5 v1.1): "
-                       "transformers 5 saves such a model's output layer tied to the embedding, "
-                       "which flanjax's T5 v1.1 cannot hold: save it with its own "
-                       "lm_head.weight, as the published T5 v1.1 / Flan-T5 checkpoints are.")
   if missing:
     raise ConvertError(f"The HF checkpoint lacks {len(missing)} parameters the config needs, "
                        f"e.g. {missing[:5]}. Is config.json the one of these weights?")

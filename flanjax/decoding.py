@@ -2,22 +2,36 @@
 
 `predict` encodes once, then steps the decoder one token at a time inside a `jax.lax.while_loop`,
 with keys/values of past positions in the flax `cache` collection. Tokens after EOS are 0 (EOS
-itself is kept). `score` is the teacher-forced log-likelihood of given targets (float32).
+itself is kept). Rows whose encoder input is all padding (0: the rows that fill a last partial
+batch) are done from the start and decode to all 0, so they never keep the loop running. `score`
+is the teacher-forced log-likelihood of given targets (float32).
 """
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from flanjax.config import T5Config
+from flanjax.errors import FlanjaxError
 from flanjax.model import T5
 
 Array = Any
 METHODS = ("greedy", "sample", "beam")
 _NEG = -1e9  # log-probability of impossible choices (finite: avoids inf - inf)
+
+
+class DecodeError(FlanjaxError):
+  """A bad `predict` / `score` argument (method, lengths, beam or sampling settings)."""
+
+
+def _padding_rows(enc_tokens) -> Array:
+  """bool [batch]: rows whose encoder input is all padding (a real input holds at least EOS)."""
+  return jnp.all(enc_tokens == 0, axis=-1)
 
 
 def _init_cache(model: T5, params, encoded, enc_tokens, max_len: int):
@@ -61,7 +75,7 @@ def _sampling_decode(config, model, params, enc_tokens, max_len, *, sample, temp
   cache = _init_cache(model, params, encoded, enc_tokens, max_len)
   out = jnp.zeros((batch, max_len), jnp.int32)
   start = jnp.full((batch,), config.decoder_start_token_id, jnp.int32)
-  done = jnp.zeros((batch,), bool)
+  done = _padding_rows(enc_tokens)  # padding rows: done from the start
 
   def cond(state):
     i, _, _, _, done = state
@@ -81,7 +95,7 @@ def _sampling_decode(config, model, params, enc_tokens, max_len, *, sample, temp
     return i + 1, nxt, cache, out, done
 
   state = jax.lax.while_loop(cond, body, (jnp.int32(0), start, cache, out, done))
-  return state[3]
+  return state[3], state[0]
 
 
 def brevity_penalty(alpha: float, length):
@@ -105,7 +119,10 @@ def _beam_decode(config, model, params, enc_tokens, max_len, *, num_beams, alpha
   """Beam search; finished hypotheses are scored log p / ((5 + len) / 6) ** alpha.
 
   Hypotheses still open at max_decode_length are scored the same way (length max_decode_length)
-  and compete with the finished ones.
+  and compete with the EOS-finished ones, as in Hugging Face's beam search. T5X's instead
+  returns open hypotheses only for rows where none finished, so the two can differ when
+  max_decode_length truncates. Stops once no open beam of any real row can beat that row's
+  worst kept finished hypothesis (a bound only for alpha >= 0).
   """
   batch, k = enc_tokens.shape[0], num_beams
   vocab = config.vocab_size
@@ -119,12 +136,13 @@ def _beam_decode(config, model, params, enc_tokens, max_len, *, num_beams, alpha
   fin_seq = jnp.zeros((batch, k, max_len), jnp.int32)
   fin_score = jnp.full((batch, k), _NEG, jnp.float32)
   cur = jnp.full((batch * k,), config.decoder_start_token_id, jnp.int32)
+  pad = _padding_rows(enc_tokens)  # padding rows: done from the start
 
   def cond(state):
     i, _, _, _, alive_lp, _, fin_score = state
     # Stop early once no open beam can beat the worst kept finished hypothesis.
     best_possible = alive_lp[:, 0] / brevity_penalty(alpha, max_len)
-    hopeless = jnp.all(best_possible < jnp.min(fin_score, axis=1))
+    hopeless = jnp.all((best_possible < jnp.min(fin_score, axis=1)) | pad)
     return (i < max_len) & ~hopeless
 
   def body(state):
@@ -158,9 +176,9 @@ def _beam_decode(config, model, params, enc_tokens, max_len, *, num_beams, alpha
   state = (jnp.int32(0), cur, cache, alive_seq, alive_lp, fin_seq, fin_score)
   state = jax.lax.while_loop(cond, body, state)
   best = state[5][:, 0]  # [batch, max_len]
-  # Zero everything after the first EOS.
+  # Zero everything after the first EOS, and padding rows.
   after = jnp.cumsum(best == eos, axis=-1) - (best == eos) > 0
-  return jnp.where(after, 0, best)
+  return jnp.where(after | pad[:, None], 0, best), state[0]
 
 
 @functools.lru_cache(maxsize=64)
@@ -184,27 +202,51 @@ def predict(config: T5Config, params, encoder_input_tokens, *, max_decode_length
   """Decodes int32 [batch, max_decode_length] (EOS kept, 0 after it) from encoder inputs.
 
   method: "greedy"; "sample" (temperature, top_k (0: off), top_p (1.0: off), rng required);
-  "beam" (num_beams, length penalty alpha: scores log p / ((5 + len) / 6) ** alpha).
+  "beam" (num_beams >= 1, length penalty alpha >= 0: scores log p / ((5 + len) / 6) ** alpha;
+  hypotheses open at max_decode_length compete with finished ones, as in Hugging Face, not
+  T5X). Rows of all-0 (padding) inputs decode to all 0 without keeping the loop running.
   """
+  return _predict_with_steps(config, params, encoder_input_tokens,
+                             max_decode_length=max_decode_length, method=method,
+                             num_beams=num_beams, alpha=alpha, temperature=temperature,
+                             top_k=top_k, top_p=top_p, rng=rng)[0]
+
+
+def check_beam_settings(num_beams, alpha) -> None:
+  """DecodeError unless num_beams is an integer >= 1 and alpha a finite number >= 0 (a negative
+  alpha favours long hypotheses, and beam search's early stop is then wrong)."""
+  if isinstance(num_beams, bool) or not isinstance(num_beams, (int, np.integer)) or num_beams < 1:
+    raise DecodeError(f"num_beams must be an integer >= 1, got {num_beams!r}.")
+  if (isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating))
+      or not math.isfinite(alpha) or alpha < 0):
+    raise DecodeError(f"alpha (the beam length penalty) must be a number >= 0, got {alpha!r} "
+                      "(0: no length penalty; T5's default is 0.6).")
+
+
+def _predict_with_steps(config: T5Config, params, encoder_input_tokens, *, max_decode_length,
+                        method="greedy", num_beams=4, alpha=0.6, temperature=1.0, top_k=0,
+                        top_p=1.0, rng=None):
+  """`predict`, and the number of decoder steps its loop ran (an int32 scalar)."""
   if method not in METHODS:
-    raise ValueError(f"predict(method={method!r}): use one of {METHODS}.")
+    raise DecodeError(f"predict(method={method!r}): use one of {METHODS}.")
   if max_decode_length <= 0:
-    raise ValueError(f"max_decode_length must be positive, got {max_decode_length}.")
+    raise DecodeError(f"max_decode_length must be positive, got {max_decode_length}.")
   if method == "sample":
     if rng is None:
-      raise ValueError("predict(method='sample') needs rng=jax.random.PRNGKey(seed).")
+      raise DecodeError("predict(method='sample') needs rng=jax.random.PRNGKey(seed).")
     if temperature <= 0:
-      raise ValueError(f"temperature must be positive, got {temperature} (use method='greedy' "
-                       "for temperature 0).")
+      raise DecodeError(f"temperature must be positive, got {temperature} (use "
+                        "method='greedy' for temperature 0).")
     if not 0.0 < top_p <= 1.0:
-      raise ValueError(f"top_p must be in (0, 1], got {top_p}.")
-  if method == "beam" and num_beams < 1:
-    raise ValueError(f"num_beams must be >= 1, got {num_beams}.")
+      raise DecodeError(f"top_p must be in (0, 1], got {top_p}.")
+  if method == "beam":
+    check_beam_settings(num_beams, alpha)
   if rng is None:
     rng = jax.random.PRNGKey(0)
   tokens = jnp.asarray(encoder_input_tokens, jnp.int32)
   if tokens.ndim != 2:
-    raise ValueError(f"encoder_input_tokens must be [batch, length], got shape {tokens.shape}.")
+    raise DecodeError(f"encoder_input_tokens must be [batch, length], got shape "
+                      f"{tokens.shape}.")
   fn = _compiled_predict(config, int(max_decode_length), method, int(num_beams), float(alpha),
                          float(temperature), int(top_k), float(top_p))
   return fn(params, tokens, rng)
@@ -238,6 +280,6 @@ def score(config: T5Config, params, batch: dict[str, Any]) -> Array:
           "decoder_loss_weights")
   missing = [k for k in need if k not in batch]
   if missing:
-    raise ValueError(f"score() batch lacks {missing}; it needs {list(need)}.")
+    raise DecodeError(f"score() batch lacks {missing}; it needs {list(need)}.")
   batch = {k: jnp.asarray(v) for k, v in batch.items() if k in need or k in _SCORE_KEYS}
   return _compiled_score(config)(params, batch)

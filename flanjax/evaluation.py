@@ -43,7 +43,7 @@ class EvalError(FlanjaxError):
 # `evaluate` arguments that `flanjax eval` takes as flags of the same name (the others only as
 # --gin.evaluate.NAME bindings).
 EVAL_FLAGS = ("split", "num_shots", "templates", "max_examples", "batch_size",
-              "max_decode_length", "decode_method", "dtype")
+              "max_decode_length", "decode_method", "num_beams", "alpha", "dtype")
 
 
 class EvalSettingError(EvalError):
@@ -66,7 +66,9 @@ class ModelFns:
   predict(tokens int32 [n, input_len]) -> int32 [n, max_decode_length]
   score(batch dict of [n, len] arrays) -> float32 [n] (sum of target log-probs)
   Rows are padded to a multiple of `batch_size` and lengths to `bucket_length` (zero pads are
-  masked in attention and have loss weight 0), then run batch by batch.
+  masked in attention and have loss weight 0; all-0 padding rows are done from the start of
+  decoding), then run batch by batch. `num_beams` and `alpha` (length penalty) are beam
+  search's (`decode_method="beam"`).
   """
   config: T5Config
   params: Any
@@ -74,6 +76,7 @@ class ModelFns:
   mesh: Any = None
   decode_method: str = "greedy"
   num_beams: int = 4
+  alpha: float = 0.6
 
   def _batch_sharding(self):
     if self.mesh is None:
@@ -99,6 +102,8 @@ class ModelFns:
   def __post_init__(self):
     if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
       raise EvalError(f"batch_size={self.batch_size!r} (--batch_size): must be an integer >= 1.")
+    check_eval_settings(decode_method=self.decode_method, num_beams=self.num_beams,
+                        alpha=self.alpha)
     if self.mesh is not None:
       from flanjax import partitioning
       partitioning.check_batch_size(self.batch_size, self.mesh)
@@ -117,7 +122,7 @@ class ModelFns:
         chunk = _pad_length(_pad_rows(tokens[start:start + self.batch_size], self.batch_size))
         pred = decoding.predict(self.config, self.params, self._put(chunk),
                                 max_decode_length=max_decode_length, method=self.decode_method,
-                                num_beams=self.num_beams)
+                                num_beams=self.num_beams, alpha=self.alpha)
         out.append(self._fetch(pred)[:min(self.batch_size, len(tokens) - start)])
     if not out:
       return np.zeros((0, max_decode_length), np.int32)
@@ -499,7 +504,8 @@ def evaluate_tasks(config: T5Config, params, vocabulary, tasks: Sequence[str] | 
                    num_shots: int = 0, batch_size: int = 16, max_examples: int | None = None,
                    max_decode_length: int | None = None,
                    task_feature_lengths: dict[str, int] | None = None, mesh=None,
-                   decode_method: str = "greedy", rank_classification: bool = True,
+                   decode_method: str = "greedy", num_beams: int = 4, alpha: float = 0.6,
+                   rank_classification: bool = True,
                    title: str | None = None, run_info: dict[str, Any] | None = None,
                    contamination: dict[str, Any] | None = None,
                    write_reports: bool = True, templates: str = "sampled") -> dict[str, Any]:
@@ -514,10 +520,11 @@ def evaluate_tasks(config: T5Config, params, vocabulary, tasks: Sequence[str] | 
   per example; "each" evaluates every direct template of a flanjax-registered task as a task of
   its own (FLAN's protocol: its metrics are then the mean over the templates, with each
   template's under `templates` and the best one under `best_template`), at that many times the
-  cost.
+  cost. `num_beams` and `alpha` (length penalty) are beam search's (`decode_method="beam"`;
+  `decoding.predict`).
   """
   check_eval_settings(templates=templates)
-  fns = ModelFns(config, params, batch_size, mesh, decode_method)
+  fns = ModelFns(config, params, batch_size, mesh, decode_method, num_beams, alpha)
   if mesh is not None:
     from flanjax import partitioning
     partitioning.check_batch_size(batch_size, mesh)
@@ -755,6 +762,7 @@ def evaluate(checkpoint: str, tasks: Sequence[str] | str, *, output_dir: str | N
              batch_size: int = 16, max_examples: int | None = None,
              max_decode_length: int | None = None, task_feature_lengths: dict | None = None,
              mesh_shape: Sequence[int] = (-1, 1), decode_method: str = "greedy",
+             num_beams: int = 4, alpha: float = 0.6,
              dtype: str | None = None, tfds_data_dir: str | None = None,
              contamination_mixture: str | None = None,
              contamination_threshold: float = 0.01, overwrite: bool = False,
@@ -763,12 +771,13 @@ def evaluate(checkpoint: str, tasks: Sequence[str] | str, *, output_dir: str | N
 
   Default output_dir: `<checkpoint>/eval_<split>[_<k>shot][_each_template]_step<N>` (N: the
   evaluated step). Earlier results there are refused unless `overwrite` (checked before the
-  checkpoint loads). `templates`: see `evaluate_tasks`.
+  checkpoint loads). `templates`, `num_beams`, `alpha`: see `evaluate_tasks`.
   """
   check_eval_settings(batch_size=batch_size, max_examples=max_examples,
                       max_decode_length=max_decode_length, num_shots=num_shots,
                       templates=templates, decode_method=decode_method, split=split,
-                      task_feature_lengths=task_feature_lengths)
+                      task_feature_lengths=task_feature_lengths, num_beams=num_beams,
+                      alpha=alpha)
   if tfds_data_dir:
     import seqio
     seqio.set_tfds_data_dir_override(tfds_data_dir)
@@ -797,27 +806,28 @@ def evaluate(checkpoint: str, tasks: Sequence[str] | str, *, output_dir: str | N
                         batch_size=batch_size, max_examples=max_examples,
                         max_decode_length=max_decode_length,
                         task_feature_lengths=task_feature_lengths,
-                        mesh=mesh, decode_method=decode_method,
-                        run_info={"checkpoint": os.path.abspath(checkpoint), "step": step,
+                        mesh=mesh, decode_method=decode_method, num_beams=num_beams,
+                        alpha=alpha, run_info={"checkpoint": os.path.abspath(checkpoint), "step": step,
                                   # settings that change the numbers (num_shots, split and
                                   # templates are recorded by evaluate_tasks)
                                   "max_examples": max_examples,
                                   "max_decode_length": max_decode_length,
                                   "task_feature_lengths": task_feature_lengths,
-                                  "decode_method": decode_method, "dtype": dtype},
+                                  "decode_method": decode_method, "num_beams": num_beams,
+                                  "alpha": alpha, "dtype": dtype},
                         contamination=report, templates=templates)
 
 
 def check_eval_settings(*, batch_size: int = 16, max_examples: int | None = None,
                         max_decode_length: int | None = None, num_shots: int = 0,
                         templates: str = "sampled", decode_method: str = "greedy",
-                        split: str = "validation", task_feature_lengths: dict | None = None
-                        ) -> None:
+                        split: str = "validation", task_feature_lengths: dict | None = None,
+                        num_beams: int = 4, alpha: float = 0.6) -> None:
   """EvalSettingError naming the flag (and gin binding) of an `evaluate` setting that cannot
   work, before anything is loaded."""
   for name, value, minimum in (("batch_size", batch_size, 1), ("max_examples", max_examples, 1),
                                ("max_decode_length", max_decode_length, 1),
-                               ("num_shots", num_shots, 0)):
+                               ("num_shots", num_shots, 0), ("num_beams", num_beams, 1)):
     if value is None and name in ("max_examples", "max_decode_length"):
       continue
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
@@ -827,6 +837,10 @@ def check_eval_settings(*, batch_size: int = 16, max_examples: int | None = None
                                ("decode_method", decode_method, DECODE_METHODS)):
     if value not in choices:
       raise EvalSettingError(name, value, f"use one of {', '.join(choices)}.")
+  if (isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating))
+      or not np.isfinite(alpha) or alpha < 0):
+    raise EvalSettingError("alpha", alpha, "beam search's length penalty must be a number >= 0 "
+                           "(0: none; T5's default 0.6).")
   if not isinstance(split, str) or not split:
     raise EvalSettingError("split", split, "give a split name, e.g. validation.")
   lengths = task_feature_lengths
@@ -882,6 +896,7 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--mesh_shape", default=None, help="data,model (default -1,1; e.g. 2,4)")
   p.add_argument("--decode_method", default=None, choices=DECODE_METHODS,
                  help="default: greedy")
+  add_beam_flags(p)
   p.add_argument("--dtype", default=None, help="compute dtype override, e.g. float32")
   p.add_argument("--contamination_mixture", default=None,
                  help="training mixture to check 13-gram overlap against before evaluating")
@@ -889,6 +904,26 @@ def build_parser() -> argparse.ArgumentParser:
   from flanjax import catalog
   catalog.add_module_flag(p)
   return p
+
+
+def add_beam_flags(parser: argparse.ArgumentParser) -> None:
+  """--num_beams and --alpha (beam search's settings; default None: evaluate's 4 and 0.6)."""
+  from flanjax.cli import float_at_least, positive_int
+  parser.add_argument("--num_beams", type=positive_int, default=None,
+                      help="with --decode_method beam: beams kept, >= 1 (default 4)")
+  parser.add_argument("--alpha", type=float_at_least(0.0), default=None,
+                      help="with --decode_method beam: length penalty alpha >= 0, scores "
+                           "log p / ((5 + length) / 6) ** alpha (default 0.6, T5's; 0: none)")
+
+
+def check_beam_flags(num_beams: int | None, alpha: float | None, decode_method: str,
+                     error: type[FlanjaxError] = EvalError) -> None:
+  """`error` when --num_beams / --alpha are given but the decode method is not beam search
+  (they would silently do nothing)."""
+  given = [f for f, v in (("--num_beams", num_beams), ("--alpha", alpha)) if v is not None]
+  if given and decode_method != "beam":
+    raise error(f"{' and '.join(given)} set beam search, but --decode_method is "
+                    f"{decode_method!r}: add --decode_method beam, or drop them.")
 
 
 def parse_mesh_shape(text: str) -> tuple[int, ...]:
@@ -925,12 +960,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "the checkpoint's flanjax_model.json; --dtype sets the compute dtype).",
                 ", ".join(ignored[:6]) + (f" and {len(ignored) - 6} more" if len(ignored) > 6
                                           else ""))
+  check_beam_flags(args.num_beams, args.alpha, args.decode_method or gin_config.bound_value(
+      "evaluate", "decode_method", "greedy"))
   flags = dict(output_dir=args.output_dir, overwrite=args.overwrite or None, split=args.split,
                step=args.step, num_shots=args.num_shots, templates=args.templates,
                batch_size=args.batch_size,
                max_examples=args.max_examples, max_decode_length=args.max_decode_length,
                mesh_shape=parse_mesh_shape(args.mesh_shape) if args.mesh_shape else None,
-               decode_method=args.decode_method, dtype=args.dtype,
+               decode_method=args.decode_method, num_beams=args.num_beams, alpha=args.alpha,
+               dtype=args.dtype,
                tfds_data_dir=args.tfds_data_dir,
                contamination_mixture=args.contamination_mixture,
                contamination_threshold=args.contamination_threshold)

@@ -6,6 +6,11 @@
 Input rows are JSON objects with `inputs` (and `targets` for scoring); every output row is the
 input row plus `prediction` (predict) or `score` (score: the summed log-likelihood of the targets,
 with `num_target_tokens`). The output file is written atomically when all rows are done.
+
+Multi-host (as `flanjax eval`): --coordinator_address/--num_processes/--process_id, the FLANJAX_*
+environment variables, or SLURM / Cloud TPU auto-detection start every process of the job; each
+reads all rows, the batches are split over the processes' devices, and process 0 writes
+--output.
 """
 from __future__ import annotations
 
@@ -118,9 +123,11 @@ def _encode(vocabulary, texts: Sequence[str], eos_id: int, max_len: int, what: s
 
 def run(config, params, vocabulary, rows: list[dict[str, Any]], mode: str, *,
         batch_size: int = 16, max_input_length: int = 512, max_decode_length: int = 64,
-        max_target_length: int = 512, mesh=None, decode_method: str = "greedy"
-        ) -> list[dict[str, Any]]:
-  """Predicts or scores `rows` in batches; returns the rows with `prediction` / `score` added."""
+        max_target_length: int = 512, mesh=None, decode_method: str = "greedy",
+        num_beams: int = 4, alpha: float = 0.6) -> list[dict[str, Any]]:
+  """Predicts or scores `rows` in batches; returns the rows with `prediction` / `score` added.
+
+  num_beams, alpha: beam search's (decode_method="beam"; `decoding.predict`)."""
   from flanjax import evaluation
 
   check_lengths(batch_size=batch_size, max_input_length=max_input_length,
@@ -133,7 +140,7 @@ def run(config, params, vocabulary, rows: list[dict[str, Any]], mode: str, *,
   if not rows:
     raise InferError("No rows to infer.")
   check_vocabulary(vocabulary, config)
-  fns = evaluation.ModelFns(config, params, batch_size, mesh, decode_method)
+  fns = evaluation.ModelFns(config, params, batch_size, mesh, decode_method, num_beams, alpha)
   enc = _encode(vocabulary, [r["inputs"] for r in rows], config.eos_token_id, max_input_length,
                 "inputs")
   input_len = min(max_input_length, evaluation.bucket_length(max(len(x) for x in enc)))
@@ -205,7 +212,14 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--max_decode_length", type=int_at_least(1), default=64,
                  help="with --mode predict: tokens to generate (default 64)")
   p.add_argument("--decode_method", default="greedy", choices=evaluation.DECODE_METHODS)
+  evaluation.add_beam_flags(p)
   p.add_argument("--mesh_shape", default="-1,1")
+  p.add_argument("--coordinator_address", default=None,
+                 help="multi-host: host:port of process 0")
+  p.add_argument("--num_processes", type=int_at_least(1), default=None,
+                 help="multi-host: process count")
+  p.add_argument("--process_id", type=int_at_least(0), default=None,
+                 help="multi-host: this process")
   p.add_argument("--tfds_data_dir", default=None)
   from flanjax import catalog
   catalog.add_module_flag(p)
@@ -216,8 +230,10 @@ def main(argv: Sequence[str] | None = None) -> int:
   """`flanjax infer` (see the module docstring)."""
   import sys
 
-  from flanjax import catalog, evaluation
+  from flanjax import catalog, distributed, evaluation
   args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+  evaluation.check_beam_flags(args.num_beams, args.alpha, args.decode_method,
+                              InferError)
   given = [f for f, v in (("--split", args.split), ("--max_examples", args.max_examples))
            if v is not None]
   if args.input and given:
@@ -234,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   # Before any data or model is loaded: the output's folder (made when missing) can be written.
   reports.check_writable_dir(os.path.dirname(os.path.abspath(args.output)), "--output folder")
   mesh_shape = evaluation.parse_mesh_shape(args.mesh_shape)
+  # Before anything touches a JAX device.
+  distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
   catalog.import_modules(args.module)
   if args.tfds_data_dir:
     import seqio
@@ -245,7 +263,11 @@ def main(argv: Sequence[str] | None = None) -> int:
   out = run(config, params, vocabulary, rows, args.mode, batch_size=args.batch_size,
             max_input_length=args.max_input_length, max_decode_length=args.max_decode_length,
             max_target_length=args.max_target_length, mesh=mesh,
-            decode_method=args.decode_method)
-  write_rows(args.output, out)
-  print(f"Wrote {len(out)} rows to {args.output}")
+            decode_method=args.decode_method,
+            **{k: v for k, v in (("num_beams", args.num_beams), ("alpha", args.alpha))
+               if v is not None})
+  import jax
+  if jax.process_index() == 0:  # every process holds all the results
+    write_rows(args.output, out)
+    print(f"Wrote {len(out)} rows to {args.output}")
   return 0

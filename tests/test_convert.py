@@ -138,19 +138,33 @@ def test_mismatch_errors_list_parameters_and_suggest_size(tmp_path):
     convert.read_hf_state(str(tmp_path))
 
 
-def test_an_untied_config_without_lm_head_says_why():
-  """A T5 v1.1 config (output layer not scaled) whose weights lack lm_head.weight (how
-  transformers 5 saves such a model made from scratch: tied, unscaled) is named as that, not as
-  a config.json that belongs to other weights."""
-  m = _hf_model(v11=True)
-  config = convert.config_from_hf({**m.config.to_dict(), "tie_word_embeddings": False,
-                                   "scale_decoder_outputs": False})
-  state = {k: v.numpy() for k, v in m.state_dict().items() if k != "lm_head.weight"}
-  with pytest.raises(convert.ConvertError, match=r"^The HF checkpoint has no lm_head.weight, "
-                     r"but its config.json says the output layer is not scaled"):
-    convert.params_from_hf_state(config, state)
-  del state["shared.weight"]  # other parameters missing too: the general message
-  with pytest.raises(convert.ConvertError, match="lacks 2 parameters"):
+def test_an_unscaled_model_saved_without_lm_head_imports_exactly(tmp_path):
+  """transformers 5 saves a T5 v1.1 model made from scratch (tie_word_embeddings=False: output
+  layer not scaled) with its output layer tied to the embedding and no lm_head.weight: it
+  imports as an untied flanjax model whose output kernel is the embedding, with HF's logits."""
+  torch.manual_seed(0)
+  cfg = transformers.T5Config(
+      vocab_size=VOCAB, d_model=32, d_kv=8, d_ff=40, num_layers=2, num_heads=4,
+      relative_attention_num_buckets=8, relative_attention_max_distance=20, dropout_rate=0.0,
+      feed_forward_proj="gated-gelu", tie_word_embeddings=False, decoder_start_token_id=0)
+  m = transformers.T5ForConditionalGeneration(cfg).eval()
+  with torch.no_grad():
+    for p in m.parameters():
+      p.add_(0.05 * torch.randn_like(p))
+  m.save_pretrained(tmp_path / "hf")
+  state = convert.read_hf_state(str(tmp_path / "hf"))
+  assert "lm_head.weight" not in state  # as transformers 5 saves it
+  config, params = convert.load_hf(tmp_path / "hf")
+  assert config.gated and not config.tie_word_embeddings
+  np.testing.assert_array_equal(params["decoder"]["logits_dense"]["kernel"],
+                                params["token_embedder"]["embedding"].T)
+  enc, dec = _inputs()
+  got = M.T5(config.replace(dtype="float32")).apply({"params": params}, enc, dec)
+  assert np.max(np.abs(np.asarray(got) - _hf_logits(m, enc, dec))) <= 1e-4
+  # Weights that lack more than the output layer: the general message.
+  del state["shared.weight"]
+  with pytest.raises(convert.ConvertError, match=r"^The HF checkpoint lacks 2 parameters the "
+                     r"config needs, e.g. \['shared.weight', 'lm_head.weight'\]"):
     convert.params_from_hf_state(config, state)
 
 

@@ -199,3 +199,32 @@ def test_score_matches_hf_loss():
   with pytest.raises(ValueError, match="decoder_loss_weights"):
     decoding.score(config, params, dict(encoder_input_tokens=enc, decoder_input_tokens=dec,
                                         decoder_target_tokens=tgt))
+
+
+@pytest.mark.parametrize("method", ["greedy", "beam"])
+def test_padding_rows_do_not_keep_the_loop_running(method):
+  """A last partial batch is filled with all-0 rows (evaluation.ModelFns): they are done from the
+  start, so the batch stops when its real rows do, with the same outputs as unpadded."""
+  _, config, params = _hf_and_flanjax(True, seed=0, eos_boost=1.5)
+  real = _enc(np.random.default_rng(0))[:1]
+  padded = np.concatenate([real, np.zeros((3, real.shape[1]), np.int32)])
+  kw = dict(max_decode_length=24, method=method, num_beams=3)
+  want, want_steps = decoding._predict_with_steps(config, params, real, **kw)
+  got, steps = decoding._predict_with_steps(config, params, padded, **kw)
+  assert int(want_steps) < 24  # the real row stops early ...
+  assert int(steps) == int(want_steps)  # ... and so does the padded batch
+  np.testing.assert_array_equal(np.asarray(got)[:1], want)
+  np.testing.assert_array_equal(np.asarray(got)[1:], 0)
+
+
+def test_beam_settings_are_checked():
+  _, config, params = _hf_and_flanjax(True, seed=0)
+  enc = _enc(np.random.default_rng(0))
+  from flanjax.errors import FlanjaxError
+  with pytest.raises(FlanjaxError, match=r"^alpha \(the beam length penalty\) must be a number "
+                                         r">= 0, got -0\.5 \(0: no length penalty"):
+    decoding.predict(config, params, enc, max_decode_length=4, method="beam", alpha=-0.5)
+  with pytest.raises(FlanjaxError, match=r"^alpha .* got nan"):
+    decoding.predict(config, params, enc, max_decode_length=4, method="beam", alpha=float("nan"))
+  with pytest.raises(FlanjaxError, match=r"^num_beams must be an integer >= 1, got 0\.$"):
+    decoding.predict(config, params, enc, max_decode_length=4, method="beam", num_beams=0)

@@ -557,14 +557,59 @@ def test_beam_predictions_do_not_depend_on_eval_padding():
   rng = np.random.default_rng(0)
   tokens = rng.integers(3, 200, size=(5, 7)).astype(np.int32)
   tokens[1, 5:] = 0  # a shorter input
-  fns = evaluation.ModelFns(config, params, batch_size=4, decode_method="beam", num_beams=3)
+  fns = evaluation.ModelFns(config, params, batch_size=4, decode_method="beam", num_beams=3,
+                            alpha=1.5)
   got = fns.predict(tokens, max_decode_length=6)
   assert got.shape == (5, 6)
   for i in range(5):
     row = tokens[i:i + 1, :5] if i == 1 else tokens[i:i + 1]
     want = np.asarray(decoding.predict(config, params, row, max_decode_length=6, method="beam",
-                                       num_beams=3))
+                                       num_beams=3, alpha=1.5))
     np.testing.assert_array_equal(got[i:i + 1], want)
+
+
+def test_eval_beam_flags_reach_decoding_and_are_recorded(vocab, tiny_ckpt, tmp_path,
+                                                        monkeypatch, capsys):
+  """--num_beams and --alpha set beam search's width and length penalty, recorded in
+  metrics.json beside decode_method; without beam search, or out of range, one-line errors."""
+  from flanjax import decoding
+  from flanjax.gin_config import gin
+  path, _, _ = tiny_ckpt
+  seen, predict = [], decoding.predict
+
+  def spy(*args, **kw):
+    seen.append((kw["method"], kw["num_beams"], kw["alpha"]))
+    return predict(*args, **kw)
+  monkeypatch.setattr(decoding, "predict", spy)
+  out = tmp_path / "eval"
+  base = ["--checkpoint", path, "--task", TOY_TASK, "--max_decode_length", "3",
+          "--max_examples", "2"]
+  assert evaluation.main(base + ["--output_dir", str(out), "--decode_method", "beam",
+                                 "--num_beams", "2", "--alpha", "0"]) == 0
+  assert set(seen) == {("beam", 2, 0.0)}
+  m = reports.read_metrics(str(out))
+  assert (m["decode_method"], m["num_beams"], m["alpha"]) == ("beam", 2, 0.0)
+  with pytest.raises(evaluation.EvalError, match=(
+      r"^--num_beams and --alpha set beam search, but --decode_method is 'greedy': add "
+      r"--decode_method beam, or drop them\.$")):
+    evaluation.main(base + ["--num_beams", "2", "--alpha", "1"])
+  gin.clear_config()
+  try:
+    with pytest.raises(evaluation.EvalError, match=(
+        r"^--alpha=-1.0 \(evaluate.alpha\): beam search's length penalty must be a number >= 0 "
+        r"\(0: none; T5's default 0.6\)\.$")):
+      evaluation.main(base + ["--gin.evaluate.alpha=-1.0"])
+  finally:
+    gin.clear_config()
+  for flag, value in (("--alpha", "-0.5"), ("--alpha", "nan"), ("--num_beams", "0")):
+    with pytest.raises(SystemExit):
+      evaluation.main(base + ["--decode_method", "beam", flag, value])
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith(
+        f"flanjax eval: error: argument {flag}: must be a")
+  with pytest.raises(evaluation.EvalError, match=r"^--num_beams=0 \(evaluate.num_beams\): must "
+                                                 r"be an integer >= 1\.$"):
+    evaluation.ModelFns(tiny_config(), None, 4, decode_method="beam", num_beams=0)
 
 
 def _no_load(*args, **kwargs):

@@ -82,6 +82,30 @@ def test_infer_score_and_predict(tiny_ckpt, tmp_path):
   assert predicted[0]["prediction"] == want
 
 
+def test_infer_beam_flags(tiny_ckpt, tmp_path, monkeypatch, capsys):
+  """--num_beams / --alpha reach beam search; without --decode_method beam they are refused."""
+  from flanjax import decoding
+  path, _, _ = tiny_ckpt
+  seen, predict = [], decoding.predict
+
+  def spy(*args, **kw):
+    seen.append((kw["method"], kw["num_beams"], kw["alpha"]))
+    return predict(*args, **kw)
+  monkeypatch.setattr(decoding, "predict", spy)
+  src = _write(tmp_path / "in.jsonl", [{"inputs": "Is 2 even?"}, {"inputs": "x"}])
+  base = ["--checkpoint", path, "--mode", "predict", "--input", src, "--max_decode_length", "3"]
+  assert infer.main(base + ["--output", str(tmp_path / "o.jsonl"), "--decode_method", "beam",
+                            "--num_beams", "3", "--alpha", "1.5"]) == 0
+  assert set(seen) == {("beam", 3, 1.5)} and len(_read(tmp_path / "o.jsonl")) == 2
+  with pytest.raises(infer.InferError, match=r"^--alpha set beam search, but --decode_method is "
+                                             r"'greedy': add --decode_method beam"):
+    infer.main(base + ["--output", str(tmp_path / "p.jsonl"), "--alpha", "0"])
+  with pytest.raises(SystemExit):
+    infer.main(base + ["--output", str(tmp_path / "p.jsonl"), "--alpha", "-1"])
+  err = capsys.readouterr().err
+  assert err.startswith("flanjax infer: error: argument --alpha: must be a number >= 0, got -1")
+
+
 def test_infer_task_rows(tiny_ckpt, tmp_path):
   register_toy_tasks()
   path, _, _ = tiny_ckpt

@@ -111,3 +111,43 @@ def test_slurm_is_auto_detected_only_inside_an_srun_step(monkeypatch):
   assert not jax.distributed.is_initialized()
   monkeypatch.setenv("SLURM_NTASKS", "1")  # a one-task job: a single process
   assert distributed.detect_cluster() is None and distributed.initialize() is False
+
+
+def _start_infer(args, devices):
+  env = dict(os.environ)
+  env.update(CACHE_ENV)
+  env.update({"JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3",
+              "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"})
+  return subprocess.Popen([sys.executable, "-m", "flanjax", "infer", *args], cwd=NEUTRAL_CWD,
+                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_infer_under_two_processes_matches_one_process(tmp_path):
+  """`flanjax infer` in a 2-process job (2 CPU devices each) joins it: the batches are split
+  over the 4 devices, and process 0 alone writes the rows one process writes."""
+  from test_evaluation import save_tiny_checkpoint
+
+  from flanjax import infer
+  ckpt = str(tmp_path / "ckpt")
+  save_tiny_checkpoint(ckpt, seed=2)
+  src = tmp_path / "in.jsonl"
+  src.write_text("".join(json.dumps({"inputs": f"row {i} says {'x' * i}"}) + "\n"
+                         for i in range(5)))
+  flags = ["--checkpoint", ckpt, "--mode", "predict", "--input", str(src), "--batch_size", "4",
+           "--max_decode_length", "6", "--decode_method", "beam", "--num_beams", "2"]
+  assert infer.main(flags + ["--output", str(tmp_path / "one.jsonl")]) == 0
+  addr = f"127.0.0.1:{_free_port()}"
+  procs = [_start_infer(flags + ["--output", str(tmp_path / "two.jsonl"),
+                                 f"--coordinator_address={addr}", "--num_processes=2",
+                                 f"--process_id={i}"], devices=2) for i in range(2)]
+  outs = []
+  for p in procs:
+    try:
+      outs.append(p.communicate(timeout=300))
+    finally:
+      if p.poll() is None:
+        p.kill()
+  assert all(p.returncode == 0 for p in procs), "\n----\n".join(e[-3000:] for _, e in outs)
+  wrote = [[line for line in o.splitlines() if line.startswith("Wrote")] for o, _ in outs]
+  assert wrote == [[f"Wrote 5 rows to {tmp_path / 'two.jsonl'}"], []]  # gloo prints too
+  assert (tmp_path / "two.jsonl").read_text() == (tmp_path / "one.jsonl").read_text()
