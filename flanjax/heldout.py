@@ -53,7 +53,17 @@ COLLECTIONS = {"flan2021": "flan2021", "offline": "offline"}
 # output folder do not change them.
 EVAL_SETTINGS = {"split": "validation", "num_shots": 0, "templates": "sampled",
                  "max_examples": None, "max_decode_length": None, "task_feature_lengths": None,
-                 "decode_method": "greedy", "dtype": None}
+                 "decode_method": "greedy", "num_beams": 4, "alpha": 0.6, "dtype": None}
+BEAM_SETTINGS = ("num_beams", "alpha")  # read by beam search only
+
+
+def _beam_settings_used(settings: dict[str, Any]) -> dict[str, Any]:
+  """`settings` with the beam settings None unless the decoding is beam search, which alone
+  reads them (so a greedy evaluation by an earlier flanjax, which recorded none, still
+  matches)."""
+  if settings.get("decode_method", "beam") == "beam":  # beam, or not recorded at all
+    return settings
+  return {**settings, **{k: None for k in BEAM_SETTINGS}}
 
 
 class HeldoutError(FlanjaxError):
@@ -284,8 +294,9 @@ def eval_settings(eval_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
   keyword arguments, else gin's `evaluate.X` bindings, else evaluate's defaults (as JSON)."""
   from flanjax import gin_config
   kw = eval_kwargs or {}
-  return _jsonable({k: kw[k] if k in kw else gin_config.bound_value("evaluate", k, default)
-                    for k, default in EVAL_SETTINGS.items()})
+  return _beam_settings_used(_jsonable({
+      k: kw[k] if k in kw else gin_config.bound_value("evaluate", k, default)
+      for k, default in EVAL_SETTINGS.items()}))
 
 
 def check_eval_settings(settings: dict[str, Any], eval_kwargs: dict[str, Any] | None = None
@@ -301,7 +312,8 @@ def check_eval_settings(settings: dict[str, Any], eval_kwargs: dict[str, Any] | 
     evaluation.check_eval_settings(
         batch_size=batch_size, **{k: settings[k] for k in (
             "max_examples", "max_decode_length", "num_shots", "templates", "decode_method",
-            "split", "task_feature_lengths")})
+            "split", "task_feature_lengths", *BEAM_SETTINGS) if settings[k] is not None
+            or k not in BEAM_SETTINGS})
   except evaluation.EvalSettingError as e:
     flag = {"max_examples": "--max_eval_examples", "batch_size": "--eval_batch_size",
             "split": "--split"}.get(e.name, f"--gin.evaluate.{e.name}")
@@ -320,7 +332,7 @@ def recorded_settings(stage_dir: str) -> dict[str, Any]:
 
 def _settings_in(metrics: dict[str, Any]) -> dict[str, Any]:
   """The `EVAL_SETTINGS` a metrics.json's contents record (as JSON)."""
-  return _jsonable({k: metrics[k] for k in EVAL_SETTINGS if k in metrics})
+  return _beam_settings_used(_jsonable({k: metrics[k] for k in EVAL_SETTINGS if k in metrics}))
 
 
 def _describe(settings: dict[str, Any], names: Sequence[str]) -> str:

@@ -100,7 +100,9 @@ def test_heldout_offline_end_to_end(mixtures, tmp_path, capsys, monkeypatch):
   cmp_ = json.load(open(out / "nli" / "comparison.json"))["clusters"]["nli"]
   assert cmp_["gain"] == pytest.approx(cmp_["after"] - cmp_["before"])
   assert cmp_["comparable"] is True
-  assert cmp_["eval_settings"] == dict(heldout.EVAL_SETTINGS, max_examples=4)
+  # Beam search's settings are not used by greedy decoding: None on both sides.
+  assert cmp_["eval_settings"] == dict(heldout.EVAL_SETTINGS, max_examples=4, num_beams=None,
+                                       alpha=None)
   cont = json.load(open(out / "nli" / "contamination.json"))
   assert cont["train_mixture"] == "offline_without_nli" and cont["n"] == 13
   # A rerun finds every stage done and changes nothing; it reads no data, so it needs none
@@ -606,3 +608,22 @@ def test_the_training_recipe_is_printed_and_defaults_point_to_flans(clean_gin):
   assert heldout._recipe({"num_steps": 5}) == "5 steps, batch 128, lengths 512/128"
   gin_config.parse_gin(["runs/finetune.gin"])
   assert heldout._recipe(None) == "30000 steps, batch 128, lengths 1024/256"
+
+
+def test_beam_settings_count_only_for_beam_search(tmp_path, clean_gin):
+  """num_beams / alpha are evaluation settings of beam search alone: a greedy stage evaluated
+  before they were recorded is reused, a beam stage with another beam width is redone."""
+  stage = tmp_path / "s"
+  greedy = heldout.eval_settings()
+  assert greedy["num_beams"] is None and greedy["alpha"] is None
+  old = {k: v for k, v in greedy.items() if k not in heldout.BEAM_SETTINGS}
+  _fake_eval(stage, "nli", 30.0, settings=old)  # an earlier flanjax's greedy metrics.json
+  assert heldout.stage_stale(stage, greedy) is None
+  beam = heldout.eval_settings({"decode_method": "beam", "num_beams": 2})
+  assert (beam["num_beams"], beam["alpha"]) == (2, 0.6)
+  _fake_eval(stage, "nli", 30.0, settings=beam)
+  assert heldout.stage_stale(stage, beam) is None
+  assert "num_beams=2, now num_beams=8" in heldout.stage_stale(
+      stage, heldout.eval_settings({"decode_method": "beam", "num_beams": 8}))
+  with pytest.raises(heldout.HeldoutError, match=r"^--gin.evaluate.alpha=-1 \(evaluate.alpha\)"):
+    heldout.check_eval_settings(heldout.eval_settings({"decode_method": "beam", "alpha": -1}))
