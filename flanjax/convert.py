@@ -660,14 +660,9 @@ def main(argv: list[str] | None = None) -> int:
   if args.to:
     checkpoints._quiet_orbax_save_errors()  # a failed save is reported below, on one line
     with _writing_new_dir(args.to, f"--to {args.to}"):
-      if vocab is not None and (args.from_hf or args.from_t5x):
-        # Keep the checkpoint self-contained: copy the vocabulary next to the parameters.
-        os.makedirs(args.to, exist_ok=True)
-        local = os.path.join(os.path.abspath(args.to), "spiece.model")
-        if not os.path.exists(local):
-          shutil.copyfile(vocab, local)
-        vocab = local
-      elif vocab is not None:
+      # The checkpoint records flanjax's packaged model by name and copies any other local one
+      # next to the parameters (checkpoints.portable_vocabulary).
+      if vocab is not None and "://" not in vocab:
         vocab = os.path.abspath(vocab)
       checkpoints.save_pretrained(
           args.to, params, config,
