@@ -164,8 +164,11 @@ def params_from_hf_state(config: T5Config, state: dict[str, np.ndarray]) -> dict
     raise ConvertError("config.json ties the output layer to the embedding (T5 v1.0) but the "
                        "checkpoint holds a separate lm_head.weight: set tie_word_embeddings="
                        "false in config.json (T5 v1.1 / Flan-T5).")
-  # The embedding's copies in each stack (and a tied lm_head, equal to it: checked above).
-  copies = {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "lm_head.weight"}
+  # The embedding's copies in each stack (and a tied lm_head, equal to it: checked above), and
+  # the relative bias that the original T5 v1.0 checkpoints (t5-small/base/large) hold in the
+  # decoder's first cross-attention, which T5 never uses (transformers ignores it too).
+  copies = {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "lm_head.weight",
+            "decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight"}
   unused = sorted(set(state) - {h for h, _, _ in names} - copies)
   if unused:
     raise ConvertError(
@@ -664,10 +667,12 @@ def main(argv: list[str] | None = None) -> int:
       # next to the parameters (checkpoints.portable_vocabulary).
       if vocab is not None and "://" not in vocab:
         vocab = os.path.abspath(vocab)
-      checkpoints.save_pretrained(
-          args.to, params, config,
-          None if vocab is None else {"type": "sentencepiece", "path": vocab,
-                                      **({} if extra_ids is None else {"extra_ids": extra_ids})})
+      if vocab is not None:
+        description = {"type": "sentencepiece", "path": vocab,
+                       **({} if extra_ids is None else {"extra_ids": extra_ids})}
+      else:  # a flanjax checkpoint's other vocabulary (e.g. bytes) is kept as it is recorded
+        description = vocab_info if args.from_ckpt else None
+      checkpoints.save_pretrained(args.to, params, config, description)
     recorded = checkpoints.read_model_info(args.to).get("vocabulary")
     shown = ("none recorded" if not recorded
              else f"flanjax's {recorded['builtin']} model" if "builtin" in recorded

@@ -545,3 +545,32 @@ def test_convert_records_flanjaxs_packaged_vocabulary_by_name_without_a_copy(tmp
   assert json.load(open(tmp_path / "ckpt" / "flanjax_model.json"))["vocabulary"] == {
       "type": "sentencepiece", "builtin": "offline", "extra_ids": 100}
   assert not os.path.exists(tmp_path / "ckpt" / "spiece.model")
+
+
+def test_the_original_t5_checkpoints_unused_cross_attention_bias_is_tolerated(tmp_path):
+  """t5-small/base/large on the Hub hold a relative bias in the decoder's first cross-attention
+  that T5 never uses (transformers ignores it on load): they import as before."""
+  from safetensors.numpy import load_file, save_file
+  m = _hf_model(False, seed=8)
+  m.save_pretrained(tmp_path / "hf")
+  path = next(p for p in (tmp_path / "hf").iterdir() if p.suffix == ".safetensors")
+  state = load_file(str(path))
+  state["decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight"] = np.zeros(
+      (8, 4), np.float32)
+  save_file(state, str(path), metadata={"format": "pt"})
+  config, params = convert.load_hf(tmp_path / "hf")
+  enc, dec = _inputs()
+  got = M.T5(config.replace(dtype="float32")).apply({"params": params}, enc, dec)
+  assert np.max(np.abs(np.asarray(got) - _hf_logits(m, enc, dec))) <= 1e-4
+
+
+def test_convert_from_a_checkpoint_keeps_its_byte_vocabulary(tmp_path, capsys):
+  import json
+
+  from test_evaluation import save_tiny_checkpoint
+  save_tiny_checkpoint(str(tmp_path / "src"))
+  assert convert.main(["--from", str(tmp_path / "src"), "--to", str(tmp_path / "dst")]) == 0
+  assert json.load(open(tmp_path / "dst" / "flanjax_model.json"))["vocabulary"] == {
+      "type": "byte", "extra_ids": 0}
+  out, err = capsys.readouterr()
+  assert "vocabulary: byte)" in out and "warning" not in err
