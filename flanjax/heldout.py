@@ -259,6 +259,13 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
       log.warning("%s/after: re-evaluating: %s.", cluster, why)
     evaluation.evaluate(model_dir, eval_mixture, output_dir=after_dir, overwrite=True,
                         **eval_kwargs)
+  changed = headline_changes(reports.read_metrics(before_dir), reports.read_metrics(after_dir))
+  if changed:  # "before" was evaluated by a flanjax whose headline metric was another
+    log.warning("%s/before: re-evaluating the starting checkpoint: its headline metrics differ "
+                "from after's (%s).", cluster, ", ".join(
+                    f"{t}: {b}, now {a}" for t, (b, a) in changed.items()))
+    evaluation.evaluate(start, eval_mixture, output_dir=before_dir, overwrite=True,
+                        **eval_kwargs)
   return collect_cluster(output_dir, cluster, prefix=prefix)
 
 
@@ -289,14 +296,19 @@ def _jsonable(x: Any) -> Any:
   return json.loads(json.dumps(x, sort_keys=True, default=str))
 
 
-def eval_settings(eval_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+def _given_settings(eval_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
   """The `EVAL_SETTINGS` an `evaluation.evaluate(..., **eval_kwargs)` call runs with: the
   keyword arguments, else gin's `evaluate.X` bindings, else evaluate's defaults (as JSON)."""
   from flanjax import gin_config
   kw = eval_kwargs or {}
-  return _beam_settings_used(_jsonable({
-      k: kw[k] if k in kw else gin_config.bound_value("evaluate", k, default)
-      for k, default in EVAL_SETTINGS.items()}))
+  return _jsonable({k: kw[k] if k in kw else gin_config.bound_value("evaluate", k, default)
+                    for k, default in EVAL_SETTINGS.items()})
+
+
+def eval_settings(eval_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+  """The `EVAL_SETTINGS` that make an evaluation's numbers (`_given_settings`, with the beam
+  settings None unless it decodes by beam search)."""
+  return _beam_settings_used(_given_settings(eval_kwargs))
 
 
 def check_eval_settings(settings: dict[str, Any], eval_kwargs: dict[str, Any] | None = None
@@ -308,12 +320,12 @@ def check_eval_settings(settings: dict[str, Any], eval_kwargs: dict[str, Any] | 
   kw = eval_kwargs or {}
   batch_size = (kw["batch_size"] if "batch_size" in kw
                 else gin_config.bound_value("evaluate", "batch_size", 16))
+  given = _given_settings(eval_kwargs)  # evaluate checks the beam settings whatever decodes
   try:
     evaluation.check_eval_settings(
         batch_size=batch_size, **{k: settings[k] for k in (
             "max_examples", "max_decode_length", "num_shots", "templates", "decode_method",
-            "split", "task_feature_lengths", *BEAM_SETTINGS) if settings[k] is not None
-            or k not in BEAM_SETTINGS})
+            "split", "task_feature_lengths")}, **{k: given[k] for k in BEAM_SETTINGS})
   except evaluation.EvalSettingError as e:
     flag = {"max_examples": "--max_eval_examples", "batch_size": "--eval_batch_size",
             "split": "--split"}.get(e.name, f"--gin.evaluate.{e.name}")
@@ -456,6 +468,18 @@ def _mixture_vocabulary(mixture: str):
   return tasks[0].output_features["targets"].vocabulary
 
 
+def headline_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple]:
+  """{task: (before's headline metric, after's)} for the tasks whose two evaluations
+  (metrics.json) headline different metrics (a flanjax version changed it between them)."""
+  out = {}
+  for t, a in after.get("tasks", {}).items():
+    b = (before.get("tasks", {}).get(t) or {}).get("primary")
+    a = (a or {}).get("primary")
+    if a and b and a[0] != b[0]:
+      out[t] = (b[0], a[0])
+  return out
+
+
 def task_comparison(before: dict[str, Any], after: dict[str, Any],
                     cluster: str) -> dict[str, dict[str, Any]]:
   """Per task of `cluster` in two evaluations (metrics.json): its headline metric, the score
@@ -498,6 +522,9 @@ def collect_cluster(output_dir: str, cluster: str, prefix: str = "flan2021") -> 
     if b is not None and a is not None and b != a:
       check["settings_differ"][f"num_examples of {t}"] = {"before": b, "after": a}
       check["comparable"] = False
+  for t, (b, a) in headline_changes(before, after).items():  # e.g. ReCoRD's F1, now rank acc.
+    check["settings_differ"][f"headline of {t}"] = {"before": b, "after": a}
+    check["comparable"] = False
   if check["comparable"] is False:
     row["gain"] = None
     for r in tasks.values():

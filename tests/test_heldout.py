@@ -626,4 +626,52 @@ def test_beam_settings_count_only_for_beam_search(tmp_path, clean_gin):
   assert "num_beams=2, now num_beams=8" in heldout.stage_stale(
       stage, heldout.eval_settings({"decode_method": "beam", "num_beams": 8}))
   with pytest.raises(heldout.HeldoutError, match=r"^--gin.evaluate.alpha=-1 \(evaluate.alpha\)"):
-    heldout.check_eval_settings(heldout.eval_settings({"decode_method": "beam", "alpha": -1}))
+    kw = {"decode_method": "beam", "alpha": -1}
+    heldout.check_eval_settings(heldout.eval_settings(kw), kw)
+  # evaluate refuses a bad beam setting whatever the decoding: checked up front for greedy too.
+  with pytest.raises(heldout.HeldoutError, match=r"^--gin.evaluate.num_beams=0 "):
+    heldout.check_eval_settings(heldout.eval_settings({"num_beams": 0}), {"num_beams": 0})
+
+
+def test_a_headline_changed_between_before_and_after_gives_no_gain(tmp_path):
+  """A "before" evaluated by a flanjax that headlined another metric (ReCoRD's F1, now its rank
+  accuracy) is not compared with the "after": no gain, the change named."""
+  out = tmp_path / "o"
+  for stage, metrics, headline in (("before", {"f1": 30.0, "rank_accuracy": 60.0}, "f1"),
+                                   ("after", {"f1": 35.0, "rank_accuracy": 80.0},
+                                    "rank_accuracy")):
+    res = reports.task_results({"t_rec": metrics}, {"t_rec": {
+        "cluster": "nli", "metric": "squad", "headline": headline}})
+    res["step"] = 10
+    res.update(heldout.eval_settings())
+    reports.write_eval_reports(str(out / "nli" / stage), res)
+  assert heldout.headline_changes(reports.read_metrics(str(out / "nli" / "before")),
+                                  reports.read_metrics(str(out / "nli" / "after"))) == {
+      "t_rec": ("f1", "rank_accuracy")}
+  row = heldout.collect_cluster(str(out), "nli", "offline")
+  assert row["comparable"] is False and row["gain"] is None
+  assert row["settings_differ"] == {"headline of t_rec": {"before": "f1",
+                                                          "after": "rank_accuracy"}}
+  assert row["tasks"]["t_rec"]["gain"] is None
+
+
+def test_a_rerun_re_evaluates_a_before_of_another_headline(mixtures, tmp_path, monkeypatch,
+                                                           clean_gin, caplog):
+  """A finished cluster whose "before" headlines another metric than its "after" (a flanjax
+  version changed a task's headline between them): the rerun re-evaluates "before"."""
+  calls = _fakes(monkeypatch, tmp_path)
+  out = tmp_path / "o"
+  argv = ["--collection", "offline", "--cluster", "nli", "--output_dir", str(out),
+          "--num_steps", "10", "--max_eval_examples", "4"]
+  assert heldout.main(argv) == 0
+  path = out / "nli" / "before" / "metrics.json"
+  m = json.load(open(path))
+  m["tasks"]["offline_nli"]["primary"][0] = "f1"  # as an earlier flanjax would have headlined
+  path.write_text(json.dumps(m))
+  for v in calls.values():
+    v.clear()
+  assert heldout.main(argv) == 0
+  assert calls["evaluate"] == ["before"]
+  assert "nli/before: re-evaluating the starting checkpoint: its headline metrics differ " \
+         "from after's (offline_nli: f1, now accuracy)." in caplog.text
+  assert json.load(open(out / "nli" / "comparison.json"))["clusters"]["nli"]["comparable"]
