@@ -52,6 +52,7 @@ import contextlib
 import dataclasses
 import difflib
 import functools
+import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 
@@ -59,6 +60,8 @@ from flanjax import preprocessors as pp
 from flanjax import templates as tmpl
 from flanjax.errors import FlanjaxError
 from flanjax.files import decode_text, iter_jsonl
+
+log = logging.getLogger(__name__)
 
 METRICS = ("accuracy", "rouge", "bleu", "squad")
 FILE_FORMATS = ("jsonl", "csv", "tsv")
@@ -340,12 +343,13 @@ def capped_split(spec: str, cap: int, split_infos) -> str:
   `cap` examples. TFDS slices do not clip, so a split no larger than `cap` is returned as it is;
   `split_infos` maps split names to their SplitInfo (a builder's `info.splits`)."""
   import tensorflow_datasets as tfds
-  if "[" not in spec:
-    n = split_infos[spec].num_examples
-    return f"{spec}[:{cap}]" if n > cap else spec
   parts = tfds.core.ReadInstruction.from_spec(spec).to_absolute(split_infos)
-  if len(parts) != 1:  # "a+b": not sliced further
+  if len(parts) != 1:  # "a+b": not sliced further (its parts' caps would not add up)
+    log.warning("split %r is read whole: a cap of %d applies to one split or slice only.",
+                spec, cap)
     return spec
+  if "[" not in spec:
+    return f"{spec}[:{cap}]" if split_infos[spec].num_examples > cap else spec
   part = parts[0]
   start = part.from_ or 0
   end = split_infos[part.splitname].num_examples if part.to is None else part.to

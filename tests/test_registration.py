@@ -597,6 +597,10 @@ def test_capped_split_caps_plain_and_sliced_splits():
   assert capped_split("train[-1000:]", 1000, infos) == "train[-1000:]"
   assert capped_split("train[:-500]", 300, infos) == "train[0:300]"
   assert capped_split("train[10%:20%]", 50, infos) == "train[500:550]"
+  # Several splits: read whole (a cap on the last part alone would not cap the whole).
+  infos["validation"] = SimpleNamespace(num_examples=300)
+  assert capped_split("train+validation", 1000, infos) == "train+validation"
+  assert capped_split("train[:10]+validation", 100, infos) == "train[:10]+validation"
 
 
 def test_a_sliced_evaluation_split_is_capped_on_real_tfds_data():
