@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import shutil
 import stat
@@ -25,6 +26,8 @@ import numpy as np
 from flanjax.config import SIZES, T5Config, get_config
 from flanjax.errors import FlanjaxError, summary
 from flanjax.files import check_writable_dir
+
+log = logging.getLogger(__name__)
 
 SAFETENSORS = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
@@ -154,6 +157,8 @@ def params_from_hf_state(config: T5Config, state: dict[str, np.ndarray]) -> dict
   names = _hf_names(config)
   if (not config.tie_word_embeddings and "lm_head.weight" not in state
       and "shared.weight" in state):
+    log.info("The HF checkpoint has no lm_head.weight: its output layer is the embedding "
+             "(an untied model saved by transformers 5).")
     state = {**state, "lm_head.weight": state["shared.weight"]}
   missing = [h for h, _, _ in names if h not in state]
   if missing:
@@ -580,21 +585,28 @@ def _find_vocab(src_dir: str | None) -> str | None:
 
 
 def check_vocab(path: str, extra_ids: int | None, config: T5Config, what: str = "--vocab"
-                ) -> None:
-  """ConvertError unless `path` is a SentencePiece model whose ids (plus `extra_ids`) fit the
-  model's vocab_size."""
+                ) -> int | None:
+  """ConvertError unless `path` is a SentencePiece model whose pieces fit the model's vocab_size;
+  returns the extra ids to record: `extra_ids`, or as many as the model has room for after the
+  pieces (a model whose embedding was cut to its tokenizer, e.g. 32,000 rows for T5's 32,000
+  pieces and no sentinels)."""
   import sentencepiece
   try:
     pieces = sentencepiece.SentencePieceProcessor(model_file=path).get_piece_size()
   except (OSError, RuntimeError) as e:
     raise ConvertError(f"{what} {path} is not a SentencePiece model ({summary(e)}); pass "
                        "--vocab PATH with the model's spiece.model.") from None
-  total = pieces + (extra_ids or 0)
-  if total > config.vocab_size:
-    raise ConvertError(f"{what} {path} has {total} ids ({pieces} pieces + {extra_ids or 0} extra "
-                       f"ids) but the model has vocab_size={config.vocab_size}, so it is not "
-                       "the model's vocabulary; pass --vocab PATH with the model's own "
-                       "spiece.model.")
+  if pieces > config.vocab_size:
+    raise ConvertError(f"{what} {path} has {pieces} pieces but the model has vocab_size="
+                       f"{config.vocab_size}, so it is not the model's vocabulary; pass "
+                       "--vocab PATH with the model's own spiece.model.")
+  if extra_ids and pieces + extra_ids > config.vocab_size:
+    fitted = config.vocab_size - pieces
+    print(f"flanjax convert: note: the model's vocab_size={config.vocab_size} leaves room for "
+          f"{fitted} of T5's {extra_ids} extra ids after the {pieces} pieces of {path}; "
+          f"recording {fitted}.", file=sys.stderr)
+    return fitted
+  return extra_ids
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -636,8 +648,8 @@ def main(argv: list[str] | None = None) -> int:
   if args.from_hf:
     vocab = vocab or _find_vocab(args.from_hf)
     if vocab is not None:  # before the (long) read of the weights
-      check_vocab(vocab, extra_ids, hf_config(args.from_hf),
-                  "--vocab" if args.vocab else "The vocabulary")
+      extra_ids = check_vocab(vocab, extra_ids, hf_config(args.from_hf),
+                              "--vocab" if args.vocab else "The vocabulary")
     config, params = load_hf(args.from_hf)
   elif args.from_t5x:
     config, params = load_t5x(args.from_t5x, size=args.size)
@@ -651,7 +663,8 @@ def main(argv: list[str] | None = None) -> int:
       if vocab is None:  # the recorded one, with its extra ids (earlier conversions: none)
         vocab, extra_ids = vocab_info.get("path"), vocab_info.get("extra_ids")
   if vocab is not None and os.path.exists(vocab) and not args.from_hf:
-    check_vocab(vocab, extra_ids, config, "--vocab" if args.vocab else "The vocabulary")
+    extra_ids = check_vocab(vocab, extra_ids, config,
+                            "--vocab" if args.vocab else "The vocabulary")
   if vocab is None and not vocab_info:
     src = (f"{args.from_hf} has no spiece.model" if args.from_hf
            else "a T5X checkpoint holds no vocabulary" if args.from_t5x

@@ -499,12 +499,12 @@ def test_cli_checks_the_vocabulary_and_warns_without_one(tmp_path, capsys, spm_m
   from flanjax import checkpoints
   m = _hf_model(True, seed=8)
   m.save_pretrained(tmp_path / "hf")
-  # A vocabulary with more ids than the model (896 > 131), or not a SentencePiece model: refused
-  # before anything is written.
+  # A vocabulary with more pieces than the model has ids (796 > 131), or not a SentencePiece
+  # model: refused before anything is written.
   big = checkpoints.BUILTIN_VOCABULARIES["offline"]
   with pytest.raises(convert.ConvertError, match=(
-      rf"^--vocab {big} has 896 ids \(796 pieces \+ 100 extra ids\) but the model has "
-      r"vocab_size=131, so it is not the model's vocabulary; pass --vocab PATH")):
+      rf"^--vocab {big} has 796 pieces but the model has vocab_size=131, so it is not the "
+      r"model's vocabulary; pass --vocab PATH")):
     convert.main(["--from-hf", str(tmp_path / "hf"), "--to", str(tmp_path / "a"), "--vocab", big])
   (tmp_path / "hf" / "spiece.model").write_bytes(b"not a sentencepiece model")
   with pytest.raises(convert.ConvertError, match=r"^The vocabulary .*hf/spiece.model is not a "
@@ -574,3 +574,22 @@ def test_convert_from_a_checkpoint_keeps_its_byte_vocabulary(tmp_path, capsys):
       "type": "byte", "extra_ids": 0}
   out, err = capsys.readouterr()
   assert "vocabulary: byte)" in out and "warning" not in err
+
+
+def test_a_model_cut_to_its_tokenizer_records_the_extra_ids_it_has_room_for(tmp_path, capsys):
+  """An embedding of exactly the tokenizer's pieces plus a few rows (no room for T5's 100
+  sentinels): converted, recording the extra ids that fit, with a note."""
+  import json
+
+  from flanjax import vocab
+  torch.manual_seed(0)
+  cfg = transformers.T5Config(
+      vocab_size=800, d_model=16, d_kv=4, d_ff=24, num_layers=1, num_decoder_layers=1,
+      num_heads=2, relative_attention_num_buckets=8, relative_attention_max_distance=20,
+      dropout_rate=0.0, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
+      decoder_start_token_id=0)
+  transformers.T5ForConditionalGeneration(cfg).save_pretrained(tmp_path / "hf")
+  assert convert.main(["--from-hf", str(tmp_path / "hf"), "--to", str(tmp_path / "ckpt"),
+                       "--vocab", vocab.OFFLINE_SPM_PATH]) == 0
+  assert json.load(open(tmp_path / "ckpt" / "flanjax_model.json"))["vocabulary"]["extra_ids"] == 4
+  assert "leaves room for 4 of T5's 100 extra ids after the 796 pieces" in capsys.readouterr().err
