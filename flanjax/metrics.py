@@ -239,21 +239,27 @@ def rank_options(option_scores: Sequence[Sequence[float]],
   return {"rank_accuracy": 100.0 * float(np.mean(hits))}
 
 
+def binary_f1(gold: Sequence[bool], predicted: Sequence[bool]) -> float:
+  """The F1 (0-100) of the positive ("true") class of binary decisions (GLUE's MRPC / QQP F1);
+  0 when neither side has a positive."""
+  _check_lengths(gold, predicted, "predictions")
+  gold, predicted = np.asarray(gold, bool), np.asarray(predicted, bool)
+  denominator = float(np.sum(gold) + np.sum(predicted))
+  return 100.0 * 2.0 * float(np.sum(gold & predicted)) / denominator if denominator else 0.0
+
+
 def grouped_f1a_em(groups: Sequence[Any], gold: Sequence[bool],
                    predicted: Sequence[bool]) -> dict[str, float]:
   """SuperGLUE's MultiRC metrics (0-100) of per-answer true/false decisions: `f1a`, the F1 of
   "true" over all answers, and `em`, the share of groups (questions) with every answer right."""
-  _check_lengths(gold, predicted, "predictions")
   _check_lengths(gold, groups, "groups")
+  f1a = binary_f1(gold, predicted)
   gold, predicted = np.asarray(gold, bool), np.asarray(predicted, bool)
-  tp = float(np.sum(gold & predicted))
-  denominator = float(np.sum(gold) + np.sum(predicted))
-  f1a = 2.0 * tp / denominator if denominator else 0.0
   right: dict[Any, bool] = {}
   for g, ok in zip(groups, gold == predicted):
     right[g] = right.get(g, True) and bool(ok)
   em = float(np.mean(list(right.values()))) if right else 0.0
-  return {"f1a": 100.0 * f1a, "em": 100.0 * em}
+  return {"f1a": f1a, "em": 100.0 * em}
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:
@@ -282,27 +288,31 @@ def correlations(gold: Sequence[float], predicted: Sequence[float]) -> dict[str,
 
 
 # Metrics that a task computes from its rank-classification winners, beside `rank_accuracy`
-# (`TaskInfo.rank_metrics`; flanjax's evaluation calls `rank_task_metrics`). Each reads fields
-# that the task's examples carry: MultiRC's `group` (its question), STS-B's `label_value` (the
-# float score; option i is the value i).
-RANK_METRICS = ("grouped_f1a_em", "correlation")
+# (`TaskInfo.rank_metrics`; flanjax's evaluation calls `rank_task_metrics`): "binary_f1" (MRPC,
+# QQP: option 1 is "true"), "grouped_f1a_em" (MultiRC: also each example's `group`, its
+# question), "correlation" (STS-B: each example's float `label_value`; option i is the value i).
+RANK_METRICS = ("binary_f1", "grouped_f1a_em", "correlation")
 
 
 def rank_task_metrics(kind: str, examples: Sequence[dict], winners: Sequence[int]
                       ) -> dict[str, float]:
   """`rank_`-prefixed metrics of kind `kind` (RANK_METRICS) from the winning option index of each
-  example: "grouped_f1a_em": rank_f1a / rank_em of true/false options (option 1 is "true", the
-  gold one is `answer_index`, a question is `group`); "correlation": rank_pearson /
-  rank_spearman of the winners (option i means the value i) against `label_value`."""
+  example: "binary_f1": rank_f1 of true/false options (option 1 is "true", the gold one is
+  `answer_index`); "grouped_f1a_em": rank_f1a / rank_em of those, a question being `group`;
+  "correlation": rank_pearson / rank_spearman of the winners (option i means the value i)
+  against `label_value`."""
   if kind not in RANK_METRICS:
     raise ValueError(f"Unknown rank metrics {kind!r}; use one of {list(RANK_METRICS)}.")
   _check_lengths(examples, winners, "winners")
-  field = "group" if kind == "grouped_f1a_em" else "label_value"
-  missing = [i for i, ex in enumerate(examples) if field not in ex]
+  field = {"grouped_f1a_em": "group", "correlation": "label_value"}.get(kind)
+  missing = [i for i, ex in enumerate(examples) if field and field not in ex]
   if missing:
     raise ValueError(f"Rank metrics {kind!r} read each example's {field!r} field, which example "
                      f"{missing[0]} lacks; the task's preprocessor must emit it.")
-  if kind == "grouped_f1a_em":
+  if kind == "binary_f1":
+    out = {"f1": binary_f1([int(ex["answer_index"]) == 1 for ex in examples],
+                           [int(w) == 1 for w in winners])}
+  elif kind == "grouped_f1a_em":
     out = grouped_f1a_em([ex["group"] for ex in examples],
                          [int(ex["answer_index"]) == 1 for ex in examples],
                          [int(w) == 1 for w in winners])

@@ -664,11 +664,14 @@ def _build_specs() -> list[DatasetSpec]:
   add(_spec("yelp_polarity_reviews", "Yelp", "sentiment", "yelp_polarity_reviews", _tv(t),
             "accuracy", _sentiment("text", _yelp_clean), lambda: tp.sentiment("restaurant review")))
   # --- Paraphrase (4).
+  # GLUE's MRPC / QQP metric is accuracy and the F1 of "yes" (equivalent / duplicate, option 1):
+  # rank_f1 from the rank winners beside rank accuracy.
   add(_spec("glue_mrpc", "MRPC", "paraphrase", "glue/mrpc", _tv(v), "accuracy",
-            _pair("sentence1", "sentence2", ["no", "yes"]), tp.paraphrase_pair))
+            _pair("sentence1", "sentence2", ["no", "yes"]), tp.paraphrase_pair,
+            rank_metrics="binary_f1"))
   add(_spec("glue_qqp", "QQP", "paraphrase", "glue/qqp", _tv(v), "accuracy",
             _pair("question1", "question2", ["no", "yes"], out=("question1", "question2")),
-            tp.qqp))
+            tp.qqp, rank_metrics="binary_f1"))
   add(_spec("paws_wiki", "PAWS", "paraphrase", "paws_wiki", _tv(t), "accuracy",
             _pair("sentence1", "sentence2", ["no", "yes"]), tp.paraphrase_pair))
   # FLAN reports STS-B by Pearson / Spearman correlation with the float score (GLUE's metric):

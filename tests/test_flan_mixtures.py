@@ -234,6 +234,10 @@ def test_multirc_and_stsb_carry_what_their_rank_metrics_read():
                                      keys=["multirc", "stsb"])
   assert [registration.TASK_INFO[n].rank_metrics for n in names] == ["grouped_f1a_em",
                                                                        "correlation"]
+  own = {s.key: registration.TASK_INFO[s.name].rank_metrics for s in flan2021.SPECS}
+  assert {k: v for k, v in own.items() if v} == {
+      "glue_mrpc": "binary_f1", "glue_qqp": "binary_f1", "multirc": "grouped_f1a_em",
+      "stsb": "correlation"}
   lengths = {"inputs": 256, "targets": 16}
   with tfds.testing.mock_data(num_examples=6, max_value=3,
                               policy=tfds.testing.MockPolicy.USE_CODE):

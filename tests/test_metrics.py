@@ -236,6 +236,17 @@ def test_correlations_match_scipy():
   assert correlations([1.0, 2.0, 3.0], [2.0, 2.0, 2.0]) == {"pearson": 0.0, "spearman": 0.0}
 
 
+def test_binary_f1_is_the_f1_of_the_positive_class():
+  from flanjax.metrics import binary_f1, rank_task_metrics
+  gold = [True, True, False, False, True]
+  pred = [True, False, True, False, True]
+  assert binary_f1(gold, pred) == pytest.approx(100 * 2 * 2 / (3 + 3))  # tp 2, 3 gold, 3 pred
+  assert binary_f1([False, False], [False, False]) == 0.0
+  examples = [{"answer_index": int(g)} for g in gold]
+  assert rank_task_metrics("binary_f1", examples, [int(p) for p in pred]) == {
+      "rank_f1": pytest.approx(100 * 2 / 3)}
+
+
 def test_rank_task_metrics_read_the_examples_fields():
   from flanjax.metrics import rank_task_metrics
   examples = [{"group": b"0-1", "answer_index": 1}, {"group": b"0-1", "answer_index": 0},
