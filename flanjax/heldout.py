@@ -200,8 +200,9 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
   evaluation.resolve_tasks(eval_mixture, split)  # clear error when there is no eval split
 
   model_dir = os.path.join(cdir, "model")
+  start = init_checkpoint or os.path.join(output_dir, "start")  # what starting_checkpoint gives
   # Before `starting_checkpoint` may write <out>/start: a refused rerun changes nothing.
-  check_resume(model_dir, init_checkpoint or os.path.join(output_dir, "start"), {
+  check_resume(model_dir, start, {
       "mixture": train_mixture, "seed": seed,
       "task_feature_lengths": dict(_train_setting("task_feature_lengths", train_kwargs)),
       "pack": bool(_train_setting("pack", train_kwargs)),
@@ -211,23 +212,30 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
            "threshold": contamination_threshold, "max_train_examples": contamination_max_train,
            "max_eval_examples": settings["max_examples"]}
   before_dir, after_dir = os.path.join(cdir, "before"), os.path.join(cdir, "after")
+  # What this run redoes, decided once: the contamination check, "before", then training and
+  # "after" (a finished cluster redoes nothing).
+  from flanjax import checkpoints
+  cont_why = _contamination_stale(cont_path, _jsonable(check))
+  before_why = stage_stale(before_dir, settings, checkpoint=start)
+  steps = checkpoints.finalized_steps(model_dir)
+  target = _train_setting("num_steps", train_kwargs)
+  finished = (cont_why is None and before_why is None and os.path.exists(start) and bool(steps)
+              and target is not None and steps[-1] >= target
+              and stage_stale(after_dir, settings, step=steps[-1]) is None)
   # Every TFDS dataset either mixture reads, in one error, before <out>/start or any stage;
   # not for a finished cluster, whose rerun reads no data (its results are only collected).
   from flanjax import registration
   from flanjax import train as train_lib  # a gin train.tfds_data_dir too, as train reads it
   train_lib._set_tfds_data_dir(_train_setting("tfds_data_dir", train_kwargs), False)
-  if not _finished(cont_path, check, before_dir, after_dir, model_dir, settings,
-                   init_checkpoint or os.path.join(output_dir, "start"),
-                   _train_setting("num_steps", train_kwargs)):
+  if not finished:
     registration.check_prepared([(train_mixture, "train"), (eval_mixture, split)])
   vocabulary = _mixture_vocabulary(train_mixture)
   start = starting_checkpoint(output_dir, init_checkpoint, model_size, vocabulary, seed,
                               mixture=train_mixture, eval_mixture=eval_mixture, split=split)
 
-  why = _contamination_stale(cont_path, _jsonable(check))
-  if why is not None:
-    if why:
-      log.warning("%s: redoing the contamination check: %s.", cluster, why)
+  if cont_why is not None:
+    if cont_why:
+      log.warning("%s: redoing the contamination check: %s.", cluster, cont_why)
     report = evaluation.run_contamination_check(
         eval_mixture, train_mixture, split, threshold=contamination_threshold,
         max_train_examples=contamination_max_train, max_eval_examples=settings["max_examples"])
@@ -235,10 +243,9 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
       w.write_json("contamination.json", {**report, "check_settings": check, "complete": True},
                    last=True)
 
-  why = stage_stale(before_dir, settings, checkpoint=start)
-  if why is not None:
-    if why:
-      log.warning("%s/before: re-evaluating the starting checkpoint: %s.", cluster, why)
+  if before_why is not None:
+    if before_why:
+      log.warning("%s/before: re-evaluating the starting checkpoint: %s.", cluster, before_why)
     evaluation.evaluate(start, eval_mixture, output_dir=before_dir, overwrite=True,
                         **eval_kwargs)
   print(f"{cluster}: training on {train_mixture}: {_recipe(train_kwargs)}", flush=True)
@@ -246,9 +253,7 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
          **dict(train_kwargs or {}))
   # Re-evaluate whenever the model moved on since the last "after" evaluation (or the settings
   # changed).
-  from flanjax import checkpoints
   last_step = checkpoints.finalized_steps(model_dir)[-1]
-  target = _train_setting("num_steps", train_kwargs)
   if last_step < target:  # preempted (SIGTERM) or stop_after_steps: not the model to compare
     print(f"{cluster}: training stopped at step {last_step} of {target}; nothing was evaluated. "
           "Rerun the same command to resume.", flush=True)
@@ -349,20 +354,6 @@ def _settings_in(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def _describe(settings: dict[str, Any], names: Sequence[str]) -> str:
   return ", ".join(f"{k}={settings[k]!r}" if k in settings else f"{k} unrecorded" for k in names)
-
-
-def _finished(cont_path: str, check: dict[str, Any], before_dir: str, after_dir: str,
-              model_dir: str, settings: dict[str, Any], start: str, num_steps: int) -> bool:
-  """Whether a rerun of the cluster would skip every stage: the contamination check, "before"
-  (of `start`), training to `num_steps` and "after" (of its last step) are all done with
-  these settings."""
-  from flanjax import checkpoints
-  steps = checkpoints.finalized_steps(model_dir)
-  return bool(steps and num_steps is not None and steps[-1] >= num_steps
-              and os.path.exists(start)
-              and _contamination_stale(cont_path, _jsonable(check)) is None
-              and stage_stale(before_dir, settings, checkpoint=start) is None
-              and stage_stale(after_dir, settings, step=steps[-1]) is None)
 
 
 def stage_stale(stage_dir: str, settings: dict[str, Any], step: int | None = None,
