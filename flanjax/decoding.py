@@ -212,13 +212,18 @@ def predict(config: T5Config, params, encoder_input_tokens, *, max_decode_length
                              top_k=top_k, top_p=top_p, rng=rng)[0]
 
 
+def valid_alpha(alpha) -> bool:
+  """Whether `alpha` is a beam length penalty: a finite number >= 0 (a negative alpha favours
+  long hypotheses, and beam search's early stop is then wrong)."""
+  return (not isinstance(alpha, bool) and isinstance(alpha, (int, float, np.integer, np.floating))
+          and math.isfinite(alpha) and alpha >= 0)
+
+
 def check_beam_settings(num_beams, alpha) -> None:
-  """DecodeError unless num_beams is an integer >= 1 and alpha a finite number >= 0 (a negative
-  alpha favours long hypotheses, and beam search's early stop is then wrong)."""
+  """DecodeError unless num_beams is an integer >= 1 and alpha a finite number >= 0."""
   if isinstance(num_beams, bool) or not isinstance(num_beams, (int, np.integer)) or num_beams < 1:
     raise DecodeError(f"num_beams must be an integer >= 1, got {num_beams!r}.")
-  if (isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating))
-      or not math.isfinite(alpha) or alpha < 0):
+  if not valid_alpha(alpha):
     raise DecodeError(f"alpha (the beam length penalty) must be a number >= 0, got {alpha!r} "
                       "(0: no length penalty; T5's default is 0.6).")
 

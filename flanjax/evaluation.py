@@ -837,8 +837,8 @@ def check_eval_settings(*, batch_size: int = 16, max_examples: int | None = None
                                ("decode_method", decode_method, DECODE_METHODS)):
     if value not in choices:
       raise EvalSettingError(name, value, f"use one of {', '.join(choices)}.")
-  if (isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating))
-      or not np.isfinite(alpha) or alpha < 0):
+  from flanjax import decoding
+  if not decoding.valid_alpha(alpha):
     raise EvalSettingError("alpha", alpha, "beam search's length penalty must be a number >= 0 "
                            "(0: none; T5's default 0.6).")
   if not isinstance(split, str) or not split:
