@@ -78,3 +78,16 @@ def run_python(code: str, *, devices: int = 1, env: dict | None = None, timeout:
 @pytest.fixture
 def python_runner():
   return run_python
+
+
+@pytest.fixture
+def decode_settings(monkeypatch):
+  """The (method, num_beams, alpha) of every decoding.predict call, in a list."""
+  from flanjax import decoding
+  seen, predict = [], decoding.predict
+
+  def spy(*args, **kw):
+    seen.append((kw["method"], kw["num_beams"], kw["alpha"]))
+    return predict(*args, **kw)
+  monkeypatch.setattr(decoding, "predict", spy)
+  return seen

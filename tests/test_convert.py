@@ -527,19 +527,25 @@ def test_cli_checks_the_vocabulary_and_warns_without_one(tmp_path, capsys, spm_m
   assert "warning" not in capsys.readouterr().err
 
 
+def _save_small_v11(path, vocab_size: int):
+  """A 1+1-layer random HF T5 v1.1 of `vocab_size` ids (room for the offline vocabulary's 796
+  pieces), saved at `path`."""
+  torch.manual_seed(0)
+  cfg = transformers.T5Config(
+      vocab_size=vocab_size, d_model=16, d_kv=4, d_ff=24, num_layers=1, num_decoder_layers=1,
+      num_heads=2, relative_attention_num_buckets=8, relative_attention_max_distance=20,
+      dropout_rate=0.0, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
+      decoder_start_token_id=0)
+  transformers.T5ForConditionalGeneration(cfg).save_pretrained(path)
+
+
 def test_convert_records_flanjaxs_packaged_vocabulary_by_name_without_a_copy(tmp_path):
   """A model whose SentencePiece model is flanjax's packaged one (an export of a model trained
   on the offline collection) is recorded by name; no spiece.model copy is written beside it."""
   import json
 
   from flanjax import vocab
-  torch.manual_seed(0)
-  cfg = transformers.T5Config(
-      vocab_size=896, d_model=16, d_kv=4, d_ff=24, num_layers=1, num_decoder_layers=1,
-      num_heads=2, relative_attention_num_buckets=8, relative_attention_max_distance=20,
-      dropout_rate=0.0, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
-      decoder_start_token_id=0)
-  transformers.T5ForConditionalGeneration(cfg).save_pretrained(tmp_path / "hf")
+  _save_small_v11(tmp_path / "hf", vocab_size=896)
   assert convert.main(["--from-hf", str(tmp_path / "hf"), "--to", str(tmp_path / "ckpt"),
                        "--vocab", vocab.OFFLINE_SPM_PATH]) == 0
   assert json.load(open(tmp_path / "ckpt" / "flanjax_model.json"))["vocabulary"] == {
@@ -582,13 +588,7 @@ def test_a_model_cut_to_its_tokenizer_records_the_extra_ids_it_has_room_for(tmp_
   import json
 
   from flanjax import vocab
-  torch.manual_seed(0)
-  cfg = transformers.T5Config(
-      vocab_size=800, d_model=16, d_kv=4, d_ff=24, num_layers=1, num_decoder_layers=1,
-      num_heads=2, relative_attention_num_buckets=8, relative_attention_max_distance=20,
-      dropout_rate=0.0, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
-      decoder_start_token_id=0)
-  transformers.T5ForConditionalGeneration(cfg).save_pretrained(tmp_path / "hf")
+  _save_small_v11(tmp_path / "hf", vocab_size=800)
   assert convert.main(["--from-hf", str(tmp_path / "hf"), "--to", str(tmp_path / "ckpt"),
                        "--vocab", vocab.OFFLINE_SPM_PATH]) == 0
   assert json.load(open(tmp_path / "ckpt" / "flanjax_model.json"))["vocabulary"]["extra_ids"] == 4

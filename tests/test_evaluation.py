@@ -569,18 +569,12 @@ def test_beam_predictions_do_not_depend_on_eval_padding():
 
 
 def test_eval_beam_flags_reach_decoding_and_are_recorded(vocab, tiny_ckpt, tmp_path,
-                                                        monkeypatch, capsys):
+                                                        decode_settings, capsys):
   """--num_beams and --alpha set beam search's width and length penalty, recorded in
   metrics.json beside decode_method; without beam search, or out of range, one-line errors."""
-  from flanjax import decoding
   from flanjax.gin_config import gin
   path, _, _ = tiny_ckpt
-  seen, predict = [], decoding.predict
-
-  def spy(*args, **kw):
-    seen.append((kw["method"], kw["num_beams"], kw["alpha"]))
-    return predict(*args, **kw)
-  monkeypatch.setattr(decoding, "predict", spy)
+  seen = decode_settings
   out = tmp_path / "eval"
   base = ["--checkpoint", path, "--task", TOY_TASK, "--max_decode_length", "3",
           "--max_examples", "2"]

@@ -82,16 +82,10 @@ def test_infer_score_and_predict(tiny_ckpt, tmp_path):
   assert predicted[0]["prediction"] == want
 
 
-def test_infer_beam_flags(tiny_ckpt, tmp_path, monkeypatch, capsys):
+def test_infer_beam_flags(tiny_ckpt, tmp_path, decode_settings, capsys):
   """--num_beams / --alpha reach beam search; without --decode_method beam they are refused."""
-  from flanjax import decoding
   path, _, _ = tiny_ckpt
-  seen, predict = [], decoding.predict
-
-  def spy(*args, **kw):
-    seen.append((kw["method"], kw["num_beams"], kw["alpha"]))
-    return predict(*args, **kw)
-  monkeypatch.setattr(decoding, "predict", spy)
+  seen = decode_settings
   src = _write(tmp_path / "in.jsonl", [{"inputs": "Is 2 even?"}, {"inputs": "x"}])
   base = ["--checkpoint", path, "--mode", "predict", "--input", src, "--max_decode_length", "3"]
   assert infer.main(base + ["--output", str(tmp_path / "o.jsonl"), "--decode_method", "beam",
