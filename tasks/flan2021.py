@@ -272,6 +272,13 @@ def _arc(ex):
   return {"question": ex["question"], "options": opts, "answer": answer}
 
 
+def _arc_filter(ex):
+  """FLAN's `_filter_arc`: only the 4-option questions (train and test), a known answer."""
+  choices = ex["choices"]["text"]
+  return tf.logical_and(tf.equal(tf.size(choices), 4),
+                        _label_in_range("answerKey", options=lambda e: choices)(ex))
+
+
 def _refs(first, more=None):
   """Every gold answer / reference: [first] + more (tf.string [n]); duplicates are harmless to
   the max-over-references metrics."""
@@ -681,8 +688,7 @@ def _build_specs() -> list[DatasetSpec]:
   # --- Closed-book QA (3).
   for level in ("Easy", "Challenge"):
     add(_spec(f"arc_{level.lower()}", "ARC", "closed_book_qa", f"ai2_arc/ARC-{level}", _tv(t),
-              "accuracy", _arc, tp.multiple_choice_qa,
-              filter_fn=_label_in_range("answerKey", options=lambda ex: ex["choices"]["text"])))
+              "accuracy", _arc, tp.multiple_choice_qa, filter_fn=_arc_filter))
   # FLAN (after GPT-3) reports closed-book NQ and TriviaQA by exact match: their headline.
   add(_spec("natural_questions", "Natural Questions", "closed_book_qa",
             "natural_questions_open", _tv(v), "squad", _nq,

@@ -22,6 +22,9 @@ BYTES_PREFIX = "bytes_flan2021_"
 # data instead.
 FILTERED_UNDER_MOCK = {
     "fix_punct": "mock text (letters and spaces) has no punctuation to remove",
+    # FLAN's filter keeps only 4-option questions (tested in test_filters_drop_...).
+    "arc_easy": "mock choice lists are never 4 long",
+    "arc_challenge": "mock choice lists are never 4 long",
 }
 # Translation dataset task key -> the language paired with English.
 TRANSLATION = {"para_crawl_enes": "es", "wmt14_enfr": "fr",
@@ -240,6 +243,13 @@ def test_filters_drop_unlabelled_examples():
   hs = _spec("hellaswag").filter_fn
   assert bool(hs({"label": tf.constant(3), "endings": tf.constant(["a", "b", "c", "d"])}))
   assert not bool(hs({"label": tf.constant(-1), "endings": tf.constant(["a", "b", "c", "d"])}))
+  arc = _spec("arc_easy").filter_fn  # FLAN's _filter_arc: 4-option questions only
+
+  def arc_ex(n, key=1):
+    return {"answerKey": tf.constant(key), "choices": {"text": tf.constant(["x"] * n)}}
+
+  assert bool(arc(arc_ex(4))) and bool(arc(arc_ex(4, key=3)))
+  assert not any(bool(arc(arc_ex(n))) for n in (3, 5)) and not bool(arc(arc_ex(4, key=4)))
 
 
 @pytest.fixture(scope="module")
@@ -288,7 +298,8 @@ def test_every_task_yields_tokenized_examples_under_mock_data(byte_tasks):
         if registration.TASK_INFO[name].has_options:
           assert ex["options"].size >= 2, name
           answered[name] += int(ex["answer_index"] >= 0)
-  option_tasks = [n for n in byte_tasks if registration.TASK_INFO[n].has_options]
+  option_tasks = [n for s, n in zip(flan2021.SPECS, byte_tasks)
+                  if registration.TASK_INFO[n].has_options and s.key not in FILTERED_UNDER_MOCK]
   # Random ReCoRD answers are never among the random entities; real answers always are.
   unanswered = [n for n in option_tasks if not answered[n] and not n.endswith("record")]
   assert not unanswered, unanswered
