@@ -9,8 +9,9 @@ FLAN's OPTIONS block and target the option text.
 
 The paper (Wei et al. 2021, "Finetuned Language Models Are Zero-Shot Learners", Fig. 3) counts
 62 datasets; like the FLAN code, some are registered as several tasks (ANLI R1-R3, MNLI
-matched/mismatched, ARC easy/challenge, SQuAD v1/v2), giving 67 seqio tasks, plus 16
-evaluation-only translation-direction tasks (83 in all; see Translation below):
+matched/mismatched, ARC easy/challenge, SQuAD v1/v2, WSC273 as SuperGLUE WSC for training and
+WSC273 itself), giving 68 seqio tasks, plus 16 evaluation-only translation-direction tasks (84
+in all; see Translation below):
 
 | cluster (key)                                     | paper datasets (tasks)                      |
 |---------------------------------------------------|---------------------------------------------|
@@ -25,7 +26,8 @@ evaluation-only translation-direction tasks (83 in all; see Translation below):
 |                                                   | EN/CS, EN/DE, EN/FI, EN/RO, EN/RU, EN/TR    |
 | reading_comprehension (5)                         | BoolQ, DROP, MultiRC, OBQA, SQuAD (v1, v2)  |
 | reading_comprehension_with_commonsense (2)        | CosmosQA, ReCoRD                            |
-| coreference (3)                                   | DPR, Winogrande, WSC273                     |
+| coreference (3)                                   | DPR, Winogrande, WSC273 (SuperGLUE WSC,     |
+|                                                   | WSC273)                                     |
 | misc (7)                                          | CoQA, QuAC, TREC, CoLA, WiC, Math,          |
 |                                                   | Fix Punctuation                             |
 | summarization (11)                                | AESLC, CNN-DM, Gigaword, Multi-News,        |
@@ -47,7 +49,7 @@ the FLAN paper reports results on (the official dev set where test labels are hi
 test set; the last examples of the train split for ParaCrawl, Fix Punctuation and Opinion
 Abstracts, which have nothing else). StoryCloze trains on its validation split; WSC273 (only a
 test split) is evaluation-only and stays out of the training mixtures, as do the translation
-direction tasks. Evaluation splits are capped at `max_eval_examples` (default:
+direction tasks (the coreference cluster trains on SuperGLUE WSC instead, as FLAN's code does). Evaluation splits are capped at `max_eval_examples` (default:
 $FLANJAX_FLAN2021_MAX_EVAL_EXAMPLES, else the whole split). TFDS versions are those of the
 installed tensorflow-datasets (4.9.10); `TRAIN_SIZES` holds the catalog's train-split sizes so
 that mixing rates are known without preparing the data. Datasets that need a manual download
@@ -411,6 +413,12 @@ def _winogrande(ex):
   return {"context": tf.strings.strip(left), "options": opts, "answer": answer}
 
 
+def _wsc(ex):
+  opts, answer = _pick(["no", "yes"], ex["label"])  # label 1: the pronoun is the noun
+  return {"text": ex["text"], "noun": ex["span1_text"], "pronoun": ex["span2_text"],
+          "options": opts, "answer": answer}
+
+
 def _wsc273(ex):
   text = ex["text"]
   length = tf.strings.length(text)
@@ -559,7 +567,7 @@ TRAIN_SIZES = {
     "wmt16_translate/tr-en": 205_756, "bool_q": 9_427, "drop": 77_409,
     "super_glue/multirc": 27_243, "openbookqa": 4_957, "squad/v1.1": 87_599,
     "squad/v2.0": 130_319, "cosmos_qa": 25_262, "super_glue/record": 100_730,
-    "definite_pronoun_resolution": 1_322, "winogrande": 40_398, "wsc273": 273, "coqa": 7_199,
+    "definite_pronoun_resolution": 1_322, "winogrande": 40_398, "super_glue/wsc": 554, "wsc273": 273, "coqa": 7_199,
     "quac": 83_568, "trec": 5_452, "glue/cola": 8_551, "super_glue/wic": 5_428,
     "math_dataset/algebra__linear_1d": 1_999_998, "para_crawl/enda": 7_360_000,
     "aeslc": 14_436, "cnn_dailymail": 287_113, "gigaword": 3_803_957, "multi_news": 44_972,
@@ -738,7 +746,11 @@ def _build_specs() -> list[DatasetSpec]:
   add(_spec("winogrande", "Winogrande", "coreference", "winogrande", _tv(v, train="train_xl"),
             "accuracy", _winogrande, tp.sentence_completion_coref,
             filter_fn=_label_in_range("label", 2)))
-  # WSC273 has only a test split (273 examples): evaluation only, as in FLAN.
+  # The paper's WSC273 as the FLAN code has it: training on SuperGLUE WSC (yes/no: is the
+  # pronoun the noun? evaluated on its validation split), and WSC273 itself (only a test split,
+  # 273 examples), evaluation only.
+  add(_spec("wsc", "WSC273", "coreference", "super_glue/wsc", _tv(v), "accuracy", _wsc, tp.wsc,
+            filter_fn=_label_in_range("label", 2)))
   add(_spec("wsc273", "WSC273", "coreference", "wsc273", {"validation": "test"}, "accuracy",
             _wsc273, tp.sentence_completion_coref, filter_fn=_label_in_range("label", 2)))
   # --- Misc (7).

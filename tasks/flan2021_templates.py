@@ -650,6 +650,33 @@ def definite_pronoun_resolution() -> list[Template]:
   ]
 
 
+def wsc() -> list[Template]:
+  """text, noun, pronoun, options ("no", "yes"), answer (SuperGLUE WSC: is the pronoun the
+  noun?)."""
+  return [
+      Template("{text}\n\nIn the passage above, does \"{pronoun}\" refer to \"{noun}\"?"
+               "{options_}", "{answer}"),
+      Template("Read the text and answer the question.\n\n{text}\n\nIs \"{noun}\" what "
+               "\"{pronoun}\" stands for?{options_}", "{answer}"),
+      Template("Text: {text}\nPronoun: {pronoun}\nCandidate: {noun}\n\nDoes the pronoun "
+               "refer to the candidate?{options_}", "{answer}"),
+      Template("{text}\n\nWho or what is \"{pronoun}\" here? Is it \"{noun}\"?{options_}",
+               "{answer}"),
+      Template("Coreference question. In \"{text}\", do \"{noun}\" and \"{pronoun}\" name "
+               "the same thing?{options_}", "{answer}"),
+      Template("Does \"{pronoun}\" mean \"{noun}\" in the following text?\n\n{text}"
+               "{options_}", "{answer}"),
+      Template("{text}\n\nIs it right that \"{pronoun}\" is used to talk about \"{noun}\"?"
+               "{options_}", "{answer}"),
+      Template("Consider this: {text}\n\nCould \"{pronoun}\" be replaced by \"{noun}\" "
+               "without changing the meaning?{options_}", "{answer}"),
+      Template("Passage: {text}\n\nQuestion: is \"{pronoun}\" another way of referring to "
+               "\"{noun}\"?{options_}", "{answer}"),
+      Template("In the text below, decide whether \"{noun}\" is the referent of "
+               "\"{pronoun}\".\n\n{text}{options_}", "{answer}"),
+  ]
+
+
 def sentence_completion_coref() -> list[Template]:
   """context, options, answer (Winogrande, WSC273): options are the possible continuations."""
   return [

@@ -36,12 +36,13 @@ def test_collection_has_the_papers_62_datasets_in_12_clusters():
   assert {c: len(d) for c, d in datasets.items()} == PAPER_COUNTS
   assert sum(PAPER_COUNTS.values()) == 62
   datasets_tasks = [s for s in flan2021.SPECS if not s.variant_of]
-  assert len(datasets_tasks) == 67  # ANLI x3, MNLI x2, ARC x2, SQuAD x2 as in the FLAN code
+  # ANLI x3, MNLI x2, ARC x2, SQuAD x2, WSC273 x2 (SuperGLUE WSC, WSC273) as in the FLAN code.
+  assert len(datasets_tasks) == 68
   # + the 16 evaluation-only translation direction tasks (2 per translation dataset).
   directions = [s for s in flan2021.SPECS if s.variant_of]
   assert len(directions) == 16 and {s.cluster for s in directions} == {"translation"}
-  assert len(flan2021.SPECS) == 83 and len({s.name for s in flan2021.SPECS}) == 83
-  assert len(flan2021.task_names()) == 83 and len(flan2021.task_names("translation")) == 24
+  assert len(flan2021.SPECS) == 84 and len({s.name for s in flan2021.SPECS}) == 84
+  assert len(flan2021.task_names()) == 84 and len(flan2021.task_names("translation")) == 24
   for spec in flan2021.SPECS:  # registered on import, with the catalog's metadata
     assert spec.name in seqio.TaskRegistry.names()
     info = registration.TASK_INFO[spec.name]
@@ -88,7 +89,7 @@ def test_tfds_names_versions_and_train_sizes():
   sizes = {s.key: s.num_train_examples for s in flan2021.SPECS}
   assert sizes["cb"] == 250 and sizes["copa"] == 400 and sizes["anli_r3"] == 30_000
   assert sizes["opinion_abstracts_idebate"] == 2_259 - 500
-  assert sizes["wsc273"] == 0  # evaluation only
+  assert sizes["wsc273"] == 0 and sizes["wsc"] == 554  # coreference trains on SuperGLUE WSC
   assert sizes["wmt16_translate_deen_en_to_de"] == sizes["para_crawl_enes_es_to_en"] == 0
   assert sizes["wmt16_translate_deen"] == sizes["para_crawl_enes"] == 30_000
 
@@ -179,6 +180,12 @@ def test_field_mappings_of_structured_datasets():
   assert wino["answer"] == b"Tom was kind."
   text = "The trophy doesn't fit in the suitcase because it is too big."
   start = text.index(" it ") + 1
+  sg_wsc = _run(_spec("wsc").preprocessor,
+                {"text": "Mark told Pete lies about himself. He should have been honest.",
+                 "span1_text": "Mark", "span2_text": "He", "span1_index": 0, "span2_index": 6,
+                 "idx": 0, "label": 1})
+  assert (sg_wsc["noun"], sg_wsc["pronoun"]) == (b"Mark", b"He")
+  assert sg_wsc["options"] == [b"no", b"yes"] and sg_wsc["answer"] == b"yes"
   wsc = _run(_spec("wsc273").preprocessor,
              {"text": text, "pronoun_start": start, "pronoun_end": start + 2, "label": 0,
               "pronoun_text": "it", "option1": "the trophy", "option2": "the suitcase",

@@ -44,7 +44,7 @@ def test_flan2021_is_examples_proportional_with_cap_3000():
   # tasks are evaluation-only. The 8 translation datasets' tasks (both directions) train.
   assert tasks == {s.name for s in flan2021.SPECS} - EVAL_ONLY == set(fm.train_tasks())
   assert tasks == {s.name for s in flan2021.SPECS if s.has_train}
-  assert len(tasks) == 66 and _clusters(tasks) == set(CLUSTERS)
+  assert len(tasks) == 67 and _clusters(tasks) == set(CLUSTERS)
   assert MIXED_TRANSLATION_TASKS <= tasks and not DIRECTION_TASKS & tasks
   rates = mixing.effective_rates("flan2021")
   assert sum(rates.values()) == pytest.approx(1.0)
@@ -75,7 +75,7 @@ def test_without_mixtures_follow_flans_overlap_rules():
     # No held-out evaluation task is trained on.
     assert not train & _tasks(f"flan2021_heldout_{c}"), c
   rates = mixing.effective_rates("flan2021_without_nli")
-  assert sum(rates.values()) == pytest.approx(1.0) and len(rates) == 66 - 10 - 4
+  assert sum(rates.values()) == pytest.approx(1.0) and len(rates) == 67 - 10 - 4
 
 
 def test_heldout_mixtures_are_the_clusters_tasks_with_an_eval_split():
@@ -86,7 +86,9 @@ def test_heldout_mixtures_are_the_clusters_tasks_with_an_eval_split():
       assert tasks == set(flan2021.task_names(c)), c
     for t in seqio.get_mixture_or_task(f"flan2021_heldout_{c}").tasks:
       assert flan2021.HELDOUT_EVAL_SPLIT in t.splits, t.name
-  assert "flan2021_wsc273" in _tasks("flan2021_heldout_coreference")
+  assert {"flan2021_wsc", "flan2021_wsc273"} <= _tasks("flan2021_heldout_coreference")
+  assert "flan2021_wsc" in _tasks("flan2021") and "flan2021_wsc" not in _tasks(
+      "flan2021_without_coreference")
   assert len(_tasks("flan2021_heldout_nli")) == 10  # ANLI x3, MNLI x2 and five more
   assert len(_tasks("flan2021_heldout_summarization")) == 11
 
@@ -111,10 +113,10 @@ def test_heldout_translation_is_the_16_direction_tasks():
 
 
 def test_training_mixtures_are_unchanged_by_the_direction_tasks():
-  """flan2021 and every flan2021_without_<cluster>: the 66 training tasks (outside the held-out
+  """flan2021 and every flan2021_without_<cluster>: the 67 training tasks (outside the held-out
   clusters) at min(n_train, 3000) each, as before the direction tasks existed."""
   training = {s.name: s for s in flan2021.SPECS if s.name not in EVAL_ONLY}
-  assert len(training) == 66
+  assert len(training) == 67
   for mixture, removed in [("flan2021", set())] + [
       (f"flan2021_without_{c}", set(fm.heldout_clusters(c))) for c in CLUSTERS]:
     expected = {n: min(s.num_train_examples, 3000) for n, s in training.items()
@@ -126,7 +128,7 @@ def test_training_mixtures_are_unchanged_by_the_direction_tasks():
       assert p == pytest.approx(expected[name] / total), (mixture, name)
   without = _tasks("flan2021_without_nli")
   assert MIXED_TRANSLATION_TASKS <= without and not DIRECTION_TASKS & without
-  assert len(_tasks("flan2021_without_translation")) == 66 - 8
+  assert len(_tasks("flan2021_without_translation")) == 67 - 8
 
 
 def test_unknown_cluster_names_the_closest():
