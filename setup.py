@@ -31,6 +31,7 @@ CORE = [
     "safetensors",
     "rouge-score",
     "sacrebleu",
+    "editdistance",  # T5's word edit distance (Fix Punctuation's FLAN metric)
     "msgpack",
 ]
 DATA = [

@@ -1,10 +1,11 @@
-"""Evaluation metrics with seqio's signatures, reported on a 0-100 scale (like T5).
+"""Evaluation metrics with seqio's signatures, reported on a 0-100 scale (like T5); edit distances
+(`mean_edit`, `median_edit`) count words.
 
 Predict metrics are `fn(targets, predictions) -> dict[str, float]`; score metrics are
 `fn(targets, scores) -> dict[str, float]`. A target may be a string or, where the data has several
 references, a list of strings: every metric then takes the best match over the references.
 
-Plain Python (rouge-score, sacrebleu, numpy): no TensorFlow.
+Plain Python (rouge-score, sacrebleu, editdistance, numpy): no TensorFlow.
 """
 from __future__ import annotations
 
@@ -22,20 +23,24 @@ import numpy as np
 # classification, so `rank_accuracy` is preferred over generation accuracy when it was computed.
 # A task may name its own headline instead (`TaskInfo.headline`, e.g. "em" for closed-book
 # Natural Questions and TriviaQA, which FLAN reports by exact match, after GPT-3).
-METRIC_KINDS = ("accuracy", "rouge", "bleu", "squad")
+# "rouge_edit" is ROUGE plus T5's word-level edit distance (`edit_distance`, FLAN's metric for Fix
+# Punctuation): a distance is lower-better, so the headline stays ROUGE's, fit for cluster means.
+METRIC_KINDS = ("accuracy", "rouge", "bleu", "squad", "rouge_edit")
 PRIMARY_METRIC = {
     "accuracy": ("rank_accuracy", "accuracy"),
     "rouge": ("rougeLsum", "rougeL", "rouge1"),
     "bleu": ("bleu",),
     "squad": ("f1", "em"),
+    "rouge_edit": ("rougeLsum", "rougeL", "rouge1"),
 }
-# The names the metric function of each kind returns; with rank classification (option tasks)
-# `rank_accuracy` too. A task's own headline must be one of them.
+# The higher-is-better names the metric functions of each kind return (with rank classification,
+# option tasks, `rank_accuracy` too): a task's own headline must be one of them.
 METRIC_NAMES = {
     "accuracy": ("accuracy",),
     "rouge": ("rouge1", "rouge2", "rougeLsum"),
     "bleu": ("bleu",),
     "squad": ("f1", "em"),
+    "rouge_edit": ("rouge1", "rouge2", "rougeLsum"),
 }
 
 
@@ -125,6 +130,24 @@ def bleu(targets: Sequence[Any], predictions: Sequence[Any]) -> dict[str, float]
                                  smooth_method="exp", smooth_value=0.0, force=False,
                                  lowercase=False, tokenize="intl", use_effective_order=False)
   return {"bleu": float(result.score)}
+
+
+def _words(text: str) -> list[str]:
+  """T5's edit-distance tokens: the lower-cased text split at every non-word character (so a
+  punctuation mark is a split, and "a, b" is ["a", "", "b"])."""
+  return re.split(r"[^\w]", text.lower())
+
+
+def edit_distance(targets: Sequence[Any], predictions: Sequence[Any]) -> dict[str, float]:
+  """T5's word-level edit distance (`t5.evaluation.metrics.edit_distance`, FLAN's Fix Punctuation
+  metric): Levenshtein distance between the token lists of `_words`, the nearest reference per
+  example; the mean and median over examples (lower is better)."""
+  import editdistance
+
+  _check_lengths(targets, predictions, "predictions")
+  dists = [min(editdistance.eval(_words(r), _words(_as_text(p))) for r in _references(t))
+           for t, p in zip(targets, predictions)]
+  return {"mean_edit": float(np.mean(dists)), "median_edit": float(np.median(dists))}
 
 
 def normalize_squad(text: str) -> str:
@@ -322,8 +345,9 @@ def rank_task_metrics(kind: str, examples: Sequence[dict], winners: Sequence[int
   return {f"rank_{k}": v for k, v in out.items()}
 
 
-PREDICT_METRICS: dict[str, Callable[..., dict[str, float]]] = {
-    "accuracy": accuracy, "rouge": rouge, "bleu": bleu, "squad": squad,
+PREDICT_METRICS: dict[str, tuple[Callable[..., dict[str, float]], ...]] = {
+    "accuracy": (accuracy,), "rouge": (rouge,), "bleu": (bleu,), "squad": (squad,),
+    "rouge_edit": (rouge, edit_distance),
 }
 
 
@@ -337,7 +361,7 @@ def _check_kind(kind: str) -> None:
 def metric_fns(kind: str, *, rank: bool = False) -> list[Callable[..., dict[str, float]]]:
   """The seqio metric functions of a metric kind (plus rank classification when `rank`)."""
   _check_kind(kind)
-  fns = [PREDICT_METRICS[kind]]
+  fns = list(PREDICT_METRICS[kind])
   if rank:
     fns.append(rank_classification)
   return fns

@@ -63,7 +63,6 @@ from flanjax.files import decode_text, iter_jsonl
 
 log = logging.getLogger(__name__)
 
-METRICS = ("accuracy", "rouge", "bleu", "squad")
 FILE_FORMATS = ("jsonl", "csv", "tsv")
 OPTIONS_SEP = "\x1f"  # joins a file task's per-example options list into one string field
 
@@ -656,8 +655,9 @@ def _validate(name, cluster, templates, metric, options, headline=None, rank_met
   if rank_metrics and rank_metrics not in metrics.RANK_METRICS:
     raise FlanjaxError(f"Task {name!r}: rank_metrics={rank_metrics!r} is not one of "
                        f"{list(metrics.RANK_METRICS)}.{_close(rank_metrics, metrics.RANK_METRICS)}")
-  if metric not in METRICS:
-    raise FlanjaxError(f"Task {name!r}: metric {metric!r} is not one of {METRICS}.{_close(metric, METRICS)}")
+  if metric not in metrics.METRIC_KINDS:
+    raise FlanjaxError(f"Task {name!r}: metric {metric!r} is not one of {metrics.METRIC_KINDS}."
+                       f"{_close(metric, metrics.METRIC_KINDS)}")
   if headline:
     try:
       metrics.check_headline(metric, headline)

@@ -204,15 +204,17 @@ def markdown_table(results: Mapping[str, Any]) -> str:
                                            "templates") if results.get(k) is not None]
   if meta:
     lines.append(", ".join(meta) + "\n")
-  lines.append("All metrics on a 0-100 scale. Cluster score: mean over its tasks of each task's "
-               "headline metric.\n")
+  tasks = results.get("tasks", {})
+  names = sorted({k for t in tasks.values() for k in t["metrics"]})
+  words = [n for n in names if n.endswith("_edit")]
+  scale = (f"All metrics on a 0-100 scale but {' and '.join(words)} (words, lower is better)"
+           if words else "All metrics on a 0-100 scale")
+  lines.append(f"{scale}. Cluster score: mean over its tasks of each task's headline metric.\n")
   lines.append("| cluster | score | tasks |")
   lines.append("|---|---:|---:|")
   for c, e in sorted(results.get("clusters", {}).items()):
     lines.append(f"| {c} | {_fmt(e['score'])} | {e['num_tasks']} |")
   lines.append("")
-  tasks = results.get("tasks", {})
-  names = sorted({k for t in tasks.values() for k in t["metrics"]})
   lines.append("| task | cluster | examples | headline | " + " | ".join(names) + " |")
   lines.append("|---|---|---:|---|" + "---:|" * len(names))
   for t, e in sorted(tasks.items(), key=lambda kv: (kv[1]["cluster"], kv[0])):

@@ -187,6 +187,30 @@ def test_primary_metric_and_cluster_means():
     metrics.cluster_means({"t9": {"accuracy": 1.0}}, {})
 
 
+def test_edit_distance_is_t5s_word_level_distance():
+  """Lower-cased words split at every non-word character (a punctuation mark is a split, not a
+  token: "a, b" is ["a", "", "b"]); the nearest reference; mean and median over examples."""
+  # ["hello", "", "world", ""] against ["hello", "world"]: two empty tokens to insert.
+  assert metrics.edit_distance(["Hello, world!"], ["hello world"]) == {
+      "mean_edit": 2.0, "median_edit": 2.0}
+  # Another mark in the same place, or another case, costs nothing (as in T5).
+  assert metrics.edit_distance(["Hello, world!"], ["hello. World?"])["mean_edit"] == 0.0
+  m = metrics.edit_distance(["a b c", ["x y", "a b"], "a, b"], ["a c", "a b", "a b c"])
+  assert m == {"mean_edit": pytest.approx((1 + 0 + 2) / 3), "median_edit": 1.0}
+  with pytest.raises(ValueError, match="2 targets but 1 predictions"):
+    metrics.edit_distance(["a", "b"], ["a"])
+
+
+def test_rouge_edit_kind_reports_both_and_headlines_rouge():
+  fns = metrics.metric_fns("rouge_edit")
+  assert fns == [metrics.rouge, metrics.edit_distance]
+  results = {k: v for fn in fns for k, v in fn(["Hello, world!"], ["Hello world"]).items()}
+  assert set(results) == {"rouge1", "rouge2", "rougeLsum", "mean_edit", "median_edit"}
+  assert metrics.primary_metric(results, "rouge_edit") == ("rougeLsum", results["rougeLsum"])
+  with pytest.raises(ValueError, match="'mean_edit' is not one of the 'rouge_edit' metrics"):
+    metrics.check_headline("rouge_edit", "mean_edit")  # lower is better: not a cluster score
+
+
 def test_a_tasks_own_headline_metric():
   squad = {"f1": 60.0, "em": 40.0}
   assert metrics.primary_metric(squad, "squad") == ("f1", 60.0)  # the kind's headline

@@ -43,6 +43,17 @@ def test_task_results_use_a_tasks_own_headline():
   assert res["clusters"]["cbqa"]["score"] == pytest.approx(30.0)
   assert res["tasks"]["squad"]["primary"] == ["f1", 80.0]  # the kind's headline
   assert "| nq | cbqa | - | em 30.00 |" in reports.markdown_table(res)
+  assert "All metrics on a 0-100 scale. Cluster" in reports.markdown_table(res)
+
+
+def test_edit_distances_are_named_as_word_counts_in_the_table():
+  info = {"fix_punct": {"cluster": "misc", "metric": "rouge_edit", "headline": None}}
+  res = reports.task_results({"fix_punct": {"rougeLsum": 90.0, "rouge1": 91.0, "rouge2": 80.0,
+                                            "mean_edit": 1.5, "median_edit": 1.0}}, info)
+  assert res["tasks"]["fix_punct"]["primary"] == ["rougeLsum", 90.0]
+  assert res["clusters"]["misc"]["score"] == pytest.approx(90.0)
+  assert ("All metrics on a 0-100 scale but mean_edit and median_edit (words, lower is better)"
+          in reports.markdown_table(res))
 
 
 def test_write_eval_reports(tmp_path):
