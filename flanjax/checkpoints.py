@@ -57,8 +57,10 @@ _STEP_RE = re.compile(r"^(0|[1-9]\d*)$")
 # `<item>` + it inside); `cleanup_tmp_directories` deletes every such directory at start.
 _TMP_SUFFIX = ".orbax-checkpoint-tmp"
 _TMP_STEP_RE = re.compile(r"^(0|[1-9]\d*)\.orbax-checkpoint-tmp(-\d+)?$")
-# What Orbax writes into a step folder besides the items.
+# What Orbax writes into a step folder besides the items: its files, and with keep_best the
+# step's evaluation metrics (item `metrics`, read back when a run resumes: `best_fn`).
 _ORBAX_STEP_FILES = ("_CHECKPOINT_METADATA", "commit_success.txt", "descriptor")
+_METRICS_ITEM = "metrics"
 _PROCESS_RE = re.compile(r"^process_\d+_of_\d+(\.tmp)?$")
 
 
@@ -375,10 +377,11 @@ def _is_step_folder(path: str, unfinished: bool = False) -> bool:
   if os.path.islink(path) or not os.path.isdir(path):
     return False
   names = os.listdir(path)
-  known = set(TRAIN_ITEMS) | set(_ORBAX_STEP_FILES)
+  items = TRAIN_ITEMS + (_METRICS_ITEM,)
+  known = set(items) | set(_ORBAX_STEP_FILES)
   # A save in progress may also hold `<item>.orbax-checkpoint-tmp*` and Orbax's own temporary
   # files next to the known names.
-  prefixes = tuple(known) if unfinished else tuple(item + _TMP_SUFFIX for item in TRAIN_ITEMS)
+  prefixes = tuple(known) if unfinished else tuple(item + _TMP_SUFFIX for item in items)
   if not all(n in known or n.startswith(prefixes) for n in names):
     return False
   return unfinished or any(n in known for n in names)
@@ -723,15 +726,17 @@ def _is_io_error(err: BaseException) -> bool:
 class _OrbaxSaveErrorFilter(logging.Filter):
   """Drops Orbax's error logs of a failed background save (each thread logs the error with its
   traceback: hundreds of lines for a full disk): `TrainCheckpointManager` raises that failure
-  as one CheckpointError naming the step and the cause."""
+  as one CheckpointError naming the step and the cause. Also its warning on each save without
+  metrics under keep_best (only evaluated steps have them; the others are kept by LatestN)."""
 
   PATTERNS = ("_SignalingThread.run() raised an exception", "in background save thread",
               "Save Finalize thread")
+  NO_METRICS = "Requested `tracked_metric`; did not provide metrics."
 
   def filter(self, record: logging.LogRecord) -> bool:
-    if record.levelno < logging.ERROR:
-      return True
     message = str(record.msg)
+    if record.levelno < logging.ERROR:
+      return message != self.NO_METRICS
     return not any(p in message for p in self.PATTERNS)
 
 
@@ -857,8 +862,12 @@ class TrainCheckpointManager:
     if keep_best:
       policies.append(cm.BestN(get_metric_fn=lambda m: m[best_metric], reverse=best_mode == "min",
                                n=keep_best, keep_checkpoints_without_metrics=False))
+    # best_fn makes Orbax write each evaluated step's metrics into it and read them back when a
+    # run resumes; without it they lived in memory only, and after a resume LatestN deleted the
+    # best steps, whose metrics it no longer knew (BestN keeps only steps with metrics).
+    best = ({"best_fn": lambda m: m[best_metric], "best_mode": best_mode} if keep_best else {})
     options = ocp.CheckpointManagerOptions(
-        create=True, enable_async_checkpointing=async_save,
+        create=True, enable_async_checkpointing=async_save, **best,
         # The trainer decides when to save (period, end of run, SIGTERM) and passes force=True.
         preservation_policy=cm.AnyPreservationPolicy(policies),
         cleanup_tmp_directories=True)

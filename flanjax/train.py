@@ -708,6 +708,14 @@ def train(
       pending = []
       window_start, window_steps = time.time(), 0
 
+    def save_checkpoint(eval_metrics, force):
+      """Saves the loop's current step (its state, data position and meta)."""
+      flush(step)  # never checkpoint a NaN state
+      if not with_norms:  # a preemption between logged steps: no grad_norm to check
+        _check_params_finite(state.params, step, manager, model_dir)
+      batches.save(step, batches_consumed)  # first: a finalised step never lacks it
+      manager.save(step, state, meta_now(step), metrics=eval_metrics, force=force)
+
     with _Preemption() as preempt, jax.set_mesh(mesh):
       while step < num_steps:
         batch = next(batches)
@@ -747,20 +755,21 @@ def train(
         eval_metrics = None
         if eval_now:
           flush(step)
-          eval_metrics = eval_fn(step, state.params)
-          if best_metric and best_metric not in (eval_metrics or {}):
-            raise FlanjaxError(f"best_metric={best_metric!r} is not among the evaluation "
-                               f"metrics {sorted(eval_metrics or {})}; set train.best_metric "
-                               "to one of them.")
+          try:
+            eval_metrics = eval_fn(step, state.params)
+            if best_metric and best_metric not in (eval_metrics or {}):
+              raise FlanjaxError(f"best_metric={best_metric!r} is not among the evaluation "
+                                 f"metrics {sorted(eval_metrics or {})}; set train.best_metric "
+                                 "to one of them.")
+          except Exception:
+            if save_now:  # the step's checkpoint first: a rerun resumes from it
+              save_checkpoint(None, force=True)
+              manager.wait()
+            raise
           writer.write(step, eval_metrics, split="eval")
         preempted = preempt.check()
         if save_now or preempted or (eval_metrics and keep_best):
-          flush(step)  # never checkpoint a NaN state
-          if not with_norms:  # a preemption between logged steps: no grad_norm to check
-            _check_params_finite(state.params, step, manager, model_dir)
-          batches.save(step, batches_consumed)  # first: a finalised step never lacks it
-          manager.save(step, state, meta_now(step), metrics=eval_metrics,
-                       force=is_last or stop_now or preempted)
+          save_checkpoint(eval_metrics, force=is_last or stop_now or preempted)
         if preempted and step < num_steps:  # on the last step: finished, as usual
           manager.wait()
           cause = "Ctrl-C" if preempt.interrupted else "SIGTERM received"

@@ -252,6 +252,31 @@ def test_periodic_eval_and_keep_best(tmp_path):
   assert _metrics(tmp_path, "eval")[4]["score"] == 1.0
 
 
+def test_keep_best_survives_a_resume(tmp_path):
+  """The evaluated steps' metrics are saved with them (Orbax's `metrics` item), so a resumed
+  run still knows step 2 is the best and keeps it; they had lived in memory only, and the
+  resume's first save deleted step 2."""
+  scores = {2: 5.0, 4: 1.0, 6: 2.0, 8: 0.5}
+  kw = dict(eval_period=2, eval_fn=lambda step, params: {"score": scores[step]},
+            keep_checkpoints=1, keep_best=1, best_metric="score")
+  _run(tmp_path, num_steps=4, **kw)
+  assert checkpoints.finalized_steps(tmp_path) == [2, 4]
+  assert json.load(open(tmp_path / "2" / "metrics" / "metrics")) == {"score": 5.0}
+  _run(tmp_path, num_steps=8, **kw)
+  assert checkpoints.finalized_steps(tmp_path) == [2, 8]
+
+
+def test_a_failing_eval_keeps_the_steps_checkpoint(tmp_path):
+  """An evaluation that raises (an unprepared eval split, an out-of-memory decode) comes after
+  the step's checkpoint: rerunning resumes from it instead of training the period again."""
+  def eval_fn(step, params):
+    raise FlanjaxError("eval split not prepared")
+
+  with pytest.raises(FlanjaxError, match="eval split not prepared"):
+    _run(tmp_path, num_steps=6, checkpoint_period=3, eval_period=3, eval_fn=eval_fn)
+  assert checkpoints.finalized_steps(tmp_path) == [3]
+
+
 def test_bad_batch_and_config_errors(tmp_path):
   with pytest.raises(FlanjaxError, match="num_microbatches=3"):
     _run(tmp_path, num_microbatches=3)
