@@ -528,7 +528,10 @@ def train(
   saved_info = None
   if os.path.exists(os.path.join(model_dir, ckpt_lib.MODEL_INFO_FILE)):
     saved_info = ckpt_lib.read_model_info(model_dir)
-  init_info = ckpt_lib.read_model_info(init_checkpoint) if init_checkpoint else None
+  resuming = saved_info is not None and bool(train_steps)
+  # A resume never reads init_checkpoint (which may be gone by now): only its name is checked.
+  init_info = (ckpt_lib.read_model_info(init_checkpoint) if init_checkpoint and not resuming
+               else None)
   if model_config is None:
     src = saved_info or init_info
     if src is None:
@@ -542,7 +545,6 @@ def train(
     except (ValueError, TypeError) as e:
       raise FlanjaxError(f"train: model_overrides={dict(model_overrides)!r}: "
                          f"{str(e).splitlines()[0]}") from None
-  resuming = saved_info is not None and bool(train_steps)
   if resuming:  # before anything is restored or written
     _check_same_model(T5Config.from_dict(saved_info["model_config"]), model_config, model_dir)
   vocabulary = (ckpt_lib.resolve_vocabulary(init_info.get("vocabulary"), init_checkpoint,

@@ -3,6 +3,7 @@ NaN stop, periodic evaluation with keep-best, metrics files."""
 import json
 import os
 import re
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -139,6 +140,11 @@ def test_a_resume_that_names_another_init_checkpoint_is_refused(tmp_path):
   _run(run, num_steps=4)  # without init_checkpoint: the recorded start is carried on
   with pytest.raises(FlanjaxError, match=r"was trained from .*/a, but init_checkpoint="):
     _run(run, init_checkpoint=str(tmp_path / "b"), num_steps=5)
+  # The same command resumes once the start is gone (e.g. cleaned off a scratch disk): a resume
+  # checks its name only.
+  shutil.rmtree(tmp_path / "a")
+  _run(run, model_config=None, init_checkpoint=str(tmp_path / "a"), num_steps=5)
+  assert checkpoints.finalized_steps(run)[-1] == 5
   scratch = tmp_path / "scratch"
   _run(scratch, num_steps=2)
   with pytest.raises(FlanjaxError, match=r"step 2 was trained from a random initialisation, "
