@@ -75,6 +75,14 @@ class OptimizerConfig:
       raise FlanjaxError(f"OptimizerConfig.warmup_steps must be >= 0, got {self.warmup_steps}.")
 
 
+def decay_length(cfg: OptimizerConfig, num_steps: int | None) -> int | None:
+  """The steps over which `cfg`'s schedule decays: decay_steps, else the run's num_steps
+  (None for the constant and rsqrt schedules, which have no end)."""
+  if cfg.schedule in ("constant", "rsqrt"):
+    return None
+  return cfg.decay_steps or num_steps
+
+
 def make_schedule(cfg: OptimizerConfig, num_steps: int | None = None) -> optax.Schedule:
   """The learning-rate schedule of `cfg` (a function of the step count, 0-based)."""
   peak, warm = cfg.learning_rate, cfg.warmup_steps
@@ -92,7 +100,7 @@ def make_schedule(cfg: OptimizerConfig, num_steps: int | None = None) -> optax.S
       return jnp.where(step + 1 <= max(warm, 1), warmup(step),
                        peak * jnp.sqrt(max(warm, 1) / (step + 1)))
     return rsqrt
-  decay = cfg.decay_steps or num_steps
+  decay = decay_length(cfg, num_steps)
   if not decay:
     raise FlanjaxError(f"schedule={cfg.schedule!r} needs OptimizerConfig.decay_steps "
                        "(or the run's num_steps).")

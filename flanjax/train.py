@@ -36,7 +36,7 @@ from flanjax import flops as flops_lib
 from flanjax import losses, optimizers, partitioning, summaries
 from flanjax.config import T5Config, check_field_types, is_int, unquote_hint
 from flanjax.errors import FlanjaxError
-from flanjax.optimizers import OptimizerConfig, make_optimizer
+from flanjax.optimizers import OptimizerConfig, decay_length, make_optimizer
 
 log = logging.getLogger("flanjax.train")
 
@@ -622,6 +622,13 @@ def train(
                                     latest, params=shapes, trainable=trainable,
                                     num_steps=num_steps)
         changed = optimizer_changes(saved_meta.get(OPT_KEY), optimizer)
+        decay = decay_length(optimizer, num_steps)
+        if optimizer.decay_steps is None and saved_meta.get(DECAY_KEY, decay) != decay:
+          _message(f"note: resuming {model_dir} at step {latest} with num_steps={num_steps}: "
+                   f"the {optimizer.schedule} learning-rate schedule now decays over {decay} "
+                   f"steps (checkpoint: {saved_meta[DECAY_KEY]}), so the rate changes at step "
+                   f"{latest}; set OptimizerConfig.decay_steps={saved_meta[DECAY_KEY]} to keep "
+                   "the checkpoints' schedule.")
         if changed:  # allowed (e.g. a new schedule for more steps), but not silently
           _message(f"note: resuming {model_dir} at step {latest} with other optimizer settings "
                    f"than its checkpoints': {changed}; the optimizer state carries on.")
@@ -673,7 +680,8 @@ def train(
     def meta_now(step):
       return {"step": step, "batches_consumed": batches_consumed,
               "num_microbatches": num_microbatches, **data_settings, **started_from,
-              OPT_KEY: dataclasses.asdict(optimizer)}
+              OPT_KEY: dataclasses.asdict(optimizer),
+              DECAY_KEY: decay_length(optimizer, num_steps)}
 
     def flush(step):
       """Fetches pending metrics, stops on NaN/Inf, logs the last ones."""
@@ -985,6 +993,7 @@ def _out_of_memory_message(err, step, batch_size, num_microbatches, model_dir, m
 
 INIT_KEY = "init_checkpoint"  # checkpoint meta: the run's starting checkpoint, None if random
 OPT_KEY = "optimizer"  # checkpoint meta: the OptimizerConfig's fields
+DECAY_KEY = "decay_steps"  # checkpoint meta: the steps the schedule decays over (None: no end)
 
 
 def _check_same_optimizer_state(saved: Mapping[str, Any] | None, now: OptimizerConfig,

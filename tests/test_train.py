@@ -1,5 +1,6 @@
 """The trainer in one process: gradient accumulation, init from a checkpoint, frozen params,
 NaN stop, periodic evaluation with keep-best, metrics files."""
+import dataclasses
 import json
 import os
 import re
@@ -598,6 +599,19 @@ def test_a_resume_with_other_optimizer_settings_says_so(tmp_path, capsys):
   assert (f"note: resuming {tmp_path} at step 3 with other optimizer settings than its "
           "checkpoints': learning_rate=0.003 (checkpoint: 0.01), warmup_steps=1 (checkpoint: "
           "0); the optimizer state carries on.") in out
+  # A cosine schedule decays over num_steps unless decay_steps is set: more steps on resume
+  # change the rate at the resume point, which is said, with how to keep the schedule.
+  cosine = OptimizerConfig(learning_rate=1e-2, schedule="cosine")
+  run = tmp_path / "cosine"
+  _run(run, num_steps=2, optimizer=cosine)
+  capsys.readouterr()
+  _run(run, num_steps=3, optimizer=cosine)
+  assert (f"note: resuming {run} at step 2 with num_steps=3: the cosine learning-rate schedule "
+          "now decays over 3 steps (checkpoint: 2), so the rate changes at step 2; set "
+          "OptimizerConfig.decay_steps=2 to keep the checkpoints' schedule.") in (
+              capsys.readouterr().err)
+  _run(run, num_steps=4, optimizer=dataclasses.replace(cosine, decay_steps=3))
+  assert "schedule now decays" not in capsys.readouterr().err  # the optimizer note says it
   # Settings that make another optimizer state cannot carry on: refused before the restore,
   # naming what changed; nothing is written.
   for other, change in ((dict(name="adamw"), "name='adamw' (checkpoint: 'adafactor')"),
