@@ -220,7 +220,9 @@ def param_path_names(params) -> list[str]:
 def trainable_mask(params, trainable: str | Sequence[str] | Callable[[str], bool] | None):
   """A bool pytree: which params train. `trainable`: regex(es) over param paths, or a predicate.
 
-  None trains everything. Example: `trainable=("decoder/.*",)` freezes the encoder.
+  A regex names a param when it matches its whole path or a whole leading part of it (a
+  subtree): "decoder" or "decoder/.*" trains the decoder, "encoder/layers_1" that layer only
+  (not layers_10). None trains everything.
   """
   if trainable is None:
     return jax.tree.map(lambda _: True, params)
@@ -229,7 +231,10 @@ def trainable_mask(params, trainable: str | Sequence[str] | Callable[[str], bool
   else:
     pats = [trainable] if isinstance(trainable, str) else list(trainable)
     compiled = [re.compile(p) for p in pats]
-    pred = lambda name: any(c.fullmatch(name) or c.match(name) for c in compiled)
+    def pred(name):
+      parts = name.split("/")
+      heads = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+      return any(c.fullmatch(h) for c in compiled for h in heads)
   names = param_path_names(params)
   flags = [bool(pred(n)) for n in names]
   if not any(flags):

@@ -131,6 +131,13 @@ def test_frozen_params_get_no_update():
   assert mask == {"encoder": {"w": False, "b": True}, "decoder": {"w": False}}
   with pytest.raises(FlanjaxError, match="matches no parameter"):
     trainable_mask(PARAMS, "nothing/.*")
+  # A regex names whole paths or whole subtrees: layers_1 is not layers_10's prefix.
+  layers = {f"layers_{i}": {"w": 0.0} for i in (1, 10, 11)}
+  assert trainable_mask({"encoder": layers}, "encoder/layers_1") == {
+      "encoder": {"layers_1": {"w": True}, "layers_10": {"w": False}, "layers_11": {"w": False}}}
+  assert trainable_mask(PARAMS, "decoder") == trainable_mask(PARAMS, "decoder/.*")
+  with pytest.raises(FlanjaxError, match="matches no parameter"):
+    trainable_mask(PARAMS, "deco")
 
 
 def _layer(seed, scale=1.0):
