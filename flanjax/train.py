@@ -35,7 +35,7 @@ from flanjax import checkpoints as ckpt_lib
 from flanjax import flops as flops_lib
 from flanjax import losses, optimizers, partitioning, summaries
 from flanjax.config import T5Config, check_field_types, is_int, unquote_hint
-from flanjax.errors import FlanjaxError
+from flanjax.errors import FlanjaxError, summary
 from flanjax.optimizers import OptimizerConfig, decay_length, make_optimizer
 
 log = logging.getLogger("flanjax.train")
@@ -300,19 +300,23 @@ class _DataStream:
     kwargs = dict(task_feature_lengths=dict(task_feature_lengths), batch_size=batch_size,
                   seed=seed, pack=pack, shard_index=shard_index, num_shards=num_shards)
     saved = manager.read_data_state(resume_step) if resume_step is not None else None
+    skip = (f"re-reading and skipping the first {start_batch} batches to resume the data stream "
+            "exactly (this can take a while).")
     if saved is not None and saved.get("batches_consumed") == start_batch:
       # Rebuilt exactly as when it was saved (a skip is part of the tf.data graph), then moved.
       self._built_with = int(saved["built_with_start_batch"])
       self._it = pipeline.train_iterator(mixture, start_batch=self._built_with, **kwargs)
-      self._it.restore(saved["prefix"])
-      log.info("data stream restored at batch %d from its saved state", start_batch)
-    else:
-      if start_batch:
-        _message(f"no saved data state for step {resume_step} of this process: re-reading and "
-                 f"skipping the first {start_batch} batches to resume the data stream exactly "
-                 "(this can take a while).")
-      self._built_with = start_batch
-      self._it = pipeline.train_iterator(mixture, start_batch=start_batch, **kwargs)
+      try:
+        self._it.restore(saved["prefix"])
+        log.info("data stream restored at batch %d from its saved state", start_batch)
+        return
+      except Exception as e:  # noqa: BLE001 (a damaged or foreign state: skipping is exact too)
+        _message(f"warning: the saved data state of step {resume_step} could not be restored "
+                 f"({summary(e)}): {skip}")
+    elif start_batch:
+      _message(f"no saved data state for step {resume_step} of this process: {skip}")
+    self._built_with = start_batch
+    self._it = pipeline.train_iterator(mixture, start_batch=start_batch, **kwargs)
 
   def __iter__(self):
     return self

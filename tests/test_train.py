@@ -1,6 +1,7 @@
 """The trainer in one process: gradient accumulation, init from a checkpoint, frozen params,
 NaN stop, periodic evaluation with keep-best, metrics files."""
 import dataclasses
+import glob
 import json
 import os
 import re
@@ -515,13 +516,21 @@ def test_resume_restores_the_saved_data_stream_or_skips_without_it(tmp_path, cap
   assert os.listdir(tmp_path / "saved" / "data_state") == ["4"]  # step 2's went with its ckpt
   shutil.copytree(tmp_path / "saved", tmp_path / "skipped")
   shutil.rmtree(tmp_path / "skipped" / "data_state")
+  # A damaged state (e.g. a copy cut short) is not a dead end: the resume skips instead.
+  shutil.copytree(tmp_path / "saved", tmp_path / "damaged")
+  state = glob.glob(str(tmp_path / "damaged" / "data_state" / "4" / "*" / "state.data-*"))[0]
+  with open(state, "r+b") as f:
+    f.truncate(os.path.getsize(state) // 2)
   capsys.readouterr()
   _run(tmp_path / "saved", num_steps=6, **kw)
   assert "skipping" not in capsys.readouterr().err
   _run(tmp_path / "skipped", num_steps=6, **kw)
   assert "skipping the first 4 batches" in capsys.readouterr().err
+  _run(tmp_path / "damaged", num_steps=6, **kw)
+  assert re.search(r"warning: the saved data state of step 4 could not be restored \(.+\): "
+                   r"re-reading and skipping the first 4 batches", capsys.readouterr().err)
   want = _metrics(tmp_path / "straight")
-  for name in ("saved", "skipped"):
+  for name in ("saved", "skipped", "damaged"):
     got = _metrics(tmp_path / name)
     assert [got[s]["loss"] for s in (5, 6)] == [want[s]["loss"] for s in (5, 6)], name
   assert sorted(os.listdir(tmp_path / "saved" / "data_state")) == ["6"]
