@@ -906,7 +906,8 @@ _ARG_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "eval_period": (lambda v: _want_int(v, 0), "an integer >= 0 (0: no periodic evaluation)"),
     "eval_max_examples": (lambda v: _want_int(v, 1, none=True),
                           "an integer >= 1 (or None for every example)"),
-    "seed": (lambda v: _want_int(v, 0, 2**63 - 1), "an integer >= 0"),
+    # PRNGKey keeps a seed's low 32 bits: larger seeds would share init and dropout keys.
+    "seed": (lambda v: _want_int(v, 0, 2**32 - 1), "an integer in [0, 2**32)"),
     "stop_after_steps": (lambda v: _want_int(v, 1, none=True), "an integer >= 1 or None"),
     "parameter_partitioning_dims": (lambda v: v in (1, 2) and _want_int(v), "1 or 2"),
     "activation_partitioning_dims": (lambda v: v in (1, 2) and _want_int(v), "1 or 2"),
@@ -960,6 +961,14 @@ def _check_train_args(args: Mapping[str, Any]) -> dict[str, int]:
   if args["loss_stats_impl"] not in losses.STATS_IMPLS:
     raise FlanjaxError(f"train: loss_stats_impl={args['loss_stats_impl']!r}: use one of "
                        f"{losses.STATS_IMPLS}.")
+  # Settings that only an evaluation uses, which would otherwise be dropped unseen.
+  evaluates = bool(args["eval_period"]) and (args["eval_mixture"] or args["eval_fn"])
+  unused = [f"{k}={args[k]!r}" for k in ("keep_best", "eval_mixture", "eval_period")
+            if args[k] and not evaluates]
+  if unused:
+    raise FlanjaxError(f"train: {', '.join(unused)} take effect only with periodic evaluation, "
+                       "which needs both train.eval_period (every N steps) and "
+                       "train.eval_mixture; set both, or drop them.")
   return {k: int(v) for k, v in lengths.items()}
 
 
