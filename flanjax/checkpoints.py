@@ -573,6 +573,10 @@ def save_pretrained(ckpt_dir: str, params, config: T5Config, vocabulary=None, st
   unscanned (the layout is recorded through `config.scan_layers`).
   """
   ckpt_dir = local_dir(ckpt_dir, "checkpoint directory")
+  trained = finalized_steps(ckpt_dir, TRAIN_ITEMS)
+  if trained:  # its flanjax_model.json describes that run's model: not to be rewritten
+    raise CheckpointError(f"{ckpt_dir} holds training checkpoints (steps {trained}); save the "
+                          "pretrained checkpoint into a new directory.")
   if step in finalized_steps(ckpt_dir):
     raise CheckpointError(f"{ckpt_dir} already holds a checkpoint at step {step}; choose another "
                           "directory (flanjax never overwrites a checkpoint).")

@@ -61,8 +61,15 @@ def _nonzero(task) -> int:
   return n
 
 
+def _check_cap(cap) -> None:
+  if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+    raise MixtureError(f"cap={cap!r} must be an integer >= 1 (or None for no cap).")
+
+
 def examples_rate(cap: int | None = DEFAULT_CAP) -> Callable:
   """Rate fn: min(n_train, cap) (cap=None: uncapped examples-proportional)."""
+  _check_cap(cap)
+
   def rate(task) -> float:
     n = _nonzero(task)
     return float(min(n, cap) if cap else n)
@@ -74,6 +81,7 @@ def temperature_rate(temperature: float = 1.0, cap: int | None = None) -> Callab
   """Rate fn: min(n_train, cap) ** (1 / temperature)."""
   if temperature <= 0:
     raise MixtureError(f"temperature must be > 0, got {temperature}.")
+  _check_cap(cap)
 
   def rate(task) -> float:
     n = _nonzero(task)

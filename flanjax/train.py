@@ -278,8 +278,10 @@ class _DataStream:
 
   With a mixture, the tf.data iterator's exact position (shuffle buffers, file offsets, mixture
   sampler) is saved next to every checkpoint and restored on resume in O(1). Without a saved
-  state (an older checkpoint, another process count) the stream is rebuilt and its first
-  `start_batch` batches are skipped: exact too, but O(k) (the skipped examples are still read).
+  state (an older checkpoint, a damaged one, another process count) the stream is rebuilt and
+  its first `start_batch` batches are skipped, in O(k) (the skipped examples are still read):
+  exact with the process count that saved it; with another, each process's shard of the data
+  differs, so the batches after the resume point are other rows of the same mixture.
   Synthetic batches are generated from their index, so they always start in O(1).
   """
 
@@ -301,7 +303,8 @@ class _DataStream:
                   seed=seed, pack=pack, shard_index=shard_index, num_shards=num_shards)
     saved = manager.read_data_state(resume_step) if resume_step is not None else None
     skip = (f"re-reading and skipping the first {start_batch} batches to resume the data stream "
-            "exactly (this can take a while).")
+            "(this can take a while; the same batches if the process count is the one that "
+            "saved it).")
     if saved is not None and saved.get("batches_consumed") == start_batch:
       # Rebuilt exactly as when it was saved (a skip is part of the tf.data graph), then moved.
       self._built_with = int(saved["built_with_start_batch"])
@@ -598,7 +601,7 @@ def train(
 
   # 4. Resume from model_dir, else initialise (from init_checkpoint or at random).
   # The data stream's settings: stored in each checkpoint's meta and checked on resume.
-  data_settings = {"mixture": mixture or "synthetic",
+  data_settings = {"mixture": "synthetic" if synthetic_data else mixture,
                    "task_feature_lengths": dict(task_feature_lengths), "pack": bool(pack),
                    "batch_size": batch_size, "seed": seed}
   # Incomplete steps after the resume point would be retrained but block their new checkpoints.

@@ -38,6 +38,17 @@ def test_save_and_load_pretrained(tmp_path):
       "scale"]
   with pytest.raises(checkpoints.CheckpointError, match="never overwrites"):
     checkpoints.save_pretrained(tmp_path, PARAMS, CONFIG, None, step=5)
+  # A training run's folder: its flanjax_model.json describes that run's model.
+  os.makedirs(tmp_path / "run" / "7")
+  for item in checkpoints.TRAIN_ITEMS:
+    os.makedirs(tmp_path / "run" / "7" / item)
+  info = tmp_path / "run" / "flanjax_model.json"
+  info.write_text("{}")
+  with pytest.raises(checkpoints.CheckpointError, match=r"holds training checkpoints \(steps "
+                                                        r"\[7\]\); save the pretrained "
+                                                        r"checkpoint into a new directory"):
+    checkpoints.save_pretrained(tmp_path / "run", PARAMS, CONFIG, None, step=0)
+  assert info.read_text() == "{}"
   with pytest.raises(checkpoints.CheckpointError, match=r"no checkpoint at step 3; available: "
                                                         r"\[5\]"):
     checkpoints.load_pretrained(tmp_path, step=3)

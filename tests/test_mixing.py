@@ -40,6 +40,11 @@ def test_temperature_and_equal():
   assert list(mixing.effective_rates("mixtest_eq").values()) == [pytest.approx(1 / 3)] * 3
   with pytest.raises(ValueError, match="temperature"):
     mixing.temperature_rate(0)
+  for cap in (0, -5, 2.5, True):  # 0 meant "no cap", a negative one negative rates
+    with pytest.raises(ValueError, match=rf"cap={cap!r} must be an integer >= 1 \(or None"):
+      mixing.examples_rate(cap)
+  with pytest.raises(ValueError, match=r"cap=0 must be"):
+    mixing.temperature_rate(2.0, cap=0)
 
 
 def test_nested_sub_mixtures():

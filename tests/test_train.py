@@ -378,9 +378,14 @@ def test_training_into_a_converted_checkpoint_refuses_and_keeps_it(tmp_path):
     ({"batch_size": 4}, r"batch_size=4 \(checkpoint: 8\)"),
     ({"pack": False}, r"pack=False \(checkpoint: True\)"),
     ({"task_feature_lengths": {"inputs": 16, "targets": 12}}, "task_feature_lengths="),
+    # Synthetic batches with a mixture named are recorded as synthetic, not as the mixture.
+    ({"synthetic_data": False}, r"mixture='offline_without_nli' \(checkpoint: 'synthetic'\)"),
 ])
 def test_resume_with_other_data_settings_is_an_error(tmp_path, change, match):
-  _run(tmp_path, num_steps=2)
+  config = get_config("tiny", vocab_size=1024, dtype="float32")  # the offline mixture's
+  # Synthetic data, with a mixture named.
+  _run(tmp_path, num_steps=2, mixture="offline_without_nli", model_config=config)
+  change = {"mixture": "offline_without_nli", "model_config": config, **change}
   meta = json.load(open(tmp_path / "2" / "meta" / "metadata"))
   assert meta["pack"] is True and meta["task_feature_lengths"] == LENGTHS
   with pytest.raises(FlanjaxError, match=match + r".*use a new --model_dir, or the same "
