@@ -499,6 +499,15 @@ def _sync(name: str) -> None:
     multihost_utils.sync_global_devices(name)
 
 
+def _failed_processes(failed: bool) -> list[int]:
+  """The indices of the processes whose `failed` is True (every process must call it)."""
+  if jax.process_count() == 1:
+    return [0] if failed else []
+  from jax.experimental import multihost_utils
+  flags = multihost_utils.process_allgather(np.asarray([failed], np.int32))
+  return [int(i) for i in np.flatnonzero(np.asarray(flags).reshape(-1))]
+
+
 def unreadable_step_error(ckpt_dir: str, step: int, err: BaseException, resume: bool = True,
                           item: str | None = None) -> CheckpointError:
   """'checkpoint step N in DIR is unreadable (cause); move it aside (...) to resume from step M'
@@ -1024,9 +1033,11 @@ class TrainCheckpointManager:
     files, `info` (JSON) what is needed to rebuild the iterator. The folder appears complete or
     not at all. Written before the step's Orbax save, so every finalised step has its state;
     `save` and `close` delete the states of steps Orbax no longer keeps. A failed write (e.g. a
-    full disk) leaves nothing behind and raises a CheckpointError naming the step."""
+    full disk) leaves nothing behind and raises a CheckpointError naming the step, on every
+    process (the others would wait for it in the Orbax save that follows)."""
     final = self._data_state_dir(step)
     tmp = final + ".tmp"
+    err = None
     try:
       shutil.rmtree(tmp, ignore_errors=True)
       os.makedirs(tmp)
@@ -1037,7 +1048,13 @@ class TrainCheckpointManager:
     except Exception as e:  # noqa: BLE001 (only I/O errors are reported as a failed save)
       if not _is_io_error(e):
         raise
-      raise self._save_failed(step, e) from e
+      err = e
+    failed = _failed_processes(err is not None)
+    if err is not None:
+      raise self._save_failed(step, err) from err
+    if failed:
+      raise self._save_failed(step, OSError(
+          f"process {failed[0]} could not write its data state; its log says why"))
 
   def _remove_data_state(self, step: int) -> None:
     """Removes this process's data state of `step` (finished or not) and the empty step folder."""

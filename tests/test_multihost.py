@@ -151,3 +151,42 @@ def test_infer_under_two_processes_matches_one_process(tmp_path):
   wrote = [[line for line in o.splitlines() if line.startswith("Wrote")] for o, _ in outs]
   assert wrote == [[f"Wrote 5 rows to {tmp_path / 'two.jsonl'}"], []]  # gloo prints too
   assert (tmp_path / "two.jsonl").read_text() == (tmp_path / "one.jsonl").read_text()
+
+
+DATA_STATE_SCRIPT = """
+import sys
+import jax
+jax.distributed.initialize(sys.argv[1], num_processes=2, process_id=int(sys.argv[2]))
+from flanjax import checkpoints
+manager = checkpoints.TrainCheckpointManager(sys.argv[3], async_save=False)
+def save_fn(prefix):
+  if jax.process_index() == 1:
+    raise OSError(28, "No space left on device")
+  open(prefix + ".index", "w").close()
+try:
+  manager.write_data_state(2, save_fn, {"batches_consumed": 2})
+except checkpoints.CheckpointError as e:
+  print("CheckpointError:", e)
+"""
+
+
+def test_a_data_state_one_process_cannot_write_stops_every_process(tmp_path):
+  """Process 1's disk is full: both processes raise (process 0 would otherwise wait for it in
+  the Orbax save that follows until the distributed timeout), and nothing is left behind."""
+  addr = f"127.0.0.1:{_free_port()}"
+  env = {**os.environ, "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3"}
+  procs = [subprocess.Popen([sys.executable, "-c", DATA_STATE_SCRIPT, addr, str(i),
+                             str(tmp_path / "run")], cwd=NEUTRAL_CWD, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for i in range(2)]
+  outs = []
+  for p in procs:
+    try:
+      outs.append(p.communicate(timeout=120)[0])
+    finally:
+      if p.poll() is None:
+        p.kill()
+  assert "(OSError: process 1 could not write its data state; its log says why)" in outs[0]
+  assert "(OSError: [Errno 28] No space left on device); the earlier checkpoints are intact" in (
+      outs[1])
+  assert os.listdir(tmp_path / "run" / "data_state") == []
