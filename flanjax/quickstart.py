@@ -91,15 +91,14 @@ def run(output_dir: str, *, steps: int = 400, batch_size: int = 32, learning_rat
   held_out = sorted(offline_mixtures.tasks_in(heldout_cluster))
 
   done = checkpoints.finalized_steps(model_dir)
-  if done and done[-1] >= steps:
-    print(f"[flanjax quickstart] the model in {model_dir} is trained (step {done[-1]}); "
-          "evaluating it again", flush=True)
-  else:
+  trained_earlier = bool(done) and done[-1] >= steps
+  if not trained_earlier:
     print(f"[flanjax quickstart] training a tiny T5 on {train_mixture} for {steps} steps "
           f"(batch {batch_size}, packed {FEATURE_LENGTHS['inputs']}/"
           f"{FEATURE_LENGTHS['targets']})" + (f", resuming at step {done[-1]}" if done else ""),
           flush=True)
-  try:
+  t_train = time.time()
+  try:  # on a trained model: checks that the settings are its own, then does nothing
     train_metrics = train.train(
         model_dir=model_dir, model_config=config, mixture=train_mixture,
         task_feature_lengths=FEATURE_LENGTHS, batch_size=batch_size, num_steps=steps,
@@ -108,9 +107,12 @@ def run(output_dir: str, *, steps: int = 400, batch_size: int = 32, learning_rat
         log_period=max(min(25, steps // 4), 1), progress=progress)
   except FlanjaxError as e:  # quickstart has no --model_dir: the model is <output_dir>/model
     raise FlanjaxError(train.model_dir_as(str(e), "--output_dir")) from None
-  t_train = time.time() - t0
-  if done and done[-1] >= steps:  # trained by an earlier run: keep the time it reported
-    t_train = _earlier_train_seconds(output_dir, steps)
+  t_train = time.time() - t_train
+  if trained_earlier:  # keep what the run that trained it reported
+    print(f"[flanjax quickstart] evaluating the trained model in {model_dir} again",
+          flush=True)
+    earlier = _earlier_summary(output_dir, steps)
+    t_train, train_metrics = earlier.get("train_seconds"), earlier.get("final_train_metrics")
 
   config, params, ckpt_vocab, mesh, step = evaluation.load_checkpoint(model_dir)
   if step < steps:  # preempted (SIGTERM) or stop_after_steps: not the model to report
@@ -139,7 +141,8 @@ def run(output_dir: str, *, steps: int = 400, batch_size: int = 32, learning_rat
       "first_loss": losses[0][1] if losses else None,
       "last_loss": losses[-1][1] if losses else None,
       "losses": losses, "train_seconds": None if t_train is None else round(t_train, 1),
-      "total_seconds": round(time.time() - t0, 1), "tasks": rows,
+      "trained_earlier": trained_earlier, "total_seconds": round(time.time() - t0, 1),
+      "tasks": rows,
       "final_train_metrics": {k: float(v) for k, v in (train_metrics or {}).items()
                               if isinstance(v, (int, float))},
   }
@@ -154,17 +157,22 @@ def run(output_dir: str, *, steps: int = 400, batch_size: int = 32, learning_rat
   return summary
 
 
-def _earlier_train_seconds(output_dir: str, steps: int) -> float | None:
-  """The training time an earlier quickstart of the same steps reported (None if unknown)."""
+def _earlier_summary(output_dir: str, steps: int) -> dict:
+  """What an earlier quickstart of the same steps reported of its training: `train_seconds`
+  and `final_train_metrics`, where known."""
   try:
     with open(os.path.join(output_dir, "quickstart.json")) as f:
       earlier = json.load(f)
   except (OSError, ValueError):
-    return None
+    return {}
   if not isinstance(earlier, dict) or earlier.get("steps") != steps:
-    return None
-  value = earlier.get("train_seconds")
-  return float(value) if isinstance(value, (int, float)) else None
+    return {}
+  out = {}
+  if isinstance(earlier.get("train_seconds"), (int, float)):
+    out["train_seconds"] = float(earlier["train_seconds"])
+  if isinstance(earlier.get("final_train_metrics"), dict):
+    out["final_train_metrics"] = earlier["final_train_metrics"]
+  return out
 
 
 def _losses(path: str) -> list[tuple[int, float]]:
@@ -193,8 +201,10 @@ def _markdown(s: dict) -> str:
   lines = [f"## flanjax quickstart ({s['steps']} steps, seed {s['seed']}, held-out cluster: "
            f"{s['heldout_cluster']})", ""]
   if s["first_loss"] is not None:
-    took = ("trained by an earlier run" if s["train_seconds"] is None
-            else f"training took {s['train_seconds']} s")
+    took = (f"training took {s['train_seconds']} s" if s["train_seconds"] is not None
+            else "trained by an earlier run")
+    if s.get("trained_earlier") and s["train_seconds"] is not None:
+      took = f"trained by an earlier run in {s['train_seconds']} s"
     lines += [f"Training loss: {s['first_loss']:.3f} (first logged step) -> "
               f"{s['last_loss']:.3f} (last); {took}, everything {s['total_seconds']} s.", ""]
   lines += ["| task | cluster | split | metric | score | chance |",

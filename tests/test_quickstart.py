@@ -91,9 +91,13 @@ def test_quickstart_rerun_keeps_user_files_in_eval(tmp_path):
   again = json.loads((tmp_path / "a" / "eval" / "metrics.json").read_text())
   assert again["step"] == first["step"] == 4
   # Nothing was trained again: it says so, and the report keeps the first run's training time.
-  assert "is trained (step 4); evaluating it again" in out[0]
+  assert f"evaluating the trained model in {tmp_path / 'a' / 'model'} again" in out[0]
   assert "training a tiny T5" not in out[0]
   assert resummary["train_seconds"] == summary["train_seconds"] > 0
+  assert resummary["final_train_metrics"] == summary["final_train_metrics"]
+  assert summary["final_train_metrics"]["loss"] > 0 and resummary["trained_earlier"]
+  md = (tmp_path / "a" / "quickstart.md").read_text()
+  assert f"trained by an earlier run in {summary['train_seconds']} s, everything" in md
   assert (tmp_path / "a" / "eval" / "cluster_myplot.png").read_bytes() == b"mine"
 
 
