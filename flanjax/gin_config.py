@@ -450,14 +450,14 @@ def check_operative_config_target(model_dir: str) -> None:
         "pass --gin_file=<its new path>.")
 
 
-def write_operative_config(model_dir: str):
+def write_operative_config(model_dir: str, command: str = "flanjax train"):
   """Writes the operative gin config (what was actually used) to <model_dir>/config.gin, with a
   first-line marker; never replaces a config.gin that flanjax did not write (ConfigError)."""
   check_operative_config_target(model_dir)
   os.makedirs(model_dir, exist_ok=True)
   path = operative_config_path(model_dir)
   with open(path + ".tmp", "w") as f:
-    f.write(f"{OPERATIVE_MARKER}: what `flanjax train` used, rewritten on every run of this "
+    f.write(f"{OPERATIVE_MARKER}: what `{command}` used, rewritten on every run of this "
             "model_dir (copy it elsewhere to edit it).\n")
     f.write(gin.operative_config_str())
   os.replace(path + ".tmp", path)

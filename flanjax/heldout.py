@@ -401,14 +401,20 @@ def _contamination_stale(path: str, check: dict[str, Any]) -> str | None:
 
 
 def _train(**kwargs) -> None:
-  """Calls `train` through gin (so gin bindings apply), with one-line user errors."""
+  """Calls `train` through gin (so gin bindings apply), with one-line user errors; the gin
+  config it used is written to <model_dir>/config.gin, as `flanjax train` does."""
+  import jax
+
   from flanjax import gin_config
   from flanjax.gin_config import gin
   gin_config.register()
   try:
+    gin_config.check_operative_config_target(kwargs["model_dir"])
     gin.get_configurable("train")(**kwargs)
   except FlanjaxError as e:
     raise _heldout_error(e) from None
+  if jax.process_index() == 0:
+    gin_config.write_operative_config(kwargs["model_dir"], "flanjax heldout")
 
 
 def _heldout_error(e: FlanjaxError) -> HeldoutError:

@@ -81,14 +81,19 @@ def test_flag_errors(mixtures):
 
 
 @pytest.mark.slow
-def test_heldout_offline_end_to_end(mixtures, tmp_path, capsys, monkeypatch):
+def test_heldout_offline_end_to_end(mixtures, tmp_path, capsys, monkeypatch, clean_gin):
   """Train a tiny T5 for 2 steps without nli, evaluate before/after, write every report."""
   out = tmp_path / "held"
   argv = ["--collection", "offline", "--cluster", "nli", "--model_size", "tiny",
           "--num_steps", "2", "--batch_size", "4", "--input_length", "64",
           "--target_length", "16", "--max_eval_examples", "4", "--eval_batch_size", "4",
-          "--contamination_max_train", "50", "--output_dir", str(out)]
+          "--contamination_max_train", "50", "--output_dir", str(out),
+          "--gin.train.label_smoothing=0.01"]
   assert heldout.main(argv) == 0
+  # The model folder records the gin config its training used, as `flanjax train` does.
+  operative = (out / "nli" / "model" / "config.gin").read_text()
+  assert operative.startswith("# flanjax operative config: what `flanjax heldout` used")
+  assert "train.label_smoothing = 0.01" in operative
   printed = capsys.readouterr().out
   assert "nli: before" in printed
   assert "nli: training on offline_without_nli: 2 steps, batch 4, lengths 64/16\n" in printed
