@@ -319,6 +319,15 @@ def read_model_info(ckpt_dir: str) -> dict[str, Any]:
   if not os.path.isdir(ckpt_dir):
     raise CheckpointError(f"Checkpoint directory {ckpt_dir} does not exist.")
   if not os.path.exists(path):
+    # quickstart's and heldout's --output_dir hold their models in model/ and <cluster>/model/.
+    inside = sorted(os.path.dirname(p) for pattern in ("*", os.path.join("*", "model"))
+                    for p in glob.glob(os.path.join(glob.escape(ckpt_dir), pattern,
+                                                    MODEL_INFO_FILE)))
+    if inside:
+      raise CheckpointError(
+          f"{ckpt_dir} is not a flanjax checkpoint ({MODEL_INFO_FILE} is missing) but holds "
+          f"{'one' if len(inside) == 1 else len(inside)}: pass "
+          + " or ".join(inside[:3]) + (", ..." if len(inside) > 3 else "") + ".")
     raise CheckpointError(
         f"{ckpt_dir} is not a flanjax checkpoint: {MODEL_INFO_FILE} is missing. Convert a "
         "Hugging Face or T5X checkpoint first: `flanjax convert --from-hf DIR --to CKPT_DIR`.")

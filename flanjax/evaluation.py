@@ -576,6 +576,8 @@ def evaluate_tasks(config: T5Config, params, vocabulary, tasks: Sequence[str] | 
     results["contamination"] = contamination
   if output_dir and write_reports and jax.process_index() == 0:
     reports.write_eval_reports(output_dir, results, rows)
+  if output_dir and write_reports:
+    results["output_dir"] = output_dir  # for the caller (not in metrics.json)
   return results
 
 
@@ -987,4 +989,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       short = EvalError(lines[0])
     raise short from None
   print(reports.markdown_table(results))
+  if results.get("output_dir"):
+    print(f"Wrote metrics.json, metrics.md, predictions.jsonl and the plots to "
+          f"{results['output_dir']}")
   return 0

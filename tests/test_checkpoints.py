@@ -59,6 +59,17 @@ def test_load_errors(tmp_path):
     checkpoints.load_pretrained(tmp_path / "nope")
   with pytest.raises(checkpoints.CheckpointError, match="flanjax_model.json is missing.*convert"):
     checkpoints.load_pretrained(tmp_path)
+  # A quickstart / heldout --output_dir: the models inside are named.
+  out = tmp_path / "qs"
+  checkpoints.write_model_info(out / "model", CONFIG)
+  with pytest.raises(checkpoints.CheckpointError, match=(
+      rf"^{out} is not a flanjax checkpoint \(flanjax_model.json is missing\) but holds one: "
+      rf"pass {out}/model\.$")):
+    checkpoints.load_pretrained(out)
+  checkpoints.write_model_info(out / "nli" / "model", CONFIG)
+  with pytest.raises(checkpoints.CheckpointError, match=rf"but holds 2: pass {out}/model or "
+                                                        rf"{out}/nli/model\.$"):
+    checkpoints.read_model_info(out)
   checkpoints.write_model_info(tmp_path, CONFIG)
   with pytest.raises(checkpoints.CheckpointError, match="no complete checkpoint"):
     checkpoints.load_pretrained(tmp_path)

@@ -323,14 +323,17 @@ def test_rank_classification_matches_direct_likelihoods(vocab, tiny_ckpt):
     assert int(np.argmax(scores)) == int(np.argmax(expected))
 
 
-def test_eval_cli_end_to_end(vocab, tiny_ckpt, tmp_path):
+def test_eval_cli_end_to_end(vocab, tiny_ckpt, tmp_path, capsys):
   """`flanjax eval` restores the checkpoint (config + vocabulary) and writes every output."""
   path, config, params = tiny_ckpt
   out = tmp_path / "eval"
   rc = evaluation.main(["--checkpoint", path, "--task", TOY_TASK, "--output_dir", str(out),
                         "--batch_size", "4", "--max_decode_length", "6"])
   assert rc == 0
+  assert capsys.readouterr().out.endswith(
+      f"Wrote metrics.json, metrics.md, predictions.jsonl and the plots to {out}\n")
   m = reports.read_metrics(str(out))
+  assert "output_dir" not in m  # where it is, not what it says
   assert m["step"] == 0 and m["checkpoint"] == os.path.abspath(path)
   task = m["tasks"][TOY_TASK]
   assert set(task["metrics"]) == {"accuracy", "rank_accuracy"}
