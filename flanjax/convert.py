@@ -691,8 +691,11 @@ def main(argv: list[str] | None = None) -> int:
              else f"flanjax's {recorded['builtin']} model" if "builtin" in recorded
              else os.path.join(args.to, recorded["file"]) if "file" in recorded
              else recorded.get("path") or recorded["type"])
+    # Parameters are stored in float32; the recorded dtype is what eval / infer / train compute
+    # in (a Hugging Face float32 model's scores can differ in the last digits).
     print(f"Wrote flanjax checkpoint {args.to} ({n / 1e6:.1f}M parameters, vocabulary: "
-          f"{shown}).")
+          f"{shown}; it computes in {config.dtype}: T5Config.dtype in "
+          f"{checkpoints.MODEL_INFO_FILE}).")
   else:
     save_hf(args.to_hf, config, params, vocab_path=vocab if vocab and os.path.exists(vocab)
             else None, flag="--to-hf")
