@@ -242,6 +242,12 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
     with reports.ReportWriter(cdir) as w:
       w.write_json("contamination.json", {**report, "check_settings": check, "complete": True},
                    last=True)
+    over, checked = report.get("warn") or [], len(report.get("tasks", ()))
+    print(f"{cluster}: contamination check ({report['n']}-grams of the training inputs): "
+          + (f"{len(over)} of {checked} held-out tasks over the threshold "
+             f"({', '.join(over)}; warned above)" if over
+             else f"no held-out task over the threshold ({checked} checked)")
+          + f"; {os.path.join(cdir, 'contamination.json')}", flush=True)
 
   if before_why is not None:
     if before_why:
@@ -675,7 +681,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"after {reports.format_score(row.get('after'))} "
           f"gain {reports.format_score(row.get('gain'), signed=True)}"
           + (" (not comparable: evaluated with different settings, see comparison.md)"
-             if row.get("comparable") is False else ""))
+             if row.get("comparable") is False else "")
+          + f"; {os.path.join(args.output_dir, c, reports.COMPARISON_MD)}")
   if args.all:
     collect_all(args.output_dir, clusters, prefix)
     print(open(os.path.join(args.output_dir, reports.COMPARISON_MD)).read())

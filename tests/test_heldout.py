@@ -1,6 +1,7 @@
 """`flanjax heldout`: cluster discovery, job emission, collection, and one tiny offline run."""
 import json
 import os
+import re
 
 import pytest
 
@@ -97,6 +98,9 @@ def test_heldout_offline_end_to_end(mixtures, tmp_path, capsys, monkeypatch, cle
   printed = capsys.readouterr().out
   assert "nli: before" in printed
   assert "nli: training on offline_without_nli: 2 steps, batch 4, lengths 64/16\n" in printed
+  assert re.search(rf"nli: contamination check \(13-grams of the training inputs\): .*; "
+                   rf"{out}/nli/contamination.json\n", printed)
+  assert re.search(rf"nli: before \S+ after \S+ gain \S+; {out}/nli/comparison.md\n", printed)
   for stage in ("before", "after"):
     m = reports.read_metrics(str(out / "nli" / stage))
     assert set(m["clusters"]) == {"nli"}
