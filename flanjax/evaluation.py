@@ -290,9 +290,9 @@ def resolve_tasks(names: Sequence[str] | str, split: str) -> list[Any]:
       provider = seqio.get_mixture_or_task(name)
     except ValueError:
       close = difflib.get_close_matches(name, known, n=3)
-      raise EvalError(f"No task or mixture named {name!r}"
-                      + (f"; did you mean {close}?" if close else
-                         "; list them with `flanjax mixture`.")) from None
+      raise EvalError(f"No task or mixture named {name!r}."
+                      + (f" Closest: {', '.join(close)}." if close else
+                         " Register yours with --module (see `flanjax eval --help`).")) from None
     subtasks = seqio.get_subtasks(provider)
     with_split = [t for t in subtasks if split in t.splits]
     if not with_split:

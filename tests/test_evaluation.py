@@ -205,8 +205,11 @@ def test_max_examples_of_a_scoring_task_counts_examples(vocab, scoring_task, mon
 
 
 def test_resolve_tasks_errors(vocab):
-  with pytest.raises(evaluation.EvalError, match="did you mean.*h5_toy_parity"):
+  with pytest.raises(evaluation.EvalError, match=r"^No task or mixture named 'h5_toy_parityy'\. "
+                                                r"Closest: h5_toy_parity\b"):
     evaluation.resolve_tasks("h5_toy_parityy", "validation")
+  with pytest.raises(evaluation.EvalError, match=r"named 'zzqx'\. Register yours with --module"):
+    evaluation.resolve_tasks("zzqx", "validation")
   with pytest.raises(evaluation.EvalError, match=r"has no 'validation' split.*\['train'\]"):
     evaluation.resolve_tasks(TOY_TRAIN_ONLY, "validation")
 
