@@ -342,7 +342,10 @@ def fewshot_task(task, num_shots: int) -> Any:
   if registration.exemplar_split(task.splits) is None:
     raise EvalError(f"Few-shot eval of {task.name!r} draws exemplars from its 'train' split, "
                     f"which it lacks (splits: {list(task.splits)}). Use --num_shots 0.")
-  return seqio.get_mixture_or_task(registration.task_variant(base, num_shots=num_shots))
+  # The variant's own format (scoring rows, no template, one template, no OPTIONS block), k-shot.
+  return seqio.get_mixture_or_task(registration.task_variant(
+      base, mode=info.mode, num_shots=num_shots, options=info.options_block,
+      scoring=info.scoring, template=info.template))
 
 
 # --------------------------------------------------------------------------- evaluation

@@ -470,6 +470,25 @@ def test_few_shot_eval_of_an_offline_task(vocab, tmp_path, monkeypatch):
     evaluation.evaluate_tasks(tiny_config(), None, None, TOY_TASK, num_shots=1)
 
 
+def test_few_shot_eval_of_a_variant_keeps_its_format(vocab, tmp_path, monkeypatch):
+  """A variant's k-shot evaluation is that variant's format, k-shot (it was the base task's):
+  the scoring variant scores options only, template 3 renders every row with template 3."""
+  import flanjax.tasks  # noqa: F401
+
+  from flanjax import registration
+  monkeypatch.setattr(evaluation, "ModelFns", FakeFns)
+  scoring = registration.task_variant("offline_sentiment", scoring=True)
+  res = evaluation.evaluate_tasks(tiny_config(2048), None, None, scoring, "validation",
+                                  str(tmp_path / "s"), num_shots=1, max_examples=2, batch_size=4)
+  assert set(res["tasks"][scoring]["metrics"]) == {"rank_accuracy"}
+  third = registration.task_variant("offline_sentiment", template=3)
+  evaluation.evaluate_tasks(tiny_config(2048), None, None, third, "validation",
+                            str(tmp_path / "t"), num_shots=1, max_examples=2, batch_size=4)
+  rows = reports.read_predictions(str(tmp_path / "t" / "predictions.jsonl"))
+  assert {r["template"] for r in rows} == {3}
+  assert all(r["input"].count("OPTIONS:") == 2 for r in rows)  # one exemplar + the question
+
+
 def test_each_template_evaluated_as_its_own_task(vocab, tmp_path, monkeypatch):
   """templates="each" (FLAN's protocol) evaluates every direct template of a task on all its
   examples: each template's metrics, their mean as the task's, the best template; the rows
