@@ -81,6 +81,17 @@ def float_at_least(minimum: float):
   return parse
 
 
+def fraction(text: str) -> float:
+  """An argparse `type` for a number in [0, 1] (e.g. --contamination_threshold 0.01)."""
+  try:
+    value = float(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+  if not 0.0 <= value <= 1.0:
+    raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1], got {text}")
+  return value
+
+
 class FlagParser(argparse.ArgumentParser):
   """The argparse parser of every flanjax command: a mistake is reported on one line.
 

@@ -879,7 +879,7 @@ def build_parser() -> argparse.ArgumentParser:
   what.add_argument("--task", action="append", help="task name (repeatable)")
   what.add_argument("--mixture", help="mixture name")
   # Defaults are None: an unset flag leaves evaluate()'s gin binding (or its default) in force.
-  from flanjax.cli import int_at_least, positive_int
+  from flanjax.cli import fraction, int_at_least, positive_int
   p.add_argument("--split", default=None, help="default: validation")
   p.add_argument("--step", type=int_at_least(0), default=None,
                  help="checkpoint step (default: latest)")
@@ -905,7 +905,8 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--dtype", default=None, help="compute dtype override, e.g. float32")
   p.add_argument("--contamination_mixture", default=None,
                  help="training mixture to check 13-gram overlap against before evaluating")
-  p.add_argument("--contamination_threshold", type=float, default=None, help="default: 0.01")
+  p.add_argument("--contamination_threshold", type=fraction, default=None,
+                 help="a fraction in [0, 1] (default: 0.01)")
   from flanjax import catalog
   catalog.add_module_flag(p)
   return p

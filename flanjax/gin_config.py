@@ -244,9 +244,11 @@ def _parse_one(parse, text, *, binding: str | None = None, file: str | None = No
 
 def parse_gin(gin_files: Sequence[str] = (), bindings: Sequence[str] = (),
               search_paths: Sequence[str] = ()) -> None:
-  """Parses gin files and bindings; errors become one-line ConfigErrors that name the file and
-  its line, or the binding, with close names and how to fix them."""
+  """Parses gin files and bindings (after clearing any earlier parse: a command run twice in one
+  process, e.g. from a notebook, sees only its own); errors become one-line ConfigErrors that
+  name the file and its line, or the binding, with close names and how to fix them."""
   register()
+  gin.clear_config()
   paths = [p for p in search_paths if p] + [packaged_gin_dir()]
   for p in paths:
     if not os.path.isdir(p):

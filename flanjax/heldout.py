@@ -265,6 +265,8 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
           "Rerun the same command to resume.", flush=True)
     return None
   why = stage_stale(after_dir, settings, step=last_step)
+  if why is None and checkpoints.finalized_steps(model_dir) != steps:
+    why = "the model was trained since"  # e.g. retrained from scratch to the same step
   if why is not None:
     if why:
       log.warning("%s/after: re-evaluating: %s.", cluster, why)
@@ -525,6 +527,12 @@ def collect_cluster(output_dir: str, cluster: str, prefix: str = "flan2021") -> 
     if b is not None and a is not None and b != a:
       check["settings_differ"][f"num_examples of {t}"] = {"before": b, "after": a}
       check["comparable"] = False
+  in_cluster = [{t for t, e in m.get("tasks", {}).items() if e.get("cluster") == cluster}
+                for m in (before, after)]
+  if in_cluster[0] != in_cluster[1]:  # e.g. the mixture gained a task: other cluster means
+    check["settings_differ"]["tasks"] = {"before": sorted(in_cluster[0]),
+                                         "after": sorted(in_cluster[1])}
+    check["comparable"] = False
   for t, (b, a) in headline_changes(before, after).items():  # e.g. ReCoRD's F1, now rank acc.
     check["settings_differ"][f"headline of {t}"] = {"before": b, "after": a}
     check["comparable"] = False
@@ -597,7 +605,7 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--output_dir", required=True)
   p.add_argument("--init_checkpoint", default=None,
                  help="starting checkpoint (default: a random init of --model_size)")
-  from flanjax.cli import positive_int
+  from flanjax.cli import fraction, positive_int
   p.add_argument("--model_size", default=None,
                  help="size of the random start (default: small); not with --init_checkpoint")
   p.add_argument("--num_steps", type=positive_int, default=None)
@@ -610,11 +618,12 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--max_eval_examples", type=positive_int, default=None,
                  help="examples per task, >= 1 (default: evaluate.max_examples (gin), or all)")
   p.add_argument("--split", default=None, help="default: evaluate.split (gin) or validation")
-  p.add_argument("--contamination_threshold", type=float, default=0.01,
+  p.add_argument("--contamination_threshold", type=fraction, default=0.01,
                  help="warn when more than this fraction of a task's eval examples overlap")
   p.add_argument("--contamination_max_train", type=positive_int, default=20000,
                  help="training inputs read per task for the 13-gram index")
-  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--seed", type=int, default=None,
+                 help="the random start's and the data's seed (default: train.seed (gin) or 0)")
   p.add_argument("--tfds_data_dir", default=None)
   p.add_argument("--gin_file", action="append", default=[],
                  help="gin file (repeatable); its train.X / evaluate.X bindings apply, as do "
@@ -634,6 +643,15 @@ def main(argv: Sequence[str] | None = None) -> int:
   catalog.import_modules(args.module)
   gin_config.parse_gin(args.gin_file, bindings)
   gin_config.check_train_bindings()
+  # heldout sets train's start, seed and model_dir per cluster: a gin binding of the first two is
+  # the flag's default (e.g. a gin file that fine-tunes from a T5 checkpoint), of the last an
+  # error (the layout is heldout's).
+  if gin_config.bound_value("train", "model_dir") is not None:
+    raise HeldoutError("train.model_dir is bound by gin, but heldout trains each cluster in "
+                       "<output_dir>/<cluster>/model: drop the binding and give --output_dir.")
+  args.init_checkpoint = args.init_checkpoint or gin_config.bound_value("train", "init_checkpoint")
+  if args.seed is None:
+    args.seed = gin_config.bound_value("train", "seed", 0)
   # Only flags the user gave: gin bindings of `evaluate` apply to the rest.
   eval_kwargs = {k: v for k, v in (("split", args.split), ("batch_size", args.eval_batch_size),
                                    ("max_examples", args.max_eval_examples)) if v is not None}

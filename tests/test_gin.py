@@ -382,3 +382,13 @@ def test_refused_model_bindings_name_the_gin_file_that_bound_them(tmp_path):
   assert str(e.value).startswith("T5Config.dropout_rate, T5Config.scan_layers would be ignored "
                                  f"(bound: T5Config.scan_layers in {tmp_path / 'mine.gin'}): ")
   assert "runs/finetune.gin" not in str(e.value)
+
+
+def test_a_second_parse_does_not_keep_the_first_ones_bindings():
+  """Two commands in one process (a notebook calling cli.main twice): the second sees only its
+  own bindings, not a wrong one left by the first."""
+  gin_config.parse_gin((), ["train.seed = -1"])
+  gin_config.parse_gin((), ["train.batch_size = 4"])
+  assert gin_config.bound_value("train", "seed") is None
+  assert gin_config.bound_value("train", "batch_size") == 4
+  gin_config.gin.clear_config()

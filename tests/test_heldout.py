@@ -684,3 +684,51 @@ def test_a_rerun_re_evaluates_a_before_of_another_headline(mixtures, tmp_path, m
   assert "nli/before: re-evaluating the starting checkpoint: its headline metrics differ " \
          "from after's (offline_nli: f1, now accuracy)." in caplog.text
   assert json.load(open(out / "nli" / "comparison.json"))["clusters"]["nli"]["comparable"]
+
+
+def test_a_model_retrained_to_the_same_step_is_evaluated_again(mixtures, tmp_path, monkeypatch,
+                                                                clean_gin):
+  """The user removed <out>/nli/model (to change a training setting) and reran: the new model's
+  "after" is evaluated, not the removed model's results of the same step reused."""
+  base = ["--collection", "offline", "--cluster", "nli", "--output_dir", str(tmp_path / "o"),
+          "--num_steps", "10"]
+  calls = _fakes(monkeypatch, tmp_path)
+  assert heldout.main(base) == 0
+  assert calls["evaluate"] == ["before", "after"]
+  calls = _fakes(monkeypatch, tmp_path)  # a new fake model: no checkpoints until it trains
+  assert heldout.main(base + ["--gin.OptimizerConfig.learning_rate=0.5"]) == 0
+  assert len(calls["train"]) == 1 and calls["evaluate"] == ["after"]
+
+
+def test_other_task_sets_are_not_comparable(tmp_path):
+  """A reused "before" over other tasks than "after" (the mixture changed) gives no gain."""
+  for stage, scores in (("before", {"task_a": 50.0}),
+                        ("after", {"task_a": 50.0, "task_b": 90.0})):
+    res = reports.task_results({t: {"accuracy": v} for t, v in scores.items()},
+                               {t: {"cluster": "nli", "metric": "accuracy", "num_examples": 10}
+                                for t in scores})
+    res.update(heldout.EVAL_SETTINGS, step=0)
+    reports.write_eval_reports(str(tmp_path / "nli" / stage), res, [])
+  row = heldout.collect_cluster(str(tmp_path), "nli")
+  assert row["comparable"] is False and row["gain"] is None
+  assert row["settings_differ"]["tasks"] == {"before": ["task_a"], "after": ["task_a", "task_b"]}
+
+
+def test_gin_bindings_of_the_start_and_seed_are_heldouts_defaults(mixtures, tmp_path,
+                                                                  monkeypatch, clean_gin):
+  """train.init_checkpoint / train.seed bound by gin (a gin file that fine-tunes from a T5
+  checkpoint) are the start and seed, unless --init_checkpoint / --seed say otherwise; they had
+  been overridden unseen. train.model_dir is heldout's: refused."""
+  calls = _fakes(monkeypatch, tmp_path)
+  start = tmp_path / "t5_start"
+  base = ["--collection", "offline", "--cluster", "nli", "--num_steps", "10",
+          f"--gin.train.init_checkpoint='{start}'", "--gin.train.seed=5"]
+  assert heldout.main(base + ["--output_dir", str(tmp_path / "a")]) == 0
+  assert (calls["train"][0]["init_checkpoint"], calls["train"][0]["seed"]) == (str(start), 5)
+  calls = _fakes(monkeypatch, tmp_path)
+  assert heldout.main(base + ["--output_dir", str(tmp_path / "b"), "--seed", "7"]) == 0
+  assert calls["train"][0]["seed"] == 7
+  with pytest.raises(heldout.HeldoutError, match=r"^train.model_dir is bound by gin, but heldout "
+                                                 r"trains each cluster in <output_dir>/<cluster>/"
+                                                 r"model: drop the binding"):
+    heldout.main(base + ["--output_dir", str(tmp_path / "c"), "--gin.train.model_dir='/x'"])
