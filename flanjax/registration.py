@@ -484,11 +484,25 @@ def _read_jsonl(path: str, text: str) -> _FileRows:
 
 
 def _read_csv(path: str, f, delimiter: str) -> _FileRows:
-  """A CSV/TSV file's rows; the first row is the header and every row has its fields."""
+  """A CSV/TSV file's rows; the first row is the header and every row has its fields. CSV
+  fields may be quoted ("a, b"; strictly: a stray quote is an error, not rows run together);
+  TSV fields are taken as they are (a quote is text) and cannot hold a tab."""
   import csv
-  reader = csv.reader(f, delimiter=delimiter)
+  tsv = delimiter == "\t"
+  reader = (csv.reader(f, delimiter=delimiter, quoting=csv.QUOTE_NONE) if tsv
+            else csv.reader(f, delimiter=delimiter, strict=True))
+
+  def rows_of():
+    try:
+      yield from reader
+    except csv.Error as e:
+      raise FlanjaxError(f"{path}:{reader.line_num}: {e}: a quote that is not closed, or text "
+                         "after a closing one? A CSV field that holds a comma, a quote or a "
+                         'line break is quoted whole, with each quote inside doubled ("say '
+                         '""hi""").') from None
+
   header, rows = None, []
-  for row in reader:
+  for row in rows_of():
     if not row:  # a blank line
       continue
     if header is None:
@@ -500,9 +514,10 @@ def _read_csv(path: str, f, delimiter: str) -> _FileRows:
     if len(row) != len(header):
       what = (f"no {', '.join(repr(c) for c in header[len(row):])}" if len(row) < len(header)
               else f"{len(row) - len(header)} more than the header's columns")
+      fix = ("A TSV field cannot hold a tab: use CSV or JSONL for such text." if tsv
+             else f"Quote fields that contain {delimiter!r}.")
       raise FlanjaxError(f"{path}:{reader.line_num}: {len(row)} fields, the header has "
-                         f"{len(header)} ({', '.join(header)}): {what}. Quote fields that "
-                         f"contain {delimiter!r}.")
+                         f"{len(header)} ({', '.join(header)}): {what}. {fix}")
     rows.append(dict(zip(header, row)))
   return _FileRows(header or [], rows)
 

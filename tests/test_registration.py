@@ -482,14 +482,33 @@ def test_jsonl_fields_are_the_keys_every_row_has(tmp_path):
     ("csv", "review,label\nnice,positive\nno label\n",
      r":3: 1 fields, the header has 2 \(review, label\): no 'label'. Quote fields that contain ','"),
     ("tsv", "review\tlabel\nnice\tpositive\tnegative\n",
-     r":2: 3 fields, the header has 2 \(review, label\): 1 more than the header's columns"),
+     r":2: 3 fields, the header has 2 \(review, label\): 1 more than the header's columns\. A "
+     r"TSV field cannot hold a tab"),
     ("csv", "review,review\na,b\n", r":1: the header names column 'review' twice"),
+    # A stray quote had run the following rows together into one field, silently.
+    ("csv", 'review,label\n"5 stars,positive\nbad film,negative\nok film "meh",negative\n',
+     r":4: ',' expected after '\"': a quote that is not closed, or text after a closing one\?"),
 ])
 def test_csv_rows_must_have_the_headers_fields(tmp_path, ext, text, error):
   p = tmp_path / f"rows.{ext}"
   p.write_text(text)
   with pytest.raises(FlanjaxError, match=f"^{p}{error}"):
     registration._read_rows(str(p), ext)
+
+
+def test_tsv_fields_are_taken_as_they_are(tmp_path):
+  """TSV has no quoting: quotes are text, and a stray one no longer swallows the next rows."""
+  p = tmp_path / "rows.tsv"
+  p.write_text('review\tlabel\n"Great" film, loved it\tpositive\n"5 stars\tpositive\n'
+               'ok film "meh"\tnegative\n')
+  got = registration._read_rows(str(p), "tsv")
+  assert [r["review"] for r in got.rows] == ['"Great" film, loved it', '"5 stars',
+                                             'ok film "meh"']
+  # CSV keeps its quoting: a quoted field may hold the delimiter.
+  p = tmp_path / "rows.csv"
+  p.write_text('review,label\n"Great, loved it",positive\n"say ""hi""",negative\n')
+  assert [r["review"] for r in registration._read_rows(str(p), "csv").rows] == [
+      "Great, loved it", 'say "hi"']
 
 
 def test_rows_with_optional_keys_the_task_does_not_read(file_task, tmp_path):
