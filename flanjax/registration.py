@@ -52,6 +52,7 @@ import contextlib
 import dataclasses
 import difflib
 import functools
+import json
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -600,6 +601,14 @@ def _check_split_fields(name, check_fn, path, fields, gaps) -> None:
   raise err
 
 
+def _text(value) -> str:
+  """A file's value as a string field: text as it is, JSON null as "", any other JSON value
+  (true, 5, {"a": 1}) as its JSON text."""
+  if value is None:
+    return ""
+  return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
 def _make_file_source(name, paths: Mapping[str, str], fmt: str, max_train_examples=None,
                       check_fn: Callable[[str, Sequence[str]], None] | None = None):
   """seqio source of the files' rows. check_fn(file, keys) checks a split's fields on first
@@ -632,29 +641,36 @@ def _make_file_source(name, paths: Mapping[str, str], fmt: str, max_train_exampl
                          f"{paths[split]} (the rows have {', '.join(gaps)}); give every row the "
                          "fields the task reads.")
     rows = [r for _, part in parts for r in part.rows]
-    cols = {}
+    cols, lists = {}, set()
     for k in fields:
       vals = []
       for r in rows:
         v = r[k]
-        if isinstance(v, list):
-          v = OPTIONS_SEP.join(str(x) for x in v)
-        vals.append("" if v is None else str(v))
+        if isinstance(v, list):  # joined here (one string column), split again in dataset_fn
+          lists.add(k)
+          v = OPTIONS_SEP.join(_text(x) for x in v)
+        vals.append(_text(v))
       cols[k] = vals[:max_train_examples] if split == "train" and max_train_examples else vals
-    return cols
-
+    return cols, frozenset(lists)
 
   def dataset_fn(split, shuffle_files, seed=None):
     del shuffle_files, seed
-    ds = tf.data.Dataset.from_tensor_slices(columns(split))
+    cols, lists = columns(split)
+    ds = tf.data.Dataset.from_tensor_slices(cols)
     is_train = tf.constant(split == "train")
-    return ds.enumerate().map(lambda i, ex: dict(ex, _is_train=is_train, _index=i))
+
+    def row(i, ex):
+      for k in lists:  # a JSON list is a tf.string [n] field ([] an empty one)
+        ex[k] = tf.cond(tf.equal(ex[k], ""), lambda: tf.zeros([0], tf.string),
+                        lambda k=k: tf.strings.split(ex[k], OPTIONS_SEP))
+      return dict(ex, _is_train=is_train, _index=i)
+    return ds.enumerate().map(row)
 
   class FileSource(seqio.FunctionDataSource):
     """The files' rows; sizes are counted from the files (the mixing rates need them)."""
 
     def num_input_examples(self, split: str) -> int:
-      return len(next(iter(columns(split).values())))
+      return len(next(iter(columns(split)[0].values())))
 
   return FileSource(dataset_fn, splits=list(paths))
 

@@ -201,9 +201,9 @@ def test_scoring_rows_mark_every_gold_answer_correct(tmp_path):
   registration.register_file_task(
       "regtest_multi_gold", {"validation": str(p)}, metric="squad", vocabulary=_vocab(),
       templates=[Template("{q}{options_}", "{answer}")],
+      # A JSON list column is a tf.string [n] field (it had been one joined string).
       preprocessor=lambda ex: {"q": ex["q"], "options": ex["options"], "answer": ex["answer"],
-                               "references": tf.strings.split(ex["refs"],
-                                                              registration.OPTIONS_SEP)})
+                               "references": ex["refs"]})
   name = registration.task_variant("regtest_multi_gold", scoring=True)
   ds = seqio.get_mixture_or_task(name).get_dataset(LENGTHS, split="validation", shuffle=False,
                                                    use_cached=False, num_epochs=1)
@@ -644,3 +644,16 @@ def test_a_sliced_evaluation_split_is_capped_on_real_tfds_data():
     assert len(got) == 7
   finally:
     seqio.TaskRegistry.remove(name)
+
+
+def test_file_values_reach_the_preprocessor_as_json_text_and_lists(tmp_path):
+  """JSON values other than text arrive as their JSON text (true, not Python's True; an object
+  as JSON), null as "", and a list as a tf.string [n] field (an empty list as [], not [""])."""
+  p = tmp_path / "rows.jsonl"
+  p.write_text('{"flag": true, "meta": {"src": "x"}, "n": null, "refs": ["a", "b"]}\n'
+               '{"flag": false, "meta": {"src": "y"}, "n": 5, "refs": []}\n')
+  source = registration._make_file_source("regtest_values", {"validation": str(p)}, "jsonl")
+  rows = list(source.get_dataset("validation", shuffle=False).as_numpy_iterator())
+  assert [(r["flag"], r["meta"], r["n"]) for r in rows] == [
+      (b"true", b'{"src": "x"}', b""), (b"false", b'{"src": "y"}', b"5")]
+  assert [r["refs"].tolist() for r in rows] == [[b"a", b"b"], []]
