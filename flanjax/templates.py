@@ -103,12 +103,20 @@ def _missing_field_error(task: str, index: int, field: str, available: Sequence[
                        f"example{src} (fields: {', '.join(sorted(available))}).{hint}")
 
 
+# Fields a template cannot show: each example's options and gold references (lists of strings)
+# and its answer's index. The options reach the text through {options_}.
+UNSHOWN_FIELDS = ("options", "references", "answer_index")
+
+
 def check_fields(task: str, templates: Sequence[Template], available: Sequence[str], *,
                  source: str = "") -> None:
   """Raises TemplateError naming the task, template index and field for a missing field
   (and `source`, e.g. the file the example fields come from)."""
   for i, t in enumerate(templates):
     for field in t.fields():
+      if field in UNSHOWN_FIELDS:
+        raise TemplateError(f"Task {task!r}, template {i} uses '{{{field}}}', a field a "
+                            "template cannot show; write '{options_}' for the OPTIONS block.")
       if field not in available:
         raise _missing_field_error(task, i, field, available, source)
     if t.uses_options and "options" not in available:

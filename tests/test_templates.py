@@ -73,3 +73,13 @@ def test_check_fields_names_the_source():
                                                r"in the example from file a\.csv \(fields: answer, "
                                                r"options, review\)\. Did you mean 'review'\?$"):
     tmpl.check_fields("x", [t], ["review", "answer", "options"], source="file a.csv")
+
+
+def test_list_fields_are_refused_with_the_options_block_named():
+  """'{options}' passed the field check and failed at trace time (the Python renderer printed
+  the list): refused up front, naming '{options_}'."""
+  t = tmpl.Template("{review}\nChoices: {options}", "{answer}")
+  with pytest.raises(tmpl.TemplateError, match=r"^Task 'x', template 0 uses '\{options\}', a "
+                                               r"field a template cannot show; write "
+                                               r"'\{options_\}' for the OPTIONS block\.$"):
+    tmpl.check_fields("x", [t], ["review", "answer", "options"])
