@@ -610,7 +610,8 @@ def _text(value) -> str:
 
 
 def _make_file_source(name, paths: Mapping[str, str], fmt: str, max_train_examples=None,
-                      check_fn: Callable[[str, Sequence[str]], None] | None = None):
+                      check_fn: Callable[[str, Sequence[str]], None] | None = None,
+                      max_eval_examples=None):
   """seqio source of the files' rows. check_fn(file, keys) checks a split's fields on first
   read (the preprocessor's inputs and outputs). A split's fields are the keys every row of
   every file has; other keys are dropped unless the task reads one (then an error at the first
@@ -650,7 +651,8 @@ def _make_file_source(name, paths: Mapping[str, str], fmt: str, max_train_exampl
           lists.add(k)
           v = OPTIONS_SEP.join(_text(x) for x in v)
         vals.append(_text(v))
-      cols[k] = vals[:max_train_examples] if split == "train" and max_train_examples else vals
+      cap = max_train_examples if split == "train" else max_eval_examples
+      cols[k] = vals[:cap] if cap else vals
     return cols, frozenset(lists)
 
   def dataset_fn(split, shuffle_files, seed=None):
@@ -869,15 +871,23 @@ def register_file_task(name: str, paths: Mapping[str, str], *, format: str | Non
                        cluster: str = "custom", templates: Sequence[tmpl.Template], metric: str,
                        preprocessor: Callable | None = None,
                        options: Sequence[str] | None = None, vocabulary=None,
-                       max_train_examples: int = 30_000, headline: str | None = None,
-                       rank_metrics: str | None = None, **task_kwargs):
+                       max_train_examples: int = 30_000, max_eval_examples: int | None = None,
+                       headline: str | None = None, rank_metrics: str | None = None,
+                       **task_kwargs):
   """Registers local JSONL/CSV/TSV files (one per split; globs allowed) as a task.
 
   Rows are read in Python (string columns; a JSON list, e.g. per-example "options", becomes a
-  tf.string [n] field). format defaults to the files' extension. headline, rank_metrics: as in
-  `register_tfds_task` (a `group` / `label_value` column feeds the rank metrics).
+  tf.string [n] field). format defaults to the files' extension. The train split is capped at
+  `max_train_examples` rows, every other split at `max_eval_examples` (None: all). headline,
+  rank_metrics: as in `register_tfds_task` (a `group` / `label_value` column feeds the rank
+  metrics).
   """
   templates = _validate(name, cluster, templates, metric, options, headline, rank_metrics)
+  for flag, cap in (("max_train_examples", max_train_examples),
+                    ("max_eval_examples", max_eval_examples)):
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+      raise FlanjaxError(f"Task {name!r}: {flag}={cap!r} must be an integer >= 1 (or None for "
+                         "every row).")
   if not paths:
     raise FlanjaxError(f"Task {name!r}: paths must map splits to files, e.g. "
                      "{'train': 'train.jsonl', 'validation': 'dev.jsonl'}.")
@@ -908,7 +918,8 @@ def register_file_task(name: str, paths: Mapping[str, str], *, format: str | Non
 
   has_options = options is not None or any(t.uses_options for t in templates)
   return _register(name, source_fn=lambda: _make_file_source(name, paths, format,
-                                                             max_train_examples, check_fields),
+                                                             max_train_examples, check_fields,
+                                                             max_eval_examples),
                    dataset=name, cluster=cluster, templates=templates,
                    preprocessor=split_options, metric=metric, options=options,
                    vocabulary=vocabulary, has_options=has_options, splits=dict(paths),

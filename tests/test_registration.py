@@ -657,3 +657,24 @@ def test_file_values_reach_the_preprocessor_as_json_text_and_lists(tmp_path):
   assert [(r["flag"], r["meta"], r["n"]) for r in rows] == [
       (b"true", b'{"src": "x"}', b""), (b"false", b'{"src": "y"}', b"5")]
   assert [r["refs"].tolist() for r in rows] == [[b"a", b"b"], []]
+
+
+def test_file_task_evaluation_splits_take_a_cap(tmp_path):
+  """max_eval_examples caps every split but train (it had been passed on to seqio.Task, a
+  TypeError); max_train_examples the train split."""
+  rows = "".join(json.dumps({"q": f"q{i}", "a": f"a{i}"}) + "\n" for i in range(6))
+  for split in ("train", "validation"):
+    (tmp_path / f"{split}.jsonl").write_text(rows)
+  registration.register_file_task(
+      "regtest_eval_cap", {s: str(tmp_path / f"{s}.jsonl") for s in ("train", "validation")},
+      metric="accuracy", vocabulary=_vocab(), templates=[Template("{q}", "{a}")],
+      max_train_examples=4, max_eval_examples=2)
+  task = seqio.get_mixture_or_task("regtest_eval_cap")
+  sizes = {s: len(list(task.get_dataset(LENGTHS, split=s, shuffle=False, use_cached=False,
+                                        num_epochs=1).as_numpy_iterator()))
+           for s in ("train", "validation")}
+  assert sizes == {"train": 4, "validation": 2}
+  with pytest.raises(FlanjaxError, match=r"max_eval_examples=0 must be an integer >= 1"):
+    registration.register_file_task("regtest_eval_cap0", {"validation": "x.jsonl"},
+                                    metric="accuracy", templates=[Template("{q}", "{a}")],
+                                    max_eval_examples=0)
