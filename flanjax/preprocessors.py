@@ -293,17 +293,25 @@ def few_shot_fn(task: str, num_shots: int, pool_fn: Callable[[], Sequence[object
       order = tf.argsort(tf.random.stateless_uniform([n_pool], seed=key))
       ok = tf.gather(tf.not_equal(pool_keys, ex["_key"]), order)  # never the example itself
       chosen = tf.boolean_mask(order, ok)[:num_shots]
+      def joined(k):  # the first k chosen exemplars before the example
+        prefix = tf.strings.reduce_join(tf.gather(shots[row], chosen[:k]),
+                                        separator=FEW_SHOT_SEPARATOR)
+        return tf.cond(k > 0, lambda: prefix + FEW_SHOT_SEPARATOR + ex["inputs"],
+                       lambda: ex["inputs"])
+
+      k = tf.size(chosen)
       if shot_lens is not None:
         budget = max_len - 1 - tf.shape(vocab.encode_tf(ex["inputs"]))[0]
         lens = tf.cast(tf.gather(shot_lens[row], chosen), tf.int32)
-        keep = tf.cumsum(lens) <= budget
-        chosen = tf.boolean_mask(chosen, keep)
-      picked = tf.gather(shots[row], chosen)
-      prefix = tf.strings.reduce_join(picked, separator=FEW_SHOT_SEPARATOR)
+        k = tf.reduce_sum(tf.cast(tf.cumsum(lens) <= budget, tf.int32))
+        # The pieces' token counts are an estimate (tokens can merge or split where pieces
+        # join): drop exemplars while the whole input would be cut, losing the example's end.
+        k = tf.while_loop(
+            lambda k: tf.logical_and(
+                k > 0, tf.shape(vocab.encode_tf(joined(k)))[0] > max_len - 1),
+            lambda k: (k - 1,), (k,))[0]
       out = dict(ex)
-      out["inputs"] = tf.cond(tf.size(chosen) > 0,
-                              lambda: prefix + FEW_SHOT_SEPARATOR + ex["inputs"],
-                              lambda: ex["inputs"])
+      out["inputs"] = joined(k)
       return out
 
     return dataset_.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

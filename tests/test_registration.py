@@ -314,6 +314,32 @@ def test_few_shot_never_includes_the_example_itself(cb_task):
     assert counts == [1, 1, 1, 1, 1], counts  # 4 other exemplars + the example, once each
 
 
+def test_few_shot_exemplars_never_push_the_example_out_of_the_input():
+  """The exemplars' token counts, summed piece by piece, are an estimate: the whole input is
+  checked, and exemplars dropped until the example fits (4 of 41 sentiment prompts at 96
+  tokens had lost the end of their question, the OPTIONS block)."""
+  import flanjax.tasks  # noqa: F401  (offline tasks; their data is generated locally)
+
+  from flanjax import vocab
+  vocabulary = vocab.offline_vocabulary()
+  lengths = {"inputs": 96, "targets": 32}
+
+  def rows(task):
+    return list(seqio.get_mixture_or_task(task).get_dataset(
+        lengths, split="validation", shuffle=False, use_cached=False, num_epochs=1)
+        .take(60).as_numpy_iterator())
+
+  shots = rows(registration.task_variant("offline_sentiment", num_shots=5))
+  with_exemplars = 0
+  for base, ex in zip(rows("offline_sentiment"), shots):
+    text = ex["inputs_pretokenized"]
+    assert text.endswith(base["inputs_pretokenized"])
+    if len(text) > len(base["inputs_pretokenized"]):
+      with_exemplars += 1
+      assert len(vocabulary.encode(text.decode())) + 1 <= lengths["inputs"]
+  assert with_exemplars > 0
+
+
 # ------------------------------------------------------------------------------------------
 # Bad data and a missing vocabulary: one FlanjaxError naming the task / file / line / field.
 
