@@ -277,6 +277,10 @@ def few_shot_fn(task: str, num_shots: int, pool_fn: Callable[[], Sequence[object
                       for p in pools])  # [templates, P]
     pool_keys = pools[0]["_key"]  # [P] int64 content keys (the same examples in every row)
     n_rows, n_pool = len(pools), tf.shape(pool_keys)[0]
+    # A duplicated row of the train data is one exemplar: only its first copy is drawn.
+    _, first_of = tf.unique(pool_keys)
+    firsts = tf.math.unsorted_segment_min(tf.range(n_pool), first_of, tf.reduce_max(first_of) + 1)
+    distinct = tf.equal(tf.range(n_pool), tf.gather(firsts, first_of))  # [P]
     vocab = output_features["inputs"].vocabulary if output_features else None
     max_len = (sequence_length or {}).get("inputs") if sequence_length else None
     shot_lens = None  # [templates, P] tokens of each exemplar with its separator
@@ -291,7 +295,8 @@ def few_shot_fn(task: str, num_shots: int, pool_fn: Callable[[], Sequence[object
       row = tf.clip_by_value(ex["_template"], 0, n_rows - 1)
       key = tf.stack([tf.cast(seed, tf.int64) + 7919, tf.cast(ex["_index"], tf.int64)])
       order = tf.argsort(tf.random.stateless_uniform([n_pool], seed=key))
-      ok = tf.gather(tf.not_equal(pool_keys, ex["_key"]), order)  # never the example itself
+      # Never the example itself, nor an exemplar twice.
+      ok = tf.gather(tf.logical_and(tf.not_equal(pool_keys, ex["_key"]), distinct), order)
       chosen = tf.boolean_mask(order, ok)[:num_shots]
       def joined(k):  # the first k chosen exemplars before the example
         prefix = tf.strings.reduce_join(tf.gather(shots[row], chosen[:k]),

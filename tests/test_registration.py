@@ -704,3 +704,19 @@ def test_file_task_evaluation_splits_take_a_cap(tmp_path):
     registration.register_file_task("regtest_eval_cap0", {"validation": "x.jsonl"},
                                     metric="accuracy", templates=[Template("{q}", "{a}")],
                                     max_eval_examples=0)
+
+
+def test_few_shot_draws_a_duplicated_train_row_once(tmp_path):
+  """A train file with a row twice: a prompt holds that exemplar once (it had shown it twice)."""
+  rows = [{"q": f"item {i}", "a": f"ans{i}"} for i in range(6)] + [{"q": "item 0", "a": "ans0"}]
+  for split in ("train", "validation"):
+    (tmp_path / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+  registration.register_file_task(
+      "regtest_fewshot_dup", {s: str(tmp_path / f"{s}.jsonl") for s in ("train", "validation")},
+      metric="squad", vocabulary=_vocab(), templates=[Template("Q: {q}", "{a}")])
+  name = registration.task_variant("regtest_fewshot_dup", num_shots=3)
+  for ex in seqio.get_mixture_or_task(name).get_dataset(
+      {"inputs": 512, "targets": 16}, split="validation", shuffle=False, use_cached=False,
+      num_epochs=1).as_numpy_iterator():
+    shown = [line for line in ex["inputs_pretokenized"].decode().split("\n") if line[:2] == "Q:"]
+    assert len(shown) == 4 and len(set(shown)) == 4, shown  # 3 distinct exemplars + the question
