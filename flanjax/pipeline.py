@@ -83,6 +83,10 @@ def examples_error(what: str, err) -> FlanjaxError | None:
   cause = _likely_cause(err)
   if cause is None or os.environ.get("FLANJAX_TRACEBACK"):
     return None
+  raw = errors.first_line(getattr(err, "message", str(err)))
+  asserted = re.search(r"assertion failed: \[(.*)\]\s*$", raw)
+  if asserted:  # a check of flanjax's own on the data (e.g. an answer among the options)
+    return FlanjaxError(re.sub(r"\] \[", " ", asserted.group(1)).replace("\\'", "'"))
   if what.startswith("Mixture "):
     cause += " (`flanjax preview TASK` on each of its tasks shows which one fails)"
   return FlanjaxError(

@@ -108,7 +108,8 @@ def check_preprocessor(task: str, preprocessor: Callable | None, fields: Sequenc
 
 
 def fields_fn(task: str, preprocessor: Callable | None, options: Sequence[str] | None,
-              filter_fn: Callable | None = None, source: str = ""):
+              filter_fn: Callable | None = None, source: str = "",
+              answer_in_options: bool = False):
   """Dataset fn: drops raw examples failing filter_fn, applies the user preprocessor and
   normalises `options` / `answer_index`. A field the preprocessor reads that the data lacks,
   or a bad output, is a FlanjaxError (raised before tf.data stages anything else); `source`
@@ -144,6 +145,13 @@ def fields_fn(task: str, preprocessor: Callable | None, options: Sequence[str] |
       hit = tf.where(tf.equal(opts, out["answer"]))
       out["answer_index"] = tf.cond(tf.size(hit) > 0, lambda: tf.cast(hit[0, 0], tf.int32),
                                     lambda: tf.constant(-1, tf.int32))
+      if answer_in_options:  # else the model would learn, and be scored on, a non-option
+        check = tf.debugging.Assert(tf.size(hit) > 0, [
+            f"Task {task} ({source}): row", index, "(from 0) has the answer", out["answer"],
+            "which is none of its options:", opts, "- make each answer the text of one "
+            "option, in the same case and spelling."], summarize=20)
+        with tf.control_dependencies([check]):
+          out["answer_index"] = tf.identity(out["answer_index"])
     if "references" in out:
       out["references"] = tf.reshape(tf.convert_to_tensor(out["references"], tf.string), [-1])
     # Content key of the raw example (template-independent): k-shot never picks the example.

@@ -730,7 +730,8 @@ def _variant_suffix(mode, num_shots, options, scoring, template=None):
 
 def _register(name, *, source_fn, dataset, cluster, templates, preprocessor, metric, options,
               vocabulary, has_options, splits, num_train_examples, max_train_examples,
-              task_kwargs, filter_fn=None, source_name="", headline=None, rank_metrics=None):
+              task_kwargs, filter_fn=None, source_name="", headline=None, rank_metrics=None,
+              answer_in_options=False):
   import seqio
 
   from flanjax import vocab
@@ -755,7 +756,8 @@ def _register(name, *, source_fn, dataset, cluster, templates, preprocessor, met
       vocab.check_vocabulary(vocabulary, task=task_name)
       return dataset_
 
-    steps = [pp.fields_fn(name, preprocessor, options, filter_fn, source=source_name),
+    steps = [pp.fields_fn(name, preprocessor, options, filter_fn, source=source_name,
+                          answer_in_options=answer_in_options),
              pp.render_fn(name, templates, mode=mode, dataset=dataset, cluster=cluster,
                           with_options=options_block, template=template)]
     if num_shots:
@@ -926,7 +928,7 @@ def register_file_task(name: str, paths: Mapping[str, str], *, format: str | Non
                    num_train_examples=None, max_train_examples=max_train_examples,
                    task_kwargs=task_kwargs,
                    source_name=f"files {', '.join(sorted(set(paths.values())))}",
-                   headline=headline, rank_metrics=rank_metrics)
+                   headline=headline, rank_metrics=rank_metrics, answer_in_options=True)
 
 
 def task_variant(name: str, *, mode: str = "instruction", num_shots: int = 0,

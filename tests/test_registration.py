@@ -720,3 +720,23 @@ def test_few_shot_draws_a_duplicated_train_row_once(tmp_path):
       num_epochs=1).as_numpy_iterator():
     shown = [line for line in ex["inputs_pretokenized"].decode().split("\n") if line[:2] == "Q:"]
     assert len(shown) == 4 and len(set(shown)) == 4, shown  # 3 distinct exemplars + the question
+
+
+def test_a_file_tasks_answer_must_be_one_of_its_options(tmp_path):
+  """An answer that is no option ("Negative" for "negative") was taken silently: the model
+  trained on a non-option and every scoring row was wrong. One line names the row."""
+  from flanjax import pipeline
+  p = tmp_path / "train.jsonl"
+  p.write_text('{"review": "good", "label": "positive"}\n{"review": "bad", "label": "Negative"}\n')
+  registration.register_file_task(
+      "regtest_answer_option", {"train": str(p)}, metric="accuracy", vocabulary=_vocab(),
+      options=["negative", "positive"], templates=REVIEW_TEMPLATES,
+      preprocessor=lambda ex: {"review": ex["review"], "answer": ex["label"]})
+  task = seqio.get_mixture_or_task("regtest_answer_option")
+  with pytest.raises(FlanjaxError, match=(
+      rf"^Task regtest_answer_option \(files {p}\): row 1 \(from 0\) has the answer Negative "
+      r"which is none of its options: negative positive - make each answer the text of one "
+      r"option, in the same case and spelling\.$")):
+    with pipeline.reading_examples("Task 'regtest_answer_option'"):
+      list(task.get_dataset(LENGTHS, split="train", shuffle=False, use_cached=False,
+                            num_epochs=1).as_numpy_iterator())
