@@ -25,13 +25,16 @@ import numpy as np
 # Natural Questions and TriviaQA, which FLAN reports by exact match, after GPT-3).
 # "rouge_edit" is ROUGE plus T5's word-level edit distance (`edit_distance`, FLAN's metric for Fix
 # Punctuation): a distance is lower-better, so the headline stays ROUGE's, fit for cluster means.
-METRIC_KINDS = ("accuracy", "rouge", "bleu", "squad", "rouge_edit")
+# "trivia_qa" is "squad" with T5's TriviaQA normalisation (punctuation becomes a space, not
+# nothing), FLAN's metric for closed-book TriviaQA and Natural Questions.
+METRIC_KINDS = ("accuracy", "rouge", "bleu", "squad", "rouge_edit", "trivia_qa")
 PRIMARY_METRIC = {
     "accuracy": ("rank_accuracy", "accuracy"),
     "rouge": ("rougeLsum", "rougeL", "rouge1"),
     "bleu": ("bleu",),
     "squad": ("f1", "em"),
     "rouge_edit": ("rougeLsum", "rougeL", "rouge1"),
+    "trivia_qa": ("f1", "em"),
 }
 # The higher-is-better names the metric functions of each kind return (with rank classification,
 # option tasks, `rank_accuracy` too): a task's own headline must be one of them.
@@ -41,6 +44,7 @@ METRIC_NAMES = {
     "bleu": ("bleu",),
     "squad": ("f1", "em"),
     "rouge_edit": ("rouge1", "rouge2", "rougeLsum"),
+    "trivia_qa": ("f1", "em"),
 }
 
 
@@ -150,19 +154,31 @@ def edit_distance(targets: Sequence[Any], predictions: Sequence[Any]) -> dict[st
   return {"mean_edit": float(np.mean(dists)), "median_edit": float(np.median(dists))}
 
 
-def normalize_squad(text: str) -> str:
-  """SQuAD answer normalisation: lower case, no punctuation, no articles, single spaces."""
-  text = text.lower()
-  text = "".join(ch for ch in text if ch not in set(string.punctuation))
+def _normalize_answer(text: str, punctuation: str, replacement: str) -> str:
+  """T5's `qa_utils._normalize_answer`: lower case, each punctuation character replaced, no
+  articles, single spaces."""
+  marks = set(punctuation)
+  text = "".join(replacement if ch in marks else ch for ch in text.lower())
   text = re.sub(r"\b(a|an|the)\b", " ", text)
   return " ".join(text.split())
 
 
-def _squad_f1(gold: str, prediction: str) -> float:
+def normalize_squad(text: str) -> str:
+  """SQuAD answer normalisation: lower case, no punctuation, no articles, single spaces."""
+  return _normalize_answer(text, string.punctuation, "")
+
+
+def normalize_trivia_qa(text: str) -> str:
+  """TriviaQA answer normalisation (T5's): as SQuAD's, but punctuation and ‘’´`_ become spaces
+  ("rock-and-roll" is "rock and roll")."""
+  return _normalize_answer(text, string.punctuation + "‘’´`_", " ")
+
+
+def _squad_f1(gold: str, prediction: str, normalize=normalize_squad) -> float:
   """Token F1 as T5's `qa_utils._f1_score`: no token in common (also when both the gold answer
   and the prediction normalise to nothing) is 0."""
-  gold_tokens = normalize_squad(gold).split()
-  pred_tokens = normalize_squad(prediction).split()
+  gold_tokens = normalize(gold).split()
+  pred_tokens = normalize(prediction).split()
   common = collections.Counter(gold_tokens) & collections.Counter(pred_tokens)
   overlap = sum(common.values())
   if overlap == 0:
@@ -172,16 +188,23 @@ def _squad_f1(gold: str, prediction: str) -> float:
   return 2 * precision * recall / (precision + recall)
 
 
-def squad(targets: Sequence[Any], predictions: Sequence[Any]) -> dict[str, float]:
+def squad(targets: Sequence[Any], predictions: Sequence[Any],
+          normalize=normalize_squad) -> dict[str, float]:
   """SQuAD token F1 and exact match (0-100), max over the gold answers of each example."""
   _check_lengths(targets, predictions, "predictions")
   f1s, ems = [], []
   for target, prediction in zip(targets, predictions):
     golds = _references(target)
     pred = _as_text(prediction)
-    ems.append(max(float(normalize_squad(g) == normalize_squad(pred)) for g in golds))
-    f1s.append(max(_squad_f1(g, pred) for g in golds))
+    ems.append(max(float(normalize(g) == normalize(pred)) for g in golds))
+    f1s.append(max(_squad_f1(g, pred, normalize) for g in golds))
   return {"f1": 100.0 * float(np.mean(f1s)), "em": 100.0 * float(np.mean(ems))}
+
+
+def trivia_qa(targets: Sequence[Any], predictions: Sequence[Any]) -> dict[str, float]:
+  """T5's `trivia_qa` metric (FLAN's for TriviaQA and Natural Questions): `squad` under
+  `normalize_trivia_qa`."""
+  return squad(targets, predictions, normalize=normalize_trivia_qa)
 
 
 def _parse_rank_target(target: Any) -> tuple[Any, int, bool, float]:
@@ -347,7 +370,7 @@ def rank_task_metrics(kind: str, examples: Sequence[dict], winners: Sequence[int
 
 PREDICT_METRICS: dict[str, tuple[Callable[..., dict[str, float]], ...]] = {
     "accuracy": (accuracy,), "rouge": (rouge,), "bleu": (bleu,), "squad": (squad,),
-    "rouge_edit": (rouge, edit_distance),
+    "rouge_edit": (rouge, edit_distance), "trivia_qa": (trivia_qa,),
 }
 
 

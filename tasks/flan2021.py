@@ -697,12 +697,13 @@ def _build_specs() -> list[DatasetSpec]:
   for level in ("Easy", "Challenge"):
     add(_spec(f"arc_{level.lower()}", "ARC", "closed_book_qa", f"ai2_arc/ARC-{level}", _tv(t),
               "accuracy", _arc, tp.multiple_choice_qa, filter_fn=_arc_filter))
-  # FLAN (after GPT-3) reports closed-book NQ and TriviaQA by exact match: their headline.
+  # FLAN (after GPT-3) reports closed-book NQ and TriviaQA by exact match: their headline, under
+  # T5's TriviaQA normalisation as FLAN's code scores them (metric kind trivia_qa).
   add(_spec("natural_questions", "Natural Questions", "closed_book_qa",
-            "natural_questions_open", _tv(v), "squad", _nq,
+            "natural_questions_open", _tv(v), "trivia_qa", _nq,
             lambda: tp.closed_book_qa("general knowledge"), headline="em"))
   add(_spec("trivia_qa", "TriviaQA", "closed_book_qa", "trivia_qa/rc.nocontext", _tv(v),
-            "squad", _trivia_qa, lambda: tp.closed_book_qa("trivia"), headline="em"))
+            "trivia_qa", _trivia_qa, lambda: tp.closed_book_qa("trivia"), headline="em"))
   # --- Struct to text (4).
   for key, paper, pre, templates in (
       ("common_gen", "CommonGen", _common_gen, tp.common_gen),
@@ -755,7 +756,7 @@ def _build_specs() -> list[DatasetSpec]:
             _wsc273, tp.sentence_completion_coref, filter_fn=_label_in_range("label", 2)))
   # --- Misc (7).
   add(_spec("coqa", "CoQA", "misc", "coqa", _tv(t), "squad", _coqa, tp.coqa))
-  add(_spec("quac", "QuAC", "misc", "quac", _tv(v), "squad", _quac, tp.quac))
+  add(_spec("quac", "QuAC", "misc", "quac", _tv(v), "trivia_qa", _quac, tp.quac))  # FLAN's
   add(_spec("trec", "TREC", "misc", "trec", _tv(t), "accuracy", _trec, tp.trec))
   add(_spec("cola", "CoLA", "misc", "glue/cola", _tv(v), "accuracy", _cola, tp.cola))
   add(_spec("wic", "WiC", "misc", "super_glue/wic", _tv(v), "accuracy", _wic, tp.wic))

@@ -54,6 +54,7 @@ def test_collection_has_the_papers_62_datasets_in_12_clusters():
   assert metrics["wmt16_translate_deen"] == "bleu"
   assert metrics["squad_v1"] == metrics["drop"] == "squad"
   assert metrics["fix_punct"] == "rouge_edit"  # FLAN's edit distance beside ROUGE
+  assert metrics["trivia_qa"] == metrics["natural_questions"] == metrics["quac"] == "trivia_qa"
   assert metrics["anli_r1"] == metrics["winogrande"] == "accuracy"
   with pytest.raises(ValueError, match="Closest: sentiment"):
     flan2021.task_names("sentimnet")

@@ -187,6 +187,18 @@ def test_primary_metric_and_cluster_means():
     metrics.cluster_means({"t9": {"accuracy": 1.0}}, {})
 
 
+def test_trivia_qa_is_squad_with_t5s_trivia_qa_normalisation():
+  """FLAN scores closed-book TriviaQA / NQ (and QuAC) with T5's trivia_qa metric: punctuation
+  (and ‘’´`_) becomes a space where SQuAD's normalisation deletes it."""
+  assert metrics.normalize_trivia_qa("The Rock-and-Roll_Hall!") == "rock and roll hall"
+  assert metrics.normalize_squad("The Rock-and-Roll_Hall!") == "rockandrollhall"
+  assert metrics.squad([["rock and roll"]], ["rock-and-roll"])["em"] == 0.0
+  assert metrics.trivia_qa([["rock and roll"]], ["rock-and-roll"]) == {"em": 100.0, "f1": 100.0}
+  assert metrics.trivia_qa([["Paris", "paris, france"]], ["Paris France"])["em"] == 100.0
+  assert metrics.metric_fns("trivia_qa") == [metrics.trivia_qa]
+  assert metrics.primary_metric({"f1": 60.0, "em": 40.0}, "trivia_qa", "em") == ("em", 40.0)
+
+
 def test_edit_distance_is_t5s_word_level_distance():
   """Lower-cased words split at every non-word character (a punctuation mark is a split, not a
   token: "a, b" is ["a", "", "b"]); the nearest reference; mean and median over examples."""
