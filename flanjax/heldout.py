@@ -39,6 +39,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -171,7 +172,20 @@ def starting_checkpoint(output_dir: str, init_checkpoint: str | None, model_size
 
   from flanjax import model as model_lib
   params = jax.device_get(model_lib.init_params(config, jax.random.PRNGKey(seed)))
-  checkpoints.save_pretrained(start, params, config, vocabulary, step=0)
+  if jax.process_count() > 1:  # Orbax coordinates the processes' writes into one folder
+    checkpoints.save_pretrained(start, params, config, vocabulary, step=0)
+    return start
+  # --emit_jobs' jobs may start together: each writes its own folder and renames it into place;
+  # a job that finds the start made by another meanwhile uses that one (the same seed and size).
+  tmp = f"{start}.tmp-{os.getpid()}"
+  checkpoints.save_pretrained(tmp, params, config, vocabulary, step=0)
+  try:
+    os.rename(tmp, start)
+  except OSError:
+    if not checkpoints.finalized_steps(start):
+      raise
+  finally:
+    shutil.rmtree(tmp, ignore_errors=True)
   return start
 
 

@@ -224,6 +224,22 @@ def test_init_checkpoint_that_is_a_file(tmp_path):
     heldout.starting_checkpoint(str(tmp_path), str(tmp_path / "model.bin"), "tiny", None)
 
 
+def test_a_random_start_another_job_made_meanwhile_is_used(tmp_path, monkeypatch):
+  """--emit_jobs' jobs start together: each writes its start aside and renames it into place;
+  the job that loses the rename uses the winner's (it had failed: "already holds a checkpoint")."""
+  from flanjax import checkpoints, vocab
+  real_save = checkpoints.save_pretrained
+  start = tmp_path / "start"
+
+  def save_racing(path, *a, **k):  # another job finishes <out>/start while this one writes
+    real_save(str(start), *a, **k)
+    real_save(path, *a, **k)
+  monkeypatch.setattr(checkpoints, "save_pretrained", save_racing)
+  got = heldout.starting_checkpoint(str(tmp_path), None, "tiny", vocab.offline_vocabulary())
+  assert got == str(start) and checkpoints.finalized_steps(start) == [0]
+  assert sorted(os.listdir(tmp_path)) == ["start"]  # its own copy is gone
+
+
 def test_task_comparison_per_task_of_the_cluster():
   before = reports.task_results(
       {"a": {"bleu": 10.0}, "b": {"bleu": 4.0}, "other": {"accuracy": 50.0}},
