@@ -253,6 +253,15 @@ def references_postprocess(output, example=None, is_target=False):
   return output
 
 
+def index_across_epochs(dataset_):
+  """After seqio's repeat (a post-cache step): a train example's `_index` counts on across
+  epochs, so each epoch draws its template (and k-shot exemplars) anew; in the first epoch, and
+  on every other split, the index is the example's own, as before the repeat."""
+  import tensorflow as tf
+  return dataset_.enumerate().map(
+      lambda i, ex: dict(ex, _index=tf.where(ex["_is_train"], i, ex["_index"])))
+
+
 def drop_index(dataset_):
   """Drops the bookkeeping fields (`_index`, `_key`, ...), keeping the template an example was
   rendered with as `template` (-1 in modes without templates), for evaluation's rows."""

@@ -779,12 +779,12 @@ def _register(name, *, source_fn, dataset, cluster, templates, preprocessor, met
     else:
       steps.append(pp.drop_index)
     tokenize = functools.partial(seqio.preprocessors.tokenize, copy_pretokenized=True)
-    if num_shots:  # pruning exemplars needs the run-time sequence length: after the cache point
-      fns = ([check_vocabulary, steps[0], steps[1], seqio.CacheDatasetPlaceholder()] +
-             steps[2:] + [tokenize])
-    else:
-      fns = [check_vocabulary] + steps + [tokenize, seqio.CacheDatasetPlaceholder()]
-    fns.append(seqio.preprocessors.append_eos_after_trim)
+    # seqio repeats the data at the cache point: the steps after it (templates, exemplars) run
+    # again each epoch, with an index that counts on across epochs (`index_across_epochs`), so a
+    # training example meets other templates, not its first one every epoch. Exemplar pruning
+    # needs the run-time sequence length there too.
+    fns = ([check_vocabulary, steps[0], seqio.CacheDatasetPlaceholder(), pp.index_across_epochs]
+           + steps[1:] + [tokenize, seqio.preprocessors.append_eos_after_trim])
     if scoring:
       metric_fns, postprocess = [_score_metric("rank_classification")], _scoring_postprocess
     else:

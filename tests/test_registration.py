@@ -1,4 +1,5 @@
 """register_tfds_task / register_file_task, variants, errors, rank classification rows."""
+import collections
 import json
 
 import pytest
@@ -740,3 +741,26 @@ def test_a_file_tasks_answer_must_be_one_of_its_options(tmp_path):
     with pipeline.reading_examples("Task 'regtest_answer_option'"):
       list(task.get_dataset(LENGTHS, split="train", shuffle=False, use_cached=False,
                             num_epochs=1).as_numpy_iterator())
+
+
+def test_each_epoch_draws_its_templates_anew(tmp_path):
+  """A train example met again in a later epoch is rendered with a newly drawn template (it had
+  the same one every epoch, so a small dataset saw ~1/N of its example-template pairs); the
+  first epoch, and evaluation splits, draw as before."""
+  rows = "".join(json.dumps({"q": f"item {i}", "a": f"ans{i}"}) + "\n" for i in range(6))
+  (tmp_path / "train.jsonl").write_text(rows)
+  registration.register_file_task(
+      "regtest_epochs", {"train": str(tmp_path / "train.jsonl")}, metric="squad",
+      vocabulary=_vocab(), templates=[Template(f"T{k} {{q}}", "{a}") for k in range(10)])
+  task = seqio.get_mixture_or_task("regtest_epochs")
+
+  def drawn(num_epochs):
+    seen = collections.defaultdict(list)
+    for ex in task.get_dataset(LENGTHS, split="train", shuffle=False, use_cached=False,
+                               num_epochs=num_epochs).as_numpy_iterator():
+      seen[ex["targets_pretokenized"]].append(ex["inputs_pretokenized"].split()[0])
+    return seen
+
+  five, one = drawn(5), drawn(1)
+  assert all(len(set(t)) > 1 for t in five.values()), dict(five)
+  assert {a: t[:1] for a, t in five.items()} == dict(one)  # the first epoch's draws
