@@ -230,7 +230,10 @@ def run_cluster(cluster: str, *, output_dir: str, prefix: str = "flan2021",
   # "after" (a finished cluster redoes nothing).
   from flanjax import checkpoints
   cont_why = _contamination_stale(cont_path, _jsonable(check))
-  before_why = stage_stale(before_dir, settings, checkpoint=start)
+  # An --init_checkpoint folder that has gained steps since: its latest is the start now.
+  start_steps = checkpoints.finalized_steps(start) if os.path.isdir(start) else []
+  before_why = stage_stale(before_dir, settings, checkpoint=start,
+                           step=start_steps[-1] if start_steps else None)
   steps = checkpoints.finalized_steps(model_dir)
   target = _train_setting("num_steps", train_kwargs)
   finished = (cont_why is None and before_why is None and os.path.exists(start) and bool(steps)

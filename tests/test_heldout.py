@@ -748,3 +748,31 @@ def test_gin_bindings_of_the_start_and_seed_are_heldouts_defaults(mixtures, tmp_
                                                  r"trains each cluster in <output_dir>/<cluster>/"
                                                  r"model: drop the binding"):
     heldout.main(base + ["--output_dir", str(tmp_path / "c"), "--gin.train.model_dir='/x'"])
+
+
+def test_a_start_that_gained_steps_is_evaluated_again(mixtures, tmp_path, monkeypatch,
+                                                      clean_gin):
+  """--init_checkpoint names a folder whose latest step is the start: once it has a later step,
+  "before" (of the earlier one) is evaluated again, not reused by the folder's name."""
+  from flanjax import checkpoints
+  calls = _fakes(monkeypatch, tmp_path)
+  start = tmp_path / "pretrained"
+  start.mkdir()
+  fake_steps = checkpoints.finalized_steps  # the fakes' model steps
+  start_steps = [0]
+  monkeypatch.setattr(checkpoints, "finalized_steps",
+                      lambda path: list(start_steps) if str(path) == str(start) else
+                      fake_steps(path))
+  base = ["--collection", "offline", "--cluster", "nli", "--output_dir", str(tmp_path / "o"),
+          "--num_steps", "10", "--init_checkpoint", str(start)]
+  assert heldout.main(base) == 0 and calls["evaluate"] == ["before", "after"]
+  for v in calls.values():
+    v.clear()
+  assert heldout.main(base) == 0 and calls["evaluate"] == []  # unchanged: reused
+  start_steps.append(5)
+  assert heldout.stage_stale(str(tmp_path / "o" / "nli" / "before"), heldout.eval_settings(),
+                             checkpoint=str(start), step=5) == (
+      "it evaluated step 0, the model is at step 5")
+  from flanjax.gin_config import gin
+  gin.clear_config()
+  assert heldout.main(base) == 0 and calls["evaluate"][0] == "before"
