@@ -201,10 +201,12 @@ def _markdown(s: dict) -> str:
   lines = [f"## flanjax quickstart ({s['steps']} steps, seed {s['seed']}, held-out cluster: "
            f"{s['heldout_cluster']})", ""]
   if s["first_loss"] is not None:
-    took = (f"training took {s['train_seconds']} s" if s["train_seconds"] is not None
-            else "trained by an earlier run")
-    if s.get("trained_earlier") and s["train_seconds"] is not None:
+    if s["train_seconds"] is None:
+      took = "trained by an earlier run"
+    elif s.get("trained_earlier"):
       took = f"trained by an earlier run in {s['train_seconds']} s"
+    else:
+      took = f"training took {s['train_seconds']} s"
     lines += [f"Training loss: {s['first_loss']:.3f} (first logged step) -> "
               f"{s['last_loss']:.3f} (last); {took}, everything {s['total_seconds']} s.", ""]
   lines += ["| task | cluster | split | metric | score | chance |",
