@@ -114,8 +114,10 @@ def log_warnings(report: Mapping[str, Any], logger: logging.Logger | None = None
 
 
 def mixture_inputs(mixture_or_task: str, split: str = "train", *, max_examples: int | None = None,
-                   field: str = "inputs_pretokenized", data_dir: str | None = None) -> list[str]:
-  """The raw input texts of a seqio task or mixture split (imports seqio/TensorFlow lazily).
+                   field: str = "inputs_pretokenized", data_dir: str | None = None,
+                   seed: int | None = None) -> list[str]:
+  """The raw input texts of a seqio task or mixture split (imports seqio/TensorFlow lazily);
+  `seed` draws the templates (evaluation's `EVAL_SEED` gives the texts evaluation scores).
 
   A mixture is read task by task (its sub-tasks' own splits, not the rate-weighted sample), up to
   `max_examples` texts per task.
@@ -133,7 +135,7 @@ def mixture_inputs(mixture_or_task: str, split: str = "train", *, max_examples: 
       continue
     with registration.naming_unprepared_datasets(mixture_or_task, split):
       ds = task.get_dataset(sequence_length=None, split=split, shuffle=False, num_epochs=1,
-                            use_cached=False, try_in_mem_cache=False)
+                            use_cached=False, try_in_mem_cache=False, seed=seed)
     if max_examples is not None:
       ds = ds.take(max_examples)
     for ex in tfds.as_numpy(ds):

@@ -753,7 +753,9 @@ def run_contamination_check(eval_tasks: Sequence[str], train_mixture: str, split
   from flanjax import contamination as cont
   index = cont.NgramIndex(n).add_all(
       cont.mixture_inputs(train_mixture, "train", max_examples=max_train_examples))
-  eval_inputs = {t.name: cont.mixture_inputs(t.name, split, max_examples=max_eval_examples)
+  # The evaluated texts: the templates evaluation draws (EVAL_SEED).
+  eval_inputs = {t.name: cont.mixture_inputs(t.name, split, max_examples=max_eval_examples,
+                                             seed=EVAL_SEED)
                  for t in resolve_tasks(eval_tasks, split)}
   report = cont.overlap_report(eval_inputs, index, threshold=threshold)
   report["train_mixture"] = train_mixture

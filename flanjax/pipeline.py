@@ -344,9 +344,10 @@ def eval_datasets(task_or_mixture: str, split: str = "validation", *,
     if split not in task.splits:
       raise FlanjaxError(f"Task {name!r} has no split {split!r} (splits: "
                        f"{', '.join(task.splits)}).")
+    from flanjax.evaluation import EVAL_SEED  # evaluation's template draws
     with reading_examples(f"Task {name!r}"):
       ds = task.get_dataset(task_feature_lengths, split=split, use_cached=False, shuffle=False,
-                            seed=None, num_epochs=1, trim_output_features=False)
+                            seed=EVAL_SEED, num_epochs=1, trim_output_features=False)
     if max_examples:
       ds = ds.take(max_examples)
     out[name] = ds

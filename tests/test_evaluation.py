@@ -818,3 +818,21 @@ def test_rank_metrics_of_a_task_come_from_its_rank_winners(vocab, tmp_path, monk
     registration.register_file_task("h26_bad", {"validation": str(p)}, cluster="toy",
                                     metric="accuracy", options=["no", "yes"], rank_metrics="f1a",
                                     templates=[Template("{q}{options_}", "{answer}")])
+
+
+def test_infer_and_the_contamination_check_read_the_texts_eval_scores(tmp_path, monkeypatch):
+  """`flanjax infer --task` and the contamination check render each example with the template
+  evaluation draws for it (EVAL_SEED); they had used seed 0, so other templates."""
+  import flanjax.tasks  # noqa: F401
+
+  from flanjax import contamination, infer, pipeline
+  monkeypatch.setattr(evaluation, "ModelFns", FakeFns)
+  evaluation.evaluate_tasks(tiny_config(2048), None, None, "offline_sentiment", "validation",
+                            str(tmp_path), max_examples=8, batch_size=4)
+  scored = [r["input"] for r in reports.read_predictions(str(tmp_path / "predictions.jsonl"))]
+  assert [r["inputs"] for r in infer.task_rows("offline_sentiment", "validation", 8)] == scored
+  assert contamination.mixture_inputs("offline_sentiment", "validation", max_examples=8,
+                                      seed=evaluation.EVAL_SEED) == scored
+  ds = pipeline.eval_datasets("offline_sentiment", "validation", max_examples=8)
+  assert [ex["inputs_pretokenized"].decode() for ex in
+          ds["offline_sentiment"].as_numpy_iterator()] == scored
