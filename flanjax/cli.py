@@ -66,30 +66,25 @@ def int_at_least(minimum: int):
 positive_int = int_at_least(1)
 
 
-def float_at_least(minimum: float):
-  """An argparse `type` for finite numbers >= `minimum`: `--alpha -1` is refused naming the
-  flag."""
+def float_at_least(minimum: float, maximum: float = math.inf, want: str | None = None):
+  """An argparse `type` for finite numbers in [minimum, maximum] (`want` says which, e.g. "a
+  number >= 0"): `--alpha -1` is refused naming the flag."""
+  want = want or f"a number >= {minimum:g}"
+
   def parse(text: str) -> float:
     try:
       value = float(text)
     except ValueError:
       raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value < minimum:
-      raise argparse.ArgumentTypeError(f"must be a number >= {minimum:g}, got {text}")
+    if not (math.isfinite(value) and minimum <= value <= maximum):
+      raise argparse.ArgumentTypeError(f"must be {want}, got {text}")
     return value
-  parse.__name__ = f"number >= {minimum:g}"
+  parse.__name__ = want.removeprefix("a ")
   return parse
 
 
-def fraction(text: str) -> float:
-  """An argparse `type` for a number in [0, 1] (e.g. --contamination_threshold 0.01)."""
-  try:
-    value = float(text)
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-  if not 0.0 <= value <= 1.0:
-    raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1], got {text}")
-  return value
+# A number in [0, 1] (e.g. --contamination_threshold 0.01).
+fraction = float_at_least(0.0, 1.0, "a fraction in [0, 1]")
 
 
 class FlagParser(argparse.ArgumentParser):
