@@ -65,7 +65,7 @@ from flanjax.files import decode_text, iter_jsonl
 log = logging.getLogger(__name__)
 
 FILE_FORMATS = ("jsonl", "csv", "tsv")
-OPTIONS_SEP = "\x1f"  # joins a file task's per-example options list into one string field
+OPTIONS_SEP = "\x1f"  # joins a file's JSON list into one string column (split again per row)
 
 
 class DatasetNotPreparedError(FlanjaxError):
@@ -903,19 +903,10 @@ def register_file_task(name: str, paths: Mapping[str, str], *, format: str | Non
   if format not in FILE_FORMATS:
     raise FlanjaxError(f"Task {name!r}: format {format!r} is not one of {FILE_FORMATS}.")
 
-  import tensorflow as tf
-
-  def split_options(ex):
-    out = dict(preprocessor(ex)) if preprocessor is not None else dict(ex)
-    if "options" in out:
-      opts = tf.convert_to_tensor(out["options"], tf.string)
-      out["options"] = tf.strings.split(opts, OPTIONS_SEP) if opts.shape.rank == 0 else opts
-    return out
-
   def check_fields(path, fields):
     """On first read of a split: the preprocessor reads only the file's fields and emits what
     the templates use."""
-    pp.check_preprocessor(name, split_options, fields, options=options, templates=templates,
+    pp.check_preprocessor(name, preprocessor, fields, options=options, templates=templates,
                           source=f"file {path}")
 
   has_options = options is not None or any(t.uses_options for t in templates)
@@ -923,7 +914,7 @@ def register_file_task(name: str, paths: Mapping[str, str], *, format: str | Non
                                                              max_train_examples, check_fields,
                                                              max_eval_examples),
                    dataset=name, cluster=cluster, templates=templates,
-                   preprocessor=split_options, metric=metric, options=options,
+                   preprocessor=preprocessor, metric=metric, options=options,
                    vocabulary=vocabulary, has_options=has_options, splits=dict(paths),
                    num_train_examples=None, max_train_examples=max_train_examples,
                    task_kwargs=task_kwargs,
