@@ -585,6 +585,7 @@ def train(
   shapes = model_lib.param_shapes(model_config)
   tx, schedule = make_optimizer(optimizer, params=shapes, trainable=trainable,
                                 num_steps=num_steps)
+  decay = decay_length(optimizer, num_steps)  # recorded in each checkpoint's meta
   p_shard = param_shardings(model_config, mesh, rules, shapes)
   abstract_opt = jax.eval_shape(tx.init, shapes)
   o_shard = opt_state_shardings(abstract_opt, shapes, p_shard, mesh)
@@ -629,7 +630,6 @@ def train(
                                     latest, params=shapes, trainable=trainable,
                                     num_steps=num_steps)
         changed = optimizer_changes(saved_meta.get(OPT_KEY), optimizer)
-        decay = decay_length(optimizer, num_steps)
         if optimizer.decay_steps is None and saved_meta.get(DECAY_KEY, decay) != decay:
           _message(f"note: resuming {model_dir} at step {latest} with num_steps={num_steps}: "
                    f"the {optimizer.schedule} learning-rate schedule now decays over {decay} "
@@ -688,7 +688,7 @@ def train(
       return {"step": step, "batches_consumed": batches_consumed,
               "num_microbatches": num_microbatches, **data_settings, **started_from,
               OPT_KEY: dataclasses.asdict(optimizer),
-              DECAY_KEY: decay_length(optimizer, num_steps)}
+              DECAY_KEY: decay}
 
     def flush(step):
       """Fetches pending metrics, stops on NaN/Inf, logs the last ones."""
