@@ -13,7 +13,7 @@ from __future__ import annotations
 import collections
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 DEFAULT_N = 13
@@ -116,8 +116,18 @@ def log_warnings(report: Mapping[str, Any], logger: logging.Logger | None = None
 def mixture_inputs(mixture_or_task: str, split: str = "train", *, max_examples: int | None = None,
                    field: str = "inputs_pretokenized", data_dir: str | None = None,
                    seed: int | None = None) -> list[str]:
-  """The raw input texts of a seqio task or mixture split (imports seqio/TensorFlow lazily);
-  `seed` draws the templates (evaluation's `EVAL_SEED` gives the texts evaluation scores).
+  """The raw input texts of a seqio task or mixture split (`mixture_texts` of one field)."""
+  return [row[0] for row in mixture_texts(mixture_or_task, split, (field,),
+                                          max_examples=max_examples, data_dir=data_dir,
+                                          seed=seed)]
+
+
+def mixture_texts(mixture_or_task: str, split: str, fields: Sequence[str], *,
+                  max_examples: int | None = None, data_dir: str | None = None,
+                  seed: int | None = None) -> list[tuple[str, ...]]:
+  """Each example's texts of `fields` (e.g. inputs_pretokenized, targets_pretokenized) in one
+  read of a seqio task or mixture split (imports seqio/TensorFlow lazily); `seed` draws the
+  templates (evaluation's `EVAL_SEED` gives the texts evaluation scores).
 
   A mixture is read task by task (its sub-tasks' own splits, not the rate-weighted sample), up to
   `max_examples` texts per task.
@@ -139,8 +149,9 @@ def mixture_inputs(mixture_or_task: str, split: str = "train", *, max_examples: 
     if max_examples is not None:
       ds = ds.take(max_examples)
     for ex in tfds.as_numpy(ds):
-      if field not in ex:
-        raise ValueError(f"Task {task.name!r} has no feature {field!r} (features: {sorted(ex)}); "
-                         "the contamination check needs the raw inputs.")
-      texts.append(ex[field].decode("utf-8", errors="replace"))
+      missing = [f for f in fields if f not in ex]
+      if missing:
+        raise ValueError(f"Task {task.name!r} has no feature {missing[0]!r} (features: "
+                         f"{sorted(ex)}); the contamination check needs the raw inputs.")
+      texts.append(tuple(ex[f].decode("utf-8", errors="replace") for f in fields))
   return texts

@@ -62,11 +62,11 @@ def task_rows(task: str, split: str, max_examples: int | None = None) -> list[di
   evaluation._import_catalog()
   out = []
   for t in evaluation.resolve_tasks(task, split):
-    # With the templates `flanjax eval` draws for these examples (EVAL_SEED).
-    inputs, targets = (contamination.mixture_inputs(t.name, split, max_examples=max_examples,
-                                                    field=f, seed=evaluation.EVAL_SEED)
-                       for f in ("inputs_pretokenized", "targets_pretokenized"))
-    out.extend({"task": t.name, "inputs": i, "targets": tg} for i, tg in zip(inputs, targets))
+    # One read, with the templates `flanjax eval` draws for these examples (EVAL_SEED).
+    rows = contamination.mixture_texts(t.name, split, ("inputs_pretokenized",
+                                                       "targets_pretokenized"),
+                                       max_examples=max_examples, seed=evaluation.EVAL_SEED)
+    out.extend({"task": t.name, "inputs": i, "targets": tg} for i, tg in rows)
   if not out:
     raise InferError(f"--task {task} yields no examples in its {split!r} split; choose another "
                      "--split (or --task).")
