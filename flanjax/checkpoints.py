@@ -363,13 +363,21 @@ def read_model_info(ckpt_dir: str) -> dict[str, Any]:
   return info
 
 
+def _entries(folder: str) -> list[str]:
+  """The sorted names in `folder`; [] when it is missing or gone. In a multi-process run another
+  process's `check_writable_dir` may make a missing model_dir for its probe and remove it again
+  between an `isdir` and a `listdir` here."""
+  try:
+    return sorted(os.listdir(folder))
+  except (FileNotFoundError, NotADirectoryError):
+    return []
+
+
 def finalized_steps(ckpt_dir: str, required_items=("params",)) -> list[int]:
   """Steps of `ckpt_dir` whose step folder was finalised and holds all `required_items`."""
   ckpt_dir = os.fspath(ckpt_dir)
-  if not os.path.isdir(ckpt_dir):
-    return []
   steps = []
-  for name in os.listdir(ckpt_dir):
+  for name in _entries(ckpt_dir):
     folder = os.path.join(ckpt_dir, name)
     # Orbax writes `<step>.orbax-checkpoint-tmp-*` and renames it to `<step>` when complete.
     if not _STEP_RE.match(name) or not os.path.isdir(folder):
@@ -424,10 +432,8 @@ def foreign_entries(ckpt_dir: str) -> list[str]:
   states (`data_state/<step>/process_<i>_of_<n>/`), pruned with the steps.
   """
   ckpt_dir = os.fspath(ckpt_dir)
-  if not os.path.isdir(ckpt_dir):
-    return []
   found = []
-  for name in sorted(os.listdir(ckpt_dir)):
+  for name in _entries(ckpt_dir):
     path = os.path.join(ckpt_dir, name)
     if _STEP_RE.match(name):
       if not _is_step_folder(path):
@@ -439,7 +445,7 @@ def foreign_entries(ckpt_dir: str) -> list[str]:
   if os.path.lexists(root) and not os.path.isdir(root):
     found.append(_describe(root) + " where flanjax keeps the data iterator states")
   elif os.path.isdir(root):
-    for name in sorted(os.listdir(root)):
+    for name in _entries(root):
       path = os.path.join(root, name)
       if _STEP_RE.match(name) and not (
           os.path.isdir(path) and not os.path.islink(path)
@@ -466,9 +472,7 @@ def incomplete_steps(ckpt_dir: str) -> dict[int, list[str]]:
   params-only step is a pretrained checkpoint, not counted), e.g. after an interrupted copy or a
   deleted folder: they are never resumed from."""
   out = {}
-  if not os.path.isdir(ckpt_dir):
-    return out
-  for name in os.listdir(ckpt_dir):
+  for name in _entries(ckpt_dir):
     path = os.path.join(ckpt_dir, name)
     if not _STEP_RE.match(name) or name != str(int(name)) or not _is_step_folder(path):
       continue

@@ -480,3 +480,24 @@ def test_a_sharding_the_mesh_cannot_hold_is_not_an_unreadable_step(tmp_path, mon
   monkeypatch.setattr(checkpoints, "_restore_params", indivisible)
   with pytest.raises(IndivisibleError):
     checkpoints.restore_params(str(tmp_path), 3)
+
+
+def test_listings_take_a_folder_that_vanishes_for_an_empty_one(tmp_path, monkeypatch):
+  """In a multi-process run another process's writability probe makes a missing model_dir and
+  removes it again; a listing that saw it exist and then finds it gone lists nothing (it raised
+  FileNotFoundError on process 1 of a 2-process `flanjax train`)."""
+  gone = str(tmp_path / "model")
+  real_listdir = os.listdir
+
+  def listdir(path):
+    if os.fspath(path) == gone:
+      raise FileNotFoundError(2, "No such file or directory", gone)
+    return real_listdir(path)
+
+  real_isdir = os.path.isdir
+  monkeypatch.setattr(os.path, "isdir", lambda path: os.fspath(path) == gone or real_isdir(path))
+  monkeypatch.setattr(os, "listdir", listdir)
+  assert checkpoints.finalized_steps(gone) == []
+  assert checkpoints.foreign_entries(gone) == []
+  assert checkpoints.incomplete_steps(gone) == {}
+  assert checkpoints.set_aside_incomplete_steps(gone) == []
