@@ -925,10 +925,13 @@ def add_beam_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def check_beam_flags(num_beams: int | None, alpha: float | None, decode_method: str,
-                     error: type[FlanjaxError] = EvalError) -> None:
-  """`error` when --num_beams / --alpha are given but the decode method is not beam search
-  (they would silently do nothing)."""
+                     error: type[FlanjaxError] = EvalError, bound: Sequence[str] = ()) -> None:
+  """`error` when --num_beams / --alpha are given, or bound by gin (`bound`: the parameters of
+  `evaluate` bound, "num_beams" / "alpha"), but the decode method is not beam search (they
+  would silently do nothing)."""
   given = [f for f, v in (("--num_beams", num_beams), ("--alpha", alpha)) if v is not None]
+  given += [f"--gin.evaluate.{p}" for p in ("num_beams", "alpha") if p in bound
+            and f"--{p}" not in given]
   if given and decode_method != "beam":
     raise error(f"{' and '.join(given)} set beam search, but --decode_method is "
                     f"{decode_method!r}: add --decode_method beam, or drop them.")
@@ -968,8 +971,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "the checkpoint's flanjax_model.json; --dtype sets the compute dtype).",
                 ", ".join(ignored[:6]) + (f" and {len(ignored) - 6} more" if len(ignored) > 6
                                           else ""))
-  check_beam_flags(args.num_beams, args.alpha, args.decode_method or gin_config.bound_value(
-      "evaluate", "decode_method", "greedy"))
+  # Gin's beam settings beside gin's own `evaluate.decode_method = "beam"` are a configuration
+  # that --decode_method greedy may override; without it they would do nothing.
+  gin_method = gin_config.bound_value("evaluate", "decode_method", "greedy")
+  check_beam_flags(args.num_beams, args.alpha, args.decode_method or gin_method, bound=[
+      p for p in ("num_beams", "alpha")
+      if gin_method != "beam" and gin_config.bound_value("evaluate", p) is not None])
   flags = dict(output_dir=args.output_dir, overwrite=args.overwrite or None, split=args.split,
                step=args.step, num_shots=args.num_shots, templates=args.templates,
                batch_size=args.batch_size,

@@ -617,7 +617,12 @@ def test_eval_beam_flags_reach_decoding_and_are_recorded(vocab, tiny_ckpt, tmp_p
     with pytest.raises(evaluation.EvalError, match=(
         r"^--alpha=-1.0 \(evaluate.alpha\): beam search's length penalty must be a number >= 0 "
         r"\(0: none; T5's default 0.6\)\.$")):
-      evaluation.main(base + ["--gin.evaluate.alpha=-1.0"])
+      evaluation.main(base + ["--decode_method", "beam", "--gin.evaluate.alpha=-1.0"])
+    gin.clear_config()
+    with pytest.raises(evaluation.EvalError, match=(
+        r"^--gin.evaluate.num_beams set beam search, but --decode_method is 'greedy': add "
+        r"--decode_method beam, or drop them\.$")):
+      evaluation.main(base + ["--gin.evaluate.num_beams=2"])
   finally:
     gin.clear_config()
   for flag, value in (("--alpha", "-0.5"), ("--alpha", "nan"), ("--num_beams", "0")):
