@@ -2,11 +2,14 @@
 
 An eval example is *contaminated* when any of its n-grams also occurs in the training inputs
 (texts shorter than n tokens count as one gram of all their tokens, so exact duplicates are
-caught). Instruction templates repeat the same long phrases in every example of a task; n-grams
-found in more than `max_train_doc_fraction` of the training texts are treated as template
-boilerplate and ignored, so shared instructions do not make every example look contaminated.
+caught). Instruction templates repeat the same long phrases in many examples of a task; n-grams
+found in more than `max_train_doc_fraction` of one training task's texts (and in at least 3) are
+treated as template boilerplate and ignored, so instructions that an eval template shares with a
+training template do not make its examples look contaminated. The fraction is taken per task
+(`NgramIndex.add_all` adds one task's texts): of a whole mixture, one task's phrasing is a small
+share.
 
-Pure Python; `mixture_inputs` imports seqio lazily.
+Pure Python; `mixture_inputs` / `task_texts` import seqio lazily.
 """
 from __future__ import annotations
 
@@ -41,26 +44,38 @@ def ngram_hashes(text: str | bytes, n: int = DEFAULT_N) -> set[int]:
 
 
 class NgramIndex:
-  """The n-grams of a collection of training texts, with document frequencies."""
+  """The n-grams of training texts, added a task at a time, with document frequencies."""
+
+  _MIN_BOILERPLATE_DOCS = 3  # a phrase in 1-2 texts of a task is content, however small the task
 
   def __init__(self, n: int = DEFAULT_N):
     self.n = n
     self.doc_freq: collections.Counter[int] = collections.Counter()
     self.num_docs = 0
-
-  def add(self, text: str | bytes) -> None:
-    self.doc_freq.update(ngram_hashes(text, self.n))
-    self.num_docs += 1
+    # Each task's number of texts and its n-grams found in _MIN_BOILERPLATE_DOCS or more of them.
+    self._tasks: list[tuple[int, dict[int, int]]] = []
 
   def add_all(self, texts: Iterable[str | bytes]) -> "NgramIndex":
-    for t in texts:
-      self.add(t)
+    """Adds one task's texts (its phrasing is judged against its own texts: `boilerplate`)."""
+    task: collections.Counter[int] = collections.Counter()
+    docs = 0
+    for text in texts:
+      grams = ngram_hashes(text, self.n)
+      task.update(grams)
+      docs += 1
+    self.doc_freq.update(task)
+    self.num_docs += docs
+    self._tasks.append((docs, {h: c for h, c in task.items()
+                               if c >= self._MIN_BOILERPLATE_DOCS}))
     return self
 
   def boilerplate(self, max_doc_fraction: float) -> set[int]:
-    """The n-grams found in more than `max_doc_fraction` of the documents (and in >= 2)."""
-    limit = max(1.0, max_doc_fraction * self.num_docs)
-    return {h for h, c in self.doc_freq.items() if c > limit}
+    """The n-grams found in more than `max_doc_fraction` of one task's texts (and in >= 3)."""
+    out = set()
+    for docs, frequent in self._tasks:
+      limit = max_doc_fraction * docs
+      out.update(h for h, c in frequent.items() if c > limit)
+    return out
 
 
 def overlap_report(eval_inputs: Mapping[str, Iterable[str | bytes]], index: NgramIndex, *,
@@ -126,11 +141,20 @@ def mixture_texts(mixture_or_task: str, split: str, fields: Sequence[str], *,
                   max_examples: int | None = None, data_dir: str | None = None,
                   seed: int | None = None) -> list[tuple[str, ...]]:
   """Each example's texts of `fields` (e.g. inputs_pretokenized, targets_pretokenized) in one
-  read of a seqio task or mixture split (imports seqio/TensorFlow lazily); `seed` draws the
-  templates (evaluation's `EVAL_SEED` gives the texts evaluation scores).
+  read of a seqio task or mixture split: `task_texts`, its tasks' rows one after another."""
+  return [row for rows in task_texts(mixture_or_task, split, fields, max_examples=max_examples,
+                                     data_dir=data_dir, seed=seed).values() for row in rows]
+
+
+def task_texts(mixture_or_task: str, split: str, fields: Sequence[str], *,
+               max_examples: int | None = None, data_dir: str | None = None,
+               seed: int | None = None) -> dict[str, list[tuple[str, ...]]]:
+  """{task: each example's texts of `fields`} of a seqio task or mixture split (imports
+  seqio/TensorFlow lazily); `seed` draws the templates (evaluation's `EVAL_SEED` gives the texts
+  evaluation scores).
 
   A mixture is read task by task (its sub-tasks' own splits, not the rate-weighted sample), up to
-  `max_examples` texts per task.
+  `max_examples` texts per task; tasks without `split` are left out.
   """
   import seqio
   import tensorflow_datasets as tfds
@@ -139,7 +163,7 @@ def mixture_texts(mixture_or_task: str, split: str, fields: Sequence[str], *,
   if data_dir is not None:
     seqio.set_tfds_data_dir_override(data_dir)
   provider = seqio.get_mixture_or_task(mixture_or_task)
-  texts = []
+  out = {}
   for task in seqio.get_subtasks(provider):
     if split not in task.splits:
       continue
@@ -148,10 +172,11 @@ def mixture_texts(mixture_or_task: str, split: str, fields: Sequence[str], *,
                             use_cached=False, try_in_mem_cache=False, seed=seed)
     if max_examples is not None:
       ds = ds.take(max_examples)
+    rows = out.setdefault(task.name, [])
     for ex in tfds.as_numpy(ds):
       missing = [f for f in fields if f not in ex]
       if missing:
         raise ValueError(f"Task {task.name!r} has no feature {missing[0]!r} (features: "
                          f"{sorted(ex)}); the contamination check needs the raw inputs.")
-      texts.append(tuple(ex[f].decode("utf-8", errors="replace") for f in fields))
-  return texts
+      rows.append(tuple(ex[f].decode("utf-8", errors="replace") for f in fields))
+  return out

@@ -751,8 +751,10 @@ def run_contamination_check(eval_tasks: Sequence[str], train_mixture: str, split
                             max_eval_examples: int | None = None) -> dict[str, Any]:
   """n-gram overlap between eval inputs and the training mixture's inputs; warns over threshold."""
   from flanjax import contamination as cont
-  index = cont.NgramIndex(n).add_all(
-      cont.mixture_inputs(train_mixture, "train", max_examples=max_train_examples))
+  index = cont.NgramIndex(n)
+  for rows in cont.task_texts(train_mixture, "train", ("inputs_pretokenized",),
+                              max_examples=max_train_examples).values():
+    index.add_all(row[0] for row in rows)  # a task at a time: its boilerplate is its own
   # The evaluated texts: the templates evaluation draws (EVAL_SEED).
   eval_inputs = {t.name: cont.mixture_inputs(t.name, split, max_examples=max_eval_examples,
                                              seed=EVAL_SEED)

@@ -59,3 +59,26 @@ def test_boilerplate_counts_without_filter():
 def test_threshold_validation():
   with pytest.raises(ValueError, match=r"fraction in \[0, 1\]"):
     contamination.overlap_report({}, contamination.NgramIndex(), threshold=5)
+
+
+def test_boilerplate_is_judged_per_training_task():
+  """A template phrase of one training task is boilerplate even where that task is a small
+  share of the mixture (40 of 1,041 texts here: under 5 % of the whole, all of its own task);
+  a passage in 2 texts of a small task stays content."""
+  instruction = "Read the following passage carefully and then answer the question that comes after it"
+  other = [f"entirely unrelated training text number {i} about apples and pears" for i in range(1000)]
+  index = contamination.NgramIndex(13)
+  index.add_all(_train_texts())
+  index.add_all(other)
+  index.add_all([f"Recall: {LEAK}.", f"Again: {LEAK}!", "a third small text"])
+  report = contamination.overlap_report(
+      {"clean": [f"{instruction}. a brand new passage about unseen things {i}" for i in range(4)],
+       "leaky": [f"Question: {LEAK}?"]}, index, threshold=0.1)
+  assert report["num_train_texts"] == 1044
+  assert report["tasks"]["clean"]["contaminated_examples"] == 0
+  assert report["tasks"]["leaky"]["contaminated_examples"] == 1
+  # The whole mixture as one collection (before): the phrase is under 5 % of it, so it counted.
+  whole = contamination.NgramIndex(13).add_all(_train_texts() + other)
+  report = contamination.overlap_report(
+      {"clean": [f"{instruction}. a brand new passage"]}, whole, threshold=0.1)
+  assert report["tasks"]["clean"]["contaminated_examples"] == 1
