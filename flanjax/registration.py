@@ -815,6 +815,15 @@ def _register(name, *, source_fn, dataset, cluster, templates, preprocessor, met
     raise
 
 
+def _check_caps(name: str, max_train_examples, max_eval_examples) -> None:
+  """A task's caps are integers >= 1 or None (0 would make an empty split)."""
+  for flag, cap in (("max_train_examples", max_train_examples),
+                    ("max_eval_examples", max_eval_examples)):
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+      raise FlanjaxError(f"Task {name!r}: {flag}={cap!r} must be an integer >= 1 (or None for "
+                         "every row).")
+
+
 def _split_caps(splits: Mapping[str, str], max_train: int | None, max_eval: int | None):
   out = {}
   for k in splits:
@@ -853,6 +862,7 @@ def register_tfds_task(name: str, tfds_name: str, *, cluster: str,
     emits: MultiRC's `group`, STS-B's `label_value`; `flanjax.metrics.rank_task_metrics`).
   """
   templates = _validate(name, cluster, templates, metric, options, headline, rank_metrics)
+  _check_caps(name, max_train_examples, max_eval_examples)
   if has_options is None:
     has_options = options is not None or any(t.uses_options for t in templates)
   if "train" not in splits and not splits:
@@ -885,11 +895,7 @@ def register_file_task(name: str, paths: Mapping[str, str], *, format: str | Non
   metrics).
   """
   templates = _validate(name, cluster, templates, metric, options, headline, rank_metrics)
-  for flag, cap in (("max_train_examples", max_train_examples),
-                    ("max_eval_examples", max_eval_examples)):
-    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
-      raise FlanjaxError(f"Task {name!r}: {flag}={cap!r} must be an integer >= 1 (or None for "
-                         "every row).")
+  _check_caps(name, max_train_examples, max_eval_examples)
   if not paths:
     raise FlanjaxError(f"Task {name!r}: paths must map splits to files, e.g. "
                      "{'train': 'train.jsonl', 'validation': 'dev.jsonl'}.")

@@ -705,6 +705,11 @@ def test_file_task_evaluation_splits_take_a_cap(tmp_path):
     registration.register_file_task("regtest_eval_cap0", {"validation": "x.jsonl"},
                                     metric="accuracy", templates=[Template("{q}", "{a}")],
                                     max_eval_examples=0)
+  for cap in ({"max_train_examples": 0}, {"max_eval_examples": 1.5}):  # TFDS tasks alike
+    with pytest.raises(FlanjaxError, match=rf"^Task 'regtest_tfds_cap0': {next(iter(cap))}="):
+      registration.register_tfds_task("regtest_tfds_cap0", "glue/rte", cluster="nli",
+                                      metric="accuracy", templates=[Template("{q}", "{a}")],
+                                      preprocessor=None, splits={"train": "train"}, **cap)
 
 
 def test_few_shot_draws_a_duplicated_train_row_once(tmp_path):
