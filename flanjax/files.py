@@ -125,6 +125,29 @@ def check_writable_dir(path, what: str, error: type[Exception] = FlanjaxError, *
           break
 
 
+def missing_root(path: str) -> str | None:
+  """The shallowest folder of `path` (itself or an ancestor) that does not exist yet, None when
+  `path` exists: what making `path` would create."""
+  path = os.path.abspath(os.fspath(path))
+  if os.path.lexists(path):
+    return None
+  while not os.path.lexists(os.path.dirname(path)) and os.path.dirname(path) != path:
+    path = os.path.dirname(path)
+  return path
+
+
+def remove_empty_folders(path: str) -> None:
+  """Removes `path` and the folders under it, deepest first, where they hold no file (e.g. what a
+  run that failed before writing anything had made); a folder holding anything stays."""
+  if os.path.islink(path) or not os.path.isdir(path):
+    return
+  for folder, _, _ in sorted(os.walk(path), key=lambda entry: -entry[0].count(os.sep)):
+    try:
+      os.rmdir(folder)  # only an empty folder is removed
+    except OSError:
+      pass
+
+
 def decode_text(data: bytes, path: str, error: type[Exception] = FlanjaxError,
                 fix: str = "save the file as UTF-8 text") -> str:
   """A file's bytes as text: UTF-8, a leading byte-order mark (as Excel and Notepad write it)

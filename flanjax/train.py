@@ -32,8 +32,8 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from flanjax import checkpoints as ckpt_lib
+from flanjax import files, losses, optimizers, partitioning, summaries
 from flanjax import flops as flops_lib
-from flanjax import losses, optimizers, partitioning, summaries
 from flanjax.config import T5Config, check_field_types, is_int, unquote_hint
 from flanjax.errors import FlanjaxError, summary
 from flanjax.optimizers import OptimizerConfig, decay_length, make_optimizer
@@ -614,10 +614,12 @@ def train(
              + (f"resuming from step {resume_from}" if resume_from is not None
                 else "no complete checkpoint, starting from the beginning")
              + f"; the incomplete step was moved to {moved_to}.")
+  made = files.missing_root(model_dir)  # what a run that fails before writing leaves not there
   manager = ckpt_lib.TrainCheckpointManager(
       model_dir, save_period=checkpoint_period, keep=keep_checkpoints, keep_best=keep_best,
       best_metric=best_metric, best_mode=best_mode, async_save=async_checkpointing)
   writer = None
+  failed = True
   try:
     latest = manager.latest_step()
     with jax.set_mesh(mesh):
@@ -803,11 +805,14 @@ def train(
     if jax.process_index() == 0:
       writer.message(f"done: step {step}/{num_steps} in {time.time() - t_start:.1f}s; "
                      f"checkpoints in {model_dir}")
+    failed = False
     return last_metrics
   finally:
     if writer is not None:
       writer.close()
     manager.close()
+    if failed and made:
+      files.remove_empty_folders(made)
 
 
 # T5Config fields that may change when a run resumes (speed, memory and precision knobs,

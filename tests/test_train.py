@@ -243,6 +243,23 @@ def test_out_of_memory_names_the_fixes_and_keeps_checkpoints(tmp_path, monkeypat
   assert checkpoints.finalized_steps(tmp_path, ("params", "opt_state", "meta")) == [2]
 
 
+def test_a_run_that_fails_before_writing_leaves_no_empty_model_dir(tmp_path, monkeypatch):
+  """e.g. a mixture whose TFDS data is not prepared: the folders the run made are removed again
+  when they hold nothing; a model_dir that was there stays."""
+  from flanjax import train as train_module
+
+  def unprepared(**kwargs):
+    raise FlanjaxError("TFDS dataset 'x' is not prepared")
+  monkeypatch.setattr(train_module, "_DataStream", unprepared)
+  with pytest.raises(FlanjaxError, match="not prepared"):
+    _run(tmp_path / "new" / "run")
+  assert os.listdir(tmp_path) == []
+  (tmp_path / "mine").mkdir()
+  with pytest.raises(FlanjaxError, match="not prepared"):
+    _run(tmp_path / "mine")
+  assert os.listdir(tmp_path) == ["mine"]
+
+
 def test_periodic_eval_and_keep_best(tmp_path):
   scores = {2: 5.0, 4: 1.0, 6: 2.0, 8: 0.5}
   calls = []
