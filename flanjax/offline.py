@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import zlib
 from collections.abc import Iterator
 
 FAMILIES = ("sentiment", "nli", "paraphrase", "topic", "arithmetic", "struct_to_text")
@@ -30,7 +31,7 @@ CLUSTERS = {"sentiment": "sentiment", "nli": "nli", "paraphrase": "paraphrase",
             "topic": "topic", "arithmetic": "math", "struct_to_text": "struct_to_text"}
 SPLIT_SIZES = {"train": 3000, "validation": 200, "test": 200}
 _SPLIT_SEEDS = {"train": 1, "validation": 2, "test": 3}
-VERSION = "1.0.0"
+VERSION = "1.1.0"  # 1.1.0: the splits' inputs are disjoint (`split_of`)
 FIELDS = {
     "sentiment": ("text", "options", "answer"),
     "nli": ("premise", "hypothesis", "options", "answer"),
@@ -95,10 +96,17 @@ _DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Su
 
 _REST_NAMES = ["The Blue Spoon", "Golden Dragon", "Cafe Rouge", "The Olive Tree", "Green Table",
                "Little Italy", "The Old Mill", "Sakura House", "The Red Lion", "Casa Verde",
-               "Silver Fork", "The Lantern"]
+               "Silver Fork", "The Lantern", "The Copper Pot", "Jade Garden", "Bistro Nord",
+               "The Wild Fig", "Harbour Grill", "Taj Corner", "The Brass Bell", "El Sol",
+               "The Salt Cellar", "Maple House", "The White Horse", "Villa Rosa"]
 _FOODS = ["Italian", "Chinese", "French", "Indian", "Japanese", "Mexican", "English", "Greek"]
 _AREAS = ["riverside", "city centre", "harbour", "old town", "university district", "suburbs"]
 _PRICES = ["cheap", "moderate", "expensive"]
+
+
+def _a(word: str) -> str:
+  """The indefinite article for `word` ("an owl", "a cat")."""
+  return "an" if word[0].lower() in "aeiou" else "a"
 
 
 def _sentiment(rng: random.Random) -> dict:
@@ -126,9 +134,10 @@ def _nli(rng: random.Random) -> dict:
   premise = f"{name}'s {color} {animal} is {action} in the {place}."
   kind = rng.randrange(3)
   if kind == 0:  # entailment: drop a detail or restate.
-    hypothesis = rng.choice([f"{name}'s {animal} is {action}.", f"A {animal} is in the {place}.",
+    hypothesis = rng.choice([f"{name}'s {animal} is {action}.",
+                             f"{_a(animal).capitalize()} {animal} is in the {place}.",
                              f"An animal is {action} in the {place}.",
-                             f"{name} has a {animal}."])
+                             f"{name} has {_a(animal)} {animal}."])
   elif kind == 1:  # neutral: add a detail the premise does not give.
     extra = rng.choice(["because it is hungry", "with its friend", "for the first time",
                         "all day long", "after the rain"])
@@ -141,7 +150,7 @@ def _nli(rng: random.Random) -> dict:
     hypothesis = rng.choice([f"{name}'s {animal} is not {action}.",
                              f"{name}'s {color} {animal} is {other_action} in the {place}.",
                              f"{name}'s {animal} is {action} in the {other_place}.",
-                             f"{name} does not have a {animal}."])
+                             f"{name} does not have {_a(animal)} {animal}."])
   return {"premise": premise, "hypothesis": hypothesis, "options": list(OPTIONS["nli"]),
           "answer": OPTIONS["nli"][kind]}
 
@@ -180,7 +189,7 @@ def _topic(rng: random.Random) -> dict:
 
 def _arithmetic(rng: random.Random) -> dict:
   op = rng.choice(["plus", "minus"])
-  a, b = rng.randrange(0, 20), rng.randrange(0, 20)
+  a, b = rng.randrange(0, 50), rng.randrange(0, 50)
   if op == "minus" and b > a:
     a, b = b, a
   result = a + b if op == "plus" else a - b
@@ -191,10 +200,11 @@ def _arithmetic(rng: random.Random) -> dict:
 def _struct_to_text(rng: random.Random) -> dict:
   name, food, area = rng.choice(_REST_NAMES), rng.choice(_FOODS), rng.choice(_AREAS)
   price = rng.choice(_PRICES)
+  article = _a(price)
   mr = f"name[{name}], food[{food}], area[{area}], price[{price}]"
   answer = rng.choice([
-      f"{name} is a {price} {food} restaurant in the {area}.",
-      f"In the {area} there is a {price} {food} restaurant called {name}.",
+      f"{name} is {article} {price} {food} restaurant in the {area}.",
+      f"In the {area} there is {article} {price} {food} restaurant called {name}.",
       f"{name} serves {food} food at {price} prices in the {area}.",
   ])
   return {"meaning_representation": mr, "name": name, "food": food, "area": area,
@@ -206,32 +216,43 @@ _GENERATORS = {"sentiment": _sentiment, "nli": _nli, "paraphrase": _paraphrase,
 
 
 def _key(family: str, ex: dict) -> tuple:
-  return tuple(ex[f] for f in FIELDS[family] if f not in ("options",))
+  """What an example gives the model: its fields but the options and the answer."""
+  return tuple(ex[f] for f in FIELDS[family] if f not in ("options", "answer"))
+
+
+def split_of(family: str, ex: dict) -> str:
+  """The one split an example's inputs belong to: a fixed hash of `_key` sends a tenth of the
+  input space to validation, a tenth to test and the rest to train, so no evaluation input is
+  ever a training input (nor a validation input a test one)."""
+  bucket = zlib.crc32(repr(_key(family, ex)).encode()) % 10
+  return "validation" if bucket == 0 else "test" if bucket == 1 else "train"
 
 
 def generate(family: str, split: str) -> list[dict]:
-  """The examples of one family and split (deterministic; eval splits avoid train inputs)."""
+  """The examples of one family and split (deterministic). Each split draws only inputs of its
+  own part of the input space (`split_of`); the evaluation splits hold each input once."""
   if family not in _GENERATORS:
     import difflib
     raise ValueError(f"Unknown offline family {family!r}; valid: {', '.join(FAMILIES)}"
                      f" (closest: {difflib.get_close_matches(family, FAMILIES)}).")
   if split not in SPLIT_SIZES:
     raise ValueError(f"Unknown split {split!r}; valid: {', '.join(SPLIT_SIZES)}.")
-  seen = set()
-  if split != "train":
-    seen = {_key(family, ex) for ex in generate(family, "train")}
   rng = random.Random(f"flanjax-offline/{family}/{_SPLIT_SEEDS[split]}")
-  out = []
-  tries = 0
-  while len(out) < SPLIT_SIZES[split]:
+  out, seen = [], set()
+  for _ in range(1000 * SPLIT_SIZES[split]):
     ex = _GENERATORS[family](rng)
-    tries += 1
-    k = _key(family, ex)
-    if split != "train" and k in seen and tries < 100 * SPLIT_SIZES[split]:
-      continue  # keep eval inputs out of train where the space allows
-    seen.add(k)
+    if split_of(family, ex) != split:
+      continue
+    if split != "train":
+      k = _key(family, ex)
+      if k in seen:
+        continue
+      seen.add(k)
     out.append(ex)
-  return out
+    if len(out) == SPLIT_SIZES[split]:
+      return out
+  raise AssertionError(f"offline family {family!r} has too few distinct {split} inputs for "
+                       f"{SPLIT_SIZES[split]} examples; widen its generator.")
 
 
 def corpus(max_lines: int = 40_000) -> list[str]:
@@ -271,7 +292,8 @@ def builder_class():
     """Synthetic instruction task families generated locally (no download)."""
 
     VERSION = tfds.core.Version(VERSION)
-    RELEASE_NOTES = {str(VERSION): "Initial release."}
+    RELEASE_NOTES = {"1.0.0": "Initial release.",
+                     "1.1.0": "Disjoint inputs across splits; arithmetic to 49; 24 restaurants."}
     # Nothing is downloaded: no checksums file (and no code-path lookup, which needs the
     # optional importlib_resources package).
     url_infos = None

@@ -31,10 +31,14 @@ def test_generators_deterministic_balanced_and_disjoint():
       assert set(counts) == set(offline.OPTIONS[family])
       assert min(counts.values()) > 0.5 * len(train) / len(counts)  # roughly balanced
       assert all(ex["answer"] in ex["options"] for ex in train)
-  # Eval inputs avoid train inputs where the space allows.
-  train_keys = {offline._key("nli", ex) for ex in offline.generate("nli", "train")}
-  val = offline.generate("nli", "validation")
-  assert sum(offline._key("nli", ex) in train_keys for ex in val) == 0
+    # No evaluation input is a training input, nor a validation input a test one, and each
+    # evaluation input comes once.
+    keys = {split: [offline._key(family, ex) for ex in offline.generate(family, split)]
+            for split in offline.SPLIT_SIZES}
+    assert not set(keys["train"]) & set(keys["validation"]), family
+    assert not set(keys["train"]) & set(keys["test"]), family
+    assert not set(keys["validation"]) & set(keys["test"]), family
+    assert len(set(keys["validation"])) == len(set(keys["test"])) == 200, family
   with pytest.raises(ValueError, match="Unknown offline family 'sentimnt'.*sentiment"):
     offline.generate("sentimnt", "train")
 
