@@ -48,8 +48,9 @@ def _unreadable(path: str) -> str | None:
 def _missing_message(path: str, reason: str = "not found") -> str:
   return (f"T5 SentencePiece model {path!r} {reason}. Copy T5's sentencepiece.model "
           f"(from {T5_GCS_VOCAB} or an HF t5 checkpoint's spiece.model) to a local file and set "
-          "FLANJAX_T5_VOCAB=/path/to/spiece.model (or pass vocabulary=... when registering). "
-          "Tests and the quickstart use flanjax.vocab.offline_vocabulary() instead.")
+          "FLANJAX_T5_VOCAB=/path/to/spiece.model; the built-in catalog (flan2021_*) reads it "
+          "there, and tasks you register take vocabulary=... as well. Tests and the quickstart "
+          "use flanjax.vocab.offline_vocabulary() instead.")
 
 
 def check_vocabulary(vocabulary, task: str | None = None) -> None:

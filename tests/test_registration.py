@@ -395,7 +395,7 @@ def test_missing_t5_vocabulary_is_one_error_before_tf_data(file_task, tmp_path, 
   name, _ = file_task("regtest_vocab_missing", ROWS, vocabulary=None)
   msg = _one_line_error(name, vocab.VocabularyError)
   assert f"{missing!r} not found" in msg and "FLANJAX_T5_VOCAB=/path/to/spiece.model" in msg
-  assert "vocabulary=" in msg
+  assert "the built-in catalog (flan2021_*) reads it there" in msg and "vocabulary=" in msg
   # An unreadable default path (gs:// offline): the reason, not a tf traceback.
   real_exists = tf.io.gfile.exists
 
