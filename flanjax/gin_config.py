@@ -580,6 +580,12 @@ def parse_train_flags(argv: Sequence[str], prog: str = "flanjax train") -> argpa
                      for f in dict.fromkeys(flags))
     raise ConfigError(f"unknown flag(s) {hint or unknown}. Use --gin.train.NAME=VALUE for "
                       "train() arguments.")
+  given = [a for a in rest if a == "--model_dir" or a.startswith("--model_dir=")]
+  if len(given) > 1:  # argparse keeps the last one silently
+    raise ConfigError(f"--model_dir is given {len(given)} times; give it once.")
+  if args.model_dir and args.model_dir.startswith("-"):
+    raise ConfigError(f"--model_dir={args.model_dir!r} is a flag, not a folder; the launch "
+                      "scripts take MODEL_DIR first (launch/gpu_host.sh MODEL_DIR [flags...]).")
   args.gin_bindings = bindings
   args.gin_search_paths = [p for p in args.gin_search_paths.split(",") if p]
   if args.model_dir:  # before any training: the run would end by replacing it

@@ -84,6 +84,14 @@ def test_flag_parsing():
   assert args.model_dir == "/m" and args.gin_search_paths == ["/x", "/y"]
   with pytest.raises(ConfigError, match=r"--model_dri \(did you mean --model_dir\?\)"):
     gin_config.parse_train_flags(["--model_dri=/m"])
+  # `launch/gpu_host.sh --gin_file=x.gin ...` (MODEL_DIR forgotten) and a second --model_dir
+  # (argparse kept the last silently).
+  with pytest.raises(ConfigError, match=r"^--model_dir='--gin_file=runs/finetune.gin' is a "
+                                        r"flag, not a folder; the launch scripts take MODEL_DIR "
+                                        r"first"):
+    gin_config.parse_train_flags(["--model_dir=--gin_file=runs/finetune.gin", "--gin.x.y=1"])
+  with pytest.raises(ConfigError, match=r"^--model_dir is given 2 times; give it once\.$"):
+    gin_config.parse_train_flags(["--model_dir=/a", "--model_dir", "/b"])
   # An abbreviation is refused (argparse had expanded --model_d to --model_dir), naming the flag.
   with pytest.raises(ConfigError, match=r"unknown flag\(s\) --model_d \(did you mean "
                                         r"--model_dir\?\)"):
