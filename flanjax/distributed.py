@@ -3,9 +3,10 @@
 Order of precedence:
   1. explicit arguments (the `--coordinator_address/--num_processes/--process_id` flags);
   2. env FLANJAX_COORDINATOR_ADDRESS, FLANJAX_NUM_PROCESSES, FLANJAX_PROCESS_ID (GPU clusters);
-  3. SLURM (SLURM_JOB_ID + SLURM_NTASKS > 1, inside an `srun` step) and multi-host Cloud TPU
-     (TPU_WORKER_HOSTNAMES with several hosts, or MEGASCALE_COORDINATOR_ADDRESS): jax's own
-     cluster auto-detection;
+  3. SLURM (SLURM_JOB_ID + SLURM_NTASKS > 1, inside an `srun` step; one task per node gets all
+     of the node's GPUs) and multi-host Cloud TPU (a TPU VM pod slice's workers from the
+     metadata server, TPU_PROCESS_ADDRESSES / TPU_WORKER_HOSTNAMES with several hosts, or
+     MEGASCALE_COORDINATOR_ADDRESS): jax's own cluster auto-detection;
   4. otherwise a single process: nothing to do.
 Must run before anything touches a JAX device. On CPU, jax uses gloo collectives across processes.
 """
@@ -52,11 +53,25 @@ def detect_cluster() -> str | None:
           f"in an srun step (no {', '.join(missing)}): launch with `srun flanjax ...`, or pass "
           "--coordinator_address, --num_processes and --process_id.")
     return "slurm"
-  hosts = os.environ.get("TPU_WORKER_HOSTNAMES", "")
+  hosts = os.environ.get("TPU_PROCESS_ADDRESSES") or os.environ.get("TPU_WORKER_HOSTNAMES", "")
   if len([h for h in hosts.split(",") if h]) > 1 or os.environ.get(
-      "MEGASCALE_COORDINATOR_ADDRESS"):
+      "MEGASCALE_COORDINATOR_ADDRESS") or tpu_vm_workers() > 1:
     return "tpu"
   return None
+
+
+def tpu_vm_workers() -> int:
+  """How many hosts the Cloud TPU VM slice this host belongs to has (jax's GCE detection: the
+  metadata server's worker-network-endpoints, as on `gcloud compute tpus tpu-vm create` pods,
+  where no environment variable names the workers); 0 off a Cloud TPU VM."""
+  try:
+    from jax._src.clusters.cloud_tpu_cluster import GceTpuCluster
+    if not GceTpuCluster.is_env_present():
+      return 0
+    return len(GceTpuCluster._get_worker_list_in_slice())  # noqa: SLF001
+  except Exception as e:  # noqa: BLE001 (no metadata server: not a TPU VM pod)
+    log.debug("no Cloud TPU VM workers found: %s", e)
+    return 0
 
 
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
@@ -89,7 +104,28 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
     return True
   cluster = detect_cluster()
   if cluster is not None:
-    log.info("jax.distributed.initialize() with %s auto-detection", cluster)
+    if cluster == "slurm" and local_device_ids is None:
+      local_device_ids = slurm_local_device_ids()
+    log.info("jax.distributed.initialize() with %s auto-detection (local devices: %s)", cluster,
+             "jax's default" if local_device_ids is None else local_device_ids)
     jax.distributed.initialize(local_device_ids=local_device_ids)
     return True
   return False
+
+
+def slurm_local_device_ids() -> list[int] | None:
+  """All of the node's GPUs for a SLURM step of one task per node, else None (jax's default).
+
+  jax's SLURM detection gives each task the one GPU numbered by its SLURM_LOCALID, right for
+  one task per GPU; with one task per node (launch/gpu_slurm.sbatch) that left 7 of 8 GPUs
+  idle. The node's GPUs are those srun makes visible (CUDA_VISIBLE_DEVICES, else
+  SLURM_GPUS_ON_NODE).
+  """
+  per_node = (os.environ.get("SLURM_STEP_TASKS_PER_NODE")
+              or os.environ.get("SLURM_TASKS_PER_NODE") or "")
+  # "1(x4)" or "1,1": one task on each node; "2(x2)", "8": several.
+  if not per_node or any(part.split("(")[0] != "1" for part in per_node.split(",")):
+    return None
+  visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+  count = len(visible) or _env_int("SLURM_GPUS_ON_NODE") or 0
+  return list(range(count)) if count > 1 else None

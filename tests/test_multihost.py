@@ -113,6 +113,52 @@ def test_slurm_is_auto_detected_only_inside_an_srun_step(monkeypatch):
   assert distributed.detect_cluster() is None and distributed.initialize() is False
 
 
+def _clean_cluster_env(monkeypatch):
+  for name in list(os.environ):
+    if name.startswith(("SLURM_", "TPU_", "MEGASCALE_", "FLANJAX_")) or name in (
+        "CUDA_VISIBLE_DEVICES",):
+      monkeypatch.delenv(name)
+
+
+def test_one_slurm_task_per_node_gets_all_the_nodes_gpus(monkeypatch):
+  """jax's SLURM detection gives a task only the GPU of its SLURM_LOCALID: right for one task
+  per GPU, but launch/gpu_slurm.sbatch runs one task per node, which then used 1 GPU of 8."""
+  from flanjax import distributed
+  _clean_cluster_env(monkeypatch)
+  calls = []
+  monkeypatch.setattr(jax.distributed, "is_initialized", lambda: False)
+  monkeypatch.setattr(jax.distributed, "initialize", lambda **kw: calls.append(kw))
+  for name, value in SRUN_ENV.items():
+    monkeypatch.setenv(name, value)
+  monkeypatch.setenv("SLURM_STEP_TASKS_PER_NODE", "1(x2)")
+  monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3,4,5,6,7")
+  assert distributed.initialize() is True
+  assert calls[-1] == {"local_device_ids": [0, 1, 2, 3, 4, 5, 6, 7]}
+  monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+  monkeypatch.setenv("SLURM_GPUS_ON_NODE", "4")
+  distributed.initialize()
+  assert calls[-1] == {"local_device_ids": [0, 1, 2, 3]}
+  monkeypatch.setenv("SLURM_STEP_TASKS_PER_NODE", "8(x2)")  # one task per GPU: jax's default
+  distributed.initialize()
+  assert calls[-1] == {"local_device_ids": None}
+
+
+def test_a_cloud_tpu_vm_pod_is_detected_from_the_metadata_server(monkeypatch):
+  """`gcloud compute tpus tpu-vm create` pods name their workers only in the GCE metadata
+  (jax's GceTpuCluster); no environment variable does."""
+  from jax._src.clusters.cloud_tpu_cluster import GceTpuCluster
+
+  from flanjax import distributed
+  _clean_cluster_env(monkeypatch)
+  assert distributed.tpu_vm_workers() == 0 and distributed.detect_cluster() is None
+  monkeypatch.setattr(GceTpuCluster, "is_env_present", classmethod(lambda cls: True))
+  workers = ["10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"]
+  monkeypatch.setattr(GceTpuCluster, "_get_worker_list_in_slice", staticmethod(lambda: workers))
+  assert distributed.tpu_vm_workers() == 4 and distributed.detect_cluster() == "tpu"
+  workers[1:] = []  # a single-host TPU VM: one process, nothing to initialise
+  assert distributed.detect_cluster() is None
+
+
 def _start_infer(args, devices):
   env = dict(os.environ)
   env.update(CACHE_ENV)
