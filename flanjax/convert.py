@@ -43,8 +43,20 @@ class ConvertError(FlanjaxError):
 # --------------------------------------------------------------------------- configs
 
 
+_HF_REQUIRED = ("vocab_size", "d_model", "d_ff", "num_heads", "d_kv", "num_layers")
+
+
 def config_from_hf(hf: dict[str, Any], **overrides) -> T5Config:
   """Maps a Hugging Face T5 config.json dict to a `T5Config`."""
+  kind = hf.get("model_type", "t5")
+  if kind != "t5":
+    raise ConvertError(f"HF config model_type={kind!r} is not a T5: flanjax converts T5 v1.0, "
+                       "T5 v1.1 and Flan-T5 checkpoints (model_type 't5').")
+  missing = [k for k in _HF_REQUIRED if k not in hf]
+  if missing:
+    raise ConvertError(f"HF config has no {', '.join(missing)}: not a T5 config.json (a T5 / "
+                       "Flan-T5 one names vocab_size, d_model, d_ff, num_heads, d_kv and "
+                       "num_layers).")
   ff = hf.get("feed_forward_proj", "relu")
   if ff not in ("gated-gelu", "relu"):
     raise ConvertError(f"HF config feed_forward_proj={ff!r} is not supported: flanjax has "

@@ -9,33 +9,65 @@
 #     --tfds_data_dir=gs://bucket/tfds
 #
 # Checkpoints go through the file system: MODEL_DIR must be a folder every host sees. With
-# GCS_BUCKET set, every host mounts gs://$GCS_BUCKET at /gcs/$GCS_BUCKET (gcsfuse) first; a gs://
-# MODEL_DIR is refused by flanjax (it would be a local folder, lost with the VM). TFDS reads
-# gs:// directly.
+# GCS_BUCKET set, every host mounts gs://$GCS_BUCKET at /gcs/$GCS_BUCKET (gcsfuse, with directory
+# renames on, which checkpoint saves need) first; a gs:// MODEL_DIR is refused (it would be a
+# local folder, lost with the VM). TFDS reads gs:// directly.
 #
-# Every host installs the same flanjax (this checkout, copied over) with jax[tpu] and runs the
-# same command; jax.distributed.initialize auto-detects the TPU topology, and each host reads
-# its own shard of the data. The run resumes from MODEL_DIR's latest checkpoint on restart, so
-# re-running this script after a preemption continues the job.
+# Every host installs the same flanjax (this checkout's committed files, copied over) with
+# jax[tpu] into a venv of $FLANJAX_PYTHON (default python3.11: flanjax needs Python >= 3.11; TPU VM
+# images of Ubuntu 22.04 ship 3.10, see the error it prints), then starts the run detached
+# (nohup: a dropped ssh session does not stop it; log in ~/flanjax_train.log on each host), and
+# this script follows worker 0's log (Ctrl-C stops following, not training). jax.distributed
+# auto-detects the pod's hosts; each reads its own shard of the data. The run resumes from
+# MODEL_DIR's latest checkpoint, so re-running this script after a preemption continues the job.
 set -euo pipefail
 if [ $# -lt 3 ]; then
-  sed -n '2,19p' "$0"; exit 2
+  sed -n '2,22p' "$0" >&2; exit 2
 fi
 TPU_NAME=$1; ZONE=$2; MODEL_DIR=$3; shift 3
-ARGS=$(printf '%q ' "$@")
+case $MODEL_DIR in
+  -*) echo "$0: the third argument is MODEL_DIR, got the flag '$MODEL_DIR' (usage: $0 TPU_NAME ZONE MODEL_DIR [train flags...])" >&2
+      exit 2;;
+  gs://*) echo "$0: MODEL_DIR $MODEL_DIR: checkpoints need a file system path every host sees; set GCS_BUCKET and use /gcs/<bucket>/..." >&2
+      exit 2;;
+esac
+ARGS=""
+if [ $# -gt 0 ]; then ARGS=$(printf '%q ' "$@"); fi
+PY=${FLANJAX_PYTHON:-python3.11}
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
-ARCHIVE=$(mktemp -d)/flanjax.tar.gz
-tar -C "$SRC" --exclude=.git --exclude='venv*' --exclude='.venv' -czf "$ARCHIVE" .
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+ARCHIVE=$TMP/flanjax.tar.gz
+if git -C "$SRC" rev-parse --git-dir >/dev/null 2>&1; then
+  if [ -n "$(git -C "$SRC" status --porcelain --untracked-files=no)" ]; then
+    echo "$0: note: uncommitted changes in $SRC are not sent (the hosts get HEAD)" >&2
+  fi
+  git -C "$SRC" archive --format=tar.gz -o "$ARCHIVE" HEAD
+else  # not a git checkout: the tree, without build outputs and venvs
+  tar -C "$SRC" --exclude=.git --exclude='venv*' --exclude='.venv' --exclude=build \
+    --exclude='*.egg-info' --exclude=__pycache__ -czf "$ARCHIVE" .
+fi
 
 gcloud compute tpus tpu-vm scp "$ARCHIVE" "$TPU_NAME":/tmp/flanjax.tar.gz --zone "$ZONE" --worker=all
 gcloud compute tpus tpu-vm ssh "$TPU_NAME" --zone "$ZONE" --worker=all --command "
   set -eo pipefail
-  rm -rf ~/flanjax && mkdir -p ~/flanjax && tar -C ~/flanjax -xzf /tmp/flanjax.tar.gz
-  python3 -m venv ~/flanjax-venv && . ~/flanjax-venv/bin/activate
-  pip install -q ~/flanjax'[tpu]'
-  if [ -n '${GCS_BUCKET:-}' ]; then
-    sudo mkdir -p /gcs/${GCS_BUCKET:-} && sudo chown \$(id -u) /gcs/${GCS_BUCKET:-}
-    mountpoint -q /gcs/${GCS_BUCKET:-} || gcsfuse --implicit-dirs ${GCS_BUCKET:-} /gcs/${GCS_BUCKET:-}
+  if ! command -v $(printf %q "$PY") >/dev/null; then
+    echo \"\$(hostname): no $PY: flanjax needs Python >= 3.11 (e.g. sudo add-apt-repository -y ppa:deadsnakes/ppa && sudo apt-get install -y python3.11 python3.11-venv), or set FLANJAX_PYTHON\" >&2
+    exit 2
   fi
-  flanjax train --model_dir=$(printf %q "$MODEL_DIR") $ARGS 2>&1 | tee -a ~/flanjax_train.log
+  rm -rf ~/flanjax && mkdir -p ~/flanjax && tar -C ~/flanjax -xzf /tmp/flanjax.tar.gz
+  $(printf %q "$PY") -m venv ~/flanjax-venv && . ~/flanjax-venv/bin/activate
+  pip install -q ~/flanjax'[tpu]'
+  if [ -n '${GCS_BUCKET:-}' ] && ! mountpoint -q /gcs/${GCS_BUCKET:-}; then
+    sudo mkdir -p /gcs/${GCS_BUCKET:-} && sudo chown \$(id -u) /gcs/${GCS_BUCKET:-}
+    gcsfuse --implicit-dirs --rename-dir-limit=1000000 ${GCS_BUCKET:-} /gcs/${GCS_BUCKET:-}
+  fi
+  nohup setsid flanjax train --model_dir=$(printf %q "$MODEL_DIR") $ARGS \
+    >> ~/flanjax_train.log 2>&1 < /dev/null &
+  echo \$! > ~/flanjax_train.pid
+  echo \"\$(hostname): flanjax train started (pid \$!), log ~/flanjax_train.log\"
 "
+echo "Following worker 0's log (Ctrl-C stops following; training goes on). Again later:"
+echo "  gcloud compute tpus tpu-vm ssh $TPU_NAME --zone $ZONE --worker=0 --command 'tail -f ~/flanjax_train.log'"
+gcloud compute tpus tpu-vm ssh "$TPU_NAME" --zone "$ZONE" --worker=0 --command \
+  'tail -n 20 --pid="$(cat ~/flanjax_train.pid)" -F ~/flanjax_train.log'

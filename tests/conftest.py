@@ -5,7 +5,9 @@ devices (mesh equivalence, restore onto another mesh, multi-host) start subproce
 XLA_FLAGS=--xla_force_host_platform_device_count=N, because XLA_FLAGS must be set before jax is
 imported and a session-wide setting would change every other test's device count.
 """
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,6 +20,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # on sys.path, and from the repo root that would import the source tree instead of the
 # installed package (where tasks/ and mixtures/ live under flanjax/).
 NEUTRAL_CWD = tempfile.mkdtemp(prefix="flanjax_test_cwd_")
+atexit.register(shutil.rmtree, NEUTRAL_CWD, True)  # one per session: not left in /tmp
 
 # A persistent XLA compilation cache shared by the tests and their subprocesses: the trainer
 # tests compile the same tiny train step many times (it does not change numerics: a cache hit

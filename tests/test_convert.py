@@ -136,6 +136,12 @@ def test_mismatch_errors_list_parameters_and_suggest_size(tmp_path):
   (tmp_path / "config.json").write_text(json.dumps({"model_type": "t5"}))
   with pytest.raises(convert.ConvertError, match="model.safetensors"):
     convert.read_hf_state(str(tmp_path))
+  # A config.json that is not a T5's: one line, not a KeyError traceback.
+  with pytest.raises(convert.ConvertError, match=r"^HF config has no vocab_size, d_model, d_ff, "
+                                                 r"num_heads, d_kv, num_layers: not a T5"):
+    convert.config_from_hf({"model_type": "t5"})
+  with pytest.raises(convert.ConvertError, match=r"^HF config model_type='bert' is not a T5"):
+    convert.config_from_hf({"model_type": "bert", "vocab_size": 8})
 
 
 def test_an_unscaled_model_saved_without_lm_head_imports_exactly(tmp_path):
