@@ -11,16 +11,26 @@ them). With d = d_model, hd = num_heads * head_dim, f = d_ff, Te/Td = input/targ
 """
 from __future__ import annotations
 
+import re
+
 from flanjax.config import T5Config
 
-# Dense bf16 peak FLOP/s per chip (no sparsity), by `jax.Device.device_kind` substrings.
+# Dense bf16 peak FLOP/s per chip (no sparsity), by the words of `jax.Device.device_kind` (a key
+# matches when all its words are among the kind's; the key of most words wins: "H100 PCIe"
+# over "H100", and "L4" never matches "L40S").
 PEAK_FLOPS = {
-    "H100": 989e12,
+    "H100": 989e12,  # SXM ("NVIDIA H100 80GB HBM3")
+    "H100 PCIe": 756e12,
+    "H100 NVL": 835e12,
     "H200": 989e12,
+    "GH200": 989e12,
     "H800": 989e12,
+    "H800 PCIe": 756e12,
     "A100": 312e12,
     "A800": 312e12,
     "L4": 121e12,
+    "L40": 181e12,
+    "L40S": 362e12,
     "TPU v4": 275e12,
     "TPU v5 lite": 197e12,
     "TPU v5e": 197e12,
@@ -29,6 +39,10 @@ PEAK_FLOPS = {
     "TPU v6 lite": 918e12,
     "TPU v6e": 918e12,
 }
+
+
+def _words(text: str) -> list[str]:
+  return re.findall(r"[a-z0-9]+", text.lower())
 
 
 def t5_forward_flops_per_sequence(config: T5Config, input_len: int, target_len: int) -> int:
@@ -56,11 +70,11 @@ def peak_flops_per_device(device_kind: str | None = None, override: float | None
   if device_kind is None:
     import jax
     device_kind = jax.devices()[0].device_kind
-  # Longest key first so "TPU v5 lite" wins over "TPU v5".
-  for key in sorted(PEAK_FLOPS, key=len, reverse=True):
-    if key.lower() in device_kind.lower():
-      return PEAK_FLOPS[key]
-  return None
+  kind = set(_words(device_kind))
+  found = [key for key in PEAK_FLOPS if set(_words(key)) <= kind]
+  if not found:
+    return None
+  return PEAK_FLOPS[max(found, key=lambda key: len(_words(key)))]
 
 
 def mfu(flops_per_step: float, step_seconds: float, num_devices: int,

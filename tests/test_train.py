@@ -339,7 +339,10 @@ def _hlo_matmul_flops(config, te, td):
 @pytest.mark.parametrize("ff,tied", [("gated-gelu", False), ("relu", True)])
 def test_flop_count_equals_the_compiled_matmuls(ff, tied):
   from flanjax import flops
-  config = get_config("tiny", vocab_size=128, dtype="float32", num_decoder_layers=3,
+  # Every dimension distinct (d_model 48, heads x head_dim 64, d_ff 96, vocab 112, lengths 24
+  # and 12), so a count that swaps two of them fails.
+  config = get_config("tiny", vocab_size=112, dtype="float32", num_decoder_layers=3,
+                      d_model=48, num_heads=4, head_dim=16, d_ff=96,
                       feed_forward_proj=ff, tie_word_embeddings=tied)
   want = _hlo_matmul_flops(config, 24, 12)
   assert flops.t5_forward_flops_per_sequence(config, 24, 12) == want
@@ -349,6 +352,12 @@ def test_flop_count_equals_the_compiled_matmuls(ff, tied):
 def test_peak_flops_and_mfu():
   from flanjax import flops
   assert flops.peak_flops_per_device("NVIDIA H100 80GB HBM3") == 989e12
+  # Whole words: the PCIe/NVL H100s are slower; "L4" is not "L40S" (it had matched both).
+  assert flops.peak_flops_per_device("NVIDIA H100 PCIe") == 756e12
+  assert flops.peak_flops_per_device("NVIDIA H100 NVL") == 835e12
+  assert flops.peak_flops_per_device("NVIDIA L40S") == 362e12
+  assert flops.peak_flops_per_device("NVIDIA L40") == 181e12
+  assert flops.peak_flops_per_device("NVIDIA L4") == 121e12
   assert flops.peak_flops_per_device("TPU v5 lite") == 197e12
   assert flops.peak_flops_per_device("TPU v4") == 275e12
   assert flops.peak_flops_per_device("cpu") is None
