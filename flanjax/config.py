@@ -188,6 +188,10 @@ class T5Config:
         raise FlanjaxError(f"T5Config.{name}={value!r} must be an integer token id in "
                            f"[0, vocab_size={self.vocab_size}).")
       object.__setattr__(self, name, int(value))
+    if self.pad_token_id != 0:  # the masks, the loss weights and seqio's padding use id 0
+      raise FlanjaxError(f"T5Config.pad_token_id={self.pad_token_id} is not supported: flanjax "
+                         "pads with id 0 (T5's), as seqio does; use a vocabulary whose pad id "
+                         "is 0.")
     if not 0.0 <= self.dropout_rate < 1.0:
       raise FlanjaxError(f"T5Config.dropout_rate={self.dropout_rate!r}: must be in [0, 1) "
                          "(1 would drop every unit).")

@@ -37,6 +37,7 @@ from flanjax.errors import FlanjaxError
     ("eos_token_id", 32128, r"T5Config.eos_token_id=32128 must be an integer token id in "
                             r"\[0, vocab_size=32128\)"),
     ("pad_token_id", -1, r"T5Config.pad_token_id=-1 must be an integer token id"),
+    ("pad_token_id", 5, r"^T5Config.pad_token_id=5 is not supported: flanjax pads with id 0"),
     ("decoder_start_token_id", 0.0, r"^T5Config.decoder_start_token_id=0.0 must be an "
                                     r"integer\.$"),
     ("scan_layers", "yes", r"^T5Config.scan_layers='yes' must be True or False\.$"),
