@@ -3,11 +3,14 @@
   PYTHONPATH=. python3 bench/check_attention.py [--size base] [--layers 2] [--impl pallas --packed]
 
 Computes the training loss and the gradient of every parameter with `attention_impl=--impl`
-(cuDNN, flanjax's Pallas kernel, or cuDNN's forward with the kernel's backward) and
-`attention_impl="xla"` (same params, same random batch with right padding; `--packed`: two or three examples per row with segment ids), and prints
-‖g_fused − g_ref‖ / ‖g_ref‖ per parameter group. The relative-position bias gradient is the one
-cuDNN can silently drop (a mask folded into the bias), so it is checked separately; the check
-fails (exit 1) if any relative error exceeds the bf16 tolerance or the bias gradient is zero.
+(cuDNN, flanjax's Pallas kernel, or cuDNN's forward with the kernel's backward), with the bf16
+einsum path (`attention_impl="xla"`) and with the einsum path in float32, the reference (same
+params, same batch from --seed, right padding of different lengths and, unpacked, one row of
+padding alone with loss weight 0; `--packed`: two or three examples per row with segment ids).
+It prints ‖g − g_fp32‖ / ‖g_fp32‖ per parameter group for the fused path and for bf16 einsum.
+The fused path passes when every gradient is finite, its worst error is at most 1.25 x bf16
+einsum's (the noise of bf16 itself, ~2e-2) and its relative-position bias gradient is not zero
+(the one cuDNN can silently drop when a mask is folded into the bias); else exit 1.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
   sys.path.append(REPO)
 
-TOL = 2e-2  # bf16 operands: expected between 1e-3 and 1e-2
+MARGIN = 1.25  # the fused path's worst gradient error may be this much bf16 einsum's
 
 
 def rel_err(a, b) -> float:
@@ -37,6 +40,7 @@ def main(argv=None) -> int:
   p.add_argument("--input-len", type=int, default=128)
   p.add_argument("--target-len", type=int, default=32)
   p.add_argument("--patch", action="append", default=[])
+  p.add_argument("--seed", type=int, default=0, help="the batch's random tokens")
   p.add_argument("--impl", default="cudnn", choices=("cudnn", "pallas", "cudnn_pallas"))
   p.add_argument("--packed", action="store_true", help="segment ids (cuDNN cannot: use pallas)")
   p.add_argument("--mesh", default="",
@@ -57,7 +61,7 @@ def main(argv=None) -> int:
 
   base = get_config(args.size, num_encoder_layers=args.layers, num_decoder_layers=args.layers)
   params = init_params(base, jax.random.PRNGKey(1))
-  rng = np.random.default_rng(int.from_bytes(os.urandom(4), "little"))
+  rng = np.random.default_rng(args.seed)
   b, te, td = args.batch, args.input_len, args.target_len
   enc = rng.integers(2, base.vocab_size, size=(b, te)).astype(np.int32)
   tgt = rng.integers(2, base.vocab_size, size=(b, td)).astype(np.int32)
@@ -65,6 +69,8 @@ def main(argv=None) -> int:
     enc[i, te - i * (te // 8):] = 0
   dec_in = np.concatenate([np.zeros((b, 1), np.int32), tgt[:, :-1]], axis=1)
   w = np.ones_like(tgt)
+  if not args.packed and b >= 2:  # a row of padding alone (e.g. a padded batch): weight 0
+    enc[-1], w[-1] = 0, 0
   segs = {}
   if args.packed:  # example s of a row: inputs [cuts_e[s], cuts_e[s+1]), targets likewise
     eseg = np.zeros((b, te), np.int32)
@@ -89,10 +95,12 @@ def main(argv=None) -> int:
     return jax.jit(jax.value_and_grad(f))
 
   results = {}
-  for impl in (args.impl, "xla"):
-    step = loss_fn(base.replace(attention_impl=impl))
+  for impl in (args.impl, "xla", "xla_fp32"):
+    cfg = (base.replace(attention_impl="xla", dtype="float32") if impl == "xla_fp32"
+           else base.replace(attention_impl=impl))
+    step = loss_fn(cfg)
     results[impl] = step(params)
-    if args.mesh and impl != "xla":
+    if args.mesh and impl == args.impl:
       import flax.linen as nn
 
       from flanjax import partitioning
@@ -105,27 +113,31 @@ def main(argv=None) -> int:
                                                jax.tree.leaves(results[impl][1])))
       print(f"mesh {args.mesh} against unsharded ({impl}): worst grad rel_err {diff:.2e}")
       results[impl] = sharded
-  (l_f, g_f), (l_r, g_r) = results[args.impl], results["xla"]
-  print(f"loss fused {float(l_f):.6f} ref {float(l_r):.6f}")
-  ok = abs(float(l_f) - float(l_r)) <= TOL * abs(float(l_r))
+  (l_f, g_f), (l_b, g_b), (l_r, g_r) = (results[k] for k in (args.impl, "xla", "xla_fp32"))
+  print(f"loss fused {float(l_f):.6f} bf16 einsum {float(l_b):.6f} fp32 {float(l_r):.6f}")
+  ok = bool(np.isfinite(float(l_f))) and (
+      abs(float(l_f) - float(l_r)) <= MARGIN * abs(float(l_b) - float(l_r)) + 1e-3 * abs(float(l_r)))
   flat_f = jax.tree_util.tree_flatten_with_path(g_f)[0]
-  flat_r = jax.tree.leaves(g_r)
-  worst = 0.0
-  for (path, gf), gr in zip(flat_f, flat_r):
+  worst_f = worst_b = 0.0
+  for (path, gf), gb, gr in zip(flat_f, jax.tree.leaves(g_b), jax.tree.leaves(g_r)):
     name = "/".join(str(getattr(k, "key", k)) for k in path)
-    rel = rel_err(gf, gr)
-    gf, gr = np.asarray(gf, np.float64), np.asarray(gr, np.float64)
-    if "relpos" in name or rel > TOL:
-      print(f"  {name:60s} rel_err {rel:.2e}  |g_ref| {np.linalg.norm(gr):.3e} "
-            f"|g_fused| {np.linalg.norm(gf):.3e}")
-    if "relpos" in name and np.linalg.norm(gf) == 0:
+    if not np.all(np.isfinite(np.asarray(gf, np.float64))):
+      print(f"  {name}: fused gradient NOT FINITE")
+      ok = False
+      continue
+    rel_f, rel_b = rel_err(gf, gr), rel_err(gb, gr)
+    if "relpos" in name or rel_f > MARGIN * rel_b:
+      print(f"  {name:60s} rel_err fused {rel_f:.2e} bf16 einsum {rel_b:.2e}  "
+            f"|g_fp32| {np.linalg.norm(np.asarray(gr, np.float64)):.3e}")
+    if "relpos" in name and np.linalg.norm(np.asarray(gf, np.float64)) == 0:
       print(f"  {name}: fused gradient is ZERO")
       ok = False
-    worst = max(worst, rel)
-  ok = ok and worst <= TOL
+    worst_f, worst_b = max(worst_f, rel_f), max(worst_b, rel_b)
+  ok = ok and worst_f <= MARGIN * worst_b
   where = f", mesh {args.mesh}" if args.mesh else ""
   print(f"attention parity ({args.impl}{', packed' if args.packed else ''}{where}): worst grad "
-        f"rel_err {worst:.2e} (tol {TOL}): {'OK' if ok else 'FAIL'}")
+        f"rel_err to fp32 {worst_f:.2e}, bf16 einsum's {worst_b:.2e} (limit {MARGIN} x): "
+        f"{'OK' if ok else 'FAIL'}")
   return 0 if ok else 1
 
 

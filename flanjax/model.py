@@ -230,8 +230,11 @@ class Encoder(nn.Module):
     bias = relpos.for_lengths(tokens.shape[1], tokens.shape[1])  # [1, heads, len, len]
     mask, kv_lengths, segments = None, None, None
     if impl in ("cudnn", "cudnn_pallas") or (impl == "pallas" and segment_ids is None):
-      # right padding
+      # Right padding (as seqio pads: a 0 before a row's last real token would be a key here,
+      # padding on the einsum path).
       kv_lengths = jnp.sum(valid, axis=-1, dtype=jnp.int32)
+      if impl != "pallas":  # cuDNN's backward gives non-finite gradients for a row without
+        kv_lengths = jnp.maximum(kv_lengths, 1)  # keys: a row of padding keeps one (unused)
     elif impl == "pallas":  # packed: padding keys get id -1, so no query sees them
       segments = _kernel_segments(valid, segment_ids, segment_ids)
     else:
@@ -284,9 +287,9 @@ class Decoder(nn.Module):
         self.variable("cache", "max_length_marker", lambda: jnp.zeros((max_len,), jnp.int8))
         self_mask = (jnp.arange(t)[:, None] >= jnp.arange(t)[None, :])[None, None]
       cross_mask, enc_lengths = enc_valid[:, None, None, :], None
-    elif impl == "cudnn":
+    elif impl == "cudnn":  # right padding, a row of padding alone with one key (the encoder's)
       self_mask, cross_mask = None, None
-      enc_lengths = jnp.sum(enc_valid, axis=-1, dtype=jnp.int32)
+      enc_lengths = jnp.maximum(jnp.sum(enc_valid, axis=-1, dtype=jnp.int32), 1)
     elif impl == "pallas":
       self_mask, cross_mask, enc_lengths = None, None, None
       if decoder_segment_ids is not None:  # (the kernel adds the causal mask)
@@ -350,6 +353,13 @@ class T5(nn.Module):
   def __call__(self, encoder_input_tokens, decoder_input_tokens, encoder_segment_ids=None,
                decoder_segment_ids=None, encoder_positions=None, decoder_positions=None, *,
                enable_dropout=False):
+    """Decoder logits float32 [batch, target_len, vocab] for int32 tokens [batch, length].
+
+    Token id 0 is padding. Rows must be right-padded (every 0 after the row's real tokens, as
+    seqio's feature converters and flanjax's own batches pad): the einsum path masks each 0,
+    the fused GPU paths (`attention_impl` cudnn / pallas) mask from the row's count of real
+    tokens on, so a 0 inside a row would be a key there. Packed rows: segment ids, 0 = padding.
+    """
     encoded = self.encode(encoder_input_tokens, encoder_segment_ids, encoder_positions,
                           enable_dropout=enable_dropout)
     return self.decode(encoded, encoder_input_tokens, decoder_input_tokens,
