@@ -21,7 +21,12 @@ def test_train_bench_flanjax_and_hf_rows():
   row = train_throughput.run_flanjax(args, "tiny", 4)
   assert row["system"] == "flanjax" and row["batch"] == 4
   assert row["tokens_per_s"] == pytest.approx(4 * 24 / row["step_s"])
+  assert row["nonpad_tokens_per_s"] == pytest.approx(row["tokens_per_s"])  # random rows: full
   assert row["flops_per_step"] > 0 and row["compile_s"] > 0
+  packed = train_throughput.run_flanjax(train_throughput.parse_args(TINY + ["--packed"]),
+                                        "tiny", 4)
+  # Packed rows hold padding: real tokens/s below tokens/s (which counts the padding, as MFU).
+  assert 0.3 * packed["tokens_per_s"] < packed["nonpad_tokens_per_s"] < packed["tokens_per_s"]
   assert np.isfinite(row["loss_first"]) and np.isfinite(row["loss_last"])
   assert row["attention"] == "einsum"  # CPU: the reference path
   json.dumps(row)
