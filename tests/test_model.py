@@ -70,6 +70,39 @@ def test_logits_match_transformers(v11):
   assert np.max(np.abs(got - ref)) <= 1e-4, np.max(np.abs(got - ref))
 
 
+@pytest.mark.parametrize("v11", [True, False])
+def test_loss_and_gradients_match_transformers(v11):
+  """The trainer's loss and every parameter's gradient equal HF's (labels -100 where the weight
+  is 0): offsets beyond max_distance in both directions (every bucket, both biases), padding,
+  rows of 1 and 0 real targets."""
+  from flanjax import losses
+  from flanjax.convert import params_to_hf_state
+  m = hf_model(v11)
+  m.train()  # dropout is 0: train mode only for the gradients
+  config, params = flanjax_from_hf(m, v11)
+  enc, dec = _inputs(np.random.default_rng(2), batch=3, in_len=30, tgt_len=25)
+  tgt = np.concatenate([dec[:, 1:], np.full((3, 1), 5, np.int32)], axis=1)
+  w = np.ones(tgt.shape, np.float32)
+  w[1, 1:], w[2, :] = 0, 0  # one real target; none
+  labels = torch.tensor(np.where(w > 0, tgt, -100), dtype=torch.long)
+  out = m(input_ids=torch.tensor(enc, dtype=torch.long),
+          attention_mask=torch.tensor(enc > 0, dtype=torch.long),
+          decoder_input_ids=torch.tensor(dec, dtype=torch.long), labels=labels)
+  out.loss.backward()
+  want = {k: p.grad.numpy() for k, p in m.named_parameters() if p.grad is not None}
+
+  def loss_fn(p):
+    sums = losses.weighted_sums(M.T5(config).apply({"params": p}, enc, dec), tgt, w)
+    return sums["loss"] / losses.loss_denominator(w, "num_real_target_tokens")
+  loss, grads = jax.jit(jax.value_and_grad(loss_fn))(params)
+  assert abs(float(loss) - out.loss.item()) <= 1e-5 * out.loss.item()
+  got = params_to_hf_state(config, jax.tree.map(np.asarray, grads))
+  assert set(got) == set(want)
+  for name, g in got.items():
+    err = np.max(np.abs(g - want[name])) / max(np.max(np.abs(want[name])), 1e-12)
+    assert err <= 1e-4, (name, err)
+
+
 def test_packed_equals_separate_examples():
   m = hf_model(True)
   config, params = flanjax_from_hf(m, True)
