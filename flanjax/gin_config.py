@@ -78,6 +78,9 @@ def resolve_gin_file(name: str, search_paths: Sequence[str]) -> str:
   """The path of gin file `name` (absolute, relative to cwd, or to a search path)."""
   if os.path.isfile(name):
     return os.path.abspath(name)
+  if os.path.isabs(name):  # not looked up in the search paths: no near names to offer
+    what = "is a folder" if os.path.isdir(name) else "does not exist"
+    raise ConfigError(f"gin file {name!r} {what}; give the path of a .gin file.")
   for root in search_paths:
     p = os.path.join(root, name)
     if os.path.isfile(p):

@@ -73,6 +73,10 @@ def test_unknown_names_give_one_line_with_the_closest():
   with pytest.raises(ConfigError, match=r"gin file 'models/t5_1_1_bse.gin' not found.*Closest: "
                                         r"models/t5_1_1_base.gin"):
     gin_config.parse_gin(["models/t5_1_1_bse.gin"])
+  # An absolute path is not looked up in the search paths: no hint about them.
+  with pytest.raises(ConfigError, match=r"^gin file '/nonexistent/x.gin' does not exist; give "
+                                        r"the path of a \.gin file\.$"):
+    gin_config.parse_gin(["/nonexistent/x.gin"])
 
 
 def test_flag_parsing():
