@@ -950,3 +950,39 @@ def test_preemption_signals_in_any_order(capsys):
                         env={**os.environ, "JAX_PLATFORMS": "cpu"})
   assert proc.returncode == -signal.SIGTERM, proc.stderr[-2000:]
   assert "Ctrl-C: saving a checkpoint after this step" in proc.stderr
+
+
+def test_a_resume_with_dropout_reproduces_the_uninterrupted_losses(tmp_path):
+  """The resume restores the step's dropout randomness: with dropout on, 2 + 2 steps give the
+  losses of 4 straight (every other resume test trains without dropout, where no RNG shows)."""
+  cfg = CONFIG.replace(dropout_rate=0.1)
+  _run(tmp_path / "straight", num_steps=4, model_config=cfg)
+  _run(tmp_path / "resumed", num_steps=2, model_config=cfg)
+  _run(tmp_path / "resumed", num_steps=4, model_config=cfg)
+  _run(tmp_path / "no_dropout", num_steps=1)
+  straight, resumed = _metrics(tmp_path / "straight"), _metrics(tmp_path / "resumed")
+  assert straight[1]["loss"] != _metrics(tmp_path / "no_dropout")[1]["loss"]  # dropout is on
+  assert [resumed[s]["loss"] for s in (3, 4)] == [straight[s]["loss"] for s in (3, 4)]
+
+
+def _first_step_sums(params, **kwargs):
+  """The loss sums of the synthetic first batch `_run` trains on, computed without the trainer."""
+  batch = synthetic.make_batch(CONFIG, 8, LENGTHS["inputs"], LENGTHS["targets"], 0, 0)
+  inputs = {k: v for k, v in batch.items()
+            if k not in ("decoder_target_tokens", "decoder_loss_weights")}
+  logits = model_lib.T5(CONFIG).apply({"params": params}, **inputs)
+  return losses.weighted_sums(logits, batch["decoder_target_tokens"],
+                              batch["decoder_loss_weights"], z_loss=1e-4, **kwargs)
+
+
+@pytest.mark.parametrize("setting", [{"label_smoothing": 0.1}, {"loss_normalizer": 1000.0}])
+def test_loss_settings_reach_the_training_loss(tmp_path, setting):
+  """train's label_smoothing and a number as loss_normalizer change the logged first-step loss
+  as the loss functions compute it (other tests run them only at their defaults)."""
+  init = jax.device_get(model_lib.init_params(CONFIG, jax.random.PRNGKey(7)))
+  checkpoints.save_pretrained(tmp_path / "init", init, CONFIG, {"type": "byte"})
+  sums = _first_step_sums(init, label_smoothing=setting.get("label_smoothing", 0.0))
+  want = float(sums["loss"]) / setting.get("loss_normalizer", float(sums["weight"]))
+  _run(tmp_path / "run", model_config=None, init_checkpoint=str(tmp_path / "init"), num_steps=1,
+       **setting)
+  assert _metrics(tmp_path / "run")[1]["loss"] == pytest.approx(want, rel=1e-5)
