@@ -146,7 +146,7 @@ def _brute_force_best(config, params, enc_row, max_len, alpha):
   logp = np.asarray(jax.nn.log_softmax(logits, -1))
   lp = (np.take_along_axis(logp, tgt[..., None], -1)[..., 0] * w).sum(-1)
   lengths = w.sum(-1)
-  scores = lp / decoding.brevity_penalty(alpha, lengths)
+  scores = lp / ((5.0 + lengths) / 6.0) ** alpha  # T5X's length penalty, written out
   return tgt[int(np.argmax(scores))]
 
 
@@ -154,15 +154,18 @@ def _brute_force_best(config, params, enc_row, max_len, alpha):
                                    pytest.param(2.0, marks=pytest.mark.slow)])
 def test_beam_search_with_enough_beams_is_exact(alpha):
   v = 5
-  _, config, params = _hf_and_flanjax(True, seed=3, vocab=v)
-  enc = _enc(np.random.default_rng(3), batch=3, length=6, vocab=v)
+  # Seed 5: a model whose best answers are not all a bare EOS and change with alpha (row 1:
+  # [EOS] at alpha 0 and 0.6, three tokens at 2.0), so the length penalty decides something.
+  _, config, params = _hf_and_flanjax(True, seed=5, vocab=v)
+  enc = _enc(np.random.default_rng(5), batch=3, length=6, vocab=v)
   max_len = 3
   # num_beams >= (v-1)**(max_len-1) keeps every open prefix: beam search becomes exhaustive.
   got = np.asarray(decoding.predict(config, params, enc, max_decode_length=max_len,
                                     method="beam", num_beams=16, alpha=alpha))
-  for b in range(enc.shape[0]):
-    np.testing.assert_array_equal(got[b], _brute_force_best(config, params, enc[b], max_len,
-                                                            alpha))
+  want = np.stack([_brute_force_best(config, params, enc[b], max_len, alpha)
+                   for b in range(enc.shape[0])])
+  np.testing.assert_array_equal(got, want)
+  assert (want[:, 0] != config.eos_token_id).any()  # not every answer a bare EOS
 
 
 def test_beam_search_matches_hf_without_length_penalty():
