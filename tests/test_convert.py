@@ -230,7 +230,7 @@ def test_t5x_import(tmp_path):
 
 
 def test_cli_roundtrip(tmp_path, capsys, spm_model):
-  checkpoints = pytest.importorskip("flanjax.checkpoints")
+  from flanjax import checkpoints
   m = _hf_model(True, seed=2)
   m.save_pretrained(tmp_path / "hf")
   _add_vocab(tmp_path / "hf", spm_model)
@@ -265,7 +265,7 @@ def test_cli_roundtrip(tmp_path, capsys, spm_model):
 
 
 def test_cli_refuses_a_non_empty_destination_before_writing(tmp_path, spm_model):
-  checkpoints = pytest.importorskip("flanjax.checkpoints")
+  from flanjax import checkpoints
   m = _hf_model(True, seed=3)
   m.save_pretrained(tmp_path / "hf")
   _add_vocab(tmp_path / "hf", spm_model)

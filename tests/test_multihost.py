@@ -168,6 +168,7 @@ def _start_infer(args, devices):
                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_infer_under_two_processes_matches_one_process(tmp_path):
   """`flanjax infer` in a 2-process job (2 CPU devices each) joins it: the batches are split
   over the 4 devices, and process 0 alone writes the rows one process writes."""

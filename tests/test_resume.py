@@ -114,9 +114,11 @@ def test_kill_9_and_resume_on_the_offline_mixture_is_exact(tmp_path):
   _check_resume(tmp_path, mixture=True, sig=signal.SIGKILL, num_steps=10)
 
 
+@pytest.mark.slow
 def test_sigterm_saves_exits_zero_and_resumes_exactly(tmp_path):
   _check_resume(tmp_path, mixture=False, sig=signal.SIGTERM, num_steps=9)
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_then_stops_and_resumes_exactly(tmp_path):
   _check_resume(tmp_path, mixture=False, sig=signal.SIGINT, num_steps=9)
