@@ -1060,6 +1060,7 @@ class TrainCheckpointManager:
       os.replace(tmp, final)
     except Exception as e:  # noqa: BLE001 (only I/O errors are reported as a failed save)
       if not _is_io_error(e):
+        self._remove_data_state(step)  # nothing half-written, no empty step folder
         raise
       err = e
     failed = _failed_processes(err is not None)

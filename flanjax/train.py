@@ -328,11 +328,31 @@ class _DataStream:
     return partitioning.global_batch(next(self._it), self._mesh, self._batch_size)
 
   def save(self, step: int, batches_consumed: int) -> None:
-    """Saves the stream's position at `step` (a no-op for synthetic data)."""
-    if self._saveable:
+    """Saves the stream's position at `step` (a no-op for synthetic data, and for a pipeline
+    tf.data cannot serialise: then a resume re-reads and skips the batches trained on)."""
+    if not self._saveable:
+      return
+    try:
       self._manager.write_data_state(
-          step, self._it.save,
+          step, self._save_iterator,
           {"batches_consumed": batches_consumed, "built_with_start_batch": self._built_with})
+    except _UnsaveablePipeline as e:  # the same pipeline on every process: all stop saving
+      self._saveable = False
+      _message(f"warning: the data stream cannot be saved ({e}); checkpoints are saved without "
+               "it, and a resume re-reads and skips the batches already trained on (exact, "
+               "slower).")
+
+  def _save_iterator(self, prefix: str) -> None:
+    try:
+      self._it.save(prefix)
+    except Exception as e:  # noqa: BLE001 (tf.errors.FailedPreconditionError, without TF here)
+      if "is stateful" in str(e):  # a tf.py_function / generator source, e.g. TFDS's mock_data
+        raise _UnsaveablePipeline(summary(e)) from e
+      raise
+
+
+class _UnsaveablePipeline(Exception):
+  """The data pipeline holds state tf.data cannot serialise (a Python function)."""
 
 
 def _set_tfds_data_dir(path: str | None, synthetic_data: bool):

@@ -986,3 +986,50 @@ def test_loss_settings_reach_the_training_loss(tmp_path, setting):
   _run(tmp_path / "run", model_config=None, init_checkpoint=str(tmp_path / "init"), num_steps=1,
        **setting)
   assert _metrics(tmp_path / "run")[1]["loss"] == pytest.approx(want, rel=1e-5)
+
+
+def test_the_finetune_recipe_trains(tmp_path):
+  """runs/finetune.gin, README's recipe, through `flanjax train`'s entry point: from a converted
+  tiny checkpoint on the offline collection, at small lengths for one step; its model
+  override (dropout 0.05) reaches the model the run records."""
+  from flanjax import train as train_module
+  from flanjax import vocab
+  from flanjax.gin_config import gin
+  config = get_config("tiny", vocab_size=1024, dtype="float32")
+  init = jax.device_get(model_lib.init_params(config, jax.random.PRNGKey(0)))
+  checkpoints.save_pretrained(tmp_path / "init", init, config, vocab.offline_vocabulary())
+  run = tmp_path / "run"
+  try:
+    assert train_module.main([
+        "--gin_file=runs/finetune.gin", f"--gin.train.init_checkpoint='{tmp_path / 'init'}'",
+        "--gin.train.mixture='offline_without_nli'", "--gin.train.batch_size=2",
+        '--gin.train.task_feature_lengths={"inputs": 32, "targets": 8}',
+        "--gin.train.num_steps=1", "--gin.train.progress=False", f"--model_dir={run}"]) == 0
+  finally:
+    gin.clear_config()
+  assert checkpoints.finalized_steps(run, ("params", "opt_state", "meta")) == [1]
+  assert checkpoints.read_model_info(run)["model_config"]["dropout_rate"] == 0.05
+  assert np.isfinite(_metrics(run)[1]["loss"])
+  assert "train.mixture = 'offline_without_nli'" in (run / "config.gin").read_text()
+
+
+def test_a_pipeline_tf_data_cannot_save_is_checkpointed_without_its_state(tmp_path, capsys):
+  """A Python function in the pipeline (tf.py_function, a generator source such as TFDS's
+  mock_data) makes tf.data refuse to serialise the iterator: the checkpoints go on without the
+  data state (a resume skips batches instead), with one warning, and leave no partial state."""
+  from flanjax import train as train_module
+
+  class Unsaveable:
+    def save(self, prefix):
+      raise RuntimeError("{{function_node SerializeIterator}} PyFunc is stateful. [Op:Serialize]")
+
+  manager = checkpoints.TrainCheckpointManager(str(tmp_path), async_save=False)
+  stream = object.__new__(train_module._DataStream)  # the saving part alone, on a fake iterator
+  stream._it, stream._manager, stream._saveable, stream._built_with = Unsaveable(), manager, True, 0
+  stream.save(2, batches_consumed=2)
+  stream.save(4, batches_consumed=4)  # once unsaveable, not tried again
+  err = capsys.readouterr().err
+  assert err.count("warning: the data stream cannot be saved (RuntimeError: ") == 1
+  assert "a resume re-reads and skips the batches already trained on" in err
+  assert not os.path.exists(tmp_path / "data_state" / "2")
+  manager.close()
