@@ -1,4 +1,6 @@
 """FLAN 2021 mixtures: flan2021, flan2021_without_<cluster>, flan2021_heldout_<cluster>."""
+import json
+
 import flanjax.mixtures  # noqa: F401  (registers the mixtures)
 import pytest
 import seqio
@@ -259,3 +261,41 @@ def test_multirc_and_stsb_carry_what_their_rank_metrics_read():
   expected = metrics.correlations(values, [float(ex["answer_index"]) for ex in stsb])
   assert metrics.rank_task_metrics("correlation", stsb, [
       int(ex["answer_index"]) for ex in stsb]) == {f"rank_{k}": v for k, v in expected.items()}
+
+
+def test_two_training_steps_and_an_evaluation_on_catalog_tasks_under_mock_data(tmp_path):
+  """The catalog end to end on tfds.testing.mock_data (examples from each dataset's real feature
+  spec): a 2-step train on a mixture of an options task (CB) and a free-text one (SQuAD), then
+  `evaluate` of both on their validation splits (rank classification and SQuAD's metric)."""
+  import gc
+
+  import numpy as np
+  import tensorflow_datasets as tfds
+
+  from flanjax import checkpoints, evaluation, reports, vocab
+  from flanjax.config import get_config
+  from flanjax.train import train
+  names = flan2021.register_flan2021(vocabulary=vocab.offline_vocabulary(), prefix="e2emock_",
+                                     keys=["cb", "squad_v1"])
+  mixing.register_mixture("e2emock_mix", names, rate=mixing.examples_rate(3000))
+  run = tmp_path / "run"
+  with tfds.testing.mock_data(num_examples=8, max_value=3,
+                              policy=tfds.testing.MockPolicy.USE_CODE):
+    train(model_dir=str(run), model_config=get_config("tiny", vocab_size=1024, dtype="float32"),
+          mixture="e2emock_mix", task_feature_lengths={"inputs": 64, "targets": 16},
+          batch_size=4, num_steps=2, checkpoint_period=2, log_period=1, progress=False,
+          async_checkpointing=False)
+    evaluation.evaluate(str(run), names, output_dir=str(tmp_path / "eval"), max_examples=4,
+                        batch_size=4, max_decode_length=8)
+    gc.collect()  # a live iterator over mock data's generator would block interpreter exit
+  losses = [json.loads(line)["loss"] for line in open(run / "metrics.jsonl")
+            if json.loads(line)["split"] == "train"]
+  assert len(losses) == 2 and all(np.isfinite(losses))
+  m = reports.read_metrics(str(tmp_path / "eval"))
+  tasks = m["tasks"]
+  assert set(tasks) == set(names)
+  assert tasks["e2emock_cb"]["num_examples"] == tasks["e2emock_squad_v1"]["num_examples"] == 4
+  assert tasks["e2emock_cb"]["primary"][0] == "rank_accuracy"
+  assert 0 <= tasks["e2emock_cb"]["metrics"]["rank_accuracy"] <= 100
+  assert {"em", "f1"} == set(tasks["e2emock_squad_v1"]["metrics"])
+  assert checkpoints.finalized_steps(str(run), checkpoints.TrainCheckpointManager.ITEMS) == [2]
