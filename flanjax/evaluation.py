@@ -1003,8 +1003,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TypeError:
       short = EvalError(lines[0])
     raise short from None
-  print(reports.markdown_table(results))
-  if results.get("output_dir"):
-    print(f"Wrote metrics.json, metrics.md, predictions.jsonl and the plots to "
-          f"{results['output_dir']}")
+  if jax.process_index() == 0:  # the process that wrote them (one table in a job's log)
+    print(reports.markdown_table(results))
+    if results.get("output_dir"):
+      print(f"Wrote metrics.json, metrics.md, predictions.jsonl and the plots to "
+            f"{results['output_dir']}")
   return 0

@@ -159,13 +159,22 @@ def test_a_cloud_tpu_vm_pod_is_detected_from_the_metadata_server(monkeypatch):
   assert distributed.detect_cluster() is None
 
 
+def _start_cli(command, args, devices, env=None, log=None):
+  """`python -m flanjax COMMAND ARGS` on `devices` CPU devices (from a folder outside the repo);
+  its output to the file `log` where given (a process of a job that fills its pipe while the
+  test waits on another would block it, and the job with it)."""
+  full = dict(os.environ)
+  full.update(CACHE_ENV)
+  full.update({"JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3",
+               "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", **(env or {})})
+  out = open(log, "w") if log else subprocess.PIPE
+  return subprocess.Popen([sys.executable, "-m", "flanjax", command, *args], cwd=NEUTRAL_CWD,
+                          env=full, stdout=out, stderr=subprocess.STDOUT if log else out,
+                          text=True)
+
+
 def _start_infer(args, devices):
-  env = dict(os.environ)
-  env.update(CACHE_ENV)
-  env.update({"JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3",
-              "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"})
-  return subprocess.Popen([sys.executable, "-m", "flanjax", "infer", *args], cwd=NEUTRAL_CWD,
-                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  return _start_cli("infer", args, devices)
 
 
 @pytest.mark.slow
@@ -237,3 +246,55 @@ def test_a_data_state_one_process_cannot_write_stops_every_process(tmp_path):
   assert "(OSError: [Errno 28] No space left on device); the earlier checkpoints are intact" in (
       outs[1])
   assert os.listdir(tmp_path / "run" / "data_state") == []
+
+
+TOY_MODULE = """
+import seqio
+from flanjax import registration, templates
+registration.register_file_task(
+    "mh_toy", {"validation": %r}, metric="accuracy", vocabulary=seqio.ByteVocabulary(),
+    templates=[templates.Template("Is {n} even?", "{answer}")], options=["yes", "no"])
+"""
+
+
+@pytest.mark.slow
+def test_eval_under_two_processes_matches_one_process(tmp_path):
+  """`flanjax eval` in a 2-process job (2 CPU devices each) scores the examples sharded over the
+  4 devices, and process 0 alone writes the same metrics and predictions as one process."""
+  from test_evaluation import save_tiny_checkpoint
+  ckpt = str(tmp_path / "ckpt")
+  save_tiny_checkpoint(ckpt, seed=3)
+  rows = tmp_path / "rows.jsonl"
+  rows.write_text("".join(json.dumps({"n": str(i), "answer": ["yes", "no"][i % 2]}) + "\n"
+                          for i in range(7)))
+  (tmp_path / "mh_toy_tasks.py").write_text(TOY_MODULE % str(rows))
+  env = {"PYTHONPATH": f"{tmp_path}:{os.environ.get('PYTHONPATH', '')}"}
+  flags = ["--checkpoint", ckpt, "--module", "mh_toy_tasks", "--task", "mh_toy", "--batch_size",
+           "4", "--max_decode_length", "4"]
+  for name, processes in (("one", 1), ("two", 2)):
+    addr = f"127.0.0.1:{_free_port()}"  # taken now: the port is free when the job starts
+    extras = [[f"--coordinator_address={addr}", f"--num_processes={processes}",
+               f"--process_id={i}"] for i in range(processes)]
+    logs = [tmp_path / f"{name}_{i}.log" for i in range(len(extras))]
+    procs = [_start_cli("eval", flags + ["--output_dir", str(tmp_path / name)] + extra,
+                        devices=2, env=env, log=log) for extra, log in zip(extras, logs)]
+    for p in procs:
+      try:
+        p.wait(timeout=300)
+      finally:
+        if p.poll() is None:
+          p.kill()
+    assert all(p.returncode == 0 for p in procs), "\n----\n".join(
+        log.read_text()[-3000:] for log in logs)
+  assert "Wrote metrics.json" in (tmp_path / "two_0.log").read_text()
+  assert "Wrote metrics.json" not in (tmp_path / "two_1.log").read_text()  # process 0 writes
+  one, two = (json.load(open(tmp_path / n / "metrics.json")) for n in ("one", "two"))
+  assert one["tasks"] == two["tasks"] and one["tasks"]["mh_toy"]["num_examples"] == 7
+  rows = [[json.loads(line) for line in open(tmp_path / n / "predictions.jsonl")]
+          for n in ("one", "two")]
+  assert len(rows[0]) == len(rows[1]) == 7
+  for a, b in zip(*rows):  # the scores up to summation order over the devices
+    assert {k: v for k, v in a.items() if "score" not in k} == {
+        k: v for k, v in b.items() if "score" not in k}
+    np.testing.assert_allclose(a["option_scores"], b["option_scores"], rtol=1e-5)
+    assert a["score"] == pytest.approx(b["score"], rel=1e-5)
