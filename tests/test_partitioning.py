@@ -79,7 +79,16 @@ from flanjax.config import get_config
 from flanjax.optimizers import OptimizerConfig
 config = get_config("tiny", vocab_size=128, dtype="float32")
 base = tempfile.mkdtemp()
+import flanjax.train as train_module
+specs, make_step = {}, train_module.make_train_step
+def spy(*args, **kw):  # the sharding train gives one MLP kernel in its step
+  kernel = kw["state_shardings"].params["encoder"]["layers_0"]["mlp"]["wi_0"]["kernel"]
+  specs[current] = list(kernel.spec)
+  return make_step(*args, **kw)
+train_module.make_train_step = spy
 def run(name, steps, **kw):
+  global current
+  current = name
   args = dict(model_dir=f"{base}/{name}", model_config=config, synthetic_data=True,
               task_feature_lengths={"inputs": 24, "targets": 12}, batch_size=16, num_steps=steps,
               checkpoint_period=2, log_period=1, progress=False, async_checkpointing=False,
@@ -98,6 +107,7 @@ out["4x2_micro2"] = run("e", 3, mesh_shape=(4, 2), num_microbatches=2)
 run("f", 2, mesh_shape=(8, 1))
 out["8x1_then_2x4"] = run("f", 3, mesh_shape=(2, 4))
 shutil.rmtree(base)
+out["specs"] = specs
 print("RESULT" + json.dumps(out))
 """
 
@@ -106,6 +116,10 @@ print("RESULT" + json.dumps(out))
 def test_loss_is_the_same_on_every_mesh(python_runner):
   proc = python_runner(MESH_SCRIPT, devices=8, timeout=600)
   out = json.loads(proc.stdout.split("RESULT")[-1])
+  # parameter_partitioning_dims=2 shards the kernels' embed axis over "data" too (FSDP, as
+  # T5X's rules); 1 only over "model".
+  specs = out.pop("specs")
+  assert specs["b"] == [None, "model"] and specs["d"] == ["data", "model"], specs
   ref = out["8x1"]
   assert sorted(ref) == ["1", "2", "3"]
   assert ref["3"] < ref["1"]  # it trains
