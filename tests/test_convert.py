@@ -229,6 +229,31 @@ def test_t5x_import(tmp_path):
     convert.load_t5x(tmp_path)
 
 
+# T5X's parameter names for a gated T5.1.1 of 1 + 1 layers, as t5x/examples/t5/network.py and
+# layers.py name them (written out here: the import fixture above writes flanjax's own tree).
+T5X_NAMES = {
+    "token_embedder/embedding", "encoder/relpos_bias/rel_embedding", "encoder/encoder_norm/scale",
+    "encoder/layers_0/pre_attention_layer_norm/scale", "encoder/layers_0/pre_mlp_layer_norm/scale",
+    *(f"encoder/layers_0/attention/{p}/kernel" for p in ("query", "key", "value", "out")),
+    *(f"{stack}/layers_0/mlp/{p}/kernel" for stack in ("encoder", "decoder")
+      for p in ("wi_0", "wi_1", "wo")),
+    "decoder/relpos_bias/rel_embedding", "decoder/decoder_norm/scale",
+    "decoder/logits_dense/kernel",
+    *(f"decoder/layers_0/{norm}/scale" for norm in (
+        "pre_self_attention_layer_norm", "pre_cross_attention_layer_norm", "pre_mlp_layer_norm")),
+    *(f"decoder/layers_0/{attn}/{p}/kernel" for attn in ("self_attention",
+                                                         "encoder_decoder_attention")
+      for p in ("query", "key", "value", "out")),
+}
+
+
+def test_t5x_names_are_t5xs():
+  """`load_t5x` keeps T5X's names: flanjax's parameter tree must be T5X's, name for name."""
+  config = get_config("tiny", vocab_size=VOCAB, num_encoder_layers=1, num_decoder_layers=1)
+  names = {"/".join(k) for k in convert._flatten(M.param_shapes(config))}
+  assert names == T5X_NAMES
+
+
 def test_cli_roundtrip(tmp_path, capsys, spm_model):
   from flanjax import checkpoints
   m = _hf_model(True, seed=2)
