@@ -512,6 +512,11 @@ def _sync(name: str) -> None:
     multihost_utils.sync_global_devices(name)
 
 
+class UnsaveableDataState(Exception):
+  """A data iterator tf.data cannot serialise (e.g. a Python function in its pipeline):
+  `TrainCheckpointManager.write_data_state`'s `save_fn` raises it."""
+
+
 def _failed_processes(failed: bool) -> list[int]:
   """The indices of the processes whose `failed` is True (every process must call it)."""
   if jax.process_count() == 1:
@@ -1045,12 +1050,16 @@ class TrainCheckpointManager:
     """Writes this process's data iterator state for `step`: `save_fn(prefix)` writes the state
     files, `info` (JSON) what is needed to rebuild the iterator. The folder appears complete or
     not at all. Written before the step's Orbax save, so every finalised step has its state;
-    `save` and `close` delete the states of steps Orbax no longer keeps. A failed write (e.g. a
-    full disk) leaves nothing behind and raises a CheckpointError naming the step, on every
-    process (the others would wait for it in the Orbax save that follows)."""
+    `save` and `close` delete the states of steps Orbax no longer keeps.
+
+    Every process learns what every other one met (the others wait for it in the Orbax save
+    that follows): a failed write (e.g. a full disk) leaves nothing behind and raises a
+    CheckpointError naming the step on every process; `save_fn` raising UnsaveableDataState
+    (an iterator tf.data cannot serialise) on any process removes this step's state on every
+    process and raises UnsaveableDataState on every one."""
     final = self._data_state_dir(step)
     tmp = final + ".tmp"
-    err = None
+    err, unsaveable = None, None
     try:
       shutil.rmtree(tmp, ignore_errors=True)
       os.makedirs(tmp)
@@ -1058,11 +1067,18 @@ class TrainCheckpointManager:
       atomic_write(os.path.join(tmp, "info.json"), json.dumps(info))
       shutil.rmtree(final, ignore_errors=True)
       os.replace(tmp, final)
+    except UnsaveableDataState as e:
+      unsaveable = e
     except Exception as e:  # noqa: BLE001 (only I/O errors are reported as a failed save)
       if not _is_io_error(e):
         self._remove_data_state(step)  # nothing half-written, no empty step folder
         raise
       err = e
+    cannot = _failed_processes(unsaveable is not None)
+    if cannot:
+      self._remove_data_state(step)  # every process alike: no state of this step anywhere
+      raise unsaveable or UnsaveableDataState(
+          f"process {cannot[0]}'s data iterator cannot be saved; its log says why")
     failed = _failed_processes(err is not None)
     if err is not None:
       raise self._save_failed(step, err) from err

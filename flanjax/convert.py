@@ -25,7 +25,7 @@ import numpy as np
 
 from flanjax.config import SIZES, T5Config, get_config
 from flanjax.errors import FlanjaxError, summary
-from flanjax.files import check_writable_dir
+from flanjax.files import check_writable_dir, missing_folders
 
 log = logging.getLogger(__name__)
 
@@ -350,9 +350,10 @@ def hf_config(hf_dir: str, **config_overrides) -> T5Config:
                        "Face model (e.g. google/flan-t5-base).")
   with open(cfg_path) as f:
     hf_cfg = json.load(f)
-  if hf_cfg.get("model_type", "t5") != "t5":
-    raise ConvertError(f"{cfg_path}: model_type {hf_cfg.get('model_type')!r} is not 't5'.")
-  return config_from_hf(hf_cfg, **config_overrides)
+  try:
+    return config_from_hf(hf_cfg, **config_overrides)
+  except ConvertError as e:  # which file: a model folder holds several
+    raise ConvertError(f"{cfg_path}: {e}") from None
 
 
 def check_new_dir(path: str, flag: str = "") -> None:
@@ -417,10 +418,7 @@ def _writing_new_dir(path: str, what: str):
   disk: OSError, or Orbax's / TensorStore's / safetensors' wrappers of it) becomes one
   ConvertError naming `what` and the cause."""
   path = os.path.abspath(path)
-  created, folder = [], path  # deepest first
-  while not os.path.lexists(folder) and os.path.dirname(folder) != folder:
-    created.append(folder)
-    folder = os.path.dirname(folder)
+  created = missing_folders(path)  # deepest first
   # A failed Orbax save returns while some of its TensorStore writes are still running: each
   # ends with a RuntimeError printed as a traceback, and may create files after the cleanup.
   # Count them instead of printing them, and clean up until the writes have stopped.

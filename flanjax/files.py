@@ -90,9 +90,8 @@ def check_writable_dir(path, what: str, error: type[Exception] = FlanjaxError, *
   attempts = 0
   while True:
     attempts += 1
-    folder = path
-    while not os.path.lexists(folder) and os.path.dirname(folder) != folder:
-      folder = os.path.dirname(folder)
+    missing = missing_folders(path)
+    folder = os.path.dirname(missing[-1]) if missing else path  # the nearest that exists
     if not os.path.isdir(folder):
       where = "" if folder == path else f": {folder}"
       kind = "a file" if os.path.exists(folder) else "a broken link"
@@ -125,23 +124,24 @@ def check_writable_dir(path, what: str, error: type[Exception] = FlanjaxError, *
           break
 
 
-def missing_root(path: str) -> str | None:
-  """The shallowest folder of `path` (itself or an ancestor) that does not exist yet, None when
-  `path` exists: what making `path` would create."""
-  path = os.path.abspath(os.fspath(path))
-  if os.path.lexists(path):
-    return None
-  while not os.path.lexists(os.path.dirname(path)) and os.path.dirname(path) != path:
-    path = os.path.dirname(path)
-  return path
+def missing_folders(path) -> list[str]:
+  """The folders of `path` (absolute) that do not exist yet, deepest first: `path` itself,
+  then its missing ancestors; [] when it exists. What making `path` would create."""
+  folder, out = os.path.abspath(os.fspath(path)), []
+  while not os.path.lexists(folder) and os.path.dirname(folder) != folder:
+    out.append(folder)
+    folder = os.path.dirname(folder)
+  return out
 
 
-def remove_empty_folders(path: str) -> None:
-  """Removes `path` and the folders under it, deepest first, where they hold no file (e.g. what a
-  run that failed before writing anything had made); a folder holding anything stays."""
-  if os.path.islink(path) or not os.path.isdir(path):
+def remove_made_folders(made: list[str]) -> None:
+  """Undoes the folders a run made (`missing_folders` before it) where they hold no file:
+  the empty folders under the deepest, deepest first, then each made folder while empty. A
+  folder holding anything stays, and so does everything that was there before."""
+  if not made or os.path.islink(made[0]) or not os.path.isdir(made[0]):
     return
-  for folder, _, _ in sorted(os.walk(path), key=lambda entry: -entry[0].count(os.sep)):
+  inner = sorted(os.walk(made[0]), key=lambda entry: -entry[0].count(os.sep))
+  for folder in [f for f, _, _ in inner] + made[1:]:
     try:
       os.rmdir(folder)  # only an empty folder is removed
     except OSError:

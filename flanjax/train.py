@@ -281,7 +281,8 @@ class _DataStream:
   state (an older checkpoint, a damaged one, another process count) the stream is rebuilt and
   its first `start_batch` batches are skipped, in O(k) (the skipped examples are still read):
   exact with the process count that saved it; with another, each process's shard of the data
-  differs, so the batches after the resume point are other rows of the same mixture.
+  differs, so the batches after the resume point are other rows of the same mixture. A pipeline
+  tf.data cannot serialise (a Python function in it) is saved without its state: a resume skips.
   Synthetic batches are generated from their index, so they always start in O(1).
   """
 
@@ -336,7 +337,7 @@ class _DataStream:
       self._manager.write_data_state(
           step, self._save_iterator,
           {"batches_consumed": batches_consumed, "built_with_start_batch": self._built_with})
-    except _UnsaveablePipeline as e:  # the same pipeline on every process: all stop saving
+    except ckpt_lib.UnsaveableDataState as e:  # raised on every process alike
       self._saveable = False
       _message(f"warning: the data stream cannot be saved ({e}); checkpoints are saved without "
                "it, and a resume re-reads and skips the batches already trained on (exact, "
@@ -347,12 +348,8 @@ class _DataStream:
       self._it.save(prefix)
     except Exception as e:  # noqa: BLE001 (tf.errors.FailedPreconditionError, without TF here)
       if "is stateful" in str(e):  # a tf.py_function / generator source, e.g. TFDS's mock_data
-        raise _UnsaveablePipeline(summary(e)) from e
+        raise ckpt_lib.UnsaveableDataState(summary(e)) from e
       raise
-
-
-class _UnsaveablePipeline(Exception):
-  """The data pipeline holds state tf.data cannot serialise (a Python function)."""
 
 
 def _set_tfds_data_dir(path: str | None, synthetic_data: bool):
@@ -634,7 +631,7 @@ def train(
              + (f"resuming from step {resume_from}" if resume_from is not None
                 else "no complete checkpoint, starting from the beginning")
              + f"; the incomplete step was moved to {moved_to}.")
-  made = files.missing_root(model_dir)  # what a run that fails before writing leaves not there
+  made = files.missing_folders(model_dir)  # a run that fails before writing leaves none of them
   manager = ckpt_lib.TrainCheckpointManager(
       model_dir, save_period=checkpoint_period, keep=keep_checkpoints, keep_best=keep_best,
       best_metric=best_metric, best_mode=best_mode, async_save=async_checkpointing)
@@ -831,8 +828,8 @@ def train(
     if writer is not None:
       writer.close()
     manager.close()
-    if failed and made:
-      files.remove_empty_folders(made)
+    if failed:
+      files.remove_made_folders(made)
 
 
 # T5Config fields that may change when a run resumes (speed, memory and precision knobs,

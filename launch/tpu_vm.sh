@@ -39,8 +39,8 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 ARCHIVE=$TMP/flanjax.tar.gz
 if git -C "$SRC" rev-parse --git-dir >/dev/null 2>&1; then
-  if [ -n "$(git -C "$SRC" status --porcelain --untracked-files=no)" ]; then
-    echo "$0: note: uncommitted changes in $SRC are not sent (the hosts get HEAD)" >&2
+  if [ -n "$(git -C "$SRC" status --porcelain)" ]; then
+    echo "$0: note: uncommitted changes and untracked files in $SRC are not sent (the hosts get HEAD; git status lists them)" >&2
   fi
   git -C "$SRC" archive --format=tar.gz -o "$ARCHIVE" HEAD
 else  # not a git checkout: the tree, without build outputs and venvs

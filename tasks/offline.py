@@ -1,8 +1,8 @@
 """The offline collection's tasks: `offline_<family>`, registered through register_tfds_task.
 
-Data: the local TFDS builder in flanjax.offline ("flanjax_offline/<family>:1.0.0"), prepared
-on first use into flanjax.offline.data_dir(). Vocabulary: flanjax.vocab.offline_vocabulary().
-Templates: >= 10 per family in the project's own wording; some families have inverted ones.
+Data: the local TFDS builder in flanjax.offline ("flanjax_offline/<family>:<offline.VERSION>",
+now 1.1.0), prepared on first use into flanjax.offline.data_dir(). Vocabulary:
+flanjax.vocab.offline_vocabulary(). Templates: >= 10 per family in the project's own wording; some families have inverted ones.
 """
 import os
 

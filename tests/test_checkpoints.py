@@ -501,3 +501,22 @@ def test_listings_take_a_folder_that_vanishes_for_an_empty_one(tmp_path, monkeyp
   assert checkpoints.foreign_entries(gone) == []
   assert checkpoints.incomplete_steps(gone) == {}
   assert checkpoints.set_aside_incomplete_steps(gone) == []
+
+
+def test_a_data_state_another_process_cannot_save_is_dropped_on_every_process(tmp_path,
+                                                                              monkeypatch):
+  """Whether tf.data can serialise an iterator may differ between processes (a Python function
+  in the pipeline): the processes agree, so none waits for another in a collective, and none
+  keeps a state of that step (process 1 of 2 could not save; this process could)."""
+  manager = checkpoints.TrainCheckpointManager(str(tmp_path), async_save=False)
+  answers = iter([[1], []])  # first asked: who could not serialise? then: whose write failed?
+  monkeypatch.setattr(checkpoints, "_failed_processes", lambda flag: next(answers))
+
+  def save(prefix):
+    with open(prefix + ".index", "w") as f:
+      f.write("a complete state")
+  with pytest.raises(checkpoints.UnsaveableDataState, match="process 1's data iterator"):
+    manager.write_data_state(2, save, {"batches_consumed": 2})
+  assert not os.path.exists(tmp_path / "data_state" / "2")
+  assert manager.read_data_state(2) is None
+  manager.close()

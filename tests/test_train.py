@@ -254,6 +254,17 @@ def test_a_run_that_fails_before_writing_leaves_no_empty_model_dir(tmp_path, mon
   with pytest.raises(FlanjaxError, match="not prepared"):
     _run(tmp_path / "new" / "run")
   assert os.listdir(tmp_path) == []
+
+  def other_job_too(**kwargs):  # another job makes its (empty) folder beside it meanwhile
+    (tmp_path / "new" / "other").mkdir()
+    unprepared()
+  monkeypatch.setattr(train_module, "_DataStream", other_job_too)
+  with pytest.raises(FlanjaxError, match="not prepared"):
+    _run(tmp_path / "new" / "run")
+  assert os.listdir(tmp_path / "new") == ["other"]
+  (tmp_path / "new" / "other").rmdir()
+  (tmp_path / "new").rmdir()
+  monkeypatch.setattr(train_module, "_DataStream", unprepared)
   (tmp_path / "mine").mkdir()
   with pytest.raises(FlanjaxError, match="not prepared"):
     _run(tmp_path / "mine")
