@@ -82,3 +82,23 @@ def test_boilerplate_is_judged_per_training_task():
   report = contamination.overlap_report(
       {"clean": [f"{instruction}. a brand new passage"]}, whole, threshold=0.1)
   assert report["tasks"]["clean"]["contaminated_examples"] == 1
+
+
+def test_the_evaluation_check_reads_the_training_mixture_task_by_task(monkeypatch):
+  """run_contamination_check judges boilerplate per training task: a phrase that fills one
+  small task (40 of 1,041 training texts) is not reported as contamination."""
+  import types
+
+  from flanjax import evaluation
+  instruction = "Read the following passage carefully and then answer the question that comes after it"
+  train = {"small": [(t,) for t in _train_texts()[:40]],
+           "big": [(f"entirely unrelated training text number {i} about apples",)
+                   for i in range(1001)]}
+  monkeypatch.setattr(contamination, "task_texts", lambda *args, **kwargs: train)
+  monkeypatch.setattr(evaluation, "resolve_tasks",
+                      lambda tasks, split: [types.SimpleNamespace(name="held_out")])
+  monkeypatch.setattr(contamination, "mixture_inputs", lambda *args, **kwargs: [
+      f"{instruction}. a brand new passage about unseen things {i}" for i in range(4)])
+  report = evaluation.run_contamination_check(["held_out"], "mix", "validation")
+  assert report["num_train_texts"] == 1041
+  assert report["tasks"]["held_out"]["contaminated_examples"] == 0
