@@ -101,6 +101,7 @@ class FlagParser(argparse.ArgumentParser):
     kwargs.setdefault("allow_abbrev", False)
     super().__init__(*args, **kwargs)
     self._unrecognized: list[str] = []
+    self._given: list[str] = []
 
   def option_strings(self) -> list[str]:
     return [o for a in self._actions for o in a.option_strings]
@@ -125,6 +126,7 @@ class FlagParser(argparse.ArgumentParser):
     return hints
 
   def parse_args(self, args=None, namespace=None):
+    self._given = list(sys.argv[1:] if args is None else args)
     namespace, extras = self.parse_known_args(args, namespace)
     if extras:
       self._unrecognized = extras
@@ -133,6 +135,14 @@ class FlagParser(argparse.ArgumentParser):
 
   def error(self, message: str):
     hint = ""
+    if "required" in message and not self._unrecognized:
+      # A misspelt required flag: argparse names the missing one, not the misspelling.
+      known = set(self.option_strings())
+      self._unrecognized = [a for a in self._given
+                            if a.startswith("--") and a.split("=", 1)[0] not in known]
+      if self._unrecognized:
+        message = (f"unrecognized arguments: {' '.join(self._unrecognized)} (and "
+                   f"{message.rstrip('.')})")
     if message.startswith("unrecognized arguments:") and self._unrecognized:
       hints = self.closest_flags(self._unrecognized)
       parts = [(f"{flag}: d" if len(hints) > 1 else "D") + f"id you mean {' or '.join(close)}?"

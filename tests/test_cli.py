@@ -248,6 +248,12 @@ def test_an_abbreviated_flag_is_refused_not_expanded(capsys):
   # An abbreviation of several flags names them all.
   line = _one_line(_flag_error(["preview", "t", "--mod", "m"], capsys), "preview")
   assert "Did you mean --mode or --module?" in line
+  # A misspelt flag beside a missing required one: the misspelling is named, not only the
+  # required flag argparse reports.
+  line = _one_line(_flag_error(["eval", "--chekpoint", "x"], capsys), "eval")
+  assert line == ("flanjax eval: error: unrecognized arguments: --chekpoint (and one of the "
+                  "arguments --task --mixture is required). Did you mean --checkpoint? Run "
+                  "'flanjax eval --help' for the flags.")
   # The trainer refuses them too (a one-line ConfigError through cli.main).
   from flanjax import gin_config
   with pytest.raises(gin_config.ConfigError, match=r"--model_d \(did you mean --model_dir\?\)"):
