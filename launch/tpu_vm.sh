@@ -51,6 +51,10 @@ fi
 gcloud compute tpus tpu-vm scp "$ARCHIVE" "$TPU_NAME":/tmp/flanjax.tar.gz --zone "$ZONE" --worker=all
 gcloud compute tpus tpu-vm ssh "$TPU_NAME" --zone "$ZONE" --worker=all --command "
   set -eo pipefail
+  if [ -f ~/flanjax_train.pid ] && kill -0 \$(cat ~/flanjax_train.pid) 2>/dev/null; then
+    echo \"\$(hostname): the last flanjax train (pid \$(cat ~/flanjax_train.pid)) is still running: wait for it, or stop it (kill \$(cat ~/flanjax_train.pid): it saves first), then run this again\" >&2
+    exit 2
+  fi
   if ! command -v $(printf %q "$PY") >/dev/null; then
     echo \"\$(hostname): no $PY: flanjax needs Python >= 3.11 (e.g. sudo add-apt-repository -y ppa:deadsnakes/ppa && sudo apt-get install -y python3.11 python3.11-venv), or set FLANJAX_PYTHON\" >&2
     exit 2

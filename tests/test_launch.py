@@ -86,3 +86,19 @@ def test_launch_scripts_refuse_a_flag_or_gs_path_as_model_dir(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and want in out.stderr, (script, out.stderr)
   assert not log.exists()  # nothing was sent or started
+
+
+def test_tpu_vm_refuses_to_start_beside_a_run_still_going(tmp_path):
+  """Re-running tpu_vm.sh while its last run lives would replace that run's code and venv under
+  it and start a second trainer on the same model_dir: each host refuses, naming the pid."""
+  env, log, home = _stubs(tmp_path)
+  alive = subprocess.Popen(["sleep", "60"])
+  try:
+    (home / "flanjax_train.pid").write_text(str(alive.pid))
+    out = subprocess.run(["bash", f"{REPO}/launch/tpu_vm.sh", "my-tpu", "zone-a", "/gcs/b/run"],
+                         env=env, capture_output=True, text=True, timeout=60)
+  finally:
+    alive.kill()
+  assert out.returncode == 2
+  assert f"the last flanjax train (pid {alive.pid}) is still running" in out.stderr
+  assert "flanjax arg" not in log.read_text() and not (home / "flanjax").exists()
