@@ -19,10 +19,11 @@
 # (nohup: a dropped ssh session does not stop it; log in ~/flanjax_train.log on each host), and
 # this script follows worker 0's log (Ctrl-C stops following, not training). jax.distributed
 # auto-detects the pod's hosts; each reads its own shard of the data. The run resumes from
-# MODEL_DIR's latest checkpoint, so re-running this script after a preemption continues the job.
+# MODEL_DIR's latest checkpoint, so re-running this script after a preemption continues the job
+# (a host whose last run still lives refuses, naming its pid).
 set -euo pipefail
 if [ $# -lt 3 ]; then
-  sed -n '2,22p' "$0" >&2; exit 2
+  sed -n '2,23p' "$0" >&2; exit 2
 fi
 TPU_NAME=$1; ZONE=$2; MODEL_DIR=$3; shift 3
 case $MODEL_DIR in
