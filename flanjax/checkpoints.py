@@ -517,13 +517,13 @@ class UnsaveableDataState(Exception):
   `TrainCheckpointManager.write_data_state`'s `save_fn` raises it."""
 
 
-def _failed_processes(failed: bool) -> list[int]:
-  """The indices of the processes whose `failed` is True (every process must call it)."""
+def _process_statuses(status: int) -> list[int]:
+  """Every process's `status` (an int), by process index (every process must call it)."""
   if jax.process_count() == 1:
-    return [0] if failed else []
+    return [status]
   from jax.experimental import multihost_utils
-  flags = multihost_utils.process_allgather(np.asarray([failed], np.int32))
-  return [int(i) for i in np.flatnonzero(np.asarray(flags).reshape(-1))]
+  flags = multihost_utils.process_allgather(np.asarray([status], np.int32))
+  return [int(x) for x in np.asarray(flags).reshape(-1)]
 
 
 def unreadable_step_error(ckpt_dir: str, step: int, err: BaseException, resume: bool = True,
@@ -1074,17 +1074,17 @@ class TrainCheckpointManager:
         self._remove_data_state(step)  # nothing half-written, no empty step folder
         raise
       err = e
-    cannot = _failed_processes(unsaveable is not None)
-    if cannot:
+    # One collective: 0 written, 1 a failed write, 2 an iterator that cannot be saved.
+    statuses = _process_statuses(2 if unsaveable else 1 if err is not None else 0)
+    if 2 in statuses:
       self._remove_data_state(step)  # every process alike: no state of this step anywhere
       raise unsaveable or UnsaveableDataState(
-          f"process {cannot[0]}'s data iterator cannot be saved; its log says why")
-    failed = _failed_processes(err is not None)
+          f"process {statuses.index(2)}'s data iterator cannot be saved; its log says why")
     if err is not None:
       raise self._save_failed(step, err) from err
-    if failed:
+    if 1 in statuses:
       raise self._save_failed(step, OSError(
-          f"process {failed[0]} could not write its data state; its log says why"))
+          f"process {statuses.index(1)} could not write its data state; its log says why"))
 
   def _remove_data_state(self, step: int) -> None:
     """Removes this process's data state of `step` (finished or not) and the empty step folder."""

@@ -509,8 +509,8 @@ def test_a_data_state_another_process_cannot_save_is_dropped_on_every_process(tm
   in the pipeline): the processes agree, so none waits for another in a collective, and none
   keeps a state of that step (process 1 of 2 could not save; this process could)."""
   manager = checkpoints.TrainCheckpointManager(str(tmp_path), async_save=False)
-  answers = iter([[1], []])  # first asked: who could not serialise? then: whose write failed?
-  monkeypatch.setattr(checkpoints, "_failed_processes", lambda flag: next(answers))
+  # This process wrote its state (status 0); process 1 could not serialise its iterator (2).
+  monkeypatch.setattr(checkpoints, "_process_statuses", lambda status: [status, 2])
 
   def save(prefix):
     with open(prefix + ".index", "w") as f:
