@@ -2,7 +2,8 @@
 
 Data: the local TFDS builder in flanjax.offline ("flanjax_offline/<family>:<offline.VERSION>",
 now 1.1.0), prepared on first use into flanjax.offline.data_dir(). Vocabulary:
-flanjax.vocab.offline_vocabulary(). Templates: >= 10 per family in the project's own wording; some families have inverted ones.
+flanjax.vocab.offline_vocabulary(). Templates: >= 10 per family in the project's own wording;
+some families have inverted ones.
 """
 import os
 
